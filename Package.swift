@@ -1,0 +1,48 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "intercom-sync",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "IntercomSync", targets: ["IntercomSync"]),
+        .executable(name: "intercom-sync", targets: ["intercom-sync"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+    ],
+    targets: [
+        .target(
+            name: "IntercomSync",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Deterministic Intercom-shaped test and benchmark data. Depends on nothing, so the
+        // simulator can seed from it without depending on the engine.
+        .target(name: "SyntheticData"),
+        .executableTarget(
+            name: "intercom-sync",
+            dependencies: [
+                "IntercomSync",
+                "SyntheticData",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "intercom-sync-bench",
+            dependencies: ["IntercomSync", "SyntheticData", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .testTarget(
+            name: "IntercomSyncTests",
+            dependencies: ["IntercomSync", "SyntheticData"]
+        ),
+        .testTarget(name: "SyntheticDataTests", dependencies: ["SyntheticData"]),
+        .testTarget(name: "CLITests", dependencies: ["IntercomSync", "SyntheticData"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,50 @@
+import Foundation
+import GRDB
+
+/// A contact as the mirror holds it: Intercom's fields plus where it stands locally.
+public struct StoredContact: Sendable, Hashable {
+    public var contact: Contact
+    public var state: ContactState
+    /// The ETag the server sent with this version, if it sent one.
+    public var etag: String?
+    /// When this version was fetched from Intercom (Unix seconds).
+    public var fetchedAt: Int?
+    /// When the server last confirmed this version is current (Unix seconds).
+    public var validatedAt: Int?
+    /// The body exactly as Intercom sent it; loaded by `ContactMirror.contact(id:)`, nil in
+    /// query results.
+    public var body: String?
+    /// The mirror's row number: stable for the life of the row, used for keyset pagination.
+    public var rowID: Int64
+
+    public var id: String { contact.id }
+}
+
+extension StoredContact: FetchableRecord {
+    /// The columns a query selects (`body` only when asked).
+    static let columns =
+        "row_id, id, external_id, role, email, phone, name, avatar, owner_id, custom_attributes, created_at, updated_at, state, etag, fetched_at, validated_at"
+
+    public init(row: Row) throws {
+        let attributesText: String = row["custom_attributes"]
+        var attributes: [String: JSONValue] = [:]
+        if case .object(let fields) = try JSONValue(jsonText: attributesText) {
+            attributes = fields
+        }
+        let roleText: String = row["role"]
+        let stateText: String = row["state"]
+        guard let role = ContactRole(rawValue: roleText), let state = ContactState(rawValue: stateText) else {
+            throw MirrorError(.corrupt, detail: "contact \(row["id"] as String? ?? "?") has role \(roleText), state \(stateText)")
+        }
+        contact = Contact(
+            id: row["id"], externalID: row["external_id"], role: role, email: row["email"], phone: row["phone"],
+            name: row["name"], avatarURL: row["avatar"], ownerID: row["owner_id"], customAttributes: attributes,
+            createdAt: row["created_at"], updatedAt: row["updated_at"])
+        self.state = state
+        etag = row["etag"]
+        fetchedAt = row["fetched_at"]
+        validatedAt = row["validated_at"]
+        body = row.hasColumn("body") ? row["body"] : nil
+        rowID = row["row_id"]
+    }
+}

@@ -1,0 +1,163 @@
+import Foundation
+
+/// Renders mirrored contacts for people (a table) and for scripts (JSON, NDJSON, CSV).
+public enum ContactRenderer {
+    public enum Format: String, Sendable, CaseIterable {
+        case table, json, ndjson, csv
+    }
+
+    /// The flat, stable shape a contact takes in JSON, NDJSON and CSV output.
+    struct Record: Encodable {
+        var id: String
+        var external_id: String?
+        var role: String
+        var email: String?
+        var phone: String?
+        var name: String?
+        var avatar: String?
+        var owner_id: String?
+        var custom_attributes: [String: JSONValue]
+        var created_at: Int
+        var updated_at: Int
+        var state: String
+
+        init(_ stored: StoredContact) {
+            let contact = stored.contact
+            id = contact.id
+            external_id = contact.externalID
+            role = contact.role.rawValue
+            email = contact.email
+            phone = contact.phone
+            name = contact.name
+            avatar = contact.avatarURL
+            owner_id = contact.ownerID
+            custom_attributes = contact.customAttributes
+            created_at = contact.createdAt
+            updated_at = contact.updatedAt
+            state = stored.state.rawValue
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            // Explicit nulls: a script reading the output sees every key on every row.
+            var container = encoder.container(keyedBy: Key.self)
+            try container.encode(id, forKey: .id)
+            try container.encode(external_id, forKey: .external_id)
+            try container.encode(role, forKey: .role)
+            try container.encode(email, forKey: .email)
+            try container.encode(phone, forKey: .phone)
+            try container.encode(name, forKey: .name)
+            try container.encode(avatar, forKey: .avatar)
+            try container.encode(owner_id, forKey: .owner_id)
+            try container.encode(custom_attributes, forKey: .custom_attributes)
+            try container.encode(created_at, forKey: .created_at)
+            try container.encode(updated_at, forKey: .updated_at)
+            try container.encode(state, forKey: .state)
+        }
+
+        enum Key: String, CodingKey {
+            case id, external_id, role, email, phone, name, avatar, owner_id, custom_attributes, created_at
+            case updated_at, state
+        }
+    }
+
+    static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    /// One contact as a single-line JSON object.
+    public static func jsonLine(_ contact: StoredContact) -> String {
+        String(decoding: (try? encoder().encode(Record(contact))) ?? Data(), as: UTF8.self)
+    }
+
+    /// `{"contacts":[…],"next_cursor":…}`.
+    public static func jsonDocument(_ contacts: [StoredContact], nextCursor: String?) -> String {
+        let lines = contacts.map(jsonLine).joined(separator: ",")
+        let cursor = nextCursor.map { "\"\($0)\"" } ?? "null"
+        return "{\"contacts\":[\(lines)],\"next_cursor\":\(cursor)}"
+    }
+
+    public static let csvColumns = [
+        "id", "external_id", "role", "email", "phone", "name", "avatar", "owner_id", "custom_attributes",
+        "created_at", "updated_at", "state",
+    ]
+
+    public static func csvRow(_ stored: StoredContact) -> String {
+        let contact = stored.contact
+        let cells: [String] = [
+            contact.id, contact.externalID ?? "", contact.role.rawValue, contact.email ?? "", contact.phone ?? "",
+            contact.name ?? "", contact.avatarURL ?? "", contact.ownerID ?? "",
+            JSONValue.object(contact.customAttributes).jsonText, String(contact.createdAt),
+            String(contact.updatedAt), stored.state.rawValue,
+        ]
+        return cells.map(csvCell).joined(separator: ",")
+    }
+
+    /// Quotes a cell per RFC 4180 and defuses spreadsheet formulas: a cell that begins with
+    /// `=`, `+`, `-` or `@` is prefixed with `'`, so opening the file never runs anything.
+    public static func csvCell(_ value: String) -> String {
+        var cell = value
+        if let first = cell.first, "=+-@".contains(first) {
+            cell = "'" + cell
+        }
+        if cell.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {
+            cell = "\"" + cell.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        }
+        return cell
+    }
+
+    /// A fixed-width table with a header line; long cells are cut with "…".
+    public static func table(_ contacts: [StoredContact]) -> String {
+        let header = ["ID", "ROLE", "EMAIL", "NAME", "PHONE", "UPDATED", "STATE"]
+        let rows = contacts.map { stored -> [String] in
+            let contact = stored.contact
+            return [
+                contact.id, contact.role.rawValue, contact.email ?? "", contact.name ?? "", contact.phone ?? "",
+                String(UnixTime.iso8601(contact.updatedAt).prefix(16)).replacingOccurrences(of: "T", with: " "),
+                stored.state.rawValue,
+            ].map { cut($0, to: 40) }
+        }
+        return layout([header] + rows)
+    }
+
+    /// Fields of one contact as aligned `name  value` lines.
+    public static func details(_ stored: StoredContact) -> String {
+        let contact = stored.contact
+        var lines: [[String]] = [
+            ["id", contact.id],
+            ["state", stored.state.rawValue],
+            ["role", contact.role.rawValue],
+            ["email", contact.email ?? "—"],
+            ["name", contact.name ?? "—"],
+            ["phone", contact.phone ?? "—"],
+            ["external_id", contact.externalID ?? "—"],
+            ["avatar", contact.avatarURL ?? "—"],
+            ["owner_id", contact.ownerID ?? "—"],
+            ["created_at", UnixTime.iso8601(contact.createdAt)],
+            ["updated_at", UnixTime.iso8601(contact.updatedAt)],
+        ]
+        for (name, value) in contact.customAttributes.sorted(by: { $0.key < $1.key }) {
+            lines.append(["custom.\(name)", value.jsonText])
+        }
+        lines.append(["fetched_at", stored.fetchedAt.map(UnixTime.iso8601) ?? "never"])
+        lines.append(["validated_at", stored.validatedAt.map(UnixTime.iso8601) ?? "never"])
+        lines.append(["etag", stored.etag ?? "—"])
+        return layout(lines)
+    }
+
+    static func layout(_ rows: [[String]]) -> String {
+        guard let columnCount = rows.first?.count else { return "" }
+        let widths = (0..<columnCount).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { column, cell in
+                column == columnCount - 1 ? cell : cell + String(repeating: " ", count: widths[column] - cell.count)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+
+    static func cut(_ text: String, to width: Int) -> String {
+        let singleLine = text.replacingOccurrences(of: "\n", with: " ")
+        return singleLine.count <= width ? singleLine : String(singleLine.prefix(width - 1)) + "…"
+    }
+}

@@ -1,0 +1,175 @@
+import GRDB
+
+extension ContactMirror {
+    /// Runs a query against the mirror. Reads never wait for a writer in another process.
+    public func contacts(matching query: ContactQuery) throws -> ContactPage {
+        let plan = try QueryPlan(query)
+        return try writer.read { db in
+            let statement = try db.cachedStatement(sql: plan.sql)
+            let rows = try StoredContact.fetchAll(statement, arguments: plan.arguments)
+            let hasMore = rows.count > query.limit
+            let contacts = Array(rows.prefix(query.limit))
+            guard hasMore, let last = contacts.last else {
+                return ContactPage(contacts: contacts, nextCursor: nil)
+            }
+            let key = try plan.cursorKey(of: last, in: db)
+            return ContactPage(contacts: contacts, nextCursor: ContactCursor(sort: query.sort, key: key, rowID: last.rowID))
+        }
+    }
+
+    /// The contact with this Intercom id (or local id), body included, in any state.
+    public func contact(id: String) throws -> StoredContact? {
+        try writer.read { db in
+            try StoredContact.fetchOne(
+                db.cachedStatement(sql: "SELECT \(StoredContact.columns), body FROM contacts WHERE id = ?"),
+                arguments: [id])
+        }
+    }
+}
+
+/// A query turned into SQL text and its arguments.
+struct QueryPlan {
+    let sql: String
+    let arguments: StatementArguments
+    let sort: ContactSort
+    private let matchExpression: String?
+
+    static let maximumLimit = 10_000
+
+    init(_ query: ContactQuery) throws {
+        guard (1...Self.maximumLimit).contains(query.limit) else {
+            throw QueryError("the limit must be between 1 and \(Self.maximumLimit), not \(query.limit)")
+        }
+        if let cursor = query.cursor, cursor.sort != query.sort {
+            throw QueryError("this cursor belongs to a query sorted another way; repeat the query with the same sort")
+        }
+        sort = query.sort
+        var conditions: [String] = []
+        var arguments = StatementArguments()
+        func add(_ condition: String, _ values: [(any DatabaseValueConvertible)?]) {
+            conditions.append(condition)
+            arguments += StatementArguments(values)
+        }
+
+        if query.states.isEmpty {
+            throw QueryError("ask for at least one contact state")
+        }
+        if query.states.count < ContactState.allCases.count {
+            let states = query.states.map(\.rawValue).sorted()
+            add("state IN (\(databaseQuestionMarks(count: states.count)))", states)
+        }
+        if let email = query.email {
+            add("ifnull(email, '') = ? COLLATE NOCASE", [email])
+        }
+        if let externalID = query.externalID {
+            add("external_id = ?", [externalID])
+        }
+        if let role = query.role {
+            add("role = ?", [role.rawValue])
+        }
+        if let fragment = query.nameContains {
+            add("name LIKE ? ESCAPE '\\'", ["%" + Self.escapeLike(fragment) + "%"])
+        }
+        if let since = query.updatedSince {
+            add("updated_at >= ?", [since])
+        }
+        if let before = query.updatedBefore {
+            add("updated_at < ?", [before])
+        }
+        for (name, value) in query.customAttributes.sorted(by: { $0.key < $1.key }) {
+            let (typeCondition, comparand) = Self.customAttributeComparison(value)
+            add(
+                "EXISTS (SELECT 1 FROM json_each(contacts.custom_attributes) AS a WHERE a.key = ? AND \(typeCondition))",
+                [name] + comparand)
+        }
+
+        if let search = query.search {
+            matchExpression = try Self.matchExpression(for: search)
+        } else if sort.field == .relevance {
+            throw QueryError("sorting by relevance needs a search text")
+        } else {
+            matchExpression = nil
+        }
+
+        let keyExpression: String
+        var from = "contacts"
+        switch sort.field {
+        case .updatedAt: keyExpression = "updated_at"
+        case .name: keyExpression = "ifnull(name, '') COLLATE NOCASE"
+        case .email: keyExpression = "ifnull(email, '') COLLATE NOCASE"
+        case .relevance: keyExpression = "contacts_fts.rank"
+        }
+        if let matchExpression {
+            if sort.field == .relevance {
+                from = "contacts_fts JOIN contacts ON contacts.row_id = contacts_fts.rowid"
+                add("contacts_fts MATCH ?", [matchExpression])
+            } else {
+                add("row_id IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ?)", [matchExpression])
+            }
+        }
+        if let cursor = query.cursor {
+            let comparison = sort.descending ? "<" : ">"
+            let keyValue: any DatabaseValueConvertible
+            switch cursor.key {
+            case .integer(let value): keyValue = value
+            case .text(let value): keyValue = value
+            case .real(let value): keyValue = value
+            }
+            add("(\(keyExpression), contacts.row_id) \(comparison) (?, ?)", [keyValue, cursor.rowID])
+        }
+        let direction = sort.descending ? "DESC" : "ASC"
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let columns = StoredContact.columns.split(separator: ", ").map { "contacts.\($0)" }.joined(separator: ", ")
+        sql = """
+            SELECT \(columns) FROM \(from) \(whereClause)
+            ORDER BY \(keyExpression) \(direction), contacts.row_id \(direction) LIMIT ?
+            """
+        arguments += [query.limit + 1]
+        self.arguments = arguments
+    }
+
+    /// The sort key of a row, to build the cursor that follows it.
+    func cursorKey(of contact: StoredContact, in db: Database) throws -> ContactCursor.Key {
+        switch sort.field {
+        case .updatedAt: return .integer(Int64(contact.contact.updatedAt))
+        case .name: return .text(contact.contact.name ?? "")
+        case .email: return .text(contact.contact.email ?? "")
+        case .relevance:
+            let rank = try Double.fetchOne(
+                db, sql: "SELECT rank FROM contacts_fts WHERE contacts_fts MATCH ? AND rowid = ?",
+                arguments: [matchExpression, contact.rowID])
+            return .real(rank ?? 0)
+        }
+    }
+
+    /// An FTS5 expression in which every word of `text` is a quoted prefix: user input can never
+    /// be read as FTS syntax.
+    static func matchExpression(for text: String) throws -> String {
+        let words = text.split { !($0.isLetter || $0.isNumber) }
+        guard !words.isEmpty else {
+            throw QueryError("the search text \"\(text)\" has no letters or digits to look for")
+        }
+        return words.map { "\"\($0)\"*" }.joined(separator: " ")
+    }
+
+    static func escapeLike(_ text: String) -> String {
+        var escaped = ""
+        for character in text {
+            if character == "%" || character == "_" || character == "\\" { escaped.append("\\") }
+            escaped.append(character)
+        }
+        return escaped
+    }
+
+    /// How a JSON value compares against `json_each`'s `type` and `value` columns.
+    static func customAttributeComparison(_ value: JSONValue) -> (String, [(any DatabaseValueConvertible)?]) {
+        switch value {
+        case .null: return ("a.type = 'null'", [])
+        case .bool(let flag): return ("a.type = ?", [flag ? "true" : "false"])
+        case .int(let number): return ("a.type IN ('integer', 'real') AND a.value = ?", [number])
+        case .double(let number): return ("a.type IN ('integer', 'real') AND a.value = ?", [number])
+        case .string(let text): return ("a.type = 'text' AND a.value = ?", [text])
+        case .array, .object: return ("a.type IN ('array', 'object') AND json(a.value) = json(?)", [value.jsonText])
+        }
+    }
+}

@@ -1,0 +1,63 @@
+/// A typed query over the mirror. Every value becomes an SQL argument; none is spliced into
+/// SQL text.
+public struct ContactQuery: Sendable, Hashable {
+    /// Exact email, compared case-insensitively.
+    public var email: String?
+    public var externalID: String?
+    public var role: ContactRole?
+    /// A substring of the name, case-insensitive.
+    public var nameContains: String?
+    /// Full-text prefix search over name, email and phone: every word must start a word of the
+    /// contact's (`ana lop` finds "Ana López"). Accents are ignored.
+    public var search: String?
+    /// `updated_at >= updatedSince` (Unix seconds).
+    public var updatedSince: Int?
+    /// `updated_at < updatedBefore` (Unix seconds).
+    public var updatedBefore: Int?
+    /// States to include; tombstoned contacts are hidden unless asked for.
+    public var states: Set<ContactState> = [.synced, .pending]
+    /// Custom attributes that must equal the given values (type included: `"1"` is not `1`).
+    public var customAttributes: [String: JSONValue] = [:]
+    public var sort: ContactSort = .init(.updatedAt, descending: true)
+    /// Page size, 1...10_000.
+    public var limit: Int = 50
+    /// Continue after the last row of a previous page (`ContactPage.nextCursor`).
+    public var cursor: ContactCursor?
+
+    public init() {}
+}
+
+/// The order of query results. Ties break on the mirror's row order, so pages never overlap.
+public struct ContactSort: Sendable, Hashable {
+    public enum Field: String, Sendable, CaseIterable {
+        case updatedAt = "updated_at"
+        case name
+        case email
+        /// Full-text relevance (FTS5 rank); only with `ContactQuery.search`.
+        case relevance
+    }
+
+    public var field: Field
+    public var descending: Bool
+
+    public init(_ field: Field, descending: Bool = false) {
+        self.field = field
+        self.descending = descending
+    }
+}
+
+/// One page of query results.
+public struct ContactPage: Sendable {
+    public var contacts: [StoredContact]
+    /// Pass as `ContactQuery.cursor` to get the next page; nil when this page is the last.
+    public var nextCursor: ContactCursor?
+}
+
+/// Why a query cannot run.
+public struct QueryError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+
+    public init(_ description: String) {
+        self.description = description
+    }
+}

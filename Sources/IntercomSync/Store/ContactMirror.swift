@@ -1,0 +1,107 @@
+import Foundation
+import GRDB
+
+/// The local SQLite mirror of one workspace's contacts, its outbox and its sync state.
+///
+/// A file mirror is a WAL-mode `DatabasePool`: one process may write (a sync, an import) while
+/// others query. Tests hand `init(writer:)` an in-memory `DatabaseQueue`.
+public struct ContactMirror: Sendable {
+    public let writer: any DatabaseWriter
+    /// The file behind the mirror, or nil for an in-memory one.
+    public let path: String?
+
+    /// Wraps an open database, migrating it to the current schema.
+    public init(writer: any DatabaseWriter, path: String? = nil) throws {
+        try MirrorSchema.migrator.migrate(writer)
+        self.writer = writer
+        self.path = path
+    }
+
+    /// A fresh mirror in memory, for tests and dry runs.
+    public static func inMemory() throws -> ContactMirror {
+        try ContactMirror(writer: DatabaseQueue())
+    }
+
+    public enum OpenMode: Sendable {
+        /// Open an existing mirror; fail if there is none.
+        case existing
+        /// Open the mirror, creating the file if needed (its folder must exist).
+        case createIfMissing
+    }
+
+    /// Opens the mirror file at `path`.
+    ///
+    /// A file that is not a mirror, is damaged, or was written by a newer schema is refused with
+    /// a `MirrorError` before anything is written to it.
+    public static func open(at path: String, mode: OpenMode) throws -> ContactMirror {
+        let url = URL(fileURLWithPath: path)
+        let fileManager = FileManager.default
+        let directory = url.deletingLastPathComponent().path
+        var isDirectory: ObjCBool = false
+        guard fileManager.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw MirrorError(.missingDirectory, path: path, detail: "the folder \(directory) does not exist")
+        }
+        if fileManager.fileExists(atPath: path) {
+            try inspectExistingFile(at: path)
+        } else if mode == .existing {
+            throw MirrorError(
+                .missingMirror, path: path,
+                detail: "no mirror here yet: run `intercom-sync sync` first, or pass --db to pick another file")
+        }
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            // WAL with synchronous=NORMAL stays atomic and consistent after a crash; it only
+            // skips an fsync per commit. A larger cache keeps index pages hot during bulk pulls.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768")
+        }
+        do {
+            let pool = try DatabasePool(path: path, configuration: configuration)
+            return try ContactMirror(writer: pool, path: path)
+        } catch let error as DatabaseError {
+            throw MirrorError(.corrupt, path: path, detail: "cannot open the mirror: \(error.message ?? "\(error)")")
+        }
+    }
+
+    /// Checks, read-only, that an existing file is a mirror this version can use.
+    private static func inspectExistingFile(at path: String) throws {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw MirrorError(.notAMirror, path: path, detail: "the file cannot be read (check its permissions)")
+        }
+        let header = (try? handle.read(upToCount: 16)) ?? Data()
+        try? handle.close()
+        if header.isEmpty { return }  // An empty file becomes a new mirror.
+        guard header == Data("SQLite format 3\0".utf8) else {
+            throw MirrorError(.notAMirror, path: path, detail: "not an intercom-sync mirror (not an SQLite database)")
+        }
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.busyMode = .timeout(10)
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            defer { try? queue.close() }
+            try queue.read { db in
+                let applicationID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
+                let tableCount = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0
+                if applicationID == 0 && tableCount == 0 { return }
+                guard applicationID == MirrorSchema.applicationID else {
+                    throw MirrorError(
+                        .notAMirror, path: path,
+                        detail: "not an intercom-sync mirror (an SQLite database of another application)")
+                }
+                if try MirrorSchema.migrator.hasBeenSuperseded(db) {
+                    throw MirrorError(
+                        .newerSchema, path: path,
+                        detail: "this mirror was written by a newer intercom-sync; upgrade intercom-sync to use it")
+                }
+            }
+        } catch let error as DatabaseError {
+            switch error.resultCode {
+            case .SQLITE_CORRUPT, .SQLITE_NOTADB:
+                throw MirrorError(.corrupt, path: path, detail: "the mirror is damaged (\(error.message ?? "corrupt"))")
+            default:
+                throw MirrorError(.corrupt, path: path, detail: "cannot read the mirror: \(error.message ?? "\(error)")")
+            }
+        }
+    }
+}

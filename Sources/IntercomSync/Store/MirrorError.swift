@@ -1,0 +1,33 @@
+/// Why a mirror could not be opened or written. Carries the path and the detail a person needs
+/// to act on it.
+public struct MirrorError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// The folder that should hold the mirror does not exist.
+        case missingDirectory
+        /// No mirror exists at the path, and the command does not create one.
+        case missingMirror
+        /// The file is not an SQLite database, or is one that intercom-sync did not write.
+        case notAMirror
+        /// SQLite reports the file as damaged.
+        case corrupt
+        /// The mirror was migrated by a newer intercom-sync than this one.
+        case newerSchema
+        /// An Intercom page or contact body could not be stored as it is malformed.
+        case malformedResponse
+    }
+
+    public var kind: Kind
+    public var path: String?
+    public var detail: String
+
+    public init(_ kind: Kind, path: String? = nil, detail: String) {
+        self.kind = kind
+        self.path = path
+        self.detail = detail
+    }
+
+    public var description: String {
+        guard let path else { return detail }
+        return "\(path): \(detail)"
+    }
+}

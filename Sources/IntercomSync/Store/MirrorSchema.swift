@@ -1,0 +1,92 @@
+import GRDB
+
+/// The mirror's schema, as a sequence of migrations. Never edit a shipped migration: add one.
+enum MirrorSchema {
+    /// `PRAGMA application_id` of every mirror ("ICSY"), so a foreign SQLite file is recognised.
+    static let applicationID: Int32 = 0x4943_5359
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: contacts, fts, outbox, sync_state") { db in
+            try db.execute(sql: "PRAGMA application_id = \(applicationID)")
+            // row_id is an INTEGER PRIMARY KEY so that VACUUM keeps it stable: the FTS index
+            // refers to contacts by it.
+            try db.execute(
+                sql: """
+                    CREATE TABLE contacts (
+                        row_id INTEGER PRIMARY KEY,
+                        id TEXT NOT NULL UNIQUE,
+                        external_id TEXT,
+                        role TEXT NOT NULL CHECK (role IN ('user', 'lead')),
+                        email TEXT,
+                        phone TEXT,
+                        name TEXT,
+                        avatar TEXT,
+                        owner_id TEXT,
+                        custom_attributes TEXT NOT NULL DEFAULT '{}',
+                        created_at INTEGER NOT NULL CHECK (typeof(created_at) = 'integer'),
+                        updated_at INTEGER NOT NULL CHECK (typeof(updated_at) = 'integer'),
+                        body TEXT NOT NULL,
+                        etag TEXT,
+                        fetched_at INTEGER,
+                        validated_at INTEGER,
+                        state TEXT NOT NULL DEFAULT 'synced' CHECK (state IN ('synced', 'pending', 'tombstoned')),
+                        seen_generation INTEGER NOT NULL DEFAULT 0
+                    );
+                    CREATE INDEX contacts_by_email ON contacts(ifnull(email, '') COLLATE NOCASE);
+                    CREATE INDEX contacts_by_external_id ON contacts(external_id);
+                    CREATE INDEX contacts_by_updated_at ON contacts(updated_at);
+                    CREATE INDEX contacts_by_name ON contacts(ifnull(name, '') COLLATE NOCASE);
+                    CREATE INDEX contacts_by_state ON contacts(state);
+
+                    CREATE VIRTUAL TABLE contacts_fts USING fts5(
+                        name, email, phone,
+                        content = 'contacts', content_rowid = 'row_id',
+                        tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
+                    );
+                    CREATE TRIGGER contacts_fts_insert AFTER INSERT ON contacts BEGIN
+                        INSERT INTO contacts_fts(rowid, name, email, phone)
+                        VALUES (new.row_id, new.name, new.email, new.phone);
+                    END;
+                    CREATE TRIGGER contacts_fts_delete AFTER DELETE ON contacts BEGIN
+                        INSERT INTO contacts_fts(contacts_fts, rowid, name, email, phone)
+                        VALUES ('delete', old.row_id, old.name, old.email, old.phone);
+                    END;
+                    CREATE TRIGGER contacts_fts_update AFTER UPDATE OF name, email, phone ON contacts
+                    WHEN old.name IS NOT new.name OR old.email IS NOT new.email OR old.phone IS NOT new.phone
+                    BEGIN
+                        INSERT INTO contacts_fts(contacts_fts, rowid, name, email, phone)
+                        VALUES ('delete', old.row_id, old.name, old.email, old.phone);
+                        INSERT INTO contacts_fts(rowid, name, email, phone)
+                        VALUES (new.row_id, new.name, new.email, new.phone);
+                    END;
+
+                    CREATE TABLE outbox (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        kind TEXT NOT NULL CHECK (kind IN ('create_contact', 'send_message')),
+                        contact_id TEXT,
+                        depends_on INTEGER REFERENCES outbox(seq),
+                        payload TEXT NOT NULL,
+                        state TEXT NOT NULL DEFAULT 'pending'
+                            CHECK (state IN ('pending', 'in_flight', 'sent', 'failed', 'unknown')),
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        next_attempt_at INTEGER,
+                        last_error_status INTEGER,
+                        last_error_code TEXT,
+                        last_error_message TEXT,
+                        last_error_request_id TEXT,
+                        remote_id TEXT,
+                        created_at INTEGER NOT NULL,
+                        updated_at INTEGER NOT NULL
+                    );
+                    CREATE INDEX outbox_by_state ON outbox(state, seq);
+
+                    CREATE TABLE sync_state (
+                        key TEXT PRIMARY KEY,
+                        value TEXT NOT NULL
+                    ) WITHOUT ROWID;
+                    """)
+        }
+        return migrator
+    }
+}

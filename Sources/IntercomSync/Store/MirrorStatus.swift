@@ -1,0 +1,42 @@
+import GRDB
+
+/// A summary of a mirror: what it holds, what waits to be pushed, and when it last synced.
+public struct MirrorStatus: Sendable, Equatable, Codable {
+    /// Contacts by state; every state is present, zero included.
+    public var contacts: [String: Int]
+    /// Outbox entries by state; every state is present, zero included.
+    public var outbox: [String: Int]
+    public var lastFullPullAt: Int?
+    public var lastIncrementalPullAt: Int?
+    public var lastReconcileAt: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case contacts, outbox
+        case lastFullPullAt = "last_full_pull_at"
+        case lastIncrementalPullAt = "last_incremental_pull_at"
+        case lastReconcileAt = "last_reconcile_at"
+    }
+
+    static let outboxStates = ["pending", "in_flight", "sent", "failed", "unknown"]
+}
+
+extension ContactMirror {
+    public func status() throws -> MirrorStatus {
+        try writer.read { db in
+            var contacts = Dictionary(uniqueKeysWithValues: ContactState.allCases.map { ($0.rawValue, 0) })
+            for row in try Row.fetchAll(db, sql: "SELECT state, count(*) AS n FROM contacts GROUP BY state") {
+                contacts[row["state"]] = row["n"]
+            }
+            var outbox = Dictionary(uniqueKeysWithValues: MirrorStatus.outboxStates.map { ($0, 0) })
+            for row in try Row.fetchAll(db, sql: "SELECT state, count(*) AS n FROM outbox GROUP BY state") {
+                outbox[row["state"]] = row["n"]
+            }
+            func time(_ key: SyncStateKey) throws -> Int? {
+                try Self.syncState(key, in: db).flatMap { Int($0) }
+            }
+            return MirrorStatus(
+                contacts: contacts, outbox: outbox, lastFullPullAt: try time(.lastFullPullAt),
+                lastIncrementalPullAt: try time(.lastIncrementalPullAt), lastReconcileAt: try time(.lastReconcileAt))
+        }
+    }
+}

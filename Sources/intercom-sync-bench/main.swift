@@ -1,0 +1,118 @@
+// Benchmark driver for scripts/bench-*: prints one `name: value unit` line per figure.
+// Not a test: timings belong here, never in the test suite.
+import Foundation
+import GRDB
+import IntercomSync
+import SyntheticData
+
+func option(_ name: String, default value: String) -> String {
+    let arguments = CommandLine.arguments
+    guard let index = arguments.firstIndex(of: "--\(name)"), index + 1 < arguments.count else { return value }
+    return arguments[index + 1]
+}
+
+func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+func peakRSSMegabytes() -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+        let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
+    else { return 0 }
+    return kilobytes / 1024
+}
+
+func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
+    sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))]
+}
+
+func report(_ name: String, _ value: Double, _ unit: String, decimals: Int = 1) {
+    print("\(name): \(String(format: "%.\(decimals)f", value)) \(unit)")
+}
+
+/// Generates `count` contacts as Intercom list pages of 150 and stores them through the bulk
+/// upsert; only the upsert is timed.
+func upsert(count: Int, seed: UInt64, mirror: ContactMirror) throws {
+    let generator = ContactGenerator(seed: seed)
+    let perPage = 150
+    var upsertNanoseconds: UInt64 = 0
+    var stored = 0
+    var bytes = 0
+    for start in stride(from: 0, to: count, by: perPage) {
+        let contacts = generator.contacts(start..<min(start + perPage, count))
+        let page = IntercomPage.list(
+            contacts, page: start / perPage + 1, perPage: perPage, totalCount: count,
+            nextCursor: start + perPage < count ? "cursor-\(start + perPage)" : nil)
+        bytes += page.utf8.count
+        let began = now()
+        stored += try mirror.upsertPage(page, fetchedAt: generator.referenceTime).written
+        upsertNanoseconds += now() - began
+    }
+    let seconds = Double(upsertNanoseconds) / 1e9
+    print("contacts upserted: \(stored)")
+    report("upsert time", seconds, "s", decimals: 2)
+    report("upsert rate", Double(stored) / seconds, "contacts/s", decimals: 0)
+    report("upsert throughput", Double(bytes) / seconds / 1e6, "MB/s of JSON")
+}
+
+/// Times `samples` queries, each for a random key, and prints the median and p99.
+func measure(_ name: String, samples: Int, _ body: (Int) throws -> Int) rethrows {
+    var latencies: [Double] = []
+    latencies.reserveCapacity(samples)
+    var found = 0
+    for sample in 0..<samples {
+        let began = now()
+        found += try body(sample)
+        latencies.append(Double(now() - began) / 1000)
+    }
+    latencies.sort()
+    report("\(name) p50", percentile(latencies, 0.5), "µs")
+    report("\(name) p99", percentile(latencies, 0.99), "µs")
+    print("\(name) rows found: \(found)")
+}
+
+func lookups(count: Int, seed: UInt64, samples: Int, mirror: ContactMirror) throws {
+    let generator = ContactGenerator(seed: seed)
+    var random = SystemRandomNumberGenerator()
+    let emails = (0..<samples).map { _ in generator.contact(at: Int.random(in: 0..<count, using: &random)).email.uppercased() }
+    try measure("email lookup", samples: samples) { sample in
+        var query = ContactQuery()
+        query.email = emails[sample]
+        query.limit = 1
+        return try mirror.contacts(matching: query).contacts.count
+    }
+    let prefixes = (0..<samples).map { _ in
+        let name = generator.contact(at: Int.random(in: 0..<count, using: &random)).name
+        return String(name.prefix(3))
+    }
+    for sort in [ContactSort(.relevance), ContactSort(.updatedAt, descending: true)] {
+        try measure("fts prefix (sort \(sort.field.rawValue))", samples: samples) { sample in
+            var query = ContactQuery()
+            query.search = prefixes[sample]
+            query.sort = sort
+            query.limit = 20
+            return try mirror.contacts(matching: query).contacts.count
+        }
+    }
+}
+
+let command = CommandLine.arguments.dropFirst().first ?? ""
+let count = Int(option("count", default: "100000"))!
+let seed = UInt64(option("seed", default: "42"))!
+let path = option("db", default: "bench-data/mirror.sqlite")
+do {
+    switch command {
+    case "upsert":
+        try? FileManager.default.removeItem(atPath: path)
+        try upsert(count: count, seed: seed, mirror: try ContactMirror.open(at: path, mode: .createIfMissing))
+    case "lookups":
+        let samples = Int(option("samples", default: "10000"))!
+        try lookups(count: count, seed: seed, samples: samples, mirror: try ContactMirror.open(at: path, mode: .existing))
+    default:
+        print("usage: intercom-sync-bench upsert|lookups [--count N] [--seed S] [--db PATH] [--samples N]")
+        exit(2)
+    }
+    report("peak RSS", peakRSSMegabytes(), "MB")
+} catch {
+    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    exit(1)
+}

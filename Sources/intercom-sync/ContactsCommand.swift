@@ -1,0 +1,9 @@
+import ArgumentParser
+
+struct ContactsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "contacts",
+        abstract: "Query and read the contacts in the mirror.",
+        subcommands: [ContactsQueryCommand.self, ContactsGetCommand.self]
+    )
+}

@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+import IntercomSync
+
+@main
+struct IntercomSyncCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "intercom-sync",
+        abstract: "An offline-first mirror of an Intercom workspace's contacts.",
+        discussion: """
+            intercom-sync keeps a local SQLite mirror of your Intercom contacts, so you can query \
+            them without a network. Exit codes: 0 ok, 1 failure, 2 usage error.
+
+            Examples:
+              intercom-sync contacts query --search "ana lo" --limit 5
+              intercom-sync contacts get 6762f0d01bb69f9f2193bb7d --offline
+              intercom-sync status --json
+            """,
+        subcommands: [ContactsCommand.self, StatusCommand.self, GenerateCommand.self]
+    )
+
+    /// Parses, runs, and maps every error to one line on stderr and the documented exit code.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exitReporting(error)
+        }
+    }
+
+    static func exitReporting(_ error: any Error) -> Never {
+        let code = exitCode(for: error)
+        if code == .success {
+            exit(withError: error)  // --help, --version
+        }
+        if code == .validationFailure {
+            let message = message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid usage"
+            FileHandle.standardError.write(Data("error: \(message) (see --help)\n".utf8))
+            Foundation.exit(2)
+        }
+        switch error {
+        case let error as ExitCode:
+            Foundation.exit(error.rawValue)
+        case let error as QueryError:
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            Foundation.exit(2)
+        default:
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            Foundation.exit(1)
+        }
+    }
+}

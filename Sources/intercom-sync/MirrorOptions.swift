@@ -1,0 +1,28 @@
+import ArgumentParser
+import Foundation
+import IntercomSync
+
+/// `--db`, shared by every command that touches the mirror.
+struct MirrorOptions: ParsableArguments {
+    @Option(
+        name: .customLong("db"),
+        help: ArgumentHelp(
+            "The mirror file. Default: $INTERCOM_SYNC_DB, else ~/.local/share/intercom-sync/mirror.sqlite.",
+            valueName: "path"))
+    var path: String?
+
+    var resolvedPath: String {
+        path ?? MirrorLocation.defaultPath()
+    }
+
+    /// Opens the mirror. Only the default location's folder is created on demand: a folder named
+    /// explicitly must exist, so a typo is reported rather than silently creating a new tree.
+    func open(_ mode: ContactMirror.OpenMode) throws -> ContactMirror {
+        let location = resolvedPath
+        if path == nil, mode == .createIfMissing {
+            let folder = URL(fileURLWithPath: location).deletingLastPathComponent()
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        }
+        return try ContactMirror.open(at: location, mode: mode)
+    }
+}

@@ -1,0 +1,42 @@
+import ArgumentParser
+import Foundation
+import IntercomSync
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show what the mirror holds, what waits to be pushed, and when it last synced.",
+        discussion: """
+            Examples:
+              intercom-sync status
+              intercom-sync status --json | jq .contacts.pending
+            """
+    )
+
+    @OptionGroup var mirror: MirrorOptions
+
+    @Flag(help: "Print the status as one JSON object.")
+    var json = false
+
+    func run() throws {
+        let store = try mirror.open(.existing)
+        let status = try store.status()
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            var text = String(decoding: try encoder.encode(status), as: UTF8.self)
+            text.removeLast()
+            Output.line(text + ",\"path\":\(JSONValue.string(mirror.resolvedPath).jsonText)}")
+            return
+        }
+        func when(_ time: Int?) -> String { time.map(UnixTime.iso8601) ?? "never" }
+        let contactStates = ContactState.allCases.map { "\($0.rawValue) \(status.contacts[$0.rawValue] ?? 0)" }
+        let outboxStates = ["pending", "in_flight", "sent", "failed", "unknown"].map { "\($0) \(status.outbox[$0] ?? 0)" }
+        Output.line("mirror             \(mirror.resolvedPath)")
+        Output.line("contacts           \(contactStates.joined(separator: ", "))")
+        Output.line("outbox             \(outboxStates.joined(separator: ", "))")
+        Output.line("last full pull     \(when(status.lastFullPullAt))")
+        Output.line("last incremental   \(when(status.lastIncrementalPullAt))")
+        Output.line("last reconcile     \(when(status.lastReconcileAt))")
+    }
+}

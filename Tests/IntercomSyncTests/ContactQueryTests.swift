@@ -1,0 +1,223 @@
+import Foundation
+import GRDB
+import SyntheticData
+import Testing
+
+@testable import IntercomSync
+
+@Suite struct ContactQueryTests {
+    static let count = 600
+    let generator = ContactGenerator(seed: 7)
+    let mirror: ContactMirror
+    let everyone: [SyntheticContact]
+
+    init() throws {
+        mirror = try ContactMirror.inMemory()
+        everyone = generator.contacts(0..<Self.count)
+        _ = try mirror.upsertPage(
+            IntercomPage.list(everyone, page: 1, perPage: Self.count, totalCount: Self.count, nextCursor: nil),
+            fetchedAt: 1)
+    }
+
+    private func ids(_ query: ContactQuery) throws -> Set<String> {
+        Set(try mirror.all(query).map(\.id))
+    }
+
+    private func expected(_ keep: (SyntheticContact) -> Bool) -> Set<String> {
+        Set(everyone.filter(keep).map(\.id))
+    }
+
+    @Test func emailIsExactAndCaseInsensitive() throws {
+        let target = everyone[17]
+        var query = ContactQuery()
+        query.email = target.email.uppercased()
+        #expect(try ids(query) == [target.id])
+        query.email = String(target.email.dropLast())
+        #expect(try ids(query).isEmpty)
+    }
+
+    @Test func externalIDAndRole() throws {
+        var query = ContactQuery()
+        query.externalID = "user-\(everyone.first { $0.role == .user }!.index)"
+        #expect(try ids(query).count == 1)
+        query = ContactQuery()
+        query.role = .lead
+        #expect(try ids(query) == expected { $0.role == .lead })
+    }
+
+    @Test func nameContainsIsCaseInsensitiveAndLiteral() throws {
+        var query = ContactQuery()
+        query.nameContains = "o'BRIEN"
+        #expect(try ids(query) == expected { $0.name.lowercased().contains("o'brien") })
+        #expect(try !ids(query).isEmpty)
+        query.nameContains = "%"
+        #expect(try ids(query).isEmpty)
+    }
+
+    @Test func fullTextPrefixIgnoresAccentsAndCoversEmailAndPhone() throws {
+        var query = ContactQuery()
+        query.search = "jose"
+        let joses = expected { $0.name.hasPrefix("José") || $0.email.contains("jose") }
+        #expect(try ids(query) == joses)
+        #expect(!joses.isEmpty)
+
+        let target = everyone.first { $0.phone != nil }!
+        query.search = String(target.phone!.dropFirst().prefix(8))
+        #expect(try ids(query).contains(target.id))
+
+        query.search = "\(target.email.split(separator: "@")[0].split(separator: ".")[0]) \(target.email.split(separator: ".")[1].prefix(3))"
+        #expect(try ids(query).contains(target.id))
+    }
+
+    @Test func hostileInputIsOnlyData() throws {
+        for text in ["' OR 1=1 --", "\"*\" NEAR(a b)", "name:jose", "x\") OR (\"y", "%_\\"] {
+            var query = ContactQuery()
+            query.email = text
+            #expect(try ids(query).isEmpty)
+            query = ContactQuery()
+            query.nameContains = text
+            #expect(try ids(query).isEmpty)
+            query = ContactQuery()
+            query.search = text
+            _ = try? mirror.all(query)  // must not throw an SQL error or match everything
+            if let found = try? ids(query) { #expect(found.count < Self.count) }
+            query = ContactQuery()
+            query.customAttributes[text] = .string(text)
+            #expect(try ids(query).isEmpty)
+        }
+        var query = ContactQuery()
+        query.search = "@@ --"
+        #expect(throws: QueryError.self) { try mirror.contacts(matching: query) }
+        #expect(try mirror.count() == Self.count)
+    }
+
+    @Test func updatedRange() throws {
+        let pivot = everyone.map(\.updatedAt).sorted()[Self.count / 2]
+        var query = ContactQuery()
+        query.updatedSince = pivot
+        #expect(try ids(query) == expected { $0.updatedAt >= pivot })
+        query = ContactQuery()
+        query.updatedBefore = pivot
+        #expect(try ids(query) == expected { $0.updatedAt < pivot })
+    }
+
+    @Test func customAttributesCompareWithTheirType() throws {
+        var query = ContactQuery()
+        query.customAttributes = ["plan": .string("pro"), "vip": .bool(true)]
+        let wanted = expected { contact in
+            contact.customAttributes.contains { $0.0 == "plan" && $0.1 == .string("pro") }
+                && contact.customAttributes.contains { $0.0 == "vip" && $0.1 == .bool(true) }
+        }
+        #expect(try ids(query) == wanted)
+        let seats = everyone[3].customAttributes.first { $0.0 == "seats" }!.1
+        guard case .int(let number) = seats else { Issue.record("seats is not an int"); return }
+        query.customAttributes = ["seats": .int(Int64(number))]
+        #expect(try ids(query).contains(everyone[3].id))
+        query.customAttributes = ["seats": .string(String(number))]
+        #expect(try ids(query).isEmpty)
+    }
+
+    @Test func tombstonesHiddenUnlessAsked() throws {
+        try mirror.writer.write { db in
+            try db.execute(sql: "UPDATE contacts SET state = 'tombstoned' WHERE id = ?", arguments: [everyone[0].id])
+            try db.execute(sql: "UPDATE contacts SET state = 'pending' WHERE id = ?", arguments: [everyone[1].id])
+        }
+        var query = ContactQuery()
+        #expect(try ids(query).count == Self.count - 1)
+        #expect(try !ids(query).contains(everyone[0].id))
+        query.states = [.tombstoned]
+        #expect(try ids(query) == [everyone[0].id])
+        query.states = [.pending]
+        #expect(try ids(query) == [everyone[1].id])
+    }
+
+    @Test(arguments: [
+        ContactSort(.updatedAt, descending: true), ContactSort(.updatedAt), ContactSort(.name),
+        ContactSort(.name, descending: true), ContactSort(.email),
+    ])
+    func keysetPagesCoverEverythingOnceInOrder(sort: ContactSort) throws {
+        var query = ContactQuery()
+        query.sort = sort
+        query.limit = 7
+        let walked = try mirror.all(query)
+        #expect(walked.count == Self.count)
+        #expect(Set(walked.map(\.id)).count == Self.count)
+        let keys: [String] = walked.map { stored in
+            switch sort.field {
+            case .updatedAt: return String(format: "%012d", stored.contact.updatedAt)
+            case .name: return (stored.contact.name ?? "").lowercased()
+            default: return (stored.contact.email ?? "").lowercased()
+            }
+        }
+        let ordered = sort.descending ? keys.sorted(by: >) : keys.sorted()
+        #expect(keys == ordered)
+    }
+
+    @Test func contactsSharingAnUpdatedAtAcrossPageBoundaries() throws {
+        let shared = try ContactMirror.inMemory()
+        let same = generator.contacts(0..<25).map { contact -> SyntheticContact in
+            var copy = contact
+            copy.updatedAt = 1_700_000_000
+            return copy
+        }
+        _ = try shared.upsertPage(IntercomPage.list(same, page: 1, perPage: 25, totalCount: 25, nextCursor: nil), fetchedAt: 1)
+        var query = ContactQuery()
+        query.limit = 4
+        let walked = try shared.all(query)
+        #expect(walked.count == 25)
+        #expect(Set(walked.map(\.id)).count == 25)
+    }
+
+    @Test func relevancePagesAndFilters() throws {
+        var query = ContactQuery()
+        query.search = "ma"
+        query.sort = ContactSort(.relevance)
+        query.limit = 5
+        let walked = try mirror.all(query)
+        var plain = ContactQuery()
+        plain.search = "ma"
+        #expect(Set(walked.map(\.id)) == (try ids(plain)))
+        #expect(walked.count == Set(walked.map(\.id)).count)
+    }
+
+    @Test func cursorOfAnotherSortAndBadLimitsAreRefused() throws {
+        var query = ContactQuery()
+        query.limit = 2
+        let cursor = try #require(try mirror.contacts(matching: query).nextCursor)
+        #expect(try ContactCursor(token: cursor.token) == cursor)
+        query.sort = ContactSort(.name)
+        query.cursor = cursor
+        #expect(throws: QueryError.self) { try mirror.contacts(matching: query) }
+        #expect(throws: QueryError.self) { try ContactCursor(token: "not-a-cursor") }
+        var zero = ContactQuery()
+        zero.limit = 0
+        #expect(throws: QueryError.self) { try mirror.contacts(matching: zero) }
+        var relevance = ContactQuery()
+        relevance.sort = ContactSort(.relevance)
+        #expect(throws: QueryError.self) { try mirror.contacts(matching: relevance) }
+    }
+
+    @Test func emailLookupUsesTheIndex() throws {
+        var query = ContactQuery()
+        query.email = "x@example.com"
+        let plan = try QueryPlan(query)
+        let explained = try mirror.writer.read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + plan.sql, arguments: plan.arguments).map { $0["detail"] as String }
+        }
+        #expect(explained.contains { $0.contains("contacts_by_email") })
+    }
+
+    @Test func statusCountsByState() throws {
+        try mirror.writer.write { db in
+            try db.execute(sql: "UPDATE contacts SET state = 'pending' WHERE id = ?", arguments: [everyone[0].id])
+            try db.execute(
+                sql: "INSERT INTO outbox (kind, payload, state, created_at, updated_at) VALUES ('send_message', '{}', 'failed', 1, 1)")
+            try ContactMirror.setSyncState(.lastFullPullAt, to: "1700000000", in: db)
+        }
+        let status = try mirror.status()
+        #expect(status.contacts == ["synced": Self.count - 1, "pending": 1, "tombstoned": 0])
+        #expect(status.outbox["failed"] == 1 && status.outbox["pending"] == 0)
+        #expect(status.lastFullPullAt == 1_700_000_000)
+        #expect(status.lastIncrementalPullAt == nil)
+    }
+}

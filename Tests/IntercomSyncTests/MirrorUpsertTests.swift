@@ -1,0 +1,122 @@
+import Foundation
+import GRDB
+import Testing
+
+@testable import IntercomSync
+
+@Suite struct MirrorUpsertTests {
+    let pages = PageFactory()
+
+    @Test func storesAPageAndReportsItsCursor() throws {
+        let mirror = try ContactMirror.inMemory()
+        let result = try mirror.upsertPage(try Fixtures.text("contacts/list-page-1-of-3.json"), fetchedAt: 500)
+        #expect(result == PageUpsert(received: 3, written: 3, nextCursor: "WzE3MzQ1NDAwMDAwMDAsIjY3NjJmMGQwIl0=", totalCount: 7))
+        #expect(try mirror.count() == 3)
+        let zoe = try #require(try mirror.contact(id: "6762f0d01bb69f9f2193bb90"))
+        #expect(zoe.contact.avatarURL == "https://example.com/zoe.png")
+        #expect(zoe.fetchedAt == 500)
+    }
+
+    @Test func emptyListPage() throws {
+        let mirror = try ContactMirror.inMemory()
+        let result = try mirror.upsertPage(try Fixtures.text("contacts/list-empty-2.16.json"), fetchedAt: 1)
+        #expect(result == PageUpsert(received: 0, written: 0, nextCursor: nil, totalCount: 0))
+    }
+
+    @Test func reapplyingTheSamePageChangesNothing() throws {
+        let mirror = try ContactMirror.inMemory()
+        let page = pages.page(0..<40)
+        #expect(try mirror.upsertPage(page, fetchedAt: 1).written == 40)
+        let before = try mirror.writer.read { db in try Row.fetchAll(db, sql: "SELECT * FROM contacts ORDER BY id") }
+        #expect(try mirror.upsertPage(page, fetchedAt: 2).written == 0)
+        let after = try mirror.writer.read { db in try Row.fetchAll(db, sql: "SELECT * FROM contacts ORDER BY id") }
+        #expect(before == after)
+    }
+
+    @Test func newerVersionReplacesOlderIsIgnored() throws {
+        let mirror = try ContactMirror.inMemory()
+        _ = try mirror.upsertPage(pages.page(0..<5), fetchedAt: 1)
+        let renamed = pages.page(0..<5) { $0.name = "Renamed"; $0.updatedAt += 10 }
+        #expect(try mirror.upsertPage(renamed, fetchedAt: 2).written == 5)
+        let stale = pages.page(0..<5) { $0.name = "Stale"; $0.updatedAt += 5 }
+        #expect(try mirror.upsertPage(stale, fetchedAt: 3).written == 0)
+        #expect(try mirror.count("SELECT count(*) FROM contacts WHERE name = 'Renamed' AND fetched_at = 2") == 5)
+        // Full-text index follows the rename.
+        var query = ContactQuery()
+        query.search = "renamed"
+        #expect(try mirror.all(query).count == 5)
+    }
+
+    @Test func sameUpdatedAtWithDifferentBodyIsTaken() throws {
+        let mirror = try ContactMirror.inMemory()
+        _ = try mirror.upsertPage(pages.page(0..<1), fetchedAt: 1)
+        let changed = pages.page(0..<1) { $0.city = "Reykjavík" }
+        #expect(try mirror.upsertPage(changed, fetchedAt: 2).written == 1)
+    }
+
+    @Test func pendingContactsAreNeverOverwritten() throws {
+        let mirror = try ContactMirror.inMemory()
+        _ = try mirror.upsertPage(pages.page(0..<3), fetchedAt: 1)
+        let id = PageFactory().generator.contact(at: 1).id
+        try mirror.writer.write { db in
+            try db.execute(sql: "UPDATE contacts SET state = 'pending', name = 'Local edit' WHERE id = ?", arguments: [id])
+        }
+        let newer = pages.page(0..<3) { $0.name = "Server edit"; $0.updatedAt += 100 }
+        #expect(try mirror.upsertPage(newer, fetchedAt: 2).written == 2)
+        let kept = try #require(try mirror.contact(id: id))
+        #expect(kept.state == .pending)
+        #expect(kept.contact.name == "Local edit")
+    }
+
+    @Test func staleVersionDoesNotResurrectATombstone() throws {
+        let mirror = try ContactMirror.inMemory()
+        _ = try mirror.upsertPage(pages.page(0..<2), fetchedAt: 1)
+        try mirror.writer.write { db in try db.execute(sql: "UPDATE contacts SET state = 'tombstoned'") }
+        #expect(try mirror.upsertPage(pages.page(0..<2), fetchedAt: 2).written == 0)
+        #expect(try mirror.count("SELECT count(*) FROM contacts WHERE state = 'tombstoned'") == 2)
+        let revived = pages.page(0..<2) { $0.updatedAt += 1 }
+        #expect(try mirror.upsertPage(revived, fetchedAt: 3).written == 2)
+        #expect(try mirror.count("SELECT count(*) FROM contacts WHERE state = 'synced'") == 2)
+    }
+
+    @Test func malformedContactRejectsThePageAndNamesIt() throws {
+        let mirror = try ContactMirror.inMemory()
+        _ = try mirror.upsertPage(pages.page(0..<3), fetchedAt: 1)
+        let error = try #require(throws: MirrorError.self) {
+            try mirror.upsertPage(try Fixtures.text("malformed/list-second-contact-missing-id.json"), fetchedAt: 2)
+        }
+        #expect(error.kind == .malformedResponse)
+        #expect(error.detail.contains("contact #2"))
+        #expect(error.detail.contains("\"id\""))
+        #expect(try mirror.count() == 3)
+    }
+
+    @Test(arguments: ["malformed/list-truncated.json", "contacts/get-contact-2.16.json"])
+    func notAListPageIsRejected(fixture: String) throws {
+        let mirror = try ContactMirror.inMemory()
+        let error = try #require(throws: MirrorError.self) {
+            try mirror.upsertPage(try Fixtures.text(fixture), fetchedAt: 2)
+        }
+        #expect(error.kind == .malformedResponse)
+        #expect(try mirror.count() == 0)
+    }
+
+    @Test func truncatedSingleContactIsRejected() throws {
+        let mirror = try ContactMirror.inMemory()
+        #expect(throws: MirrorError.self) {
+            try mirror.writer.write { db in
+                try ContactMirror.upsertContact(#"{"type":"contact","id":"x","role":"us"#, fetchedAt: 1, in: db)
+            }
+        }
+    }
+
+    @Test func batchOfPagesIsOneTransaction() throws {
+        let mirror = try ContactMirror.inMemory()
+        let good = pages.page(0..<10)
+        #expect(throws: MirrorError.self) {
+            try mirror.upsertPages([good, try Fixtures.text("malformed/list-truncated.json")], fetchedAt: 1)
+        }
+        #expect(try mirror.count() == 0)
+        #expect(try mirror.upsertPages([good, pages.page(10..<20)], fetchedAt: 1).written == 20)
+    }
+}
