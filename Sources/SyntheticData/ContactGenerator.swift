@@ -24,9 +24,9 @@ public struct ContactGenerator: Sendable {
         let createdAt = referenceTime - random.below(threeYears)
         var updatedAt = createdAt + random.below(referenceTime - createdAt + 1)
         if random.chance(0.05) {
-            // Clusters of contacts sharing one updated_at, as bulk updates produce.
-            updatedAt -= updatedAt % 3_600
-            updatedAt = max(updatedAt, createdAt)
+            // Clusters of contacts sharing one updated_at, as bulk updates produce: one of the
+            // last 30 midnights.
+            updatedAt = max(createdAt, referenceTime - 86_400 * random.below(30))
         }
         let phone: String? =
             random.chance(0.7)
@@ -42,7 +42,8 @@ public struct ContactGenerator: Sendable {
             attributes.append(("company", .string(Self.companies[random.below(Self.companies.count)])))
         }
         if random.chance(0.05) {
-            attributes.append(("notes", .string("Called on \(random.below(28) + 1)/03, asked about \"billing\".\nFollow up next week")))
+            attributes.append(
+                ("notes", .string("Called on \(random.below(28) + 1)/03, asked about \"billing\".\nFollow up next week")))
         }
         return SyntheticContact(
             index: index,

@@ -85,7 +85,8 @@ public enum IntercomPage {
         let totalPages = perPage > 0 ? (totalCount + perPage - 1) / perPage : 0
         var text = #"{"type":"list","data":["#
         text += contacts.map { $0.intercomJSON() }.joined(separator: ",")
-        text += #"],"total_count":\#(totalCount),"pages":{"type":"pages","page":\#(page),"per_page":\#(perPage),"total_pages":\#(totalPages)"#
+        text +=
+            #"],"total_count":\#(totalCount),"pages":{"type":"pages","page":\#(page),"per_page":\#(perPage),"total_pages":\#(totalPages)"#
         if let nextCursor {
             var writer = JSONWriter()
             writer.beginObject()

@@ -50,7 +50,9 @@ struct ContactsQueryCommand: ParsableCommand {
     @Flag(name: .customLong("include-tombstoned"), help: "Also show contacts deleted or merged away on Intercom.")
     var includeTombstoned = false
 
-    @Option(name: .customLong("attribute"), help: ArgumentHelp("A custom attribute equal to a value; repeatable.", valueName: "name=value"))
+    @Option(
+        name: .customLong("attribute"),
+        help: ArgumentHelp("A custom attribute equal to a value; repeatable.", valueName: "name=value"))
     var attributes: [String] = []
 
     @Option(help: "updated_at, name, email or relevance (with --search).")

@@ -98,7 +98,9 @@ struct GenerateCommand: ParsableCommand {
                 text = contacts.map { $0.csvRow() + "\r\n" }.joined()
             case .pages:
                 let next = start + chunk < count ? "page-\(start / chunk + 2)" : nil
-                text = IntercomPage.list(contacts, page: start / chunk + 1, perPage: chunk, totalCount: count, nextCursor: next) + "\n"
+                text =
+                    IntercomPage.list(contacts, page: start / chunk + 1, perPage: chunk, totalCount: count, nextCursor: next)
+                    + "\n"
             }
             sink.write(Data(text.utf8))
         }

@@ -65,7 +65,8 @@ import Testing
         query.search = String(target.phone!.dropFirst().prefix(8))
         #expect(try ids(query).contains(target.id))
 
-        query.search = "\(target.email.split(separator: "@")[0].split(separator: ".")[0]) \(target.email.split(separator: ".")[1].prefix(3))"
+        query.search =
+            "\(target.email.split(separator: "@")[0].split(separator: ".")[0]) \(target.email.split(separator: ".")[1].prefix(3))"
         #expect(try ids(query).contains(target.id))
     }
 
@@ -211,7 +212,9 @@ import Testing
         try mirror.writer.write { db in
             try db.execute(sql: "UPDATE contacts SET state = 'pending' WHERE id = ?", arguments: [everyone[0].id])
             try db.execute(
-                sql: "INSERT INTO outbox (kind, payload, state, created_at, updated_at) VALUES ('send_message', '{}', 'failed', 1, 1)")
+                sql:
+                    "INSERT INTO outbox (kind, payload, state, created_at, updated_at) VALUES ('send_message', '{}', 'failed', 1, 1)"
+            )
             try ContactMirror.setSyncState(.lastFullPullAt, to: "1700000000", in: db)
         }
         let status = try mirror.status()

@@ -36,9 +36,13 @@ import Testing
     @Test func newerVersionReplacesOlderIsIgnored() throws {
         let mirror = try ContactMirror.inMemory()
         _ = try mirror.upsertPage(pages.page(0..<5), fetchedAt: 1)
-        let renamed = pages.page(0..<5) { $0.name = "Renamed"; $0.updatedAt += 10 }
+        let renamed = pages.page(0..<5) {
+            $0.name = "Renamed"; $0.updatedAt += 10
+        }
         #expect(try mirror.upsertPage(renamed, fetchedAt: 2).written == 5)
-        let stale = pages.page(0..<5) { $0.name = "Stale"; $0.updatedAt += 5 }
+        let stale = pages.page(0..<5) {
+            $0.name = "Stale"; $0.updatedAt += 5
+        }
         #expect(try mirror.upsertPage(stale, fetchedAt: 3).written == 0)
         #expect(try mirror.count("SELECT count(*) FROM contacts WHERE name = 'Renamed' AND fetched_at = 2") == 5)
         // Full-text index follows the rename.
@@ -61,7 +65,9 @@ import Testing
         try mirror.writer.write { db in
             try db.execute(sql: "UPDATE contacts SET state = 'pending', name = 'Local edit' WHERE id = ?", arguments: [id])
         }
-        let newer = pages.page(0..<3) { $0.name = "Server edit"; $0.updatedAt += 100 }
+        let newer = pages.page(0..<3) {
+            $0.name = "Server edit"; $0.updatedAt += 100
+        }
         #expect(try mirror.upsertPage(newer, fetchedAt: 2).written == 2)
         let kept = try #require(try mirror.contact(id: id))
         #expect(kept.state == .pending)

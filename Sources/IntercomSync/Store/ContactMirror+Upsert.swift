@@ -55,7 +55,8 @@ extension ContactMirror {
         let meta: Row
         do {
             meta = try Row.fetchOne(
-                db, sql: """
+                db,
+                sql: """
                     SELECT ?1->>'$.type' AS type, json_type(?1, '$.data') AS dataType,
                            json_array_length(?1, '$.data') AS count,
                            ?1->>'$.pages.next.starting_after' AS next, ?1->>'$.total_count' AS total
