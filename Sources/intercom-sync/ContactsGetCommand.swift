@@ -39,15 +39,6 @@ struct ContactsGetCommand: ParsableCommand {
     }
 }
 
-/// A failure with a plain message and exit code 1.
-struct CommandFailure: Error, CustomStringConvertible {
-    var description: String
-
-    init(_ description: String) {
-        self.description = description
-    }
-}
-
 enum MirrorMetadata {
     static func json(for stored: StoredContact) -> String {
         var fields: [String: JSONValue] = ["state": .string(stored.state.rawValue)]
