@@ -155,17 +155,16 @@ struct ContactsQueryCommand: ParsableCommand {
         switch format {
         case .json:
             Output.line(ContactRenderer.jsonDocument(contacts, nextCursor: nextCursor))
+            return
+        case .table where contacts.isEmpty:
+            Output.note("No contacts match.")
         case .table:
-            if contacts.isEmpty {
-                Output.note("No contacts match.")
-            } else {
-                Output.line(ContactRenderer.table(contacts))
-            }
-            fallthrough
+            Output.line(ContactRenderer.table(contacts))
         case .ndjson, .csv:
-            if format != .json, let nextCursor {
-                Output.note("More contacts match: add --after \(nextCursor) (or --all).")
-            }
+            break  // Already streamed page by page.
+        }
+        if let nextCursor {
+            Output.note("More contacts match: add --after \(nextCursor) (or --all).")
         }
     }
 }

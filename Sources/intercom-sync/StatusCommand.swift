@@ -24,14 +24,12 @@ struct StatusCommand: ParsableCommand {
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            var text = String(decoding: try encoder.encode(status), as: UTF8.self)
-            text.removeLast()
-            Output.line(text + ",\"path\":\(JSONValue.string(mirror.resolvedPath).jsonText)}")
+            Output.line(String(decoding: try encoder.encode(status), as: UTF8.self))
             return
         }
         func when(_ time: Int?) -> String { time.map(UnixTime.iso8601) ?? "never" }
         let contactStates = ContactState.allCases.map { "\($0.rawValue) \(status.contacts[$0.rawValue] ?? 0)" }
-        let outboxStates = ["pending", "in_flight", "sent", "failed", "unknown"].map { "\($0) \(status.outbox[$0] ?? 0)" }
+        let outboxStates = OutboxState.allCases.map { "\($0.rawValue) \(status.outbox[$0.rawValue] ?? 0)" }
         Output.line("mirror             \(mirror.resolvedPath)")
         Output.line("contacts           \(contactStates.joined(separator: ", "))")
         Output.line("outbox             \(outboxStates.joined(separator: ", "))")

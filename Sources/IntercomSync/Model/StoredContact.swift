@@ -25,6 +25,9 @@ extension StoredContact: FetchableRecord {
     static let columns =
         "row_id, id, external_id, role, email, phone, name, avatar, owner_id, custom_attributes, created_at, updated_at, state, etag, fetched_at, validated_at"
 
+    /// `columns`, each qualified with `contacts.`, for queries that join the FTS table.
+    static let qualifiedColumns = columns.split(separator: ", ").map { "contacts.\($0)" }.joined(separator: ", ")
+
     public init(row: Row) throws {
         let attributesText: String = row["custom_attributes"]
         var attributes: [String: JSONValue] = [:]

@@ -119,9 +119,8 @@ struct QueryPlan {
         }
         let direction = sort.descending ? "DESC" : "ASC"
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        let columns = StoredContact.columns.split(separator: ", ").map { "contacts.\($0)" }.joined(separator: ", ")
         sql = """
-            SELECT \(columns) FROM \(from) \(whereClause)
+            SELECT \(StoredContact.qualifiedColumns) FROM \(from) \(whereClause)
             ORDER BY \(keyExpression) \(direction), contacts.row_id \(direction) LIMIT ?
             """
         arguments += [query.limit + 1]

@@ -9,15 +9,15 @@ public struct MirrorStatus: Sendable, Equatable, Codable {
     public var lastFullPullAt: Int?
     public var lastIncrementalPullAt: Int?
     public var lastReconcileAt: Int?
+    /// The mirror file, or nil for an in-memory mirror.
+    public var path: String?
 
     enum CodingKeys: String, CodingKey {
-        case contacts, outbox
+        case contacts, outbox, path
         case lastFullPullAt = "last_full_pull_at"
         case lastIncrementalPullAt = "last_incremental_pull_at"
         case lastReconcileAt = "last_reconcile_at"
     }
-
-    static let outboxStates = ["pending", "in_flight", "sent", "failed", "unknown"]
 }
 
 extension ContactMirror {
@@ -27,7 +27,7 @@ extension ContactMirror {
             for row in try Row.fetchAll(db, sql: "SELECT state, count(*) AS n FROM contacts GROUP BY state") {
                 contacts[row["state"]] = row["n"]
             }
-            var outbox = Dictionary(uniqueKeysWithValues: MirrorStatus.outboxStates.map { ($0, 0) })
+            var outbox = Dictionary(uniqueKeysWithValues: OutboxState.allCases.map { ($0.rawValue, 0) })
             for row in try Row.fetchAll(db, sql: "SELECT state, count(*) AS n FROM outbox GROUP BY state") {
                 outbox[row["state"]] = row["n"]
             }
@@ -36,7 +36,8 @@ extension ContactMirror {
             }
             return MirrorStatus(
                 contacts: contacts, outbox: outbox, lastFullPullAt: try time(.lastFullPullAt),
-                lastIncrementalPullAt: try time(.lastIncrementalPullAt), lastReconcileAt: try time(.lastReconcileAt))
+                lastIncrementalPullAt: try time(.lastIncrementalPullAt), lastReconcileAt: try time(.lastReconcileAt),
+                path: path)
         }
     }
 }

@@ -1,0 +1,8 @@
+/// Where an outbox entry stands (DESIGN.md §3).
+public enum OutboxState: String, Sendable, Codable, CaseIterable {
+    case pending
+    case inFlight = "in_flight"
+    case sent
+    case failed
+    case unknown
+}
