@@ -30,25 +30,32 @@ func report(_ name: String, _ value: Double, _ unit: String, decimals: Int = 1) 
 }
 
 /// Generates `count` contacts as Intercom list pages of 150 and stores them through the bulk
-/// upsert; only the upsert is timed.
-func upsert(count: Int, seed: UInt64, mirror: ContactMirror) throws {
+/// upsert, `pagesPerCommit` pages per transaction as a pull groups them; only the upsert is timed.
+func upsert(count: Int, seed: UInt64, pagesPerCommit: Int, mirror: ContactMirror) throws {
     let generator = ContactGenerator(seed: seed)
     let perPage = 150
     var upsertNanoseconds: UInt64 = 0
     var stored = 0
     var bytes = 0
+    var pages: [String] = []
+    func flush() throws {
+        let began = now()
+        stored += try mirror.upsertPages(pages, fetchedAt: generator.referenceTime).written
+        upsertNanoseconds += now() - began
+        pages.removeAll(keepingCapacity: true)
+    }
     for start in stride(from: 0, to: count, by: perPage) {
         let contacts = generator.contacts(start..<min(start + perPage, count))
         let page = IntercomPage.list(
             contacts, page: start / perPage + 1, perPage: perPage, totalCount: count,
             nextCursor: start + perPage < count ? "cursor-\(start + perPage)" : nil)
         bytes += page.utf8.count
-        let began = now()
-        stored += try mirror.upsertPage(page, fetchedAt: generator.referenceTime).written
-        upsertNanoseconds += now() - began
+        pages.append(page)
+        if pages.count == pagesPerCommit { try flush() }
     }
+    if !pages.isEmpty { try flush() }
     let seconds = Double(upsertNanoseconds) / 1e9
-    print("contacts upserted: \(stored)")
+    print("contacts upserted: \(stored) (pages of \(perPage), \(pagesPerCommit) pages per commit)")
     report("upsert time", seconds, "s", decimals: 2)
     report("upsert rate", Double(stored) / seconds, "contacts/s", decimals: 0)
     report("upsert throughput", Double(bytes) / seconds / 1e6, "MB/s of JSON")
@@ -84,7 +91,7 @@ func lookups(count: Int, seed: UInt64, samples: Int, mirror: ContactMirror) thro
         let name = generator.contact(at: Int.random(in: 0..<count, using: &random)).name
         return String(name.prefix(3))
     }
-    for sort in [ContactSort(.relevance), ContactSort(.updatedAt, descending: true)] {
+    for sort in [ContactSort(.stored), ContactSort(.relevance), ContactSort(.updatedAt, descending: true)] {
         try measure("fts prefix (sort \(sort.field.rawValue))", samples: samples) { sample in
             var query = ContactQuery()
             query.search = prefixes[sample]
@@ -103,12 +110,15 @@ do {
     switch command {
     case "upsert":
         try? FileManager.default.removeItem(atPath: path)
-        try upsert(count: count, seed: seed, mirror: try ContactMirror.open(at: path, mode: .createIfMissing))
+        let pagesPerCommit = Int(option("pages-per-commit", default: "10"))!
+        try upsert(
+            count: count, seed: seed, pagesPerCommit: pagesPerCommit,
+            mirror: try ContactMirror.open(at: path, mode: .createIfMissing))
     case "lookups":
         let samples = Int(option("samples", default: "10000"))!
         try lookups(count: count, seed: seed, samples: samples, mirror: try ContactMirror.open(at: path, mode: .existing))
     default:
-        print("usage: intercom-sync-bench upsert|lookups [--count N] [--seed S] [--db PATH] [--samples N]")
+        print("usage: intercom-sync-bench upsert|lookups [--count N] [--seed S] [--db PATH] [--samples N] [--pages-per-commit N]")
         exit(2)
     }
     report("peak RSS", peakRSSMegabytes(), "MB")

@@ -55,7 +55,7 @@ struct ContactsQueryCommand: ParsableCommand {
         help: ArgumentHelp("A custom attribute equal to a value; repeatable.", valueName: "name=value"))
     var attributes: [String] = []
 
-    @Option(help: "updated_at, name, email or relevance (with --search).")
+    @Option(help: "updated_at, name, email, relevance (with --search) or stored (mirror order; fastest for short searches).")
     var sort: ContactSort.Field = .updatedAt
 
     @Option(help: "asc or desc. Default: desc for updated_at, asc otherwise.")

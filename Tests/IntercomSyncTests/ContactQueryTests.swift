@@ -187,6 +187,35 @@ import Testing
         #expect(walked.count == Set(walked.map(\.id)).count)
     }
 
+    @Test(arguments: [false, true])
+    func storedOrderPagesInRowOrderWithAndWithoutSearch(descending: Bool) throws {
+        for search in [nil, "ma"] as [String?] {
+            var query = ContactQuery()
+            query.search = search
+            query.sort = ContactSort(.stored, descending: descending)
+            query.limit = 7
+            let walked = try mirror.all(query)
+            var plain = ContactQuery()
+            plain.search = search
+            plain.limit = 10_000
+            #expect(walked.count > query.limit)
+            #expect(Set(walked.map(\.id)) == (try ids(plain)))
+            let rowIDs = walked.map(\.rowID)
+            #expect(rowIDs == (descending ? rowIDs.sorted(by: >) : rowIDs.sorted()))
+        }
+    }
+
+    @Test func storedOrderSearchLetsFTSStopAtTheLimit() throws {
+        var query = ContactQuery()
+        query.search = "ma"
+        query.sort = ContactSort(.stored)
+        let plan = try QueryPlan(query)
+        let explained = try mirror.writer.read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + plan.sql, arguments: plan.arguments).map { $0["detail"] as String }
+        }
+        #expect(!explained.contains { $0.contains("TEMP B-TREE") }, "\(explained)")
+    }
+
     @Test func cursorOfAnotherSortAndBadLimitsAreRefused() throws {
         var query = ContactQuery()
         query.limit = 2

@@ -49,9 +49,7 @@ extension JSONValue {
     /// Parses a JSON scalar as a person types it on a command line: `true`, `42`, `1.5`, `null`,
     /// `"quoted"`; anything else is taken as a plain string.
     public init(commandLineValue text: String) {
-        if let data = text.data(using: .utf8),
-            let value = try? JSONDecoder().decode(JSONValue.self, from: data)
-        {
+        if let value = try? JSONReader.value(of: text) {
             switch value {
             case .array, .object: self = .string(text)
             default: self = value
@@ -63,7 +61,7 @@ extension JSONValue {
 
     /// Decodes a JSON text, such as a `custom_attributes` column.
     public init(jsonText: String) throws {
-        self = try JSONDecoder().decode(JSONValue.self, from: Data(jsonText.utf8))
+        self = try JSONReader.value(of: jsonText)
     }
 
     /// Compact JSON text with sorted keys.

@@ -98,9 +98,10 @@ struct QueryPlan {
         case .name: keyExpression = "ifnull(name, '') COLLATE NOCASE"
         case .email: keyExpression = "ifnull(email, '') COLLATE NOCASE"
         case .relevance: keyExpression = "contacts_fts.rank"
+        case .stored: keyExpression = matchExpression == nil ? "contacts.row_id" : "contacts_fts.rowid"
         }
         if let matchExpression {
-            if sort.field == .relevance {
+            if sort.field == .relevance || sort.field == .stored {
                 from = "contacts_fts JOIN contacts ON contacts.row_id = contacts_fts.rowid"
                 add("contacts_fts MATCH ?", [matchExpression])
             } else {
@@ -115,13 +116,21 @@ struct QueryPlan {
             case .text(let value): keyValue = value
             case .real(let value): keyValue = value
             }
-            add("(\(keyExpression), contacts.row_id) \(comparison) (?, ?)", [keyValue, cursor.rowID])
+            if sort.field == .stored {
+                add("\(keyExpression) \(comparison) ?", [cursor.rowID])
+            } else {
+                add("(\(keyExpression), contacts.row_id) \(comparison) (?, ?)", [keyValue, cursor.rowID])
+            }
         }
         let direction = sort.descending ? "DESC" : "ASC"
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        // Stored order is the row order itself: a single ORDER BY term lets FTS5 hand rows over
+        // in rowid order and stop at the limit.
+        let order =
+            sort.field == .stored
+            ? "\(keyExpression) \(direction)" : "\(keyExpression) \(direction), contacts.row_id \(direction)"
         sql = """
-            SELECT \(StoredContact.qualifiedColumns) FROM \(from) \(whereClause)
-            ORDER BY \(keyExpression) \(direction), contacts.row_id \(direction) LIMIT ?
+            SELECT \(StoredContact.qualifiedColumns) FROM \(from) \(whereClause) ORDER BY \(order) LIMIT ?
             """
         arguments += [query.limit + 1]
         self.arguments = arguments
@@ -133,6 +142,7 @@ struct QueryPlan {
         case .updatedAt: return .integer(Int64(contact.contact.updatedAt))
         case .name: return .text(contact.contact.name ?? "")
         case .email: return .text(contact.contact.email ?? "")
+        case .stored: return .integer(contact.rowID)
         case .relevance:
             let rank = try Double.fetchOne(
                 db, sql: "SELECT rank FROM contacts_fts WHERE contacts_fts MATCH ? AND rowid = ?",

@@ -33,8 +33,12 @@ public struct ContactSort: Sendable, Hashable {
         case updatedAt = "updated_at"
         case name
         case email
-        /// Full-text relevance (FTS5 rank); only with `ContactQuery.search`.
+        /// Full-text relevance (FTS5 rank); only with `ContactQuery.search`. It ranks every match
+        /// before returning the first, so short prefixes over a large mirror take a while.
         case relevance
+        /// The order contacts entered the mirror (for a full pull, Intercom's list order). The
+        /// fastest: a search stops reading as soon as the page is full.
+        case stored
     }
 
     public var field: Field

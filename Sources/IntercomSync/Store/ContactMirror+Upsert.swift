@@ -46,64 +46,64 @@ extension ContactMirror {
     /// Stores one page inside the caller's transaction, so a pull can commit the page and the
     /// cursor that follows it together.
     ///
-    /// SQLite parses the page: each contact's fields and its raw body come out of the JSON in C,
-    /// which keeps bulk pulls far faster than decoding in Swift. A contact is written when it is
-    /// new, when the page carries a newer `updated_at`, or (same `updated_at`) a different body;
-    /// a contact in state `pending` is never overwritten, and a tombstone is revived only by a
-    /// strictly newer version.
+    /// The page is read in one pass (`JSONReader`): each contact's indexed fields come out, and
+    /// its raw bytes are kept as its body. A contact is written when it is new, when the page
+    /// carries a newer `updated_at`, or (same `updated_at`) a different body; a contact in state
+    /// `pending` is never overwritten, and a tombstone is revived only by a strictly newer version.
+    /// A malformed contact rejects the whole page.
     public static func upsertPage(_ pageJSON: String, fetchedAt: Int, in db: Database) throws -> PageUpsert {
-        let meta: Row
-        do {
-            meta = try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT ?1->>'$.type' AS type, json_type(?1, '$.data') AS dataType,
-                           json_array_length(?1, '$.data') AS count,
-                           ?1->>'$.pages.next.starting_after' AS next, ?1->>'$.total_count' AS total
-                    """, arguments: [pageJSON])!
-        } catch let error as DatabaseError {
-            throw MirrorError(.malformedResponse, detail: "the page is not valid JSON (\(error.message ?? "parse error"))")
-        }
-        guard meta["type"] == "list", meta["dataType"] == "array" else {
-            throw MirrorError(.malformedResponse, detail: "the page is not an Intercom list (no \"data\" array)")
-        }
-        let written = try upsertContacts(json: pageJSON, path: "$.data", fetchedAt: fetchedAt, in: db)
+        let page = try ScannedPage(pageJSON)
+        let written = try upsert(page.contacts, fetchedAt: fetchedAt, in: db)
         return PageUpsert(
-            received: meta["count"], written: written, nextCursor: meta["next"], totalCount: meta["total"])
+            received: page.contacts.count, written: written, nextCursor: page.nextCursor, totalCount: page.totalCount)
     }
 
     /// Stores one contact body as Intercom sends it from `GET`/`POST`/`PUT /contacts`.
     @discardableResult
     public static func upsertContact(_ contactJSON: String, fetchedAt: Int, in db: Database) throws -> Bool {
-        try upsertContacts(json: "[\(contactJSON)]", path: "$", fetchedAt: fetchedAt, in: db) > 0
+        try upsert([ScannedContact.read(contactJSON)], fetchedAt: fetchedAt, in: db) > 0
     }
 
-    private static func upsertContacts(json: String, path: String, fetchedAt: Int, in db: Database) throws -> Int {
-        let statement = try db.cachedStatement(sql: upsertSQL)
-        do {
-            try statement.execute(arguments: [json, path, fetchedAt])
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-            throw diagnose(json: json, path: path, in: db, sqliteError: error)
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_ERROR {
-            throw MirrorError(.malformedResponse, detail: "the response is not valid JSON (\(error.message ?? "parse error"))")
-        }
-        return db.changesCount
-    }
-
-    /// Finds which contact of a rejected batch is malformed, using the Swift decoder to say why.
-    private static func diagnose(json: String, path: String, in db: Database, sqliteError: DatabaseError) -> MirrorError {
-        let decoder = JSONDecoder()
-        let elements = (try? Row.fetchAll(db, sql: "SELECT key, value FROM json_each(?, ?)", arguments: [json, path])) ?? []
-        for element in elements {
-            let text: String = element["value"] ?? "null"
-            do {
-                _ = try decoder.decode(Contact.self, from: Data(text.utf8))
-            } catch {
-                let position = (element["key"] as Int?).map { "contact #\($0 + 1)" } ?? "the contact"
-                return MirrorError(.malformedResponse, detail: "\(position) is malformed: \(describe(error))")
+    /// Writes a batch in a savepoint. The FTS insert trigger stands aside while `fts.batch` is
+    /// set (only ever inside this savepoint), and the batch's new rows are indexed by one
+    /// statement at the end: FTS5 flushes its pending terms at every statement savepoint, so
+    /// indexing row by row costs several times more.
+    private static func upsert(_ contacts: [ScannedContact], fetchedAt: Int, in db: Database) throws -> Int {
+        var written = 0
+        try db.inSavepoint {
+            let lastRowID = try Int64.fetchOne(db, sql: "SELECT ifnull(max(row_id), 0) FROM contacts") ?? 0
+            try db.execute(sql: "INSERT INTO sync_state (key, value) VALUES ('fts.batch', '1')")
+            let statement = try db.cachedStatement(sql: upsertSQL)
+            for (position, contact) in contacts.enumerated() {
+                statement.setUncheckedArguments(contact.arguments(fetchedAt: fetchedAt))
+                do {
+                    try statement.execute()
+                } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+                    throw diagnose(contact, position: position, count: contacts.count, sqliteError: error)
+                }
+                written += db.changesCount
             }
+            try db.execute(
+                sql: """
+                    INSERT INTO contacts_fts (rowid, name, email, phone)
+                    SELECT row_id, name, email, phone FROM contacts WHERE row_id > ?
+                    """, arguments: [lastRowID])
+            try db.execute(sql: "DELETE FROM sync_state WHERE key = 'fts.batch'")
+            return .commit
         }
-        return MirrorError(.malformedResponse, detail: "a contact was refused by the mirror: \(sqliteError.message ?? "")")
+        return written
+    }
+
+    /// Says which contact the mirror refused and why, using the Swift decoder for the why.
+    private static func diagnose(_ contact: ScannedContact, position: Int, count: Int, sqliteError: DatabaseError) -> MirrorError
+    {
+        let where_ = count > 1 ? "contact #\(position + 1)" : "the contact"
+        do {
+            _ = try JSONDecoder().decode(Contact.self, from: Data(contact.body.utf8))
+        } catch {
+            return MirrorError(.malformedResponse, detail: "\(where_) is malformed: \(describe(error))")
+        }
+        return MirrorError(.malformedResponse, detail: "\(where_) was refused by the mirror: \(sqliteError.message ?? "")")
     }
 
     static func describe(_ error: any Error) -> String {
@@ -119,27 +119,12 @@ extension ContactMirror {
         }
     }
 
-    /// One statement for a whole batch: SQLite walks the JSON array with `json_each`.
-    /// ?1 is the JSON text, ?2 the path of the array of contacts in it, ?3 the fetch time.
-    /// (`WHERE true` resolves SQLite's parsing ambiguity between a join and the upsert clause.)
+    /// ?1…?12 are the contact's columns (`ScannedContact.arguments`), ?13 the fetch time.
     private static let upsertSQL = """
         INSERT INTO contacts (
             id, external_id, role, email, phone, name, avatar, owner_id, custom_attributes,
             created_at, updated_at, body, fetched_at, validated_at, state)
-        SELECT
-            c.value->>'$.id', c.value->>'$.external_id', c.value->>'$.role',
-            c.value->>'$.email', c.value->>'$.phone', c.value->>'$.name',
-            CASE json_type(c.value, '$.avatar')
-                WHEN 'object' THEN c.value->>'$.avatar.image_url'
-                WHEN 'text' THEN c.value->>'$.avatar'
-            END,
-            c.value->>'$.owner_id',
-            CASE json_type(c.value, '$.custom_attributes')
-                WHEN 'object' THEN c.value->'$.custom_attributes' ELSE '{}'
-            END,
-            c.value->>'$.created_at', c.value->>'$.updated_at', c.value, ?3, ?3, 'synced'
-        FROM json_each(?1, ?2) AS c
-        WHERE true
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, 'synced')
         ON CONFLICT (id) DO UPDATE SET
             external_id = excluded.external_id, role = excluded.role, email = excluded.email,
             phone = excluded.phone, name = excluded.name, avatar = excluded.avatar,

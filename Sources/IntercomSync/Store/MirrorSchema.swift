@@ -87,6 +87,22 @@ enum MirrorSchema {
                     ) WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("v2: batch FTS indexing") { db in
+            // Bulk upserts index a batch's new rows in one statement and set `fts.batch` for
+            // the length of a savepoint so the per-row trigger stands aside. A larger FTS5
+            // hash (16 MB) lets a batch's terms reach disk as one segment.
+            try db.execute(
+                sql: """
+                    DROP TRIGGER contacts_fts_insert;
+                    CREATE TRIGGER contacts_fts_insert AFTER INSERT ON contacts
+                    WHEN NOT EXISTS (SELECT 1 FROM sync_state WHERE key = 'fts.batch')
+                    BEGIN
+                        INSERT INTO contacts_fts(rowid, name, email, phone)
+                        VALUES (new.row_id, new.name, new.email, new.phone);
+                    END;
+                    INSERT INTO contacts_fts(contacts_fts, rank) VALUES ('hashsize', 16777216);
+                    """)
+        }
         return migrator
     }
 }
