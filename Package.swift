@@ -12,11 +12,16 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        // The simulator's HTTP server. No traits: swift-configuration is not needed.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1", traits: []),
     ],
     targets: [
+        // JSON values and a strict reader, shared by the engine and the simulator.
+        .target(name: "IntercomJSON"),
         .target(
             name: "IntercomSync",
             dependencies: [
+                "IntercomJSON",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -24,10 +29,21 @@ let package = Package(
         // Deterministic Intercom-shaped test and benchmark data. Depends on nothing, so the
         // simulator can seed from it without depending on the engine.
         .target(name: "SyntheticData"),
+        // A local Intercom API over HTTP with fault injection. Depends on nothing of the engine.
+        .target(
+            name: "IntercomSimulator",
+            dependencies: [
+                "IntercomJSON",
+                "SyntheticData",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "intercom-sync",
             dependencies: [
                 "IntercomSync",
+                "IntercomSimulator",
                 "SyntheticData",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -42,6 +58,7 @@ let package = Package(
             dependencies: ["IntercomSync", "SyntheticData"]
         ),
         .testTarget(name: "SyntheticDataTests", dependencies: ["SyntheticData"]),
+        .testTarget(name: "IntercomSimulatorTests", dependencies: ["IntercomSimulator", "SyntheticData"]),
         .testTarget(name: "CLITests", dependencies: ["IntercomSync", "SyntheticData"]),
     ],
     swiftLanguageModes: [.v6]

@@ -3,7 +3,7 @@ import Foundation
 import IntercomSync
 
 @main
-struct IntercomSyncCommand: ParsableCommand {
+struct IntercomSyncCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "intercom-sync",
         abstract: "An offline-first mirror of an Intercom workspace's contacts.",
@@ -15,15 +15,20 @@ struct IntercomSyncCommand: ParsableCommand {
               intercom-sync contacts query --search "ana lo" --limit 5
               intercom-sync contacts get 6762f0d01bb69f9f2193bb7d --offline
               intercom-sync status --json
+              intercom-sync sim --seed-contacts 1000
             """,
-        subcommands: [ContactsCommand.self, StatusCommand.self, GenerateCommand.self]
+        subcommands: [ContactsCommand.self, StatusCommand.self, SimCommand.self, GenerateCommand.self]
     )
 
     /// Parses, runs, and maps every error to one line on stderr and the documented exit code.
-    static func main() {
+    static func main() async {
         do {
             var command = try parseAsRoot()
-            try command.run()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
         } catch {
             exitReporting(error)
         }

@@ -14,20 +14,20 @@ public struct JSONReadError: Error, Sendable, CustomStringConvertible {
 /// It reads values on demand: a caller walks objects and arrays member by member, reads the
 /// values it needs and skips (while still validating) the rest. The mirror's bulk upsert uses
 /// it to take a page apart in one pass, keeping each contact's raw bytes as its body.
-struct JSONReader {
-    let bytes: UnsafeBufferPointer<UInt8>
-    private(set) var offset = 0
+package struct JSONReader {
+    package let bytes: UnsafeBufferPointer<UInt8>
+    package private(set) var offset = 0
     private var depth = 0
 
     /// Nesting deeper than this is refused rather than risking the stack.
-    static let maximumDepth = 512
+    package static let maximumDepth = 512
 
-    init(_ bytes: UnsafeBufferPointer<UInt8>) {
+    package init(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
     }
 
     /// Reads a whole text as one value; trailing non-space bytes are an error.
-    static func value(of text: String) throws -> JSONValue {
+    package static func value(of text: String) throws -> JSONValue {
         var text = text
         return try text.withUTF8 { bytes in
             var reader = JSONReader(bytes)
@@ -37,11 +37,11 @@ struct JSONReader {
         }
     }
 
-    func error(_ message: String) -> JSONReadError {
+    package func error(_ message: String) -> JSONReadError {
         JSONReadError(message: message, offset: offset)
     }
 
-    mutating func skipWhitespace() {
+    package mutating func skipWhitespace() {
         while offset < bytes.count {
             switch bytes[offset] {
             case 0x20, 0x0A, 0x0D, 0x09: offset += 1
@@ -51,25 +51,25 @@ struct JSONReader {
     }
 
     /// The next non-space byte, not consumed.
-    mutating func peek() -> UInt8? {
+    package mutating func peek() -> UInt8? {
         skipWhitespace()
         return offset < bytes.count ? bytes[offset] : nil
     }
 
-    mutating func expect(_ byte: UInt8) throws(JSONReadError) {
+    package mutating func expect(_ byte: UInt8) throws(JSONReadError) {
         guard peek() == byte else {
             throw error(offset < bytes.count ? "expected '\(Character(Unicode.Scalar(byte)))'" : "unexpected end of text")
         }
         offset += 1
     }
 
-    mutating func expectEnd() throws(JSONReadError) {
+    package mutating func expectEnd() throws(JSONReadError) {
         if peek() != nil { throw error("unexpected text after the value") }
     }
 
     /// Calls `body` with each member's key, positioned at the member's value, which `body` must
     /// read or skip.
-    mutating func readObject(_ body: (inout JSONReader, String) throws(JSONReadError) -> Void) throws(JSONReadError) {
+    package mutating func readObject(_ body: (inout JSONReader, String) throws(JSONReadError) -> Void) throws(JSONReadError) {
         try expect(UInt8(ascii: "{"))
         try enter()
         defer { depth -= 1 }
@@ -93,7 +93,7 @@ struct JSONReader {
     }
 
     /// Calls `body` positioned at each element, which `body` must read or skip.
-    mutating func readArray(_ body: (inout JSONReader) throws(JSONReadError) -> Void) throws(JSONReadError) {
+    package mutating func readArray(_ body: (inout JSONReader) throws(JSONReadError) -> Void) throws(JSONReadError) {
         try expect(UInt8(ascii: "["))
         try enter()
         defer { depth -= 1 }
@@ -120,7 +120,7 @@ struct JSONReader {
 
     /// Skips one value, validating it, and returns the byte range it spanned.
     @discardableResult
-    mutating func skipValue() throws(JSONReadError) -> Range<Int> {
+    package mutating func skipValue() throws(JSONReadError) -> Range<Int> {
         skipWhitespace()
         let start = offset
         switch peek() {
@@ -133,7 +133,7 @@ struct JSONReader {
     }
 
     /// Reads one value of any type.
-    mutating func readValue() throws(JSONReadError) -> JSONValue {
+    package mutating func readValue() throws(JSONReadError) -> JSONValue {
         switch peek() {
         case UInt8(ascii: "{"):
             var fields: [String: JSONValue] = [:]
@@ -215,7 +215,7 @@ struct JSONReader {
     }
 
     /// Reads a string, decoding its escapes.
-    mutating func readString() throws(JSONReadError) -> String {
+    package mutating func readString() throws(JSONReadError) -> String {
         try expect(UInt8(ascii: "\""))
         let start = offset
         // Fast path: no escapes, the bytes are the string.
@@ -318,7 +318,7 @@ struct JSONReader {
     }
 
     /// The text of a byte range, as it appears in the input.
-    func text(_ range: Range<Int>) -> String {
+    package func text(_ range: Range<Int>) -> String {
         String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
     }
 }

@@ -1,0 +1,114 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// A running simulator: a `SimulatedWorkspace` served over HTTP on 127.0.0.1.
+///
+///     let simulator = try await IntercomSimulator.start(configuration)
+///     print(simulator.baseURL)            // http://127.0.0.1:<port>
+///     await simulator.workspace.exportContacts()
+///     await simulator.stop()
+public final class IntercomSimulator: Sendable {
+    public let workspace: SimulatedWorkspace
+    public let port: Int
+    private let server: Task<Void, any Error>
+
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+    public var accessToken: String { workspace.configuration.accessToken }
+
+    private init(workspace: SimulatedWorkspace, port: Int, server: Task<Void, any Error>) {
+        self.workspace = workspace
+        self.port = port
+        self.server = server
+    }
+
+    /// Starts serving; returns once the port is bound.
+    public static func start(_ configuration: SimulatorConfiguration = .init()) async throws -> IntercomSimulator {
+        let workspace = SimulatedWorkspace(configuration: configuration)
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        var logger = Logger(label: "intercom-simulator")
+        logger.logLevel = .critical
+        let application = Application(
+            responder: SimResponder(workspace: workspace),
+            configuration: .init(
+                address: .hostname("127.0.0.1", port: configuration.port), serverName: "intercom-sync-simulator"),
+            onServerRunning: { channel in
+                continuation.yield(channel.localAddress?.port ?? 0)
+                continuation.finish()
+            },
+            logger: logger
+        )
+        let server = Task { try await application.run() }
+        guard let port = await ports.first(where: { _ in true }), port > 0 else {
+            server.cancel()
+            _ = await server.result
+            throw SimulatorError("the simulator could not listen on 127.0.0.1:\(configuration.port)")
+        }
+        return IntercomSimulator(workspace: workspace, port: port, server: server)
+    }
+
+    /// Stops serving and waits until the port is closed.
+    public func stop() async {
+        server.cancel()
+        _ = await server.result
+    }
+
+    /// Serves until the task running it is cancelled or the server fails.
+    public func wait() async throws {
+        try await withTaskCancellationHandler {
+            try await server.value
+        } onCancel: {
+            server.cancel()
+        }
+    }
+}
+
+/// The request context: Hummingbird's basics plus the channel, so a "lost" answer can close it.
+struct SimRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let channel: any Channel
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
+}
+
+/// Carries bytes between Hummingbird and the workspace, applying delays and lost answers.
+struct SimResponder: HTTPResponder {
+    let workspace: SimulatedWorkspace
+
+    func respond(to request: Request, context: SimRequestContext) async throws -> Response {
+        var headers: [String: String] = [:]
+        for field in request.headers {
+            headers[field.name.canonicalName] = field.value
+        }
+        var query: [String: String] = [:]
+        for (key, value) in request.uri.queryParameters {
+            query[String(key)] = String(value).removingPercentEncoding ?? String(value)
+        }
+        let body = try await request.body.collect(upTo: 16 << 20)
+        let simRequest = SimRequest(
+            method: request.method.rawValue, path: request.uri.path, query: query, headers: headers,
+            body: Array(body.readableBytesView))
+        let outcome = await workspace.handle(simRequest)
+        if outcome.delayMilliseconds > 0 {
+            try await Task.sleep(for: .milliseconds(outcome.delayMilliseconds))
+        }
+        if outcome.lost {
+            let delay = await workspace.faults.lostResponseDelaySeconds
+            try? await Task.sleep(for: .milliseconds(Int(delay * 1000)))
+            try? await context.channel.close()
+            throw CancellationError()
+        }
+        var fields = HTTPFields()
+        for (name, value) in outcome.response.headers {
+            if let fieldName = HTTPField.Name(name) { fields.append(HTTPField(name: fieldName, value: value)) }
+        }
+        return Response(
+            status: HTTPResponse.Status(code: outcome.response.status), headers: fields,
+            body: ResponseBody(byteBuffer: ByteBuffer(string: outcome.response.body)))
+    }
+}

@@ -1,0 +1,58 @@
+/// How a simulated workspace behaves. Every default follows Intercom as `API.md` describes it.
+public struct SimulatorConfiguration: Sendable {
+    /// 0 picks a free port; `IntercomSimulator.baseURL` reports the one chosen.
+    public var port: Int = 0
+    /// The access token the workspace accepts (OAuth adds the tokens it issues).
+    public var accessToken = "sim-access-token"
+    /// The OAuth app: `GET /oauth` and `POST /auth/eagle/token` accept only these.
+    public var clientID = "sim-client-id"
+    public var clientSecret = "sim-client-secret"
+    /// Contacts generated at start, deterministically from `seed`.
+    public var seedContacts = 0
+    public var seed: UInt64 = 1
+    /// Requests allowed per rate-limit window. Intercom's default is 10,000 a minute, split
+    /// into 10-second windows.
+    public var rateLimit = 1_667
+    public var rateLimitWindowSeconds = 10
+    /// Whether `GET /contacts/{id}` sends a weak ETag and answers `If-None-Match` with 304.
+    /// Live Intercom may not, so clients must work either way.
+    public var etags = true
+    /// The workspace timezone: stable-version search cuts date filters to its days.
+    public var timezone = "America/Los_Angeles"
+    /// The version served when a request sends no `Intercom-Version`.
+    public var defaultVersion = "2.16"
+    /// When the clock starts (Unix seconds); nil follows the wall clock.
+    public var startTime: Int?
+    public var faults = FaultPlan()
+
+    public init() {}
+}
+
+/// Faults injected into API requests (never into `/_sim/` control requests), drawn from a
+/// seeded generator so that a run can be repeated.
+public struct FaultPlan: Sendable, Equatable {
+    /// Added to every request.
+    public var latencyMilliseconds = 0
+    /// A random extra delay up to this much.
+    public var jitterMilliseconds = 0
+    /// Share of requests answered 500, 502 or 503 without being processed.
+    public var serverErrorRate = 0.0
+    /// Share of requests that start a burst of `rateLimitBurstLength` 429 answers.
+    public var rateLimitBurstRate = 0.0
+    public var rateLimitBurstLength = 5
+    /// Share of requests whose write is committed but whose answer is lost: the reply is held
+    /// back for `lostResponseDelaySeconds` (past any sensible client timeout) and then the
+    /// connection is closed.
+    public var lostResponseRate = 0.0
+    public var lostResponseDelaySeconds = 30.0
+    /// Share of answers whose JSON body is cut in half.
+    public var truncatedBodyRate = 0.0
+    public var seed: UInt64 = 1
+
+    public init() {}
+
+    public var isEmpty: Bool {
+        latencyMilliseconds == 0 && jitterMilliseconds == 0 && serverErrorRate == 0 && rateLimitBurstRate == 0
+            && lostResponseRate == 0 && truncatedBodyRate == 0
+    }
+}

@@ -1,0 +1,2 @@
+// JSONValue is part of the engine's API (custom attributes, query values).
+@_exported import IntercomJSON
