@@ -1,0 +1,143 @@
+import Foundation
+import IntercomJSON
+import Testing
+
+@testable import IntercomSimulator
+
+@Suite struct ListSearchTests {
+    @Test func listDefaultsTo10CapsAt150AndWalksEveryContactOnce() async throws {
+        let client = Client { $0.seedContacts = 400 }
+        let first = await client.send("GET", "/contacts")
+        #expect(first.json["data"]?.items.count == 10)
+        #expect(first.json["total_count"] == 400)
+        #expect(first.json["pages"]?["type"] == "pages")
+        #expect(first.json["pages"]?["page"] == 1)
+        let big = await client.send("GET", "/contacts", query: ["per_page": "500"])
+        #expect(big.json["data"]?.items.count == 150)
+        #expect(big.json["pages"]?["per_page"] == 150)
+        var seen: [String] = []
+        var cursor: String?
+        var pages = 0
+        repeat {
+            var query = ["per_page": "150"]
+            query["starting_after"] = cursor
+            let page = await client.send("GET", "/contacts", query: query)
+            seen += page.json["data"]!.items.compactMap { $0["id"]?.string }
+            cursor = page.json["pages"]?["next"]?["starting_after"]?.string
+            pages += 1
+            #expect(page.json["pages"]?["page"] == .int(Int64(pages)))
+        } while cursor != nil
+        #expect(pages == 3)
+        #expect(seen == (await client.workspace.contactIDs()))
+        #expect(await client.send("GET", "/contacts", query: ["starting_after": "garbage"]).status == 400)
+    }
+
+    @Test func listSkipsDeletedArchivedAndMergedContacts() async throws {
+        let client = Client { $0.seedContacts = 30 }
+        let ids = await client.workspace.contactIDs()
+        try await client.workspace.delete(id: ids[0])
+        try await client.workspace.archive(id: ids[1])
+        let page = await client.send("GET", "/contacts", query: ["per_page": "150"])
+        let listed = page.json["data"]!.items.compactMap { $0["id"]?.string }
+        #expect(listed == Array(ids.dropFirst(2)))
+        #expect(page.json["total_count"] == 28)
+        #expect(page.json["pages"]?["next"] == nil)
+    }
+
+    private func search(_ client: Client, _ body: String) async -> SimResponse {
+        await client.send("POST", "/contacts/search", json: body)
+    }
+
+    @Test func searchGrammarNestsTwoLevelsOfAndOr() async throws {
+        let client = Client { $0.seedContacts = 300 }
+        let all = await client.workspace.exportContacts().map { try! JSONValue(jsonText: $0) }
+        let query = #"""
+            {"query":{"operator":"AND","value":[
+                {"field":"role","operator":"=","value":"lead"},
+                {"operator":"OR","value":[
+                    {"field":"email","operator":"~","value":"example.org"},
+                    {"field":"name","operator":"^","value":"a"}]}]},
+             "pagination":{"per_page":150}}
+            """#
+        let response = await search(client, query)
+        #expect(response.status == 200)
+        let expected = all.filter {
+            $0["role"] == "lead"
+                && (($0["email"]?.string?.contains("example.org") ?? false)
+                    || ($0["name"]?.string?.lowercased().hasPrefix("a") ?? false))
+        }
+        #expect(response.json["total_count"] == .int(Int64(expected.count)))
+        #expect(expected.count > 5)
+    }
+
+    @Test func searchRefusesDeepNestingTooManyFiltersAndWrongOperators() async {
+        let client = Client { $0.seedContacts = 5 }
+        let filter = #"{"field":"role","operator":"=","value":"user"}"#
+        let deep = #"{"query":{"operator":"AND","value":[{"operator":"OR","value":[{"operator":"AND","value":[\#(filter)]}]}]}}"#
+        #expect(await search(client, deep).status == 400)
+        let many = #"{"query":{"operator":"OR","value":[\#(Array(repeating: filter, count: 16).joined(separator: ","))]}}"#
+        #expect(await search(client, many).status == 400)
+        let fifteen = #"{"query":{"operator":"OR","value":[\#(Array(repeating: filter, count: 15).joined(separator: ","))]}}"#
+        #expect(await search(client, fifteen).status == 200)
+        for bad in [
+            #"{"field":"updated_at","operator":">=","value":1}"#, #"{"field":"email","operator":">","value":"a"}"#,
+            #"{"field":"updated_at","operator":"=","value":"yesterday"}"#, #"{"field":"nope","operator":"=","value":"x"}"#,
+            #"{"field":"role","operator":"IN","value":"user"}"#, #"{"field":"tag_id","operator":"~","value":"1"}"#,
+        ] {
+            let response = await search(client, #"{"query":\#(bad)}"#)
+            #expect(response.status == 400, "\(bad)")
+            #expect(response.errorCode == "parameter_invalid")
+        }
+        let sort = await search(client, #"{"query":\#(filter),"sort":{"field":"updated_at","order":"sideways"}}"#)
+        #expect(sort.errorCode == "invalid_sort_order")
+        #expect(await search(client, "{}").status == 400)
+    }
+
+    @Test func searchPagesInTheBodyDefault50Max150AndSorts() async throws {
+        let client = Client { $0.seedContacts = 220 }
+        let everyone = #"{"field":"created_at","operator":">","value":0}"#
+        let first = await search(client, #"{"query":\#(everyone),"sort":{"field":"updated_at","order":"ascending"}}"#)
+        #expect(first.json["data"]?.items.count == 50)
+        var times: [Int] = first.json["data"]!.items.compactMap { $0["updated_at"]?.int }
+        var cursor = first.json["pages"]?["next"]?["starting_after"]?.string
+        var ids = Set(first.json["data"]!.items.compactMap { $0["id"]?.string })
+        while let next = cursor {
+            let page = await search(
+                client,
+                #"{"query":\#(everyone),"sort":{"field":"updated_at","order":"ascending"},"pagination":{"per_page":1000,"starting_after":"\#(next)"}}"#
+            )
+            #expect(page.json["data"]!.items.count <= 150)
+            times += page.json["data"]!.items.compactMap { $0["updated_at"]?.int }
+            ids.formUnion(page.json["data"]!.items.compactMap { $0["id"]?.string })
+            cursor = page.json["pages"]?["next"]?["starting_after"]?.string
+        }
+        #expect(ids.count == 220)
+        #expect(times == times.sorted())
+    }
+
+    /// 2026-01-10 in Los Angeles is 08:00Z Jan 10 to 08:00Z Jan 11.
+    @Test func stableDateFiltersCoverWholeDaysInTheWorkspaceTimezonePreviewExactSeconds() async throws {
+        var client = Client()
+        let dayStart = 1_768_032_000  // 2026-01-10T08:00:00Z
+        var ids: [Int: String] = [:]
+        for offset in [-1, 0, 3_600, 86_399, 86_400] {
+            client.workspace.clock.set(dayStart + offset)
+            let id = await client.send("POST", "/contacts", json: #"{"email":"t\#(offset + 10)@example.com"}"#).json["id"]!
+                .string!
+            ids[offset] = id
+        }
+        func matched(_ op: String, _ value: Int) async -> Set<String> {
+            let response = await client.send(
+                "POST", "/contacts/search",
+                json: #"{"query":{"field":"updated_at","operator":"\#(op)","value":\#(value)},"pagination":{"per_page":150}}"#)
+            return Set(response.json["data"]!.items.compactMap { $0["id"]?.string })
+        }
+        let noon = dayStart + 4 * 3_600
+        #expect(await matched("=", noon) == [ids[0]!, ids[3_600]!, ids[86_399]!])
+        #expect(await matched(">", noon) == [ids[86_400]!])
+        #expect(await matched("<", noon) == [ids[-1]!])
+        client.version = "Preview"
+        #expect(await matched(">", noon) == [ids[86_399]!, ids[86_400]!])
+        #expect(await matched("=", dayStart + 3_600) == [ids[3_600]!])
+    }
+}
