@@ -94,9 +94,11 @@ struct SimContact: Sendable {
         }
     }
 
-    /// The contact in Intercom's shape for `version`: 2.16 sends `owner_id` as a string and
-    /// `avatar` as an object; 2.15 and older an integer and a URL string.
-    func json(version: APIVersion) -> String {
+    /// The contact in Intercom's shape for `version`: 2.16 sends `owner_id` as a string, 2.15
+    /// and older as an integer. `avatar` is a URL string, as Intercom's SDKs and older docs have
+    /// it, or with `avatarAsObject` the `{type, image_url}` object of the 2.16 OpenAPI file
+    /// (`API.md` §10: clients must read both).
+    func json(version: APIVersion, avatarAsObject: Bool = false) -> String {
         var text = "{"
         func field(_ name: String, _ value: JSONValue) {
             if text.utf8.count > 1 { text += "," }
@@ -116,11 +118,14 @@ struct SimContact: Sendable {
         field("email_domain", .optional(emailDomain))
         field("phone", .optional(phone))
         field("name", .optional(name))
-        if version.isAtLeast2_16 {
+        if avatarAsObject {
             field("avatar", avatar.map { .object(["type": "avatar", "image_url": .string($0)]) } ?? .null)
-            field("owner_id", .optional(ownerID))
         } else {
             field("avatar", .optional(avatar))
+        }
+        if version.isAtLeast2_16 {
+            field("owner_id", .optional(ownerID))
+        } else {
             field("owner_id", ownerID.flatMap { Int($0) }.map { .int(Int64($0)) } ?? .optional(ownerID))
         }
         raw("social_profiles", #"{"type":"list","data":[]}"#)

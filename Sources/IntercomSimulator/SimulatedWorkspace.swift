@@ -80,7 +80,9 @@ public actor SimulatedWorkspace {
 
     /// Every live contact (archived ones included), in creation order, as Intercom 2.16 renders it.
     public func exportContacts() -> [String] {
-        order.compactMap { contacts[$0] }.map { $0.json(version: APIVersion(raw: "2.16")) }
+        order.compactMap { contacts[$0] }.map {
+            $0.json(version: APIVersion(raw: "2.16"), avatarAsObject: configuration.avatarAsObject)
+        }
     }
 
     public func contactIDs() -> [String] { order.filter { contacts[$0] != nil } }
@@ -294,7 +296,7 @@ public actor SimulatedWorkspace {
     }
 
     private func contactResponse(_ contact: SimContact, version: APIVersion) -> SimResponse {
-        var response = SimResponse.json(contact.json(version: version))
+        var response = SimResponse.json(contact.json(version: version, avatarAsObject: configuration.avatarAsObject))
         if configuration.etags { response.headers.append(("ETag", contact.etag)) }
         return response
     }
@@ -503,7 +505,7 @@ public actor SimulatedWorkspace {
         var lastSequence = -1
         while index < order.count, data.count < size {
             if let contact = live(order[index]) {
-                data.append(contact.json(version: version))
+                data.append(contact.json(version: version, avatarAsObject: configuration.avatarAsObject))
                 lastSequence = contact.sequence
             }
             index += 1
@@ -566,7 +568,8 @@ public actor SimulatedWorkspace {
         let slice = matches.dropFirst(offset).prefix(size)
         let hasMore = offset + slice.count < matches.count
         return self.page(
-            slice.map { $0.json(version: version) }, total: matches.count, page: page, perPage: size,
+            slice.map { $0.json(version: version, avatarAsObject: configuration.avatarAsObject) }, total: matches.count,
+            page: page, perPage: size,
             next: hasMore ? Cursor(value: offset + slice.count, page: page).token : nil)
     }
 
@@ -642,20 +645,20 @@ public actor SimulatedWorkspace {
             }
             guard live(id) != nil else { throw APIError.notFound() }
         }
-        let message: JSONValue = .object([
+        var fields: [String: JSONValue] = [
             "type": "admin_message", "id": .string(String(messages.count + 1)), "created_at": .int(Int64(clock.now)),
-            "subject": .optional(body["subject"]?.string), "body": .string(text),
+            "body": .string(text),
             "message_type": .string(type == "in_app" ? "inapp" : type),
             "owner": .object([
                 "type": "admin", "id": .string(admin.id), "name": .string(admin.name), "email": .string(admin.email),
                 "away_mode_enabled": false, "away_mode_reassign": false,
             ]),
-            "to": body["to"]!,
-        ])
-        messages.append(message)
-        guard case .object(var answer) = message else { return message }
-        answer["to"] = nil
-        return .object(answer)
+        ]
+        if let subject = body["subject"]?.string { fields["subject"] = .string(subject) }
+        var stored = fields
+        stored["to"] = body["to"]
+        messages.append(.object(stored))
+        return .object(fields)
     }
 
     // MARK: OAuth

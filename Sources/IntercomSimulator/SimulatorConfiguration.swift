@@ -17,6 +17,9 @@ public struct SimulatorConfiguration: Sendable {
     /// Whether `GET /contacts/{id}` sends a weak ETag and answers `If-None-Match` with 304.
     /// Live Intercom may not, so clients must work either way.
     public var etags = true
+    /// Send `avatar` as the 2.16 OpenAPI file's `{type, image_url}` object instead of the URL
+    /// string Intercom's SDKs expect (`API.md` §10).
+    public var avatarAsObject = false
     /// The workspace timezone: stable-version search cuts date filters to its days.
     public var timezone = "America/Los_Angeles"
     /// The version served when a request sends no `Intercom-Version`.

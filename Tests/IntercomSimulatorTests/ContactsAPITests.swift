@@ -189,3 +189,21 @@ import Testing
         #expect(names.contains("+"), "phones in E.164")
     }
 }
+
+@Suite struct AvatarShapeTests {
+    @Test func avatarIsAURLStringOrOptionallyTheSpecObject() async throws {
+        let plain = Client { $0.seedContacts = 20 }
+        let object = Client {
+            $0.seedContacts = 20
+            $0.avatarAsObject = true
+        }
+        let strings = await plain.send("GET", "/contacts", query: ["per_page": "20"]).json["data"]!.items.compactMap {
+            $0["avatar"]
+        }
+        let objects = await object.send("GET", "/contacts", query: ["per_page": "20"]).json["data"]!.items.compactMap {
+            $0["avatar"]
+        }
+        let url = try #require(strings.first { $0 != .null }?.string)
+        #expect(objects.contains(.object(["type": "avatar", "image_url": .string(url)])))
+    }
+}
