@@ -37,6 +37,8 @@ public actor SimulatedWorkspace {
     var byEmail: [String: String] = [:]
     var byExternalID: [String: String] = [:]
     var messages: [JSONValue] = []
+    /// Rendered 2.16 bodies by id, with the revision they show: list pages reuse them.
+    var renderCache: [String: (revision: Int, json: String)] = [:]
     var log: [LoggedRequest] = []
 
     var tokens: Set<String>
@@ -295,8 +297,17 @@ public actor SimulatedWorkspace {
         return value
     }
 
+    /// A contact's body for `version`, from the cache when it is current.
+    func render(_ contact: SimContact, version: APIVersion) -> String {
+        guard version.isAtLeast2_16 else { return contact.json(version: version, avatarAsObject: configuration.avatarAsObject) }
+        if let cached = renderCache[contact.id], cached.revision == contact.revision { return cached.json }
+        let json = contact.json(version: version, avatarAsObject: configuration.avatarAsObject)
+        renderCache[contact.id] = (contact.revision, json)
+        return json
+    }
+
     private func contactResponse(_ contact: SimContact, version: APIVersion) -> SimResponse {
-        var response = SimResponse.json(contact.json(version: version, avatarAsObject: configuration.avatarAsObject))
+        var response = SimResponse.json(render(contact, version: version))
         if configuration.etags { response.headers.append(("ETag", contact.etag)) }
         return response
     }
@@ -320,6 +331,7 @@ public actor SimulatedWorkspace {
 
     private func remove(_ id: String) {
         guard let contact = contacts.removeValue(forKey: id) else { return }
+        renderCache[id] = nil
         archived.remove(id)
         if let email = contact.email, byEmail[email.lowercased()] == id { byEmail[email.lowercased()] = nil }
         if let externalID = contact.externalID, byExternalID[externalID] == id { byExternalID[externalID] = nil }
@@ -505,7 +517,7 @@ public actor SimulatedWorkspace {
         var lastSequence = -1
         while index < order.count, data.count < size {
             if let contact = live(order[index]) {
-                data.append(contact.json(version: version, avatarAsObject: configuration.avatarAsObject))
+                data.append(render(contact, version: version))
                 lastSequence = contact.sequence
             }
             index += 1
@@ -568,7 +580,7 @@ public actor SimulatedWorkspace {
         let slice = matches.dropFirst(offset).prefix(size)
         let hasMore = offset + slice.count < matches.count
         return self.page(
-            slice.map { $0.json(version: version, avatarAsObject: configuration.avatarAsObject) }, total: matches.count,
+            slice.map { render($0, version: version) }, total: matches.count,
             page: page, perPage: size,
             next: hasMore ? Cursor(value: offset + slice.count, page: page).token : nil)
     }
