@@ -97,13 +97,13 @@ extension ContactMirror {
     /// Says which contact the mirror refused and why, using the Swift decoder for the why.
     private static func diagnose(_ contact: ScannedContact, position: Int, count: Int, sqliteError: DatabaseError) -> MirrorError
     {
-        let where_ = count > 1 ? "contact #\(position + 1)" : "the contact"
+        let subject = count > 1 ? "contact #\(position + 1)" : "the contact"
         do {
             _ = try JSONDecoder().decode(Contact.self, from: Data(contact.body.utf8))
         } catch {
-            return MirrorError(.malformedResponse, detail: "\(where_) is malformed: \(describe(error))")
+            return MirrorError(.malformedResponse, detail: "\(subject) is malformed: \(describe(error))")
         }
-        return MirrorError(.malformedResponse, detail: "\(where_) was refused by the mirror: \(sqliteError.message ?? "")")
+        return MirrorError(.malformedResponse, detail: "\(subject) was refused by the mirror: \(sqliteError.message ?? "")")
     }
 
     static func describe(_ error: any Error) -> String {
