@@ -82,9 +82,7 @@ public actor SimulatedWorkspace {
 
     /// Every live contact (archived ones included), in creation order, as Intercom 2.16 renders it.
     public func exportContacts() -> [String] {
-        order.compactMap { contacts[$0] }.map {
-            $0.json(version: APIVersion(raw: "2.16"), avatarAsObject: configuration.avatarAsObject)
-        }
+        order.compactMap { contacts[$0] }.map { render($0, version: APIVersion(raw: "2.16")) }
     }
 
     public func contactIDs() -> [String] { order.filter { contacts[$0] != nil } }
@@ -170,10 +168,10 @@ public actor SimulatedWorkspace {
         if request.path == "/oauth" || request.path == "/auth/eagle/token" {
             return Outcome(response: oauth(request, requestID: requestID))
         }
-        guard let token = bearerToken(request), tokens.contains(token), !revoked.contains(token) else {
-            let revokedToken = bearerToken(request).map { revoked.contains($0) } ?? false
+        let token = bearerToken(request)
+        guard let token, tokens.contains(token), !revoked.contains(token) else {
             let error =
-                revokedToken
+                token.map(revoked.contains) == true
                 ? APIError(401, "token_revoked", "Token revoked") : APIError(401, "unauthorized", "Access Token Invalid")
             return Outcome(response: error.response(requestID: requestID))
         }
