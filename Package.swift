@@ -55,7 +55,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntercomSyncTests",
-            dependencies: ["IntercomSync", "SyntheticData"]
+            dependencies: ["IntercomSync", "IntercomSimulator", "SyntheticData"]
         ),
         .testTarget(name: "SyntheticDataTests", dependencies: ["SyntheticData"]),
         .testTarget(name: "IntercomSimulatorTests", dependencies: ["IntercomSimulator", "SyntheticData"]),

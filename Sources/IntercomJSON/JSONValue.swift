@@ -64,6 +64,16 @@ extension JSONValue {
         self = try JSONReader.value(of: jsonText)
     }
 
+    /// Checks that `text` is exactly one well-formed JSON value, without building it.
+    public static func validate(_ text: String) throws {
+        var text = text
+        try text.withUTF8 { bytes in
+            var reader = JSONReader(bytes)
+            _ = try reader.skipValue()
+            try reader.expectEnd()
+        }
+    }
+
     /// Compact JSON text with sorted keys.
     public var jsonText: String {
         var text = ""
@@ -135,4 +145,33 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
     public init(stringLiteral value: String) { self = .string(value) }
     public init(integerLiteral value: Int64) { self = .int(value) }
     public init(booleanLiteral value: Bool) { self = .bool(value) }
+}
+
+extension JSONValue {
+    /// A member of an object; nil for anything else.
+    public subscript(key: String) -> JSONValue? {
+        if case .object(let fields) = self { return fields[key] }
+        return nil
+    }
+
+    public var string: String? {
+        if case .string(let text) = self { return text }
+        return nil
+    }
+
+    public var int: Int? {
+        if case .int(let number) = self { return Int(number) }
+        return nil
+    }
+
+    public var bool: Bool? {
+        if case .bool(let flag) = self { return flag }
+        return nil
+    }
+
+    /// The elements of an array; empty for anything else.
+    public var elements: [JSONValue] {
+        if case .array(let items) = self { return items }
+        return []
+    }
 }

@@ -81,27 +81,6 @@ struct APIError: Error {
 }
 
 extension JSONValue {
-    /// A member of an object, nil for anything else.
-    subscript(key: String) -> JSONValue? {
-        if case .object(let fields) = self { return fields[key] }
-        return nil
-    }
-
-    var string: String? {
-        if case .string(let text) = self { return text }
-        return nil
-    }
-
-    var int: Int? {
-        if case .int(let number) = self { return Int(number) }
-        return nil
-    }
-
-    var bool: Bool? {
-        if case .bool(let flag) = self { return flag }
-        return nil
-    }
-
     static func optional(_ text: String?) -> JSONValue { text.map(JSONValue.string) ?? .null }
     static func optional(_ number: Int?) -> JSONValue { number.map { .int(Int64($0)) } ?? .null }
 }

@@ -102,14 +102,21 @@ import Testing
         #expect(kept.contact.name == "Local edit")
     }
 
-    @Test func staleVersionDoesNotResurrectATombstone() throws {
+    @Test func stalePageDoesNotResurrectATombstone() throws {
         let mirror = try ContactMirror.inMemory()
         _ = try mirror.upsertPage(pages.page(0..<2), fetchedAt: 1)
-        try mirror.writer.write { db in try db.execute(sql: "UPDATE contacts SET state = 'tombstoned'") }
-        #expect(try mirror.upsertPage(pages.page(0..<2), fetchedAt: 2).written == 0)
+        try mirror.writer.write { db in
+            for id in try String.fetchAll(db, sql: "SELECT id FROM contacts") {
+                try ContactMirror.tombstone(id: id, at: 5, in: db)
+            }
+        }
+        // Fetched before the contacts were found gone: stale, even with a newer version.
+        let newer = pages.page(0..<2) { $0.updatedAt += 1 }
+        #expect(try mirror.upsertPage(newer, fetchedAt: 4).written == 0)
+        #expect(try mirror.upsertPage(pages.page(0..<2), fetchedAt: 5).written == 0)
         #expect(try mirror.count("SELECT count(*) FROM contacts WHERE state = 'tombstoned'") == 2)
-        let revived = pages.page(0..<2) { $0.updatedAt += 1 }
-        #expect(try mirror.upsertPage(revived, fetchedAt: 3).written == 2)
+        // Seen alive in an answer fetched later: the contact is back (it was unarchived).
+        #expect(try mirror.upsertPage(pages.page(0..<2), fetchedAt: 6).written == 2)
         #expect(try mirror.count("SELECT count(*) FROM contacts WHERE state = 'synced'") == 2)
     }
 

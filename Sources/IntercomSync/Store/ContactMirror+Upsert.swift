@@ -49,7 +49,8 @@ extension ContactMirror {
     /// The page is read in one pass (`JSONReader`): each contact's indexed fields come out, and
     /// its raw bytes are kept as its body. A contact is written when it is new, when the page
     /// carries a newer `updated_at`, or (same `updated_at`) a different body; a contact in state
-    /// `pending` is never overwritten, and a tombstone is revived only by a strictly newer version.
+    /// `pending` is never overwritten, and a tombstone is revived only by an answer fetched after
+    /// the contact was found gone (a stale page does not resurrect it).
     /// A malformed contact rejects the whole page.
     public static func upsertPage(_ pageJSON: String, fetchedAt: Int, in db: Database) throws -> PageUpsert {
         let page = try ScannedPage(pageJSON)
@@ -64,11 +65,16 @@ extension ContactMirror {
         try upsert([ScannedContact.read(contactJSON)], fetchedAt: fetchedAt, in: db) > 0
     }
 
+    /// Stores contacts already read from a page (`ScannedPage`), inside the caller's transaction.
+    static func upsert(page: ScannedPage, fetchedAt: Int, in db: Database) throws -> Int {
+        try upsert(page.contacts, fetchedAt: fetchedAt, in: db)
+    }
+
     /// Writes a batch in a savepoint. The FTS insert trigger stands aside while `fts.batch` is
     /// set (only ever inside this savepoint), and the batch's new rows are indexed by one
     /// statement at the end: FTS5 flushes its pending terms at every statement savepoint, so
     /// indexing row by row costs several times more.
-    private static func upsert(_ contacts: [ScannedContact], fetchedAt: Int, in db: Database) throws -> Int {
+    static func upsert(_ contacts: [ScannedContact], fetchedAt: Int, in db: Database) throws -> Int {
         var written = 0
         try db.inSavepoint {
             let lastRowID = try Int64.fetchOne(db, sql: "SELECT ifnull(max(row_id), 0) FROM contacts") ?? 0
@@ -131,9 +137,11 @@ extension ContactMirror {
             owner_id = excluded.owner_id, custom_attributes = excluded.custom_attributes,
             created_at = excluded.created_at, updated_at = excluded.updated_at, body = excluded.body,
             etag = NULL, fetched_at = excluded.fetched_at, validated_at = excluded.validated_at, state = 'synced'
-        WHERE contacts.state != 'pending'
-            AND (excluded.updated_at > contacts.updated_at
-                OR (contacts.state = 'synced' AND excluded.updated_at = contacts.updated_at
-                    AND excluded.body != contacts.body))
+        WHERE CASE contacts.state
+            WHEN 'pending' THEN 0
+            WHEN 'tombstoned' THEN excluded.fetched_at > ifnull(contacts.validated_at, 0)
+            ELSE excluded.updated_at > contacts.updated_at
+                OR (excluded.updated_at = contacts.updated_at AND excluded.body != contacts.body)
+            END
         """
 }

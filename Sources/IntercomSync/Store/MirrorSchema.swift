@@ -103,6 +103,12 @@ enum MirrorSchema {
                     INSERT INTO contacts_fts(contacts_fts, rank) VALUES ('hashsize', 16777216);
                     """)
         }
+        migrator.registerMigration("v3: full-pull seen set") { db in
+            // Ids a full pull has seen so far, committed with each page: a resumed pull keeps
+            // them, and the complete pull tombstones the contacts not among them. A narrow table
+            // spares rewriting every unchanged contact row to mark it seen.
+            try db.execute(sql: "CREATE TABLE full_pull_seen (id TEXT PRIMARY KEY) WITHOUT ROWID")
+        }
         return migrator
     }
 }

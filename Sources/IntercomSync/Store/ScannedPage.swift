@@ -1,7 +1,7 @@
 import GRDB
 
 /// An Intercom list or search page taken apart for the mirror in one pass over its bytes.
-struct ScannedPage {
+struct ScannedPage: Sendable {
     var contacts: [ScannedContact] = []
     /// `pages.next.starting_after`.
     var nextCursor: String?
@@ -53,7 +53,7 @@ struct ScannedPage {
 
 /// One contact as the mirror stores it: the fields it indexes, read leniently (a wrong type is
 /// stored as it came and left to the table's constraints), and its raw bytes as the body.
-struct ScannedContact {
+struct ScannedContact: Sendable {
     var fields: [Field: JSONValue] = [:]
     var avatar: JSONValue?
     /// The raw text of `custom_attributes` when it is an object.
@@ -67,6 +67,9 @@ struct ScannedContact {
         case createdAt = "created_at"
         case updatedAt = "updated_at"
     }
+
+    var id: String? { fields[.id]?.string }
+    var updatedAt: Int? { fields[.updatedAt]?.int }
 
     /// Reads the object at the reader's position.
     init(_ reader: inout JSONReader) throws(JSONReadError) {

@@ -2,10 +2,20 @@ import GRDB
 
 /// The keys of the `sync_state` table: where each pull stands, and facts about the workspace.
 public enum SyncStateKey: String, Sendable, CaseIterable {
+    /// The cursor after the last page a full pull committed.
     case fullPullCursor = "full_pull.cursor"
+    /// When the full pull in progress started; absent when none is in progress.
+    case fullPullStartedAt = "full_pull.started_at"
+    /// Counts full pulls: the one in progress, or the last one.
     case fullPullGeneration = "full_pull.generation"
     case lastFullPullAt = "full_pull.completed_at"
+    /// The newest `updated_at` a completed incremental or full pull has seen.
     case incrementalWatermark = "incremental.watermark"
+    /// The pass in progress: its `updated_at >` bound, the cursor after its last committed page,
+    /// and the newest `updated_at` it has seen so far.
+    case incrementalFloor = "incremental.floor"
+    case incrementalCursor = "incremental.cursor"
+    case incrementalPassNewest = "incremental.pass_newest"
     case lastIncrementalPullAt = "incremental.completed_at"
     case lastReconcileAt = "reconcile.completed_at"
     case workspaceTimezone = "workspace.timezone"

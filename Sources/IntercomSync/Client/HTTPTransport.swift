@@ -1,0 +1,52 @@
+import Foundation
+
+/// One HTTP request, free of any networking library's types.
+public struct HTTPRequest: Sendable {
+    public var method: String
+    public var url: URL
+    public var headers: [String: String]
+    public var body: Data?
+    /// Seconds to wait for the answer before giving up with `HTTPTransportError.timedOut`.
+    public var timeout: TimeInterval
+
+    public init(method: String, url: URL, headers: [String: String] = [:], body: Data? = nil, timeout: TimeInterval = 30) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.timeout = timeout
+    }
+}
+
+/// One HTTP answer. Header names are lower-cased.
+public struct HTTPResponse: Sendable {
+    public var status: Int
+    public var headers: [String: String]
+    public var body: Data
+
+    public init(status: Int, headers: [String: String] = [:], body: Data = Data()) {
+        self.status = status
+        self.headers = headers.reduce(into: [:]) { $0[$1.key.lowercased()] = $1.value }
+        self.body = body
+    }
+
+    public func header(_ name: String) -> String? {
+        headers[name.lowercased()]
+    }
+}
+
+/// Why a request got no HTTP answer at all.
+public enum HTTPTransportError: Error, Sendable, Equatable {
+    /// No answer within the request's timeout: the request may or may not have been processed.
+    case timedOut
+    /// The host could not be reached: the request was not sent.
+    case unreachable(String)
+    /// The connection failed part-way: the request may or may not have been processed.
+    case connectionLost(String)
+}
+
+/// The seam between the client and the network: the default sends through URLSession; tests
+/// and embedders can plug in another.
+public protocol HTTPTransport: Sendable {
+    func send(_ request: HTTPRequest) async throws -> HTTPResponse
+}

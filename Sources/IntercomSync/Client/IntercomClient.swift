@@ -1,0 +1,128 @@
+import Foundation
+import Synchronization
+
+/// Talks to one Intercom workspace: sends the headers Intercom expects, paces every request
+/// through the shared `RateLimitGovernor`, retries transient failures by its `RetryPolicy`, and
+/// turns every other answer into a typed `IntercomError`.
+public final class IntercomClient: Sendable {
+    /// What a client has done so far, for summaries and benchmarks.
+    public struct Counters: Sendable, Equatable {
+        public var requests = 0
+        public var rateLimited = 0
+        public var retries = 0
+    }
+
+    public let connection: IntercomConnection
+    public let governor: RateLimitGovernor
+    public let retryPolicy: RetryPolicy
+    private let transport: any HTTPTransport
+    private let state = Mutex(Counters())
+
+    public init(
+        connection: IntercomConnection, transport: any HTTPTransport = URLSessionTransport(),
+        governor: RateLimitGovernor = RateLimitGovernor(), retryPolicy: RetryPolicy = .standard
+    ) {
+        self.connection = connection
+        self.transport = transport
+        self.governor = governor
+        self.retryPolicy = retryPolicy
+    }
+
+    public var counters: Counters { state.withLock { $0 } }
+
+    /// Sends a request and hands a successful answer (2xx, 304, or a status in `accepting`) to
+    /// `decode`. A reply `decode` cannot read counts as a transient failure (a truncated body)
+    /// and is retried like one.
+    public func send<Value>(
+        _ method: String, _ path: String, query: [(String, String)] = [], json body: String? = nil,
+        headers extraHeaders: [String: String] = [:], accepting: Set<Int> = [], retry: RetryPolicy? = nil,
+        decode: (HTTPResponse) throws -> Value
+    ) async throws -> Value {
+        let policy = retry ?? retryPolicy
+        let request = makeRequest(method, path, query: query, body: body, headers: extraHeaders)
+        let operation = "\(method) \(path)"
+        var attempt = 0
+        while true {
+            attempt += 1
+            try await governor.acquire()
+            state.withLock { $0.requests += 1 }
+            let failure: IntercomError
+            do {
+                let response = try await transport.send(request)
+                await governor.record(response)
+                if (200..<300).contains(response.status) || response.status == 304 || accepting.contains(response.status) {
+                    do {
+                        return try decode(response)
+                    } catch {
+                        failure = IntercomError(
+                            kind: .transient, status: response.status, code: "malformed_response",
+                            message: "the answer could not be read (\(error))", operation: operation)
+                    }
+                } else {
+                    failure = IntercomError(response: response, operation: operation)
+                    if response.status == 429 {
+                        state.withLock { $0.rateLimited += 1 }
+                        await governor.rateLimited(response, fallback: policy.delay(beforeRetry: attempt))
+                    }
+                }
+            } catch let error as HTTPTransportError {
+                failure = Self.networkError(error, operation: operation)
+            }
+            guard policy.allowsRetry(of: failure, attempt: attempt) else { throw failure }
+            state.withLock { $0.retries += 1 }
+            if failure.status != 429 {
+                try await Task.sleep(for: .seconds(policy.delay(beforeRetry: attempt)))
+            }
+        }
+    }
+
+    /// `send` for answers whose body is JSON: the body must be one complete JSON value.
+    public func sendJSON(
+        _ method: String, _ path: String, query: [(String, String)] = [], json body: String? = nil,
+        headers: [String: String] = [:], accepting: Set<Int> = [], retry: RetryPolicy? = nil
+    ) async throws -> (response: HTTPResponse, text: String) {
+        try await send(method, path, query: query, json: body, headers: headers, accepting: accepting, retry: retry) {
+            response in
+            let text = String(decoding: response.body, as: UTF8.self)
+            if response.status != 304 { try JSONValue.validate(text) }
+            return (response, text)
+        }
+    }
+
+    private func makeRequest(
+        _ method: String, _ path: String, query: [(String, String)], body: String?, headers extraHeaders: [String: String]
+    ) -> HTTPRequest {
+        var components = URLComponents(url: connection.baseURL.appendingPathComponent(path), resolvingAgainstBaseURL: false)!
+        if !query.isEmpty {
+            components.queryItems = query.map { URLQueryItem(name: $0.0, value: $0.1) }
+            // URLComponents leaves `+` alone, which servers read as a space.
+            components.percentEncodedQuery = components.percentEncodedQuery?.replacingOccurrences(of: "+", with: "%2B")
+        }
+        var headers = [
+            "Authorization": "Bearer \(connection.accessToken)",
+            "Intercom-Version": connection.version,
+            "Accept": "application/json",
+        ]
+        if body != nil { headers["Content-Type"] = "application/json" }
+        headers.merge(extraHeaders) { $1 }
+        return HTTPRequest(
+            method: method, url: components.url!, headers: headers, body: body.map { Data($0.utf8) },
+            timeout: connection.timeout)
+    }
+
+    private static func networkError(_ error: HTTPTransportError, operation: String) -> IntercomError {
+        switch error {
+        case .timedOut:
+            IntercomError(
+                kind: .transient, status: nil, code: "timeout", message: "no answer in time", operation: operation)
+        case .unreachable(let detail):
+            IntercomError(
+                kind: .transient, status: nil, code: "network_unreachable",
+                message: "Intercom could not be reached (\(detail))", operation: operation)
+        case .connectionLost(let detail):
+            IntercomError(
+                kind: .transient, status: nil, code: "connection_lost", message: "the connection failed (\(detail))",
+                operation: operation)
+        }
+    }
+}

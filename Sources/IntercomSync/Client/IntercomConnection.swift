@@ -1,0 +1,42 @@
+import Foundation
+
+/// Intercom's regional API hosts (API.md §1).
+public enum IntercomRegion: String, Sendable, CaseIterable {
+    case us = "US"
+    case eu = "EU"
+    case au = "AU"
+
+    public var baseURL: URL {
+        switch self {
+        case .us: URL(string: "https://api.intercom.io")!
+        case .eu: URL(string: "https://api.eu.intercom.io")!
+        case .au: URL(string: "https://api.au.intercom.io")!
+        }
+    }
+
+    /// Accepts `us`, `EU`, … as `/me` reports them or a person types them.
+    public init?(name: String) {
+        self.init(rawValue: name.uppercased())
+    }
+}
+
+/// Where and as whom the client talks to Intercom.
+public struct IntercomConnection: Sendable {
+    public var baseURL: URL
+    public var accessToken: String
+    /// Sent as `Intercom-Version` on every request.
+    public var version: String
+    /// Seconds to wait for each answer.
+    public var timeout: TimeInterval
+
+    public init(baseURL: URL, accessToken: String, version: String = "2.16", timeout: TimeInterval = 30) {
+        self.baseURL = baseURL
+        self.accessToken = accessToken
+        self.version = version
+        self.timeout = timeout
+    }
+
+    public init(region: IntercomRegion, accessToken: String, version: String = "2.16", timeout: TimeInterval = 30) {
+        self.init(baseURL: region.baseURL, accessToken: accessToken, version: version, timeout: timeout)
+    }
+}

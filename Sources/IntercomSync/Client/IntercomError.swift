@@ -1,0 +1,102 @@
+import Foundation
+
+/// An Intercom request that did not succeed: Intercom's own `error.list` answer, a network
+/// failure, or a reply that could not be read. Carries what a person needs to act on it; never
+/// the access token.
+public struct IntercomError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// Worth retrying: network failures, timeouts, 5xx, 429, broken replies.
+        case transient
+        /// Retrying the same request will not help (4xx other than 401 and 429).
+        case permanent
+        /// The access token was refused: the connection must be set up again.
+        case authentication
+    }
+
+    public var kind: Kind
+    /// The HTTP status, or nil when no answer came back.
+    public var status: Int?
+    /// Intercom's error code (`not_found`, `rate_limit_exceeded`…), or one of ours for failures
+    /// without an Intercom answer: `network_unreachable`, `timeout`, `connection_lost`,
+    /// `malformed_response`.
+    public var code: String
+    public var message: String
+    public var requestID: String?
+    /// `"GET /contacts"`: what was asked.
+    public var operation: String
+    /// The answer's headers (lower-cased names), for `Link` and rate-limit details.
+    public var headers: [String: String]
+
+    public init(
+        kind: Kind, status: Int?, code: String, message: String, requestID: String? = nil, operation: String,
+        headers: [String: String] = [:]
+    ) {
+        self.kind = kind
+        self.status = status
+        self.code = code
+        self.message = message
+        self.requestID = requestID
+        self.operation = operation
+        self.headers = headers
+    }
+
+    /// True when the request never reached Intercom: the mirror can answer instead.
+    public var isOffline: Bool { code == "network_unreachable" }
+
+    /// Decodes Intercom's `{"type":"error.list","request_id":…,"errors":[{code,message}]}`.
+    init(response: HTTPResponse, operation: String) {
+        var code = "http_\(response.status)"
+        var message = HTTPURLResponseStatus.text(response.status)
+        var requestID: String?
+        if let envelope = try? JSONValue(jsonText: String(decoding: response.body, as: UTF8.self)) {
+            requestID = envelope["request_id"]?.string
+            if let first = envelope["errors"]?.elements.first {
+                code = first["code"]?.string ?? code
+                message = first["message"]?.string ?? message
+            }
+        }
+        self.init(
+            kind: Self.classify(status: response.status, code: code), status: response.status, code: code,
+            message: message, requestID: requestID, operation: operation, headers: response.headers)
+    }
+
+    /// API.md §6: 401 and the `token_*` codes are authentication; 408, 429 and 5xx transient.
+    static func classify(status: Int, code: String) -> Kind {
+        if status == 401 || code.hasPrefix("token_") || code == "unauthorized" || code == "missing_authorization" {
+            return .authentication
+        }
+        if status == 408 || status == 429 || status >= 500 {
+            return .transient
+        }
+        return .permanent
+    }
+
+    public var description: String {
+        var text = "\(operation): "
+        if let status { text += "\(status) " }
+        text += "\(code): \(message)"
+        if let requestID { text += " (request \(requestID))" }
+        if kind == .authentication {
+            text += ". Intercom refused the access token: log in again (`intercom-sync auth login`) "
+            text += "or give a valid token with --token or INTERCOM_ACCESS_TOKEN."
+        }
+        return text
+    }
+}
+
+/// Reason phrases for answers that carry no Intercom error body.
+enum HTTPURLResponseStatus {
+    static func text(_ status: Int) -> String {
+        switch status {
+        case 400: "bad request"
+        case 401: "unauthorized"
+        case 403: "forbidden"
+        case 404: "not found"
+        case 409: "conflict"
+        case 410: "gone"
+        case 429: "too many requests"
+        case 500..<600: "server error"
+        default: "unexpected HTTP status \(status)"
+        }
+    }
+}

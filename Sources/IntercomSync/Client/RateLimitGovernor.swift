@@ -1,0 +1,126 @@
+import Foundation
+
+/// Paces every request to one workspace by Intercom's rate-limit headers (API.md §7).
+///
+/// Each response's `X-RateLimit-Limit / -Remaining / -Reset` updates the budget of the current
+/// window. A request asks `acquire()` first: while the window's remaining budget (less the
+/// requests already let through since the last answer) is down to `reserve`, it waits for the
+/// reset, so the budget is spent without a 429. A 429 makes every caller wait for the reset.
+/// Share one governor between everything that talks to one workspace in a process.
+public actor RateLimitGovernor {
+    /// What the governor knows of the current window.
+    public struct Budget: Sendable, Equatable {
+        public var limit: Int
+        public var remaining: Int
+        /// Unix seconds at which the window refills.
+        public var reset: Double
+    }
+
+    /// Requests kept back from the budget, for answers still in flight when it is read.
+    public let reserve: Int
+    /// The longest wait for a reset. Intercom's windows last 10 seconds; a reset further away
+    /// means the two clocks disagree, and waiting longer would only stall.
+    public let maximumWait: Double
+    private let now: @Sendable () -> Double
+    private let sleep: @Sendable (Double) async throws -> Void
+
+    public private(set) var budget: Budget?
+    /// The budget is a guess made at a reset, not yet confirmed by an answer.
+    private var budgetAssumed = false
+    /// Requests let through since the last answer that updated `budget`.
+    private var issuedSinceUpdate = 0
+    /// After a 429 nothing goes out before this time.
+    private var blockedUntil: Double = 0
+    /// Seconds spent waiting, for summaries.
+    public private(set) var waited: Double = 0
+
+    public init(
+        reserve: Int = 4, maximumWait: Double = 10,
+        now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
+        sleep: @escaping @Sendable (Double) async throws -> Void = { try await Task.sleep(for: .seconds($0)) }
+    ) {
+        self.reserve = reserve
+        self.maximumWait = maximumWait
+        self.now = now
+        self.sleep = sleep
+    }
+
+    /// Waits until a request may be sent, and counts it against the budget.
+    public func acquire() async throws {
+        while true {
+            let time = now()
+            if blockedUntil > time {
+                try await pause(blockedUntil - time)
+                continue
+            }
+            if let current = budget, time >= current.reset {
+                assumeRefilled(current)
+            }
+            if let current = budget, current.remaining - issuedSinceUpdate <= reserve {
+                try await pause(current.reset - time + jitter())
+                if budget == current {
+                    assumeRefilled(current)
+                }
+                continue
+            }
+            issuedSinceUpdate += 1
+            return
+        }
+    }
+
+    /// Reads the rate-limit headers of an answer.
+    public func record(_ response: HTTPResponse) {
+        guard let limit = response.header("x-ratelimit-limit").flatMap(Int.init),
+            let remaining = response.header("x-ratelimit-remaining").flatMap(Int.init),
+            let reset = response.header("x-ratelimit-reset").flatMap(Double.init)
+        else { return }
+        let localReset = min(reset, now() + maximumWait)
+        if let current = budget, !budgetAssumed {
+            if localReset < current.reset - 0.5 {
+                return  // A late answer from an older window.
+            }
+            if abs(localReset - current.reset) < 0.5 {
+                // Answers of one window arrive out of order: the lowest remaining is the newest.
+                guard remaining < current.remaining else { return }
+                issuedSinceUpdate = max(0, issuedSinceUpdate - (current.remaining - remaining))
+                budget = Budget(limit: limit, remaining: remaining, reset: current.reset)
+                return
+            }
+        }
+        budget = Budget(limit: limit, remaining: remaining, reset: localReset)
+        budgetAssumed = false
+        issuedSinceUpdate = 0
+    }
+
+    /// The window has refilled and no answer has said so yet: assume a full budget until one does.
+    private func assumeRefilled(_ current: Budget) {
+        budget = Budget(limit: current.limit, remaining: current.limit, reset: now() + maximumWait)
+        budgetAssumed = true
+        issuedSinceUpdate = 0
+    }
+
+    /// A 429: every caller waits until the window resets (or, without headers, for `fallback`).
+    public func rateLimited(_ response: HTTPResponse, fallback: Double) {
+        let time = now()
+        if let reset = response.header("x-ratelimit-reset").flatMap(Double.init), reset > time {
+            blockedUntil = max(blockedUntil, min(reset, time + maximumWait) + jitter())
+        } else {
+            blockedUntil = max(blockedUntil, time + fallback)
+        }
+        if var current = budget {
+            current.remaining = 0
+            budget = current
+        }
+    }
+
+    private func pause(_ seconds: Double) async throws {
+        let seconds = min(max(seconds, 0.001), maximumWait + 1)
+        waited += seconds
+        try await sleep(seconds)
+    }
+
+    /// Up to 100 ms, so that clients sharing a workspace do not all wake at the same instant.
+    private func jitter() -> Double {
+        Double.random(in: 0.005...0.1)
+    }
+}

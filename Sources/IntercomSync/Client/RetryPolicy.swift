@@ -1,0 +1,45 @@
+import Foundation
+
+/// How a request is retried after a transient failure: capped, jittered exponential backoff and
+/// a bounded number of attempts (DESIGN.md §4.9). A 429 waits for the window's reset instead.
+public struct RetryPolicy: Sendable {
+    /// Which transient failures may be retried.
+    public enum Scope: Sendable {
+        /// Every transient failure: for reads and for writes that are safe to repeat.
+        case anyTransient
+        /// Only failures where Intercom certainly did not act on the request (the host was
+        /// unreachable, or it answered 429): for writes that must not happen twice.
+        case unprocessedOnly
+    }
+
+    public var maximumAttempts: Int
+    public var baseDelay: Double
+    public var maximumDelay: Double
+    public var scope: Scope
+
+    public init(maximumAttempts: Int = 6, baseDelay: Double = 0.25, maximumDelay: Double = 8, scope: Scope = .anyTransient) {
+        self.maximumAttempts = max(1, maximumAttempts)
+        self.baseDelay = baseDelay
+        self.maximumDelay = maximumDelay
+        self.scope = scope
+    }
+
+    public static let standard = RetryPolicy()
+    /// One quick try: for reads the mirror can answer anyway when the network is gone.
+    public static let once = RetryPolicy(maximumAttempts: 1)
+
+    /// The pause before retry number `attempt` (1-based): "full jitter" over an exponential
+    /// ceiling, so that clients that failed together do not retry together.
+    func delay(beforeRetry attempt: Int) -> Double {
+        let ceiling = min(maximumDelay, baseDelay * pow(2, Double(attempt - 1)))
+        return Double.random(in: (ceiling / 2)...ceiling)
+    }
+
+    func allowsRetry(of error: IntercomError, attempt: Int) -> Bool {
+        guard error.kind == .transient, attempt < maximumAttempts else { return false }
+        switch scope {
+        case .anyTransient: return true
+        case .unprocessedOnly: return error.isOffline || error.status == 429
+        }
+    }
+}

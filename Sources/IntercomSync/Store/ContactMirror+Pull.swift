@@ -1,0 +1,65 @@
+import GRDB
+
+/// The mirror's side of a pull and of a refresh: each runs inside the caller's transaction, so
+/// a page, its cursor and its bookkeeping commit together.
+extension ContactMirror {
+    /// Notes that a full pull saw these contacts (`full_pull_seen`), so that at its end those it
+    /// did not see can be tombstoned.
+    static func markSeen(_ page: ScannedPage, in db: Database) throws {
+        let statement = try db.cachedStatement(sql: "INSERT OR IGNORE INTO full_pull_seen (id) VALUES (?)")
+        for contact in page.contacts {
+            if let id = contact.id { try statement.execute(arguments: [id]) }
+        }
+    }
+
+    /// Tombstones synced contacts a complete full pull did not see. Contacts fetched after the
+    /// pull started (by a refresh, say) and pending local writes are spared. Returns how many.
+    static func tombstoneUnseen(pullStartedAt: Int, now: Int, in db: Database) throws -> Int {
+        try db.execute(
+            sql: """
+                UPDATE contacts SET state = 'tombstoned', validated_at = :now
+                WHERE state = 'synced' AND ifnull(fetched_at, 0) < :startedAt
+                    AND id NOT IN (SELECT id FROM full_pull_seen)
+                """, arguments: ["now": now, "startedAt": pullStartedAt])
+        let count = db.changesCount
+        try db.execute(sql: "DELETE FROM full_pull_seen")
+        return count
+    }
+
+    static func clearSeen(in db: Database) throws {
+        try db.execute(sql: "DELETE FROM full_pull_seen")
+    }
+
+    /// Marks a contact gone (404, merged away, or absent from a full pull). `validated_at`
+    /// records when, so that only an answer fetched later can bring it back.
+    public static func tombstone(id: String, at time: Int, in db: Database) throws {
+        try db.execute(
+            sql: "UPDATE contacts SET state = 'tombstoned', validated_at = ? WHERE id = ? AND state = 'synced'",
+            arguments: [time, id])
+    }
+
+    /// The server confirmed the stored version (a 304, or the same version again).
+    static func markValidated(id: String, at time: Int, in db: Database) throws {
+        try db.execute(sql: "UPDATE contacts SET validated_at = ? WHERE id = ? AND state = 'synced'", arguments: [time, id])
+    }
+
+    /// Stores a body from `GET /contacts/{id}` with its ETag (nil when none came), body and
+    /// ETag together. Returns the contact's id as the body gives it.
+    @discardableResult
+    static func storeFetched(_ contactJSON: String, etag: String?, fetchedAt: Int, in db: Database) throws -> String {
+        let contact = try ScannedContact.read(contactJSON)
+        guard let id = contact.id else {
+            throw MirrorError(.malformedResponse, detail: "the contact has no \"id\"")
+        }
+        _ = try upsert([contact], fetchedAt: fetchedAt, in: db)
+        try db.execute(
+            sql: "UPDATE contacts SET etag = ?, validated_at = ? WHERE id = ? AND state = 'synced'",
+            arguments: [etag, fetchedAt, id])
+        return id
+    }
+
+    /// The newest `updated_at` among contacts that came from Intercom.
+    static func newestUpdate(in db: Database) throws -> Int? {
+        try Int.fetchOne(db, sql: "SELECT max(updated_at) FROM contacts WHERE state != 'pending'")
+    }
+}

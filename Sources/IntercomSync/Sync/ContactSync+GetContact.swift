@@ -1,0 +1,129 @@
+import Foundation
+import GRDB
+
+/// How fresh a `getContact` answer must be.
+public enum ContactFreshness: Sendable, Equatable {
+    /// The mirror only; never the network.
+    case offline
+    /// The mirror when it has the contact; Intercom only for a contact it does not have.
+    case cached
+    /// Revalidate with Intercom now.
+    case refresh
+    /// Revalidate when the stored version was last confirmed more than this many seconds ago.
+    case maximumAge(Int)
+}
+
+/// A `getContact` answer and where it came from.
+public struct ContactAnswer: Sendable {
+    public enum Source: Sendable, Equatable {
+        /// Served from the mirror without asking Intercom.
+        case mirror
+        /// Intercom confirmed the stored version (a 304, or the same version again).
+        case revalidated
+        /// Intercom sent a new version, now stored.
+        case fetched
+        /// Intercom could not be reached: the mirror's version, of age `age`.
+        case offline
+    }
+
+    /// The contact as the mirror now holds it; nil when it is not in the mirror and Intercom
+    /// does not have it either.
+    public var contact: StoredContact?
+    public var source: Source
+    /// Seconds since Intercom last confirmed the version served, when known.
+    public var age: Int?
+    /// Set when the id asked for was merged into another contact: the contact served is the
+    /// survivor, and the merged one is tombstoned.
+    public var mergedFrom: String?
+    /// Why Intercom could not be reached, when `source == .offline`.
+    public var offlineReason: String?
+}
+
+extension ContactSync {
+    /// Answers from the mirror, revalidating with Intercom as `freshness` asks (DESIGN.md §4.11).
+    ///
+    /// A revalidation sends `If-None-Match` with the stored ETag: a 304 updates only
+    /// `validated_at`, a 200 replaces body and ETag together. Without an ETag the 200 is compared
+    /// by `updated_at` and body. A 404 tombstones the contact; a 410 `contact_merged` tombstones it
+    /// and follows the `Link` to the survivor. A contact with a pending local write is served as
+    /// it is. When Intercom is unreachable the mirror answers and says how old its answer is.
+    public func getContact(_ id: String, freshness: ContactFreshness = .cached) async throws -> ContactAnswer {
+        let stored = try mirror.contact(id: id)
+        let time = now()
+        if let stored, !needsRevalidation(stored, freshness: freshness, at: time) {
+            return ContactAnswer(contact: stored, source: .mirror, age: age(of: stored, at: time))
+        }
+        if stored == nil && freshness == .offline {
+            return ContactAnswer(contact: nil, source: .mirror)
+        }
+        return try await revalidate(id, stored: stored, followingMerges: 3)
+    }
+
+    private func needsRevalidation(_ stored: StoredContact, freshness: ContactFreshness, at time: Int) -> Bool {
+        guard stored.state != .pending else { return false }
+        switch freshness {
+        case .offline, .cached: return false
+        case .refresh: return true
+        case .maximumAge(let seconds): return (age(of: stored, at: time) ?? Int.max) > seconds
+        }
+    }
+
+    private func age(of stored: StoredContact, at time: Int) -> Int? {
+        (stored.validatedAt ?? stored.fetchedAt).map { max(0, time - $0) }
+    }
+
+    private func revalidate(_ id: String, stored: StoredContact?, followingMerges hops: Int) async throws -> ContactAnswer {
+        var headers: [String: String] = [:]
+        if let etag = stored?.etag { headers["If-None-Match"] = etag }
+        let sentAt = now()
+        let answer: (response: HTTPResponse, text: String)
+        do {
+            answer = try await client.sendJSON(
+                "GET", "/contacts/\(Self.pathComponent(id))", headers: headers, accepting: [404, 410],
+                retry: RetryPolicy(maximumAttempts: 3))
+        } catch let error as IntercomError where error.isOffline || error.code == "timeout" {
+            guard let stored else { throw error }
+            return ContactAnswer(
+                contact: stored, source: .offline, age: age(of: stored, at: sentAt), offlineReason: error.message)
+        }
+        switch answer.response.status {
+        case 304:
+            try await mirror.writer.write { db in try ContactMirror.markValidated(id: id, at: sentAt, in: db) }
+            return ContactAnswer(contact: try mirror.contact(id: id), source: .revalidated, age: 0)
+        case 404:
+            try await mirror.writer.write { db in try ContactMirror.tombstone(id: id, at: sentAt, in: db) }
+            return ContactAnswer(contact: try mirror.contact(id: id), source: .fetched, age: 0)
+        case 410:
+            let error = IntercomError(response: answer.response, operation: "GET /contacts/\(id)")
+            guard hops > 0, let survivor = Self.linkedContactID(answer.response.header("link")) else { throw error }
+            try await mirror.writer.write { db in try ContactMirror.tombstone(id: id, at: sentAt, in: db) }
+            var followed = try await revalidate(survivor, stored: try mirror.contact(id: survivor), followingMerges: hops - 1)
+            followed.mergedFrom = followed.mergedFrom ?? id
+            return followed
+        default:
+            let etag = answer.response.header("etag")
+            let before = stored?.body
+            let storedID = try await mirror.writer.write { db in
+                try ContactMirror.storeFetched(answer.text, etag: etag, fetchedAt: sentAt, in: db)
+            }
+            let current = try mirror.contact(id: storedID)
+            let unchanged = before != nil && current?.body == before
+            return ContactAnswer(contact: current, source: unchanged ? .revalidated : .fetched, age: 0)
+        }
+    }
+
+    /// The contact id in a 410's `Link: </contacts/{id}>; rel="canonical"` (absolute URLs too).
+    static func linkedContactID(_ link: String?) -> String? {
+        guard let link, let open = link.firstIndex(of: "<"), let close = link.firstIndex(of: ">"), open < close else {
+            return nil
+        }
+        let target = link[link.index(after: open)..<close]
+        guard let marker = target.range(of: "/contacts/") else { return nil }
+        let id = target[marker.upperBound...].prefix { $0 != "/" && $0 != "?" }
+        return id.isEmpty ? nil : String(id)
+    }
+
+    static func pathComponent(_ id: String) -> String {
+        id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? id
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+
+/// Keeps a mirror in step with an Intercom workspace: full pulls, incremental pulls, and
+/// `getContact` revalidation (DESIGN.md §4, guarantees 2, 3, 4, 10, 11 and 13).
+///
+///     let sync = ContactSync(mirror: mirror, client: IntercomClient(connection: connection))
+///     let summary = try await sync.run()
+public final class ContactSync: Sendable {
+    public enum Mode: Sendable {
+        /// Resume an interrupted full pull, else pull everything the first time, else pull
+        /// what changed since the watermark.
+        case automatic
+        /// Walk every contact again (resuming an interrupted walk) and tombstone the missing.
+        case full
+        /// An incremental pull, then a full walk to detect deletions, archives and merges.
+        case reconcile
+    }
+
+    /// Page size for list and search: Intercom's maximum.
+    static let pageSize = 150
+    /// The incremental pull's margin below its watermark: stable API versions cut date filters
+    /// to whole days in the workspace's timezone (API.md §4.8).
+    static let incrementalMargin = 2 * 86_400
+
+    public let mirror: ContactMirror
+    public let client: IntercomClient
+    let now: @Sendable () -> Int
+
+    public init(
+        mirror: ContactMirror, client: IntercomClient,
+        now: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }
+    ) {
+        self.mirror = mirror
+        self.client = client
+        self.now = now
+    }
+
+    /// Runs the passes `mode` asks for, holding the mirror's lock.
+    public func run(_ mode: Mode = .automatic, progress: (@Sendable (SyncProgress) -> Void)? = nil) async throws
+        -> SyncSummary
+    {
+        let lock = try MirrorLock.acquire(mirror, purpose: "intercom-sync sync")
+        defer { withExtendedLifetime(lock) {} }
+        let started = Date()
+        let before = client.counters
+        var summary = SyncSummary()
+        let fullPullInterrupted = try mirror.syncState(.fullPullStartedAt) != nil
+        let hasWatermark = try mirror.syncState(.incrementalWatermark) != nil
+        switch mode {
+        case .automatic where fullPullInterrupted || !hasWatermark, .full:
+            try await fullPull(into: &summary, progress: progress)
+        case .automatic:
+            try await incrementalPull(into: &summary, progress: progress)
+        case .reconcile:
+            if hasWatermark && !fullPullInterrupted {
+                try await incrementalPull(into: &summary, progress: progress)
+            }
+            try await fullPull(into: &summary, progress: progress)
+        }
+        let after = client.counters
+        summary.requests = after.requests - before.requests
+        summary.rateLimited = after.rateLimited - before.rateLimited
+        summary.retries = after.retries - before.retries
+        summary.duration = Date().timeIntervalSince(started)
+        return summary
+    }
+
+    /// A page as received: read (`ScannedPage`) before it reaches the writer, so reading
+    /// overlaps with the previous page's write.
+    struct FetchedPage: Sendable {
+        var page: ScannedPage
+        /// When the request was sent (Unix seconds).
+        var fetchedAt: Int
+    }
+
+    /// Sends a list or search request and reads its page; a page that cannot be read (a
+    /// truncated body) is retried like any transient failure.
+    func fetchPage(_ method: String, _ path: String, query: [(String, String)] = [], json: String? = nil) async throws
+        -> FetchedPage
+    {
+        let sentAt = now()
+        let page = try await client.send(method, path, query: query, json: json) { response in
+            try ScannedPage(String(decoding: response.body, as: UTF8.self))
+        }
+        return FetchedPage(page: page, fetchedAt: sentAt)
+    }
+}

@@ -1,0 +1,59 @@
+import Foundation
+import Synchronization
+
+/// Lets one pull or flush at a time work on a mirror (DESIGN.md §4.13). Queries do not take it.
+///
+/// A file mirror is locked with `flock` on `<mirror>.lock`, which the system releases when the
+/// process ends however it ends, so a killed sync never leaves a stale lock. The holder writes
+/// what it is doing and its pid into the file, for the refusal message. An in-memory mirror is
+/// locked within the process.
+public final class MirrorLock: Sendable {
+    private let descriptor: Int32?
+    private let memoryKey: ObjectIdentifier?
+
+    private static let heldInMemory = Mutex(Set<ObjectIdentifier>())
+
+    private init(descriptor: Int32?, memoryKey: ObjectIdentifier?) {
+        self.descriptor = descriptor
+        self.memoryKey = memoryKey
+    }
+
+    /// Takes the lock for `purpose` ("sync", "outbox flush"…), or throws `SyncError.busy`
+    /// naming what holds it.
+    public static func acquire(_ mirror: ContactMirror, purpose: String) throws -> MirrorLock {
+        guard let path = mirror.path else {
+            let key = ObjectIdentifier(mirror.writer as AnyObject)
+            let inserted = heldInMemory.withLock { $0.insert(key).inserted }
+            guard inserted else { throw SyncError.busy("another pull or flush is running on this mirror") }
+            return MirrorLock(descriptor: nil, memoryKey: key)
+        }
+        let lockPath = path + ".lock"
+        let descriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw SyncError.busy("cannot create the lock file \(lockPath): \(String(cString: strerror(errno)))")
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let holder = (try? String(contentsOfFile: lockPath, encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            close(descriptor)
+            let who = holder.flatMap { $0.isEmpty ? nil : $0 } ?? "another intercom-sync process"
+            throw SyncError.busy("\(who) is using the mirror \(path); wait for it to finish (queries still work)")
+        }
+        let started = ISO8601DateFormatter().string(from: Date())
+        let note = "\(purpose) (pid \(getpid()), started \(started))\n"
+        _ = ftruncate(descriptor, 0)
+        _ = note.withCString { pwrite(descriptor, $0, strlen($0), 0) }
+        return MirrorLock(descriptor: descriptor, memoryKey: nil)
+    }
+
+    deinit {
+        if let descriptor {
+            _ = ftruncate(descriptor, 0)
+            flock(descriptor, LOCK_UN)
+            close(descriptor)
+        }
+        if let memoryKey {
+            _ = Self.heldInMemory.withLock { $0.remove(memoryKey) }
+        }
+    }
+}

@@ -1,0 +1,20 @@
+/// Why a pull, refresh or flush could not run, in words a person can act on. Failures of
+/// Intercom requests come as `IntercomError`, of the mirror as `MirrorError`.
+public struct SyncError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// Another pull or flush holds the mirror's lock.
+        case busy
+        /// The request needs something the mirror does not have yet (a first full pull…).
+        case notReady
+    }
+
+    public var kind: Kind
+    public var description: String
+
+    public init(_ kind: Kind, _ description: String) {
+        self.kind = kind
+        self.description = description
+    }
+
+    static func busy(_ description: String) -> SyncError { SyncError(.busy, description) }
+}

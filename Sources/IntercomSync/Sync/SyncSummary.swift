@@ -1,0 +1,35 @@
+/// What one `intercom-sync sync` did.
+public struct SyncSummary: Sendable, Equatable {
+    public enum Pass: String, Sendable {
+        case full
+        case incremental
+    }
+
+    /// The passes run, in order.
+    public var passes: [Pass] = []
+    /// True when a pass picked up where a killed one stopped.
+    public var resumed = false
+    /// Contacts received from Intercom.
+    public var fetched = 0
+    /// Contacts inserted or changed in the mirror (a contact received again unchanged is not).
+    public var written = 0
+    /// Contacts found gone and tombstoned.
+    public var tombstoned = 0
+    /// Requests sent, 429 answers received, and retries (from the client's counters).
+    public var requests = 0
+    public var rateLimited = 0
+    public var retries = 0
+    /// Wall time in seconds.
+    public var duration = 0.0
+
+    public init() {}
+}
+
+/// Where a pass stands, for progress bars.
+public struct SyncProgress: Sendable, Equatable {
+    public var pass: SyncSummary.Pass
+    /// Contacts received so far in this pass.
+    public var fetched: Int
+    /// How many the pass will receive, as Intercom's `total_count` says.
+    public var total: Int?
+}

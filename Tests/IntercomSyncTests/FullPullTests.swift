@@ -1,0 +1,84 @@
+import Foundation
+import GRDB
+import IntercomSimulator
+import Testing
+
+@testable import IntercomSync
+
+@Suite struct FullPullTests {
+    @Test func fullPullMirrorsTheWorkspace() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 1_000)
+        defer { Task { await harness.stop() } }
+        let summary = try await harness.sync.run()
+        #expect(summary.passes == [.full])
+        #expect(summary.fetched == 1_000)
+        #expect(summary.written == 1_000)
+        #expect(summary.requests == 7)  // ceil(1000 / 150)
+        #expect(try await harness.differences() == [])
+        #expect(try harness.mirror.syncState(.fullPullStartedAt) == nil)
+        #expect(try harness.mirror.syncState(.incrementalWatermark) != nil)
+    }
+
+    @Test func secondFullPullWritesNothingAndTombstonesTheMissing() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 400)
+        defer { Task { await harness.stop() } }
+        _ = try await harness.sync.run()
+        let users = try await harness.contactIDs(role: "user")
+        let leads = try await harness.contactIDs(role: "lead")
+        harness.workspace.clock.advance(by: 60)
+        try await harness.workspace.delete(id: users[3])
+        try await harness.workspace.archive(id: users[10])
+        try await harness.workspace.merge(from: leads[0], into: users[20])
+        let summary = try await harness.sync.run(.full)
+        #expect(summary.tombstoned == 3)
+        #expect(summary.written == 1)  // the merge survivor changed
+        #expect(try harness.tombstonedIDs() == [users[3], users[10], leads[0]])
+        #expect(try await harness.differences() == [])
+    }
+
+    @Test func pendingContactsAreNeverTombstoned() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 200)
+        defer { Task { await harness.stop() } }
+        _ = try await harness.sync.run()
+        let ids = await harness.workspace.contactIDs()
+        try await harness.mirror.writer.write { db in
+            try db.execute(sql: "UPDATE contacts SET state = 'pending' WHERE id = ?", arguments: [ids[0]])
+        }
+        try await harness.workspace.delete(id: ids[0])
+        _ = try await harness.sync.run(.full)
+        #expect(try harness.mirror.contact(id: ids[0])?.state == .pending)
+    }
+
+    @Test func interruptedPullResumesFromItsCursor() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 600)
+        defer { Task { await harness.stop() } }
+        let counting = PageLimit(pages: 2)
+        let interrupted = try await harness.sync.runUntil(counting)
+        #expect(interrupted == 300)
+        #expect(try harness.mirror.syncState(.fullPullCursor) != nil)
+        let summary = try await harness.sync.run()
+        #expect(summary.resumed)
+        #expect(summary.fetched == 300)
+        #expect(try await harness.differences() == [])
+    }
+}
+
+/// Cancels a pull once it has committed a number of pages.
+final class PageLimit: Sendable {
+    let pages: Int
+    init(pages: Int) { self.pages = pages }
+}
+
+extension ContactSync {
+    /// Runs an automatic sync and cancels it once `limit.pages` pages are committed; returns
+    /// how many contacts were committed.
+    func runUntil(_ limit: PageLimit) async throws -> Int {
+        let task = Task {
+            try await self.run { progress in
+                if progress.fetched >= limit.pages * ContactSync.pageSize { withUnsafeCurrentTask { $0?.cancel() } }
+            }
+        }
+        _ = await task.result
+        return try await mirror.writer.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM contacts") ?? 0 }
+    }
+}
