@@ -4,7 +4,7 @@ import IntercomJSON
 /// workspace as time passes and exports what tests check.
 ///
 ///     GET    /_sim/state                    contacts, archived, deleted, merged, messages, now
-///     GET    /_sim/log                      every API request: method, path, status, lost
+///     GET    /_sim/log                      every API request: method, path, status, lost, time, rate_limit_reset
 ///     POST   /_sim/contacts                 create a contact  {"email": …, …}
 ///     POST   /_sim/contacts/{id}            edit a contact (bumps updated_at)
 ///     DELETE /_sim/contacts/{id}            delete a contact
@@ -31,7 +31,8 @@ extension SimulatedWorkspace {
                 let entries = log.map { entry -> JSONValue in
                     .object([
                         "method": .string(entry.method), "path": .string(entry.path), "status": .int(Int64(entry.status)),
-                        "lost": .bool(entry.lost),
+                        "lost": .bool(entry.lost), "time": .int(Int64(entry.time)),
+                        "rate_limit_reset": .optional(entry.rateLimitReset),
                     ])
                 }
                 return .json(.object(["requests": .array(entries)]))

@@ -9,6 +9,10 @@ public struct LoggedRequest: Sendable, Equatable {
     public var status: Int
     /// The write was committed but the answer never reached the client.
     public var lost: Bool
+    /// The simulator's clock when the request arrived (Unix seconds).
+    public var time: Int
+    /// `X-RateLimit-Reset` of the answer, when it carried one.
+    public var rateLimitReset: Int?
 }
 
 /// What to do with an answer on the way out.
@@ -160,7 +164,9 @@ public actor SimulatedWorkspace {
                 faults.latencyMilliseconds + (faults.jitterMilliseconds > 0 ? random.below(faults.jitterMilliseconds + 1) : 0)
         }
         log.append(
-            LoggedRequest(method: request.method, path: request.path, status: outcome.response.status, lost: outcome.lost))
+            LoggedRequest(
+                method: request.method, path: request.path, status: outcome.response.status, lost: outcome.lost,
+                time: clock.now, rateLimitReset: outcome.response.header("X-RateLimit-Reset").flatMap { Int($0) }))
         return outcome
     }
 

@@ -56,7 +56,7 @@ public actor RateLimitGovernor {
             if let current = budget, time >= current.reset {
                 assumeRefilled(current)
             }
-            if let current = budget, current.remaining - issuedSinceUpdate <= reserve {
+            if let current = budget, current.remaining - issuedSinceUpdate <= reserve(of: current) {
                 try await pause(current.reset - time + jitter())
                 if budget == current {
                     assumeRefilled(current)
@@ -90,6 +90,11 @@ public actor RateLimitGovernor {
         budget = Budget(limit: limit, remaining: remaining, reset: localReset)
         budgetAssumed = false
         issuedSinceUpdate = 0
+    }
+
+    /// `reserve`, but never more than a tenth of a small window's budget (and at least one).
+    private func reserve(of budget: Budget) -> Int {
+        max(1, min(reserve, budget.limit / 10))
     }
 
     /// The window has refilled and no answer has said so yet: assume a full budget until one does.

@@ -1,0 +1,91 @@
+import Foundation
+import GRDB
+import IntercomSimulator
+import Testing
+
+@testable import IntercomSync
+
+@Suite struct IncrementalPullTests {
+    @Test func incrementalPullPicksUpEditsAndCreates() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 500)
+        defer { Task { await harness.stop() } }
+        _ = try await harness.sync.run()
+        let ids = await harness.workspace.contactIDs()
+        harness.workspace.clock.advance(by: 3_600)
+        for id in ids.prefix(5) {
+            try await harness.workspace.edit(id: id, fieldsJSON: #"{"name": "Edited Näme"}"#)
+        }
+        for index in 0..<3 {
+            _ = try await harness.workspace.create(fieldsJSON: #"{"role": "lead", "email": "new\#(index)@example.com"}"#)
+        }
+        let summary = try await harness.sync.run()
+        #expect(summary.passes == [.incremental])
+        #expect(summary.written == 8)
+        // Only the recent days are asked for, not the whole workspace.
+        #expect(summary.fetched < 500)
+        #expect(try await harness.differences() == [])
+        #expect(try harness.mirror.syncState(.incrementalFloor) == nil)
+    }
+
+    @Test func updatesOnTheWatermarksDayAreNotMissed() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 300)
+        defer { Task { await harness.stop() } }
+        _ = try await harness.sync.run()
+        let watermark = try #require(try harness.mirror.syncState(.incrementalWatermark).flatMap(Int.init))
+        // Stable versions cut `updated_at > W` to "from the day after day(W)": an edit a few
+        // seconds after W, on W's own day, is only found thanks to the margin.
+        harness.workspace.clock.set(watermark + 5)
+        let id = await harness.workspace.contactIDs()[42]
+        try await harness.workspace.edit(id: id, fieldsJSON: #"{"name": "Same Day"}"#)
+        _ = try await harness.sync.run()
+        #expect(try harness.mirror.contact(id: id)?.contact.name == "Same Day")
+        #expect(try await harness.differences() == [])
+    }
+
+    @Test func contactsSharingOneUpdatedAtAcrossAPageBoundaryAreAllKept() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 10)
+        defer { Task { await harness.stop() } }
+        _ = try await harness.sync.run()
+        harness.workspace.clock.advance(by: 86_400)
+        // 200 contacts with one updated_at: the search pages split them 150 + 50.
+        for index in 0..<200 {
+            _ = try await harness.workspace.create(fieldsJSON: #"{"role": "user", "email": "tie\#(index)@example.com"}"#)
+        }
+        let summary = try await harness.sync.run()
+        #expect(summary.written == 200)
+        #expect(summary.requests == 2)
+        #expect(try await harness.differences() == [])
+        // Re-applying the same pages changes nothing.
+        let again = try await harness.sync.run()
+        #expect(again.written == 0)
+        #expect(again.fetched >= 200)
+    }
+
+    @Test func reconcileConvergesAfterDeletesArchivesAndMerges() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 600)
+        defer { Task { await harness.stop() } }
+        _ = try await harness.sync.run()
+        let users = try await harness.contactIDs(role: "user")
+        let leads = try await harness.contactIDs(role: "lead")
+        harness.workspace.clock.advance(by: 2 * 86_400)
+        try await harness.workspace.delete(id: users[0])
+        try await harness.workspace.archive(id: users[1])
+        try await harness.workspace.merge(from: leads[0], into: users[2])
+        try await harness.workspace.edit(id: users[3], fieldsJSON: #"{"phone": "+447700900123"}"#)
+        // An incremental pull cannot see deletions (API.md §9) ...
+        _ = try await harness.sync.run()
+        #expect(try harness.tombstonedIDs().isEmpty)
+        // ... a reconcile does.
+        let summary = try await harness.sync.run(.reconcile)
+        #expect(summary.passes == [.incremental, .full])
+        #expect(summary.tombstoned == 3)
+        #expect(try harness.tombstonedIDs() == [users[0], users[1], leads[0]])
+        #expect(try await harness.differences() == [])
+        // Unarchived: the next full pull brings it back.
+        harness.workspace.clock.advance(by: 60)
+        try await harness.workspace.archive(id: users[1], false)
+        _ = try await harness.sync.run(.full)
+        #expect(try harness.mirror.contact(id: users[1])?.state == .synced)
+        #expect(try await harness.differences() == [])
+    }
+}

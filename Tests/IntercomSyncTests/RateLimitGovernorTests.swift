@@ -1,0 +1,94 @@
+import Foundation
+import Synchronization
+import Testing
+
+@testable import IntercomSync
+
+/// A clock that moves only when the governor sleeps.
+final class ManualTime: Sendable {
+    private let state = Mutex((now: 1_000.0, sleeps: [Double]()))
+
+    var now: Double { state.withLock { $0.now } }
+    var sleeps: [Double] { state.withLock { $0.sleeps } }
+
+    func sleep(_ seconds: Double) {
+        state.withLock {
+            $0.now += seconds
+            $0.sleeps.append(seconds)
+        }
+    }
+
+    func governor(reserve: Int = 2) -> RateLimitGovernor {
+        RateLimitGovernor(reserve: reserve, now: { self.now }, sleep: { self.sleep($0) })
+    }
+
+    func response(limit: Int, remaining: Int, reset: Double, status: Int = 200) -> HTTPResponse {
+        HTTPResponse(
+            status: status,
+            headers: [
+                "X-RateLimit-Limit": "\(limit)", "X-RateLimit-Remaining": "\(remaining)",
+                "X-RateLimit-Reset": "\(Int(reset))",
+            ])
+    }
+}
+
+@Suite struct RateLimitGovernorTests {
+    @Test func letsRequestsThroughWhileTheBudgetLasts() async throws {
+        let time = ManualTime()
+        let governor = time.governor()
+        await governor.record(time.response(limit: 100, remaining: 50, reset: time.now + 5))
+        for _ in 0..<40 { try await governor.acquire() }
+        #expect(time.sleeps.isEmpty)
+    }
+
+    @Test func waitsForTheResetWhenTheBudgetRunsLow() async throws {
+        let time = ManualTime()
+        let governor = time.governor()
+        await governor.record(time.response(limit: 100, remaining: 4, reset: time.now + 6))
+        try await governor.acquire()
+        try await governor.acquire()
+        #expect(time.sleeps.isEmpty)
+        // 4 remaining, 2 let through, 2 kept in reserve: the next waits for the reset.
+        try await governor.acquire()
+        #expect(time.sleeps.count == 1)
+        #expect(time.sleeps[0] >= 6 && time.sleeps[0] <= 6.2)
+    }
+
+    @Test func a429BlocksEveryCallerUntilTheReset() async throws {
+        let time = ManualTime()
+        let governor = time.governor()
+        let reset = time.now + 3
+        await governor.rateLimited(time.response(limit: 10, remaining: 0, reset: reset, status: 429), fallback: 1)
+        try await governor.acquire()
+        #expect(time.now >= reset)
+        #expect(time.now <= reset + 0.2)
+    }
+
+    @Test func a429WithoutHeadersWaitsTheFallback() async throws {
+        let time = ManualTime()
+        let governor = time.governor()
+        await governor.rateLimited(HTTPResponse(status: 429), fallback: 1.5)
+        try await governor.acquire()
+        #expect(time.sleeps == [1.5])
+    }
+
+    @Test func lateAnswersDoNotRaiseTheBudget() async throws {
+        let time = ManualTime()
+        let governor = time.governor()
+        let reset = time.now + 8
+        await governor.record(time.response(limit: 100, remaining: 10, reset: reset))
+        await governor.record(time.response(limit: 100, remaining: 30, reset: reset))
+        #expect(await governor.budget?.remaining == 10)
+        await governor.record(time.response(limit: 100, remaining: 90, reset: reset - 10))
+        #expect(await governor.budget?.remaining == 10)
+    }
+
+    @Test func aResetFarAwayIsCappedAsClockSkew() async throws {
+        let time = ManualTime()
+        let governor = time.governor()
+        await governor.record(time.response(limit: 100, remaining: 1, reset: time.now + 86_400))
+        try await governor.acquire()
+        #expect(time.sleeps.count == 1)
+        #expect(time.sleeps[0] <= 10.2)
+    }
+}
