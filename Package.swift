@@ -59,7 +59,7 @@ let package = Package(
         ),
         .testTarget(name: "SyntheticDataTests", dependencies: ["SyntheticData"]),
         .testTarget(name: "IntercomSimulatorTests", dependencies: ["IntercomSimulator", "SyntheticData"]),
-        .testTarget(name: "CLITests", dependencies: ["IntercomSync", "SyntheticData"]),
+        .testTarget(name: "CLITests", dependencies: ["IntercomSync", "IntercomSimulator", "SyntheticData"]),
     ],
     swiftLanguageModes: [.v6]
 )

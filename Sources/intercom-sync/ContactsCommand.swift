@@ -1,6 +1,6 @@
 import ArgumentParser
 
-struct ContactsCommand: ParsableCommand {
+struct ContactsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "contacts",
         abstract: "Query and read the contacts in the mirror.",

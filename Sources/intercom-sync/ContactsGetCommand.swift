@@ -2,49 +2,101 @@ import ArgumentParser
 import Foundation
 import IntercomSync
 
-struct ContactsGetCommand: ParsableCommand {
+struct ContactsGetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "get",
-        abstract: "Show one contact from the mirror.",
+        abstract: "Show one contact, from the mirror or revalidated with Intercom.",
         discussion: """
-            Reads the mirror only; no network request is made.
+            By default the mirror answers, with no network request; a contact the mirror does not \
+            have is fetched from Intercom and stored. --refresh revalidates with Intercom (a 304 \
+            when the stored ETag still matches); --max-age revalidates only an answer older than \
+            that. A contact deleted in Intercom is tombstoned; one merged into another leads to \
+            the survivor. Without a network the mirror answers and says how old its answer is.
 
             Examples:
               intercom-sync contacts get 6762f0d01bb69f9f2193bb7d --offline
-              intercom-sync contacts get 6762f0d01bb69f9f2193bb7d --json | jq .contact.email
+              intercom-sync contacts get 6762f0d01bb69f9f2193bb7d --refresh
+              intercom-sync contacts get 6762f0d01bb69f9f2193bb7d --max-age 3600 --json | jq .contact.email
             """
     )
 
     @OptionGroup var mirror: MirrorOptions
+    @OptionGroup var connection: ConnectionOptions
 
     @Argument(help: "The contact's Intercom id (or local id while pending).")
     var id: String
 
-    @Flag(help: "Answer from the mirror without contacting Intercom.")
+    @Flag(help: "Answer from the mirror only; never contact Intercom.")
     var offline = false
 
-    @Flag(help: "Print {\"contact\": <Intercom's body>, \"mirror\": {state, etag, fetched_at, validated_at}}.")
+    @Flag(help: "Revalidate with Intercom now.")
+    var refresh = false
+
+    @Option(
+        name: .customLong("max-age"), help: ArgumentHelp("Revalidate when the answer is older than this.", valueName: "seconds"))
+    var maximumAge: Int?
+
+    @Flag(help: "Print {\"contact\": <Intercom's body>, \"mirror\": {state, etag, fetched_at, validated_at, source, age}}.")
     var json = false
 
-    func run() throws {
-        let store = try mirror.open(.existing)
-        guard let stored = try store.contact(id: id) else {
-            throw CommandFailure("no contact with id \(id) in the mirror \(mirror.resolvedPath)")
+    func validate() throws {
+        if [offline, refresh, maximumAge != nil].filter({ $0 }).count > 1 {
+            throw ValidationError("choose one of --offline, --refresh and --max-age")
+        }
+        if let maximumAge, maximumAge < 0 { throw ValidationError("--max-age must be 0 or more seconds") }
+    }
+
+    func run() async throws {
+        let store = try mirror.open(refresh || maximumAge != nil ? .createIfMissing : .existing)
+        let freshness: ContactFreshness =
+            offline ? .offline : (refresh ? .refresh : (maximumAge.map(ContactFreshness.maximumAge) ?? .cached))
+        let answer: ContactAnswer
+        let cached = try store.contact(id: id)
+        if freshness == .offline || (freshness == .cached && cached != nil) {
+            // The mirror answers: no client, so no token, is needed.
+            answer = ContactAnswer(contact: cached, source: .mirror)
+        } else {
+            answer = try await ContactSync(mirror: store, client: try connection.client()).getContact(id, freshness: freshness)
+        }
+        guard let stored = answer.contact else {
+            let place = freshness == .offline ? "in the mirror \(mirror.resolvedPath)" : "in the mirror or in Intercom"
+            throw CommandFailure("no contact with id \(id) \(place)")
         }
         if json {
-            Output.line(MirrorMetadata.json(for: stored))
+            Output.line(MirrorMetadata.json(for: stored, answer: answer))
         } else {
             Output.line(ContactRenderer.details(stored))
+            if let note = Self.note(answer, stored: stored) { Output.note(note) }
         }
+    }
+
+    static func note(_ answer: ContactAnswer, stored: StoredContact) -> String? {
+        var notes: [String] = []
+        if let merged = answer.mergedFrom { notes.append("\(merged) was merged into \(stored.id) in Intercom") }
+        if stored.state == .tombstoned { notes.append("this contact is gone from Intercom (deleted, archived or merged)") }
+        switch answer.source {
+        case .offline:
+            let age = answer.age.map { "\(UnixTime.duration($0)) old" } ?? "of unknown age"
+            notes.append("\(answer.offlineReason ?? "Intercom could not be reached"); this answer is \(age)")
+        case .revalidated: notes.append("confirmed current by Intercom")
+        case .fetched: notes.append("fetched from Intercom")
+        case .mirror: break
+        }
+        return notes.isEmpty ? nil : notes.joined(separator: "\n")
     }
 }
 
 enum MirrorMetadata {
-    static func json(for stored: StoredContact) -> String {
+    static func json(for stored: StoredContact, answer: ContactAnswer? = nil) -> String {
         var fields: [String: JSONValue] = ["state": .string(stored.state.rawValue)]
         fields["etag"] = stored.etag.map(JSONValue.string) ?? .null
         fields["fetched_at"] = stored.fetchedAt.map { .int(Int64($0)) } ?? .null
         fields["validated_at"] = stored.validatedAt.map { .int(Int64($0)) } ?? .null
+        if let answer {
+            fields["source"] = .string("\(answer.source)")
+            fields["age_seconds"] = answer.age.map { .int(Int64($0)) } ?? .null
+            fields["merged_from"] = answer.mergedFrom.map(JSONValue.string) ?? .null
+        }
         return "{\"contact\":\(stored.body ?? "null"),\"mirror\":\(JSONValue.object(fields).jsonText)}"
     }
 }

@@ -12,12 +12,13 @@ struct IntercomSyncCommand: AsyncParsableCommand {
             them without a network. Exit codes: 0 ok, 1 failure, 2 usage error.
 
             Examples:
+              intercom-sync sync
               intercom-sync contacts query --search "ana lo" --limit 5
               intercom-sync contacts get 6762f0d01bb69f9f2193bb7d --offline
               intercom-sync status --json
               intercom-sync sim --seed-contacts 1000
             """,
-        subcommands: [ContactsCommand.self, StatusCommand.self, SimCommand.self, GenerateCommand.self]
+        subcommands: [SyncCommand.self, ContactsCommand.self, StatusCommand.self, SimCommand.self, GenerateCommand.self]
     )
 
     /// Parses, runs, and maps every error to one line on stderr and the documented exit code.

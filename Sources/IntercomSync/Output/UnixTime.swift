@@ -27,4 +27,14 @@ public enum UnixTime {
     public static func iso8601(_ seconds: Int) -> String {
         ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
     }
+
+    /// `45 s`, `12 min`, `3 h`, `2 d`: how long ago, for people.
+    public static func duration(_ seconds: Int) -> String {
+        switch seconds {
+        case ..<60: "\(seconds) s"
+        case ..<3_600: "\(seconds / 60) min"
+        case ..<86_400: "\(seconds / 3_600) h"
+        default: "\(seconds / 86_400) d"
+        }
+    }
 }

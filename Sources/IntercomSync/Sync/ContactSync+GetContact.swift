@@ -37,6 +37,16 @@ public struct ContactAnswer: Sendable {
     public var mergedFrom: String?
     /// Why Intercom could not be reached, when `source == .offline`.
     public var offlineReason: String?
+
+    public init(
+        contact: StoredContact?, source: Source, age: Int? = nil, mergedFrom: String? = nil, offlineReason: String? = nil
+    ) {
+        self.contact = contact
+        self.source = source
+        self.age = age
+        self.mergedFrom = mergedFrom
+        self.offlineReason = offlineReason
+    }
 }
 
 extension ContactSync {

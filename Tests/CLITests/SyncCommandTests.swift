@@ -1,0 +1,160 @@
+import Foundation
+import GRDB
+import IntercomSimulator
+import Testing
+
+@testable import IntercomSync
+
+/// `intercom-sync sync` and `contacts get` as a user runs them, against a simulator in this
+/// process over loopback.
+@Suite(.serialized) struct SyncCommandTests {
+    static func simulator(contacts: Int, latency: Int = 0) async throws -> IntercomSimulator {
+        var configuration = SimulatorConfiguration()
+        configuration.seedContacts = contacts
+        configuration.seed = 5
+        configuration.accessToken = "tok_\(UUID().uuidString)"
+        configuration.startTime = 1_767_225_600
+        configuration.rateLimit = 1_000_000
+        configuration.faults.latencyMilliseconds = latency
+        return try await IntercomSimulator.start(configuration)
+    }
+
+    static func arguments(_ command: [String], db: String, simulator: IntercomSimulator) -> [String] {
+        command + ["--db", db, "--base-url", simulator.baseURL]
+    }
+
+    @Test func syncThenIncrementalThenGet() async throws {
+        let simulator = try await Self.simulator(contacts: 500)
+        defer { Task { await simulator.stop() } }
+        let workspace = try Workspace(contacts: 0)
+        let token = ["INTERCOM_ACCESS_TOKEN": simulator.accessToken]
+        let first = try await CLI.runOffPool(Self.arguments(["sync"], db: workspace.db, simulator: simulator), environment: token)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout.contains("full pull: 500 contacts fetched, 500 written, 0 tombstoned"))
+        #expect(first.stderr.contains("full pull: 500/500 (100%)"))
+
+        let id = await simulator.workspace.contactIDs()[9]
+        simulator.workspace.clock.advance(by: 600)
+        try await simulator.workspace.edit(id: id, fieldsJSON: #"{"name": "Changed By CLI Test"}"#)
+        let second = try await CLI.runOffPool(
+            Self.arguments(["sync", "--json"], db: workspace.db, simulator: simulator), environment: token)
+        #expect(second.status == 0, "\(second.stderr)")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(second.stdout.utf8)) as? [String: Any])
+        #expect(summary["passes"] as? [String] == ["incremental"])
+        #expect(summary["written"] as? Int == 1)
+
+        let refreshed = try await CLI.runOffPool(
+            Self.arguments(["contacts", "get", id, "--refresh", "--json"], db: workspace.db, simulator: simulator),
+            environment: token)
+        #expect(refreshed.status == 0, "\(refreshed.stderr)")
+        let answer = try #require(try JSONSerialization.jsonObject(with: Data(refreshed.stdout.utf8)) as? [String: Any])
+        let contact = try #require(answer["contact"] as? [String: Any])
+        let mirror = try #require(answer["mirror"] as? [String: Any])
+        #expect(contact["name"] as? String == "Changed By CLI Test")
+        #expect(mirror["source"] as? String == "revalidated")
+        #expect(mirror["etag"] as? String != nil)
+
+        for result in [first, second, refreshed] {
+            #expect(!result.stdout.contains(simulator.accessToken) && !result.stderr.contains(simulator.accessToken))
+        }
+    }
+
+    @Test func refusedTokenSaysToLogInAgain() async throws {
+        let simulator = try await Self.simulator(contacts: 5)
+        defer { Task { await simulator.stop() } }
+        let workspace = try Workspace(contacts: 0)
+        let secret = "tok_not_valid_\(UUID().uuidString)"
+        let result = try await CLI.runOffPool(
+            Self.arguments(["sync", "--token", secret], db: workspace.db, simulator: simulator))
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("401 unauthorized"))
+        #expect(result.stderr.contains("log in again"))
+        #expect(!result.stderr.contains(secret) && !result.stdout.contains(secret))
+    }
+
+    @Test func missingTokenIsNamed() throws {
+        let workspace = try Workspace(contacts: 0)
+        let result = try CLI.run(
+            ["sync", "--db", workspace.db, "--base-url", "http://127.0.0.1:9"], environment: ["INTERCOM_ACCESS_TOKEN": ""])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("no access token"))
+    }
+
+    /// Kill -9 of a pull at random moments; resuming must give the mirror an uninterrupted run
+    /// gives (DESIGN.md §4.2).
+    @Test func killedPullsResumeToTheSameMirror() async throws {
+        let simulator = try await Self.simulator(contacts: 3_000, latency: 8)
+        defer { Task { await simulator.stop() } }
+        let token = ["INTERCOM_ACCESS_TOKEN": simulator.accessToken]
+        let reference = try Workspace(contacts: 0)
+        let clean = try await CLI.runOffPool(Self.arguments(["sync"], db: reference.db, simulator: simulator), environment: token)
+        #expect(clean.status == 0, "\(clean.stderr)")
+        let expected = try Self.contents(of: reference.db)
+        #expect(expected.count == 3_000)
+
+        var generator = SystemRandomNumberGenerator()
+        var killedMidway = 0
+        for trial in 0..<20 {
+            let workspace = try Workspace(contacts: 0)
+            let arguments = Self.arguments(["sync"], db: workspace.db, simulator: simulator)
+            // One or two kills, then a run to the end.
+            for _ in 0..<(trial % 2 + 1) {
+                let delay = Duration.milliseconds(Int.random(in: 60...450, using: &generator))
+                let status = try await CLI.offPool { try CLI.runKilled(arguments, environment: token, after: delay) }
+                if status == nil { killedMidway += 1 }
+            }
+            let finish = try await CLI.runOffPool(arguments, environment: token)
+            #expect(finish.status == 0, "trial \(trial): \(finish.stderr)")
+            #expect(try Self.contents(of: workspace.db) == expected, "trial \(trial)")
+        }
+        #expect(killedMidway >= 15, "most kills should land during the pull")
+    }
+
+    /// Every contact's id, state and body.
+    static func contents(of path: String) throws -> [String: String] {
+        let queue = try DatabaseQueue(path: path)
+        return try queue.read { db in
+            var rows: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT id, state, body FROM contacts") {
+                rows[row[0]] = (row[1] as String) + "|" + (row[2] as String)
+            }
+            return rows
+        }
+    }
+}
+
+extension CLI {
+    /// Runs blocking work on a GCD thread: the simulator in this process answers the child on
+    /// the Swift concurrency pool, which a blocked test thread would starve.
+    static func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Swift.Result { try work() }) }
+        }
+    }
+
+    static func runOffPool(_ arguments: [String], environment: [String: String] = [:]) async throws -> Result {
+        try await offPool { try run(arguments, environment: environment) }
+    }
+
+    /// Starts the binary and kills it with SIGKILL after `delay`; returns its exit status if it
+    /// finished before that, nil if it was killed.
+    static func runKilled(_ arguments: [String], environment: [String: String], after delay: Duration) throws -> Int32? {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env.merge(environment) { $1 }
+        process.environment = env
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = ContinuousClock.now + delay
+        while process.isRunning && ContinuousClock.now < deadline {
+            usleep(2_000)
+        }
+        guard process.isRunning else { return process.terminationStatus }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        return nil
+    }
+}
