@@ -52,9 +52,13 @@ public struct ContactMirror: Sendable {
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
             // WAL with synchronous=NORMAL stays atomic and consistent after a crash; it only
-            // skips an fsync per commit. A larger cache keeps index pages hot during bulk pulls;
-            // memory-mapped reads spare a system call per page read.
-            try db.execute(sql: "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768; PRAGMA mmap_size = 268435456")
+            // skips an fsync per commit. A larger cache keeps index pages hot during bulk pulls.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768")
+            if db.configuration.readonly {
+                // Readers map the file, which spares a system call per page read. The writer does
+                // not: every page a pull touches would count in its resident memory.
+                try db.execute(sql: "PRAGMA mmap_size = 268435456")
+            }
         }
         do {
             let pool = try DatabasePool(path: path, configuration: configuration)

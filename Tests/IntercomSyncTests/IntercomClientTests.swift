@@ -1,0 +1,78 @@
+import Foundation
+import IntercomSimulator
+import Testing
+
+@testable import IntercomSync
+
+@Suite struct IntercomClientTests {
+    @Test func regionsPickIntercomsHosts() {
+        #expect(IntercomRegion(name: "us")?.baseURL.absoluteString == "https://api.intercom.io")
+        #expect(IntercomRegion(name: "EU")?.baseURL.absoluteString == "https://api.eu.intercom.io")
+        #expect(IntercomRegion(name: "au")?.baseURL.absoluteString == "https://api.au.intercom.io")
+        #expect(IntercomRegion(name: "mars") == nil)
+    }
+
+    @Test func errorsAreClassifiedByStatusAndCode() {
+        #expect(IntercomError.classify(status: 401, code: "unauthorized") == .authentication)
+        #expect(IntercomError.classify(status: 403, code: "token_revoked") == .authentication)
+        #expect(IntercomError.classify(status: 429, code: "rate_limit_exceeded") == .transient)
+        #expect(IntercomError.classify(status: 503, code: "service_unavailable") == .transient)
+        #expect(IntercomError.classify(status: 408, code: "request_timeout") == .transient)
+        #expect(IntercomError.classify(status: 409, code: "conflict") == .permanent)
+        #expect(IntercomError.classify(status: 404, code: "not_found") == .permanent)
+    }
+
+    @Test func errorEnvelopeIsDecoded() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 1)
+        defer { Task { await harness.stop() } }
+        let error = try await #require(throws: IntercomError.self) {
+            try await harness.client.sendJSON("GET", "/contacts/nope")
+        }
+        #expect(error.status == 404)
+        #expect(error.code == "not_found")
+        #expect(error.kind == .permanent)
+        #expect(error.requestID?.hasPrefix("sim-") == true)
+        #expect(error.description.contains("GET /contacts/nope: 404 not_found"))
+        #expect(await harness.workspace.requestLog().count == 1, "a permanent error is not retried")
+    }
+
+    @Test func intercomVersionHeaderIsSent() async throws {
+        // A merged contact answers 410 on 2.16 and 404 on 2.15: the header must reach Intercom.
+        let harness = try await SimulatorHarness.start(contacts: 30)
+        defer { Task { await harness.stop() } }
+        let lead = try await harness.contactIDs(role: "lead")[0]
+        let user = try await harness.contactIDs(role: "user")[0]
+        try await harness.workspace.merge(from: lead, into: user)
+        var connection = harness.client.connection
+        connection.version = "2.15"
+        let older = IntercomClient(connection: connection)
+        let newer = try await #require(throws: IntercomError.self) {
+            try await harness.client.sendJSON("GET", "/contacts/\(lead)")
+        }
+        let old = try await #require(throws: IntercomError.self) { try await older.sendJSON("GET", "/contacts/\(lead)") }
+        #expect(newer.status == 410 && newer.code == "contact_merged")
+        #expect(old.status == 404)
+    }
+
+    @Test func unreachableHostIsOfflineAndRetriedBoundedly() async throws {
+        let client = IntercomClient(
+            connection: IntercomConnection(baseURL: URL(string: "http://127.0.0.1:9")!, accessToken: "t"),
+            retryPolicy: RetryPolicy(maximumAttempts: 3, baseDelay: 0.01, maximumDelay: 0.02))
+        let error = try await #require(throws: IntercomError.self) { try await client.sendJSON("GET", "/me") }
+        #expect(error.isOffline)
+        #expect(client.counters.requests == 3)
+        #expect(client.counters.retries == 2)
+    }
+
+    @Test func writesThatMustNotRepeatRetryOnlyWhenUnprocessed() {
+        let once = RetryPolicy(scope: .unprocessedOnly)
+        let timeout = IntercomError(kind: .transient, status: nil, code: "timeout", message: "", operation: "POST /messages")
+        let limited = IntercomError(kind: .transient, status: 429, code: "rate_limit_exceeded", message: "", operation: "")
+        let server = IntercomError(kind: .transient, status: 502, code: "server_error", message: "", operation: "")
+        #expect(!once.allowsRetry(of: timeout, attempt: 1))
+        #expect(!once.allowsRetry(of: server, attempt: 1))
+        #expect(once.allowsRetry(of: limited, attempt: 1))
+        #expect(RetryPolicy().allowsRetry(of: server, attempt: 1))
+        #expect(!RetryPolicy().allowsRetry(of: server, attempt: 6))
+    }
+}
