@@ -88,4 +88,25 @@ import Testing
         #expect(try harness.mirror.contact(id: users[1])?.state == .synced)
         #expect(try await harness.differences() == [])
     }
+
+    @Test func interruptedPassResumesAndMovesTheWatermarkOnlyAtTheEnd() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 20)
+        defer { Task { await harness.stop() } }
+        _ = try await harness.sync.run()
+        let watermark = try harness.mirror.syncState(.incrementalWatermark)
+        harness.workspace.clock.advance(by: 86_400)
+        for index in 0..<400 {
+            _ = try await harness.workspace.create(fieldsJSON: #"{"role": "lead", "email": "late\#(index)@example.com"}"#)
+        }
+        let committed = try await harness.sync.runUntil(PageLimit(pages: 1))
+        #expect(committed < 420)
+        #expect(try harness.mirror.syncState(.incrementalCursor) != nil)
+        #expect(try harness.mirror.syncState(.incrementalWatermark) == watermark)
+        let resumed = try await harness.sync.run()
+        #expect(resumed.resumed)
+        #expect(resumed.passes == [.incremental])
+        #expect(try await harness.differences() == [])
+        #expect(try harness.mirror.syncState(.incrementalWatermark) != watermark)
+        #expect(try harness.mirror.syncState(.incrementalCursor) == nil)
+    }
 }

@@ -31,8 +31,6 @@ public actor RateLimitGovernor {
     private var issuedSinceUpdate = 0
     /// After a 429 nothing goes out before this time.
     private var blockedUntil: Double = 0
-    /// Seconds spent waiting, for summaries.
-    public private(set) var waited: Double = 0
 
     public init(
         reserve: Int = 4, maximumWait: Double = 10,
@@ -120,7 +118,6 @@ public actor RateLimitGovernor {
 
     private func pause(_ seconds: Double) async throws {
         let seconds = min(max(seconds, 0.001), maximumWait + 1)
-        waited += seconds
         try await sleep(seconds)
     }
 
