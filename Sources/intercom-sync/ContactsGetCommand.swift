@@ -51,10 +51,10 @@ struct ContactsGetCommand: AsyncParsableCommand {
         let freshness: ContactFreshness =
             offline ? .offline : (refresh ? .refresh : (maximumAge.map(ContactFreshness.maximumAge) ?? .cached))
         let answer: ContactAnswer
-        let cached = try store.contact(id: id)
-        if freshness == .offline || (freshness == .cached && cached != nil) {
-            // The mirror answers: no client, so no token, is needed.
-            answer = ContactAnswer(contact: cached, source: .mirror)
+        let now = Int(Date().timeIntervalSince1970)
+        if let fromMirror = ContactSync.mirrorAnswer(try store.contact(id: id), freshness: freshness, at: now) {
+            // No request is needed, so neither is a token.
+            answer = fromMirror
         } else {
             answer = try await ContactSync(mirror: store, client: try connection.client()).getContact(id, freshness: freshness)
         }

@@ -63,6 +63,25 @@ import Testing
     }
 }
 
+extension FullPullTests {
+    @Test func aCursorIntercomNoLongerAcceptsRestartsTheWalk() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 400)
+        defer { Task { await harness.stop() } }
+        try await harness.mirror.writer.write { db in
+            try ContactMirror.setSyncState(.fullPullStartedAt, to: "1767225600", in: db)
+            try ContactMirror.setSyncState(.fullPullGeneration, to: "1", in: db)
+            try ContactMirror.setSyncState(.fullPullCursor, to: "expired-cursor", in: db)
+        }
+        let summary = try await harness.sync.run()
+        #expect(summary.resumed)
+        #expect(summary.fetched == 400)
+        let log = await harness.workspace.requestLog()
+        #expect(log.first?.status == 400, "the saved cursor was tried first")
+        #expect(try await harness.differences() == [])
+        #expect(try harness.mirror.syncState(.fullPullStartedAt) == nil)
+    }
+}
+
 /// Cancels a pull once it has committed a number of pages.
 final class PageLimit: Sendable {
     let pages: Int

@@ -20,6 +20,7 @@ import Testing
         let answer = try await harness.sync.getContact(id)
         #expect(answer.source == .mirror)
         #expect(answer.contact?.id == id)
+        #expect(answer.age == 0, "the pull validated it at the simulator's current time")
         #expect(await harness.workspace.requestLog().count == before)
     }
 

@@ -22,7 +22,7 @@ extension ContactMirror {
                     AND id NOT IN (SELECT id FROM full_pull_seen)
                 """, arguments: ["now": now, "startedAt": pullStartedAt])
         let count = db.changesCount
-        try db.execute(sql: "DELETE FROM full_pull_seen")
+        try clearSeen(in: db)
         return count
     }
 

@@ -59,17 +59,23 @@ extension ContactSync {
     /// it is. When Intercom is unreachable the mirror answers and says how old its answer is.
     public func getContact(_ id: String, freshness: ContactFreshness = .cached) async throws -> ContactAnswer {
         let stored = try mirror.contact(id: id)
-        let time = now()
-        if let stored, !needsRevalidation(stored, freshness: freshness, at: time) {
-            return ContactAnswer(contact: stored, source: .mirror, age: age(of: stored, at: time))
-        }
-        if stored == nil && freshness == .offline {
-            return ContactAnswer(contact: nil, source: .mirror)
+        if let answer = Self.mirrorAnswer(stored, freshness: freshness, at: now()) {
+            return answer
         }
         return try await revalidate(id, stored: stored, followingMerges: 3)
     }
 
-    private func needsRevalidation(_ stored: StoredContact, freshness: ContactFreshness, at time: Int) -> Bool {
+    /// The answer the mirror gives on its own, or nil when `freshness` needs Intercom. Callers
+    /// without a connection (no token) use it to answer what needs no network.
+    public static func mirrorAnswer(_ stored: StoredContact?, freshness: ContactFreshness, at time: Int) -> ContactAnswer? {
+        guard let stored else {
+            return freshness == .offline ? ContactAnswer(contact: nil, source: .mirror) : nil
+        }
+        guard !needsRevalidation(stored, freshness: freshness, at: time) else { return nil }
+        return ContactAnswer(contact: stored, source: .mirror, age: age(of: stored, at: time))
+    }
+
+    private static func needsRevalidation(_ stored: StoredContact, freshness: ContactFreshness, at time: Int) -> Bool {
         guard stored.state != .pending else { return false }
         switch freshness {
         case .offline, .cached: return false
@@ -78,7 +84,7 @@ extension ContactSync {
         }
     }
 
-    private func age(of stored: StoredContact, at time: Int) -> Int? {
+    private static func age(of stored: StoredContact, at time: Int) -> Int? {
         (stored.validatedAt ?? stored.fetchedAt).map { max(0, time - $0) }
     }
 
@@ -94,7 +100,7 @@ extension ContactSync {
         } catch let error as IntercomError where error.isOffline || error.code == "timeout" {
             guard let stored else { throw error }
             return ContactAnswer(
-                contact: stored, source: .offline, age: age(of: stored, at: sentAt), offlineReason: error.message)
+                contact: stored, source: .offline, age: Self.age(of: stored, at: sentAt), offlineReason: error.message)
         }
         switch answer.response.status {
         case 304:
