@@ -11,7 +11,7 @@ import IntercomJSON
 ///     POST   /_sim/contacts/{id}/archive    archive (or …/unarchive)
 ///     POST   /_sim/merge                    {"from": lead id, "into": user id}
 ///     POST   /_sim/clock                    {"advance": seconds} or {"now": unix seconds}
-///     POST   /_sim/faults                   a FaultPlan: {"server_error_rate": 0.1, …}
+///     POST   /_sim/faults                   a FaultPlan: {"server_error_rate": 0.1, "routes": ["POST /messages"], …}
 ///     POST   /_sim/revoke                   {"token": …}
 extension SimulatedWorkspace {
     func control(_ request: SimRequest) -> SimResponse {
@@ -84,6 +84,13 @@ extension FaultPlan {
         self.init()
         guard case .object(let fields) = json else { throw SimulatorError("a fault plan is a JSON object") }
         for (key, value) in fields {
+            if key == "routes" {
+                guard case .array(let items) = value, let routes = Optional(items.compactMap(\.string)),
+                    routes.count == items.count
+                else { throw SimulatorError("routes must be an array of \"METHOD /path\" strings") }
+                self.routes = routes
+                continue
+            }
             let number: Double? =
                 switch value {
                 case .int(let integer): Double(integer)

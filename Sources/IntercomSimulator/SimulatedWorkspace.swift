@@ -150,8 +150,9 @@ public actor SimulatedWorkspace {
         if request.path.hasPrefix("/_sim/") {
             return Outcome(response: control(request))
         }
-        var outcome = apiOutcome(request, requestID: requestID)
-        if !faults.isEmpty, outcome.response.status < 300 {
+        let faulty = !faults.isEmpty && faults.applies(method: request.method, path: request.path)
+        var outcome = apiOutcome(request, requestID: requestID, faulty: faulty)
+        if faulty, outcome.response.status < 300 {
             if random.chance(faults.lostResponseRate) {
                 outcome.lost = true
             } else if random.chance(faults.truncatedBodyRate), outcome.response.body.utf8.count > 1 {
@@ -159,7 +160,7 @@ public actor SimulatedWorkspace {
                 outcome.response.body = String(decoding: bytes.prefix(bytes.count / 2), as: UTF8.self)
             }
         }
-        if faults.latencyMilliseconds > 0 || faults.jitterMilliseconds > 0 {
+        if faulty, faults.latencyMilliseconds > 0 || faults.jitterMilliseconds > 0 {
             outcome.delayMilliseconds =
                 faults.latencyMilliseconds + (faults.jitterMilliseconds > 0 ? random.below(faults.jitterMilliseconds + 1) : 0)
         }
@@ -170,7 +171,7 @@ public actor SimulatedWorkspace {
         return outcome
     }
 
-    private func apiOutcome(_ request: SimRequest, requestID: String) -> Outcome {
+    private func apiOutcome(_ request: SimRequest, requestID: String, faulty: Bool) -> Outcome {
         if request.path == "/oauth" || request.path == "/auth/eagle/token" {
             return Outcome(response: oauth(request, requestID: requestID))
         }
@@ -184,12 +185,12 @@ public actor SimulatedWorkspace {
         var rateHeaders: [(String, String)] = []
         let limited = spendBudget(headers: &rateHeaders)
         var response: SimResponse
-        if limited || startsOrContinuesBurst() {
+        if limited || (faulty && startsOrContinuesBurst()) {
             response = APIError(
                 429, "rate_limit_exceeded",
                 "Exceeded rate limit of \(configuration.rateLimit) in \(configuration.rateLimitWindowSeconds)_seconds"
             ).response(requestID: requestID)
-        } else if !faults.isEmpty, random.chance(faults.serverErrorRate) {
+        } else if faulty, random.chance(faults.serverErrorRate) {
             let status = [500, 502, 503][random.below(3)]
             response = APIError(status, status == 503 ? "service_unavailable" : "server_error", "Simulated server error")
                 .response(requestID: requestID)

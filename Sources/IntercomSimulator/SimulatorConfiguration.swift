@@ -51,11 +51,19 @@ public struct FaultPlan: Sendable, Equatable {
     /// Share of answers whose JSON body is cut in half.
     public var truncatedBodyRate = 0.0
     public var seed: UInt64 = 1
+    /// The requests faults apply to, as `"METHOD /path"` prefixes (`"POST /messages"`); empty
+    /// means every API request.
+    public var routes: [String] = []
 
     public init() {}
 
     public var isEmpty: Bool {
         latencyMilliseconds == 0 && jitterMilliseconds == 0 && serverErrorRate == 0 && rateLimitBurstRate == 0
             && lostResponseRate == 0 && truncatedBodyRate == 0
+    }
+
+    /// Whether faults apply to a request with this method and path.
+    public func applies(method: String, path: String) -> Bool {
+        routes.isEmpty || routes.contains { "\(method) \(path)".hasPrefix($0) }
     }
 }

@@ -67,6 +67,11 @@ struct SimCommand: AsyncParsableCommand {
     @Option(help: "Seed for the fault generator.")
     var faultSeed: UInt64 = 1
 
+    @Option(
+        name: .customLong("fault-route"),
+        help: "Limit faults to requests starting with this \"METHOD /path\" (repeatable), e.g. \"POST /messages\".")
+    var faultRoutes: [String] = []
+
     func validate() throws {
         for (name, rate) in [
             ("--error-rate", errorRate), ("--burst-rate", burstRate), ("--lost-rate", lostRate),
@@ -98,6 +103,7 @@ struct SimCommand: AsyncParsableCommand {
         configuration.faults.lostResponseDelaySeconds = lostDelay
         configuration.faults.truncatedBodyRate = truncateRate
         configuration.faults.seed = faultSeed
+        configuration.faults.routes = faultRoutes
         let simulator = try await IntercomSimulator.start(configuration)
         let banner = """
             Intercom simulator listening on \(simulator.baseURL)

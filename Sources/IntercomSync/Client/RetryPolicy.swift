@@ -28,6 +28,13 @@ public struct RetryPolicy: Sendable {
     /// One quick try: for reads the mirror can answer anyway when the network is gone.
     public static let once = RetryPolicy(maximumAttempts: 1)
 
+    /// The same policy with another scope.
+    public func scoped(_ scope: Scope) -> RetryPolicy {
+        var policy = self
+        policy.scope = scope
+        return policy
+    }
+
     /// The pause before retry number `attempt` (1-based): "full jitter" over an exponential
     /// ceiling, so that clients that failed together do not retry together.
     func delay(beforeRetry attempt: Int) -> Double {

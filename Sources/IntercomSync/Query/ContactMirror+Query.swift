@@ -17,11 +17,16 @@ extension ContactMirror {
         }
     }
 
-    /// The contact with this Intercom id (or local id), body included, in any state.
+    /// The contact with this Intercom id or local id, body included, in any state. A local id
+    /// whose create was pushed resolves to the Intercom contact it became.
     public func contact(id: String) throws -> StoredContact? {
         try writer.read { db in
             try StoredContact.fetchOne(
-                db.cachedStatement(sql: "SELECT \(StoredContact.columns), body FROM contacts WHERE id = ?"),
+                db.cachedStatement(
+                    sql: """
+                        SELECT \(StoredContact.columns), body FROM contacts
+                        WHERE id = ifnull((SELECT id FROM contact_aliases WHERE alias = ?1), ?1)
+                        """),
                 arguments: [id])
         }
     }

@@ -109,6 +109,16 @@ enum MirrorSchema {
             // spares rewriting every unchanged contact row to mark it seen.
             try db.execute(sql: "CREATE TABLE full_pull_seen (id TEXT PRIMARY KEY) WITHOUT ROWID")
         }
+        migrator.registerMigration("v4: local id aliases") { db in
+            // A created contact's local id keeps resolving after its push: `alias` is the
+            // `local_…` id, `id` the Intercom id it became.
+            try db.execute(
+                sql: """
+                    CREATE TABLE contact_aliases (alias TEXT PRIMARY KEY, id TEXT NOT NULL) WITHOUT ROWID;
+                    CREATE INDEX outbox_by_contact ON outbox(contact_id);
+                    CREATE INDEX outbox_by_dependency ON outbox(depends_on);
+                    """)
+        }
         return migrator
     }
 }

@@ -62,7 +62,11 @@ extension ContactSync {
         if let answer = Self.mirrorAnswer(stored, freshness: freshness, at: now()) {
             return answer
         }
-        return try await revalidate(id, stored: stored, followingMerges: 3)
+        if stored == nil && id.hasPrefix("local_") {
+            return ContactAnswer(contact: nil, source: .mirror)  // Local ids exist only here.
+        }
+        // A local id whose create was pushed is asked for by the Intercom id it became.
+        return try await revalidate(stored?.id ?? id, stored: stored, followingMerges: 3)
     }
 
     /// The answer the mirror gives on its own, or nil when `freshness` needs Intercom. Callers

@@ -1,0 +1,107 @@
+import GRDB
+
+/// One queued operation in the outbox (DESIGN.md §3).
+public struct OutboxEntry: Sendable, Equatable {
+    public enum Kind: String, Sendable, Codable, CaseIterable {
+        case createContact = "create_contact"
+        case sendMessage = "send_message"
+    }
+
+    /// What went wrong the last time: Intercom's answer, or one of ours for network failures.
+    public struct Failure: Sendable, Equatable {
+        public var status: Int?
+        public var code: String
+        public var message: String
+        public var requestID: String?
+
+        public init(status: Int?, code: String, message: String, requestID: String?) {
+            self.status = status
+            self.code = code
+            self.message = message
+            self.requestID = requestID
+        }
+
+        init(_ error: IntercomError) {
+            self.init(status: error.status, code: error.code, message: error.message, requestID: error.requestID)
+        }
+    }
+
+    /// The queue position: entries are sent in this order.
+    public var seq: Int64
+    public var kind: Kind
+    /// The contact created, or the message's recipient (a local id until its create is pushed).
+    public var contactID: String?
+    /// The entry that must be sent first (a message's recipient's create).
+    public var dependsOn: Int64?
+    /// The request body as staged (JSON).
+    public var payload: String
+    public var state: OutboxState
+    public var attempts: Int
+    public var nextAttemptAt: Int?
+    public var lastError: Failure?
+    /// The Intercom id of what was created or sent.
+    public var remoteID: String?
+    public var createdAt: Int
+    public var updatedAt: Int
+}
+
+extension OutboxEntry: FetchableRecord {
+    static let columns = """
+        seq, kind, contact_id, depends_on, payload, state, attempts, next_attempt_at, last_error_status, \
+        last_error_code, last_error_message, last_error_request_id, remote_id, created_at, updated_at
+        """
+
+    public init(row: Row) throws {
+        let kindText: String = row[1]
+        let stateText: String = row[5]
+        guard let kind = Kind(rawValue: kindText), let state = OutboxState(rawValue: stateText) else {
+            throw MirrorError(.corrupt, detail: "outbox entry \(row[0] as Int64) has kind \(kindText), state \(stateText)")
+        }
+        seq = row[0]
+        self.kind = kind
+        contactID = row[2]
+        dependsOn = row[3]
+        payload = row[4]
+        self.state = state
+        attempts = row[6]
+        nextAttemptAt = row[7]
+        if let code: String = row[9] {
+            lastError = Failure(status: row[8], code: code, message: row[10] ?? "", requestID: row[11])
+        }
+        remoteID = row[12]
+        createdAt = row[13]
+        updatedAt = row[14]
+    }
+}
+
+/// A staging or outbox command that cannot be done as asked.
+public struct OutboxError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// The email belongs to a contact the mirror already has.
+        case emailExists
+        /// No contact in the mirror matches the message's recipient.
+        case unknownRecipient
+        /// Several contacts share the recipient's email.
+        case ambiguousRecipient
+        /// The recipient was deleted or merged away.
+        case recipientGone
+        case noSuchEntry
+        /// The entry's state does not allow what was asked (retrying a sent message…).
+        case wrongState
+        /// Other entries wait for this one.
+        case hasDependents
+        /// No admin to send as: `GET /me` has not answered yet and no `from` was given.
+        case noSender
+    }
+
+    public var kind: Kind
+    public var description: String
+    /// The contact that already has the email, for `.emailExists`.
+    public var existingContactID: String?
+
+    public init(_ kind: Kind, _ description: String, existingContactID: String? = nil) {
+        self.kind = kind
+        self.description = description
+        self.existingContactID = existingContactID
+    }
+}

@@ -1,0 +1,44 @@
+/// What one `outbox flush` did, and what in the outbox needs attention afterwards.
+public struct FlushSummary: Sendable, Equatable {
+    /// Entries this flush set out to send (pending when it started).
+    public var queued = 0
+    /// Creates that made a new contact, and creates that met 409 and adopted the existing one.
+    public var contactsCreated = 0
+    public var contactsAdopted = 0
+    public var messagesSent = 0
+    /// Entries Intercom refused for good (other 4xx): they stay `failed` with its error.
+    public var failed = 0
+    /// Messages whose request may or may not have reached Intercom (a timeout, a dropped
+    /// connection, a 5xx): `unknown`, never re-sent without `outbox retry`.
+    public var unknown = 0
+    /// Messages a previous flush left in flight (it died mid-request), now `unknown`.
+    public var interrupted: [Int64] = []
+    /// Entries left `pending` after a transient failure: the next flush tries them again.
+    public var deferred = 0
+    /// Messages whose recipient's create has not been pushed (it failed or was deferred).
+    public var blocked = 0
+    /// Set when Intercom refused the token: the flush stopped there.
+    public var stoppedBy: String?
+    /// Requests sent, 429 answers received and retries, from the client's counters.
+    public var requests = 0
+    public var rateLimited = 0
+    public var retries = 0
+    /// Wall time in seconds.
+    public var duration = 0.0
+    /// Entries in the whole outbox, after the flush, that need a person: `failed` and `unknown`.
+    public var failedInOutbox = 0
+    public var unknownInOutbox = 0
+
+    public init() {}
+
+    public var sent: Int { contactsCreated + contactsAdopted + messagesSent }
+    /// True when some entry needs a decision (`outbox list`, `outbox retry`, `outbox drop`).
+    public var needsAttention: Bool { failedInOutbox > 0 || unknownInOutbox > 0 }
+}
+
+/// How far a flush has come, for progress bars.
+public struct FlushProgress: Sendable, Equatable {
+    /// Entries settled so far (sent, failed, unknown, deferred or blocked).
+    public var done: Int
+    public var total: Int
+}

@@ -1,0 +1,119 @@
+import Foundation
+import GRDB
+
+/// Sending `send_message` entries (guarantees 7 and 8).
+extension OutboxFlush {
+    /// The admin to send as when a message names none: `GET /me`, cached in `sync_state`.
+    /// Nil when every message names its sender, or when `/me` could not be read (the flush is
+    /// then stopped, or those messages are deferred).
+    func sender(for messages: [OutboxEntry], in run: FlushRun) async throws -> Result<String, IntercomError>? {
+        let needed = messages.contains { (try? JSONValue(jsonText: $0.payload))?["from"] == nil }
+        guard needed else { return nil }
+        if let cached = try mirror.syncState(.adminID) { return .success(cached) }
+        do {
+            let me = try await client.sendJSON("GET", "/me")
+            let admin = try JSONValue(jsonText: me.text)
+            guard let id = admin["id"]?.string ?? admin["id"]?.int.map(String.init) else {
+                throw IntercomError(
+                    kind: .transient, status: me.response.status, code: "malformed_response",
+                    message: "GET /me gave no admin id", operation: "GET /me")
+            }
+            try mirror.setSyncState(.adminID, to: id)
+            return .success(id)
+        } catch let error as IntercomError {
+            if error.kind == .authentication { run.stop(error.description) }
+            return .failure(error)
+        }
+    }
+
+    /// What a message needs to go out, read when it is marked in flight.
+    private enum Readiness {
+        case ready(body: String, newRecipient: Bool)
+        /// Its recipient's create has not been pushed.
+        case blocked
+        /// No longer pending.
+        case gone
+    }
+
+    func send(_ entry: OutboxEntry, sender: Result<String, IntercomError>?, in run: FlushRun) async throws {
+        defer { run.advance() }
+        if case .failure(let error)? = sender, (try? JSONValue(jsonText: entry.payload))?["from"] == nil {
+            try await settleFailure(entry, error, in: run)
+            return
+        }
+        let senderID = try? sender?.get()
+        let readiness = try await mirror.writer.write { [now] db -> Readiness in
+            try Self.prepare(entry.seq, senderID: senderID, now: now(), in: db)
+        }
+        let body: String
+        let newRecipient: Bool
+        switch readiness {
+        case .gone: return
+        case .blocked:
+            run.update { $0.blocked += 1 }
+            return
+        case .ready(let text, let isNew):
+            body = text
+            newRecipient = isNew
+        }
+        do {
+            let answer = try await client.sendJSON(
+                "POST", "/messages", json: body, retry: client.retryPolicy.scoped(.unprocessedOnly))
+            let message = try? JSONValue(jsonText: answer.text)
+            let id = message?["id"]?.string ?? message?["id"]?.int.map(String.init)
+            try await settle(entry, .sent, remoteID: id)
+            run.update { $0.messagesSent += 1 }
+        } catch let error as IntercomError {
+            try await settleMessageFailure(entry, error, newRecipient: newRecipient, in: run)
+        }
+    }
+
+    /// Marks the message in flight and builds its request, in one transaction, from the
+    /// entry's current recipient (remapped if its create was just pushed).
+    private static func prepare(_ seq: Int64, senderID: String?, now: Int, in db: Database) throws -> Readiness {
+        guard let entry = try ContactMirror.entry(seq: seq, in: db), entry.state == .pending else { return .gone }
+        var newRecipient = false
+        if let dependency = entry.dependsOn {
+            guard let create = try ContactMirror.entry(seq: dependency, in: db), create.state == .sent else {
+                return .blocked
+            }
+            newRecipient = create.updatedAt >= now - newContactGrace
+        }
+        let recipientID = try ContactMirror.resolve(id: entry.contactID ?? "", in: db)
+        guard
+            let recipient = try Row.fetchOne(
+                db, sql: "SELECT id, role, state FROM contacts WHERE id = ?", arguments: [recipientID]),
+            recipient["state"] as String != ContactState.pending.rawValue
+        else { return .blocked }
+        guard case .object(var fields) = try JSONValue(jsonText: entry.payload) else {
+            throw MirrorError(.corrupt, detail: "outbox entry #\(seq) has a payload that is not a JSON object")
+        }
+        if fields["from"] == nil, let senderID { fields["from"] = .object(["type": "admin", "id": .string(senderID)]) }
+        fields["to"] = .object(["type": .string(recipient["role"]), "id": .string(recipient["id"])])
+        guard try ContactMirror.markInFlight(seq: seq, now: now, in: db) else { return .gone }
+        return .ready(body: JSONValue.object(fields).jsonText, newRecipient: newRecipient)
+    }
+
+    /// A message that did not plainly succeed. Only an answer that proves Intercom did not act
+    /// (unreachable, 429, a 4xx) leaves it retryable; anything ambiguous makes it `unknown`.
+    private func settleMessageFailure(_ entry: OutboxEntry, _ error: IntercomError, newRecipient: Bool, in run: FlushRun)
+        async throws
+    {
+        let failure = OutboxEntry.Failure(error)
+        if let status = error.status, (200..<300).contains(status) {
+            // Intercom accepted it but the answer could not be read: sent, remote id unknown.
+            try await settle(entry, .sent, error: failure)
+            run.update { $0.messagesSent += 1 }
+        } else if error.kind == .transient && !(error.isOffline || error.status == 429) {
+            try await settle(entry, .unknown, error: failure)
+            run.update { $0.unknown += 1 }
+        } else if error.kind == .permanent && error.status == 404 && newRecipient {
+            var notYet = failure
+            notYet.message = "Intercom does not accept messages to this new contact yet (\(error.message)); flush again in a minute"
+            try await settle(entry, .pending, error: notYet, retryAfter: Self.deferral)
+            run.update { $0.deferred += 1 }
+        } else {
+            try await settleFailure(entry, error, in: run)
+        }
+    }
+}

@@ -1,0 +1,176 @@
+import Foundation
+import GRDB
+import Synchronization
+
+/// Sends what the outbox holds, exactly as DESIGN.md §4 promises (guarantees 5–9, 13):
+///
+/// - creates first, then messages, each in queue order, a few at a time through the client's
+///   shared rate-limit governor;
+/// - every entry is committed `in_flight` before its request goes out, and its outcome is
+///   committed when the answer comes: `sent` with the remote id, `failed` on a permanent error,
+///   back to `pending` on a transient one, `unknown` when a message may have gone out;
+/// - a create is safe to repeat (a 409 "already exists with id=…" adopts that contact), so it is
+///   retried on any transient failure; a message is retried only when Intercom certainly did not
+///   act on it (unreachable, or 429);
+/// - a message to a contact created locally waits until that create is pushed, then goes to the
+///   Intercom id;
+/// - a 401 stops the flush: nothing more is sent until the connection is set up again.
+///
+///     let summary = try await OutboxFlush(mirror: mirror, client: client).run()
+public final class OutboxFlush: Sendable {
+    public let mirror: ContactMirror
+    public let client: IntercomClient
+    /// Requests in flight at once.
+    public let concurrency: Int
+    let now: @Sendable () -> Int
+
+    /// For this long after its contact's create, a message's 404 means "not messageable yet"
+    /// (API.md §4.1) and the message stays queued instead of failing.
+    static let newContactGrace = 600
+    /// When a deferred entry is worth trying again, at the earliest.
+    static let deferral = 60
+
+    public init(
+        mirror: ContactMirror, client: IntercomClient, concurrency: Int = 4,
+        now: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }
+    ) {
+        self.mirror = mirror
+        self.client = client
+        self.concurrency = max(1, concurrency)
+        self.now = now
+    }
+
+    /// Flushes the outbox, holding the mirror's lock. Throws only when the flush cannot go on
+    /// (the lock is held elsewhere, the mirror cannot be written); Intercom's refusals end up in
+    /// the entries and the summary.
+    public func run(progress: (@Sendable (FlushProgress) -> Void)? = nil) async throws -> FlushSummary {
+        let lock = try MirrorLock.acquire(mirror, purpose: "intercom-sync outbox flush")
+        defer { withExtendedLifetime(lock) {} }
+        let started = Date()
+        let before = client.counters
+        let (interrupted, queue) = try await mirror.writer.write { [now] db in
+            let interrupted = try ContactMirror.recoverInterruptedEntries(now: now(), in: db)
+            let queue = try OutboxEntry.fetchAll(
+                db, sql: "SELECT \(OutboxEntry.columns) FROM outbox WHERE state = 'pending' ORDER BY seq")
+            return (interrupted, queue)
+        }
+        let run = FlushRun(total: queue.count, progress: progress)
+        run.update {
+            $0.queued = queue.count
+            $0.interrupted = interrupted
+        }
+        try await forEach(queue.filter { $0.kind == .createContact }, in: run) { entry in
+            try await self.push(entry, in: run)
+        }
+        let messages = queue.filter { $0.kind == .sendMessage }
+        if !messages.isEmpty, !run.isStopped {
+            let sender = try await sender(for: messages, in: run)
+            try await forEach(messages, in: run) { entry in try await self.send(entry, sender: sender, in: run) }
+        }
+        var summary = run.summary
+        let after = client.counters
+        summary.requests = after.requests - before.requests
+        summary.rateLimited = after.rateLimited - before.rateLimited
+        summary.retries = after.retries - before.retries
+        summary.duration = Date().timeIntervalSince(started)
+        let attention = try await mirror.writer.read { db in
+            (
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM outbox WHERE state = 'failed'") ?? 0,
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM outbox WHERE state = 'unknown'") ?? 0
+            )
+        }
+        summary.failedInOutbox = attention.0
+        summary.unknownInOutbox = attention.1
+        return summary
+    }
+
+    /// Runs `work` over `entries` in order, at most `concurrency` at a time; starts nothing
+    /// new once the run is stopped.
+    private func forEach(
+        _ entries: [OutboxEntry], in run: FlushRun, _ work: @escaping @Sendable (OutboxEntry) async throws -> Void
+    ) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var pending = entries.makeIterator()
+            var running = 0
+            while true {
+                while running < concurrency, !run.isStopped, let entry = pending.next() {
+                    group.addTask { try await work(entry) }
+                    running += 1
+                }
+                guard running > 0, try await group.next() != nil else { break }
+                running -= 1
+            }
+        }
+    }
+
+    /// Commits an entry `in_flight` before its request; false when it is no longer pending.
+    func markInFlight(_ entry: OutboxEntry) async throws -> Bool {
+        try await mirror.writer.write { [now] db in try ContactMirror.markInFlight(seq: entry.seq, now: now(), in: db) }
+    }
+
+    func settle(
+        _ entry: OutboxEntry, _ state: OutboxState, error: OutboxEntry.Failure? = nil, remoteID: String? = nil,
+        retryAfter delay: Int? = nil
+    ) async throws {
+        let time = now()
+        try await mirror.writer.write { db in
+            try ContactMirror.settle(
+                seq: entry.seq, state: state, error: error, remoteID: remoteID, nextAttemptAt: delay.map { time + $0 },
+                now: time, in: db)
+        }
+    }
+
+    /// Settles an entry after an error that is not a message's ambiguity: a refused token stops
+    /// the flush, a transient failure defers the entry, anything else fails it.
+    func settleFailure(_ entry: OutboxEntry, _ error: IntercomError, in run: FlushRun) async throws {
+        switch error.kind {
+        case .authentication:
+            try await settle(entry, .pending, error: OutboxEntry.Failure(error))
+            run.stop(error.description)
+            run.update { $0.deferred += 1 }
+        case .transient:
+            try await settle(entry, .pending, error: OutboxEntry.Failure(error), retryAfter: Self.deferral)
+            run.update { $0.deferred += 1 }
+        case .permanent:
+            try await settle(entry, .failed, error: OutboxEntry.Failure(error))
+            run.update { $0.failed += 1 }
+        }
+    }
+}
+
+/// One flush's shared state: its summary, its progress, and whether it was stopped.
+final class FlushRun: Sendable {
+    private struct State {
+        var summary = FlushSummary()
+        var done = 0
+    }
+
+    private let state = Mutex(State())
+    let total: Int
+    private let progress: (@Sendable (FlushProgress) -> Void)?
+
+    init(total: Int, progress: (@Sendable (FlushProgress) -> Void)?) {
+        self.total = total
+        self.progress = progress
+    }
+
+    var summary: FlushSummary { state.withLock { $0.summary } }
+    var isStopped: Bool { state.withLock { $0.summary.stoppedBy != nil } }
+
+    func update(_ change: (inout FlushSummary) -> Void) {
+        state.withLock { change(&$0.summary) }
+    }
+
+    func stop(_ reason: String) {
+        state.withLock { $0.summary.stoppedBy = $0.summary.stoppedBy ?? reason }
+    }
+
+    /// One more entry settled.
+    func advance() {
+        let done = state.withLock {
+            $0.done += 1
+            return $0.done
+        }
+        progress?(FlushProgress(done: done, total: total))
+    }
+}

@@ -1,0 +1,322 @@
+import Foundation
+import GRDB
+
+/// A contact staged by `stageContact`: its local id and its outbox entry.
+public struct StagedContact: Sendable, Equatable {
+    public var localID: String
+    public var seq: Int64
+}
+
+/// A message staged by `stageMessage`.
+public struct StagedMessage: Sendable, Equatable {
+    public var seq: Int64
+    /// The recipient's id now: a local id when it waits for its contact's create.
+    public var recipientID: String
+    /// The create entry the message waits for, when its recipient is not pushed yet.
+    public var waitsFor: Int64?
+}
+
+/// What `dropOutboxEntry` removed.
+public struct DroppedEntries: Sendable, Equatable {
+    /// The entry asked for, then those that depended on it.
+    public var seqs: [Int64]
+    /// The unpushed local contact removed with its create, if any.
+    public var removedContactID: String?
+}
+
+/// Staging writes and managing the outbox (DESIGN.md §4, guarantees 1, 6, 7, 8). Every write
+/// here is one transaction.
+extension ContactMirror {
+    // MARK: Staging
+
+    /// Writes a new contact locally (state `pending`, id `local_<uuid>`) together with its
+    /// `create_contact` entry. Refuses invalid input, and an email another contact already has
+    /// unless `allowingDuplicateEmail`.
+    public func stageContact(_ draft: ContactDraft, allowingDuplicateEmail: Bool = false, now: Int) throws
+        -> StagedContact
+    {
+        try draft.validate()
+        return try writer.write { db in
+            try Self.stageContact(draft, allowingDuplicateEmail: allowingDuplicateEmail, now: now, in: db)
+        }
+    }
+
+    static func stageContact(_ draft: ContactDraft, allowingDuplicateEmail: Bool, now: Int, in db: Database) throws
+        -> StagedContact
+    {
+        if !allowingDuplicateEmail, let existing = try contactID(withEmail: draft.email, in: db) {
+            throw OutboxError(
+                .emailExists,
+                "\(draft.email) already belongs to contact \(existing); stage it anyway with --allow-duplicate-email "
+                    + "(Intercom will then adopt that contact instead of creating one)",
+                existingContactID: existing)
+        }
+        let localID = "local_" + UUID().uuidString.lowercased()
+        var body = draft.requestBody
+        if case .object(var fields) = body {
+            fields["type"] = "contact"
+            fields["id"] = .string(localID)
+            fields["custom_attributes"] = .object(draft.customAttributes)
+            fields["created_at"] = .int(Int64(now))
+            fields["updated_at"] = .int(Int64(now))
+            body = .object(fields)
+        }
+        try db.execute(
+            sql: """
+                INSERT INTO contacts (
+                    id, external_id, role, email, phone, name, avatar, custom_attributes, created_at, updated_at,
+                    body, state)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')
+                """,
+            arguments: [
+                localID, draft.externalID, draft.role.rawValue, draft.email, draft.phone, draft.name, draft.avatar,
+                JSONValue.object(draft.customAttributes).jsonText, now, now, body.jsonText,
+            ])
+        let seq = try insertEntry(
+            .createContact, contactID: localID, dependsOn: nil, payload: draft.requestBody.jsonText, now: now, in: db)
+        return StagedContact(localID: localID, seq: seq)
+    }
+
+    /// Queues a message. Its recipient must be in the mirror (by id, local id or email); a
+    /// recipient not pushed yet makes the message wait for that contact's create.
+    public func stageMessage(_ draft: MessageDraft, now: Int) throws -> StagedMessage {
+        try draft.validate()
+        return try writer.write { db in try Self.stageMessage(draft, now: now, in: db) }
+    }
+
+    static func stageMessage(_ draft: MessageDraft, now: Int, in db: Database) throws -> StagedMessage {
+        let recipient = try recipient(draft.to.trimmingCharacters(in: .whitespaces), in: db)
+        var waitsFor: Int64?
+        if recipient.state == .pending {
+            waitsFor = try Int64.fetchOne(
+                db,
+                sql: """
+                    SELECT seq FROM outbox WHERE kind = 'create_contact' AND contact_id = ? AND state != 'sent'
+                    ORDER BY seq DESC LIMIT 1
+                    """, arguments: [recipient.id])
+            guard waitsFor != nil else {
+                throw OutboxError(.unknownRecipient, "contact \(recipient.id) was never queued for creation")
+            }
+        }
+        let seq = try insertEntry(
+            .sendMessage, contactID: recipient.id, dependsOn: waitsFor, payload: draft.payload.jsonText, now: now, in: db)
+        return StagedMessage(seq: seq, recipientID: recipient.id, waitsFor: waitsFor)
+    }
+
+    private static func insertEntry(
+        _ kind: OutboxEntry.Kind, contactID: String, dependsOn: Int64?, payload: String, now: Int, in db: Database
+    ) throws -> Int64 {
+        try db.execute(
+            sql: """
+                INSERT INTO outbox (kind, contact_id, depends_on, payload, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """, arguments: [kind.rawValue, contactID, dependsOn, payload, now, now])
+        return db.lastInsertedRowID
+    }
+
+    /// A live contact with this email (synced before pending), or nil.
+    static func contactID(withEmail email: String, in db: Database) throws -> String? {
+        try String.fetchOne(
+            db,
+            sql: """
+                SELECT id FROM contacts WHERE ifnull(email, '') = ? COLLATE NOCASE AND state != 'tombstoned'
+                ORDER BY state = 'pending', row_id LIMIT 1
+                """, arguments: [email])
+    }
+
+    /// Resolves a message's `to`: an id or local id (aliases followed), else an email.
+    private static func recipient(_ to: String, in db: Database) throws -> (id: String, state: ContactState) {
+        if let row = try Row.fetchOne(
+            db, sql: "SELECT id, state FROM contacts WHERE id = ?", arguments: [resolve(id: to, in: db)])
+        {
+            let state = ContactState(rawValue: row["state"]) ?? .synced
+            guard state != .tombstoned else {
+                throw OutboxError(.recipientGone, "contact \(to) was deleted or merged away in Intercom")
+            }
+            return (row["id"], state)
+        }
+        guard to.contains("@") else {
+            throw OutboxError(
+                .unknownRecipient, "no contact \(to) in the mirror: run `intercom-sync sync`, or give an email")
+        }
+        let matches = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT id, state FROM contacts WHERE ifnull(email, '') = ? COLLATE NOCASE AND state != 'tombstoned'
+                ORDER BY row_id LIMIT 6
+                """, arguments: [to])
+        switch matches.count {
+        case 0:
+            throw OutboxError(
+                .unknownRecipient,
+                "no contact with email \(to) in the mirror: run `intercom-sync sync`, or create it with "
+                    + "`intercom-sync contacts create --email \(to)`")
+        case 1:
+            return (matches[0]["id"], ContactState(rawValue: matches[0]["state"]) ?? .synced)
+        default:
+            let ids = matches.prefix(5).map { $0["id"] as String }.joined(separator: ", ")
+            throw OutboxError(.ambiguousRecipient, "several contacts have email \(to) (\(ids)): give the id instead")
+        }
+    }
+
+    /// The id a local id became once pushed, else the id itself.
+    static func resolve(id: String, in db: Database) throws -> String {
+        try String.fetchOne(db, sql: "SELECT id FROM contact_aliases WHERE alias = ?", arguments: [id]) ?? id
+    }
+
+    // MARK: Reading and managing the queue
+
+    /// Entries in queue order, optionally only those in `states`.
+    public func outboxEntries(states: Set<OutboxState> = Set(OutboxState.allCases)) throws -> [OutboxEntry] {
+        try writer.read { db in
+            let names = states.map(\.rawValue).sorted()
+            return try OutboxEntry.fetchAll(
+                db,
+                sql: """
+                    SELECT \(OutboxEntry.columns) FROM outbox WHERE state IN (\(databaseQuestionMarks(count: names.count)))
+                    ORDER BY seq
+                    """, arguments: StatementArguments(names))
+        }
+    }
+
+    public func outboxEntry(seq: Int64) throws -> OutboxEntry? {
+        try writer.read { db in try Self.entry(seq: seq, in: db) }
+    }
+
+    static func entry(seq: Int64, in db: Database) throws -> OutboxEntry? {
+        try OutboxEntry.fetchOne(db, sql: "SELECT \(OutboxEntry.columns) FROM outbox WHERE seq = ?", arguments: [seq])
+    }
+
+    /// Puts a failed, unknown or deferred entry back in the queue for the next flush. A sent
+    /// entry, or one a flush is sending, is refused.
+    public func retryOutboxEntry(seq: Int64, now: Int) throws {
+        try writer.write { db in
+            guard let entry = try Self.entry(seq: seq, in: db) else {
+                throw OutboxError(.noSuchEntry, "no outbox entry #\(seq)")
+            }
+            switch entry.state {
+            case .sent:
+                throw OutboxError(.wrongState, "entry #\(seq) was already sent (remote id \(entry.remoteID ?? "unknown"))")
+            case .inFlight:
+                throw OutboxError(
+                    .wrongState,
+                    "entry #\(seq) is being sent by a running flush, or was when one died: the next flush marks it unknown")
+            case .pending, .failed, .unknown:
+                try db.execute(
+                    sql: "UPDATE outbox SET state = 'pending', next_attempt_at = NULL, updated_at = ? WHERE seq = ?",
+                    arguments: [now, seq])
+            }
+        }
+    }
+
+    /// Re-queues every `unknown` entry; returns their sequence numbers.
+    public func retryUnknownOutboxEntries(now: Int) throws -> [Int64] {
+        try writer.write { db in
+            let seqs = try Int64.fetchAll(db, sql: "SELECT seq FROM outbox WHERE state = 'unknown' ORDER BY seq")
+            try db.execute(
+                sql: "UPDATE outbox SET state = 'pending', next_attempt_at = NULL, updated_at = ? WHERE state = 'unknown'",
+                arguments: [now])
+            return seqs
+        }
+    }
+
+    /// Removes an entry. Unsent entries that wait for it are refused unless `cascade`, which
+    /// removes them too. Dropping an unsent create also removes its local contact.
+    public func dropOutboxEntry(seq: Int64, cascade: Bool) throws -> DroppedEntries {
+        try writer.write { db in
+            guard let entry = try Self.entry(seq: seq, in: db) else {
+                throw OutboxError(.noSuchEntry, "no outbox entry #\(seq)")
+            }
+            guard entry.state != .inFlight else {
+                throw OutboxError(.wrongState, "entry #\(seq) is being sent by a running flush; drop it after the flush")
+            }
+            let waiting = try Int64.fetchAll(
+                db, sql: "SELECT seq FROM outbox WHERE depends_on = ? AND state != 'sent' ORDER BY seq", arguments: [seq])
+            if !waiting.isEmpty && !cascade {
+                let list = waiting.map { "#\($0)" }.joined(separator: ", ")
+                throw OutboxError(
+                    .hasDependents,
+                    "\(list) wait\(waiting.count == 1 ? "s" : "") for entry #\(seq): drop \(waiting.count == 1 ? "it" : "them") "
+                        + "first, or pass --cascade to drop \(waiting.count == 1 ? "it" : "them") with it")
+            }
+            try db.execute(sql: "UPDATE outbox SET depends_on = NULL WHERE depends_on = ? AND state = 'sent'", arguments: [seq])
+            for dependent in waiting {
+                try db.execute(sql: "DELETE FROM outbox WHERE seq = ?", arguments: [dependent])
+            }
+            try db.execute(sql: "DELETE FROM outbox WHERE seq = ?", arguments: [seq])
+            var removed: String?
+            if entry.kind == .createContact, entry.state != .sent, let id = entry.contactID {
+                try db.execute(sql: "DELETE FROM contacts WHERE id = ? AND state = 'pending'", arguments: [id])
+                if db.changesCount > 0 { removed = id }
+            }
+            return DroppedEntries(seqs: [seq] + waiting, removedContactID: removed)
+        }
+    }
+
+    // MARK: The flush's bookkeeping (each inside the caller's transaction)
+
+    /// Settles entries a previous flush left `in_flight` (it died mid-request): a message
+    /// becomes `unknown` and is not re-sent; a create goes back to `pending`, since a repeated
+    /// create is adopted through its 409. Returns the messages marked unknown.
+    static func recoverInterruptedEntries(now: Int, in db: Database) throws -> [Int64] {
+        let messages = try Int64.fetchAll(
+            db, sql: "SELECT seq FROM outbox WHERE state = 'in_flight' AND kind = 'send_message' ORDER BY seq")
+        try db.execute(
+            sql: """
+                UPDATE outbox SET state = 'unknown', updated_at = :now, last_error_status = NULL,
+                    last_error_code = 'interrupted', last_error_request_id = NULL,
+                    last_error_message = 'a flush stopped while sending this message: it may or may not have been sent'
+                WHERE state = 'in_flight' AND kind = 'send_message';
+                UPDATE outbox SET state = 'pending', updated_at = :now
+                WHERE state = 'in_flight' AND kind = 'create_contact';
+                """, arguments: ["now": now])
+        return messages
+    }
+
+    /// Marks a pending entry `in_flight` before its request goes out; false if it is no longer
+    /// pending (dropped or re-queued meanwhile).
+    static func markInFlight(seq: Int64, now: Int, in db: Database) throws -> Bool {
+        try db.execute(
+            sql: """
+                UPDATE outbox SET state = 'in_flight', attempts = attempts + 1, updated_at = ?
+                WHERE seq = ? AND state = 'pending'
+                """, arguments: [now, seq])
+        return db.changesCount == 1
+    }
+
+    /// Records how an attempt ended.
+    static func settle(
+        seq: Int64, state: OutboxState, error: OutboxEntry.Failure? = nil, remoteID: String? = nil,
+        nextAttemptAt: Int? = nil, now: Int, in db: Database
+    ) throws {
+        try db.execute(
+            sql: """
+                UPDATE outbox SET state = ?, remote_id = ifnull(?, remote_id), next_attempt_at = ?,
+                    last_error_status = ?, last_error_code = ?, last_error_message = ?, last_error_request_id = ?,
+                    updated_at = ?
+                WHERE seq = ?
+                """,
+            arguments: [
+                state.rawValue, remoteID, nextAttemptAt, error?.status, error?.code, error?.message, error?.requestID,
+                now, seq,
+            ])
+    }
+
+    /// A create reached Intercom as `contactJSON`: the local row gives way to the Intercom
+    /// contact, the local id becomes an alias of its id, entries that point at the local id
+    /// point at the new one, and the create is `sent`. One transaction (guarantee 6).
+    static func completeCreate(seq: Int64, localID: String, contactJSON: String, now: Int, in db: Database) throws
+        -> String
+    {
+        try db.execute(sql: "DELETE FROM contacts WHERE id = ? AND state = 'pending'", arguments: [localID])
+        let id = try storeFetched(contactJSON, etag: nil, fetchedAt: now, in: db)
+        try db.execute(
+            sql: """
+                INSERT INTO contact_aliases (alias, id) VALUES (?1, ?2)
+                ON CONFLICT (alias) DO UPDATE SET id = excluded.id
+                """, arguments: [localID, id])
+        try db.execute(sql: "UPDATE outbox SET contact_id = ? WHERE contact_id = ?", arguments: [id, localID])
+        try settle(seq: seq, state: .sent, remoteID: id, now: now, in: db)
+        return id
+    }
+}
