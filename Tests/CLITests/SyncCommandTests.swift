@@ -146,7 +146,8 @@ extension CLI {
         env.merge(environment) { $1 }
         // A child killed while it writes its coverage profile leaves a corrupt file that would
         // fail the coverage merge of the whole run: killed children write theirs elsewhere.
-        env["LLVM_PROFILE_FILE"] = FileManager.default.temporaryDirectory
+        env["LLVM_PROFILE_FILE"] =
+            FileManager.default.temporaryDirectory
             .appendingPathComponent("intercom-sync-killed-%p.profraw").path
         process.environment = env
         process.standardOutput = FileHandle.nullDevice

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import IntercomSimulator
+import Testing
 
 @testable import IntercomSync
 
@@ -98,5 +99,36 @@ final class SimulatorHarness: @unchecked Sendable {
             problems.append("extra \(id)")
         }
         return problems
+    }
+}
+
+extension SimulatorHarness {
+    /// A flush on the simulator's clock.
+    func flush(concurrency: Int = 4, client: IntercomClient? = nil) async throws -> FlushSummary {
+        let clock = simulator.workspace.clock
+        return try await OutboxFlush(mirror: mirror, client: client ?? self.client, concurrency: concurrency) {
+            clock.now
+        }.run()
+    }
+
+    var now: Int { simulator.workspace.clock.now }
+
+    /// How many contacts Intercom holds per email (lower-cased), archived ones included.
+    func emailCounts() async throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for body in await workspace.exportContacts() {
+            if let email = try JSONValue(jsonText: body)["email"]?.string { counts[email.lowercased(), default: 0] += 1 }
+        }
+        return counts
+    }
+
+    /// The messages Intercom received, oldest first.
+    func sentMessages() async throws -> [JSONValue] {
+        try await workspace.sentMessages().map { try JSONValue(jsonText: $0) }
+    }
+
+    /// The outbox entry `seq` as it stands.
+    func entry(_ seq: Int64) throws -> OutboxEntry {
+        try #require(try mirror.outboxEntry(seq: seq))
     }
 }

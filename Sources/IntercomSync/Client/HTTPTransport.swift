@@ -8,13 +8,20 @@ public struct HTTPRequest: Sendable {
     public var body: Data?
     /// Seconds to wait for the answer before giving up with `HTTPTransportError.timedOut`.
     public var timeout: TimeInterval
+    /// Send on a new connection that is not reused: for writes that must not happen twice, which
+    /// a transport must never re-send on its own.
+    public var freshConnection: Bool
 
-    public init(method: String, url: URL, headers: [String: String] = [:], body: Data? = nil, timeout: TimeInterval = 30) {
+    public init(
+        method: String, url: URL, headers: [String: String] = [:], body: Data? = nil, timeout: TimeInterval = 30,
+        freshConnection: Bool = false
+    ) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
         self.timeout = timeout
+        self.freshConnection = freshConnection
     }
 }
 

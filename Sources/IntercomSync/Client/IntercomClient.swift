@@ -18,12 +18,13 @@ public final class IntercomClient: Sendable {
     private let transport: any HTTPTransport
     private let state = Mutex(Counters())
 
+    /// `transport` defaults to a `URLSessionTransport` bounded by the connection's timeout.
     public init(
-        connection: IntercomConnection, transport: any HTTPTransport = URLSessionTransport(),
+        connection: IntercomConnection, transport: (any HTTPTransport)? = nil,
         governor: RateLimitGovernor = RateLimitGovernor(), retryPolicy: RetryPolicy = .standard
     ) {
         self.connection = connection
-        self.transport = transport
+        self.transport = transport ?? URLSessionTransport(timeout: connection.timeout)
         self.governor = governor
         self.retryPolicy = retryPolicy
     }
@@ -39,7 +40,9 @@ public final class IntercomClient: Sendable {
         decode: (HTTPResponse) throws -> Value
     ) async throws -> Value {
         let policy = retry ?? retryPolicy
-        let request = makeRequest(method, path, query: query, body: body, headers: extraHeaders)
+        var request = makeRequest(method, path, query: query, body: body, headers: extraHeaders)
+        // A write that must not happen twice never rides a reused connection (`HTTPRequest`).
+        request.freshConnection = policy.scope == .unprocessedOnly
         let operation = "\(method) \(path)"
         var attempt = 0
         while true {

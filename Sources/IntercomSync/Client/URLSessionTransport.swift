@@ -6,22 +6,36 @@ import Foundation
 
 /// Sends requests through an ephemeral URLSession with its cache switched off, so a 304 reaches
 /// the engine as a 304 and nothing of a contact is kept outside the mirror.
+///
+/// A request marked `freshConnection` goes through a second session on a new connection that
+/// closes after it: libcurl (under URLSession on Linux) silently re-sends a request whose reused
+/// connection dies before any answer, which must never happen to a write that cannot be repeated.
 public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
     // URLSession is thread-safe; it is not marked Sendable on every platform.
     private let session: URLSession
+    private let freshSession: URLSession
 
-    public init(maximumConnectionsPerHost: Int = 6) {
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.urlCache = nil
-        configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
-        configuration.httpCookieStorage = nil
-        configuration.httpShouldSetCookies = false
-        configuration.httpMaximumConnectionsPerHost = maximumConnectionsPerHost
-        session = URLSession(configuration: configuration)
+    /// `timeout` bounds each request: the session's own limit, since Linux's URLSession does not
+    /// honour a request's `timeoutInterval`. It counts whole seconds (a fraction would fire at
+    /// once), so it is rounded up to at least one.
+    public init(timeout: TimeInterval = 60, maximumConnectionsPerHost: Int = 6) {
+        func makeSession() -> URLSession {
+            let configuration = URLSessionConfiguration.ephemeral
+            configuration.urlCache = nil
+            configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
+            configuration.httpCookieStorage = nil
+            configuration.httpShouldSetCookies = false
+            configuration.httpMaximumConnectionsPerHost = maximumConnectionsPerHost
+            configuration.timeoutIntervalForRequest = max(1, timeout.rounded(.up))
+            return URLSession(configuration: configuration)
+        }
+        session = makeSession()
+        freshSession = makeSession()
     }
 
     deinit {
         session.finishTasksAndInvalidate()
+        freshSession.finishTasksAndInvalidate()
     }
 
     public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
@@ -32,10 +46,11 @@ public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
             urlRequest.setValue(value, forHTTPHeaderField: name)
         }
         urlRequest.httpBody = request.body
+        if request.freshConnection { urlRequest.setValue("close", forHTTPHeaderField: "Connection") }
         let data: Data
         let response: URLResponse
         do {
-            (data, response) = try await session.data(for: urlRequest)
+            (data, response) = try await (request.freshConnection ? freshSession : session).data(for: urlRequest)
         } catch let error as URLError {
             throw Self.transportError(error)
         }

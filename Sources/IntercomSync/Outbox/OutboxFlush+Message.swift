@@ -109,7 +109,8 @@ extension OutboxFlush {
             run.update { $0.unknown += 1 }
         } else if error.kind == .permanent && error.status == 404 && newRecipient {
             var notYet = failure
-            notYet.message = "Intercom does not accept messages to this new contact yet (\(error.message)); flush again in a minute"
+            notYet.message =
+                "Intercom does not accept messages to this new contact yet (\(error.message)); flush again in a minute"
             try await settle(entry, .pending, error: notYet, retryAfter: Self.deferral)
             run.update { $0.deferred += 1 }
         } else {

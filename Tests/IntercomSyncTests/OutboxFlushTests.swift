@@ -1,0 +1,309 @@
+import Foundation
+import GRDB
+import IntercomSimulator
+import Testing
+
+@testable import IntercomSync
+
+/// The outbox flush against the simulator over loopback (DESIGN.md §4, guarantees 5–9).
+@Suite struct OutboxFlushTests {
+    @Test func createsArePushedOnceAndMessagesFollowToTheNewIDs() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 0)
+        defer { Task { await harness.stop() } }
+        let mirror = harness.mirror
+        let ann = try mirror.stageContact(
+            ContactDraft(email: "ann@example.com", name: "Ann O'Neil", phone: "+44 20 7946 0958"), now: harness.now)
+        let bob = try mirror.stageContact(ContactDraft(role: .lead, email: "bob@example.com"), now: harness.now)
+        let toAnn = try mirror.stageMessage(
+            MessageDraft(kind: .email, subject: "Welcome", body: "<p>Hi Ann</p>", to: ann.localID), now: harness.now)
+        let toBob = try mirror.stageMessage(MessageDraft(kind: .inApp, body: "Hi Bob", to: "BOB@example.com"), now: harness.now)
+        #expect(toAnn.waitsFor == ann.seq)
+        #expect(toBob.waitsFor == bob.seq)
+        #expect(await harness.workspace.requestLog().isEmpty, "staging must not touch the network")
+
+        let summary = try await harness.flush()
+        #expect(summary.contactsCreated == 2)
+        #expect(summary.messagesSent == 2)
+        #expect(!summary.needsAttention)
+        #expect(try await harness.emailCounts() == ["ann@example.com": 1, "bob@example.com": 1])
+
+        // The local ids became Intercom ids, in the mirror and in the outbox, and still resolve.
+        let annID = try #require(try harness.entry(ann.seq).remoteID)
+        let bobID = try #require(try harness.entry(bob.seq).remoteID)
+        #expect(try mirror.contact(id: ann.localID)?.id == annID)
+        #expect(try mirror.contact(id: annID)?.state == .synced)
+        #expect(try mirror.contact(id: bob.localID)?.contact.role == .lead)
+        #expect(try harness.entry(toAnn.seq).contactID == annID)
+        var pendingQuery = ContactQuery()
+        pendingQuery.states = [.pending]
+        #expect(try mirror.contacts(matching: pendingQuery).contacts.isEmpty)
+
+        // Each message went to its contact's new id, after that contact's create.
+        let messages = try await harness.sentMessages()
+        #expect(messages.count == 2)
+        let recipients = Set(messages.compactMap { $0["to"]?["id"]?.string })
+        #expect(recipients == [annID, bobID])
+        #expect(messages.contains { $0["to"]?["type"]?.string == "lead" && $0["to"]?["id"]?.string == bobID })
+        #expect(messages.allSatisfy { $0["owner"]?["id"]?.string != nil })
+        let log = await harness.workspace.requestLog().map { "\($0.method) \($0.path)" }
+        #expect(log.firstIndex(of: "POST /contacts")! < log.firstIndex(of: "POST /messages")!)
+        #expect(log.filter { $0 == "GET /me" }.count == 1)
+        #expect(try mirror.syncState(.adminID) != nil)
+        #expect(try harness.entry(toAnn.seq).state == .sent)
+        #expect(try harness.entry(toAnn.seq).remoteID != nil)
+
+        // A second flush has nothing to do.
+        let again = try await harness.flush()
+        #expect(again.queued == 0)
+        #expect(try await harness.sentMessages().count == 2)
+    }
+
+    @Test func aCreateMeetingAnExistingContactAdoptsItAndWritesTheStagedFields() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 0)
+        defer { Task { await harness.stop() } }
+        let live = try await harness.workspace.create(fieldsJSON: #"{"email": "live@example.com", "name": "Old Name"}"#)
+        let archived = try await harness.workspace.create(fieldsJSON: #"{"email": "gone@example.com", "name": "Kept"}"#)
+        try await harness.workspace.archive(id: archived)
+        // The mirror has never seen them, so staging accepts the emails.
+        let first = try harness.mirror.stageContact(
+            ContactDraft(email: "Live@Example.com", name: "New Name"), now: harness.now)
+        let second = try harness.mirror.stageContact(ContactDraft(email: "gone@example.com", name: "Kept"), now: harness.now)
+
+        let summary = try await harness.flush()
+        #expect(summary.contactsAdopted == 2)
+        #expect(summary.contactsCreated == 0)
+        #expect(try await harness.emailCounts() == ["live@example.com": 1, "gone@example.com": 1])
+        #expect(try harness.entry(first.seq).remoteID == live)
+        #expect(try harness.entry(second.seq).remoteID == archived)
+        #expect(await harness.workspace.archivedIDs().isEmpty, "the archived contact is unarchived")
+        #expect(try harness.mirror.contact(id: first.localID)?.contact.name == "New Name")
+        #expect(try await harness.listedContacts()[live]?["name"]?.string == "New Name")
+        let log = await harness.workspace.requestLog().map { "\($0.method) \($0.path)" }
+        #expect(log.contains("POST /contacts/\(archived)/unarchive"))
+        #expect(log.contains("PUT /contacts/\(live)"))
+        #expect(!log.contains("PUT /contacts/\(archived)"), "nothing differs: nothing is written")
+    }
+
+    @Test func lostCreateAnswersStillLeaveOneContactPerEmail() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 0, timeout: 1) {
+            var faults = FaultPlan()
+            faults.lostResponseRate = 0.5
+            faults.lostResponseDelaySeconds = 2.5
+            faults.routes = ["POST /contacts"]
+            faults.seed = 3
+            $0.faults = faults
+        }
+        defer { Task { await harness.stop() } }
+        let emails = (1...12).map { "person\($0)@example.com" }
+        var staged: [StagedContact] = []
+        for email in emails {
+            staged.append(try harness.mirror.stageContact(ContactDraft(email: email), now: harness.now))
+        }
+        var flushes = 0
+        while try !harness.mirror.outboxEntries(states: [.pending]).isEmpty && flushes < 5 {
+            _ = try await harness.flush()
+            flushes += 1
+        }
+        let log = await harness.workspace.requestLog()
+        #expect(log.contains { $0.lost }, "the fault must have struck")
+        #expect(try await harness.emailCounts() == Dictionary(uniqueKeysWithValues: emails.map { ($0, 1) }))
+        let onServer = try await harness.listedContacts()
+        for contact in staged {
+            let entry = try harness.entry(contact.seq)
+            #expect(entry.state == .sent)
+            let id = try #require(entry.remoteID)
+            #expect(onServer[id] != nil)
+            #expect(try harness.mirror.contact(id: contact.localID)?.id == id)
+        }
+    }
+
+    @Test func aMessageWhoseAnswerIsLostEndsUnknownAndIsNotResent() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 1, timeout: 1) {
+            var faults = FaultPlan()
+            faults.lostResponseRate = 1
+            faults.lostResponseDelaySeconds = 2.5
+            faults.routes = ["POST /messages"]
+            $0.faults = faults
+        }
+        defer { Task { await harness.stop() } }
+        _ = try await harness.sync.run()
+        let id = try #require(await harness.workspace.contactIDs().first)
+        let message = try harness.mirror.stageMessage(MessageDraft(kind: .inApp, body: "Once only", to: id), now: harness.now)
+
+        let first = try await harness.flush()
+        #expect(first.unknown == 1)
+        #expect(first.needsAttention)
+        #expect(try harness.entry(message.seq).state == .unknown)
+        #expect(try harness.entry(message.seq).lastError?.code == "timeout")
+        let second = try await harness.flush()
+        #expect(second.queued == 0)
+        #expect(second.unknownInOutbox == 1)
+        let posts = await harness.workspace.requestLog().filter { $0.method == "POST" && $0.path == "/messages" }
+        #expect(posts.count == 1, "an unknown message is never sent again on its own")
+        #expect(try await harness.sentMessages().count == 1)
+
+        // Only an explicit retry sends it again.
+        await harness.workspace.setFaults(FaultPlan())
+        #expect(try harness.mirror.retryUnknownOutboxEntries(now: harness.now) == [message.seq])
+        let retried = try await harness.flush()
+        #expect(retried.messagesSent == 1)
+        #expect(try harness.entry(message.seq).state == .sent)
+    }
+
+    @Test func entriesLeftInFlightByADeadFlushAreSettledSafely() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 1)
+        defer { Task { await harness.stop() } }
+        _ = try await harness.sync.run()
+        let id = try #require(await harness.workspace.contactIDs().first)
+        let message = try harness.mirror.stageMessage(MessageDraft(kind: .inApp, body: "Maybe sent", to: id), now: harness.now)
+        let create = try harness.mirror.stageContact(ContactDraft(email: "new@example.com"), now: harness.now)
+        // A flush died after committing both in flight (and after Intercom made the contact).
+        try await harness.mirror.writer.write { db in
+            try db.execute(sql: "UPDATE outbox SET state = 'in_flight', attempts = 1")
+        }
+        _ = try await harness.workspace.create(fieldsJSON: #"{"email": "new@example.com"}"#)
+
+        let summary = try await harness.flush()
+        #expect(summary.interrupted == [message.seq])
+        #expect(try harness.entry(message.seq).state == .unknown)
+        #expect(try harness.entry(message.seq).lastError?.code == "interrupted")
+        #expect(try await harness.sentMessages().isEmpty)
+        #expect(summary.contactsAdopted == 1)
+        #expect(try harness.entry(create.seq).state == .sent)
+        #expect(try await harness.emailCounts()["new@example.com"] == 1)
+    }
+
+    @Test func permanentFailuresBlockOnlyWhatDependsOnThem() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 2)
+        defer { Task { await harness.stop() } }
+        _ = try await harness.sync.run()
+        let ids = await harness.workspace.contactIDs()
+        let broken = try harness.mirror.stageContact(ContactDraft(email: "broken@example.com"), now: harness.now)
+        let waiting = try harness.mirror.stageMessage(
+            MessageDraft(kind: .inApp, body: "Waits", to: broken.localID), now: harness.now)
+        let deleted = try harness.mirror.stageMessage(
+            MessageDraft(kind: .inApp, body: "To the deleted", to: ids[0]), now: harness.now)
+        let fine = try harness.mirror.stageMessage(MessageDraft(kind: .inApp, body: "Fine", to: ids[1]), now: harness.now)
+        // Intercom refuses the create (a payload staged by hand, which validation would stop).
+        try await harness.mirror.writer.write { db in
+            try db.execute(
+                sql: #"UPDATE outbox SET payload = '{"email": "not an email"}' WHERE seq = ?"#, arguments: [broken.seq])
+        }
+        try await harness.workspace.delete(id: ids[0])
+
+        let summary = try await harness.flush()
+        #expect(summary.failed == 2)
+        #expect(summary.blocked == 1)
+        #expect(summary.messagesSent == 1)
+        let create = try harness.entry(broken.seq)
+        #expect(create.state == .failed)
+        #expect(create.lastError?.status == 400)
+        #expect(create.lastError?.requestID?.isEmpty == false)
+        #expect(try harness.entry(waiting.seq).state == .pending)
+        #expect(try harness.entry(deleted.seq).state == .failed)
+        #expect(try harness.entry(deleted.seq).lastError?.code == "not_found")
+        #expect(try harness.entry(fine.seq).state == .sent)
+        #expect(try harness.mirror.contact(id: broken.localID)?.state == .pending, "the local contact is kept")
+    }
+
+    @Test func aRevokedTokenStopsTheFlushAndLosesNothing() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 1)
+        defer { Task { await harness.stop() } }
+        _ = try await harness.sync.run()
+        let id = try #require(await harness.workspace.contactIDs().first)
+        let create = try harness.mirror.stageContact(ContactDraft(email: "later@example.com"), now: harness.now)
+        let message = try harness.mirror.stageMessage(MessageDraft(kind: .inApp, body: "Later", to: id), now: harness.now)
+        await harness.workspace.revoke(token: harness.simulator.accessToken)
+
+        let summary = try await harness.flush()
+        #expect(summary.stoppedBy?.contains("log in again") == true)
+        #expect(summary.sent == 0)
+        #expect(try harness.entry(create.seq).state == .pending)
+        #expect(try harness.entry(create.seq).lastError?.status == 401)
+        #expect(try harness.entry(message.seq).state == .pending)
+        let posts = await harness.workspace.requestLog().filter { $0.path == "/messages" }
+        #expect(posts.isEmpty, "nothing is sent after the 401")
+    }
+
+    @Test func anUnreachableIntercomDefersEverythingAndMarksNothingUnknown() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 1)
+        defer { Task { await harness.stop() } }
+        _ = try await harness.sync.run()
+        let id = try #require(await harness.workspace.contactIDs().first)
+        try harness.mirror.setSyncState(.adminID, to: "991267459")
+        let create = try harness.mirror.stageContact(ContactDraft(email: "offline@example.com"), now: harness.now)
+        let message = try harness.mirror.stageMessage(MessageDraft(kind: .inApp, body: "Offline", to: id), now: harness.now)
+        let offline = IntercomClient(
+            connection: IntercomConnection(baseURL: URL(string: "http://127.0.0.1:9")!, accessToken: "t", timeout: 1),
+            retryPolicy: RetryPolicy(maximumAttempts: 2, baseDelay: 0.01, maximumDelay: 0.02))
+
+        let summary = try await harness.flush(client: offline)
+        #expect(summary.deferred == 2)
+        #expect(!summary.needsAttention)
+        for seq in [create.seq, message.seq] {
+            let entry = try harness.entry(seq)
+            #expect(entry.state == .pending)
+            #expect(entry.lastError?.code == "network_unreachable")
+            #expect(entry.nextAttemptAt != nil)
+        }
+        let online = try await harness.flush()
+        #expect(online.sent == 2)
+    }
+
+    @Test func aNewContactNotYetMessageableIsTriedAgainLater() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 0)
+        defer { Task { await harness.stop() } }
+        let transport = NotYetMessageable()
+        let client = IntercomClient(
+            connection: harness.client.connection, transport: transport,
+            retryPolicy: RetryPolicy(maximumAttempts: 2, baseDelay: 0.01, maximumDelay: 0.02))
+        let contact = try harness.mirror.stageContact(ContactDraft(email: "fresh@example.com"), now: harness.now)
+        let message = try harness.mirror.stageMessage(
+            MessageDraft(kind: .inApp, body: "Welcome", to: contact.localID, from: "991267459"), now: harness.now)
+
+        let first = try await harness.flush(client: client)
+        #expect(first.contactsCreated == 1)
+        #expect(first.deferred == 1)
+        #expect(try harness.entry(message.seq).state == .pending)
+        #expect(try harness.entry(message.seq).lastError?.message.contains("yet") == true)
+        let second = try await harness.flush(client: client)
+        #expect(second.messagesSent == 1)
+    }
+
+    @Test func conflictIDsAndFieldsToWrite() throws {
+        let conflict = IntercomError(
+            kind: .permanent, status: 409, code: "conflict",
+            message: "An archived contact matching those details already exists with id=6657abc0ff", operation: "POST /contacts")
+        #expect(OutboxFlush.conflictingContactID(conflict) == "6657abc0ff")
+        var other = conflict
+        other.code = "parameter_invalid"
+        #expect(OutboxFlush.conflictingContactID(other) == nil)
+        let staged = try JSONValue(
+            jsonText: #"{"email":"A@x.io","name":"N","avatar":"https://x.io/a.png","custom_attributes":{"plan":"pro","seats":3}}"#
+        )
+        let current = try JSONValue(
+            jsonText:
+                #"{"email":"a@x.io","name":"N","avatar":{"type":"avatar","image_url":"https://x.io/a.png"},"custom_attributes":{"plan":"pro","seats":2}}"#
+        )
+        #expect(OutboxFlush.fieldsToWrite(staged, over: current) == ["custom_attributes": .object(["seats": 3])])
+    }
+}
+
+/// Loopback transport that answers the first `POST /messages` with Intercom's 404 for a contact
+/// not yet messageable (API.md §4.1), and passes everything else through.
+final class NotYetMessageable: HTTPTransport, @unchecked Sendable {
+    private let inner = URLSessionTransport()
+    private let lock = NSLock()
+    private var refused = false
+
+    func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let refuse = lock.withLock {
+            guard request.method == "POST", request.url.path == "/messages", !refused else { return false }
+            refused = true
+            return true
+        }
+        guard refuse else { return try await inner.send(request) }
+        let body = #"{"type":"error.list","request_id":"r1","errors":[{"code":"not_found","message":"User Not Found"}]}"#
+        return HTTPResponse(status: 404, headers: [:], body: Data(body.utf8))
+    }
+}
