@@ -9,16 +9,24 @@ struct IntercomSyncCommand: AsyncParsableCommand {
         abstract: "An offline-first mirror of an Intercom workspace's contacts.",
         discussion: """
             intercom-sync keeps a local SQLite mirror of your Intercom contacts, so you can query \
-            them without a network. Exit codes: 0 ok, 1 failure, 2 usage error.
+            them without a network, and stages new contacts and messages in an outbox that \
+            `outbox flush` sends exactly once. Exit codes: 0 ok, 1 failure, 2 usage error or \
+            invalid input, 3 a flush left failed or unknown entries.
 
             Examples:
               intercom-sync sync
               intercom-sync contacts query --search "ana lo" --limit 5
               intercom-sync contacts get 6762f0d01bb69f9f2193bb7d --offline
+              intercom-sync contacts create --email ann@example.com --name "Ann O'Neil"
+              intercom-sync messages send --to ann@example.com --body "Welcome aboard"
+              intercom-sync outbox flush
               intercom-sync status --json
               intercom-sync sim --seed-contacts 1000
             """,
-        subcommands: [SyncCommand.self, ContactsCommand.self, StatusCommand.self, SimCommand.self, GenerateCommand.self]
+        subcommands: [
+            SyncCommand.self, ContactsCommand.self, MessagesCommand.self, OutboxCommand.self, StatusCommand.self,
+            SimCommand.self, GenerateCommand.self,
+        ]
     )
 
     /// Parses, runs, and maps every error to one line on stderr and the documented exit code.
@@ -49,6 +57,9 @@ struct IntercomSyncCommand: AsyncParsableCommand {
         case let error as ExitCode:
             Foundation.exit(error.rawValue)
         case let error as QueryError:
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            Foundation.exit(2)
+        case let error as DraftError:
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             Foundation.exit(2)
         default:

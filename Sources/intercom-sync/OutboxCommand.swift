@@ -1,0 +1,265 @@
+import ArgumentParser
+import Foundation
+import IntercomSync
+import Synchronization
+
+struct OutboxCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "outbox",
+        abstract: "List, send, re-queue or drop staged creates and messages.",
+        discussion: """
+            Entry states: pending (waiting to be sent), in_flight (being sent), sent, failed \
+            (Intercom refused it; see its error), unknown (a message whose answer was lost: it \
+            may or may not have been sent, and is never re-sent on its own).
+            """,
+        subcommands: [
+            OutboxListCommand.self, OutboxFlushCommand.self, OutboxRetryCommand.self, OutboxDropCommand.self,
+        ]
+    )
+}
+
+struct OutboxListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "Show the outbox: each entry's state, attempts, last error and remote id.",
+        discussion: """
+            Examples:
+              intercom-sync outbox list
+              intercom-sync outbox list --state failed --state unknown
+              intercom-sync outbox list --json | jq '.[] | select(.state == "failed")'
+            """
+    )
+
+    @OptionGroup var mirror: MirrorOptions
+
+    @Option(help: "Only entries in this state (repeatable): pending, in_flight, sent, failed, unknown.")
+    var state: [OutboxState] = []
+
+    @Flag(help: "Print a JSON array of entries.")
+    var json = false
+
+    func run() throws {
+        let entries = try mirror.open(.existing).outboxEntries(states: state.isEmpty ? Set(OutboxState.allCases) : Set(state))
+        if json {
+            Output.line(JSONValue.array(entries.map(OutboxRendering.json)).jsonText)
+            return
+        }
+        guard !entries.isEmpty else {
+            Output.line(state.isEmpty ? "the outbox is empty" : "no entries in that state")
+            return
+        }
+        Output.line(OutboxRendering.table(entries))
+    }
+}
+
+struct OutboxFlushCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flush",
+        abstract: "Send what the outbox holds: creates first, then messages.",
+        discussion: """
+            Each entry is marked in_flight (committed) before its request goes out. Creates are \
+            retried on any transient failure and adopt an existing contact on 409; messages are \
+            retried only when Intercom certainly did not get them (unreachable, 429), and end \
+            unknown otherwise. A failed create blocks only the messages that wait for it. A 401 \
+            stops the flush. Requests are paced by Intercom's rate-limit headers. One sync or \
+            flush runs at a time per mirror.
+
+            Exit status: 0 all is sent or still queued; 3 some entries are failed or unknown \
+            (see `outbox list`); 1 the flush could not go on (the token was refused, the mirror \
+            is busy).
+
+            Examples:
+              intercom-sync outbox flush
+              intercom-sync outbox flush --json
+              intercom-sync outbox flush --base-url http://127.0.0.1:8080   # against `intercom-sync sim`
+            """
+    )
+
+    @OptionGroup var mirror: MirrorOptions
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(help: "Requests in flight at once (1-16).")
+    var concurrency = 4
+
+    @Flag(help: "Print the summary as one JSON object.")
+    var json = false
+
+    func validate() throws {
+        guard (1...16).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 16") }
+    }
+
+    func run() async throws {
+        let client = try connection.client()
+        let store = try mirror.open(.existing)
+        let display = Mutex<ProgressBar?>(nil)
+        let summary = try await OutboxFlush(mirror: store, client: client, concurrency: concurrency).run { progress in
+            display.withLock { bar in
+                if bar == nil { bar = ProgressBar("flush", total: progress.total) }
+                bar?.update(progress.done)
+            }
+        }
+        display.withLock { $0?.finish() }
+        Output.line(json ? OutboxRendering.json(summary).jsonText : OutboxRendering.text(summary))
+        if let reason = summary.stoppedBy {
+            throw CommandFailure("the flush stopped: \(reason)")
+        }
+        if summary.needsAttention {
+            Output.note(
+                "\(summary.failedInOutbox) failed and \(summary.unknownInOutbox) unknown entries need a decision: "
+                    + "`intercom-sync outbox list --state failed --state unknown`, then `outbox retry` or `outbox drop`")
+            throw ExitCode(3)
+        }
+    }
+}
+
+struct OutboxRetryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retry",
+        abstract: "Put failed or unknown entries back in the queue for the next flush.",
+        discussion: """
+            Retrying an unknown message may send it twice, if the lost attempt did reach \
+            Intercom: check the contact's conversations first. A sent entry cannot be retried.
+
+            Examples:
+              intercom-sync outbox retry 12
+              intercom-sync outbox retry --unknown
+            """
+    )
+
+    @OptionGroup var mirror: MirrorOptions
+
+    @Argument(help: "The entry's sequence number (from `outbox list`).")
+    var seq: Int64?
+
+    @Flag(help: "Re-queue every unknown entry.")
+    var unknown = false
+
+    func validate() throws {
+        if (seq == nil) == !unknown { throw ValidationError("give one entry number, or --unknown") }
+    }
+
+    func run() throws {
+        let store = try mirror.open(.existing)
+        let now = Int(Date().timeIntervalSince1970)
+        if let seq {
+            try store.retryOutboxEntry(seq: seq, now: now)
+            Output.line("entry #\(seq) is queued again")
+        } else {
+            let seqs = try store.retryUnknownOutboxEntries(now: now)
+            Output.line(
+                seqs.isEmpty ? "no unknown entries" : "queued again: " + seqs.map { "#\($0)" }.joined(separator: ", "))
+        }
+    }
+}
+
+struct OutboxDropCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "drop",
+        abstract: "Remove an entry from the outbox, saying what depended on it.",
+        discussion: """
+            Dropping an unsent create also removes its local contact. Messages waiting for a \
+            create are named, and dropped with it only with --cascade.
+
+            Examples:
+              intercom-sync outbox drop 12
+              intercom-sync outbox drop 7 --cascade
+            """
+    )
+
+    @OptionGroup var mirror: MirrorOptions
+
+    @Argument(help: "The entry's sequence number (from `outbox list`).")
+    var seq: Int64
+
+    @Flag(help: "Also drop the entries that wait for this one.")
+    var cascade = false
+
+    func run() throws {
+        let dropped = try mirror.open(.existing).dropOutboxEntry(seq: seq, cascade: cascade)
+        var text = "dropped entry #\(seq)"
+        let dependents = dropped.seqs.dropFirst()
+        if !dependents.isEmpty {
+            text += " and the entries that waited for it: " + dependents.map { "#\($0)" }.joined(separator: ", ")
+        }
+        if let contact = dropped.removedContactID { text += "; removed the unpushed contact \(contact)" }
+        Output.line(text)
+    }
+}
+
+extension OutboxState: ExpressibleByArgument {}
+
+/// How outbox entries and flush summaries are printed.
+enum OutboxRendering {
+    static func json(_ entry: OutboxEntry) -> JSONValue {
+        var fields: [String: JSONValue] = [
+            "seq": .int(entry.seq), "kind": .string(entry.kind.rawValue), "state": .string(entry.state.rawValue),
+            "contact_id": entry.contactID.map(JSONValue.string) ?? .null,
+            "depends_on": entry.dependsOn.map { .int($0) } ?? .null, "attempts": .int(Int64(entry.attempts)),
+            "remote_id": entry.remoteID.map(JSONValue.string) ?? .null,
+            "next_attempt_at": entry.nextAttemptAt.map { .int(Int64($0)) } ?? .null,
+            "created_at": .int(Int64(entry.createdAt)), "updated_at": .int(Int64(entry.updatedAt)),
+            "payload": (try? JSONValue(jsonText: entry.payload)) ?? .string(entry.payload), "last_error": .null,
+        ]
+        if let error = entry.lastError {
+            fields["last_error"] = .object([
+                "status": error.status.map { .int(Int64($0)) } ?? .null, "code": .string(error.code),
+                "message": .string(error.message), "request_id": error.requestID.map(JSONValue.string) ?? .null,
+            ])
+        }
+        return .object(fields)
+    }
+
+    static func table(_ entries: [OutboxEntry]) -> String {
+        var rows = [["SEQ", "KIND", "STATE", "TRIES", "CONTACT", "REMOTE ID", "LAST ERROR"]]
+        for entry in entries {
+            var error = ""
+            if let failure = entry.lastError {
+                error = [failure.status.map(String.init), failure.code].compactMap { $0 }.joined(separator: " ")
+                error += ": \(failure.message)"
+                if let requestID = failure.requestID { error += " (request \(requestID))" }
+            }
+            if let dependency = entry.dependsOn, entry.state == .pending {
+                error = ["waits for #\(dependency)", error].filter { !$0.isEmpty }.joined(separator: "; ")
+            }
+            rows.append([
+                String(entry.seq), entry.kind.rawValue, entry.state.rawValue, String(entry.attempts), entry.contactID ?? "",
+                entry.remoteID ?? "", error,
+            ])
+        }
+        let widths = (0..<rows[0].count - 1).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            zip(row.dropLast(), widths).map { $0.0.padding(toLength: $0.1, withPad: " ", startingAt: 0) }
+                .joined(separator: "  ") + "  " + row[row.count - 1]
+        }.joined(separator: "\n")
+    }
+
+    static func text(_ summary: FlushSummary) -> String {
+        var lines = [
+            "flush: \(summary.contactsCreated) contacts created, \(summary.contactsAdopted) adopted, "
+                + "\(summary.messagesSent) messages sent, \(summary.failed) failed, \(summary.unknown) unknown, "
+                + "\(summary.deferred) deferred, \(summary.blocked) waiting for a create"
+        ]
+        if !summary.interrupted.isEmpty {
+            lines.append(
+                "marked unknown (a previous flush stopped while sending them): "
+                    + summary.interrupted.map { "#\($0)" }.joined(separator: ", "))
+        }
+        lines.append(
+            "\(summary.requests) requests, \(summary.rateLimited) rate-limited (429), \(summary.retries) retries, "
+                + String(format: "%.1f s", summary.duration))
+        return lines.joined(separator: "\n")
+    }
+
+    static func json(_ summary: FlushSummary) -> JSONValue {
+        .object([
+            "queued": .int(Int64(summary.queued)), "contacts_created": .int(Int64(summary.contactsCreated)),
+            "contacts_adopted": .int(Int64(summary.contactsAdopted)), "messages_sent": .int(Int64(summary.messagesSent)),
+            "failed": .int(Int64(summary.failed)), "unknown": .int(Int64(summary.unknown)),
+            "interrupted": .array(summary.interrupted.map { .int($0) }), "deferred": .int(Int64(summary.deferred)),
+            "blocked": .int(Int64(summary.blocked)), "stopped_by": summary.stoppedBy.map(JSONValue.string) ?? .null,
+            "requests": .int(Int64(summary.requests)), "rate_limited": .int(Int64(summary.rateLimited)),
+            "retries": .int(Int64(summary.retries)), "duration_seconds": .double(summary.duration),
+            "failed_in_outbox": .int(Int64(summary.failedInOutbox)), "unknown_in_outbox": .int(Int64(summary.unknownInOutbox)),
+        ])
+    }
+}
