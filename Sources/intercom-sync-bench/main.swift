@@ -102,6 +102,21 @@ func lookups(count: Int, seed: UInt64, samples: Int, mirror: ContactMirror) thro
     }
 }
 
+/// Stages `count` in-app messages, spread over the mirror's synced contacts, for bench-flush.
+func stageMessages(count: Int, mirror: ContactMirror) throws {
+    let recipients = try mirror.writer.read { db in
+        try String.fetchAll(db, sql: "SELECT id FROM contacts WHERE state = 'synced' ORDER BY row_id LIMIT 1000")
+    }
+    guard !recipients.isEmpty else { throw MirrorError(.missingMirror, detail: "sync the mirror first") }
+    let began = now()
+    for index in 0..<count {
+        let draft = MessageDraft(kind: .inApp, body: "bench message \(index)", to: recipients[index % recipients.count])
+        _ = try mirror.stageMessage(draft, now: Int(Date().timeIntervalSince1970))
+    }
+    print("messages staged: \(count) to \(min(count, recipients.count)) contacts")
+    report("staging rate", Double(count) / (Double(now() - began) / 1e9), "messages/s", decimals: 0)
+}
+
 let command = CommandLine.arguments.dropFirst().first ?? ""
 let count = Int(option("count", default: "100000"))!
 let seed = UInt64(option("seed", default: "42"))!
@@ -117,8 +132,12 @@ do {
     case "lookups":
         let samples = Int(option("samples", default: "10000"))!
         try lookups(count: count, seed: seed, samples: samples, mirror: try ContactMirror.open(at: path, mode: .existing))
+    case "stage-messages":
+        try stageMessages(count: count, mirror: try ContactMirror.open(at: path, mode: .existing))
     default:
-        print("usage: intercom-sync-bench upsert|lookups [--count N] [--seed S] [--db PATH] [--samples N] [--pages-per-commit N]")
+        print(
+            "usage: intercom-sync-bench upsert|lookups|stage-messages [--count N] [--seed S] [--db PATH] [--samples N] [--pages-per-commit N]"
+        )
         exit(2)
     }
     report("peak RSS", peakRSSMegabytes(), "MB")

@@ -3,7 +3,9 @@ import ArgumentParser
 struct ContactsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "contacts",
-        abstract: "Query, read and create the contacts in the mirror.",
-        subcommands: [ContactsQueryCommand.self, ContactsGetCommand.self, ContactsCreateCommand.self]
+        abstract: "Query, read, create and import the contacts in the mirror.",
+        subcommands: [
+            ContactsQueryCommand.self, ContactsGetCommand.self, ContactsCreateCommand.self, ContactsImportCommand.self,
+        ]
     )
 }

@@ -91,14 +91,7 @@ struct OutboxFlushCommand: AsyncParsableCommand {
     func run() async throws {
         let client = try connection.client()
         let store = try mirror.open(.existing)
-        let display = Mutex<ProgressBar?>(nil)
-        let summary = try await OutboxFlush(mirror: store, client: client, concurrency: concurrency).run { progress in
-            display.withLock { bar in
-                if bar == nil { bar = ProgressBar("flush", total: progress.total) }
-                bar?.update(progress.done)
-            }
-        }
-        display.withLock { $0?.finish() }
+        let summary = try await Self.flush(store, client: client, concurrency: concurrency, label: "flush")
         Output.line(json ? OutboxRendering.json(summary).jsonText : OutboxRendering.text(summary))
         if let reason = summary.stoppedBy {
             throw CommandFailure("the flush stopped: \(reason)")
@@ -109,6 +102,23 @@ struct OutboxFlushCommand: AsyncParsableCommand {
                     + "`intercom-sync outbox list --state failed --state unknown`, then `outbox retry` or `outbox drop`")
             throw ExitCode(3)
         }
+    }
+}
+
+extension OutboxFlushCommand {
+    /// Runs a flush with a progress bar on stderr.
+    static func flush(_ store: ContactMirror, client: IntercomClient, concurrency: Int = 4, label: String) async throws
+        -> FlushSummary
+    {
+        let display = Mutex<ProgressBar?>(nil)
+        let summary = try await OutboxFlush(mirror: store, client: client, concurrency: concurrency).run { progress in
+            display.withLock { bar in
+                if bar == nil { bar = ProgressBar(label, total: progress.total) }
+                bar?.update(progress.done)
+            }
+        }
+        display.withLock { $0?.finish() }
+        return summary
     }
 }
 

@@ -1,33 +1,50 @@
 import Foundation
 
 /// Progress on stderr: a redrawn bar on a terminal, a plain line per tenth otherwise.
+///
+/// `total` is in whatever `update` counts (entries, bytes of a file); the rate shown is of
+/// `count` in `unit` when those are given (rows/s while the bar follows bytes). With no total
+/// (standard input) it shows the count and the rate alone.
 struct ProgressBar {
     let label: String
-    let total: Int
+    let total: Int?
+    let unit: String?
     private let started = Date()
     private let interactive = Output.stderrIsTerminal
     private var lastTenth = -1
     private var lastDraw = Date.distantPast
+    private var lastNote = Date()
 
-    init(_ label: String, total: Int) {
+    init(_ label: String, total: Int?, unit: String? = nil) {
         self.label = label
-        self.total = max(total, 1)
+        self.total = total.map { max($0, 1) }
+        self.unit = unit
     }
 
-    mutating func update(_ done: Int) {
-        let rate = Double(done) / max(Date().timeIntervalSince(started), 0.001)
+    mutating func update(_ done: Int, count: Int? = nil) {
+        let counted = count ?? done
+        let rate = Double(counted) / max(Date().timeIntervalSince(started), 0.001)
+        let rateText = unit.map { "\(counted) \($0), \(Int(rate)) \($0)/s" } ?? "\(Int(rate))/s"
         if interactive {
-            guard Date().timeIntervalSince(lastDraw) > 0.1 || done >= total else { return }
+            guard Date().timeIntervalSince(lastDraw) > 0.1 || done >= (total ?? .max) else { return }
             lastDraw = Date()
+            guard let total else {
+                FileHandle.standardError.write(Data("\r\(label) \(rateText) ".utf8))
+                return
+            }
             let width = 30
             let filled = min(width, done * width / total)
             let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-            FileHandle.standardError.write(Data("\r\(label) \(bar) \(done)/\(total) \(Int(rate))/s ".utf8))
-        } else {
+            let position = unit == nil ? "\(done)/\(total) " : "\(min(100, done * 100 / total))% "
+            FileHandle.standardError.write(Data("\r\(label) \(bar) \(position)\(rateText) ".utf8))
+        } else if let total {
             let tenth = done * 10 / total
             guard tenth > lastTenth else { return }
             lastTenth = tenth
-            Output.note("\(label): \(done)/\(total) (\(tenth * 10)%)")
+            Output.note("\(label): \(unit == nil ? "\(done)/\(total)" : rateText) (\(tenth * 10)%)")
+        } else if Date().timeIntervalSince(lastNote) >= 5 {
+            lastNote = Date()
+            Output.note("\(label): \(rateText)")
         }
     }
 

@@ -70,15 +70,10 @@ extension ContactMirror {
         try upsert(page.contacts, fetchedAt: fetchedAt, in: db)
     }
 
-    /// Writes a batch in a savepoint. The FTS insert trigger stands aside while `fts.batch` is
-    /// set (only ever inside this savepoint), and the batch's new rows are indexed by one
-    /// statement at the end: FTS5 flushes its pending terms at every statement savepoint, so
-    /// indexing row by row costs several times more.
+    /// Writes a batch through one prepared statement, its new rows indexed at the end.
     static func upsert(_ contacts: [ScannedContact], fetchedAt: Int, in db: Database) throws -> Int {
-        var written = 0
-        try db.inSavepoint {
-            let lastRowID = try Int64.fetchOne(db, sql: "SELECT ifnull(max(row_id), 0) FROM contacts") ?? 0
-            try db.execute(sql: "INSERT INTO sync_state (key, value) VALUES ('fts.batch', '1')")
+        try indexingFTSAtEnd(in: db) {
+            var written = 0
             let statement = try db.cachedStatement(sql: upsertSQL)
             for (position, contact) in contacts.enumerated() {
                 statement.setUncheckedArguments(contact.arguments(fetchedAt: fetchedAt))
@@ -89,6 +84,20 @@ extension ContactMirror {
                 }
                 written += db.changesCount
             }
+            return written
+        }
+    }
+
+    /// Runs `body`, which inserts contacts, in a savepoint, and adds the rows it inserted to the
+    /// FTS index with one statement at the end. The FTS insert trigger stands aside while
+    /// `fts.batch` is set (only ever inside this savepoint): FTS5 flushes its pending terms at
+    /// every statement savepoint, so indexing row by row costs several times more.
+    static func indexingFTSAtEnd<T>(in db: Database, _ body: () throws -> T) throws -> T {
+        var result: T?
+        try db.inSavepoint {
+            let lastRowID = try Int64.fetchOne(db, sql: "SELECT ifnull(max(row_id), 0) FROM contacts") ?? 0
+            try db.execute(sql: "INSERT INTO sync_state (key, value) VALUES ('fts.batch', '1')")
+            result = try body()
             try db.execute(
                 sql: """
                     INSERT INTO contacts_fts (rowid, name, email, phone)
@@ -97,7 +106,7 @@ extension ContactMirror {
             try db.execute(sql: "DELETE FROM sync_state WHERE key = 'fts.batch'")
             return .commit
         }
-        return written
+        return result!
     }
 
     /// Says which contact the mirror refused and why, using the Swift decoder for the why.

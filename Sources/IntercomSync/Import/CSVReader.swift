@@ -1,0 +1,265 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// One row of a CSV file, or why it could not be read.
+public enum CSVRow: Sendable, Equatable {
+    /// A well-formed record: its fields, and the physical line (1-based) it starts on.
+    case record(line: Int, fields: [String])
+    /// A row that cannot be used. `text` is what could be recovered of it (invalid UTF-8
+    /// replaced), for an errors file.
+    case malformed(line: Int, reason: String, text: String)
+
+    public var line: Int {
+        switch self {
+        case .record(let line, _), .malformed(let line, _, _): line
+        }
+    }
+}
+
+/// A streaming RFC 4180 reader over bytes.
+///
+/// It reads quoted fields with doubled quotes, commas and line breaks inside quotes, LF or CRLF
+/// line ends, a UTF-8 byte-order mark, blank lines (skipped) and a last line without a line end.
+/// Line numbers are physical lines, so a record with a line break inside a quoted field moves
+/// the count on by two. A row with an unterminated quote, invalid UTF-8, text after a closing
+/// quote, or a field count other than the first row's is returned as `.malformed` and reading
+/// goes on with the next row. Memory is bounded by `maximumRowBytes`, whatever the file's size:
+/// a longer row (usually a quote that never closes) is reported, and reading resumes at the
+/// next line end.
+///
+/// It depends on nothing but the C library, so `scripts/fuzz-csv` compiles it alone.
+public struct CSVReader {
+    /// Fills the buffer it is given from the start and returns the byte count; 0 at the end.
+    public typealias Source = (UnsafeMutableRawBufferPointer) throws -> Int
+
+    public static let defaultMaximumRowBytes = 1 << 20
+
+    private let source: Source
+    private let maximumRowBytes: Int
+    private var chunk: [UInt8]
+    private var position = 0
+    private var available = 0
+    private var exhausted = false
+    private var startedFile = false
+    /// The physical line the next byte belongs to.
+    private var line = 1
+    /// Fields in the first record; later records must match it.
+    public private(set) var width: Int?
+
+    // The record being read: its bytes, where each field ends, and whether it went wrong.
+    private var bytes: [UInt8] = []
+    private var fieldEnds: [Int] = []
+
+    /// Bytes consumed so far, for progress.
+    public private(set) var bytesRead = 0
+
+    public init(maximumRowBytes: Int = defaultMaximumRowBytes, chunkSize: Int = 1 << 16, source: @escaping Source) {
+        self.source = source
+        self.maximumRowBytes = maximumRowBytes
+        chunk = [UInt8](repeating: 0, count: max(chunkSize, 16))
+    }
+
+    /// Reads bytes already in memory.
+    public init(bytes input: [UInt8], maximumRowBytes: Int = defaultMaximumRowBytes) {
+        var offset = 0
+        self.init(maximumRowBytes: maximumRowBytes) { buffer in
+            let count = min(buffer.count, input.count - offset)
+            if count > 0 {
+                input.withUnsafeBytes { source in
+                    buffer.baseAddress!.copyMemory(from: source.baseAddress! + offset, byteCount: count)
+                }
+            }
+            offset += count
+            return count
+        }
+    }
+
+    /// Reads a file descriptor (a file, a pipe, standard input) until its end. The descriptor is
+    /// not closed.
+    public init(fileDescriptor: Int32, maximumRowBytes: Int = defaultMaximumRowBytes) {
+        self.init(maximumRowBytes: maximumRowBytes) { buffer in
+            while true {
+                let count = read(fileDescriptor, buffer.baseAddress, buffer.count)
+                if count >= 0 { return count }
+                if errno != EINTR { throw CSVReadError(errno: errno) }
+            }
+        }
+    }
+
+    private mutating func nextByte() throws -> UInt8? {
+        if position == available {
+            guard !exhausted else { return nil }
+            available = try chunk.withUnsafeMutableBytes { try source($0) }
+            position = 0
+            if available == 0 {
+                exhausted = true
+                return nil
+            }
+        }
+        let byte = chunk[position]
+        position += 1
+        bytesRead += 1
+        return byte
+    }
+
+    private mutating func peekByte() throws -> UInt8? {
+        guard let byte = try nextByte() else { return nil }
+        position -= 1
+        bytesRead -= 1
+        return byte
+    }
+
+    private static let quote = UInt8(ascii: "\"")
+    private static let comma = UInt8(ascii: ",")
+    private static let lf = UInt8(ascii: "\n")
+    private static let cr = UInt8(ascii: "\r")
+
+    /// The next row, or nil at the end of the input.
+    public mutating func next() throws -> CSVRow? {
+        if !startedFile {
+            startedFile = true
+            try skipByteOrderMark()
+        }
+        while true {
+            bytes.removeAll(keepingCapacity: true)
+            fieldEnds.removeAll(keepingCapacity: true)
+            let startLine = line
+            guard let first = try peekByte() else { return nil }
+            if first == Self.lf || first == Self.cr {
+                try consumeLineEnd()
+                continue  // A blank line is not a record.
+            }
+            if let problem = try readRecord() {
+                if bytes.count > maximumRowBytes { try skipRestOfLine() }
+                return .malformed(line: startLine, reason: problem, text: recoveredText())
+            }
+            return try finish(startLine: startLine)
+        }
+    }
+
+    /// Reads one record's bytes into `bytes`/`fieldEnds` up to and including its line end.
+    /// Returns a problem, or nil when the record is well-formed.
+    private mutating func readRecord() throws -> String? {
+        var problem: String?
+        while true {
+            // At the start of a field.
+            if try peekByte() == Self.quote {
+                _ = try nextByte()
+                let openedOn = line
+                quoted: while true {
+                    guard let byte = try nextByte() else {
+                        return "the quote opened on line \(openedOn) is never closed"
+                    }
+                    if byte == Self.quote {
+                        if try peekByte() == Self.quote {
+                            _ = try nextByte()
+                            bytes.append(Self.quote)
+                            continue
+                        }
+                        break quoted
+                    }
+                    if byte == Self.lf { line += 1 }
+                    bytes.append(byte)
+                    if bytes.count > maximumRowBytes {
+                        return
+                            "the row is longer than \(maximumRowBytes) bytes (the quote opened on line \(openedOn) may never close)"
+                    }
+                }
+                // After a closing quote only a comma or a line end may follow.
+                var stray = false
+                while let byte = try peekByte(), byte != Self.comma, byte != Self.lf, byte != Self.cr {
+                    _ = try nextByte()
+                    bytes.append(byte)
+                    stray = true
+                    if bytes.count > maximumRowBytes { return "the row is longer than \(maximumRowBytes) bytes" }
+                }
+                if stray, problem == nil { problem = "text after the closing quote of field \(fieldEnds.count + 1)" }
+            } else {
+                while let byte = try peekByte(), byte != Self.comma, byte != Self.lf, byte != Self.cr {
+                    _ = try nextByte()
+                    bytes.append(byte)
+                    if bytes.count > maximumRowBytes { return "the row is longer than \(maximumRowBytes) bytes" }
+                }
+            }
+            fieldEnds.append(bytes.count)
+            guard let separator = try peekByte() else { return problem }
+            if separator == Self.comma {
+                _ = try nextByte()
+                continue
+            }
+            try consumeLineEnd()
+            return problem
+        }
+    }
+
+    private mutating func consumeLineEnd() throws {
+        guard let byte = try nextByte() else { return }
+        if byte == Self.cr, try peekByte() == Self.lf { _ = try nextByte() }
+        line += 1
+    }
+
+    private mutating func skipRestOfLine() throws {
+        while let byte = try peekByte() {
+            if byte == Self.lf || byte == Self.cr {
+                try consumeLineEnd()
+                return
+            }
+            _ = try nextByte()
+        }
+    }
+
+    private mutating func skipByteOrderMark() throws {
+        guard try peekByte() == 0xEF else { return }
+        // The three bytes are in the first chunk unless the input is shorter than that.
+        if available - position >= 3, chunk[position + 1] == 0xBB, chunk[position + 2] == 0xBF {
+            position += 3
+            bytesRead += 3
+        }
+    }
+
+    private mutating func finish(startLine: Int) throws -> CSVRow {
+        var fields: [String] = []
+        fields.reserveCapacity(fieldEnds.count)
+        var start = 0
+        for (index, end) in fieldEnds.enumerated() {
+            guard let text = bytes.withUnsafeBufferPointer({ String(validating: $0[start..<end], as: UTF8.self) }) else {
+                return .malformed(line: startLine, reason: "field \(index + 1) is not valid UTF-8", text: recoveredText())
+            }
+            fields.append(text)
+            start = end
+        }
+        if let width, fields.count != width {
+            return .malformed(
+                line: startLine, reason: "\(fields.count) field\(fields.count == 1 ? "" : "s") where the header has \(width)",
+                text: recoveredText())
+        }
+        if width == nil { width = fields.count }
+        return .record(line: startLine, fields: fields)
+    }
+
+    /// The row's fields joined by commas, invalid UTF-8 replaced, cut to 1,000 characters.
+    private func recoveredText() -> String {
+        var start = 0
+        var parts: [String] = []
+        for end in fieldEnds {
+            parts.append(String(decoding: bytes[start..<end], as: UTF8.self))
+            start = end
+        }
+        if start < bytes.count { parts.append(String(decoding: bytes[start..<min(bytes.count, start + 1000)], as: UTF8.self)) }
+        var text = parts.joined(separator: ",")
+        while text.last == "\n" || text.last == "\r" || text.last == "\r\n" { text.removeLast() }
+        return text.count > 1000 ? String(text.prefix(1000)) : text
+    }
+}
+
+/// The input could not be read at all (not a row's problem).
+public struct CSVReadError: Error, Sendable, CustomStringConvertible {
+    public var errno: Int32
+
+    public var description: String {
+        "cannot read the file: " + String(cString: strerror(errno))
+    }
+}

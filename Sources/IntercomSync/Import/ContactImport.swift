@@ -1,0 +1,221 @@
+import Foundation
+import GRDB
+
+/// Imports contacts from a CSV file as pending creates (DESIGN.md §4, guarantee 12).
+///
+/// Rows stream through: each is mapped (`CSVHeaderMap`), validated by the same rules as
+/// `contacts create` (`ContactDraft.problems`), and checked against the emails the mirror
+/// already holds, which includes the rows this import has written. Good rows become pending
+/// contacts with their `create_contact` entries, `batchSize` rows a transaction; a bad row is
+/// handed to `onRejected` and the rest go on. A killed import is resumed by running it again:
+/// the rows it had committed are skipped as duplicates.
+public struct ContactImport {
+    public struct Options: Sendable {
+        /// The role of rows without a role column or with an empty one.
+        public var defaultRole: ContactRole = .user
+        /// Column → field mappings (`CSVHeaderMap`).
+        public var mappings: [String: String] = [:]
+        /// Columns that match no field become custom attributes.
+        public var customAttributes = false
+        /// Validate and count, write nothing.
+        public var dryRun = false
+        /// Good rows per transaction.
+        public var batchSize = 5_000
+
+        public init() {}
+    }
+
+    /// A row that was not imported because it is wrong (a duplicate is skipped, not rejected).
+    public struct Rejection: Sendable, Equatable {
+        /// The physical line the row starts on.
+        public var line: Int
+        /// Why, for a person: "email: \"ann.example.com\" has no @; phone: …".
+        public var reason: String
+        /// The reason's kind, for the summary: "invalid email", "malformed row", ….
+        public var category: String
+        /// The row's fields, or nil when the row could not be split into fields.
+        public var fields: [String]?
+        /// What could be recovered of a row that could not be split.
+        public var text: String?
+    }
+
+    public struct Progress: Sendable {
+        public var rowsRead: Int
+        public var bytesRead: Int
+    }
+
+    public struct Summary: Sendable, Equatable {
+        /// Data rows read (the header and blank lines not counted).
+        public var read = 0
+        public var imported = 0
+        public var duplicates = 0
+        public var rejected = 0
+        public var rejectedByCategory: [String: Int] = [:]
+        /// Columns that fed nothing, named once.
+        public var ignoredColumns: [String] = []
+        /// The file's header, as read.
+        public var header: [String] = []
+        /// A few rows skipped as duplicates: the line and the id of the contact it matched.
+        public var duplicateSamples: [DuplicateRow] = []
+        public var dryRun = false
+        public var seconds = 0.0
+    }
+
+    public struct DuplicateRow: Sendable, Equatable {
+        public var line: Int
+        public var email: String
+        public var existingID: String
+    }
+
+    private enum Parsed {
+        case draft(line: Int, ContactDraft)
+        case rejected(Rejection)
+    }
+
+    public let mirror: ContactMirror
+    public let options: Options
+
+    public init(mirror: ContactMirror, options: Options = Options()) {
+        self.mirror = mirror
+        self.options = options
+    }
+
+    /// Reads `reader` to its end.
+    ///
+    /// - Throws: `ImportError` when the file cannot be imported at all (empty, a malformed
+    ///   header, no email column, a bad mapping), before anything is written; errors of the
+    ///   reader or the mirror, after committing the batches before them.
+    public func run(
+        _ reader: inout CSVReader, now: Int, onRejected: (Rejection, _ header: [String]) throws -> Void = { _, _ in },
+        onProgress: (Progress) -> Void = { _ in }
+    ) throws -> Summary {
+        let started = Date()
+        var summary = Summary()
+        summary.dryRun = options.dryRun
+        let map: CSVHeaderMap
+        switch try reader.next() {
+        case nil:
+            throw ImportError(.emptyFile, "the file is empty: a CSV import needs a header row, then one row a contact")
+        case .malformed(let line, let reason, _):
+            throw ImportError(.badHeader, "the header on line \(line) is malformed: \(reason)")
+        case .record(_, let header):
+            map = try CSVHeaderMap(
+                header: header, overrides: options.mappings, customAttributes: options.customAttributes)
+            summary.header = header
+            summary.ignoredColumns = map.ignoredColumns
+        }
+        var seenInDryRun = Set<String>()
+        var batch: [Parsed] = []
+        batch.reserveCapacity(options.batchSize)
+        var good = 0
+        func commit() throws {
+            for case .rejected(let rejection) in batch {
+                summary.rejected += 1
+                summary.rejectedByCategory[rejection.category, default: 0] += 1
+                try onRejected(rejection, summary.header)
+            }
+            if options.dryRun {
+                try mirror.writer.read { db in
+                    for case .draft(let line, let draft) in batch {
+                        let key = draft.email.lowercased()
+                        if let existing = try ContactMirror.contactID(withEmail: draft.email, in: db) {
+                            summary.noteDuplicate(line: line, email: draft.email, existingID: existing)
+                        } else if !seenInDryRun.insert(key).inserted {
+                            summary.noteDuplicate(line: line, email: draft.email, existingID: "(earlier in the file)")
+                        } else {
+                            summary.imported += 1
+                        }
+                    }
+                }
+            } else {
+                try mirror.writer.write { db in
+                    try ContactMirror.indexingFTSAtEnd(in: db) {
+                        for case .draft(let line, let draft) in batch {
+                            if let existing = try ContactMirror.contactID(withEmail: draft.email, in: db) {
+                                summary.noteDuplicate(line: line, email: draft.email, existingID: existing)
+                            } else {
+                                _ = try ContactMirror.stageContact(draft, allowingDuplicateEmail: true, now: now, in: db)
+                                summary.imported += 1
+                            }
+                        }
+                    }
+                }
+            }
+            batch.removeAll(keepingCapacity: true)
+            good = 0
+            onProgress(Progress(rowsRead: summary.read, bytesRead: reader.bytesRead))
+        }
+        while let row = try reader.next() {
+            summary.read += 1
+            let parsed = parse(row, map: map)
+            if case .draft = parsed { good += 1 }
+            batch.append(parsed)
+            if good >= options.batchSize || batch.count >= options.batchSize * 4 { try commit() }
+        }
+        try commit()
+        summary.seconds = Date().timeIntervalSince(started)
+        return summary
+    }
+
+    private func parse(_ row: CSVRow, map: CSVHeaderMap) -> Parsed {
+        switch row {
+        case .malformed(let line, let reason, let text):
+            return .rejected(Rejection(line: line, reason: reason, category: "malformed row", fields: nil, text: text))
+        case .record(let line, let fields):
+            switch Self.draft(from: fields, map: map, defaultRole: options.defaultRole) {
+            case .success(let draft):
+                return .draft(line: line, draft)
+            case .failure(let error):
+                return .rejected(
+                    Rejection(
+                        line: line, reason: error.problems.map(\.description).joined(separator: "; "),
+                        category: "invalid \(error.problems[0].field)", fields: fields, text: nil))
+            }
+        }
+    }
+
+    /// A row's draft, validated by `ContactDraft`'s rules, or everything wrong with it.
+    static func draft(from fields: [String], map: CSVHeaderMap, defaultRole: ContactRole) -> Result<
+        ContactDraft, DraftError
+    > {
+        func value(_ field: CSVHeaderMap.Field) -> String? {
+            guard let column = map.column(of: field) else { return nil }
+            let text = fields[column].trimmingCharacters(in: .whitespacesAndNewlines)
+            return text.isEmpty ? nil : text
+        }
+        var problems: [FieldProblem] = []
+        var role = defaultRole
+        if let text = value(.role) {
+            if let parsed = ContactRole(rawValue: text.lowercased()) {
+                role = parsed
+            } else {
+                problems.append(FieldProblem("role", "\"\(text)\" is neither user nor lead"))
+            }
+        }
+        var name = value(.name)
+        if name == nil {
+            let parts = [value(.firstName), value(.lastName)].compactMap { $0 }
+            if !parts.isEmpty { name = parts.joined(separator: " ") }
+        }
+        var attributes: [String: JSONValue] = [:]
+        for (column, target) in map.targets.enumerated() {
+            guard case .customAttribute(let attribute) = target else { continue }
+            let text = fields[column].trimmingCharacters(in: .whitespacesAndNewlines)
+            if !text.isEmpty { attributes[attribute] = .string(text) }
+        }
+        let draft = ContactDraft(
+            role: role, email: value(.email) ?? "", name: name, phone: value(.phone), avatar: value(.avatar),
+            externalID: value(.externalID), customAttributes: attributes)
+        problems = draft.problems + problems
+        return problems.isEmpty ? .success(draft) : .failure(DraftError(problems: problems))
+    }
+}
+
+extension ContactImport.Summary {
+    mutating func noteDuplicate(line: Int, email: String, existingID: String) {
+        duplicates += 1
+        if duplicateSamples.count < 20 {
+            duplicateSamples.append(ContactImport.DuplicateRow(line: line, email: email, existingID: existingID))
+        }
+    }
+}

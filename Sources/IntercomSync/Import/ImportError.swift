@@ -1,0 +1,21 @@
+/// A CSV file that cannot be imported at all (a bad row is a `ContactImport.Rejection`, not this).
+public struct ImportError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// The file has no rows, not even a header.
+        case emptyFile
+        /// The header row itself is malformed.
+        case badHeader
+        /// No column maps to the email.
+        case noEmailColumn
+        /// A `--map` names no column or no field, or two columns claim one field.
+        case badMapping
+    }
+
+    public var kind: Kind
+    public var description: String
+
+    public init(_ kind: Kind, _ description: String) {
+        self.kind = kind
+        self.description = description
+    }
+}

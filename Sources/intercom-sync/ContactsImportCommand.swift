@@ -1,0 +1,210 @@
+import ArgumentParser
+import Foundation
+import IntercomSync
+
+struct ContactsImportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Import contacts from a CSV file as pending creates (pushed by `outbox flush` or --push).",
+        discussion: """
+            The file is read as it streams (any size, flat memory): RFC 4180 quoting, commas and \
+            line breaks inside quotes, LF or CRLF, a UTF-8 byte-order mark. The header names the \
+            columns; common names are recognised whatever their case or punctuation (Email, \
+            E-mail address, Full name, First name + Last name, Phone number, Type or Role, \
+            User ID or external_id, Avatar). Each row is checked by the same rules as `contacts \
+            create`. A row whose email the mirror already has, or that came earlier in the file, \
+            is skipped: importing a file twice adds nothing, and a killed import is finished by \
+            running it again. Bad rows are reported with their line number and reason, and the \
+            good rows still land.
+
+            Exit status: 0 every row was imported or skipped as a duplicate; 3 some rows were \
+            rejected (see --errors); 1 the file could not be read or imported at all.
+
+            Examples:
+              intercom-sync contacts import leads.csv --role lead --errors rejected.csv
+              intercom-sync contacts import export.csv --dry-run
+              intercom-sync contacts import crm.csv --map "Work Email=email" --map Notes=ignore --custom-attributes
+              cat contacts.csv | intercom-sync contacts import - --push
+            """
+    )
+
+    @OptionGroup var mirror: MirrorOptions
+
+    @Argument(help: ArgumentHelp("The CSV file, or - for standard input.", valueName: "file.csv"))
+    var file: String
+
+    @Flag(help: "Check every row and print what would happen; write nothing.")
+    var dryRun = false
+
+    @Option(help: ArgumentHelp("Write the rejected rows, with line number and reason, to this CSV file.", valueName: "path"))
+    var errors: String?
+
+    @Option(help: "The role of rows that give none: user or lead.")
+    var role: ContactRole = .user
+
+    @Option(
+        name: .customLong("map"),
+        help: ArgumentHelp(
+            "Map a column to a field (repeatable): email, name, first_name, last_name, phone, role, external_id, avatar, ignore, or custom:NAME.",
+            valueName: "column=field"))
+    var mappings: [String] = []
+
+    @Flag(help: "Import the columns that match no field as custom attributes (text), named by their header.")
+    var customAttributes = false
+
+    @Flag(help: "Flush the outbox afterwards, pushing the new contacts to Intercom.")
+    var push = false
+
+    @Flag(help: "Print the summary as one JSON object.")
+    var json = false
+
+    @OptionGroup var connection: ConnectionOptions
+
+    func validate() throws {
+        if dryRun && push { throw ValidationError("--dry-run writes nothing, so there is nothing to --push") }
+        for mapping in mappings where !mapping.contains("=") {
+            throw ValidationError("--map \(mapping): write it as column=field")
+        }
+    }
+
+    func run() async throws {
+        var options = ContactImport.Options()
+        options.defaultRole = role
+        options.dryRun = dryRun
+        options.customAttributes = customAttributes
+        for mapping in mappings {
+            let equals = mapping.lastIndex(of: "=")!
+            options.mappings[String(mapping[..<equals])] = String(mapping[mapping.index(after: equals)...])
+        }
+        let client = push ? try connection.client() : nil
+        let input = try InputFile(path: file)
+        defer { input.close() }
+        // A dry run on a mirror that does not exist yet checks against an empty one.
+        let store =
+            dryRun && !FileManager.default.fileExists(atPath: mirror.resolvedPath)
+            ? try ContactMirror.inMemory() : try mirror.open(.createIfMissing)
+        var rejectedFile: RejectedRowsFile?
+        defer { rejectedFile?.close() }
+        var progress = ProgressBar("import", total: input.size, unit: "rows")
+        var reader = CSVReader(fileDescriptor: input.descriptor)
+        let summary = try ContactImport(mirror: store, options: options).run(
+            &reader, now: Int(Date().timeIntervalSince1970),
+            onRejected: { rejection, header in
+                guard let errors else { return }
+                if rejectedFile == nil { rejectedFile = try RejectedRowsFile(path: errors, header: header) }
+                try rejectedFile?.write(rejection)
+            },
+            onProgress: { progress.update($0.bytesRead, count: $0.rowsRead) })
+        progress.finish()
+        Output.line(json ? ImportRendering.json(summary).jsonText : ImportRendering.text(summary, errorsPath: errors))
+        var exitCode: Int32 = summary.rejected > 0 ? 3 : 0
+        if let client, summary.imported > 0 {
+            let flush = try await OutboxFlushCommand.flush(store, client: client, label: "push")
+            Output.line(json ? OutboxRendering.json(flush).jsonText : OutboxRendering.text(flush))
+            if let reason = flush.stoppedBy { throw CommandFailure("the push stopped: \(reason)") }
+            if flush.needsAttention { exitCode = 3 }
+        }
+        if exitCode != 0 { throw ExitCode(exitCode) }
+    }
+}
+
+/// The file to import, or standard input for `-`.
+struct InputFile {
+    let descriptor: Int32
+    /// The size of a regular file, for the progress bar.
+    let size: Int?
+    private let owned: Bool
+
+    init(path: String) throws {
+        if path == "-" {
+            descriptor = STDIN_FILENO
+            owned = false
+        } else {
+            var status = stat()
+            guard stat(path, &status) == 0 else {
+                throw CommandFailure("cannot read \(path): \(String(cString: strerror(errno)))")
+            }
+            guard (status.st_mode & S_IFMT) != S_IFDIR else { throw CommandFailure("\(path) is a folder, not a CSV file") }
+            descriptor = open(path, O_RDONLY)
+            guard descriptor >= 0 else { throw CommandFailure("cannot read \(path): \(String(cString: strerror(errno)))") }
+            owned = true
+        }
+        var status = stat()
+        size = fstat(descriptor, &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG ? Int(status.st_size) : nil
+    }
+
+    func close() {
+        if owned { _ = Glibc.close(descriptor) }
+    }
+}
+
+/// `--errors`: the rejected rows as CSV, with their line and reason first, then the file's own
+/// columns, then `raw` for a row that could not be split into fields.
+struct RejectedRowsFile {
+    private let handle: FileHandle
+
+    init(path: String, header: [String]) throws {
+        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path)
+        else {
+            throw CommandFailure("cannot write the errors file \(path)")
+        }
+        self.handle = handle
+        try write(["line", "reason"] + header + ["raw"])
+    }
+
+    func write(_ rejection: ContactImport.Rejection) throws {
+        try write([String(rejection.line), rejection.reason] + (rejection.fields ?? []) + [rejection.text ?? ""])
+    }
+
+    private func write(_ cells: [String]) throws {
+        try handle.write(contentsOf: Data((cells.map(ContactRenderer.csvCell).joined(separator: ",") + "\r\n").utf8))
+    }
+
+    func close() {
+        try? handle.close()
+    }
+}
+
+/// How an import summary is printed.
+enum ImportRendering {
+    static func text(_ summary: ContactImport.Summary, errorsPath: String?) -> String {
+        let verb = summary.dryRun ? "would import" : "imported"
+        var lines = [
+            "\(summary.read) rows read: \(summary.imported) \(verb), \(summary.duplicates) skipped as duplicates, "
+                + "\(summary.rejected) rejected" + String(format: " (%.1f s)", summary.seconds)
+        ]
+        for (category, count) in summary.rejectedByCategory.sorted(by: {
+            $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key)
+        }) {
+            lines.append("  rejected, \(category): \(count)")
+        }
+        if summary.rejected > 0 {
+            lines.append(
+                errorsPath.map { "  the rejected rows, with line and reason, are in \($0)" }
+                    ?? "  pass --errors FILE.csv to get the rejected rows with their line and reason")
+        }
+        for duplicate in summary.duplicateSamples.prefix(5) {
+            lines.append("  line \(duplicate.line): \(duplicate.email) is already contact \(duplicate.existingID)")
+        }
+        if summary.duplicates > 5 { lines.append("  … and \(summary.duplicates - 5) more duplicates") }
+        if !summary.ignoredColumns.isEmpty {
+            lines.append(
+                "ignored columns: " + summary.ignoredColumns.map { "\"\($0)\"" }.joined(separator: ", ")
+                    + " (--custom-attributes keeps them, --map COLUMN=FIELD maps one)")
+        }
+        if !summary.dryRun && summary.imported > 0 {
+            lines.append("the new contacts are pending: `intercom-sync outbox flush` pushes them to Intercom")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func json(_ summary: ContactImport.Summary) -> JSONValue {
+        .object([
+            "read": .int(Int64(summary.read)), "imported": .int(Int64(summary.imported)),
+            "duplicates": .int(Int64(summary.duplicates)), "rejected": .int(Int64(summary.rejected)),
+            "rejected_by_reason": .object(summary.rejectedByCategory.mapValues { .int(Int64($0)) }),
+            "ignored_columns": .array(summary.ignoredColumns.map(JSONValue.string)), "dry_run": .bool(summary.dryRun),
+            "duration_seconds": .double(summary.seconds),
+        ])
+    }
+}
