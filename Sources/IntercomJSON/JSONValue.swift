@@ -111,6 +111,13 @@ extension JSONValue {
     /// Appends `string` as a JSON string literal: quotes, backslashes and control characters
     /// escaped, everything else (including non-ASCII) as is.
     public static func appendQuoted(_ string: String, to text: inout String) {
+        // Most strings need no escape: one pass over their bytes says so.
+        if !string.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            text += "\""
+            text += string
+            text += "\""
+            return
+        }
         text += "\""
         var plainStart = string.unicodeScalars.startIndex
         var index = plainStart

@@ -80,21 +80,23 @@ struct ContactsImportCommand: AsyncParsableCommand {
         let input = try InputFile(path: file)
         defer { input.close() }
         // A dry run on a mirror that does not exist yet checks against an empty one.
-        let store =
-            dryRun && !FileManager.default.fileExists(atPath: mirror.resolvedPath)
-            ? try ContactMirror.inMemory() : try mirror.open(.createIfMissing)
+        let existed = FileManager.default.fileExists(atPath: mirror.resolvedPath)
+        let store = dryRun && !existed ? try ContactMirror.inMemory() : try mirror.open(.createIfMissing)
         var rejectedFile: RejectedRowsFile?
         defer { rejectedFile?.close() }
         var progress = ProgressBar("import", total: input.size, unit: "rows")
         var reader = CSVReader(fileDescriptor: input.descriptor)
-        let summary = try ContactImport(mirror: store, options: options).run(
-            &reader, now: Int(Date().timeIntervalSince1970),
-            onRejected: { rejection, header in
-                guard let errors else { return }
-                if rejectedFile == nil { rejectedFile = try RejectedRowsFile(path: errors, header: header) }
-                try rejectedFile?.write(rejection)
-            },
-            onProgress: { progress.update($0.bytesRead, count: $0.rowsRead) })
+        let summary: ContactImport.Summary
+        do {
+            summary = try runImport(store, options: options, reader: &reader, progress: &progress, rejectedFile: &rejectedFile)
+        } catch let error as ImportError {
+            // Refused before any row was written: a mirror made just for this import goes too.
+            if !existed, let path = store.path {
+                try? store.writer.close()
+                for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+            }
+            throw error
+        }
         progress.finish()
         Output.line(json ? ImportRendering.json(summary).jsonText : ImportRendering.text(summary, errorsPath: errors))
         var exitCode: Int32 = summary.rejected > 0 ? 3 : 0
@@ -105,6 +107,22 @@ struct ContactsImportCommand: AsyncParsableCommand {
             if flush.needsAttention { exitCode = 3 }
         }
         if exitCode != 0 { throw ExitCode(exitCode) }
+    }
+}
+
+extension ContactsImportCommand {
+    private func runImport(
+        _ store: ContactMirror, options: ContactImport.Options, reader: inout CSVReader, progress: inout ProgressBar,
+        rejectedFile: inout RejectedRowsFile?
+    ) throws -> ContactImport.Summary {
+        try ContactImport(mirror: store, options: options).run(
+            &reader, now: Int(Date().timeIntervalSince1970),
+            onRejected: { rejection, header in
+                guard let errors else { return }
+                if rejectedFile == nil { rejectedFile = try RejectedRowsFile(path: errors, header: header) }
+                try rejectedFile?.write(rejection)
+            },
+            onProgress: { progress.update($0.bytesRead, count: $0.rowsRead) })
     }
 }
 

@@ -225,7 +225,10 @@ public struct CSVReader {
         fields.reserveCapacity(fieldEnds.count)
         var start = 0
         for (index, end) in fieldEnds.enumerated() {
-            guard let text = bytes.withUnsafeBufferPointer({ String(validating: $0[start..<end], as: UTF8.self) }) else {
+            let text = bytes.withUnsafeBufferPointer { buffer in
+                String(validating: UnsafeBufferPointer(rebasing: buffer[start..<end]), as: UTF8.self)
+            }
+            guard let text else {
                 return .malformed(line: startLine, reason: "field \(index + 1) is not valid UTF-8", text: recoveredText())
             }
             fields.append(text)

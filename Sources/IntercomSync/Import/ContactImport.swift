@@ -20,7 +20,7 @@ public struct ContactImport {
         /// Validate and count, write nothing.
         public var dryRun = false
         /// Good rows per transaction.
-        public var batchSize = 5_000
+        public var batchSize = 20_000
 
         public init() {}
     }
@@ -180,7 +180,7 @@ public struct ContactImport {
     > {
         func value(_ field: CSVHeaderMap.Field) -> String? {
             guard let column = map.column(of: field) else { return nil }
-            let text = fields[column].trimmingCharacters(in: .whitespacesAndNewlines)
+            let text = fields[column].trimmedOfASCIISpace
             return text.isEmpty ? nil : text
         }
         var problems: [FieldProblem] = []
@@ -200,7 +200,7 @@ public struct ContactImport {
         var attributes: [String: JSONValue] = [:]
         for (column, target) in map.targets.enumerated() {
             guard case .customAttribute(let attribute) = target else { continue }
-            let text = fields[column].trimmingCharacters(in: .whitespacesAndNewlines)
+            let text = fields[column].trimmedOfASCIISpace
             if !text.isEmpty { attributes[attribute] = .string(text) }
         }
         let draft = ContactDraft(
@@ -217,5 +217,18 @@ extension ContactImport.Summary {
         if duplicateSamples.count < 20 {
             duplicateSamples.append(ContactImport.DuplicateRow(line: line, email: email, existingID: existingID))
         }
+    }
+}
+
+extension String {
+    /// Without leading and trailing spaces, tabs and line breaks; a cheap byte scan where
+    /// Foundation's `trimmingCharacters` bridges through NSString.
+    var trimmedOfASCIISpace: String {
+        let utf8 = self.utf8
+        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || (0x09...0x0D).contains(byte) }
+        guard let first = utf8.firstIndex(where: { !isSpace($0) }) else { return "" }
+        let last = utf8.lastIndex(where: { !isSpace($0) })!
+        if first == utf8.startIndex && last == utf8.index(before: utf8.endIndex) { return self }
+        return String(self[first...last])
     }
 }

@@ -68,7 +68,7 @@ public struct ContactDraft: Sendable, Equatable {
     /// dot-separated labels (letters, digits, hyphens) ending in a label of two letters or more.
     static func emailProblem(_ email: String) -> String? {
         if email.isEmpty { return "is required" }
-        if email.count > 254 { return "is longer than 254 characters" }
+        if email.utf8.count > 254 && email.count > 254 { return "is longer than 254 characters" }
         if email.contains(where: { $0.isWhitespace }) { return "\"\(email)\" contains a space" }
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2 else {
@@ -80,8 +80,7 @@ public struct ContactDraft: Sendable, Equatable {
         if local.hasPrefix(".") || local.hasSuffix(".") || local.contains("..") {
             return "\"\(email)\" has a misplaced dot before the @"
         }
-        let allowedLocal = Set("!#$%&'*+-/=?^_`{|}~.")
-        if local.contains(where: { !($0.isASCII && ($0.isLetter || $0.isNumber)) && !allowedLocal.contains($0) }) {
+        if local.utf8.contains(where: { !Self.allowedInLocalPart[Int($0)] }) {
             return "\"\(email)\" has a character not allowed before the @"
         }
         let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
@@ -99,6 +98,13 @@ public struct ContactDraft: Sendable, Equatable {
             return "\"\(email)\" has an invalid domain \"\(domain)\""
         }
         return nil
+    }
+
+    /// ASCII letters, digits and `!#$%&'*+-/=?^_`{|}~.`, by byte (non-ASCII bytes are not allowed).
+    private static let allowedInLocalPart: [Bool] = (0..<256).map { byte in
+        guard let scalar = Unicode.Scalar(UInt32(byte)), byte < 0x80 else { return false }
+        return ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
+            || "!#$%&'*+-/=?^_`{|}~.".unicodeScalars.contains(scalar)
     }
 
     /// `+`, then 7 to 15 digits (E.164), which may be grouped by spaces, dots, dashes or
@@ -127,8 +133,9 @@ public struct ContactDraft: Sendable, Equatable {
 
     static func textProblem(_ text: String, limit: Int) -> String? {
         if text.trimmingCharacters(in: .whitespaces).isEmpty { return "is empty; leave it out instead" }
-        if text.count > limit { return "is longer than \(limit) characters" }
-        if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+        // A text of no more bytes than the limit has no more characters either.
+        if text.utf8.count > limit && text.count > limit { return "is longer than \(limit) characters" }
+        if text.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
             return "contains a control character"
         }
         return nil

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 
 /// A contact staged by `stageContact`: its local id and its outbox entry.
 public struct StagedContact: Sendable, Equatable {
@@ -61,13 +62,14 @@ extension ContactMirror {
             fields["updated_at"] = .int(Int64(now))
             body = .object(fields)
         }
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO contacts (
                     id, external_id, role, email, phone, name, avatar, custom_attributes, created_at, updated_at,
                     body, state)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')
-                """,
+                """
+        ).execute(
             arguments: [
                 localID, draft.externalID, draft.role.rawValue, draft.email, draft.phone, draft.name, draft.avatar,
                 JSONValue.object(draft.customAttributes).jsonText, now, now, body.jsonText,
@@ -81,7 +83,8 @@ extension ContactMirror {
     /// so ids staged one after another land next to each other in the id index: a bulk import
     /// appends to it instead of writing all over it.
     static func newLocalID() -> String {
-        var bytes = (0..<16).map { _ in UInt8.random(in: .min ... .max) }
+        let random = localIDRandom.withLock { generator in (generator.next(), generator.next()) }
+        var bytes = (0..<16).map { index in UInt8(truncatingIfNeeded: (index < 8 ? random.0 : random.1) >> (8 * (index % 8))) }
         let milliseconds = UInt64(Date().timeIntervalSince1970 * 1000)
         for index in 0..<6 { bytes[index] = UInt8(truncatingIfNeeded: milliseconds >> (40 - 8 * UInt64(index))) }
         bytes[6] = 0x70 | (bytes[6] & 0x0F)
@@ -95,6 +98,10 @@ extension ContactMirror {
         }
         return text
     }
+
+    /// Seeded once from the system's generator: a system call per id would cost more than the
+    /// rest of a bulk import's row.
+    private static let localIDRandom = Mutex(SplitMix64(seed: UInt64.random(in: .min ... .max)))
 
     /// Queues a message. Its recipient must be in the mirror (by id, local id or email); a
     /// recipient not pushed yet makes the message wait for that contact's create.
@@ -125,22 +132,23 @@ extension ContactMirror {
     private static func insertEntry(
         _ kind: OutboxEntry.Kind, contactID: String, dependsOn: Int64?, payload: String, now: Int, in db: Database
     ) throws -> Int64 {
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO outbox (kind, contact_id, depends_on, payload, created_at, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?)
-                """, arguments: [kind.rawValue, contactID, dependsOn, payload, now, now])
+                """
+        ).execute(arguments: [kind.rawValue, contactID, dependsOn, payload, now, now])
         return db.lastInsertedRowID
     }
 
     /// A live contact with this email (synced before pending), or nil.
     static func contactID(withEmail email: String, in db: Database) throws -> String? {
         try String.fetchOne(
-            db,
-            sql: """
-                SELECT id FROM contacts WHERE ifnull(email, '') = ? COLLATE NOCASE AND state != 'tombstoned'
-                ORDER BY state = 'pending', row_id LIMIT 1
-                """, arguments: [email])
+            db.cachedStatement(
+                sql: """
+                    SELECT id FROM contacts WHERE ifnull(email, '') = ? COLLATE NOCASE AND state != 'tombstoned'
+                    ORDER BY state = 'pending', row_id LIMIT 1
+                    """), arguments: [email])
     }
 
     /// Resolves a message's `to`: an id or local id (aliases followed), else an email.
@@ -337,5 +345,22 @@ extension ContactMirror {
         try db.execute(sql: "UPDATE outbox SET contact_id = ? WHERE contact_id = ?", arguments: [id, localID])
         try settle(seq: seq, state: .sent, remoteID: id, now: now, in: db)
         return id
+    }
+}
+
+/// A small, fast pseudo-random generator (Steele, Lea and Flood's SplitMix64).
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) {
+        state = seed
+    }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var value = state
+        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
+        return value ^ (value >> 31)
     }
 }

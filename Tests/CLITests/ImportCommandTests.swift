@@ -1,0 +1,91 @@
+import Foundation
+import IntercomSimulator
+import Testing
+
+@testable import IntercomSync
+
+/// `contacts import` as a user runs it: exit codes, the errors file, standard input, dry runs,
+/// and --push against a simulator over loopback.
+@Suite(.serialized) struct ImportCommandTests {
+    static func fixture(_ name: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Fixtures/csv/\(name)").path
+    }
+
+    @Test func rejectedRowsExitThreeAndLandInTheErrorsFile() throws {
+        let workspace = try Workspace(contacts: 0)
+        let errors = workspace.folder.appendingPathComponent("rejected.csv").path
+        let result = try CLI.run([
+            "contacts", "import", Self.fixture("odd-header.csv"), "--db", workspace.db, "--errors", errors,
+        ])
+        #expect(result.status == 3, "\(result.stderr)")
+        #expect(result.stdout.contains("3 rows read: 2 imported, 0 skipped as duplicates, 1 rejected"))
+        #expect(result.stdout.contains("rejected, invalid phone: 1"))
+        #expect(result.stdout.contains("ignored columns: \"Company\""))
+        let text = try String(contentsOfFile: errors, encoding: .utf8)
+        let lines = text.split(separator: "\r\n").map(String.init)
+        #expect(
+            lines.first
+                == "line,reason, E-Mail Address ,FIRST_NAME,Last-Name,Contact Type,User ID,Avatar URL,Company,phone number,raw")
+        #expect(lines.count == 2)
+        #expect(lines[1].hasPrefix("4,\"phone: ") && lines[1].contains("jo@example.com"))
+
+        let query = try CLI.run(["contacts", "query", "--email", "hana@example.jp", "--format", "json", "--db", workspace.db])
+        #expect(query.stdout.contains("\"state\":\"pending\"") && query.stdout.contains("Hana Sato"))
+        let again = try CLI.run(["contacts", "import", Self.fixture("odd-header.csv"), "--db", workspace.db, "--json"])
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any])
+        #expect(summary["imported"] as? Int == 0 && summary["duplicates"] as? Int == 2 && summary["rejected"] as? Int == 1)
+    }
+
+    @Test func cleanFilesExitZeroAndStandardInputWorks() throws {
+        let workspace = try Workspace(contacts: 0)
+        let clean = try CLI.run(["contacts", "import", Self.fixture("export-bom-crlf.csv"), "--db", workspace.db])
+        #expect(clean.status == 0, "\(clean.stderr)")
+        let input = Data("email,name\nzed@example.com,Zed\nbjorn@example.se,Dup\n".utf8)
+        let piped = try CLI.run(["contacts", "import", "-", "--db", workspace.db, "--role", "lead", "--json"], input: input)
+        #expect(piped.status == 0, "\(piped.stderr)")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(piped.stdout.utf8)) as? [String: Any])
+        #expect(summary["imported"] as? Int == 1 && summary["duplicates"] as? Int == 1)
+        let zed = try CLI.run(["contacts", "query", "--email", "zed@example.com", "--format", "csv", "--db", workspace.db])
+        #expect(zed.stdout.contains(",lead,zed@example.com,"))
+    }
+
+    @Test func unreadableFilesAndBadOptionsWriteNothing() throws {
+        let workspace = try Workspace(contacts: 0)
+        for (arguments, status, message) in [
+            (["missing.csv"], Int32(1), "cannot read missing.csv"),
+            ([Self.fixture("empty.csv")], 1, "the file is empty"),
+            ([Self.fixture("no-email-column.csv")], 1, "no column holds the email"),
+            ([Self.fixture("quoted-commas.csv"), "--map", "Nope=email"], 1, "the file has no column \"Nope\""),
+            ([Self.fixture("quoted-commas.csv"), "--map", "Full Name"], 2, "write it as column=field"),
+            ([Self.fixture("quoted-commas.csv"), "--dry-run", "--push"], 2, "nothing to --push"),
+        ] {
+            let result = try CLI.run(["contacts", "import"] + arguments + ["--db", workspace.db])
+            #expect(result.status == status, "\(arguments): \(result.stderr)")
+            #expect(result.stderr.contains(message), "\(arguments): \(result.stderr)")
+        }
+        let dry = try CLI.run(["contacts", "import", Self.fixture("quoted-commas.csv"), "--dry-run", "--db", workspace.db])
+        #expect(dry.status == 0)
+        #expect(dry.stdout.contains("3 would import, 1 skipped as duplicates"))
+        #expect(!FileManager.default.fileExists(atPath: workspace.db), "a dry run writes nothing")
+        let help = try CLI.run(["contacts", "import", "--help"])
+        #expect(help.stdout.contains("Examples:") && help.stdout.contains("--custom-attributes"))
+    }
+
+    @Test func pushFlushesTheImportedCreates() async throws {
+        let simulator = try await SyncCommandTests.simulator(contacts: 0)
+        defer { Task { await simulator.stop() } }
+        let workspace = try Workspace(contacts: 0)
+        let result = try await CLI.runOffPool(
+            SyncCommandTests.arguments(
+                ["contacts", "import", Self.fixture("quoted-commas.csv"), "--push"], db: workspace.db, simulator: simulator),
+            environment: ["INTERCOM_ACCESS_TOKEN": simulator.accessToken])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("flush: 3 contacts created"))
+        let emails = try await simulator.workspace.exportContacts().compactMap { try JSONValue(jsonText: $0)["email"]?.string }
+        #expect(emails.sorted() == ["ana@example.com", "john@example.com", "jose@example.com"])
+        let list = try CLI.run(["outbox", "list", "--state", "sent", "--json", "--db", workspace.db])
+        #expect(list.stdout.components(separatedBy: "\"create_contact\"").count == 4)
+        #expect(!result.stdout.contains(simulator.accessToken) && !result.stderr.contains(simulator.accessToken))
+    }
+}
