@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import IntercomSync
+import Logging
 
 /// Where Intercom is and the token to reach it, shared by every command that talks to it.
 struct ConnectionOptions: ParsableArguments {
@@ -10,9 +11,11 @@ struct ConnectionOptions: ParsableArguments {
             valueName: "token"))
     var token: String?
 
-    @Option(help: ArgumentHelp("The workspace's region: us, eu or au. Picks the API host.", valueName: "region"))
-    var region: String = "us"
-
+    @Option(
+        help: ArgumentHelp(
+            "The workspace's region: us, eu or au. Picks the API host. Default: the stored login's, else us.",
+            valueName: "region"))
+    var region: String?
     @Option(
         name: .customLong("base-url"),
         help: ArgumentHelp(
@@ -25,8 +28,13 @@ struct ConnectionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Seconds to wait for each answer from Intercom.", valueName: "seconds"))
     var timeout: Double = 30
 
+    @Flag(
+        name: .shortAndLong,
+        help: "Log each request to stderr (-vv adds headers). The token is never shown, only its fingerprint.")
+    var verbose: Int
+
     func validate() throws {
-        guard IntercomRegion(name: region) != nil else {
+        if let region, IntercomRegion(name: region) == nil {
             throw ValidationError("--region must be us, eu or au, not \(region)")
         }
         if let baseURL {
@@ -45,12 +53,33 @@ struct ConnectionOptions: ParsableArguments {
         return nil
     }
 
+    /// A client for the token given for this run (--token, INTERCOM_ACCESS_TOKEN), else the stored
+    /// login's. The host is --base-url, else --region's, else the stored login's.
     func client() throws -> IntercomClient {
-        guard let token = resolvedToken else {
-            throw CommandFailure("no access token: set INTERCOM_ACCESS_TOKEN or pass --token")
+        let stored = resolvedToken == nil ? try CredentialStore(path: CredentialStore.defaultPath()).load() : nil
+        guard let token = resolvedToken ?? stored?.accessToken else {
+            throw CommandFailure(
+                "not connected to Intercom: run `intercom-sync auth login --client-id … --client-secret …` or "
+                    + "`intercom-sync auth token -`, or set INTERCOM_ACCESS_TOKEN")
         }
-        let base = baseURL.flatMap(URL.init(string:)) ?? IntercomRegion(name: region)!.baseURL
         return IntercomClient(
-            connection: IntercomConnection(baseURL: base, accessToken: token, version: version, timeout: timeout))
+            connection: IntercomConnection(
+                baseURL: apiBaseURL(stored: stored), accessToken: token, version: version, timeout: timeout),
+            transport: transport())
+    }
+
+    func apiBaseURL(stored: Credentials?) -> URL {
+        if let baseURL, let url = URL(string: baseURL) { return url }
+        if let region, let named = IntercomRegion(name: region) { return named.baseURL }
+        return stored?.apiBaseURL ?? IntercomRegion.us.baseURL
+    }
+
+    /// URLSession, logged to stderr with --verbose.
+    func transport() -> any HTTPTransport {
+        let transport = URLSessionTransport(timeout: timeout)
+        guard verbose > 0 else { return transport }
+        var logger = Logger(label: "intercom-sync.http") { label in StreamLogHandler.standardError(label: label) }
+        logger.logLevel = verbose > 1 ? .debug : .info
+        return LoggingTransport(wrapping: transport, logger: logger)
     }
 }

@@ -24,8 +24,9 @@ struct IntercomSyncCommand: AsyncParsableCommand {
               intercom-sync sim --seed-contacts 1000
             """,
         subcommands: [
-            SyncCommand.self, ContactsCommand.self, MessagesCommand.self, OutboxCommand.self, StatusCommand.self,
-            SimCommand.self, GenerateCommand.self,
+            AuthCommand.self, SyncCommand.self, ContactsCommand.self, MessagesCommand.self, OutboxCommand.self,
+            StatusCommand.self,
+            SimCommand.self, DemoCommand.self, GenerateCommand.self,
         ]
     )
 

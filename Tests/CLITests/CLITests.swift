@@ -27,6 +27,11 @@ struct CLI {
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env["INTERCOM_SYNC_DB"] = nil
+        env["INTERCOM_ACCESS_TOKEN"] = nil
+        // Never the login of whoever runs the tests.
+        env["INTERCOM_SYNC_CREDENTIALS"] = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "intercom-sync-no-credentials-\(UUID().uuidString)/credentials.json"
+        ).path
         env.merge(environment) { $1 }
         process.environment = env
         let out = Pipe()

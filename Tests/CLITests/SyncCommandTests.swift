@@ -77,7 +77,7 @@ import Testing
         let result = try CLI.run(
             ["sync", "--db", workspace.db, "--base-url", "http://127.0.0.1:9"], environment: ["INTERCOM_ACCESS_TOKEN": ""])
         #expect(result.status == 1)
-        #expect(result.stderr.contains("no access token"))
+        #expect(result.stderr.contains("not connected to Intercom: run `intercom-sync auth login"))
     }
 
     /// Kill -9 of a pull at random moments; resuming must give the mirror an uninterrupted run

@@ -1,0 +1,278 @@
+import ArgumentParser
+import Foundation
+import IntercomSimulator
+import IntercomSync
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Walk the whole loop against a built-in Intercom simulator (no account needed).",
+        discussion: """
+            Starts the simulator in this process on 127.0.0.1 with generated contacts, then: OAuth \
+            login (code flow end to end), full pull, an offline query, getContact revalidated by \
+            ETag (a 304), a CSV import, a contact created offline, a message staged to it, a flush \
+            (create, then the message to the new Intercom id), a change on the "server" followed by \
+            an incremental pull, and status. Each step prints what it did and is checked; the exit \
+            status is 1 if any step did not behave as it should. It uses a throw-away mirror and \
+            credentials file unless --db is given.
+
+            Examples:
+              intercom-sync demo
+              intercom-sync demo --contacts 20000 --db demo.sqlite
+            """
+    )
+
+    @Option(help: "Contacts the simulator starts with.")
+    var contacts = 3_000
+
+    @Option(
+        name: .customLong("db"),
+        help: ArgumentHelp("Keep the demo's mirror in this file (it must not exist yet).", valueName: "path"))
+    var db: String?
+
+    func validate() throws {
+        guard (10...200_000).contains(contacts) else { throw ValidationError("--contacts must be from 10 to 200000") }
+        if let db, FileManager.default.fileExists(atPath: db) {
+            throw ValidationError("\(db) exists: the demo writes a new mirror; pick another path or leave out --db")
+        }
+    }
+
+    func run() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("intercom-sync-demo-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var configuration = SimulatorConfiguration()
+        configuration.seedContacts = contacts
+        configuration.seed = 2026
+        configuration.rateLimit = 100_000
+        configuration.accessToken = "demo-\(UUID().uuidString)"
+        let simulator = try await IntercomSimulator.start(configuration)
+        let demo = DemoRun(
+            simulator: simulator, app: configuration, mirrorPath: db ?? folder.appendingPathComponent("mirror.sqlite").path,
+            credentials: CredentialStore(path: folder.appendingPathComponent("config/credentials.json").path))
+        let failures = await demo.run(seeded: contacts)
+        await simulator.stop()
+        if failures > 0 {
+            Output.note("demo: \(failures == 1 ? "1 step" : "\(failures) steps") did not behave as it should")
+            throw ExitCode(1)
+        }
+        Output.line("demo: every step behaved as it should")
+    }
+}
+
+/// The demo's steps, each checked; a failed step is reported and the rest still run where they can.
+private final class DemoRun {
+    let simulator: IntercomSimulator
+    /// The simulator's OAuth app.
+    let app: SimulatorConfiguration
+    let mirrorPath: String
+    let credentials: CredentialStore
+    var failures = 0
+    let started = ContinuousClock.now
+
+    init(simulator: IntercomSimulator, app: SimulatorConfiguration, mirrorPath: String, credentials: CredentialStore) {
+        self.simulator = simulator
+        self.app = app
+        self.mirrorPath = mirrorPath
+        self.credentials = credentials
+    }
+
+    struct StepFailure: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    /// Runs one step: prints its title, then ✓ and what it found, or ✗ and why.
+    @discardableResult
+    func step<T>(_ number: Int, _ title: String, _ body: () async throws -> (T, String)) async -> T? {
+        let began = ContinuousClock.now
+        do {
+            let (value, detail) = try await body()
+            let milliseconds =
+                (ContinuousClock.now - began).components.attoseconds / 1_000_000_000_000_000
+                + (ContinuousClock.now - began).components.seconds * 1000
+            Output.line(String(format: "%2d. ✓ %@ — %@ (%lld ms)", number, title, detail, milliseconds))
+            return value
+        } catch {
+            failures += 1
+            Output.line(String(format: "%2d. ✗ %@ — %@", number, title, "\(error)"))
+            return nil
+        }
+    }
+
+    func check(_ condition: Bool, _ message: @autoclosure () -> String) throws {
+        if !condition { throw StepFailure(message()) }
+    }
+
+    func run(seeded: Int) async -> Int {
+        let base = URL(string: simulator.baseURL)!
+        Output.line("intercom-sync demo: a simulated Intercom workspace of \(seeded) contacts at \(simulator.baseURL)\n")
+        let login = await step(1, "OAuth login (authorization code)") { () -> (Credentials, String) in
+            let listener = try LoopbackRedirectListener(port: 0)
+            let flow = OAuthLogin(
+                clientID: app.clientID, clientSecret: app.clientSecret, redirectURI: listener.redirectURI,
+                endpoints: .init(apiBase: base))
+            // The "browser": approve at the authorize URL, follow the redirect to the listener.
+            async let redirect = listener.waitForRedirect(timeout: 10)
+            _ = try await URLSession.shared.data(from: flow.authorizeURL)
+            let code = try flow.code(fromRedirect: try await redirect)
+            let token = try await flow.exchange(code)
+            let connected = try await Credentials.connect(token: token, method: .oauth, baseURL: base)
+            try credentials.save(connected)
+            let mode = try FileManager.default.attributesOfItem(atPath: credentials.path)[.posixPermissions] as? Int
+            try check(mode == 0o600, "the credentials file has mode \(String(mode ?? 0, radix: 8)), not 600")
+            try check(try credentials.load() == connected, "the stored credentials do not read back")
+            return (connected, "state checked, code exchanged, \(connected), stored with mode 600")
+        }
+        guard let login else { return failures }
+        let client = IntercomClient(connection: IntercomConnection(baseURL: login.apiBaseURL, accessToken: login.accessToken))
+        let mirror: ContactMirror
+        do {
+            mirror = try ContactMirror.open(at: mirrorPath, mode: .createIfMissing)
+        } catch {
+            Output.line("✗ cannot open the mirror: \(error)")
+            return failures + 1
+        }
+        let sync = ContactSync(mirror: mirror, client: client)
+
+        await step(2, "full pull") { () -> (Void, String) in
+            let summary = try await sync.run(.full)
+            try check(summary.fetched == seeded, "fetched \(summary.fetched) of \(seeded)")
+            let stored = try mirror.status().contacts["synced"] ?? 0
+            try check(stored == seeded, "the mirror holds \(stored) of \(seeded)")
+            return ((), "\(summary.fetched) contacts in \(summary.requests) requests")
+        }
+
+        let sample = await step(3, "offline query") { () -> (StoredContact, String) in
+            var all = ContactQuery()
+            all.limit = 1
+            let first = try require(try mirror.contacts(matching: all).contacts.first, "the mirror is empty")
+            let word = String((first.contact.name ?? first.contact.email ?? "").prefix(3))
+            var query = ContactQuery()
+            query.search = word
+            query.limit = 5
+            let found = try mirror.contacts(matching: query).contacts
+            try check(found.contains { $0.id == first.id } || found.count == 5, "searching \"\(word)\" missed \(first.id)")
+            return (first, "search \"\(word)\" → \(found.count) contacts, e.g. \(found[0].contact.name ?? "?"), no request made")
+        }
+
+        if let sample {
+            await step(4, "getContact revalidated by ETag") { () -> (Void, String) in
+                let before = await simulator.workspace.requestLog().count
+                let cached = try await sync.getContact(sample.id)
+                let afterCached = await simulator.workspace.requestLog().count
+                try check(cached.source == .mirror && afterCached == before, "the cached read asked Intercom")
+                // A list page carries no ETag: the first refresh fetches the contact with one.
+                let first = try await sync.getContact(sample.id, freshness: .refresh)
+                let firstStatus = await simulator.workspace.requestLog().last?.status
+                try check(first.contact?.etag != nil, "GET /contacts/\(sample.id) stored no ETag")
+                let refreshed = try await sync.getContact(sample.id, freshness: .refresh)
+                let last = await simulator.workspace.requestLog().last
+                try check(refreshed.source == .revalidated && last?.status == 304, "expected a 304, got \(last?.status ?? 0)")
+                try check(refreshed.contact?.contact == sample.contact, "the revalidated contact changed")
+                return (
+                    (),
+                    "cached read: no request; first refresh \(firstStatus ?? 0) stored ETag \(first.contact?.etag ?? ""); "
+                        + "second refresh: If-None-Match → 304"
+                )
+            }
+        }
+
+        await step(5, "CSV import") { () -> (Void, String) in
+            var reader = CSVReader(bytes: Array(Self.sampleCSV().utf8))
+            let summary = try ContactImport(mirror: mirror).run(&reader, now: Int(Date().timeIntervalSince1970))
+            try check(
+                summary.imported == 3 && summary.rejected == 1, "imported \(summary.imported), rejected \(summary.rejected)")
+            return ((), "\(summary.read) rows: \(summary.imported) pending creates, \(summary.rejected) rejected (bad phone)")
+        }
+
+        let staged = await step(6, "create a contact offline, stage a message to it") {
+            () -> ((StagedContact, StagedMessage), String) in
+            let contact = try mirror.stageContact(
+                ContactDraft(email: "ada.demo@example.com", name: "Ada Demo", phone: "+44 20 7946 0000"),
+                now: Int(Date().timeIntervalSince1970))
+            let message = try mirror.stageMessage(
+                MessageDraft(kind: .inApp, body: "Welcome aboard, Ada!", to: contact.localID),
+                now: Int(Date().timeIntervalSince1970))
+            try check(message.waitsFor == contact.seq, "the message does not wait for its contact's create")
+            let pending = try mirror.contact(id: contact.localID)?.state
+            try check(pending == .pending, "the new contact is \(String(describing: pending)), not pending")
+            return ((contact, message), "\(contact.localID) is pending; message #\(message.seq) waits for #\(contact.seq)")
+        }
+
+        if let (contact, message) = staged {
+            await step(7, "flush the outbox") { () -> (Void, String) in
+                let summary = try await OutboxFlush(mirror: mirror, client: client).run()
+                try check(
+                    summary.contactsCreated == 4 && summary.messagesSent == 1,
+                    "created \(summary.contactsCreated), sent \(summary.messagesSent)")
+                let create = try mirror.outboxEntry(seq: contact.seq)
+                let sent = try mirror.outboxEntry(seq: message.seq)
+                let remoteID = try require(create?.remoteID, "the create has no Intercom id")
+                try check(sent?.state == .sent && sent?.contactID == remoteID, "the message did not go to \(remoteID)")
+                let received = try await simulator.workspace.sentMessages().map { try JSONValue(jsonText: $0) }
+                try check(
+                    received.filter { $0["body"]?.string == "Welcome aboard, Ada!" }.count == 1,
+                    "Intercom did not receive the message exactly once")
+                let alias = try mirror.contact(id: contact.localID)?.id
+                try check(alias == remoteID, "the local id does not resolve to \(remoteID)")
+                return (
+                    (), "4 contacts created (3 imported), then the message to \(remoteID); \(contact.localID) now resolves to it"
+                )
+            }
+        }
+
+        if let sample {
+            await step(8, "a change in Intercom, then an incremental pull") { () -> (Void, String) in
+                simulator.workspace.clock.advance(by: 3_600)
+                try await simulator.workspace.edit(id: sample.id, fieldsJSON: #"{"name": "Renamed In Intercom"}"#)
+                let summary = try await sync.run(.automatic)
+                try check(summary.passes == [.incremental], "ran \(summary.passes), not an incremental pull")
+                let name = try mirror.contact(id: sample.id)?.contact.name
+                try check(name == "Renamed In Intercom", "the mirror still has \(name ?? "nothing")")
+                return ((), "\(summary.fetched) contacts fetched in \(summary.requests) requests; the new name is in the mirror")
+            }
+        }
+
+        await step(9, "status") { () -> (Void, String) in
+            let status = try mirror.status()
+            let total = status.contacts.values.reduce(0, +)
+            try check(total == seeded + 4, "the mirror holds \(total) contacts, not \(seeded + 4)")
+            try check(status.outbox["sent"] == 5, "the outbox has \(status.outbox) entries")
+            return (
+                (),
+                "contacts \(status.contacts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")); outbox sent \(status.outbox["sent"] ?? 0)"
+            )
+        }
+        let seconds =
+            Double((ContinuousClock.now - started).components.attoseconds) / 1e18
+            + Double((ContinuousClock.now - started).components.seconds)
+        Output.line(String(format: "\nfinished in %.1f s", seconds))
+        return failures
+    }
+
+    /// The CSV the demo imports: `Fixtures/csv/demo-import.csv` when the source tree is at hand,
+    /// else the same rows built in.
+    static func sampleCSV() -> String {
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Fixtures/csv/demo-import.csv")
+        if let text = try? String(contentsOf: fixture, encoding: .utf8) { return text }
+        return """
+            Email,Full name,Phone number,Type
+            grace.demo@example.com,Grace Demo,+1 415 555 0111,user
+            linus.demo@example.com,"Demo, Linus",+46 70 123 45 00,lead
+            bad.phone@example.com,Bad Phone,555 0199,user
+            hedy.demo@example.com,Hedy Démo,,user
+
+            """
+    }
+}
+
+private func `require`<T>(_ value: T?, _ message: String) throws -> T {
+    guard let value else { throw DemoRun.StepFailure(message) }
+    return value
+}
