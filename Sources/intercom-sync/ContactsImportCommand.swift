@@ -52,6 +52,11 @@ struct ContactsImportCommand: AsyncParsableCommand {
     @Flag(help: "Import the columns that match no field as custom attributes (text), named by their header.")
     var customAttributes = false
 
+    @Option(
+        name: .customLong("batch-size"),
+        help: "Rows per transaction: a killed import keeps the batches it committed; larger batches write less.")
+    var batchSize = ContactImport.Options().batchSize
+
     @Flag(help: "Flush the outbox afterwards, pushing the new contacts to Intercom.")
     var push = false
 
@@ -61,6 +66,7 @@ struct ContactsImportCommand: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
 
     func validate() throws {
+        guard batchSize > 0 else { throw ValidationError("--batch-size must be at least 1") }
         if dryRun && push { throw ValidationError("--dry-run writes nothing, so there is nothing to --push") }
         for mapping in mappings where !mapping.contains("=") {
             throw ValidationError("--map \(mapping): write it as column=field")
@@ -72,6 +78,7 @@ struct ContactsImportCommand: AsyncParsableCommand {
         options.defaultRole = role
         options.dryRun = dryRun
         options.customAttributes = customAttributes
+        options.batchSize = batchSize
         for mapping in mappings {
             let equals = mapping.lastIndex(of: "=")!
             options.mappings[String(mapping[..<equals])] = String(mapping[mapping.index(after: equals)...])

@@ -29,9 +29,10 @@ struct CLI {
         env["INTERCOM_SYNC_DB"] = nil
         env["INTERCOM_ACCESS_TOKEN"] = nil
         // Never the login of whoever runs the tests.
-        env["INTERCOM_SYNC_CREDENTIALS"] = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "intercom-sync-no-credentials-\(UUID().uuidString)/credentials.json"
-        ).path
+        env["INTERCOM_SYNC_CREDENTIALS"] =
+            FileManager.default.temporaryDirectory.appendingPathComponent(
+                "intercom-sync-no-credentials-\(UUID().uuidString)/credentials.json"
+            ).path
         env.merge(environment) { $1 }
         process.environment = env
         let out = Pipe()

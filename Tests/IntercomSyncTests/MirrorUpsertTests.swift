@@ -61,6 +61,38 @@ import Testing
         #expect(try mirror.contacts(matching: everyone).contacts.map(\.id).contains(pages.generator.contact(at: 65).id))
     }
 
+    /// A batch that fails part-way inside a transaction its caller then commits (no savepoint
+    /// rolls it back) still leaves its rows indexed and the trigger back on.
+    @Test func aBatchThatThrowsStillLeavesTheIndexExact() throws {
+        struct Stop: Error {}
+        let mirror = try ContactMirror.inMemory()
+        try mirror.writer.write { db in
+            do {
+                _ = try ContactMirror.indexingFTSAtEnd(in: db) {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO contacts (id, role, name, created_at, updated_at, body, state)
+                            VALUES ('local-1', 'lead', 'Quirinus Halvorsen', 1, 1, '{}', 'pending')
+                            """)
+                    throw Stop()
+                }
+            } catch is Stop {}
+            try db.execute(
+                sql: """
+                    INSERT INTO contacts (id, role, name, created_at, updated_at, body, state)
+                    VALUES ('local-2', 'lead', 'Wilhelmina Otterbein', 1, 1, '{}', 'pending')
+                    """)
+        }
+        try mirror.writer.write { db in
+            try db.execute(sql: "INSERT INTO contacts_fts(contacts_fts, rank) VALUES ('integrity-check', 1)")
+        }
+        for word in ["quirin", "otterb"] {
+            var query = ContactQuery()
+            query.search = word
+            #expect(try mirror.contacts(matching: query).contacts.count == 1, "\(word)")
+        }
+    }
+
     @Test func newerVersionReplacesOlderIsIgnored() throws {
         let mirror = try ContactMirror.inMemory()
         _ = try mirror.upsertPage(pages.page(0..<5), fetchedAt: 1)

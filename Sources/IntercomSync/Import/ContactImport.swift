@@ -19,7 +19,8 @@ public struct ContactImport {
         public var customAttributes = false
         /// Validate and count, write nothing.
         public var dryRun = false
-        /// Good rows per transaction.
+        /// Good rows per transaction: a killed import keeps the batches it committed. Rows
+        /// stream from the file into the transaction, so a batch holds no memory of its own.
         public var batchSize = 20_000
 
         public init() {}
@@ -67,7 +68,7 @@ public struct ContactImport {
         public var existingID: String
     }
 
-    private enum Parsed {
+    enum Parsed {
         case draft(line: Int, ContactDraft)
         case rejected(Rejection)
     }
@@ -105,22 +106,37 @@ public struct ContactImport {
             summary.ignoredColumns = map.ignoredColumns
         }
         var seenInDryRun = Set<String>()
-        var batch: [Parsed] = []
-        batch.reserveCapacity(options.batchSize)
-        var good = 0
-        func commit() throws {
-            for case .rejected(let rejection) in batch {
-                summary.rejected += 1
-                summary.rejectedByCategory[rejection.category, default: 0] += 1
-                try onRejected(rejection, summary.header)
+        var finished = false
+        /// Reads rows until `batchSize` good ones went to `take` or the file ends; bad rows go to
+        /// `onRejected` on the way. Runs inside one transaction, so rows stream straight from the
+        /// file into the mirror without being held in memory.
+        func readBatch(_ take: (Int, ContactDraft) throws -> Void) throws {
+            var good = 0
+            while good < options.batchSize {
+                guard let row = try reader.next() else {
+                    finished = true
+                    return
+                }
+                summary.read += 1
+                switch parse(row, map: map) {
+                case .rejected(let rejection):
+                    summary.rejected += 1
+                    summary.rejectedByCategory[rejection.category, default: 0] += 1
+                    try onRejected(rejection, summary.header)
+                case .draft(let line, let draft):
+                    good += 1
+                    try take(line, draft)
+                }
+                if summary.read % 10_000 == 0 { onProgress(Progress(rowsRead: summary.read, bytesRead: reader.bytesRead)) }
             }
+        }
+        while !finished {
             if options.dryRun {
                 try mirror.writer.read { db in
-                    for case .draft(let line, let draft) in batch {
-                        let key = draft.email.lowercased()
+                    try readBatch { line, draft in
                         if let existing = try ContactMirror.contactID(withEmail: draft.email, in: db) {
                             summary.noteDuplicate(line: line, email: draft.email, existingID: existing)
-                        } else if !seenInDryRun.insert(key).inserted {
+                        } else if !seenInDryRun.insert(draft.email.lowercased()).inserted {
                             summary.noteDuplicate(line: line, email: draft.email, existingID: "(earlier in the file)")
                         } else {
                             summary.imported += 1
@@ -130,7 +146,7 @@ public struct ContactImport {
             } else {
                 try mirror.writer.write { db in
                     try ContactMirror.indexingFTSAtEnd(in: db) {
-                        for case .draft(let line, let draft) in batch {
+                        try readBatch { line, draft in
                             if let existing = try ContactMirror.contactID(withEmail: draft.email, in: db) {
                                 summary.noteDuplicate(line: line, email: draft.email, existingID: existing)
                             } else {
@@ -141,18 +157,8 @@ public struct ContactImport {
                     }
                 }
             }
-            batch.removeAll(keepingCapacity: true)
-            good = 0
             onProgress(Progress(rowsRead: summary.read, bytesRead: reader.bytesRead))
         }
-        while let row = try reader.next() {
-            summary.read += 1
-            let parsed = parse(row, map: map)
-            if case .draft = parsed { good += 1 }
-            batch.append(parsed)
-            if good >= options.batchSize || batch.count >= options.batchSize * 4 { try commit() }
-        }
-        try commit()
         summary.seconds = Date().timeIntervalSince(started)
         return summary
     }

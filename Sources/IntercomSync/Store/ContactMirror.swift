@@ -53,7 +53,7 @@ public struct ContactMirror: Sendable {
         configuration.prepareDatabase { db in
             // WAL with synchronous=NORMAL stays atomic and consistent after a crash; it only
             // skips an fsync per commit. A larger cache keeps index pages hot during bulk pulls.
-            try db.execute(sql: "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768")
+            try db.execute(sql: "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY")
             if db.configuration.readonly {
                 // Readers map the file, which spares a system call per page read. The writer does
                 // not: every page a pull touches would count in its resident memory.
