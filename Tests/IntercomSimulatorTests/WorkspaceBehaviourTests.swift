@@ -196,4 +196,61 @@ import Testing
         await simulator.stop()
         await #expect(throws: (any Error).self) { _ = try await URLSession.shared.data(for: request) }
     }
+
+    /// Over a real connection, a lost answer is no answer at all: the write commits, and after
+    /// the delay the connection closes without a byte of reply.
+    @Test func aLostAnswerClosesTheConnectionWithoutAReply() async throws {
+        var configuration = SimulatorConfiguration()
+        configuration.faults.lostResponseRate = 1
+        configuration.faults.lostResponseDelaySeconds = 1
+        let simulator = try await IntercomSimulator.start(configuration)
+        let body = #"{"email":"lost@example.com"}"#
+        let request =
+            "POST /contacts HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(simulator.accessToken)\r\n"
+            + "Accept: application/json\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        let port = simulator.port
+        let (reply, closed, seconds) = try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try Self.exchange(request, port: port) })
+            }
+        }
+        #expect(reply.isEmpty, "no reply: \(String(decoding: reply, as: UTF8.self))")
+        // Not an upper bound on time: a loaded test run may wake the simulator late. It must
+        // close, though, rather than leave the connection hanging.
+        #expect(closed, "the connection was left open for \(seconds) s")
+        #expect(seconds >= 0.9, "closed after \(seconds) s, before the delay")
+        #expect(await simulator.workspace.contactIDs().count == 1, "the write committed")
+        #expect(await simulator.workspace.requestLog().last?.lost == true)
+        await simulator.stop()
+    }
+
+    /// Sends raw bytes to 127.0.0.1:`port` and reads until the server closes the connection
+    /// (`closed`) or 30 s pass.
+    static func exchange(_ request: String, port: Int) throws -> (reply: [UInt8], closed: Bool, seconds: Double) {
+        struct SocketFailure: Error {}
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw SocketFailure() }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else { throw SocketFailure() }
+        var timeLimit = timeval(tv_sec: 30, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeLimit, socklen_t(MemoryLayout<timeval>.size))
+        let started = Date()
+        _ = request.withCString { send(descriptor, $0, strlen($0), 0) }
+        var reply: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = recv(descriptor, &buffer, buffer.count, 0)
+            if count <= 0 { return (reply, count == 0, Date().timeIntervalSince(started)) }
+            reply += buffer[0..<count]
+        }
+    }
 }

@@ -27,6 +27,27 @@ import Testing
         #expect(ContactDraft(email: email).problems == [])
     }
 
+    /// The byte-level fast path for plain ASCII addresses says "valid" exactly when the full
+    /// rules do.
+    @Test func theASCIIFastPathAgreesWithTheRules() {
+        var generator = SystemRandomNumberGenerator()
+        let pieces = ["a", "Z", "0", "9", ".", "..", "@", "-", "_", "+", "'", " ", "com", "io", "x-y", "1", "é", "\t", "!"]
+        var valid = 0
+        for _ in 0..<20_000 {
+            let count = Int.random(in: 1...9, using: &generator)
+            var email = (0..<count).map { _ in pieces.randomElement(using: &generator)! }.joined()
+            if Bool.random(using: &generator) { email = "ann@" + email + ".com" }
+            let fast = ContactDraft.isPlainValidASCIIEmail(email)
+            let rules = ContactDraft.emailProblemByRules(email) == nil
+            if fast { valid += 1 }
+            #expect(!fast || rules, "\(email.debugDescription): the fast path accepts what the rules refuse")
+            if email.utf8.allSatisfy({ $0 < 0x80 }) {
+                #expect(fast == rules, "\(email.debugDescription)")
+            }
+        }
+        #expect(valid > 500, "the sample must hold valid addresses too")
+    }
+
     @Test func phonesMustStartWithPlusAndHoldSevenToFifteenDigits() {
         func reason(_ phone: String) -> String? { ContactDraft(email: "a@b.io", phone: phone).problems.first?.reason }
         #expect(reason("020 7946 0958")?.contains("must start with +") == true)

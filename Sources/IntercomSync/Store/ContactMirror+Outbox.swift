@@ -53,18 +53,16 @@ extension ContactMirror {
                 existingContactID: existing)
         }
         let localID = newLocalID()
-        var body = draft.requestBody
-        if case .object(var fields) = body {
-            fields["type"] = "contact"
-            fields["id"] = .string(localID)
-            fields["custom_attributes"] = .object(draft.customAttributes)
-            fields["created_at"] = .int(Int64(now))
-            fields["updated_at"] = .int(Int64(now))
-            body = .object(fields)
-        }
+        // The local row's body is the request plus what Intercom would add; built as text, since
+        // a bulk import stages one a row.
+        let payload = draft.requestBodyText
+        let attributes = draft.customAttributes.isEmpty ? "{}" : JSONValue.object(draft.customAttributes).jsonText
+        var body = #"{"type":"contact","id":"\#(localID)","created_at":\#(now),"updated_at":\#(now)"#
+        if draft.customAttributes.isEmpty { body += #","custom_attributes":{}"# }
+        body += "," + payload.dropFirst()
         try db.cachedStatement(
             sql: """
-                INSERT INTO contacts (
+                INSERT OR FAIL INTO contacts (
                     id, external_id, role, email, phone, name, avatar, custom_attributes, created_at, updated_at,
                     body, state)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')
@@ -72,10 +70,10 @@ extension ContactMirror {
         ).execute(
             arguments: [
                 localID, draft.externalID, draft.role.rawValue, draft.email, draft.phone, draft.name, draft.avatar,
-                JSONValue.object(draft.customAttributes).jsonText, now, now, body.jsonText,
+                attributes, now, now, body,
             ])
         let seq = try insertEntry(
-            .createContact, contactID: localID, dependsOn: nil, payload: draft.requestBody.jsonText, now: now, in: db)
+            .createContact, contactID: localID, dependsOn: nil, payload: payload, now: now, in: db)
         return StagedContact(localID: localID, seq: seq)
     }
 
@@ -134,7 +132,7 @@ extension ContactMirror {
     ) throws -> Int64 {
         try db.cachedStatement(
             sql: """
-                INSERT INTO outbox (kind, contact_id, depends_on, payload, created_at, updated_at)
+                INSERT OR FAIL INTO outbox (kind, contact_id, depends_on, payload, created_at, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?)
                 """
         ).execute(arguments: [kind.rawValue, contactID, dependsOn, payload, now, now])
