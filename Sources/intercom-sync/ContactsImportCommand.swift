@@ -85,7 +85,7 @@ struct ContactsImportCommand: AsyncParsableCommand {
         }
         let client = push ? try connection.client() : nil
         let input = try InputFile(path: file)
-        defer { input.close() }
+        defer { input.release() }
         // A dry run on a mirror that does not exist yet checks against an empty one.
         let existed = FileManager.default.fileExists(atPath: mirror.resolvedPath)
         let store = dryRun && !existed ? try ContactMirror.inMemory() : try mirror.open(.createIfMissing)
@@ -158,8 +158,9 @@ struct InputFile {
         size = fstat(descriptor, &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG ? Int(status.st_size) : nil
     }
 
-    func close() {
-        if owned { _ = Glibc.close(descriptor) }
+    /// Closes the file (standard input is left open).
+    func release() {
+        if owned { close(descriptor) }
     }
 }
 

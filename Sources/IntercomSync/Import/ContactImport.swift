@@ -68,7 +68,7 @@ public struct ContactImport {
         public var existingID: String
     }
 
-    enum Parsed {
+    private enum Parsed {
         case draft(line: Int, ContactDraft)
         case rejected(Rejection)
     }
