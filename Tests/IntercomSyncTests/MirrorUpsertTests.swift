@@ -93,6 +93,34 @@ import Testing
         }
     }
 
+    /// A page that names one contact twice (it changed while the pages were read) keeps the
+    /// newest version, and the FTS index stays exact.
+    @Test func aContactTwiceInOneBatchKeepsItsNewestVersion() throws {
+        let mirror = try ContactMirror.inMemory()
+        let first = pages.generator.contact(at: 1)
+        let twice = pages.page(0..<3) { $0.name = "Older Name" }
+        let newer = pages.page(1..<2) {
+            $0.name = "Newer Name"; $0.updatedAt += 60
+        }
+        // One page whose data holds contacts 0, 1, 2 and then 1 again, newer.
+        let older = try JSONValue(jsonText: twice)
+        let later = try JSONValue(jsonText: newer)
+        guard case .object(var fields) = older, let data = older["data"]?.elements, let extra = later["data"]?.elements
+        else {
+            Issue.record("unexpected page shape")
+            return
+        }
+        fields["data"] = .array(data + extra)
+        #expect(try mirror.upsertPage(JSONValue.object(fields).jsonText, fetchedAt: 1).written == 3)
+        #expect(try mirror.contact(id: first.id)?.contact.name == "Newer Name")
+        try mirror.writer.write { db in
+            try db.execute(sql: "INSERT INTO contacts_fts(contacts_fts, rank) VALUES ('integrity-check', 1)")
+        }
+        var query = ContactQuery()
+        query.search = "newer"
+        #expect(try mirror.contacts(matching: query).contacts.map(\.id) == [first.id])
+    }
+
     @Test func newerVersionReplacesOlderIsIgnored() throws {
         let mirror = try ContactMirror.inMemory()
         _ = try mirror.upsertPage(pages.page(0..<5), fetchedAt: 1)

@@ -75,7 +75,7 @@ extension ContactMirror {
         try indexingFTSAtEnd(in: db) {
             var written = 0
             let statement = try db.cachedStatement(sql: upsertSQL)
-            for (position, contact) in contacts.enumerated() {
+            for (position, contact) in newestVersions(of: contacts) {
                 statement.setUncheckedArguments(contact.arguments(fetchedAt: fetchedAt))
                 do {
                     try statement.execute()
@@ -86,6 +86,22 @@ extension ContactMirror {
             }
             return written
         }
+    }
+
+    /// The batch with each contact once, at its newest version (the later one on a tie), with its
+    /// position in the page. Writing one contact twice in a batch would update a row the FTS index
+    /// has not received yet, and its update trigger would then delete terms the index never had.
+    static func newestVersions(of contacts: [ScannedContact]) -> [(position: Int, contact: ScannedContact)] {
+        let all = Array(contacts.enumerated()).map { (position: $0.offset, contact: $0.element) }
+        var ids = Set<String>()
+        guard contacts.contains(where: { $0.id.map { !ids.insert($0).inserted } ?? false }) else { return all }
+        var newest: [String: Int] = [:]
+        for (position, contact) in contacts.enumerated() {
+            guard let id = contact.id else { continue }
+            if let kept = newest[id], (contacts[kept].updatedAt ?? .min) > (contact.updatedAt ?? .min) { continue }
+            newest[id] = position
+        }
+        return all.filter { item in item.contact.id.map { newest[$0] == item.position } ?? true }
     }
 
     /// Runs `body`, which inserts contacts inside the caller's transaction, and adds the rows it
