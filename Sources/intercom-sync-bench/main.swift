@@ -87,6 +87,7 @@ func lookups(count: Int, seed: UInt64, samples: Int, mirror: ContactMirror) thro
         query.limit = 1
         return try mirror.contacts(matching: query).contacts.count
     }
+    if option("only", default: "") == "email" { return }
     let prefixes = (0..<samples).map { _ in
         let name = generator.contact(at: Int.random(in: 0..<count, using: &random)).name
         return String(name.prefix(3))
@@ -136,7 +137,7 @@ do {
         try stageMessages(count: count, mirror: try ContactMirror.open(at: path, mode: .existing))
     default:
         print(
-            "usage: intercom-sync-bench upsert|lookups|stage-messages [--count N] [--seed S] [--db PATH] [--samples N] [--pages-per-commit N]"
+            "usage: intercom-sync-bench upsert|lookups|stage-messages [--count N] [--seed S] [--db PATH] [--samples N] [--only email] [--pages-per-commit N]"
         )
         exit(2)
     }

@@ -152,7 +152,7 @@ import Testing
         defer { Task { await simulator.stop() } }
         let workspace = try Workspace(contacts: 0)
         let environment = Self.environment(workspace.folder)
-        let stored = try CLI.run(
+        let stored = try await CLI.runOffPool(
             ["auth", "token", "-", "--base-url", simulator.baseURL], environment: environment,
             input: Data((simulator.accessToken + "\n").utf8))
         #expect(stored.status == 0, "\(stored.stderr)")
@@ -165,7 +165,7 @@ import Testing
             #expect(refused.stderr.contains("can be read by other users (mode 644)"), "\(command): \(refused.stderr)")
             #expect(refused.stderr.contains("chmod 600 \(path)"))
         }
-        let wrong = try CLI.run(
+        let wrong = try await CLI.runOffPool(
             ["auth", "token", "-", "--base-url", simulator.baseURL], environment: environment, input: Data("nope\n".utf8))
         #expect(wrong.status == 1 && wrong.stderr.contains("log in again"))
     }
@@ -181,7 +181,8 @@ import Testing
         let base = ["--base-url", simulator.baseURL, "-vv"]
         let db = ["--db", workspace.db]
         var outputs: [CLI.Result] = []
-        outputs.append(try CLI.run(["auth", "token", "-"] + base, environment: environment, input: Data(token.utf8)))
+        outputs.append(
+            try await CLI.runOffPool(["auth", "token", "-"] + base, environment: environment, input: Data(token.utf8)))
         outputs.append(try await CLI.runOffPool(["sync"] + base + db, environment: environment))
         outputs.append(try await CLI.runOffPool(["sync", "--reconcile"] + base + db, environment: environment))
         let id = await simulator.workspace.contactIDs()[0]

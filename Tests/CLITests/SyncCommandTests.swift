@@ -132,8 +132,10 @@ extension CLI {
         }
     }
 
-    static func runOffPool(_ arguments: [String], environment: [String: String] = [:]) async throws -> Result {
-        try await offPool { try run(arguments, environment: environment) }
+    static func runOffPool(_ arguments: [String], environment: [String: String] = [:], input: Data? = nil) async throws
+        -> Result
+    {
+        try await offPool { try run(arguments, environment: environment, input: input) }
     }
 
     /// Starts the binary and kills it with SIGKILL after `delay`; returns its exit status if it
