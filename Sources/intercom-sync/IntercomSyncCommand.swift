@@ -11,14 +11,17 @@ struct IntercomSyncCommand: AsyncParsableCommand {
             intercom-sync keeps a local SQLite mirror of your Intercom contacts, so you can query \
             them without a network, and stages new contacts and messages in an outbox that \
             `outbox flush` sends exactly once. Exit codes: 0 ok, 1 failure, 2 usage error or \
-            invalid input, 3 a flush left failed or unknown entries.
+            invalid input, 3 a flush left failed or unknown entries (or an import rejected rows).
 
             Examples:
+              intercom-sync demo
+              intercom-sync auth login --client-id 4f2… --client-secret "$SECRET"
               intercom-sync sync
               intercom-sync contacts query --search "ana lo" --limit 5
               intercom-sync contacts get 6762f0d01bb69f9f2193bb7d --offline
               intercom-sync contacts create --email ann@example.com --name "Ann O'Neil"
               intercom-sync messages send --to ann@example.com --body "Welcome aboard"
+              intercom-sync contacts import leads.csv --errors rejected.csv
               intercom-sync outbox flush
               intercom-sync status --json
               intercom-sync sim --seed-contacts 1000
