@@ -26,6 +26,7 @@ struct OutboxListCommand: ParsableCommand {
             Examples:
               intercom-sync outbox list
               intercom-sync outbox list --state failed --state unknown
+              intercom-sync outbox list --limit 20
               intercom-sync outbox list --json | jq '.[] | select(.state == "failed")'
             """
     )
@@ -35,11 +36,26 @@ struct OutboxListCommand: ParsableCommand {
     @Option(help: "Only entries in this state (repeatable): pending, in_flight, sent, failed, unknown.")
     var state: [OutboxState] = []
 
+    @Option(help: "Show at most this many entries, oldest first (after a large import the queue is long).")
+    var limit = 500
+
     @Flag(help: "Print a JSON array of entries.")
     var json = false
 
+    func validate() throws {
+        guard limit > 0 else { throw ValidationError("--limit must be at least 1") }
+    }
+
     func run() throws {
-        let entries = try mirror.open(.existing).outboxEntries(states: state.isEmpty ? Set(OutboxState.allCases) : Set(state))
+        let store = try mirror.open(.existing)
+        let states = state.isEmpty ? Set(OutboxState.allCases) : Set(state)
+        let entries = try store.outboxEntries(states: states, limit: limit)
+        if entries.count == limit {
+            let total = try store.outboxCount(states: states)
+            if total > limit {
+                Output.note("showing the first \(limit) of \(total) entries: raise --limit, or pick with --state")
+            }
+        }
         if json {
             Output.line(JSONValue.array(entries.map(OutboxRendering.json)).jsonText)
             return

@@ -60,6 +60,9 @@ import Testing
         #expect(entries[1]["contact_id"] as? String == remoteID, "the message follows the remapped id")
         let resolved = try CLI.run(["contacts", "get", localID, "--offline", "--json"] + db)
         #expect(resolved.stdout.contains("\"id\":\"\(remoteID)\""), "the local id is an alias")
+        let firstTwo = try CLI.run(["outbox", "list", "--limit", "2", "--json"] + db)
+        #expect(try (Self.json(firstTwo.stdout) as? [[String: Any]])?.map { $0["seq"] as? Int } == [1, 2])
+        #expect(firstTwo.stderr.contains("showing the first 2 of 3 entries"))
         let table = try CLI.run(["outbox", "list", "--state", "sent"] + db)
         #expect(table.stdout.contains("create_contact") && table.stdout.contains(remoteID))
         for result in [flush, list, table] {
@@ -114,6 +117,8 @@ import Testing
         let failed = try CLI.run(["outbox", "list", "--state", "failed"] + db)
         #expect(failed.stdout.contains("404 not_found: User Not Found (request "))
 
+        let limited = try CLI.run(["outbox", "list", "--limit", "1", "--json"] + db)
+        #expect(limited.stderr.isEmpty, "one entry in all: no note")
         let retry = try CLI.run(["outbox", "retry", "1"] + db)
         #expect(retry.status == 0)
         #expect(try CLI.run(["outbox", "list", "--state", "pending", "--json"] + db).stdout.contains("\"seq\":1"))

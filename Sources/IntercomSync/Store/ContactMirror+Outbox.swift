@@ -191,16 +191,29 @@ extension ContactMirror {
 
     // MARK: Reading and managing the queue
 
-    /// Entries in queue order, optionally only those in `states`.
-    public func outboxEntries(states: Set<OutboxState> = Set(OutboxState.allCases)) throws -> [OutboxEntry] {
+    /// Entries in queue order, optionally only those in `states`, at most `limit` of them.
+    public func outboxEntries(states: Set<OutboxState> = Set(OutboxState.allCases), limit: Int = .max) throws
+        -> [OutboxEntry]
+    {
         try writer.read { db in
             let names = states.map(\.rawValue).sorted()
             return try OutboxEntry.fetchAll(
                 db,
                 sql: """
                     SELECT \(OutboxEntry.columns) FROM outbox WHERE state IN (\(databaseQuestionMarks(count: names.count)))
-                    ORDER BY seq
-                    """, arguments: StatementArguments(names))
+                    ORDER BY seq LIMIT ?
+                    """, arguments: StatementArguments(names) + [Int64(clamping: limit)])
+        }
+    }
+
+    /// How many entries are in `states`.
+    public func outboxCount(states: Set<OutboxState> = Set(OutboxState.allCases)) throws -> Int {
+        try writer.read { db in
+            let names = states.map(\.rawValue).sorted()
+            return try Int.fetchOne(
+                db,
+                sql: "SELECT count(*) FROM outbox WHERE state IN (\(databaseQuestionMarks(count: names.count)))",
+                arguments: StatementArguments(names)) ?? 0
         }
     }
 
