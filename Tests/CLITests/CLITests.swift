@@ -218,17 +218,25 @@ final class Workspace {
         writer.arguments = ["generate", "--count", "60000", "--seed", "9", "--into-mirror", "--db", workspace.db]
         writer.standardError = FileHandle.nullDevice
         try writer.run()
-        var counts: [Int] = []
-        while writer.isRunning {
-            let result = try CLI.run(["status", "--json", "--db", workspace.db])
-            #expect(result.status == 0, "query failed while writing: \(result.stderr)")
-            if let status = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
-                let synced = (status["contacts"] as? [String: Int])?["synced"]
-            {
-                counts.append(synced)
+        // Polled off the cooperative pool: blocking a pool thread for the seconds the writer runs
+        // would stall the simulators other suites run in this process.
+        let db = workspace.db
+        let (counts, failures) = try await CLI.offPool { () -> ([Int], [String]) in
+            var counts: [Int] = []
+            var failures: [String] = []
+            while writer.isRunning {
+                let result = try CLI.run(["status", "--json", "--db", db])
+                if result.status != 0 { failures.append(result.stderr) }
+                if let status = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
+                    let synced = (status["contacts"] as? [String: Int])?["synced"]
+                {
+                    counts.append(synced)
+                }
             }
+            writer.waitUntilExit()
+            return (counts, failures)
         }
-        writer.waitUntilExit()
+        #expect(failures.isEmpty, "queries failed while writing: \(failures)")
         #expect(writer.terminationStatus == 0)
         #expect(counts.count >= 2, "the writer finished before the reader could overlap it")
         #expect(counts == counts.sorted(), "a reader saw the count go backwards")
