@@ -37,20 +37,20 @@ struct OutboxListCommand: ParsableCommand {
     var state: [OutboxState] = []
 
     @Option(help: "Show at most this many entries, oldest first (after a large import the queue is long).")
-    var limit = 500
+    var limit: Int?
 
     @Flag(help: "Print a JSON array of entries.")
     var json = false
 
     func validate() throws {
-        guard limit > 0 else { throw ValidationError("--limit must be at least 1") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
     }
 
     func run() throws {
         let store = try mirror.open(.existing)
         let states = state.isEmpty ? Set(OutboxState.allCases) : Set(state)
-        let entries = try store.outboxEntries(states: states, limit: limit)
-        if entries.count == limit {
+        let entries = try store.outboxEntries(states: states, limit: limit ?? .max)
+        if let limit, entries.count == limit {
             let total = try store.outboxCount(states: states)
             if total > limit {
                 Output.note("showing the first \(limit) of \(total) entries: raise --limit, or pick with --state")
