@@ -106,10 +106,11 @@ struct AuthLoginCommand: AsyncParsableCommand {
             redirect = line
         }
         let code = try login.code(fromRedirect: redirect)
-        let token = try await login.exchange(code, transport: connection.transport())
+        let transport = connection.transport()
+        let token = try await login.exchange(code, transport: transport)
         let connected = try await Credentials.connect(
             token: token, method: .oauth, region: IntercomRegion(name: connection.region ?? "us") ?? .us, baseURL: apiBase,
-            version: connection.version, timeout: connection.timeout, transport: connection.transport())
+            version: connection.version, timeout: connection.timeout, transport: transport)
         try store.save(connected)
         Output.line("logged in: \(connected)\ncredentials: \(store.path)")
     }

@@ -92,9 +92,7 @@ private final class DemoRun {
         let began = ContinuousClock.now
         do {
             let (value, detail) = try await body()
-            let milliseconds =
-                (ContinuousClock.now - began).components.attoseconds / 1_000_000_000_000_000
-                + (ContinuousClock.now - began).components.seconds * 1000
+            let milliseconds = (ContinuousClock.now - began).milliseconds
             Output.line(String(format: "%2d. ✓ %@ — %@ (%lld ms)", number, title, detail, milliseconds))
             return value
         } catch {
@@ -248,9 +246,7 @@ private final class DemoRun {
                 "contacts \(status.contacts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")); outbox sent \(status.outbox["sent"] ?? 0)"
             )
         }
-        let seconds =
-            Double((ContinuousClock.now - started).components.attoseconds) / 1e18
-            + Double((ContinuousClock.now - started).components.seconds)
+        let seconds = Double((ContinuousClock.now - started).milliseconds) / 1000
         Output.line(String(format: "\nfinished in %.1f s", seconds))
         return failures
     }

@@ -41,7 +41,8 @@ public struct LoggingTransport: HTTPTransport {
 }
 
 extension Duration {
-    fileprivate var milliseconds: Int64 {
+    /// Whole milliseconds, for logs and progress lines.
+    package var milliseconds: Int64 {
         components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
     }
 }

@@ -36,8 +36,11 @@ public struct CSVHeaderMap: Sendable, Equatable {
         zip(header, targets).compactMap { $1 == .ignored ? $0 : nil }
     }
 
+    /// The column each field comes from, settled with the header: rows look it up.
+    private var columns: [Field: Int] = [:]
+
     public func column(of field: Field) -> Int? {
-        targets.firstIndex(of: .field(field))
+        columns[field]
     }
 
     /// Maps a header row.
@@ -73,6 +76,9 @@ public struct CSVHeaderMap: Sendable, Equatable {
             }
         }
         self.targets = targets.map { $0 ?? .ignored }
+        for (index, target) in self.targets.enumerated() {
+            if case .field(let field) = target, columns[field] == nil { columns[field] = index }
+        }
         for field in Field.allCases where self.targets.filter({ $0 == .field(field) }).count > 1 {
             let columns = zip(header, self.targets).filter { $1 == .field(field) }.map { "\"\($0.0)\"" }
             throw ImportError(
