@@ -109,7 +109,7 @@ struct AuthLoginCommand: AsyncParsableCommand {
         let transport = connection.transport()
         let token = try await login.exchange(code, transport: transport)
         let connected = try await Credentials.connect(
-            token: token, method: .oauth, region: IntercomRegion(name: connection.region ?? "us") ?? .us, baseURL: apiBase,
+            token: token, method: .oauth, region: connection.requestedRegion, baseURL: apiBase,
             version: connection.version, timeout: connection.timeout, transport: transport)
         try store.save(connected)
         Output.line("logged in: \(connected)\ncredentials: \(store.path)")
@@ -145,7 +145,7 @@ struct AuthTokenCommand: AsyncParsableCommand {
             throw ValidationError("the token is empty or has spaces in it")
         }
         let connected = try await Credentials.connect(
-            token: token, method: .accessToken, region: IntercomRegion(name: connection.region ?? "us") ?? .us,
+            token: token, method: .accessToken, region: connection.requestedRegion,
             baseURL: connection.baseURL.flatMap(URL.init(string:)), version: connection.version,
             timeout: connection.timeout, transport: connection.transport())
         try credentials.store.save(connected)

@@ -68,6 +68,11 @@ struct ConnectionOptions: ParsableArguments {
             transport: transport())
     }
 
+    /// --region, else US: where a new login checks its token (`GET /me` then names the real one).
+    var requestedRegion: IntercomRegion {
+        region.flatMap(IntercomRegion.init(name:)) ?? .us
+    }
+
     func apiBaseURL(stored: Credentials?) -> URL {
         if let baseURL, let url = URL(string: baseURL) { return url }
         if let region, let named = IntercomRegion(name: region) { return named.baseURL }
