@@ -86,6 +86,7 @@ struct ContactsImportCommand: AsyncParsableCommand {
         let client = push ? try connection.client() : nil
         let input = try InputFile(path: file)
         defer { input.release() }
+        options.expectedBytes = input.size
         // A dry run on a mirror that does not exist yet checks against an empty one.
         let existed = FileManager.default.fileExists(atPath: mirror.resolvedPath)
         let store = dryRun && !existed ? try ContactMirror.inMemory() : try mirror.open(.createIfMissing)
@@ -129,7 +130,13 @@ extension ContactsImportCommand {
                 if rejectedFile == nil { rejectedFile = try RejectedRowsFile(path: errors, header: header) }
                 try rejectedFile?.write(rejection)
             },
-            onProgress: { progress.update($0.bytesRead, count: $0.rowsRead) })
+            onProgress: { step in
+                progress.update(step.bytesRead, count: step.rowsRead)
+                if step.indexing {
+                    progress.finish()
+                    Output.note("import: every row is read; building the indexes of \(step.rowsRead) rows")
+                }
+            })
     }
 }
 

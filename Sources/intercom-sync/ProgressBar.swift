@@ -14,6 +14,7 @@ struct ProgressBar {
     private var lastTenth = -1
     private var lastDraw = Date.distantPast
     private var lastNote = Date()
+    private var finished = false
 
     init(_ label: String, total: Int?, unit: String? = nil) {
         self.label = label
@@ -48,7 +49,9 @@ struct ProgressBar {
         }
     }
 
-    func finish() {
-        if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
+    /// Ends the bar's line; later calls do nothing.
+    mutating func finish() {
+        if interactive && !finished { FileHandle.standardError.write(Data("\n".utf8)) }
+        finished = true
     }
 }

@@ -49,7 +49,7 @@ import Testing
         _ = try mirror.upsertPage(pages.page(55..<70), fetchedAt: 2)
         try mirror.writer.write { db in
             try db.execute(sql: "INSERT INTO contacts_fts(contacts_fts, rank) VALUES ('integrity-check', 1)")
-            #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_state WHERE key = 'fts.batch'") == 0)
+            #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_state WHERE key = 'fts.deferred'") == 0)
         }
         for (word, expected) in [("zebul", 1), ("ophel", 1)] {
             var query = ContactQuery()

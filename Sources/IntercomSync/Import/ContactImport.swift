@@ -22,6 +22,12 @@ public struct ContactImport {
         /// Good rows per transaction: a killed import keeps the batches it committed. Rows
         /// stream from the file into the transaction, so a batch holds no memory of its own.
         public var batchSize = 20_000
+        /// Defer indexing to the end (`ContactMirror.bulkLoading`): true, false, or nil to decide
+        /// by `expectedBytes` against the mirror's size.
+        public var deferIndexing: Bool?
+        /// The file's size, when known: a file of more than `bulkRows` rows (by its size) and
+        /// twice as many rows as the mirror has contacts is loaded in bulk.
+        public var expectedBytes: Int?
 
         public init() {}
     }
@@ -43,6 +49,8 @@ public struct ContactImport {
     public struct Progress: Sendable {
         public var rowsRead: Int
         public var bytesRead: Int
+        /// Every row is read, and the indexes deferred by a bulk load are being built.
+        public var indexing = false
     }
 
     public struct Summary: Sendable, Equatable {
@@ -106,6 +114,8 @@ public struct ContactImport {
             summary.ignoredColumns = map.ignoredColumns
         }
         var seenInDryRun = Set<String>()
+        /// In a bulk load, the emails the mirror holds, so most rows need no lookup.
+        var knownEmails: EmailHashSet?
         var finished = false
         /// Reads rows until `batchSize` good ones went to `take` or the file ends; bad rows go to
         /// `onRejected` on the way. Runs inside one transaction, so rows stream straight from the
@@ -130,37 +140,73 @@ public struct ContactImport {
                 if summary.read % 10_000 == 0 { onProgress(Progress(rowsRead: summary.read, bytesRead: reader.bytesRead)) }
             }
         }
-        while !finished {
-            if options.dryRun {
-                try mirror.writer.read { db in
-                    try readBatch { line, draft in
-                        if let existing = try ContactMirror.contactID(withEmail: draft.email, in: db) {
-                            summary.noteDuplicate(line: line, email: draft.email, existingID: existing)
-                        } else if !seenInDryRun.insert(draft.email.lowercased()).inserted {
-                            summary.noteDuplicate(line: line, email: draft.email, existingID: "(earlier in the file)")
-                        } else {
-                            summary.imported += 1
-                        }
-                    }
-                }
-            } else {
-                try mirror.writer.write { db in
-                    try ContactMirror.indexingFTSAtEnd(in: db) {
+        /// Reads every batch: in a read transaction each for a dry run, else a write each.
+        func readAll() throws {
+            while !finished {
+                if options.dryRun {
+                    try mirror.writer.read { db in
                         try readBatch { line, draft in
                             if let existing = try ContactMirror.contactID(withEmail: draft.email, in: db) {
                                 summary.noteDuplicate(line: line, email: draft.email, existingID: existing)
+                            } else if !seenInDryRun.insert(draft.email.lowercased()).inserted {
+                                summary.noteDuplicate(line: line, email: draft.email, existingID: "(earlier in the file)")
                             } else {
-                                _ = try ContactMirror.stageContact(draft, allowingDuplicateEmail: true, now: now, in: db)
                                 summary.imported += 1
                             }
                         }
                     }
+                } else {
+                    try mirror.writer.write { db in
+                        try ContactMirror.indexingFTSAtEnd(in: db) {
+                            try readBatch { line, draft in
+                                let mayExist = knownEmails?.insert(draft.email) ?? true
+                                if mayExist, let existing = try ContactMirror.contactID(withEmail: draft.email, in: db) {
+                                    summary.noteDuplicate(line: line, email: draft.email, existingID: existing)
+                                } else {
+                                    _ = try ContactMirror.stageContact(draft, allowingDuplicateEmail: true, now: now, in: db)
+                                    summary.imported += 1
+                                }
+                            }
+                        }
+                    }
+                }
+                onProgress(Progress(rowsRead: summary.read, bytesRead: reader.bytesRead))
+            }
+        }
+        if options.dryRun {
+            try readAll()
+        } else {
+            // One import at a time, and none beside a pull or flush; a bulk load depends on it.
+            let lock = try MirrorLock.acquire(mirror, purpose: "intercom-sync contacts import")
+            try withExtendedLifetime(lock) {
+                if try shouldDeferIndexing() {
+                    knownEmails = try EmailHashSet(emailsIn: mirror, room: (options.expectedBytes ?? 0) / 100)
+                    try mirror.bulkLoading(
+                        beforeIndexing: {
+                            knownEmails = nil  // Its memory goes back before the index sorts take theirs.
+                            onProgress(Progress(rowsRead: summary.read, bytesRead: reader.bytesRead, indexing: true))
+                        }, readAll)
+                } else {
+                    try readAll()
                 }
             }
-            onProgress(Progress(rowsRead: summary.read, bytesRead: reader.bytesRead))
         }
         summary.seconds = Date().timeIntervalSince(started)
         return summary
+    }
+
+    /// Rows of a CSV export run near 100 bytes; a file of more rows than this defers indexing
+    /// when it holds at least twice as many rows as the mirror has contacts. (A file about the
+    /// mirror's size may well be the same contacts again: rebuilding every index for no new row
+    /// would cost more than it saves.)
+    static let bulkRows = 100_000
+
+    private func shouldDeferIndexing() throws -> Bool {
+        if let forced = options.deferIndexing { return forced }
+        guard let bytes = options.expectedBytes else { return false }
+        let rows = bytes / 100
+        let held = try mirror.writer.read { db in try Int.fetchOne(db, sql: "SELECT ifnull(max(row_id), 0) FROM contacts") ?? 0 }
+        return rows >= max(Self.bulkRows, 2 * held)
     }
 
     private func parse(_ row: CSVRow, map: CSVHeaderMap) -> Parsed {
@@ -236,5 +282,39 @@ extension String {
         let last = utf8.lastIndex(where: { !isSpace($0) })!
         if first == utf8.startIndex && last == utf8.index(before: utf8.endIndex) { return self }
         return String(self[first...last])
+    }
+}
+
+/// 32-bit hashes of emails as the mirror compares them (ASCII letters folded, as SQLite's NOCASE
+/// does), 8 bytes an email: a bulk import asks the mirror's email index only about the emails
+/// whose hash it has seen, a duplicate or, for one new email in about 4,000 among a million, a
+/// collision.
+struct EmailHashSet {
+    private var hashes: Set<UInt32>
+
+    /// The mirror's emails, with room for `room` more: a set that grows doubles, and holds the
+    /// old table and the new one at once while it does.
+    init(emailsIn mirror: ContactMirror, room: Int) throws {
+        let held = try mirror.writer.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM contacts") ?? 0 }
+        hashes = Set(minimumCapacity: held + room)
+        try mirror.writer.read { db in
+            let emails = try String.fetchCursor(db, sql: "SELECT email FROM contacts WHERE email IS NOT NULL")
+            while let email = try emails.next() { hashes.insert(Self.hash(email)) }
+        }
+    }
+
+    /// Adds the email; false when its hash was new, so the mirror cannot hold it.
+    mutating func insert(_ email: String) -> Bool {
+        !hashes.insert(Self.hash(email)).inserted
+    }
+
+    /// FNV-1a over the UTF-8 bytes, ASCII letters lowercased, folded to 32 bits.
+    static func hash(_ email: String) -> UInt32 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in email.utf8 {
+            let folded = (0x41...0x5A).contains(byte) ? byte | 0x20 : byte
+            hash = (hash ^ UInt64(folded)) &* 0x0000_0100_0000_01b3
+        }
+        return UInt32(truncatingIfNeeded: hash ^ (hash >> 32))
     }
 }

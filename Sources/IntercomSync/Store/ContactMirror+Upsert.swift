@@ -104,37 +104,6 @@ extension ContactMirror {
         return all.filter { item in item.contact.id.map { newest[$0] == item.position } ?? true }
     }
 
-    /// Runs `body`, which inserts contacts inside the caller's transaction, and adds the rows it
-    /// inserted to the FTS index with one statement at the end. The FTS insert trigger stands
-    /// aside while `fts.batch` is set: FTS5 flushes its pending terms at every statement, so
-    /// indexing row by row costs several times more.
-    ///
-    /// No savepoint: inside a transaction SQLite would copy the original of every page the batch
-    /// touches to a statement journal in a temporary file, which for a bulk import wrote ten times
-    /// the mirror's size. If `body` throws, the rows it inserted are indexed and the flag cleared
-    /// before the error goes on, so the FTS index stays exact even if the caller commits anyway.
-    static func indexingFTSAtEnd<T>(in db: Database, _ body: () throws -> T) throws -> T {
-        let lastRowID = try Int64.fetchOne(db, sql: "SELECT ifnull(max(row_id), 0) FROM contacts") ?? 0
-        try db.execute(sql: "INSERT INTO sync_state (key, value) VALUES ('fts.batch', '1')")
-        func indexNewRows() throws {
-            try db.execute(
-                sql: """
-                    INSERT INTO contacts_fts (rowid, name, email, phone)
-                    SELECT row_id, name, email, phone FROM contacts WHERE row_id > ?;
-                    DELETE FROM sync_state WHERE key = 'fts.batch';
-                    """, arguments: [lastRowID])
-        }
-        let result: T
-        do {
-            result = try body()
-        } catch {
-            try? indexNewRows()
-            throw error
-        }
-        try indexNewRows()
-        return result
-    }
-
     /// Says which contact the mirror refused and why, using the Swift decoder for the why.
     private static func diagnose(_ contact: ScannedContact, position: Int, count: Int, sqliteError: DatabaseError) -> MirrorError
     {

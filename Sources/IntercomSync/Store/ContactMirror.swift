@@ -29,6 +29,9 @@ public struct ContactMirror: Sendable {
         case createIfMissing
     }
 
+    /// `PRAGMA cache_size` of every connection: 32 MB.
+    static let cacheSize = -32768
+
     /// Opens the mirror file at `path`.
     ///
     /// A file that is not a mirror, is damaged, or was written by a newer schema is refused with
@@ -53,7 +56,8 @@ public struct ContactMirror: Sendable {
         configuration.prepareDatabase { db in
             // WAL with synchronous=NORMAL stays atomic and consistent after a crash; it only
             // skips an fsync per commit. A larger cache keeps index pages hot during bulk pulls.
-            try db.execute(sql: "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY")
+            try db.execute(
+                sql: "PRAGMA synchronous = NORMAL; PRAGMA cache_size = \(cacheSize); PRAGMA temp_store = MEMORY")
             if db.configuration.readonly {
                 // Readers map the file, which spares a system call per page read. The writer does
                 // not: every page a pull touches would count in its resident memory.
@@ -62,7 +66,9 @@ public struct ContactMirror: Sendable {
         }
         do {
             let pool = try DatabasePool(path: path, configuration: configuration)
-            return try ContactMirror(writer: pool, path: path)
+            let mirror = try ContactMirror(writer: pool, path: path)
+            try mirror.finishInterruptedLoad()
+            return mirror
         } catch let error as DatabaseError {
             throw MirrorError(.corrupt, path: path, detail: "cannot open the mirror: \(error.message ?? "\(error)")")
         }

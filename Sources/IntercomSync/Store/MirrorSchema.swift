@@ -119,6 +119,55 @@ enum MirrorSchema {
                     CREATE INDEX outbox_by_dependency ON outbox(depends_on);
                     """)
         }
+        migrator.registerMigration("v5: deferred indexing") { db in
+            // A bulk load defers indexing: `fts.deferred` holds the highest row_id the FTS index
+            // had when it began, and the triggers stand aside for rows above it (a reused lower
+            // row_id is still indexed at once). Committed with the load's batches, it survives a
+            // crash, and the next open finishes the indexing (`finishDeferredIndexing`).
+            // `fts.batch`, the one-transaction flag it replaces, never outlived its transaction.
+            try db.execute(
+                sql: """
+                    DROP TRIGGER contacts_fts_insert;
+                    DROP TRIGGER contacts_fts_delete;
+                    DROP TRIGGER contacts_fts_update;
+                    DELETE FROM sync_state WHERE key = 'fts.batch';
+                    CREATE TRIGGER contacts_fts_insert AFTER INSERT ON contacts
+                    WHEN NOT EXISTS (
+                        SELECT 1 FROM sync_state WHERE key = 'fts.deferred' AND new.row_id > CAST(value AS INTEGER))
+                    BEGIN
+                        INSERT INTO contacts_fts(rowid, name, email, phone)
+                        VALUES (new.row_id, new.name, new.email, new.phone);
+                    END;
+                    CREATE TRIGGER contacts_fts_delete AFTER DELETE ON contacts
+                    WHEN NOT EXISTS (
+                        SELECT 1 FROM sync_state WHERE key = 'fts.deferred' AND old.row_id > CAST(value AS INTEGER))
+                    BEGIN
+                        INSERT INTO contacts_fts(contacts_fts, rowid, name, email, phone)
+                        VALUES ('delete', old.row_id, old.name, old.email, old.phone);
+                    END;
+                    CREATE TRIGGER contacts_fts_update AFTER UPDATE OF name, email, phone ON contacts
+                    WHEN (old.name IS NOT new.name OR old.email IS NOT new.email OR old.phone IS NOT new.phone)
+                        AND NOT EXISTS (
+                            SELECT 1 FROM sync_state
+                            WHERE key = 'fts.deferred' AND old.row_id > CAST(value AS INTEGER))
+                    BEGIN
+                        INSERT INTO contacts_fts(contacts_fts, rowid, name, email, phone)
+                        VALUES ('delete', old.row_id, old.name, old.email, old.phone);
+                        INSERT INTO contacts_fts(rowid, name, email, phone)
+                        VALUES (new.row_id, new.name, new.email, new.phone);
+                    END;
+                    """)
+        }
         return migrator
     }
+
+    /// The contact indexes a bulk load drops and builds again at its end: a `CREATE INDEX`
+    /// sorts once, where a million inserts each walk every index. The id and email indexes stay:
+    /// upserts and the import's duplicate check look contacts up by them.
+    static let deferrableIndexes: [(name: String, sql: String)] = [
+        ("contacts_by_external_id", "CREATE INDEX IF NOT EXISTS contacts_by_external_id ON contacts(external_id)"),
+        ("contacts_by_updated_at", "CREATE INDEX IF NOT EXISTS contacts_by_updated_at ON contacts(updated_at)"),
+        ("contacts_by_name", "CREATE INDEX IF NOT EXISTS contacts_by_name ON contacts(ifnull(name, '') COLLATE NOCASE)"),
+        ("contacts_by_state", "CREATE INDEX IF NOT EXISTS contacts_by_state ON contacts(state)"),
+    ]
 }

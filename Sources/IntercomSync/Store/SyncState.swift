@@ -20,6 +20,11 @@ public enum SyncStateKey: String, Sendable, CaseIterable {
     case lastReconcileAt = "reconcile.completed_at"
     case workspaceTimezone = "workspace.timezone"
     case adminID = "workspace.admin_id"
+    /// The highest row_id the FTS index held when a load deferred its indexing
+    /// (`ContactMirror.bulkLoading`); rows above it wait for the load's end.
+    case ftsDeferred = "fts.deferred"
+    /// Set while a bulk load has dropped the secondary contact indexes.
+    case indexesDeferred = "indexes.deferred"
 }
 
 extension ContactMirror {

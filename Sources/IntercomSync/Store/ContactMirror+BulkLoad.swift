@@ -1,0 +1,135 @@
+import GRDB
+
+/// Deferred indexing: how a large load writes a million contacts without walking every index a
+/// million times.
+///
+/// While `fts.deferred` is set in `sync_state`, the FTS triggers stand aside for rows above the
+/// row_id it holds, and those rows are indexed by one statement at the end. A bulk load also drops
+/// the secondary indexes (`MirrorSchema.deferrableIndexes`) and builds them again at its end. Both
+/// flags are committed with the load's first batch, so a load that is killed part-way leaves
+/// them behind, and the next `ContactMirror.open` finishes the indexing before anything else.
+extension ContactMirror {
+    /// Runs `body`, a load of many contacts in transactions of its own, with indexing deferred
+    /// to its end. The caller holds the `MirrorLock`, so no other process takes the flags for
+    /// an interrupted load and finishes it under the load's feet. Queries keep working during
+    /// the load, slower and without the new rows in full-text search.
+    ///
+    /// If `body` throws, the indexing is finished anyway before the error goes on.
+    /// `beforeIndexing` is called when the load is done and the indexing (seconds for a
+    /// million rows) begins.
+    public func bulkLoading<T>(beforeIndexing: () -> Void = {}, _ body: () throws -> T) throws -> T {
+        try writer.write { db in try Self.beginBulkLoad(in: db) }
+        // Checkpoint every 64 MB of WAL rather than every 4 MB: each checkpoint waits for an
+        // fsync of the mirror, and a bulk load would otherwise wait for hundreds of them.
+        try writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384") }
+        defer { try? writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = 1000") } }
+        let result: T
+        do {
+            result = try body()
+        } catch {
+            try? finishDeferredIndexing()
+            throw error
+        }
+        beforeIndexing()
+        try finishDeferredIndexing()
+        return result
+    }
+
+    /// Builds what a load deferred, one index a transaction (each `CREATE INDEX IF NOT EXISTS`
+    /// can simply run again after a crash), and then the FTS entries, which clear the flags.
+    /// The sorts spill to temporary files rather than memory, and a smaller page cache bounds
+    /// the sorter's buffers: a million-row index sorted in memory would double the process's size.
+    func finishDeferredIndexing() throws {
+        try writer.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA temp_store = FILE; PRAGMA cache_size = -8192")
+        }
+        defer {
+            try? writer.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA temp_store = MEMORY; PRAGMA cache_size = \(ContactMirror.cacheSize)")
+            }
+        }
+        if try writer.read({ db in try Self.syncState(.indexesDeferred, in: db) }) != nil {
+            for index in MirrorSchema.deferrableIndexes {
+                try writer.write { db in try db.execute(sql: index.sql) }
+            }
+        }
+        try writer.write { db in try Self.finishDeferredIndexing(in: db) }
+    }
+
+    /// Defers the FTS indexing of rows inserted from now on and drops the secondary indexes,
+    /// committed with the caller's transaction.
+    static func beginBulkLoad(in db: Database) throws {
+        try deferFTS(in: db)
+        for index in MirrorSchema.deferrableIndexes {
+            try db.execute(sql: "DROP INDEX IF EXISTS \(index.name)")
+        }
+        try setSyncState(.indexesDeferred, to: "1", in: db)
+    }
+
+    /// Whether a load left indexing to finish (it was killed, or is running in another process).
+    public func hasDeferredIndexing() throws -> Bool {
+        try writer.read { db in try Self.hasDeferredIndexing(in: db) }
+    }
+
+    /// Finishes the indexing of a load that was killed part-way, unless another process holds
+    /// the mirror (its load may still be running).
+    func finishInterruptedLoad() throws {
+        guard try hasDeferredIndexing(), let lock = try? MirrorLock.acquire(self, purpose: "intercom-sync indexing")
+        else { return }
+        try withExtendedLifetime(lock) { try finishDeferredIndexing() }
+    }
+
+    static func hasDeferredIndexing(in db: Database) throws -> Bool {
+        try Bool.fetchOne(
+            db, sql: "SELECT count(*) > 0 FROM sync_state WHERE key IN (?, ?)",
+            arguments: [SyncStateKey.ftsDeferred.rawValue, SyncStateKey.indexesDeferred.rawValue]) ?? false
+    }
+
+    /// Runs `body`, which writes contacts inside the caller's transaction, and indexes the rows
+    /// it inserted with one statement at the end: FTS5 flushes its pending terms at every
+    /// statement, so indexing row by row costs several times more. Inside a bulk load, the load
+    /// indexes them at its end instead.
+    ///
+    /// No savepoint: inside a transaction SQLite would copy the original of every page the batch
+    /// touches to a statement journal, which for a bulk import wrote ten times the mirror's size.
+    /// If `body` throws, the rows it inserted are indexed and the flag cleared before the error
+    /// goes on, so the FTS index stays exact even if the caller commits anyway.
+    static func indexingFTSAtEnd<T>(in db: Database, _ body: () throws -> T) throws -> T {
+        guard try deferFTS(in: db) else { return try body() }
+        let result: T
+        do {
+            result = try body()
+        } catch {
+            try? finishDeferredIndexing(in: db)
+            throw error
+        }
+        try finishDeferredIndexing(in: db)
+        return result
+    }
+
+    /// Sets `fts.deferred` to the highest row_id now indexed; false when it is already set.
+    @discardableResult
+    private static func deferFTS(in db: Database) throws -> Bool {
+        guard try syncState(.ftsDeferred, in: db) == nil else { return false }
+        let lastRowID = try Int64.fetchOne(db, sql: "SELECT ifnull(max(row_id), 0) FROM contacts") ?? 0
+        try setSyncState(.ftsDeferred, to: String(lastRowID), in: db)
+        return true
+    }
+
+    /// Builds what a load deferred (the dropped indexes, the FTS entries of the rows above the
+    /// flag's row_id) and clears the flags, in the caller's transaction.
+    static func finishDeferredIndexing(in db: Database) throws {
+        if try syncState(.indexesDeferred, in: db) != nil {
+            for index in MirrorSchema.deferrableIndexes { try db.execute(sql: index.sql) }
+            try setSyncState(.indexesDeferred, to: nil, in: db)
+        }
+        if let deferred = try syncState(.ftsDeferred, in: db) {
+            try db.execute(
+                sql: """
+                    INSERT INTO contacts_fts (rowid, name, email, phone)
+                    SELECT row_id, name, email, phone FROM contacts WHERE row_id > ?
+                    """, arguments: [Int64(deferred) ?? 0])
+            try setSyncState(.ftsDeferred, to: nil, in: db)
+        }
+    }
+}

@@ -1,0 +1,139 @@
+import Foundation
+import GRDB
+import Testing
+
+@testable import IntercomSync
+
+/// Deferred indexing (`ContactMirror.bulkLoading`): the indexes and the FTS index come out
+/// exact, whether the load ends, throws or is killed.
+@Suite struct BulkLoadTests {
+    let pages = PageFactory()
+
+    static func secondaryIndexes(_ mirror: ContactMirror) throws -> Set<String> {
+        Set(
+            try mirror.writer.read { db in
+                try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'contacts'")
+            }
+        ).intersection(MirrorSchema.deferrableIndexes.map(\.name))
+    }
+
+    /// Checks the FTS index against its content table and that no flag is left behind.
+    static func expectExact(_ mirror: ContactMirror, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        try mirror.writer.write { db in
+            try db.execute(sql: "INSERT INTO contacts_fts(contacts_fts, rank) VALUES ('integrity-check', 1)")
+        }
+        #expect(try !mirror.hasDeferredIndexing(), sourceLocation: sourceLocation)
+        #expect(
+            try secondaryIndexes(mirror) == Set(MirrorSchema.deferrableIndexes.map(\.name)), sourceLocation: sourceLocation)
+    }
+
+    static func search(_ text: String, in mirror: ContactMirror) throws -> [String] {
+        var query = ContactQuery()
+        query.search = text
+        return try mirror.contacts(matching: query).contacts.map(\.contact.id)
+    }
+
+    @Test func aBulkImportDropsTheIndexesDuringTheLoadAndBuildsThemAfter() throws {
+        let mirror = try ContactMirror.inMemory()
+        _ = try mirror.upsertPage(pages.page(0..<5), fetchedAt: 1)
+        let existing = pages.generator.contact(at: 2)
+        let csv = """
+            Email,Name
+            ottilie@example.org,Ottilie Brandvold
+            \(existing.email.uppercased()),Someone Already Here
+            OTTILIE@example.org,Ottilie Again
+            fenwick@example.org,Fenwick Ashgrove
+
+            """
+        var indexesDuringLoad: Set<String>?
+        var options = ContactImport.Options()
+        options.deferIndexing = true
+        options.batchSize = 1
+        var reader = CSVReader(bytes: Array(csv.utf8))
+        var batches = 0
+        let summary = try ContactImport(mirror: mirror, options: options).run(&reader, now: 1_767_225_600) { _, _ in
+        } onProgress: { _ in
+            batches += 1
+            if batches == 2 { indexesDuringLoad = try? Self.secondaryIndexes(mirror) }
+        }
+        #expect(indexesDuringLoad == [])
+        #expect(summary.imported == 2 && summary.duplicates == 2)
+        #expect(summary.duplicateSamples.map(\.existingID).first == existing.id)
+        #expect(summary.duplicateSamples.map(\.line) == [3, 4])
+        try Self.expectExact(mirror)
+        #expect(try Self.search("ottil", in: mirror).count == 1)
+        #expect(try Self.search("ashgro", in: mirror).count == 1)
+        #expect(try mirror.count("SELECT count(*) FROM outbox WHERE kind = 'create_contact'") == 2)
+    }
+
+    /// Rows above the flag's row_id are left to the load's end, whatever happens to them
+    /// meanwhile; rows below it stay indexed as they change.
+    @Test func writesDuringADeferralKeepTheIndexExact() throws {
+        let mirror = try ContactMirror.inMemory()
+        _ = try mirror.upsertPage(pages.page(0..<4), fetchedAt: 1)
+        try mirror.bulkLoading {
+            _ = try mirror.upsertPage(pages.page(4..<8), fetchedAt: 2)
+            try mirror.writer.write { db in
+                try db.execute(sql: "UPDATE contacts SET name = 'Zébulon Quistreau' WHERE row_id = 2")
+                try db.execute(sql: "UPDATE contacts SET name = 'Philippa Wrenfield' WHERE row_id = 6")
+                try db.execute(sql: "DELETE FROM contacts WHERE row_id IN (3, 7)")
+                // A deleted row's id may come back below the flag; it is indexed at once.
+                try db.execute(sql: "DELETE FROM contacts WHERE row_id = 4")
+                try db.execute(
+                    sql: """
+                        INSERT INTO contacts (row_id, id, role, name, created_at, updated_at, body, state)
+                        VALUES (4, 'local-4', 'lead', 'Ignatius Brackenbury', 1, 1, '{}', 'pending')
+                        """)
+            }
+            #expect(try Self.search("zebul", in: mirror).count == 1)
+            #expect(try Self.search("ignati", in: mirror).count == 1)
+            #expect(try Self.search("philip", in: mirror).isEmpty)
+        }
+        try Self.expectExact(mirror)
+        #expect(try Self.search("philip", in: mirror).count == 1)
+        #expect(try mirror.count("SELECT count(*) FROM contacts_fts") == 6)
+    }
+
+    @Test func aLoadThatThrowsStillFinishesItsIndexing() throws {
+        struct Stop: Error {}
+        let mirror = try ContactMirror.inMemory()
+        #expect(throws: Stop.self) {
+            try mirror.bulkLoading {
+                _ = try mirror.upsertPage(pages.page(0..<6), fetchedAt: 1)
+                throw Stop()
+            }
+        }
+        try Self.expectExact(mirror)
+        #expect(try Self.search(pages.generator.contact(at: 5).email, in: mirror).count == 1)
+    }
+
+    /// A load killed part-way leaves its flags committed; the next open finishes the indexing,
+    /// unless another process holds the mirror (its load may still be running).
+    @Test func theNextOpenFinishesAKilledLoad() throws {
+        let folder = try TemporaryDirectory()
+        let path = folder.path("mirror.sqlite")
+        do {
+            let mirror = try ContactMirror.open(at: path, mode: .createIfMissing)
+            let lock = try MirrorLock.acquire(mirror, purpose: "a load still running")
+            _ = try mirror.upsertPage(pages.page(0..<3), fetchedAt: 1)
+            try mirror.writer.write { db in try ContactMirror.beginBulkLoad(in: db) }
+            _ = try mirror.upsertPage(pages.page(3..<9), fetchedAt: 1)
+            let meanwhile = try ContactMirror.open(at: path, mode: .existing)
+            #expect(try meanwhile.hasDeferredIndexing())
+            #expect(try Self.search(pages.generator.contact(at: 7).email, in: meanwhile).isEmpty)
+            try mirror.writer.close()
+            withExtendedLifetime(lock) {}
+        }
+        let reopened = try ContactMirror.open(at: path, mode: .existing)
+        try Self.expectExact(reopened)
+        #expect(try Self.search(pages.generator.contact(at: 7).email, in: reopened).count == 1)
+        #expect(try reopened.count("SELECT count(*) FROM contacts_fts") == 9)
+    }
+
+    @Test func emailHashesFoldASCIILettersAsTheMirrorDoes() {
+        #expect(EmailHashSet.hash("Ann.Lee@Example.COM") == EmailHashSet.hash("ann.lee@example.com"))
+        #expect(EmailHashSet.hash("ann.lee@example.com") != EmailHashSet.hash("ann.lee@example.co"))
+        // NOCASE folds ASCII only: É and é are different emails to the mirror.
+        #expect(EmailHashSet.hash("É@example.com") != EmailHashSet.hash("é@example.com"))
+    }
+}
