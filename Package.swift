@@ -23,6 +23,8 @@ let package = Package(
             dependencies: [
                 "IntercomJSON",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // SQLite's C API, for the query path's connection of its own (`MirrorReader`).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

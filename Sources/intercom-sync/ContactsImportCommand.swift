@@ -100,7 +100,7 @@ struct ContactsImportCommand: AsyncParsableCommand {
         } catch let error as ImportError {
             // Refused before any row was written: a mirror made just for this import goes too.
             if !existed, let path = store.path {
-                try? store.writer.close()
+                try? store.close()
                 for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
             }
             throw error

@@ -121,7 +121,7 @@ import Testing
             let meanwhile = try ContactMirror.open(at: path, mode: .existing)
             #expect(try meanwhile.hasDeferredIndexing())
             #expect(try Self.search(pages.generator.contact(at: 7).email, in: meanwhile).isEmpty)
-            try mirror.writer.close()
+            try mirror.close()
             withExtendedLifetime(lock) {}
         }
         let reopened = try ContactMirror.open(at: path, mode: .existing)

@@ -8,11 +8,17 @@ import Testing
 @Suite struct ContactQueryTests {
     static let count = 600
     let generator = ContactGenerator(seed: 7)
+    /// A file mirror, so that queries go through its own connection (`MirrorReader`);
+    /// `throughThePool` answers the same queries through GRDB's pool.
+    let folder: TemporaryDirectory
     let mirror: ContactMirror
+    let throughThePool: ContactMirror
     let everyone: [SyntheticContact]
 
     init() throws {
-        mirror = try ContactMirror.inMemory()
+        folder = try TemporaryDirectory()
+        mirror = try ContactMirror.open(at: folder.path("mirror.sqlite"), mode: .createIfMissing)
+        throughThePool = try ContactMirror(writer: mirror.writer)
         everyone = generator.contacts(0..<Self.count)
         _ = try mirror.upsertPage(
             IntercomPage.list(everyone, page: 1, perPage: Self.count, totalCount: Self.count, nextCursor: nil),
@@ -257,6 +263,61 @@ import Testing
         #expect(status.outbox["failed"] == 1 && status.outbox["pending"] == 0)
         #expect(status.lastFullPullAt == 1_700_000_000)
         #expect(status.lastIncrementalPullAt == nil)
-        #expect(status.path == nil)
+        #expect(status.path == folder.path("mirror.sqlite"))
+    }
+
+    /// Every query the suite asks answers the same, page by page, through the mirror's own
+    /// connection and through the pool.
+    @Test func theQueryConnectionAndThePoolAgree() throws {
+        #expect(mirror.reader != nil && throughThePool.reader == nil)
+        let target = everyone[17]
+        var queries: [ContactQuery] = []
+        for sort in [
+            ContactSort(.updatedAt, descending: true), ContactSort(.name), ContactSort(.email, descending: true),
+            ContactSort(.stored),
+        ] {
+            var query = ContactQuery()
+            query.sort = sort
+            query.limit = 37
+            queries.append(query)
+            query.search = "ma"
+            queries.append(query)
+            query.search = nil
+            query.role = .lead
+            query.updatedSince = target.updatedAt - 86_400 * 200
+            queries.append(query)
+        }
+        var byEmail = ContactQuery()
+        byEmail.email = target.email.uppercased()
+        queries.append(byEmail)
+        byEmail.states = [.tombstoned]
+        queries.append(byEmail)
+        for query in queries {
+            let direct = try mirror.all(query)
+            #expect(!direct.isEmpty || query.states == [.tombstoned])
+            #expect(direct == (try throughThePool.all(query)), "\(query)")
+        }
+        #expect(try mirror.contact(id: target.id) == (try throughThePool.contact(id: target.id)))
+        #expect(try mirror.contact(id: target.id)?.body != nil)
+        #expect(try mirror.contact(id: "no-such-contact") == nil)
+    }
+
+    /// A query's statement is reset as soon as its rows are read, so it never holds back a
+    /// checkpoint of the WAL; and an owner_id sent as an integer reads as its digits both ways.
+    @Test func theQueryConnectionHoldsNoSnapshot() throws {
+        let legacy = try Fixtures.text("contacts/legacy-2.15-avatar-string-owner-int.json")
+        try mirror.writer.write { db in try ContactMirror.upsertContact(legacy, fetchedAt: 1, in: db) }
+        let id = try #require(try JSONValue(jsonText: legacy)["id"]?.string)
+        let direct = try #require(try mirror.contact(id: id))
+        #expect(direct.contact.ownerID != nil)
+        #expect(direct == (try throughThePool.contact(id: id)))
+        var query = ContactQuery()
+        query.limit = 3
+        _ = try mirror.contacts(matching: query)
+        let checkpoint = try mirror.writer.writeWithoutTransaction { db in
+            try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+        }
+        #expect(checkpoint?[0] == 0, "the checkpoint was blocked by a reader")
+        #expect(try mirror.contacts(matching: query).contacts.count == 3)
     }
 }

@@ -31,24 +31,63 @@ extension StoredContact: FetchableRecord {
     /// Reads the row by position (in `columns` order), which spares a name lookup per column on
     /// the query path.
     public init(row: Row) throws {
-        let attributesText: String = row[9]
+        try self.init(columns: RowColumns(row: row))
+    }
+
+    /// Reads a row by position from GRDB or from a raw statement (`MirrorReader`), in `columns`
+    /// order, `body` last when selected.
+    init<Columns: ContactColumns>(columns row: Columns) throws {
+        let attributesText = row.string(9) ?? "{}"
         var attributes: [String: JSONValue] = [:]
         if attributesText != "{}", case .object(let fields) = try JSONValue(jsonText: attributesText) {
             attributes = fields
         }
-        let roleText: String = row[3]
-        let stateText: String = row[12]
-        guard let role = ContactRole(rawValue: roleText), let state = ContactState(rawValue: stateText) else {
-            throw MirrorError(.corrupt, detail: "contact \(row[1] as String? ?? "?") has role \(roleText), state \(stateText)")
+        let roleText = row.string(3) ?? ""
+        let stateText = row.string(12) ?? ""
+        guard let id = row.string(1), let role = ContactRole(rawValue: roleText),
+            let state = ContactState(rawValue: stateText), let createdAt = row.int64(10), let updatedAt = row.int64(11),
+            let rowID = row.int64(0)
+        else {
+            throw MirrorError(
+                .corrupt, detail: "contact \(row.string(1) ?? "?") has role \(roleText), state \(stateText)")
         }
         contact = Contact(
-            id: row[1], externalID: row[2], role: role, email: row[4], phone: row[5], name: row[6], avatarURL: row[7],
-            ownerID: row[8], customAttributes: attributes, createdAt: row[10], updatedAt: row[11])
+            id: id, externalID: row.string(2), role: role, email: row.string(4), phone: row.string(5),
+            name: row.string(6), avatarURL: row.string(7), ownerID: row.string(8), customAttributes: attributes,
+            createdAt: Int(createdAt), updatedAt: Int(updatedAt))
         self.state = state
-        etag = row[13]
-        fetchedAt = row[14]
-        validatedAt = row[15]
-        body = row.count > 16 ? row[16] : nil
-        rowID = row[0]
+        etag = row.string(13)
+        fetchedAt = row.int64(14).map(Int.init)
+        validatedAt = row.int64(15).map(Int.init)
+        body = row.count > 16 ? row.string(16) : nil
+        self.rowID = rowID
     }
+}
+
+/// A result row read by column position.
+protocol ContactColumns {
+    var count: Int { get }
+    func string(_ index: Int) -> String?
+    func int64(_ index: Int) -> Int64?
+}
+
+private struct RowColumns: ContactColumns {
+    let row: Row
+
+    var count: Int { row.count }
+
+    /// Text as SQLite's `sqlite3_column_text` gives it: a number stored in a text column (an
+    /// `owner_id` Intercom sent as an integer) reads as its digits.
+    func string(_ index: Int) -> String? {
+        let value: DatabaseValue = row[index]
+        switch value.storage {
+        case .null: return nil
+        case .string(let text): return text
+        case .int64(let number): return String(number)
+        case .double(let number): return String(number)
+        case .blob(let data): return String(decoding: data, as: UTF8.self)
+        }
+    }
+
+    func int64(_ index: Int) -> Int64? { row[index] }
 }

@@ -4,39 +4,37 @@ extension ContactMirror {
     /// Runs a query against the mirror. Reads never wait for a writer in another process.
     public func contacts(matching query: ContactQuery) throws -> ContactPage {
         let plan = try QueryPlan(query)
+        // One statement answers every sort but relevance, whose cursor takes a second one.
+        if plan.sort.field != .relevance, let rows = try reader?.tryFetch(sql: plan.sql, arguments: plan.values) {
+            return plan.page(of: rows) { _ in nil }
+        }
         return try writer.read { db in
-            let statement = try db.cachedStatement(sql: plan.sql)
-            let rows = try StoredContact.fetchAll(statement, arguments: plan.arguments)
-            let hasMore = rows.count > query.limit
-            let contacts = Array(rows.prefix(query.limit))
-            guard hasMore, let last = contacts.last else {
-                return ContactPage(contacts: contacts, nextCursor: nil)
-            }
-            let key = try plan.cursorKey(of: last, in: db)
-            return ContactPage(contacts: contacts, nextCursor: ContactCursor(sort: query.sort, key: key, rowID: last.rowID))
+            let rows = try StoredContact.fetchAll(db.cachedStatement(sql: plan.sql), arguments: plan.arguments)
+            return try plan.page(of: rows) { last in try plan.rank(of: last, in: db) }
         }
     }
 
     /// The contact with this Intercom id or local id, body included, in any state. A local id
     /// whose create was pushed resolves to the Intercom contact it became.
     public func contact(id: String) throws -> StoredContact? {
-        try writer.read { db in
-            try StoredContact.fetchOne(
-                db.cachedStatement(
-                    sql: """
-                        SELECT \(StoredContact.columns), body FROM contacts
-                        WHERE id = ifnull((SELECT id FROM contact_aliases WHERE alias = ?1), ?1)
-                        """),
-                arguments: [id])
-        }
+        let sql = """
+            SELECT \(StoredContact.columns), body FROM contacts
+            WHERE id = ifnull((SELECT id FROM contact_aliases WHERE alias = ?1), ?1)
+            """
+        if let rows = try reader?.tryFetch(sql: sql, arguments: [id.databaseValue]) { return rows.first }
+        return try writer.read { db in try StoredContact.fetchOne(db.cachedStatement(sql: sql), arguments: [id]) }
     }
 }
 
 /// A query turned into SQL text and its arguments.
 struct QueryPlan {
     let sql: String
-    let arguments: StatementArguments
+    /// The statement's arguments, in order.
+    let values: [DatabaseValue]
+    var arguments: StatementArguments { StatementArguments(values) }
     let sort: ContactSort
+    /// The page size asked for; the statement reads one row more, to know whether more follow.
+    let limit: Int
     private let matchExpression: String?
 
     static let maximumLimit = 10_000
@@ -49,11 +47,12 @@ struct QueryPlan {
             throw QueryError("this cursor belongs to a query sorted another way; repeat the query with the same sort")
         }
         sort = query.sort
+        limit = query.limit
         var conditions: [String] = []
-        var arguments = StatementArguments()
-        func add(_ condition: String, _ values: [(any DatabaseValueConvertible)?]) {
+        var values: [DatabaseValue] = []
+        func add(_ condition: String, _ items: [(any DatabaseValueConvertible)?]) {
             conditions.append(condition)
-            arguments += StatementArguments(values)
+            values += items.map { $0?.databaseValue ?? .null }
         }
 
         if query.states.isEmpty {
@@ -61,7 +60,7 @@ struct QueryPlan {
         }
         if query.states.count < ContactState.allCases.count {
             let states = query.states.map(\.rawValue).sorted()
-            add("state IN (\(databaseQuestionMarks(count: states.count)))", states)
+            add(states.count == 1 ? "state = ?" : "state IN (\(databaseQuestionMarks(count: states.count)))", states)
         }
         if let email = query.email {
             add("ifnull(email, '') = ? COLLATE NOCASE", [email])
@@ -137,23 +136,32 @@ struct QueryPlan {
         sql = """
             SELECT \(StoredContact.qualifiedColumns) FROM \(from) \(whereClause) ORDER BY \(order) LIMIT ?
             """
-        arguments += [query.limit + 1]
-        self.arguments = arguments
+        values.append((query.limit + 1).databaseValue)
+        self.values = values
     }
 
-    /// The sort key of a row, to build the cursor that follows it.
-    func cursorKey(of contact: StoredContact, in db: Database) throws -> ContactCursor.Key {
+    /// The page the rows (up to `limit + 1` of them) make, with the cursor after its last row
+    /// when there are more. `rank` gives the last row's rank, for a relevance sort.
+    func page(of rows: [StoredContact], rank: (StoredContact) throws -> Double?) rethrows -> ContactPage {
+        let contacts = Array(rows.prefix(limit))
+        guard rows.count > limit, let last = contacts.last else { return ContactPage(contacts: contacts, nextCursor: nil) }
+        let key: ContactCursor.Key
         switch sort.field {
-        case .updatedAt: return .integer(Int64(contact.contact.updatedAt))
-        case .name: return .text(contact.contact.name ?? "")
-        case .email: return .text(contact.contact.email ?? "")
-        case .stored: return .integer(contact.rowID)
-        case .relevance:
-            let rank = try Double.fetchOne(
-                db, sql: "SELECT rank FROM contacts_fts WHERE contacts_fts MATCH ? AND rowid = ?",
-                arguments: [matchExpression, contact.rowID])
-            return .real(rank ?? 0)
+        case .updatedAt: key = .integer(Int64(last.contact.updatedAt))
+        case .name: key = .text(last.contact.name ?? "")
+        case .email: key = .text(last.contact.email ?? "")
+        case .stored: key = .integer(last.rowID)
+        case .relevance: key = .real(try rank(last) ?? 0)
         }
+        return ContactPage(contacts: contacts, nextCursor: ContactCursor(sort: sort, key: key, rowID: last.rowID))
+    }
+
+    /// A row's FTS rank for this query's search.
+    func rank(of contact: StoredContact, in db: Database) throws -> Double? {
+        guard sort.field == .relevance else { return nil }
+        return try Double.fetchOne(
+            db, sql: "SELECT rank FROM contacts_fts WHERE contacts_fts MATCH ? AND rowid = ?",
+            arguments: [matchExpression, contact.rowID])
     }
 
     /// An FTS5 expression in which every word of `text` is a quoted prefix: user input can never

@@ -9,12 +9,21 @@ public struct ContactMirror: Sendable {
     public let writer: any DatabaseWriter
     /// The file behind the mirror, or nil for an in-memory one.
     public let path: String?
+    /// The query path's own connection, for a file mirror (`MirrorReader`).
+    let reader: MirrorReader?
 
     /// Wraps an open database, migrating it to the current schema.
     public init(writer: any DatabaseWriter, path: String? = nil) throws {
         try MirrorSchema.migrator.migrate(writer)
         self.writer = writer
         self.path = path
+        reader = path.map(MirrorReader.init(path:))
+    }
+
+    /// Closes the mirror's connections. Later use of this value fails.
+    public func close() throws {
+        reader?.close()
+        try writer.close()
     }
 
     /// A fresh mirror in memory, for tests and dry runs.

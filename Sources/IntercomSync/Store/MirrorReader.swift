@@ -1,0 +1,133 @@
+import Foundation
+import GRDB
+import GRDBSQLite
+
+/// A read-only SQLite connection of the mirror's own for queries, with its statements prepared
+/// once: a point lookup then costs about what SQLite does, where a read through the pool adds a
+/// dispatch, a pool checkout and a transaction around a single statement (more than the lookup).
+///
+/// Each query is one statement in autocommit mode, so it reads one consistent snapshot; it is
+/// reset as soon as its rows are read, so it never holds the WAL back. The connection serves one
+/// query at a time: a caller that finds it busy goes through the pool instead (`tryFetch`).
+final class MirrorReader: @unchecked Sendable {
+    private let path: String
+    private let lock = NSLock()
+    /// Guarded by `lock`, like everything below.
+    private var connection: OpaquePointer?
+    private var statements: [String: OpaquePointer] = [:]
+    private var closed = false
+
+    init(path: String) {
+        self.path = path
+    }
+
+    deinit {
+        for statement in statements.values { sqlite3_finalize(statement) }
+        if let connection { sqlite3_close_v2(connection) }
+    }
+
+    /// The rows of `sql` decoded as contacts, or nil when another query holds the connection.
+    func tryFetch(sql: String, arguments: [DatabaseValue]) throws -> [StoredContact]? {
+        guard lock.try() else { return nil }
+        defer { lock.unlock() }
+        let statement = try prepared(sql)
+        defer {
+            sqlite3_reset(statement)
+            sqlite3_clear_bindings(statement)
+        }
+        for (offset, value) in arguments.enumerated() {
+            try check(bind(value, at: Int32(offset + 1), in: statement), sql: sql)
+        }
+        var contacts: [StoredContact] = []
+        let columns = StatementColumns(statement: statement)
+        while true {
+            switch sqlite3_step(statement) {
+            case SQLITE_ROW: contacts.append(try StoredContact(columns: columns))
+            case SQLITE_DONE: return contacts
+            case let code: try check(code, sql: sql)
+            }
+        }
+    }
+
+    /// Closes the connection for good.
+    func close() {
+        lock.withLock {
+            closed = true
+            for statement in statements.values { sqlite3_finalize(statement) }
+            statements.removeAll()
+            if let connection { sqlite3_close_v2(connection) }
+            connection = nil
+        }
+    }
+
+    private func prepared(_ sql: String) throws -> OpaquePointer {
+        if let statement = statements[sql] { return statement }
+        let connection = try open()
+        var statement: OpaquePointer?
+        let code = sqlite3_prepare_v3(connection, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
+        guard code == SQLITE_OK, let statement else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message(), sql: sql)
+        }
+        statements[sql] = statement
+        return statement
+    }
+
+    private func open() throws -> OpaquePointer {
+        if let connection { return connection }
+        guard !closed else { throw DatabaseError(resultCode: .SQLITE_MISUSE, message: "the mirror is closed") }
+        var opened: OpaquePointer?
+        let code = sqlite3_open_v2(path, &opened, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nil)
+        guard code == SQLITE_OK, let opened else {
+            let text = opened.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
+            if let opened { sqlite3_close_v2(opened) }
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: text)
+        }
+        sqlite3_busy_timeout(opened, 10_000)
+        // As the pool's readers: mapped pages spare a system call per page read.
+        sqlite3_exec(opened, "PRAGMA cache_size = \(ContactMirror.cacheSize)", nil, nil, nil)
+        connection = opened
+        return opened
+    }
+
+    private func bind(_ value: DatabaseValue, at index: Int32, in statement: OpaquePointer) -> Int32 {
+        switch value.storage {
+        case .null: return sqlite3_bind_null(statement, index)
+        case .int64(let number): return sqlite3_bind_int64(statement, index, number)
+        case .double(let number): return sqlite3_bind_double(statement, index, number)
+        case .string(let text): return sqlite3_bind_text(statement, index, text, -1, SQLITE_TRANSIENT)
+        case .blob(let data):
+            return data.withUnsafeBytes { bytes in
+                sqlite3_bind_blob(statement, index, bytes.baseAddress, Int32(bytes.count), SQLITE_TRANSIENT)
+            }
+        }
+    }
+
+    private func check(_ code: Int32, sql: String) throws {
+        guard code != SQLITE_OK && code != SQLITE_ROW && code != SQLITE_DONE else { return }
+        throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message(), sql: sql)
+    }
+
+    private func message() -> String {
+        connection.map { String(cString: sqlite3_errmsg($0)) } ?? "no connection"
+    }
+}
+
+/// The columns of the row a raw statement stands on.
+private struct StatementColumns: ContactColumns {
+    let statement: OpaquePointer
+
+    var count: Int { Int(sqlite3_column_count(statement)) }
+
+    func string(_ index: Int) -> String? {
+        guard let text = sqlite3_column_text(statement, Int32(index)) else { return nil }
+        let length = Int(sqlite3_column_bytes(statement, Int32(index)))
+        return String(decoding: UnsafeBufferPointer(start: text, count: length), as: UTF8.self)
+    }
+
+    func int64(_ index: Int) -> Int64? {
+        sqlite3_column_type(statement, Int32(index)) == SQLITE_NULL ? nil : sqlite3_column_int64(statement, Int32(index))
+    }
+}
+
+/// SQLite's "copy this value now" destructor, which the C headers spell as a cast Swift cannot import.
+private let SQLITE_TRANSIENT = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
