@@ -94,6 +94,8 @@ public actor SimulatedWorkspace {
     public func deletedIDs() -> Set<String> { deleted }
     public func mergedIDs() -> [String: String] { merged }
     public func sentMessages() -> [String] { messages.map(\.jsonText) }
+    /// The latest requests, oldest first: at least the last `requestLogCapacity / 2` of them, at
+    /// most `requestLogCapacity`.
     public func requestLog() -> [LoggedRequest] { log }
 
     public func setFaults(_ plan: FaultPlan) {
@@ -163,6 +165,9 @@ public actor SimulatedWorkspace {
         if faulty, faults.latencyMilliseconds > 0 || faults.jitterMilliseconds > 0 {
             outcome.delayMilliseconds =
                 faults.latencyMilliseconds + (faults.jitterMilliseconds > 0 ? random.below(faults.jitterMilliseconds + 1) : 0)
+        }
+        if log.count >= max(configuration.requestLogCapacity, 2) {
+            log.removeFirst(log.count - max(configuration.requestLogCapacity, 2) / 2)
         }
         log.append(
             LoggedRequest(

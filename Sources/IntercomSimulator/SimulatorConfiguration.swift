@@ -27,6 +27,9 @@ public struct SimulatorConfiguration: Sendable {
     /// When the clock starts (Unix seconds); nil follows the wall clock.
     public var startTime: Int?
     public var faults = FaultPlan()
+    /// How many of the latest requests `SimulatedWorkspace.requestLog()` keeps: a simulator
+    /// left running (`intercom-sync sim`) must not grow without bound.
+    public var requestLogCapacity = 100_000
 
     public init() {}
 }

@@ -66,6 +66,10 @@ struct IntercomSyncCommand: AsyncParsableCommand {
         case let error as DraftError:
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             Foundation.exit(2)
+        case let error as ImportError where error.kind == .badMapping:
+            // A --map that fits no column is a usage error, known only once the header is read.
+            FileHandle.standardError.write(Data("error: \(error) (see --help)\n".utf8))
+            Foundation.exit(2)
         default:
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             Foundation.exit(1)

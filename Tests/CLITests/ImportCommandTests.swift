@@ -56,7 +56,7 @@ import Testing
             (["missing.csv"], Int32(1), "cannot read missing.csv"),
             ([Self.fixture("empty.csv")], 1, "the file is empty"),
             ([Self.fixture("no-email-column.csv")], 1, "no column holds the email"),
-            ([Self.fixture("quoted-commas.csv"), "--map", "Nope=email"], 1, "the file has no column \"Nope\""),
+            ([Self.fixture("quoted-commas.csv"), "--map", "Nope=email"], 2, "the file has no column \"Nope\""),
             ([Self.fixture("quoted-commas.csv"), "--map", "Full Name"], 2, "write it as column=field"),
             ([Self.fixture("quoted-commas.csv"), "--dry-run", "--push"], 2, "nothing to --push"),
         ] {

@@ -253,4 +253,17 @@ import Testing
             reply += buffer[0..<count]
         }
     }
+
+    /// A simulator left running keeps only its latest requests.
+    @Test func theRequestLogKeepsTheLatestRequestsOnly() async throws {
+        let client = Client {
+            $0.seedContacts = 1
+            $0.requestLogCapacity = 10
+        }
+        for index in 0..<25 { await client.send("GET", "/contacts/missing-\(index)") }
+        let log = await client.workspace.requestLog()
+        #expect((5...10).contains(log.count))
+        #expect(log.last?.path == "/contacts/missing-24")
+        #expect(log.map(\.path) == (25 - log.count..<25).map { "/contacts/missing-\($0)" })
+    }
 }

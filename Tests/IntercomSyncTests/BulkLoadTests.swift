@@ -136,4 +136,26 @@ import Testing
         // NOCASE folds ASCII only: É and é are different emails to the mirror.
         #expect(EmailHashSet.hash("É@example.com") != EmailHashSet.hash("é@example.com"))
     }
+
+    /// An import holds the mirror's lock like a sync: two writers never load at once (a bulk
+    /// load's dropped indexes depend on it). A dry run writes nothing and takes no lock.
+    @Test func anImportIsRefusedWhileTheMirrorIsHeld() throws {
+        let mirror = try ContactMirror.inMemory()
+        let csv = Array("Email\nwinifred@example.org\n".utf8)
+        do {
+            let lock = try MirrorLock.acquire(mirror, purpose: "a sync")
+            #expect(throws: SyncError.self) {
+                var reader = CSVReader(bytes: csv)
+                _ = try ContactImport(mirror: mirror).run(&reader, now: 1)
+            }
+            var dryRun = ContactImport.Options()
+            dryRun.dryRun = true
+            var reader = CSVReader(bytes: csv)
+            #expect(try ContactImport(mirror: mirror, options: dryRun).run(&reader, now: 1).imported == 1)
+            withExtendedLifetime(lock) {}
+        }
+        var reader = CSVReader(bytes: csv)
+        #expect(try ContactImport(mirror: mirror).run(&reader, now: 1).imported == 1)
+        #expect(try mirror.count() == 1)
+    }
 }

@@ -24,7 +24,7 @@ public final class MirrorLock: Sendable {
         guard let path = mirror.path else {
             let key = ObjectIdentifier(mirror.writer as AnyObject)
             let inserted = heldInMemory.withLock { $0.insert(key).inserted }
-            guard inserted else { throw SyncError.busy("another pull or flush is running on this mirror") }
+            guard inserted else { throw SyncError.busy("another pull, flush or import is running on this mirror") }
             return MirrorLock(descriptor: nil, memoryKey: key)
         }
         let lockPath = path + ".lock"
