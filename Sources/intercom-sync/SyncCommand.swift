@@ -67,7 +67,7 @@ struct SyncCommand: AsyncParsableCommand {
             "fetched": .int(Int64(summary.fetched)), "written": .int(Int64(summary.written)),
             "tombstoned": .int(Int64(summary.tombstoned)), "requests": .int(Int64(summary.requests)),
             "rate_limited": .int(Int64(summary.rateLimited)), "retries": .int(Int64(summary.retries)),
-            "duration_seconds": .double(summary.duration),
+            "duration_seconds": .double(summary.duration), "deferred_indexing": .bool(summary.deferredIndexing),
         ])
     }
 }
@@ -84,6 +84,10 @@ final class SyncProgressDisplay: Sendable {
                 state.pass = progress.pass
             }
             state.bar?.update(progress.fetched)
+            if progress.indexing {
+                state.bar?.finish()
+                Output.note("every page is in; building the indexes of \(progress.fetched) contacts")
+            }
         }
     }
 

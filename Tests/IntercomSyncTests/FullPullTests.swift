@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import IntercomSimulator
+import Synchronization
 import Testing
 
 @testable import IntercomSync
@@ -64,6 +65,47 @@ import Testing
 }
 
 extension FullPullTests {
+    /// A sync of the harness's mirror that defers indexing from `bulkLoadFrom` contacts.
+    static func bulkSync(_ harness: SimulatorHarness, from count: Int) -> ContactSync {
+        let clock = harness.workspace.clock
+        return ContactSync(mirror: harness.mirror, client: harness.client, now: { clock.now }, bulkLoadFrom: count)
+    }
+
+    @Test func aFirstPullIntoAnEmptyMirrorDefersItsIndexing() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 700)
+        defer { Task { await harness.stop() } }
+        let sync = Self.bulkSync(harness, from: 500)
+        let indexing = Mutex(false)
+        let summary = try await sync.run { progress in
+            if progress.indexing { indexing.withLock { $0 = true } }
+        }
+        #expect(summary.deferredIndexing && summary.fetched == 700)
+        #expect(indexing.withLock { $0 })
+        #expect(try await harness.differences() == [])
+        try BulkLoadTests.expectExact(harness.mirror)
+        var search = ContactQuery()
+        let someone = try #require(try harness.mirror.all(ContactQuery()).last)
+        search.search = someone.contact.email
+        #expect(try harness.mirror.contacts(matching: search).contacts.map(\.id).contains(someone.id))
+        // The mirror now holds the workspace: the next walk indexes as it writes.
+        harness.workspace.clock.advance(by: 60)
+        #expect(try await sync.run(.full).deferredIndexing == false)
+    }
+
+    /// A bulk pull stopped part-way (here cancelled; kill -9 is `BulkLoadTests`) leaves exact
+    /// indexes, and the resumed pull completes the mirror.
+    @Test func aStoppedBulkPullLeavesExactIndexesAndResumes() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 900)
+        defer { Task { await harness.stop() } }
+        let sync = Self.bulkSync(harness, from: 500)
+        #expect(try await sync.runUntil(PageLimit(pages: 2)) >= 300)
+        try BulkLoadTests.expectExact(harness.mirror)
+        let summary = try await sync.run()
+        #expect(summary.resumed)
+        #expect(try await harness.differences() == [])
+        try BulkLoadTests.expectExact(harness.mirror)
+    }
+
     @Test func aCursorIntercomNoLongerAcceptsRestartsTheWalk() async throws {
         let harness = try await SimulatorHarness.start(contacts: 400)
         defer { Task { await harness.stop() } }

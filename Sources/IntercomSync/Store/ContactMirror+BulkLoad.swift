@@ -18,21 +18,44 @@ extension ContactMirror {
     /// `beforeIndexing` is called when the load is done and the indexing (seconds for a
     /// million rows) begins.
     public func bulkLoading<T>(beforeIndexing: () -> Void = {}, _ body: () throws -> T) throws -> T {
-        try writer.write { db in try Self.beginBulkLoad(in: db) }
-        // Checkpoint every 64 MB of WAL rather than every 4 MB: each checkpoint waits for an
-        // fsync of the mirror, and a bulk load would otherwise wait for hundreds of them.
-        try writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384") }
-        defer { try? writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = 1000") } }
+        try beginBulkLoad()
         let result: T
         do {
             result = try body()
         } catch {
-            try? finishDeferredIndexing()
+            try? endBulkLoad()
             throw error
         }
         beforeIndexing()
-        try finishDeferredIndexing()
+        try endBulkLoad()
         return result
+    }
+
+    /// `bulkLoading` for a load that awaits (a pull).
+    public func bulkLoading<T>(beforeIndexing: () -> Void = {}, _ body: () async throws -> T) async throws -> T {
+        try beginBulkLoad()
+        let result: T
+        do {
+            result = try await body()
+        } catch {
+            try? endBulkLoad()
+            throw error
+        }
+        beforeIndexing()
+        try endBulkLoad()
+        return result
+    }
+
+    private func beginBulkLoad() throws {
+        try writer.write { db in try Self.beginBulkLoad(in: db) }
+        // Checkpoint every 64 MB of WAL rather than every 4 MB: each checkpoint waits for an
+        // fsync of the mirror, and a bulk load would otherwise wait for hundreds of them.
+        try writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384") }
+    }
+
+    private func endBulkLoad() throws {
+        try writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = 1000") }
+        try finishDeferredIndexing()
     }
 
     /// Builds what a load deferred, one index a transaction (each `CREATE INDEX IF NOT EXISTS`

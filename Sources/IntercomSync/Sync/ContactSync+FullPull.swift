@@ -2,6 +2,10 @@ import Foundation
 import GRDB
 
 extension ContactSync {
+    /// When the full pull in progress began, the cursor it stopped at, and whether it was found
+    /// interrupted.
+    typealias FullPullStart = (startedAt: Int, cursor: String?, resumed: Bool)
+
     /// Walks `GET /contacts` at 150 a page. Each page and the cursor after it commit in one
     /// transaction, so a killed pull resumes where it stopped; the next page is fetched while the
     /// current one is written. A complete walk tombstones the synced contacts it did not see.
@@ -11,7 +15,6 @@ extension ContactSync {
             try Self.startFullPull(at: now(), in: db)
         }
         summary.resumed = summary.resumed || start.resumed
-        var fetched = 0
         var inFlight = Task { try await fetchListPage(after: start.cursor) }
         defer { inFlight.cancel() }
         var first: FetchedPage
@@ -23,6 +26,30 @@ extension ContactSync {
             inFlight = Task { try await fetchListPage(after: nil) }
             first = try await inFlight.value
         }
+        let held = try await mirror.writer.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM contacts WHERE state != 'tombstoned'") ?? 0
+        }
+        let total = first.page.totalCount ?? 0
+        guard total >= bulkLoadFrom && 2 * held < total else {
+            return try await walk(from: first, start: start, into: &summary, progress: progress)
+        }
+        summary.deferredIndexing = true
+        try await mirror.bulkLoading(
+            beforeIndexing: {
+                progress?(SyncProgress(pass: .full, fetched: total, total: total, indexing: true))
+            },
+            { try await walk(from: first, start: start, into: &summary, progress: progress) })
+    }
+
+    /// Commits `first` and every page after it, one transaction a page, fetching each next page
+    /// while the current one is written.
+    private func walk(
+        from first: FetchedPage, start: FullPullStart, into summary: inout SyncSummary,
+        progress: (@Sendable (SyncProgress) -> Void)?
+    ) async throws {
+        var fetched = 0
+        var inFlight: Task<FetchedPage, any Error>?
+        defer { inFlight?.cancel() }
         var current = first
         while true {
             let next = current.page.nextCursor
@@ -42,7 +69,7 @@ extension ContactSync {
             summary.written += result.0
             summary.tombstoned += result.1
             progress?(SyncProgress(pass: .full, fetched: fetched, total: page.page.totalCount))
-            guard next != nil else { return }
+            guard next != nil, let inFlight else { return }
             try Task.checkCancellation()
             current = try await inFlight.value
         }
@@ -55,9 +82,7 @@ extension ContactSync {
     }
 
     /// Starts a full pull, or finds the one a killed process left.
-    private static func startFullPull(at time: Int, in db: Database) throws -> (
-        startedAt: Int, cursor: String?, resumed: Bool
-    ) {
+    private static func startFullPull(at time: Int, in db: Database) throws -> FullPullStart {
         if let started = try ContactMirror.syncState(.fullPullStartedAt, in: db).flatMap(Int.init) {
             return (started, try ContactMirror.syncState(.fullPullCursor, in: db), true)
         }

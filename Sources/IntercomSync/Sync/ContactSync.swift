@@ -25,14 +25,18 @@ public final class ContactSync: Sendable {
     public let mirror: ContactMirror
     public let client: IntercomClient
     let now: @Sendable () -> Int
+    /// A full pull of at least this many contacts, into a mirror holding fewer than half as
+    /// many, defers its indexing to its end (`ContactMirror.bulkLoading`).
+    let bulkLoadFrom: Int
 
     public init(
         mirror: ContactMirror, client: IntercomClient,
-        now: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }
+        now: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }, bulkLoadFrom: Int = 20_000
     ) {
         self.mirror = mirror
         self.client = client
         self.now = now
+        self.bulkLoadFrom = bulkLoadFrom
     }
 
     /// Runs the passes `mode` asks for, holding the mirror's lock.

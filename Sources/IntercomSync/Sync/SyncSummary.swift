@@ -15,6 +15,9 @@ public struct SyncSummary: Sendable, Equatable {
     public var written = 0
     /// Contacts found gone and tombstoned.
     public var tombstoned = 0
+    /// True when a full pull into a small mirror deferred its indexing to its end
+    /// (`ContactMirror.bulkLoading`).
+    public var deferredIndexing = false
     /// Requests sent, 429 answers received, and retries (from the client's counters).
     public var requests = 0
     public var rateLimited = 0
@@ -32,4 +35,6 @@ public struct SyncProgress: Sendable, Equatable {
     public var fetched: Int
     /// How many the pass will receive, as Intercom's `total_count` says.
     public var total: Int?
+    /// Every page is in, and the indexes the pull deferred are being built.
+    public var indexing = false
 }
