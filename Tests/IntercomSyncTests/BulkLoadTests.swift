@@ -130,6 +130,29 @@ import Testing
         #expect(try reopened.count("SELECT count(*) FROM contacts_fts") == 9)
     }
 
+    /// A mirror opened while another process held it keeps the flags; a sync or an import
+    /// that takes the lock later finishes the indexing.
+    @Test func aWriterTakingTheLockFinishesWhatTheOpenCouldNot() throws {
+        let folder = try TemporaryDirectory()
+        let path = folder.path("mirror.sqlite")
+        let opened: ContactMirror
+        do {
+            let loader = try ContactMirror.open(at: path, mode: .createIfMissing)
+            let lock = try MirrorLock.acquire(loader, purpose: "a load, then killed")
+            try loader.writer.write { db in try ContactMirror.beginBulkLoad(in: db) }
+            _ = try loader.upsertPage(pages.page(0..<5), fetchedAt: 1)
+            opened = try ContactMirror.open(at: path, mode: .existing)
+            try loader.close()
+            withExtendedLifetime(lock) {}
+        }
+        #expect(try opened.hasDeferredIndexing())
+        let lock = try MirrorLock.acquire(opened, purpose: "a sync")
+        try opened.finishDeferredIndexingLeftBehind()
+        try Self.expectExact(opened)
+        #expect(try Self.search(pages.generator.contact(at: 4).email, in: opened).count == 1)
+        withExtendedLifetime(lock) {}
+    }
+
     @Test func emailHashesFoldASCIILettersAsTheMirrorDoes() {
         #expect(EmailHashSet.hash("Ann.Lee@Example.COM") == EmailHashSet.hash("ann.lee@example.com"))
         #expect(EmailHashSet.hash("ann.lee@example.com") != EmailHashSet.hash("ann.lee@example.co"))

@@ -179,6 +179,7 @@ public struct ContactImport {
             // One import at a time, and none beside a pull or flush; a bulk load depends on it.
             let lock = try MirrorLock.acquire(mirror, purpose: "intercom-sync contacts import")
             try withExtendedLifetime(lock) {
+                try mirror.finishDeferredIndexingLeftBehind()
                 if try shouldDeferIndexing() {
                     knownEmails = try EmailHashSet(emailsIn: mirror, room: (options.expectedBytes ?? 0) / 100)
                     try mirror.bulkLoading(

@@ -102,6 +102,12 @@ extension ContactMirror {
         try withExtendedLifetime(lock) { try finishDeferredIndexing() }
     }
 
+    /// For a writer that has just taken the `MirrorLock`: finishes indexing a killed load left,
+    /// which the open could not finish because another process held the mirror then.
+    func finishDeferredIndexingLeftBehind() throws {
+        if try hasDeferredIndexing() { try finishDeferredIndexing() }
+    }
+
     static func hasDeferredIndexing(in db: Database) throws -> Bool {
         try Bool.fetchOne(
             db, sql: "SELECT count(*) > 0 FROM sync_state WHERE key IN (?, ?)",

@@ -45,6 +45,7 @@ public final class ContactSync: Sendable {
     {
         let lock = try MirrorLock.acquire(mirror, purpose: "intercom-sync sync")
         defer { withExtendedLifetime(lock) {} }
+        try mirror.finishDeferredIndexingLeftBehind()
         let started = Date()
         let before = client.counters
         var summary = SyncSummary()
