@@ -153,11 +153,51 @@ import Testing
         withExtendedLifetime(lock) {}
     }
 
-    @Test func emailHashesFoldASCIILettersAsTheMirrorDoes() {
-        #expect(EmailHashSet.hash("Ann.Lee@Example.COM") == EmailHashSet.hash("ann.lee@example.com"))
-        #expect(EmailHashSet.hash("ann.lee@example.com") != EmailHashSet.hash("ann.lee@example.co"))
-        // NOCASE folds ASCII only: É and é are different emails to the mirror.
-        #expect(EmailHashSet.hash("É@example.com") != EmailHashSet.hash("é@example.com"))
+    @Test func emailsCompareAndHashAsTheMirrorFoldsThem() {
+        #expect(EmailRows.hash("Ann.Lee@Example.COM") == EmailRows.hash("ann.lee@example.com"))
+        #expect(EmailRows.hash("ann.lee@example.com") != EmailRows.hash("ann.lee@example.co"))
+        #expect(EmailRows.sameEmail("Ann.Lee@Example.COM", "ann.lee@example.com"))
+        #expect(!EmailRows.sameEmail("ann.lee@example.com", "ann.lee@example.co"))
+        // NOCASE folds ASCII letters only: É and é are different emails to the mirror, and so
+        // are "@" and "`", which differ by the same bit as a letter's case.
+        #expect(!EmailRows.sameEmail("É@example.com", "é@example.com"))
+        #expect(!EmailRows.sameEmail("a@b.c", "a`b.c"))
+    }
+
+    /// While the email index is dropped, the table answers as the index would: synced before
+    /// pending, the oldest row first, tombstones never, any letter case; and it grows as rows come.
+    @Test func theEmailTableAnswersAsTheEmailIndex() throws {
+        let mirror = try ContactMirror.inMemory()
+        _ = try mirror.upsertPage(pages.page(0..<40), fetchedAt: 1)
+        let shared = pages.generator.contact(at: 3).email
+        try mirror.writer.write { db in
+            try db.execute(sql: "UPDATE contacts SET state = 'tombstoned' WHERE row_id = 5")
+            for (index, email) in [shared.uppercased(), "only.pending@example.org", "Only.Pending@example.org"].enumerated() {
+                _ = try ContactMirror.stageContact(
+                    ContactDraft(role: .lead, email: email, name: "Staged \(index)"), allowingDuplicateEmail: true, now: 1,
+                    in: db)
+            }
+        }
+        var table = try EmailRows(emailsIn: mirror, room: 0)
+        let emails =
+            (0..<40).map { pages.generator.contact(at: $0).email }
+            + ["ONLY.PENDING@example.org", "nobody@example.org", shared.capitalized]
+        try mirror.writer.write { db in
+            for email in emails {
+                #expect(
+                    try table.contactID(withEmail: email, in: db) == (try ContactMirror.contactID(withEmail: email, in: db)),
+                    "\(email)")
+            }
+            // Rows staged later join the table, past its first size.
+            for index in 0..<50 {
+                let email = "later\(index)@example.org"
+                #expect(try table.contactID(withEmail: email, in: db) == nil)
+                let staged = try ContactMirror.stageContact(
+                    ContactDraft(role: .user, email: email), allowingDuplicateEmail: true, now: 1, in: db)
+                table.insert(email, rowID: staged.rowID)
+                #expect(try table.contactID(withEmail: email.uppercased(), in: db) == staged.localID)
+            }
+        }
     }
 
     /// An import holds the mirror's lock like a sync: two writers never load at once (a bulk

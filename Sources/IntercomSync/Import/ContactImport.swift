@@ -114,8 +114,8 @@ public struct ContactImport {
             summary.ignoredColumns = map.ignoredColumns
         }
         var seenInDryRun = Set<String>()
-        /// In a bulk load, the emails the mirror holds, so most rows need no lookup.
-        var knownEmails: EmailHashSet?
+        /// In a bulk load, the rows of the emails the mirror holds: the email index is dropped.
+        var knownEmails: EmailRows?
         var finished = false
         /// Reads rows until `batchSize` good ones went to `take` or the file ends; bad rows go to
         /// `onRejected` on the way. Runs inside one transaction, so rows stream straight from the
@@ -159,11 +159,18 @@ public struct ContactImport {
                     try mirror.writer.write { db in
                         try ContactMirror.indexingFTSAtEnd(in: db) {
                             try readBatch { line, draft in
-                                let mayExist = knownEmails?.insert(draft.email) ?? true
-                                if mayExist, let existing = try ContactMirror.contactID(withEmail: draft.email, in: db) {
+                                let existing: String?
+                                if let knownEmails {
+                                    existing = try knownEmails.contactID(withEmail: draft.email, in: db)
+                                } else {
+                                    existing = try ContactMirror.contactID(withEmail: draft.email, in: db)
+                                }
+                                if let existing {
                                     summary.noteDuplicate(line: line, email: draft.email, existingID: existing)
                                 } else {
-                                    _ = try ContactMirror.stageContact(draft, allowingDuplicateEmail: true, now: now, in: db)
+                                    let staged = try ContactMirror.stageContact(
+                                        draft, allowingDuplicateEmail: true, now: now, in: db)
+                                    knownEmails?.insert(draft.email, rowID: staged.rowID)
                                     summary.imported += 1
                                 }
                             }
@@ -181,7 +188,7 @@ public struct ContactImport {
             try withExtendedLifetime(lock) {
                 try mirror.finishDeferredIndexingLeftBehind()
                 if try shouldDeferIndexing() {
-                    knownEmails = try EmailHashSet(emailsIn: mirror, room: (options.expectedBytes ?? 0) / 100)
+                    knownEmails = try EmailRows(emailsIn: mirror, room: (options.expectedBytes ?? 0) / 100)
                     try mirror.bulkLoading(
                         beforeIndexing: {
                             knownEmails = nil  // Its memory goes back before the index sorts take theirs.
@@ -286,27 +293,87 @@ extension String {
     }
 }
 
-/// 32-bit hashes of emails as the mirror compares them (ASCII letters folded, as SQLite's NOCASE
-/// does), 8 bytes an email: a bulk import asks the mirror's email index only about the emails
-/// whose hash it has seen, a duplicate or, for one new email in about 4,000 among a million, a
-/// collision.
-struct EmailHashSet {
-    private var hashes: Set<UInt32>
+/// The live contacts' emails by row, for a bulk import while the email index is dropped: an
+/// open-addressing table of 32-bit email hashes (ASCII letters folded, as SQLite's NOCASE does)
+/// and row_ids, 8 bytes a slot at most three quarters full, 16 MB a million emails. A hash names candidate
+/// rows; each is read by its row_id and its email compared, so a collision costs a lookup, never
+/// a wrong answer.
+struct EmailRows {
+    /// `hash << 32 | row_id`; 0 is an empty slot (row_ids start at 1).
+    private var slots: [UInt64]
+    private var count = 0
 
-    /// The mirror's emails, with room for `room` more: a set that grows doubles, and holds the
-    /// old table and the new one at once while it does.
+    /// The mirror's live emails, with room for `room` more: a table that grows rehashes every
+    /// entry, and holds the old table and the new one at once while it does.
     init(emailsIn mirror: ContactMirror, room: Int) throws {
-        let held = try mirror.writer.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM contacts") ?? 0 }
-        hashes = Set(minimumCapacity: held + room)
+        let held = try mirror.writer.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM contacts WHERE state != 'tombstoned'") ?? 0
+        }
+        slots = Array(repeating: 0, count: Self.slotCount(for: held + room))
         try mirror.writer.read { db in
-            let emails = try String.fetchCursor(db, sql: "SELECT email FROM contacts WHERE email IS NOT NULL")
-            while let email = try emails.next() { hashes.insert(Self.hash(email)) }
+            let rows = try Row.fetchCursor(
+                db, sql: "SELECT email, row_id FROM contacts WHERE email IS NOT NULL AND state != 'tombstoned'")
+            while let row = try rows.next() { insert(row[0], rowID: row[1]) }
         }
     }
 
-    /// Adds the email; false when its hash was new, so the mirror cannot hold it.
-    mutating func insert(_ email: String) -> Bool {
-        !hashes.insert(Self.hash(email)).inserted
+    /// The id of a live contact with this email, as `ContactMirror.contactID(withEmail:)` picks
+    /// it: synced before pending, then the oldest row.
+    func contactID(withEmail email: String, in db: Database) throws -> String? {
+        let hash = Self.hash(email)
+        var best: (rank: (Int, Int64), id: String)?
+        var index = Self.start(hash, slots.count)
+        while slots[index] != 0 {
+            if UInt32(truncatingIfNeeded: slots[index] >> 32) == hash {
+                let rowID = Int64(slots[index] & 0xFFFF_FFFF)
+                let statement = try db.cachedStatement(sql: "SELECT id, email, state FROM contacts WHERE row_id = ?")
+                if let row = try Row.fetchOne(statement, arguments: [rowID]), let stored: String = row[1],
+                    Self.sameEmail(stored, email)
+                {
+                    let state: String = row[2]
+                    let rank = (state == "pending" ? 1 : 0, rowID)
+                    if state != "tombstoned", best.map({ rank < $0.rank }) ?? true { best = (rank, row[0]) }
+                }
+            }
+            index = (index + 1) & (slots.count - 1)
+        }
+        return best?.id
+    }
+
+    mutating func insert(_ email: String, rowID: Int64) {
+        guard rowID > 0 && rowID <= Int64(UInt32.max) else { return }
+        if 4 * (count + 1) > 3 * slots.count {
+            let old = slots
+            slots = Array(repeating: 0, count: old.count * 2)
+            for slot in old where slot != 0 { place(slot) }
+        }
+        place(UInt64(Self.hash(email)) << 32 | UInt64(rowID))
+        count += 1
+    }
+
+    private mutating func place(_ slot: UInt64) {
+        var index = Self.start(UInt32(truncatingIfNeeded: slot >> 32), slots.count)
+        while slots[index] != 0 { index = (index + 1) & (slots.count - 1) }
+        slots[index] = slot
+    }
+
+    private static func slotCount(for entries: Int) -> Int {
+        var count = 16
+        while 3 * count < 4 * entries { count *= 2 }
+        return count
+    }
+
+    /// Where a hash's probe starts: its bits mixed once more, as FNV leaves the low ones weak.
+    private static func start(_ hash: UInt32, _ slotCount: Int) -> Int {
+        Int(truncatingIfNeeded: (UInt64(hash) &* 0x9E37_79B9_7F4A_7C15) >> 32) & (slotCount - 1)
+    }
+
+    /// Equal as SQLite's NOCASE compares: ASCII letters folded, every other byte as it is.
+    static func sameEmail(_ left: String, _ right: String) -> Bool {
+        left.utf8.count == right.utf8.count
+            && zip(left.utf8, right.utf8).allSatisfy { a, b in
+                a == b || ((a | 0x20) == (b | 0x20) && (0x61...0x7A).contains(a | 0x20))
+            }
     }
 
     /// FNV-1a over the UTF-8 bytes, ASCII letters lowercased, folded to 32 bits.

@@ -6,6 +6,8 @@ import Synchronization
 public struct StagedContact: Sendable, Equatable {
     public var localID: String
     public var seq: Int64
+    /// The contact's row in the mirror.
+    var rowID: Int64 = 0
 }
 
 /// A message staged by `stageMessage`.
@@ -72,9 +74,10 @@ extension ContactMirror {
                 localID, draft.externalID, draft.role.rawValue, draft.email, draft.phone, draft.name, draft.avatar,
                 attributes, now, now, body,
             ])
+        let rowID = db.lastInsertedRowID
         let seq = try insertEntry(
             .createContact, contactID: localID, dependsOn: nil, payload: payload, now: now, in: db)
-        return StagedContact(localID: localID, seq: seq)
+        return StagedContact(localID: localID, seq: seq, rowID: rowID)
     }
 
     /// `local_` and a UUID whose first 48 bits are the time in milliseconds (RFC 9562 version 7),
