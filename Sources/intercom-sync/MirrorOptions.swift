@@ -23,6 +23,8 @@ struct MirrorOptions: ParsableArguments {
             let folder = URL(fileURLWithPath: location).deletingLastPathComponent()
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         }
-        return try ContactMirror.open(at: location, mode: mode)
+        return try ContactMirror.open(at: location, mode: mode) {
+            Output.note("finishing the indexes of an import or sync that was stopped part-way; this takes a moment")
+        }
     }
 }

@@ -124,7 +124,11 @@ import Testing
             try mirror.close()
             withExtendedLifetime(lock) {}
         }
-        let reopened = try ContactMirror.open(at: path, mode: .existing)
+        var told = 0
+        let reopened = try ContactMirror.open(at: path, mode: .existing) { told += 1 }
+        #expect(told == 1, "the open says why it waits")
+        _ = try ContactMirror.open(at: path, mode: .existing) { told += 1 }
+        #expect(told == 1, "and says nothing when there is nothing to finish")
         try Self.expectExact(reopened)
         #expect(try Self.search(pages.generator.contact(at: 7).email, in: reopened).count == 1)
         #expect(try reopened.count("SELECT count(*) FROM contacts_fts") == 9)

@@ -96,9 +96,10 @@ extension ContactMirror {
 
     /// Finishes the indexing of a load that was killed part-way, unless another process holds
     /// the mirror (its load may still be running).
-    func finishInterruptedLoad() throws {
+    func finishInterruptedLoad(onFinishing: () -> Void) throws {
         guard try hasDeferredIndexing(), let lock = try? MirrorLock.acquire(self, purpose: "intercom-sync indexing")
         else { return }
+        onFinishing()
         try withExtendedLifetime(lock) { try finishDeferredIndexing() }
     }
 

@@ -45,7 +45,9 @@ public struct ContactMirror: Sendable {
     ///
     /// A file that is not a mirror, is damaged, or was written by a newer schema is refused with
     /// a `MirrorError` before anything is written to it.
-    public static func open(at path: String, mode: OpenMode) throws -> ContactMirror {
+    /// A load killed part-way left its indexing to finish; the open finishes it first (seconds for
+    /// a million rows), after calling `onFinishingLoad` so a person can be told why it waits.
+    public static func open(at path: String, mode: OpenMode, onFinishingLoad: () -> Void = {}) throws -> ContactMirror {
         let url = URL(fileURLWithPath: path)
         let fileManager = FileManager.default
         let directory = url.deletingLastPathComponent().path
@@ -76,7 +78,7 @@ public struct ContactMirror: Sendable {
         do {
             let pool = try DatabasePool(path: path, configuration: configuration)
             let mirror = try ContactMirror(writer: pool, path: path)
-            try mirror.finishInterruptedLoad()
+            try mirror.finishInterruptedLoad(onFinishing: onFinishingLoad)
             return mirror
         } catch let error as DatabaseError {
             throw MirrorError(.corrupt, path: path, detail: "cannot open the mirror: \(error.message ?? "\(error)")")
