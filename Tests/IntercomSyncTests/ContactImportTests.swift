@@ -151,11 +151,15 @@ import Testing
 
     /// An import that dies part-way (here: the file becomes unreadable after some rows) keeps the
     /// batches it committed; running it again finishes it with the same result as one clean run.
-    @Test func aKilledImportIsFinishedByRunningItAgain() throws {
+    /// Both ways: rows indexed as written, and a bulk load (indexes dropped, duplicates found
+    /// through `EmailRows`), whose rerun must find the rows the killed run committed.
+    @Test(arguments: [false, true])
+    func aKilledImportIsFinishedByRunningItAgain(deferIndexing: Bool) throws {
         let text = "email,name\n" + (0..<1_000).map { "p\($0)@example.com,Person \($0)" }.joined(separator: "\n")
         let bytes = Array(text.utf8)
         var options = ContactImport.Options()
         options.batchSize = 100
+        options.deferIndexing = deferIndexing
         let mirror = try ContactMirror.inMemory()
         var offset = 0
         var failing = CSVReader(chunkSize: 512) { buffer in
@@ -184,6 +188,7 @@ import Testing
                     """)!
         }
         #expect(orphans == 0, "every imported contact has its create entry")
+        try BulkLoadTests.expectExact(mirror)
     }
 
     @Test func dryRunCountsButWritesNothing() throws {

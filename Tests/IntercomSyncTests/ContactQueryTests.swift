@@ -320,4 +320,19 @@ import Testing
         #expect(checkpoint?[0] == 0, "the checkpoint was blocked by a reader")
         #expect(try mirror.contacts(matching: query).contacts.count == 3)
     }
+
+    /// A process asking many shapes of query keeps a bounded set of prepared statements, and
+    /// answers the same after starting over.
+    @Test func theQueryConnectionKeepsABoundedSetOfStatements() throws {
+        let target = everyone[17]
+        var byEmail = ContactQuery()
+        byEmail.email = target.email
+        for count in 1...(MirrorReader.maximumStatements + 6) {
+            var query = ContactQuery()
+            for index in 0..<count { query.customAttributes["absent_\(index)"] = .string("x") }
+            #expect(try mirror.contacts(matching: query).contacts.isEmpty)
+            #expect(mirror.reader?.preparedCount ?? 0 <= MirrorReader.maximumStatements)
+        }
+        #expect(try mirror.contacts(matching: byEmail).contacts.map(\.id) == [target.id])
+    }
 }
