@@ -56,11 +56,16 @@ struct OutboxListCommand: ParsableCommand {
                 Output.note("showing the first \(limit) of \(total) entries: raise --limit, or pick with --state")
             }
         }
+        let imported = states.contains(.pending) ? try store.importedCreatesWaiting() : 0
+        if imported > 0 {
+            Output.note("\(imported) imported contacts wait to be pushed too: the next flush queues their creates")
+        }
         if json {
             Output.line(JSONValue.array(entries.map(OutboxRendering.json)).jsonText)
             return
         }
         guard !entries.isEmpty else {
+            if imported > 0 { return }
             Output.line(state.isEmpty ? "the outbox is empty" : "no entries in that state")
             return
         }

@@ -6,7 +6,8 @@ import GRDB
 /// Rows stream through: each is mapped (`CSVHeaderMap`), validated by the same rules as
 /// `contacts create` (`ContactDraft.problems`), and checked against the emails the mirror
 /// already holds, which includes the rows this import has written. Good rows become pending
-/// contacts with their `create_contact` entries, `batchSize` rows a transaction; a bad row is
+/// contacts, `batchSize` rows a transaction, each batch recorded in `imported_creates`: the
+/// flush that pushes them writes their `create_contact` entries first. A bad row is
 /// handed to `onRejected` and the rest go on. A killed import is resumed by running it again:
 /// the rows it had committed are skipped as duplicates.
 public struct ContactImport {
@@ -157,6 +158,7 @@ public struct ContactImport {
                     }
                 } else {
                     try mirror.writer.write { db in
+                        var staged: (first: Int64, last: Int64, count: Int)?
                         try ContactMirror.indexingFTSAtEnd(in: db) {
                             try readBatch { line, draft in
                                 let existing: String?
@@ -168,12 +170,18 @@ public struct ContactImport {
                                 if let existing {
                                     summary.noteDuplicate(line: line, email: draft.email, existingID: existing)
                                 } else {
-                                    let staged = try ContactMirror.stageContact(
-                                        draft, allowingDuplicateEmail: true, now: now, in: db)
-                                    knownEmails?.insert(draft.email, rowID: staged.rowID)
+                                    let rowID = try ContactMirror.insertLocalContact(
+                                        draft, payload: draft.requestBodyText, now: now, in: db
+                                    ).rowID
+                                    knownEmails?.insert(draft.email, rowID: rowID)
+                                    staged = (staged?.first ?? rowID, rowID, (staged?.count ?? 0) + 1)
                                     summary.imported += 1
                                 }
                             }
+                        }
+                        if let staged {
+                            try ContactMirror.noteImportedCreates(
+                                firstRowID: staged.first, lastRowID: staged.last, count: staged.count, now: now, in: db)
                         }
                     }
                 }

@@ -48,6 +48,10 @@ public final class OutboxFlush: Sendable {
         defer { withExtendedLifetime(lock) {} }
         let started = Date()
         let before = client.counters
+        // Imported contacts get their create entries now, a transaction per few thousand.
+        while try await mirror.writer.write({ [now] db in
+            try ContactMirror.queueImportedCreates(limit: 5_000, now: now(), in: db)
+        }) {}
         let (interrupted, queue) = try await mirror.writer.write { [now] db in
             let interrupted = try ContactMirror.recoverInterruptedEntries(now: now(), in: db)
             let queue = try OutboxEntry.fetchAll(

@@ -54,10 +54,21 @@ extension ContactMirror {
                     + "(Intercom will then adopt that contact instead of creating one)",
                 existingContactID: existing)
         }
+        let payload = draft.requestBodyText
+        let (localID, rowID) = try insertLocalContact(draft, payload: payload, now: now, in: db)
+        let seq = try insertEntry(.createContact, contactID: localID, dependsOn: nil, payload: payload, now: now, in: db)
+        return StagedContact(localID: localID, seq: seq, rowID: rowID)
+    }
+
+    /// Writes a new local contact (state `pending`, id `local_<uuid>`) without its create entry:
+    /// the caller writes that, or records the contact in `imported_creates`.
+    /// `payload` is the draft's `requestBodyText`.
+    static func insertLocalContact(_ draft: ContactDraft, payload: String, now: Int, in db: Database) throws -> (
+        localID: String, rowID: Int64
+    ) {
         let localID = newLocalID()
         // The local row's body is the request plus what Intercom would add; built as text, since
         // a bulk import stages one a row.
-        let payload = draft.requestBodyText
         let attributes = draft.customAttributes.isEmpty ? "{}" : JSONValue.object(draft.customAttributes).jsonText
         var body = #"{"type":"contact","id":"\#(localID)","created_at":\#(now),"updated_at":\#(now)"#
         if draft.customAttributes.isEmpty { body += #","custom_attributes":{}"# }
@@ -74,10 +85,7 @@ extension ContactMirror {
                 localID, draft.externalID, draft.role.rawValue, draft.email, draft.phone, draft.name, draft.avatar,
                 attributes, now, now, body,
             ])
-        let rowID = db.lastInsertedRowID
-        let seq = try insertEntry(
-            .createContact, contactID: localID, dependsOn: nil, payload: payload, now: now, in: db)
-        return StagedContact(localID: localID, seq: seq, rowID: rowID)
+        return (localID, db.lastInsertedRowID)
     }
 
     /// `local_` and a UUID whose first 48 bits are the time in milliseconds (RFC 9562 version 7),
@@ -121,6 +129,7 @@ extension ContactMirror {
                     SELECT seq FROM outbox WHERE kind = 'create_contact' AND contact_id = ? AND state != 'sent'
                     ORDER BY seq DESC LIMIT 1
                     """, arguments: [recipient.id])
+            if waitsFor == nil { waitsFor = try queueImportedCreate(contactID: recipient.id, now: now, in: db) }
             guard waitsFor != nil else {
                 throw OutboxError(.unknownRecipient, "contact \(recipient.id) was never queued for creation")
             }
@@ -130,15 +139,16 @@ extension ContactMirror {
         return StagedMessage(seq: seq, recipientID: recipient.id, waitsFor: waitsFor)
     }
 
-    private static func insertEntry(
-        _ kind: OutboxEntry.Kind, contactID: String, dependsOn: Int64?, payload: String, now: Int, in db: Database
+    static func insertEntry(
+        _ kind: OutboxEntry.Kind, contactID: String, dependsOn: Int64?, payload: String, now: Int,
+        createdAt: Int? = nil, in db: Database
     ) throws -> Int64 {
         try db.cachedStatement(
             sql: """
                 INSERT OR FAIL INTO outbox (kind, contact_id, depends_on, payload, created_at, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?)
                 """
-        ).execute(arguments: [kind.rawValue, contactID, dependsOn, payload, now, now])
+        ).execute(arguments: [kind.rawValue, contactID, dependsOn, payload, createdAt ?? now, now])
         return db.lastInsertedRowID
     }
 

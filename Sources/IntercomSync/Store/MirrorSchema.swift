@@ -158,6 +158,21 @@ enum MirrorSchema {
                     END;
                     """)
         }
+        migrator.registerMigration("v6: imported creates") { db in
+            // An import writes its contacts without an outbox entry each: their row_id ranges
+            // wait here, with how many of their contacts still have no create entry, and a flush
+            // (or a message to one of them) writes the entries. The entries and their indexes
+            // were a third of an import's bytes, written while the file was read.
+            try db.execute(
+                sql: """
+                    CREATE TABLE imported_creates (
+                        first_row_id INTEGER PRIMARY KEY,
+                        last_row_id INTEGER NOT NULL,
+                        waiting INTEGER NOT NULL,
+                        created_at INTEGER NOT NULL
+                    )
+                    """)
+        }
         return migrator
     }
 

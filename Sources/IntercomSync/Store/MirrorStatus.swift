@@ -4,7 +4,8 @@ import GRDB
 public struct MirrorStatus: Sendable, Equatable, Codable {
     /// Contacts by state; every state is present, zero included.
     public var contacts: [String: Int]
-    /// Outbox entries by state; every state is present, zero included.
+    /// Outbox entries by state; every state is present, zero included. Imported contacts
+    /// whose create entries the next flush writes count as pending.
     public var outbox: [String: Int]
     public var lastFullPullAt: Int?
     public var lastIncrementalPullAt: Int?
@@ -31,6 +32,8 @@ extension ContactMirror {
             for row in try Row.fetchAll(db, sql: "SELECT state, count(*) AS n FROM outbox GROUP BY state") {
                 outbox[row["state"]] = row["n"]
             }
+            // An imported contact's create is pending before its entry is written.
+            outbox[OutboxState.pending.rawValue, default: 0] += try Self.importedCreatesWaiting(in: db)
             func time(_ key: SyncStateKey) throws -> Int? {
                 try Self.syncState(key, in: db).flatMap { Int($0) }
             }
