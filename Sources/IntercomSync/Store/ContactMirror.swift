@@ -104,7 +104,11 @@ public struct ContactMirror: Sendable {
             defer { try? queue.close() }
             try queue.read { db in
                 let applicationID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
-                let tableCount = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0
+                // GRDB creates its migrations table before the first migration (which sets the
+                // application id) commits: a first open killed in between leaves just that table.
+                let tableCount =
+                    try Int.fetchOne(
+                        db, sql: "SELECT count(*) FROM sqlite_master WHERE tbl_name != 'grdb_migrations'") ?? 0
                 if applicationID == 0 && tableCount == 0 { return }
                 guard applicationID == MirrorSchema.applicationID else {
                     throw MirrorError(
