@@ -48,6 +48,39 @@ import Testing
         #expect(valid > 500, "the sample must hold valid addresses too")
     }
 
+    /// The byte checks for phones and avatar URLs accept only what the full rules accept, and
+    /// the phone check accepts all of it.
+    @Test func thePhoneAndAvatarFastPathsAgreeWithTheRules() {
+        var generator = SystemRandomNumberGenerator()
+        let phonePieces = ["+", "4", "0", "9", " ", ".", "-", "(", ")", "x", "٣", "+44 20", "7946", "0958", "123"]
+        let urlPieces = [
+            "http://", "https://", "ftp://", "a", "Z", "0", ".", "-", "_", "~", "/", ":", "8080", "?q=1", "#f", " ", "é",
+            "%20", "@", "example.com", "//",
+        ]
+        var phones = 0
+        var urls = 0
+        for _ in 0..<20_000 {
+            let phone =
+                (Bool.random(using: &generator) ? "+" : "")
+                + (0..<Int.random(in: 1...8, using: &generator)).map { _ in
+                    phonePieces.randomElement(using: &generator)!
+                }.joined()
+            let fastPhone = ContactDraft.isPlainValidPhone(phone)
+            if fastPhone { phones += 1 }
+            #expect(fastPhone == (ContactDraft.phoneProblemByRules(phone) == nil), "\(phone.debugDescription)")
+            let url =
+                (Bool.random(using: &generator) ? "https://example.com" : "")
+                + (0..<Int.random(in: 1...7, using: &generator)).map { _ in
+                    urlPieces.randomElement(using: &generator)!
+                }.joined()
+            let fastURL = ContactDraft.isPlainValidHTTPURL(url)
+            if fastURL { urls += 1 }
+            #expect(!fastURL || ContactDraft.avatarProblemByURL(url) == nil, "\(url.debugDescription)")
+        }
+        #expect(phones > 300 && urls > 300, "the samples must hold valid ones too")
+        #expect(ContactDraft.isPlainValidHTTPURL("https://static.example.com:8443/avatars/1.png"))
+    }
+
     @Test func phonesMustStartWithPlusAndHoldSevenToFifteenDigits() {
         func reason(_ phone: String) -> String? { ContactDraft(email: "a@b.io", phone: phone).problems.first?.reason }
         #expect(reason("020 7946 0958")?.contains("must start with +") == true)
@@ -245,5 +278,21 @@ import Testing
         #expect(try mirror.retryUnknownOutboxEntries(now: 3) == [seqs[2]])
         #expect(try mirror.outboxEntries(states: [.pending]).map(\.seq) == [seqs[1], seqs[2]])
         #expect(throws: OutboxError.self) { try mirror.dropOutboxEntry(seq: seqs[3], cascade: false) }
+    }
+
+    /// Local ids are UUIDs of version 7 after `local_`: distinct, led by the time in milliseconds,
+    /// so ids staged one after another sort in that order.
+    @Test func localIDsAreTimeOrderedUUIDs() throws {
+        let pattern = try Regex("^local_[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+        let before = UInt64(Date().timeIntervalSince1970 * 1000)
+        let ids = (0..<2_000).map { _ in ContactMirror.newLocalID() }
+        let after = UInt64(Date().timeIntervalSince1970 * 1000)
+        #expect(ids.allSatisfy { (try? pattern.wholeMatch(in: $0)) != nil })
+        #expect(Set(ids).count == ids.count)
+        let times = ids.map { id in
+            UInt64(id.dropFirst(6).replacingOccurrences(of: "-", with: "").prefix(12), radix: 16)!
+        }
+        #expect(times.allSatisfy { (before...after).contains($0) })
+        #expect(times == times.sorted())
     }
 }

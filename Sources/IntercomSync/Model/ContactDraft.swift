@@ -165,8 +165,12 @@ public struct ContactDraft: Sendable, Equatable {
     }
 
     /// `+`, then 7 to 15 digits (E.164), which may be grouped by spaces, dots, dashes or
-    /// parentheses.
+    /// parentheses. The byte check answers for nearly every phone; the rules word the reason.
     static func phoneProblem(_ phone: String) -> String? {
+        isPlainValidPhone(phone) ? nil : phoneProblemByRules(phone)
+    }
+
+    static func phoneProblemByRules(_ phone: String) -> String? {
         guard phone.hasPrefix("+") else {
             return "\"\(phone)\" must start with + and the country code (like +44 20 7946 0958)"
         }
@@ -179,13 +183,64 @@ public struct ContactDraft: Sendable, Equatable {
         return nil
     }
 
+    /// The rules of `phoneProblemByRules` on bytes: true exactly when a phone passes them.
+    static func isPlainValidPhone(_ phone: String) -> Bool {
+        let bytes = phone.utf8
+        guard bytes.first == UInt8(ascii: "+") else { return false }
+        var digits = 0
+        for byte in bytes.dropFirst() {
+            switch byte {
+            case 0x30...0x39: digits += 1
+            case UInt8(ascii: " "), UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: "("), UInt8(ascii: ")"): break
+            default: return false
+            }
+        }
+        return (7...15).contains(digits)
+    }
+
     static func avatarProblem(_ avatar: String) -> String? {
+        isPlainValidHTTPURL(avatar) ? nil : avatarProblemByURL(avatar)
+    }
+
+    static func avatarProblemByURL(_ avatar: String) -> String? {
         guard let url = URL(string: avatar), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
             let host = url.host, !host.isEmpty
         else {
             return "\"\(avatar)\" is not an http(s) URL"
         }
         return nil
+    }
+
+    /// True only for a URL Foundation reads as http(s) with a host: the scheme, then a host of
+    /// letters, digits, dots and hyphens, then an optional port and path of unreserved
+    /// characters and `/`. Anything else takes `URL(string:)`.
+    static func isPlainValidHTTPURL(_ text: String) -> Bool {
+        var bytes = text.utf8[...]
+        if bytes.starts(with: "https://".utf8) {
+            bytes = bytes.dropFirst(8)
+        } else if bytes.starts(with: "http://".utf8) {
+            bytes = bytes.dropFirst(7)
+        } else {
+            return false
+        }
+        func isAlphanumeric(_ byte: UInt8) -> Bool {
+            (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
+        }
+        let hostEnd = bytes.firstIndex { !(isAlphanumeric($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-")) }
+        let host = bytes[..<(hostEnd ?? bytes.endIndex)]
+        guard let first = host.first, isAlphanumeric(first), isAlphanumeric(host.last!) else { return false }
+        var rest = bytes[(hostEnd ?? bytes.endIndex)...]
+        if rest.first == UInt8(ascii: ":") {
+            rest = rest.dropFirst()
+            let portEnd = rest.firstIndex { !(0x30...0x39).contains($0) } ?? rest.endIndex
+            guard (1...5).contains(rest.distance(from: rest.startIndex, to: portEnd)) else { return false }
+            rest = rest[portEnd...]
+        }
+        guard rest.isEmpty || rest.first == UInt8(ascii: "/") else { return false }
+        return rest.allSatisfy { byte in
+            isAlphanumeric(byte) || byte == UInt8(ascii: "/") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-")
+                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "~")
+        }
     }
 
     static func textProblem(_ text: String, limit: Int) -> String? {
@@ -195,7 +250,9 @@ public struct ContactDraft: Sendable, Equatable {
         {
             return nil
         }
-        if text.trimmingCharacters(in: .whitespaces).isEmpty { return "is empty; leave it out instead" }
+        // Any printable ASCII byte but a space means the text is not blank.
+        let blank = !text.utf8.contains { (0x21...0x7E).contains($0) } && text.trimmingCharacters(in: .whitespaces).isEmpty
+        if blank { return "is empty; leave it out instead" }
         // A text of no more bytes than the limit has no more characters either.
         if text.utf8.count > limit && text.count > limit { return "is longer than \(limit) characters" }
         if text.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {

@@ -142,4 +142,4 @@ private struct StatementColumns: ContactColumns {
 }
 
 /// SQLite's "copy this value now" destructor, which the C headers spell as a cast Swift cannot import.
-private let SQLITE_TRANSIENT = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+let SQLITE_TRANSIENT = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
