@@ -90,14 +90,10 @@ import Testing
     @Test func aContactWithItsOwnEntryInsideARangeKeepsOnlyThatOne() throws {
         let mirror = try ContactMirror.inMemory()
         try mirror.writer.write { db in
-            let first = try ContactMirror.insertLocalContact(
-                ContactDraft(email: "a@example.com"), payload: ContactDraft(email: "a@example.com").requestBodyText,
-                now: 1, in: db)
+            let first = try ContactMirror.insertLocalContact(ContactDraft(email: "a@example.com"), now: 1, in: db)
             _ = try ContactMirror.stageContact(
                 ContactDraft(email: "b@example.com"), allowingDuplicateEmail: false, now: 1, in: db)
-            let last = try ContactMirror.insertLocalContact(
-                ContactDraft(email: "c@example.com"), payload: ContactDraft(email: "c@example.com").requestBodyText,
-                now: 1, in: db)
+            let last = try ContactMirror.insertLocalContact(ContactDraft(email: "c@example.com"), now: 1, in: db)
             try ContactMirror.noteImportedCreates(
                 firstRowID: first.rowID, lastRowID: last.rowID, count: 2, now: 1, in: db)
         }

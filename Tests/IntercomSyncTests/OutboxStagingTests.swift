@@ -280,6 +280,27 @@ import Testing
         #expect(throws: OutboxError.self) { try mirror.dropOutboxEntry(seq: seqs[3], cascade: false) }
     }
 
+    /// A local contact's body is not stored: it is derived from its columns, as Intercom-shaped
+    /// JSON that decodes to the same contact.
+    @Test func aLocalContactsBodyIsDerivedFromItsColumns() throws {
+        let mirror = try ContactMirror.inMemory()
+        let draft = ContactDraft(
+            role: .lead, email: "zoe@example.com", name: "Zoë \"Z\" O'Neil", phone: "+44 20 7946 0958",
+            avatar: "https://example.com/z.png", externalID: "ext-1", customAttributes: ["plan": "pro", "seats": 3])
+        let staged = try mirror.stageContact(draft, now: 1_700_000_000)
+        let plain = try mirror.stageContact(ContactDraft(email: "bo@example.com"), now: 1_700_000_001)
+        let stored = try mirror.writer.read { db in try String.fetchAll(db, sql: "SELECT body FROM contacts") }
+        #expect(stored == ["", ""])
+        for id in [staged.localID, plain.localID] {
+            let contact = try #require(try mirror.contact(id: id))
+            let body = try #require(contact.body)
+            let decoded = try JSONDecoder().decode(Contact.self, from: Data(body.utf8))
+            #expect(decoded == contact.contact)
+            #expect(try JSONValue(jsonText: body)["type"] == "contact")
+        }
+        #expect(try mirror.contact(id: staged.localID)?.contact.customAttributes == ["plan": "pro", "seats": 3])
+    }
+
     /// Local ids are UUIDs of version 7 after `local_`: distinct, led by the time in milliseconds,
     /// so ids staged one after another sort in that order.
     @Test func localIDsAreTimeOrderedUUIDs() throws {

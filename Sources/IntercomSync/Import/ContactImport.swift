@@ -77,7 +77,7 @@ public struct ContactImport {
         public var existingID: String
     }
 
-    private enum Parsed {
+    private enum Parsed: Sendable {
         case draft(line: Int, ContactDraft)
         case rejected(Rejection)
     }
@@ -118,18 +118,32 @@ public struct ContactImport {
         /// In a bulk load, the rows of the emails the mirror holds: the email index is dropped.
         var knownEmails: EmailRows?
         var finished = false
-        /// Reads rows until `batchSize` good ones went to `take` or the file ends; bad rows go to
+        // The rows are read and checked on a second thread (`ParsedRows`) while this one writes.
+        let defaultRole = options.defaultRole
+        let rows = ParsedRows(reader: reader) { row in Self.parse(row, map: map, defaultRole: defaultRole) }
+        defer { reader = rows.stop() }
+        var chunk: [Parsed] = []
+        var taken = 0
+        var bytesRead = 0
+        /// Takes rows until `batchSize` good ones went to `take` or the file ends; bad rows go to
         /// `onRejected` on the way. Runs inside one transaction, so rows stream straight from the
         /// file into the mirror without being held in memory.
         func readBatch(_ take: (Int, ContactDraft) throws -> Void) throws {
             var good = 0
             while good < options.batchSize {
-                guard let row = try reader.next() else {
-                    finished = true
-                    return
+                if taken == chunk.count {
+                    guard let next = try rows.next() else {
+                        finished = true
+                        return
+                    }
+                    chunk = next.items
+                    bytesRead = next.bytesRead
+                    taken = 0
                 }
+                let parsed = chunk[taken]
+                taken += 1
                 summary.read += 1
-                switch parse(row, map: map) {
+                switch parsed {
                 case .rejected(let rejection):
                     summary.rejected += 1
                     summary.rejectedByCategory[rejection.category, default: 0] += 1
@@ -138,7 +152,7 @@ public struct ContactImport {
                     good += 1
                     try take(line, draft)
                 }
-                if summary.read % 10_000 == 0 { onProgress(Progress(rowsRead: summary.read, bytesRead: reader.bytesRead)) }
+                if summary.read % 10_000 == 0 { onProgress(Progress(rowsRead: summary.read, bytesRead: bytesRead)) }
             }
         }
         /// Reads every batch: in a read transaction each for a dry run, else a write each.
@@ -170,9 +184,7 @@ public struct ContactImport {
                                 if let existing {
                                     summary.noteDuplicate(line: line, email: draft.email, existingID: existing)
                                 } else {
-                                    let rowID = try ContactMirror.insertLocalContact(
-                                        draft, payload: draft.requestBodyText, now: now, in: db
-                                    ).rowID
+                                    let rowID = try ContactMirror.insertLocalContact(draft, now: now, in: db).rowID
                                     knownEmails?.insert(draft.email, rowID: rowID)
                                     staged = (staged?.first ?? rowID, rowID, (staged?.count ?? 0) + 1)
                                     summary.imported += 1
@@ -185,7 +197,7 @@ public struct ContactImport {
                         }
                     }
                 }
-                onProgress(Progress(rowsRead: summary.read, bytesRead: reader.bytesRead))
+                onProgress(Progress(rowsRead: summary.read, bytesRead: bytesRead))
             }
         }
         if options.dryRun {
@@ -200,7 +212,7 @@ public struct ContactImport {
                     try mirror.bulkLoading(
                         beforeIndexing: {
                             knownEmails = nil  // Its memory goes back before the index sorts take theirs.
-                            onProgress(Progress(rowsRead: summary.read, bytesRead: reader.bytesRead, indexing: true))
+                            onProgress(Progress(rowsRead: summary.read, bytesRead: bytesRead, indexing: true))
                         }, readAll)
                 } else {
                     try readAll()
@@ -225,12 +237,12 @@ public struct ContactImport {
         return rows >= max(Self.bulkRows, 2 * held)
     }
 
-    private func parse(_ row: CSVRow, map: CSVHeaderMap) -> Parsed {
+    private static func parse(_ row: CSVRow, map: CSVHeaderMap, defaultRole: ContactRole) -> Parsed {
         switch row {
         case .malformed(let line, let reason, let text):
             return .rejected(Rejection(line: line, reason: reason, category: "malformed row", fields: nil, text: text))
         case .record(let line, let fields):
-            switch Self.draft(from: fields, map: map, defaultRole: options.defaultRole) {
+            switch draft(from: fields, map: map, defaultRole: defaultRole) {
             case .success(let draft):
                 return .draft(line: line, draft)
             case .failure(let error):

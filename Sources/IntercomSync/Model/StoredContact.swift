@@ -60,7 +60,21 @@ extension StoredContact: FetchableRecord {
         fetchedAt = row.int64(14).map(Int.init)
         validatedAt = row.int64(15).map(Int.init)
         body = row.count > 16 ? row.string(16) : nil
+        if body == "" && state == .pending { body = Self.localBody(of: contact) }
         self.rowID = rowID
+    }
+
+    /// The body of a contact created locally and not pushed yet, which the mirror does not
+    /// store: the create request plus the fields Intercom would add.
+    static func localBody(of contact: Contact) -> String {
+        let draft = ContactDraft(
+            role: contact.role, email: contact.email ?? "", name: contact.name, phone: contact.phone,
+            avatar: contact.avatarURL, externalID: contact.externalID, customAttributes: contact.customAttributes)
+        var body = #"{"type":"contact","id":"#
+        JSONValue.appendQuoted(contact.id, to: &body)
+        body += #","created_at":\#(contact.createdAt),"updated_at":\#(contact.updatedAt)"#
+        if draft.customAttributes.isEmpty { body += #","custom_attributes":{}"# }
+        return body + "," + draft.requestBodyText.dropFirst()
     }
 }
 

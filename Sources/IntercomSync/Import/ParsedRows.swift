@@ -1,0 +1,102 @@
+import Foundation
+
+/// A CSV file's rows, read, mapped and checked on a thread of their own while the caller writes
+/// the previous ones: an import's two halves, parsing and SQLite, each take about half its time,
+/// and a second core runs them side by side.
+///
+/// Rows come out in file order, in chunks; at most `capacity` chunks wait, so memory stays
+/// bounded whatever the file's size. An error of the reader comes out after the rows read before
+/// it, where a reader read in place would have thrown it.
+final class ParsedRows<Item: Sendable>: @unchecked Sendable {
+    /// A chunk of items, and how far the reader had got once it was full.
+    struct Chunk: Sendable {
+        var items: [Item]
+        var bytesRead: Int
+    }
+
+    private let condition = NSCondition()
+    private var ready: [Chunk] = []
+    private var finished = false
+    private var stopped = false
+    private var failure: (any Error)?
+    private var producerDone = false
+    private let capacity: Int
+    /// The reader, owned by the producer thread until it is done.
+    private var reader: CSVReader
+
+    /// Starts reading `reader` on a new thread, turning each row into an item with `transform`.
+    init(
+        reader: CSVReader, chunkSize: Int = 1_000, capacity: Int = 4,
+        transform: @escaping @Sendable (CSVRow) -> Item
+    ) {
+        self.reader = reader
+        self.capacity = capacity
+        let thread = Thread { [self] in produce(chunkSize: chunkSize, transform: transform) }
+        thread.name = "intercom-sync csv"
+        thread.start()
+    }
+
+    private func produce(chunkSize: Int, transform: (CSVRow) -> Item) {
+        var items: [Item] = []
+        items.reserveCapacity(chunkSize)
+        var error: (any Error)?
+        var atEnd = false
+        while !atEnd {
+            do {
+                if let row = try reader.next() {
+                    items.append(transform(row))
+                } else {
+                    atEnd = true
+                }
+            } catch let thrown {
+                error = thrown
+                atEnd = true
+            }
+            guard items.count == chunkSize || atEnd else { continue }
+            let chunk = Chunk(items: items, bytesRead: reader.bytesRead)
+            items.removeAll(keepingCapacity: true)
+            condition.lock()
+            while ready.count >= capacity && !stopped { condition.wait() }
+            if stopped { atEnd = true }
+            if !chunk.items.isEmpty { ready.append(chunk) }
+            if atEnd {
+                failure = error
+                finished = true
+            }
+            condition.broadcast()
+            condition.unlock()
+        }
+        condition.lock()
+        producerDone = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The next chunk, nil at the end of the file; throws the reader's error after the last
+    /// chunk read before it.
+    func next() throws -> Chunk? {
+        condition.lock()
+        defer { condition.unlock() }
+        while ready.isEmpty && !finished { condition.wait() }
+        if !ready.isEmpty {
+            let chunk = ready.removeFirst()
+            condition.broadcast()
+            return chunk
+        }
+        if let failure {
+            self.failure = nil
+            throw failure
+        }
+        return nil
+    }
+
+    /// Stops the reading thread and waits for it; returns the reader, where the thread left it.
+    func stop() -> CSVReader {
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        while !producerDone { condition.wait() }
+        condition.unlock()
+        return reader
+    }
+}
