@@ -102,4 +102,22 @@ import Testing
         let entries = try Self.createEntries(mirror)
         #expect(entries.count == 3 && Set(entries.compactMap(\.contactID)).count == 3)
     }
+
+    /// A range left behind whose rows are gone, and an import whose row_ids start where it did:
+    /// the ranges merge, and each new contact still gets one entry.
+    @Test func aRangeAtAReusedRowIDMerges() throws {
+        let mirror = try ContactMirror.inMemory()
+        try Self.importRows(5, batchSize: 100, into: mirror)
+        try mirror.writer.write { db in
+            for id in try String.fetchAll(db, sql: "SELECT id FROM contacts") {
+                _ = try ContactMirror.queueImportedCreate(contactID: id, now: 1, in: db)
+            }
+            try db.execute(sql: "DELETE FROM outbox; DELETE FROM contacts")
+        }
+        try Self.importRows(8, batchSize: 100, into: mirror)
+        #expect(try mirror.importedCreatesWaiting() == 8)
+        try Self.queueAll(mirror)
+        let entries = try Self.createEntries(mirror)
+        #expect(entries.count == 8 && Set(entries.compactMap(\.contactID)).count == 8)
+    }
 }

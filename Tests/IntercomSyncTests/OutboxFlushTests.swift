@@ -7,6 +7,63 @@ import Testing
 
 /// The outbox flush against the simulator over loopback (DESIGN.md §4, guarantees 5–9).
 @Suite struct OutboxFlushTests {
+    /// Imported contacts are pushed once each, their entries written by the flush and read a
+    /// page at a time, and messages to them follow their creates.
+    @Test func importedContactsArePushedOnceAcrossPages() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 0)
+        defer { Task { await harness.stop() } }
+        let mirror = harness.mirror
+        var options = ContactImport.Options()
+        options.batchSize = 10
+        var reader = CSVReader(
+            bytes: Array(("email,name\n" + (0..<45).map { "i\($0)@example.com,Imported \($0)" }.joined(separator: "\n")).utf8))
+        _ = try ContactImport(mirror: mirror, options: options).run(&reader, now: harness.now)
+        let messages = try (0..<9).map { index in
+            try mirror.stageMessage(
+                MessageDraft(kind: .inApp, body: "Hi \(index)", to: "i\(index * 5)@example.com"), now: harness.now)
+        }
+        #expect(messages.allSatisfy { $0.waitsFor != nil })
+        #expect(try mirror.importedCreatesWaiting() == 36)
+
+        let summary = try await harness.flush(pageSize: 4)
+        #expect(summary.queued == 54)
+        #expect(summary.contactsCreated == 45 && summary.messagesSent == 9)
+        #expect(!summary.needsAttention)
+        let counts = try await harness.emailCounts()
+        #expect(counts.count == 45 && counts.values.allSatisfy { $0 == 1 })
+        #expect(try await harness.sentMessages().count == 9)
+        #expect(try mirror.importedCreatesWaiting() == 0)
+        #expect(try mirror.outboxEntries(states: [.pending]).isEmpty)
+        #expect(try await harness.flush().queued == 0)
+    }
+
+    /// A first import whose contacts all got their entries (and were pushed) before the flush
+    /// leaves a range with nothing to queue; the flush goes on to the next import's range.
+    @Test func aRangeWithNothingLeftToQueueDoesNotEndTheFlush() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 0)
+        defer { Task { await harness.stop() } }
+        let mirror = harness.mirror
+        func importRows(_ prefix: String) throws {
+            var reader = CSVReader(
+                bytes: Array(("email\n" + (0..<5).map { "\(prefix)\($0)@example.com" }.joined(separator: "\n")).utf8))
+            _ = try ContactImport(mirror: mirror).run(&reader, now: harness.now)
+        }
+        try importRows("a")
+        _ = try mirror.upsertPage(PageFactory().page(0..<1), fetchedAt: 1)  // Row 6: B's rows come after.
+        try await mirror.writer.write { db in
+            for id in try String.fetchAll(db, sql: "SELECT id FROM contacts") {
+                _ = try ContactMirror.queueImportedCreate(contactID: id, now: 1, in: db)
+            }
+            // As if a flush had pushed them and stopped.
+            try db.execute(sql: "UPDATE outbox SET state = 'sent'; DELETE FROM contacts WHERE state = 'pending'")
+        }
+        try importRows("b")
+        let summary = try await harness.flush(pageSize: 5)
+        #expect(summary.contactsCreated == 5)
+        #expect(try await harness.emailCounts().keys.sorted() == (0..<5).map { "b\($0)@example.com" })
+        #expect(try mirror.importedCreatesWaiting() == 0)
+    }
+
     @Test func createsArePushedOnceAndMessagesFollowToTheNewIDs() async throws {
         let harness = try await SimulatorHarness.start(contacts: 0)
         defer { Task { await harness.stop() } }

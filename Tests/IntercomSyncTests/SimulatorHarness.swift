@@ -104,9 +104,11 @@ final class SimulatorHarness: @unchecked Sendable {
 
 extension SimulatorHarness {
     /// A flush on the simulator's clock.
-    func flush(concurrency: Int = 4, client: IntercomClient? = nil) async throws -> FlushSummary {
+    func flush(concurrency: Int = 4, client: IntercomClient? = nil, pageSize: Int = 2_000) async throws -> FlushSummary {
         let clock = simulator.workspace.clock
-        return try await OutboxFlush(mirror: mirror, client: client ?? self.client, concurrency: concurrency) {
+        return try await OutboxFlush(
+            mirror: mirror, client: client ?? self.client, concurrency: concurrency, pageSize: pageSize
+        ) {
             clock.now
         }.run()
     }

@@ -4,8 +4,9 @@ import Synchronization
 
 /// Sends what the outbox holds, exactly as DESIGN.md §4 promises (guarantees 5–9, 13):
 ///
-/// - creates first, then messages, each in queue order, a few at a time through the client's
-///   shared rate-limit governor;
+/// - creates first (imported contacts get their entries on the way, `queueImportedCreates`),
+///   then messages, each in queue order, a few at a time through the client's shared rate-limit
+///   governor;
 /// - every entry is committed `in_flight` before its request goes out, and its outcome is
 ///   committed when the answer comes: `sent` with the remote id, `failed` on a permanent error,
 ///   back to `pending` on a transient one, `unknown` when a message may have gone out;
@@ -22,6 +23,9 @@ public final class OutboxFlush: Sendable {
     public let client: IntercomClient
     /// Requests in flight at once.
     public let concurrency: Int
+    /// Entries read from the queue at once: a queue of a million imported creates is read a page
+    /// at a time, never held whole.
+    let pageSize: Int
     let now: @Sendable () -> Int
 
     /// For this long after its contact's create, a message's 404 means "not messageable yet"
@@ -31,9 +35,10 @@ public final class OutboxFlush: Sendable {
     static let deferral = 60
 
     public init(
-        mirror: ContactMirror, client: IntercomClient, concurrency: Int = 4,
+        mirror: ContactMirror, client: IntercomClient, concurrency: Int = 4, pageSize: Int = 2_000,
         now: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }
     ) {
+        self.pageSize = max(1, pageSize)
         self.mirror = mirror
         self.client = client
         self.concurrency = max(1, concurrency)
@@ -48,28 +53,27 @@ public final class OutboxFlush: Sendable {
         defer { withExtendedLifetime(lock) {} }
         let started = Date()
         let before = client.counters
-        // Imported contacts get their create entries now, a transaction per few thousand.
-        while try await mirror.writer.write({ [now] db in
-            try ContactMirror.queueImportedCreates(limit: 5_000, now: now(), in: db)
-        }) {}
-        let (interrupted, queue) = try await mirror.writer.write { [now] db in
+        let (interrupted, queued) = try await mirror.writer.write { [now] db in
             let interrupted = try ContactMirror.recoverInterruptedEntries(now: now(), in: db)
-            let queue = try OutboxEntry.fetchAll(
-                db, sql: "SELECT \(OutboxEntry.columns) FROM outbox WHERE state = 'pending' ORDER BY seq")
-            return (interrupted, queue)
+            let queued =
+                try (Int.fetchOne(db, sql: "SELECT count(*) FROM outbox WHERE state = 'pending'") ?? 0)
+                + ContactMirror.importedCreatesWaiting(in: db)
+            return (interrupted, queued)
         }
-        let run = FlushRun(total: queue.count, progress: progress)
+        let run = FlushRun(total: queued, progress: progress)
         run.update {
-            $0.queued = queue.count
+            $0.queued = queued
             $0.interrupted = interrupted
         }
-        try await forEach(queue.filter { $0.kind == .createContact }, in: run) { entry in
-            try await self.push(entry, in: run)
+        try await forEachPendingPage(of: .createContact, in: run) { page in
+            try await self.forEach(page, in: run) { entry in try await self.push(entry, in: run) }
         }
-        let messages = queue.filter { $0.kind == .sendMessage }
-        if !messages.isEmpty, !run.isStopped {
-            let sender = try await sender(for: messages, in: run)
-            try await forEach(messages, in: run) { entry in try await self.send(entry, sender: sender, in: run) }
+        var sender: Result<String, IntercomError>?
+        try await forEachPendingPage(of: .sendMessage, in: run) { page in
+            if sender == nil { sender = try await self.sender(for: page, in: run) }
+            try await self.forEach(page, in: run) { [sender] entry in
+                try await self.send(entry, sender: sender, in: run)
+            }
         }
         var summary = run.summary
         let after = client.counters
@@ -86,6 +90,39 @@ public final class OutboxFlush: Sendable {
         summary.failedInOutbox = attention.0
         summary.unknownInOutbox = attention.1
         return summary
+    }
+
+    /// Hands `body` the pending entries of `kind` in queue order, a page at a time, until the
+    /// queue ends or the run stops. Before each page of creates, the create entries of up to a
+    /// page of imported contacts are written (`queueImportedCreates`). An entry that goes back to pending during the run (a transient
+    /// failure) waits for the next flush, as it lies behind the page being read.
+    private func forEachPendingPage(
+        of kind: OutboxEntry.Kind, in run: FlushRun, _ body: ([OutboxEntry]) async throws -> Void
+    ) async throws {
+        var after: Int64 = 0
+        var importsWaiting = kind == .createContact
+        while !run.isStopped {
+            if importsWaiting {
+                // Imported contacts get their entries a page ahead of their pushes.
+                importsWaiting = try await mirror.writer.write { [now, pageSize] db in
+                    try ContactMirror.queueImportedCreates(limit: pageSize, now: now(), in: db)
+                }
+            }
+            let page = try await mirror.writer.read { [after, pageSize] db in
+                try OutboxEntry.fetchAll(
+                    db,
+                    sql: """
+                        SELECT \(OutboxEntry.columns) FROM outbox WHERE state = 'pending' AND kind = ? AND seq > ?
+                        ORDER BY seq LIMIT ?
+                        """, arguments: [kind.rawValue, after, pageSize])
+            }
+            guard let last = page.last else {
+                if importsWaiting { continue }  // A range whose contacts all had entries already.
+                return
+            }
+            after = last.seq
+            try await body(page)
+        }
     }
 
     /// Runs `work` over `entries` in order, at most `concurrency` at a time; starts nothing

@@ -16,9 +16,14 @@ extension ContactMirror {
     static func noteImportedCreates(firstRowID: Int64, lastRowID: Int64, count: Int, now: Int, in db: Database)
         throws
     {
+        // A range left behind whose rows were deleted may start at a reused row_id: merged, it
+        // still names only pending contacts without entries, which is all the queueing trusts.
         try db.execute(
-            sql: "INSERT INTO imported_creates (first_row_id, last_row_id, waiting, created_at) VALUES (?, ?, ?, ?)",
-            arguments: [firstRowID, lastRowID, count, now])
+            sql: """
+                INSERT INTO imported_creates (first_row_id, last_row_id, waiting, created_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (first_row_id) DO UPDATE SET last_row_id = max(last_row_id, excluded.last_row_id),
+                    waiting = waiting + excluded.waiting, created_at = excluded.created_at
+                """, arguments: [firstRowID, lastRowID, count, now])
     }
 
     /// How many imported contacts have no create entry yet; the next flush writes them.
