@@ -23,6 +23,10 @@ import Testing
             try db.execute(sql: "INSERT INTO contacts_fts(contacts_fts, rank) VALUES ('integrity-check', 1)")
         }
         #expect(try !mirror.hasDeferredIndexing(), sourceLocation: sourceLocation)
+        let automerge = try mirror.writer.read { db in
+            try Int.fetchOne(db, sql: "SELECT v FROM contacts_fts_config WHERE k = 'automerge'")
+        }
+        #expect(automerge == nil || automerge == 4, "later writes merge FTS segments again", sourceLocation: sourceLocation)
         #expect(
             try secondaryIndexes(mirror) == Set(MirrorSchema.deferrableIndexes.map(\.name)), sourceLocation: sourceLocation)
     }
