@@ -194,6 +194,22 @@ import Testing
         try BulkLoadTests.expectExact(mirror)
     }
 
+    /// A dry run counts duplicates as the import finds them: ASCII letters folded, other
+    /// letters compared as they are (SQLite's NOCASE).
+    @Test func aDryRunCountsWhatTheImportDoes() throws {
+        let csv = "email\nann@example.com\nANN@Example.COM\nbo@example.com\nbo@example.com\n"
+        let bytes = Array(csv.utf8)
+        var options = ContactImport.Options()
+        options.dryRun = true
+        let dry = try Self.importBytes(bytes, into: try ContactMirror.inMemory(), options: options).summary
+        let real = try Self.importBytes(bytes, into: try ContactMirror.inMemory()).summary
+        #expect(dry.imported == real.imported && dry.duplicates == real.duplicates)
+        #expect(real.imported == 2 && real.duplicates == 2)
+        // Unicode letters are not folded by NOCASE: the import keeps both, and so does the dry run.
+        #expect(EmailRows.hash64("zoë@example.com") != EmailRows.hash64("ZOË@example.com"))
+        #expect(EmailRows.hash64("zoë@example.com") == EmailRows.hash64("ZOë@EXAMPLE.com"))
+    }
+
     @Test func dryRunCountsButWritesNothing() throws {
         let mirror = try ContactMirror.inMemory()
         _ = try mirror.stageContact(ContactDraft(email: "jose@example.com"), now: 1)

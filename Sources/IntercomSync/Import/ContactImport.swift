@@ -114,7 +114,10 @@ public struct ContactImport {
             summary.header = header
             summary.ignoredColumns = map.ignoredColumns
         }
-        var seenInDryRun = Set<String>()
+        /// A dry run's emails so far, as 64-bit hashes folded as the mirror folds them (8 bytes an
+        /// email, where the strings took ten times that; two emails share a hash about once in
+        /// 10^13 pairs, and a dry run only counts).
+        var seenInDryRun = Set<UInt64>()
         /// In a bulk load, the rows of the emails the mirror holds: the email index is dropped.
         var knownEmails: EmailRows?
         var finished = false
@@ -163,7 +166,7 @@ public struct ContactImport {
                         try readBatch { line, draft in
                             if let existing = try ContactMirror.contactID(withEmail: draft.email, in: db) {
                                 summary.noteDuplicate(line: line, email: draft.email, existingID: existing)
-                            } else if !seenInDryRun.insert(draft.email.lowercased()).inserted {
+                            } else if !seenInDryRun.insert(EmailRows.hash64(draft.email)).inserted {
                                 summary.noteDuplicate(line: line, email: draft.email, existingID: "(earlier in the file)")
                             } else {
                                 summary.imported += 1
@@ -396,13 +399,19 @@ struct EmailRows {
             }
     }
 
-    /// FNV-1a over the UTF-8 bytes, ASCII letters lowercased, folded to 32 bits.
+    /// `hash64` folded to 32 bits.
     static func hash(_ email: String) -> UInt32 {
+        let hash = hash64(email)
+        return UInt32(truncatingIfNeeded: hash ^ (hash >> 32))
+    }
+
+    /// FNV-1a over the UTF-8 bytes, ASCII letters lowercased (as NOCASE compares).
+    static func hash64(_ email: String) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in email.utf8 {
             let folded = (0x41...0x5A).contains(byte) ? byte | 0x20 : byte
             hash = (hash ^ UInt64(folded)) &* 0x0000_0100_0000_01b3
         }
-        return UInt32(truncatingIfNeeded: hash ^ (hash >> 32))
+        return hash
     }
 }
