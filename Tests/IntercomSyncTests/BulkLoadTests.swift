@@ -23,6 +23,9 @@ import Testing
             try db.execute(sql: "INSERT INTO contacts_fts(contacts_fts, rank) VALUES ('integrity-check', 1)")
         }
         #expect(try !mirror.hasDeferredIndexing(), sourceLocation: sourceLocation)
+        // Also every CHECK constraint, which an import's transactions skip.
+        let integrity = try mirror.writer.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
+        #expect(integrity == ["ok"], sourceLocation: sourceLocation)
         let automerge = try mirror.writer.read { db in
             try Int.fetchOne(db, sql: "SELECT v FROM contacts_fts_config WHERE k = 'automerge'")
         }

@@ -210,6 +210,22 @@ import Testing
         #expect(EmailRows.hash64("zoë@example.com") == EmailRows.hash64("ZOë@EXAMPLE.com"))
     }
 
+    /// An import's transactions skip the table's CHECKs (its rows are checked before); the
+    /// writes after it are checked again.
+    @Test func theChecksAreBackAfterAnImport() throws {
+        let mirror = try ContactMirror.inMemory()
+        _ = try Self.importBytes(Array("email\nann@example.com\n".utf8), into: mirror)
+        #expect(throws: DatabaseError.self) {
+            try mirror.writer.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO contacts (id, role, created_at, updated_at, body) VALUES ('x', 'admin', 1, 1, '{}')
+                        """)
+            }
+        }
+        try BulkLoadTests.expectExact(mirror)
+    }
+
     @Test func dryRunCountsButWritesNothing() throws {
         let mirror = try ContactMirror.inMemory()
         _ = try mirror.stageContact(ContactDraft(email: "jose@example.com"), now: 1)

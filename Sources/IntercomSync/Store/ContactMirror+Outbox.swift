@@ -1,6 +1,5 @@
 import Foundation
 import GRDB
-import GRDBSQLite
 import Synchronization
 
 /// A contact staged by `stageContact`: its local id and its outbox entry.
@@ -70,36 +69,22 @@ extension ContactMirror {
     ) {
         let localID = newLocalID()
         let attributes = draft.customAttributes.isEmpty ? "{}" : JSONValue.object(draft.customAttributes).jsonText
-        // Bound through SQLite's C API: GRDB's arguments box every value, a cost a million
-        // imported rows notice.
-        let statement = try db.cachedStatement(
-            sql: """
-                INSERT OR FAIL INTO contacts (
-                    id, external_id, role, email, phone, name, avatar, custom_attributes, created_at, updated_at,
-                    body, state)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', 'pending')
-                """)
-        let handle = statement.sqliteStatement
-        defer {
-            sqlite3_reset(handle)
-            sqlite3_clear_bindings(handle)
-        }
+        let insert = RawBinding(
+            try db.cachedStatement(
+                sql: """
+                    INSERT OR FAIL INTO contacts (
+                        id, external_id, role, email, phone, name, avatar, custom_attributes, created_at, updated_at,
+                        body, state)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', 'pending')
+                    """))
         for (index, text) in [
             localID, draft.externalID, draft.role.rawValue, draft.email, draft.phone, draft.name, draft.avatar, attributes,
         ].enumerated() {
-            guard var text else { continue }  // Cleared bindings are NULL.
-            text.withUTF8 { bytes in
-                _ = sqlite3_bind_text(handle, Int32(index + 1), bytes.baseAddress, Int32(bytes.count), SQLITE_TRANSIENT)
-            }
+            insert.bind(Int32(index + 1), text)
         }
-        sqlite3_bind_int64(handle, 9, Int64(now))
-        sqlite3_bind_int64(handle, 10, Int64(now))
-        let code = sqlite3_step(handle)
-        guard code == SQLITE_DONE else {
-            throw DatabaseError(
-                resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
-                sql: statement.sql)
-        }
+        insert.bind(9, Int64(now))
+        insert.bind(10, Int64(now))
+        try insert.execute(in: db)
         return (localID, db.lastInsertedRowID)
     }
 

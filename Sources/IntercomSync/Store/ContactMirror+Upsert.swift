@@ -29,15 +29,18 @@ extension ContactMirror {
 
     /// Stores several pages in one transaction: the bulk path (generators, imports of exports).
     /// Each page commit writes every index page it touches, so batching pages is much cheaper.
+    /// The pages are taken apart on other threads, every core, while this one writes them in
+    /// order: reading the JSON costs about as much as writing it.
     public func upsertPages(_ pages: [String], fetchedAt: Int) throws -> PageUpsert {
-        try writer.write { db in
+        let scanned = ScannedPages(pages)
+        return try writer.write { db in
             var total = PageUpsert(received: 0, written: 0)
-            for page in pages {
-                let result = try Self.upsertPage(page, fetchedAt: fetchedAt, in: db)
-                total.received += result.received
-                total.written += result.written
-                total.nextCursor = result.nextCursor
-                total.totalCount = result.totalCount
+            for index in pages.indices {
+                let page = try scanned.page(index)
+                total.received += page.contacts.count
+                total.written += try Self.upsert(page: page, fetchedAt: fetchedAt, in: db)
+                total.nextCursor = page.nextCursor
+                total.totalCount = page.totalCount
             }
             return total
         }
@@ -74,15 +77,14 @@ extension ContactMirror {
     static func upsert(_ contacts: [ScannedContact], fetchedAt: Int, in db: Database) throws -> Int {
         try indexingFTSAtEnd(in: db) {
             var written = 0
-            let statement = try db.cachedStatement(sql: upsertSQL)
+            let statement = RawBinding(try db.cachedStatement(sql: upsertSQL))
             for (position, contact) in newestVersions(of: contacts) {
-                statement.setUncheckedArguments(contact.arguments(fetchedAt: fetchedAt))
+                contact.bind(to: statement, fetchedAt: fetchedAt)
                 do {
-                    try statement.execute()
+                    written += try statement.execute(in: db)
                 } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
                     throw diagnose(contact, position: position, count: contacts.count, sqliteError: error)
                 }
-                written += db.changesCount
             }
             return written
         }

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 /// An Intercom list or search page taken apart for the mirror in one pass over its bytes.
@@ -116,28 +117,56 @@ struct ScannedContact: Sendable {
         }
     }
 
-    /// ?1…?13 of the upsert statement.
-    func arguments(fetchedAt: Int) -> StatementArguments {
-        let avatarValue: DatabaseValue
-        switch avatar {
-        case .string(let url)?: avatarValue = url.databaseValue
-        default: avatarValue = .null
+    /// Binds ?1…?13 of the upsert statement: the columns as SQLite's `->>` would give them
+    /// (scalars as themselves, containers as JSON text), then the fetch time.
+    func bind(to statement: RawBinding, fetchedAt: Int) {
+        for (index, field) in [Field.id, .externalID, .role, .email, .phone, .name].enumerated() {
+            bind(fields[field], at: Int32(index + 1), to: statement)
         }
-        return [
-            column(.id), column(.externalID), column(.role), column(.email), column(.phone), column(.name),
-            avatarValue, column(.ownerID), customAttributes, column(.createdAt), column(.updatedAt), body, fetchedAt,
-        ]
+        if case .string(let url)? = avatar { statement.bind(7, url) }
+        bind(fields[.ownerID], at: 8, to: statement)
+        statement.bind(9, customAttributes)
+        bind(fields[.createdAt], at: 10, to: statement)
+        bind(fields[.updatedAt], at: 11, to: statement)
+        statement.bind(12, body)
+        statement.bind(13, Int64(fetchedAt))
     }
 
-    /// A field as SQLite's `->>` would give it: scalars as themselves, containers as JSON text.
-    private func column(_ field: Field) -> DatabaseValue {
-        switch fields[field] {
-        case nil, .null?: return .null
-        case .bool(let flag)?: return (flag ? 1 : 0).databaseValue
-        case .int(let number)?: return number.databaseValue
-        case .double(let number)?: return number.databaseValue
-        case .string(let text)?: return text.databaseValue
-        case let container?: return container.jsonText.databaseValue
+    private func bind(_ value: JSONValue?, at index: Int32, to statement: RawBinding) {
+        switch value {
+        case nil, .null?: break
+        case .bool(let flag)?: statement.bind(index, Int64(flag ? 1 : 0))
+        case .int(let number)?: statement.bind(index, number)
+        case .double(let number)?: statement.bind(index, number)
+        case .string(let text)?: statement.bind(index, text)
+        case let container?: statement.bind(index, container.jsonText)
         }
+    }
+}
+
+/// Pages taken apart on every core, each waited for in turn by the writer (`upsertPages`).
+final class ScannedPages: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var results: [Result<ScannedPage, any Error>?]
+
+    init(_ pages: [String]) {
+        results = Array(repeating: nil, count: pages.count)
+        DispatchQueue.global().async { [self] in
+            DispatchQueue.concurrentPerform(iterations: pages.count) { index in
+                let result = Result { try ScannedPage(pages[index]) }
+                condition.lock()
+                results[index] = result
+                condition.broadcast()
+                condition.unlock()
+            }
+        }
+    }
+
+    /// Page `index`, once it is read; throws what reading it threw.
+    func page(_ index: Int) throws -> ScannedPage {
+        condition.lock()
+        defer { condition.unlock() }
+        while results[index] == nil { condition.wait() }
+        return try results[index]!.get()
     }
 }
