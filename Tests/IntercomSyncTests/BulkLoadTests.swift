@@ -26,10 +26,14 @@ import Testing
         // Also every CHECK constraint, which an import's transactions skip.
         let integrity = try mirror.writer.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
         #expect(integrity == ["ok"], sourceLocation: sourceLocation)
-        let automerge = try mirror.writer.read { db in
-            try Int.fetchOne(db, sql: "SELECT v FROM contacts_fts_config WHERE k = 'automerge'")
+        let settings = try mirror.writer.read { db in
+            (
+                try Int.fetchOne(db, sql: "SELECT v FROM contacts_fts_config WHERE k = 'automerge'"),
+                try Int.fetchOne(db, sql: "SELECT v FROM contacts_fts_config WHERE k = 'pgsz'")
+            )
         }
-        #expect(automerge == nil || automerge == 4, "later writes merge FTS segments again", sourceLocation: sourceLocation)
+        #expect(settings.0 == nil || settings.0 == 4, "later writes merge FTS segments again", sourceLocation: sourceLocation)
+        #expect(settings.1 == nil || settings.1 == 4050, "and write leaves of the default size", sourceLocation: sourceLocation)
         #expect(
             try secondaryIndexes(mirror) == Set(MirrorSchema.deferrableIndexes.map(\.name)), sourceLocation: sourceLocation)
     }
