@@ -72,6 +72,23 @@ import Testing
         #expect(help.stdout.contains("Examples:") && help.stdout.contains("--custom-attributes"))
     }
 
+    /// Imported contacts wait for a flush to write their entries: `status` counts them as
+    /// pending creates, and `outbox list` says they wait.
+    @Test func importedCreatesShowAsPendingBeforeAFlush() throws {
+        let workspace = try Workspace(contacts: 0)
+        let imported = try CLI.run(["contacts", "import", Self.fixture("quoted-commas.csv"), "--db", workspace.db])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let status = try CLI.run(["status", "--json", "--db", workspace.db])
+        let outbox = try JSONValue(jsonText: status.stdout)["outbox"]
+        #expect(outbox?["pending"] == 3)
+        let list = try CLI.run(["outbox", "list", "--db", workspace.db])
+        #expect(list.status == 0)
+        #expect(list.stderr.contains("3 imported contacts wait to be pushed too"), "\(list.stderr)")
+        #expect(!list.stdout.contains("the outbox is empty"))
+        let sent = try CLI.run(["outbox", "list", "--state", "sent", "--db", workspace.db])
+        #expect(!sent.stderr.contains("imported contacts wait"), "only a list of pending entries mentions them")
+    }
+
     @Test func pushFlushesTheImportedCreates() async throws {
         let simulator = try await SyncCommandTests.simulator(contacts: 0)
         defer { Task { await simulator.stop() } }
