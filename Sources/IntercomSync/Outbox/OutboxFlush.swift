@@ -94,8 +94,9 @@ public final class OutboxFlush: Sendable {
 
     /// Hands `body` the pending entries of `kind` in queue order, a page at a time, until the
     /// queue ends or the run stops. Before each page of creates, the create entries of up to a
-    /// page of imported contacts are written (`queueImportedCreates`). An entry that goes back to pending during the run (a transient
-    /// failure) waits for the next flush, as it lies behind the page being read.
+    /// page of imported contacts are written (`queueImportedCreates`). An entry that goes back
+    /// to pending during the run (a transient failure) waits for the next flush, as it lies
+    /// behind the page being read.
     private func forEachPendingPage(
         of kind: OutboxEntry.Kind, in run: FlushRun, _ body: ([OutboxEntry]) async throws -> Void
     ) async throws {

@@ -30,7 +30,7 @@ extension ContactMirror {
     /// Stores several pages in one transaction: the bulk path (generators, imports of exports).
     /// Each page commit writes every index page it touches, so batching pages is much cheaper.
     /// The pages are taken apart on other threads, every core, while this one writes them in
-    /// order: reading the JSON costs about as much as writing it.
+    /// order: reading the JSON was a third of the work.
     public func upsertPages(_ pages: [String], fetchedAt: Int) throws -> PageUpsert {
         let scanned = ScannedPages(pages)
         return try writer.write { db in
