@@ -78,7 +78,8 @@ public struct ContactImport {
     }
 
     private enum Parsed: Sendable {
-        case draft(line: Int, ContactDraft)
+        /// The email's `EmailRows.hash64`, taken on the reading thread.
+        case draft(line: Int, ContactDraft, emailHash: UInt64)
         case rejected(Rejection)
     }
 
@@ -131,7 +132,7 @@ public struct ContactImport {
         /// Takes rows until `batchSize` good ones went to `take` or the file ends; bad rows go to
         /// `onRejected` on the way. Runs inside one transaction, so rows stream straight from the
         /// file into the mirror without being held in memory.
-        func readBatch(_ take: (Int, ContactDraft) throws -> Void) throws {
+        func readBatch(_ take: (Int, ContactDraft, UInt64) throws -> Void) throws {
             var good = 0
             while good < options.batchSize {
                 if taken == chunk.count {
@@ -151,9 +152,9 @@ public struct ContactImport {
                     summary.rejected += 1
                     summary.rejectedByCategory[rejection.category, default: 0] += 1
                     try onRejected(rejection, summary.header)
-                case .draft(let line, let draft):
+                case .draft(let line, let draft, let emailHash):
                     good += 1
-                    try take(line, draft)
+                    try take(line, draft, emailHash)
                 }
                 if summary.read % 10_000 == 0 { onProgress(Progress(rowsRead: summary.read, bytesRead: bytesRead)) }
             }
@@ -163,10 +164,10 @@ public struct ContactImport {
             while !finished {
                 if options.dryRun {
                     try mirror.writer.read { db in
-                        try readBatch { line, draft in
+                        try readBatch { line, draft, emailHash in
                             if let existing = try ContactMirror.contactID(withEmail: draft.email, in: db) {
                                 summary.noteDuplicate(line: line, email: draft.email, existingID: existing)
-                            } else if !seenInDryRun.insert(EmailRows.hash64(draft.email)).inserted {
+                            } else if !seenInDryRun.insert(emailHash).inserted {
                                 summary.noteDuplicate(line: line, email: draft.email, existingID: "(earlier in the file)")
                             } else {
                                 summary.imported += 1
@@ -182,19 +183,20 @@ public struct ContactImport {
                         try db.execute(sql: "PRAGMA ignore_check_constraints = ON")
                         defer { try? db.execute(sql: "PRAGMA ignore_check_constraints = OFF") }
                         var staged: (first: Int64, last: Int64, count: Int)?
+                        let contacts = try ContactMirror.LocalContactWriter(db)
                         try ContactMirror.indexingFTSAtEnd(in: db) {
-                            try readBatch { line, draft in
+                            try readBatch { line, draft, emailHash in
                                 let existing: String?
                                 if let knownEmails {
-                                    existing = try knownEmails.contactID(withEmail: draft.email, in: db)
+                                    existing = try knownEmails.contactID(withEmail: draft.email, hash: emailHash, in: db)
                                 } else {
                                     existing = try ContactMirror.contactID(withEmail: draft.email, in: db)
                                 }
                                 if let existing {
                                     summary.noteDuplicate(line: line, email: draft.email, existingID: existing)
                                 } else {
-                                    let rowID = try ContactMirror.insertLocalContact(draft, now: now, in: db).rowID
-                                    knownEmails?.insert(draft.email, rowID: rowID)
+                                    let rowID = try contacts.insert(draft, now: now, in: db).rowID
+                                    knownEmails?.insert(hash: emailHash, rowID: rowID)
                                     staged = (staged?.first ?? rowID, rowID, (staged?.count ?? 0) + 1)
                                     summary.imported += 1
                                 }
@@ -253,7 +255,7 @@ public struct ContactImport {
         case .record(let line, let fields):
             switch draft(from: fields, map: map, defaultRole: defaultRole) {
             case .success(let draft):
-                return .draft(line: line, draft)
+                return .draft(line: line, draft, emailHash: EmailRows.hash64(draft.email))
             case .failure(let error):
                 return .rejected(
                     Rejection(
@@ -348,8 +350,9 @@ struct EmailRows {
 
     /// The id of a live contact with this email, as `ContactMirror.contactID(withEmail:)` picks
     /// it: synced before pending, then the oldest row.
-    func contactID(withEmail email: String, in db: Database) throws -> String? {
-        let hash = Self.hash(email)
+    /// `hash` is the email's `hash64`, when the caller has it.
+    func contactID(withEmail email: String, hash: UInt64? = nil, in db: Database) throws -> String? {
+        let hash = Self.fold(hash ?? Self.hash64(email))
         var best: (rank: (Int, Int64), id: String)?
         var index = Self.start(hash, slots.count)
         while slots[index] != 0 {
@@ -370,13 +373,18 @@ struct EmailRows {
     }
 
     mutating func insert(_ email: String, rowID: Int64) {
+        insert(hash: Self.hash64(email), rowID: rowID)
+    }
+
+    /// Records a row by its email's `hash64`.
+    mutating func insert(hash: UInt64, rowID: Int64) {
         guard rowID > 0 && rowID <= Int64(UInt32.max) else { return }
         if 4 * (count + 1) > 3 * slots.count {
             let old = slots
             slots = Array(repeating: 0, count: old.count * 2)
             for slot in old where slot != 0 { place(slot) }
         }
-        place(UInt64(Self.hash(email)) << 32 | UInt64(rowID))
+        place(UInt64(Self.fold(hash)) << 32 | UInt64(rowID))
         count += 1
     }
 
@@ -407,8 +415,11 @@ struct EmailRows {
 
     /// `hash64` folded to 32 bits.
     static func hash(_ email: String) -> UInt32 {
-        let hash = hash64(email)
-        return UInt32(truncatingIfNeeded: hash ^ (hash >> 32))
+        fold(hash64(email))
+    }
+
+    private static func fold(_ hash: UInt64) -> UInt32 {
+        UInt32(truncatingIfNeeded: hash ^ (hash >> 32))
     }
 
     /// FNV-1a over the UTF-8 bytes, ASCII letters lowercased (as NOCASE compares).
