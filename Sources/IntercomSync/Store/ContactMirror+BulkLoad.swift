@@ -53,8 +53,12 @@ extension ContactMirror {
         try writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384") }
     }
 
+    /// Builds the deferred indexes (their pages checkpointed every 64 MB too), then gives the
+    /// writer its usual checkpoints back.
     private func endBulkLoad() throws {
-        try writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = 1000") }
+        defer {
+            try? writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = 1000") }
+        }
         try finishDeferredIndexing()
     }
 
