@@ -23,6 +23,9 @@ struct OutboxListCommand: ParsableCommand {
         commandName: "list",
         abstract: "Show the outbox: each entry's state, attempts, last error and remote id.",
         discussion: """
+            Contacts from `contacts import` get their create entries when a flush reaches them; \
+            until then the list says how many wait, and `status` counts them as pending.
+
             Examples:
               intercom-sync outbox list
               intercom-sync outbox list --state failed --state unknown
