@@ -142,9 +142,10 @@ import Testing
         #expect(list.stdout.contains("\"state\":\"pending\"") && list.stdout.contains("\"status\":401"))
     }
 
-    /// Kill -9 of a flush at random moments over a queue of creates and messages (DESIGN.md §4,
-    /// guarantees 1, 5, 8): afterwards nothing is lost, no message reached Intercom twice, and
-    /// each staged email exists once.
+    /// Kill -9 of a flush at random moments over a queue of creates, imported contacts (whose
+    /// entries the flush writes) and messages (DESIGN.md §4, guarantees 1, 5, 8): afterwards
+    /// nothing is lost, no message reached Intercom twice, and each staged or imported email
+    /// exists once.
     @Test func killedFlushesLoseNothingAndSendNothingTwice() async throws {
         let (simulator, reference, token) = try await Self.synced(contacts: 20, latency: 6)
         defer { Task { await simulator.stop() } }
@@ -165,6 +166,9 @@ import Testing
                 let message = try mirror.stageMessage(MessageDraft(kind: .inApp, body: body, to: contact.localID), now: 1)
                 staged.append((message.seq, nil, body))
             }
+            let imported = (0..<5).map { "i\(trial)-\($0)@example.com" }
+            var reader = CSVReader(bytes: Array(("email\n" + imported.joined(separator: "\n")).utf8))
+            _ = try ContactImport(mirror: mirror).run(&reader, now: 1_767_225_600)
             for (index, recipient) in recipients.prefix(10).enumerated() {
                 let body = "trial \(trial) old \(index)"
                 staged.append(
@@ -181,10 +185,16 @@ import Testing
             #expect(finish.status == 0 || finish.status == 3, "trial \(trial): \(finish.stderr)")
 
             let entries = Dictionary(uniqueKeysWithValues: try mirror.outboxEntries().map { ($0.seq, $0) })
-            #expect(entries.count == staged.count, "trial \(trial): an entry was lost")
+            #expect(entries.count == staged.count + imported.count, "trial \(trial): an entry was lost")
+            #expect(try mirror.importedCreatesWaiting() == 0, "trial \(trial)")
             let received = try await simulator.workspace.sentMessages().compactMap { try JSONValue(jsonText: $0)["body"]?.string }
             let emails = try await simulator.workspace.exportContacts().compactMap {
                 try JSONValue(jsonText: $0)["email"]?.string
+            }
+            for email in imported {
+                #expect(emails.filter { $0 == email }.count == 1, "trial \(trial): \(email)")
+                let entry = entries.values.first { $0.kind == .createContact && $0.payload.contains(email) }
+                #expect(entry?.state == .sent, "trial \(trial): \(email)")
             }
             for item in staged {
                 let entry = try #require(entries[item.seq], "trial \(trial): #\(item.seq) lost")

@@ -57,22 +57,20 @@ import Testing
             "http://", "https://", "ftp://", "a", "Z", "0", ".", "-", "_", "~", "/", ":", "8080", "?q=1", "#f", " ", "é",
             "%20", "@", "example.com", "//",
         ]
+        /// `lead` half the time, then up to `count` random pieces.
+        func sample(_ lead: String, _ pieces: [String], count: Int) -> String {
+            (Bool.random(using: &generator) ? lead : "")
+                + (0..<Int.random(in: 1...count, using: &generator)).map { _ in pieces.randomElement(using: &generator)! }
+                .joined()
+        }
         var phones = 0
         var urls = 0
         for _ in 0..<20_000 {
-            let phone =
-                (Bool.random(using: &generator) ? "+" : "")
-                + (0..<Int.random(in: 1...8, using: &generator)).map { _ in
-                    phonePieces.randomElement(using: &generator)!
-                }.joined()
+            let phone = sample("+", phonePieces, count: 8)
             let fastPhone = ContactDraft.isPlainValidPhone(phone)
             if fastPhone { phones += 1 }
             #expect(fastPhone == (ContactDraft.phoneProblemByRules(phone) == nil), "\(phone.debugDescription)")
-            let url =
-                (Bool.random(using: &generator) ? "https://example.com" : "")
-                + (0..<Int.random(in: 1...7, using: &generator)).map { _ in
-                    urlPieces.randomElement(using: &generator)!
-                }.joined()
+            let url = sample("https://example.com", urlPieces, count: 7)
             let fastURL = ContactDraft.isPlainValidHTTPURL(url)
             if fastURL { urls += 1 }
             #expect(!fastURL || ContactDraft.avatarProblemByURL(url) == nil, "\(url.debugDescription)")
