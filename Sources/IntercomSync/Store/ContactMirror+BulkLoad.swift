@@ -68,21 +68,51 @@ extension ContactMirror {
     /// the sorter's buffers: a million-row index sorted in memory would double the process's size.
     /// A second thread sorts beside the first (a tenth off the sorts), each with half that
     /// cache; the FTS build, which sorts nothing, gets the 8 MB back.
-    func finishDeferredIndexing() throws {
+    ///
+    /// When enough rows wait for the FTS index (`ftsBesideMinimumRows`) in a mirror file, the FTS
+    /// index is built beside the B-tree indexes, on the second core (`FTSBuildBeside`); if that
+    /// fails or the mirror changed under it, it is built here afterwards. Returns how it was built.
+    @discardableResult
+    func finishDeferredIndexing(ftsBesideMinimumRows: Int = 100_000) throws -> FTSBuild {
         func set(_ pragmas: String) throws {
             try writer.writeWithoutTransaction { db in try db.execute(sql: pragmas) }
+        }
+        let (indexesDeferred, waitingForFTS) = try writer.read { db in
+            let deferred = try Self.syncState(.ftsDeferred, in: db).map { Int64($0) ?? 0 }
+            // The row_ids above the flag's, a bound on the rows waiting that costs no scan.
+            let waiting = try deferred.map {
+                try Int.fetchOne(db, sql: "SELECT ifnull(max(row_id), 0) - ? FROM contacts", arguments: [$0]) ?? 0
+            }
+            return (try Self.syncState(.indexesDeferred, in: db) != nil, waiting)
+        }
+        var beside: FTSBuildBeside?
+        if let path, let waitingForFTS, waitingForFTS >= ftsBesideMinimumRows {
+            beside = try? FTSBuildBeside(mirrorPath: path)
         }
         try set("PRAGMA temp_store = FILE; PRAGMA cache_size = -4096; PRAGMA threads = 2")
         defer {
             try? set("PRAGMA temp_store = MEMORY; PRAGMA cache_size = \(ContactMirror.cacheSize); PRAGMA threads = 0")
         }
-        if try writer.read({ db in try Self.syncState(.indexesDeferred, in: db) }) != nil {
+        if indexesDeferred {
             for index in MirrorSchema.deferrableIndexes {
                 try writer.write { db in try db.execute(sql: index.sql) }
             }
         }
+        let builtBeside = (try? beside?.finish()) ?? false
         try set("PRAGMA cache_size = -8192; PRAGMA threads = 0")
         try writer.write { db in try Self.finishDeferredIndexing(in: db) }
+        if builtBeside { return .beside }
+        return waitingForFTS == nil ? .none : .inPlace
+    }
+
+    /// How `finishDeferredIndexing` built the FTS index.
+    enum FTSBuild: Equatable {
+        /// Nothing waited for it.
+        case none
+        /// On the writer, after the B-tree indexes.
+        case inPlace
+        /// On a second connection, beside the B-tree indexes (`FTSBuildBeside`).
+        case beside
     }
 
     /// Defers the FTS indexing of rows inserted from now on and drops the secondary indexes,
@@ -106,7 +136,7 @@ extension ContactMirror {
         guard try hasDeferredIndexing(), let lock = try? MirrorLock.acquire(self, purpose: "intercom-sync indexing")
         else { return }
         onFinishing()
-        try withExtendedLifetime(lock) { try finishDeferredIndexing() }
+        try withExtendedLifetime(lock) { _ = try finishDeferredIndexing() }
     }
 
     /// For a writer that has just taken the `MirrorLock`: finishes indexing a killed load left,
