@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 @testable import IntercomSync
@@ -29,6 +30,47 @@ import Testing
         #expect(items == ["n"] + (0..<10_050).map { "row \($0)" })
         #expect(try rows.next() == nil)
         #expect(rows.stop().bytesRead == Self.text(rows: 10_050).count)
+    }
+
+    /// The threads that made and freed `Tracked` items.
+    final class Threads: Sendable {
+        let made = Mutex<Set<UInt>>([])
+        let freed = Mutex<[UInt]>([])
+    }
+
+    /// Records the thread that frees it.
+    final class Tracked: Sendable {
+        let threads: Threads
+
+        init(threads: Threads) {
+            self.threads = threads
+            threads.made.withLock { _ = $0.insert(UInt(bitPattern: Int(pthread_self()))) }
+        }
+
+        deinit {
+            let thread = UInt(bitPattern: Int(pthread_self()))
+            threads.freed.withLock { $0.append(thread) }
+        }
+    }
+
+    @Test func itemsHandedBackAreFreedByTheReadingThread() throws {
+        let threads = Threads()
+        let rows = ParsedRows(reader: CSVReader(bytes: Self.text(rows: 10_000)), chunkSize: 1_000, capacity: 1) { _ in
+            Tracked(threads: threads)
+        }
+        var chunks = 0
+        while let chunk = try rows.next() {
+            chunks += 1
+            let items = chunk.items
+            _ = consume chunk
+            rows.recycle(consume items)
+        }
+        _ = rows.stop()
+        #expect(chunks == 11)
+        let reader = try #require(threads.made.withLock { $0.count == 1 ? $0.first : nil })
+        // The reader frees what came back before its last chunks; the rest waits for the end.
+        let byReader = threads.freed.withLock { freed in freed.filter { $0 == reader }.count }
+        #expect(byReader >= 8_000)
     }
 
     @Test func aReadersErrorComesAfterTheRowsReadBeforeIt() throws {

@@ -136,6 +136,9 @@ public struct ContactImport {
             var good = 0
             while good < options.batchSize {
                 if taken == chunk.count {
+                    let spent = chunk
+                    chunk = []
+                    rows.recycle(consume spent)
                     guard let next = try rows.next() else {
                         finished = true
                         return
@@ -221,6 +224,7 @@ public struct ContactImport {
                 if try shouldDeferIndexing() {
                     knownEmails = try EmailRows(emailsIn: mirror, room: (options.expectedBytes ?? 0) / 100)
                     try mirror.bulkLoading(
+                        appending: true,
                         beforeIndexing: {
                             knownEmails = nil  // Its memory goes back before the index sorts take theirs.
                             onProgress(Progress(rowsRead: summary.read, bytesRead: bytesRead, indexing: true))

@@ -4,8 +4,14 @@ import GRDBSQLite
 /// Runs a statement GRDB prepared (and caches) with values bound through SQLite's C API: GRDB's
 /// `StatementArguments` box every value, a cost a million imported or pulled rows notice. Unbound
 /// parameters are NULL.
+///
+/// Texts are copied into an arena of the binding's own and bound in place (`SQLITE_STATIC`),
+/// which stays untouched until the statement has run. Bound as transient, SQLite would allocate
+/// and free a copy of each, under its allocator's mutex: for a million rows of ten texts, a
+/// tenth of the writer's time.
 struct RawBinding {
     private let statement: Statement
+    private let arena = Arena()
     private var handle: SQLiteStatement { statement.sqliteStatement }
 
     init(_ statement: Statement) {
@@ -15,7 +21,11 @@ struct RawBinding {
     func bind(_ index: Int32, _ text: String?) {
         guard var text else { return }
         text.withUTF8 { bytes in
-            _ = sqlite3_bind_text(handle, index, bytes.baseAddress, Int32(bytes.count), SQLITE_TRANSIENT)
+            if let copy = arena.copy(bytes) {
+                _ = sqlite3_bind_text(handle, index, copy, Int32(bytes.count), nil)  // nil: SQLITE_STATIC
+            } else {
+                _ = sqlite3_bind_text(handle, index, bytes.baseAddress, Int32(bytes.count), SQLITE_TRANSIENT)
+            }
         }
     }
 
@@ -35,6 +45,7 @@ struct RawBinding {
         defer {
             sqlite3_reset(handle)
             sqlite3_clear_bindings(handle)
+            arena.used = 0
         }
         let code = sqlite3_step(handle)
         guard code == SQLITE_DONE else {
@@ -43,5 +54,26 @@ struct RawBinding {
                 sql: statement.sql)
         }
         return Int(sqlite3_changes(db.sqliteConnection))
+    }
+}
+
+/// The bytes of one run's texts, reused from run to run. A text that does not fit is bound as a
+/// transient copy instead.
+private final class Arena {
+    static let capacity = 64 * 1024
+    let base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
+    var used = 0
+
+    deinit {
+        base.deallocate()
+    }
+
+    /// A copy of `bytes` that lives until the next run, or nil when the arena is full.
+    func copy(_ bytes: UnsafeBufferPointer<UInt8>) -> UnsafeMutableRawPointer? {
+        guard bytes.count <= Self.capacity - used else { return nil }
+        let start = base + used
+        if let source = bytes.baseAddress { start.copyMemory(from: source, byteCount: bytes.count) }
+        used += bytes.count
+        return start
     }
 }
