@@ -120,4 +120,17 @@ import Testing
         #expect(count == 20_001)
         #expect(reader.bytesRead == text.utf8.count)
     }
+
+    /// The ASCII check that lets a field skip UTF-8 validation finds a high byte at any position.
+    @Test func theASCIICheckFindsAHighByteAnywhere() {
+        for length in 0...24 {
+            let ascii = [UInt8](repeating: 0x7F, count: length)
+            #expect(ascii.withUnsafeBufferPointer(CSVReader.isASCII))
+            for position in 0..<length {
+                var bytes = ascii
+                bytes[position] = 0x80
+                #expect(!bytes.withUnsafeBufferPointer(CSVReader.isASCII), "\(length) bytes, high at \(position)")
+            }
+        }
+    }
 }
