@@ -36,6 +36,9 @@ import Testing
         #expect(settings.1 == nil || settings.1 == 4050, "and write leaves of the default size", sourceLocation: sourceLocation)
         #expect(
             try secondaryIndexes(mirror) == Set(MirrorSchema.deferrableIndexes.map(\.name)), sourceLocation: sourceLocation)
+        #expect(
+            try mirror.writer.read { db in try ContactMirror.hasFTSInsertTrigger(in: db) },
+            "a bulk load's end puts the FTS insert trigger back", sourceLocation: sourceLocation)
     }
 
     static func search(_ text: String, in mirror: ContactMirror) throws -> [String] {
@@ -78,7 +81,9 @@ import Testing
     }
 
     /// Rows above the flag's row_id are left to the load's end, whatever happens to them
-    /// meanwhile; rows below it stay indexed as they change.
+    /// meanwhile; rows below it stay indexed as they change. A row inserted below it (a row_id
+    /// taken again), which the dropped insert trigger did not index, is found by the count at
+    /// the end, which rebuilds the index.
     @Test func writesDuringADeferralKeepTheIndexExact() throws {
         let mirror = try ContactMirror.inMemory()
         _ = try mirror.upsertPage(pages.page(0..<4), fetchedAt: 1)
@@ -88,7 +93,7 @@ import Testing
                 try db.execute(sql: "UPDATE contacts SET name = 'Zébulon Quistreau' WHERE row_id = 2")
                 try db.execute(sql: "UPDATE contacts SET name = 'Philippa Wrenfield' WHERE row_id = 6")
                 try db.execute(sql: "DELETE FROM contacts WHERE row_id IN (3, 7)")
-                // A deleted row's id may come back below the flag; it is indexed at once.
+                // A deleted row's id may come back below the flag; it is indexed at the end.
                 try db.execute(sql: "DELETE FROM contacts WHERE row_id = 4")
                 try db.execute(
                     sql: """
@@ -97,10 +102,12 @@ import Testing
                         """)
             }
             #expect(try Self.search("zebul", in: mirror).count == 1)
-            #expect(try Self.search("ignati", in: mirror).count == 1)
+            #expect(try Self.search("ignati", in: mirror).isEmpty)
             #expect(try Self.search("philip", in: mirror).isEmpty)
+            #expect(try mirror.writer.read { db in try !ContactMirror.hasFTSInsertTrigger(in: db) })
         }
         try Self.expectExact(mirror)
+        #expect(try Self.search("ignati", in: mirror).count == 1)
         #expect(try Self.search("philip", in: mirror).count == 1)
         #expect(try mirror.count("SELECT count(*) FROM contacts_fts") == 6)
     }

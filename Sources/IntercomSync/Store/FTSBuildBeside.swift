@@ -115,6 +115,9 @@ final class FTSBuildBeside: @unchecked Sendable {
                         SELECT row_id, name, email, phone FROM mirror.contacts WHERE row_id > ?;
                         DELETE FROM mirror.sync_state WHERE key = ?;
                         """, arguments: [lastRowID, SyncStateKey.ftsDeferred.rawValue])
+                // A bulk load dropped it (`ContactMirror.beginBulkLoad(in:)`); the copy holds
+                // every row, including any a dropped trigger would have indexed at once.
+                try db.execute(sql: MirrorSchema.ftsInsertTrigger(schema: "mirror."))
                 try db.execute(sql: "COMMIT")
                 return true
             } catch {

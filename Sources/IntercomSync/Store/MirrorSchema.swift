@@ -180,6 +180,20 @@ enum MirrorSchema {
     /// sorts once, where a million inserts each walk every index (the email index, fed emails
     /// in no order, cost three times the rest of a row). The id index stays: upserts look
     /// contacts up by it. A bulk import finds duplicates through `EmailRows` meanwhile.
+    /// The FTS insert trigger as migration v5 created it, for `schema` ("" or "name."). A bulk
+    /// load drops it and creates it again at its end (`ContactMirror.beginBulkLoad(in:)`).
+    static func ftsInsertTrigger(schema: String = "") -> String {
+        """
+        CREATE TRIGGER IF NOT EXISTS \(schema)contacts_fts_insert AFTER INSERT ON contacts
+        WHEN NOT EXISTS (
+            SELECT 1 FROM sync_state WHERE key = 'fts.deferred' AND new.row_id > CAST(value AS INTEGER))
+        BEGIN
+            INSERT INTO contacts_fts(rowid, name, email, phone)
+            VALUES (new.row_id, new.name, new.email, new.phone);
+        END
+        """
+    }
+
     static let deferrableIndexes: [(name: String, sql: String)] = [
         (
             "contacts_by_email",
