@@ -76,12 +76,12 @@ extension ContactMirror {
     /// can simply run again after a crash), and then the FTS entries, which clear the flags.
     /// The sorts spill to temporary files rather than memory, and a smaller page cache bounds
     /// the sorter's buffers: a million-row index sorted in memory would double the process's size.
-    /// A second thread sorts beside the first (a tenth off the sorts), each with half that
-    /// cache; the FTS build, which sorts nothing, gets the 8 MB back.
     ///
     /// When enough rows wait for the FTS index (`ftsBesideMinimumRows`) in a mirror file, the FTS
     /// index is built beside the B-tree indexes, on the second core (`FTSBuildBeside`); if that
     /// fails or the mirror changed under it, it is built here afterwards. Returns how it was built.
+    /// Otherwise a second thread sorts beside the first (a tenth off the sorts), each with half
+    /// the cache, and the FTS build, which sorts nothing, gets the 8 MB back.
     @discardableResult
     func finishDeferredIndexing(ftsBesideMinimumRows: Int = 100_000) throws -> FTSBuild {
         func set(_ pragmas: String) throws {
@@ -99,7 +99,9 @@ extension ContactMirror {
         if let path, let waitingForFTS, waitingForFTS >= ftsBesideMinimumRows {
             beside = try? FTSBuildBeside(mirrorPath: path)
         }
-        try set("PRAGMA temp_store = FILE; PRAGMA cache_size = -4096; PRAGMA threads = 2")
+        // With the FTS index building beside, each core has its own work: helper threads for
+        // the sorts would take the FTS build's core, and it is the longer of the two.
+        try set("PRAGMA temp_store = FILE; PRAGMA cache_size = -4096; PRAGMA threads = \(beside == nil ? 2 : 0)")
         defer {
             try? set("PRAGMA temp_store = MEMORY; PRAGMA cache_size = \(ContactMirror.cacheSize); PRAGMA threads = 0")
         }
