@@ -205,10 +205,13 @@ import Testing
             (0..<40).map { pages.generator.contact(at: $0).email }
             + ["ONLY.PENDING@example.org", "nobody@example.org", shared.capitalized]
         try mirror.writer.write { db in
+            let lookup = try ContactMirror.EmailLookup(db)
             for email in emails {
-                #expect(
-                    try table.contactID(withEmail: email, in: db) == (try ContactMirror.contactID(withEmail: email, in: db)),
-                    "\(email)")
+                let expected = try ContactMirror.contactID(withEmail: email, in: db)
+                #expect(try table.contactID(withEmail: email, in: db) == expected, "\(email)")
+                // And the prepared lookup of the plain path (run twice: its bindings are reset).
+                #expect(try lookup.contactID(withEmail: email, in: db) == expected, "\(email)")
+                #expect(try lookup.contactID(withEmail: email, in: db) == expected, "\(email)")
             }
             // Rows staged later join the table, past its first size.
             for index in 0..<50 {

@@ -167,8 +167,9 @@ public struct ContactImport {
             while !finished {
                 if options.dryRun {
                     try mirror.writer.read { db in
+                        let emails = try ContactMirror.EmailLookup(db)
                         try readBatch { line, draft, emailHash in
-                            if let existing = try ContactMirror.contactID(withEmail: draft.email, in: db) {
+                            if let existing = try emails.contactID(withEmail: draft.email, in: db) {
                                 summary.noteDuplicate(line: line, email: draft.email, existingID: existing)
                             } else if !seenInDryRun.insert(emailHash).inserted {
                                 summary.noteDuplicate(line: line, email: draft.email, existingID: "(earlier in the file)")
@@ -187,13 +188,14 @@ public struct ContactImport {
                         defer { try? db.execute(sql: "PRAGMA ignore_check_constraints = OFF") }
                         var staged: (first: Int64, last: Int64, count: Int)?
                         let contacts = try ContactMirror.LocalContactWriter(db)
+                        let emails = try ContactMirror.EmailLookup(db)
                         try ContactMirror.indexingFTSAtEnd(in: db) {
                             try readBatch { line, draft, emailHash in
                                 let existing: String?
                                 if let knownEmails {
                                     existing = try knownEmails.contactID(withEmail: draft.email, hash: emailHash, in: db)
                                 } else {
-                                    existing = try ContactMirror.contactID(withEmail: draft.email, in: db)
+                                    existing = try emails.contactID(withEmail: draft.email, in: db)
                                 }
                                 if let existing {
                                     summary.noteDuplicate(line: line, email: draft.email, existingID: existing)

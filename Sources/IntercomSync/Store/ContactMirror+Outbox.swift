@@ -179,12 +179,28 @@ extension ContactMirror {
 
     /// A live contact with this email (synced before pending), or nil.
     static func contactID(withEmail email: String, in db: Database) throws -> String? {
-        try String.fetchOne(
-            db.cachedStatement(
-                sql: """
-                    SELECT id FROM contacts WHERE ifnull(email, '') = ? COLLATE NOCASE AND state != 'tombstoned'
-                    ORDER BY state = 'pending', row_id LIMIT 1
-                    """), arguments: [email])
+        try String.fetchOne(db.cachedStatement(sql: contactIDByEmailSQL), arguments: [email])
+    }
+
+    static let contactIDByEmailSQL = """
+        SELECT id FROM contacts WHERE ifnull(email, '') = ? COLLATE NOCASE AND state != 'tombstoned'
+        ORDER BY state = 'pending', row_id LIMIT 1
+        """
+
+    /// `contactID(withEmail:in:)` through one prepared statement, looked up once (an import
+    /// makes one a batch): a million duplicate rows spent most of their time in the lookup of
+    /// the statement by its text and in boxing the argument.
+    struct EmailLookup {
+        private let statement: RawBinding
+
+        init(_ db: Database) throws {
+            statement = RawBinding(try db.cachedStatement(sql: contactIDByEmailSQL))
+        }
+
+        func contactID(withEmail email: String, in db: Database) throws -> String? {
+            statement.bind(1, email)
+            return try statement.firstText(in: db)
+        }
     }
 
     /// Resolves a message's `to`: an id or local id (aliases followed), else an email.

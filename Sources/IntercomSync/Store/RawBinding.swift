@@ -38,6 +38,27 @@ struct RawBinding {
         sqlite3_bind_double(handle, index, number)
     }
 
+    /// Runs a query and returns the first column of its first row as text (nil without a row),
+    /// then clears its bindings for the next run.
+    func firstText(in db: Database) throws -> String? {
+        defer {
+            sqlite3_reset(handle)
+            sqlite3_clear_bindings(handle)
+            arena.used = 0
+        }
+        switch sqlite3_step(handle) {
+        case SQLITE_ROW: return sqlite3_column_text(handle, 0).map { String(cString: $0) }
+        case SQLITE_DONE: return nil
+        case let code: throw error(code, in: db)
+        }
+    }
+
+    private func error(_ code: Int32, in db: Database) -> DatabaseError {
+        DatabaseError(
+            resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
+            sql: statement.sql)
+    }
+
     /// Runs the statement once and clears its bindings for the next run; returns the rows it
     /// changed.
     @discardableResult
@@ -48,11 +69,7 @@ struct RawBinding {
             arena.used = 0
         }
         let code = sqlite3_step(handle)
-        guard code == SQLITE_DONE else {
-            throw DatabaseError(
-                resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
-                sql: statement.sql)
-        }
+        guard code == SQLITE_DONE else { throw error(code, in: db) }
         return Int(sqlite3_changes(db.sqliteConnection))
     }
 }
