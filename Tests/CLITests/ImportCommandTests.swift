@@ -111,7 +111,8 @@ import Testing
 
     /// Every contact's email, name and phone, with checks that the mirror is whole: SQLite's
     /// integrity check (indexes, CHECKs), the FTS index against the table, no deferred indexing
-    /// left, and every imported contact waiting for its create.
+    /// left (the FTS insert trigger a bulk load drops is back), and every imported contact
+    /// waiting for its create.
     static func contents(of path: String) throws -> [String: String] {
         let queue = try DatabaseQueue(path: path)
         defer { try? queue.close() }
@@ -119,6 +120,9 @@ import Testing
             #expect(try String.fetchAll(db, sql: "PRAGMA integrity_check") == ["ok"])
             try db.execute(sql: "INSERT INTO contacts_fts(contacts_fts, rank) VALUES ('integrity-check', 1)")
             #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_state WHERE key LIKE '%deferred'") == 0)
+            #expect(
+                try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
+                    == ["contacts_fts_delete", "contacts_fts_insert", "contacts_fts_update"])
             let contacts = try Int.fetchOne(db, sql: "SELECT count(*) FROM contacts")!
             #expect(try Int.fetchOne(db, sql: "SELECT sum(waiting) FROM imported_creates") == contacts)
             var rows: [String: String] = [:]
