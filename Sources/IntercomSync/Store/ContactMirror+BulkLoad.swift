@@ -240,8 +240,9 @@ extension ContactMirror {
 
     /// Whether the FTS index holds an entry for every contact up to `rowID`, as it does unless a
     /// contact was inserted there while the insert trigger was dropped: deletes and updates kept
-    /// their triggers, so the counts differ exactly then. (SQLite counts them from the smallest
-    /// index and from FTS5's table of document sizes.)
+    /// their triggers, so the counts differ exactly then. (The rows up to the flag's row_id are
+    /// those the mirror held when the load began: at most half of it. FTS5 keeps one row of
+    /// document sizes for each entry.)
     static func indexHoldsEveryRow(upTo rowID: Int64, in db: Database) throws -> Bool {
         let contacts = try Int.fetchOne(db, sql: "SELECT count(*) FROM contacts WHERE row_id <= ?", arguments: [rowID])
         let indexed = try Int.fetchOne(
