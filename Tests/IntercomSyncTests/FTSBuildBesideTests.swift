@@ -49,6 +49,41 @@ import Testing
         #expect(try search("zebul", in: other).count == 2)
     }
 
+    /// An import's load is followed pass by pass as it commits.
+    @Test func aBuildFollowingALoadIndexesItsRowsAsTheyCommit() throws {
+        let folder = try TemporaryDirectory()
+        let mirror = try ContactMirror.open(at: folder.path("mirror.sqlite"), mode: .createIfMissing)
+        _ = try mirror.upsertPage(pages.page(0..<4), fetchedAt: 1)
+        try mirror.writer.write { db in try ContactMirror.beginBulkLoad(in: db) }
+        let beside = try FTSBuildBeside(mirrorPath: folder.path("mirror.sqlite"), followingLoad: true)
+        for batch in 0..<4 {
+            _ = try mirror.upsertPage(pages.page((4 + batch * 9)..<(13 + batch * 9)), fetchedAt: 2)
+            Thread.sleep(forTimeInterval: 0.06)  // a pass or so between batches
+        }
+        beside.loadEnded()
+        #expect(try mirror.finishDeferredIndexing(besideBuild: beside) == .beside)
+        try BulkLoadTests.expectExact(mirror)
+        for index in [0, 4, 20, 39] {
+            let contact = pages.generator.contact(at: index)
+            #expect(try search(contact.email, in: mirror) == [contact.id])
+        }
+    }
+
+    /// The whole path of an import: a file big enough to load in bulk, followed as it loads.
+    @Test func aBulkImportOfAFileMirrorEndsExact() throws {
+        let folder = try TemporaryDirectory()
+        let mirror = try ContactMirror.open(at: folder.path("mirror.sqlite"), mode: .createIfMissing)
+        let csv = "Email,Name\n" + (0..<3_000).map { "person\($0)@example.org,Person Number\($0)" }.joined(separator: "\n")
+        var options = ContactImport.Options()
+        options.deferIndexing = true
+        options.batchSize = 500
+        var reader = CSVReader(bytes: Array(csv.utf8))
+        let summary = try ContactImport(mirror: mirror, options: options).run(&reader, now: 1) { _, _ in }
+        #expect(summary.imported == 3_000)
+        try BulkLoadTests.expectExact(mirror)
+        #expect(try search("person2999", in: mirror).count == 1)
+    }
+
     @Test func smallLoadsAndMemoryMirrorsBuildInPlace() throws {
         let folder = try TemporaryDirectory()
         let mirror = try loadedMirror(in: folder)

@@ -24,15 +24,18 @@ extension ContactMirror {
         appending: Bool = false, beforeIndexing: () -> Void = {}, _ body: () throws -> T
     ) throws -> T {
         try beginBulkLoad(appending: appending)
+        let following = appending ? path.flatMap { try? FTSBuildBeside(mirrorPath: $0, followingLoad: true) } : nil
         let result: T
         do {
             result = try body()
         } catch {
-            try? endBulkLoad()
+            following?.loadEnded()
+            try? endBulkLoad(following: following)
             throw error
         }
+        following?.loadEnded()
         beforeIndexing()
-        try endBulkLoad()
+        try endBulkLoad(following: following)
         return result
     }
 
@@ -65,11 +68,11 @@ extension ContactMirror {
 
     /// Builds the deferred indexes (their pages checkpointed every 64 MB too), then gives the
     /// writer its usual checkpoints back.
-    private func endBulkLoad() throws {
+    private func endBulkLoad(following: FTSBuildBeside? = nil) throws {
         defer {
             try? writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = 1000") }
         }
-        try finishDeferredIndexing()
+        try finishDeferredIndexing(besideBuild: following)
     }
 
     /// Builds what a load deferred, one index a transaction (each `CREATE INDEX IF NOT EXISTS`
@@ -83,7 +86,9 @@ extension ContactMirror {
     /// Otherwise a second thread sorts beside the first (a tenth off the sorts), each with half
     /// the cache, and the FTS build, which sorts nothing, gets the 8 MB back.
     @discardableResult
-    func finishDeferredIndexing(ftsBesideMinimumRows: Int = 100_000) throws -> FTSBuild {
+    func finishDeferredIndexing(ftsBesideMinimumRows: Int = 100_000, besideBuild: FTSBuildBeside? = nil) throws
+        -> FTSBuild
+    {
         func set(_ pragmas: String) throws {
             try writer.writeWithoutTransaction { db in try db.execute(sql: pragmas) }
         }
@@ -95,8 +100,8 @@ extension ContactMirror {
             }
             return (try Self.syncState(.indexesDeferred, in: db) != nil, waiting)
         }
-        var beside: FTSBuildBeside?
-        if let path, let waitingForFTS, waitingForFTS >= ftsBesideMinimumRows {
+        var beside = besideBuild
+        if beside == nil, let path, let waitingForFTS, waitingForFTS >= ftsBesideMinimumRows {
             beside = try? FTSBuildBeside(mirrorPath: path)
         }
         // With the FTS index building beside, each core has its own work: helper threads for

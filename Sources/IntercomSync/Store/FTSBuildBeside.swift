@@ -12,29 +12,50 @@ import GRDB
 /// the same settings; another connection commits them, and FTS5 reloads its cached state of
 /// the index whenever another connection has committed (`PRAGMA data_version`).
 ///
+/// An import's load, which only appends, is followed as it commits (`followingLoad`), a pass of
+/// the new rows each time, on the time the load leaves the second core; other loads are indexed
+/// from one snapshot taken when they end.
+///
 /// The copy is refused (and the caller builds the index in place) unless the mirror still holds
-/// the snapshot's contacts: the FTS index unchanged since (an update or delete of an indexed row
-/// changes it), as many contacts up to the snapshot's last row_id, and that row as it was.
-/// Contacts inserted after the snapshot are indexed in the copy's transaction.
+/// the contacts the passes indexed: the FTS index unchanged since the first (an update or delete
+/// of an indexed row changes it), as many contacts up to the last row_id indexed, and the last
+/// row of each pass as it was (only a last row can have its row_id taken again). Contacts
+/// inserted after the last pass are indexed in the copy's transaction.
 final class FTSBuildBeside: @unchecked Sendable {
     /// What the build saw of the mirror.
     private struct Snapshot {
+        /// The FTS index's structure record when the build began.
         var structure: Data?
-        var contacts: Int
-        var lastRow: [DatabaseValue]
+        /// How many contacts it indexed.
+        var contacts = 0
+        /// The row_id and indexed columns of the last contact each pass indexed: only the last
+        /// row can have its row_id taken again after a delete.
+        var lastRows: [[DatabaseValue]] = []
+        var lastRowID: Int64 { lastRows.last?.first.flatMap { Int64.fromDatabaseValue($0) } ?? 0 }
     }
 
     private let side: DatabaseQueue
     private let building = DispatchGroup()
     /// Written by the build's thread before it leaves `building`.
     private var built: Result<Snapshot, any Error> = .failure(CancellationError())
+    /// Whether the build follows a load still running, a pass each time the load commits,
+    /// until `loadEnded`. Guarded by `lock`.
+    private var following: Bool
+    private let lock = NSCondition()
+
+    /// Linux's SCHED_IDLE, which Glibc's headers define only for GNU sources.
+    private static let idlePolicy: Int32 = 5
 
     /// FTS5's structure record, which changes with every write to the index.
     private static let structureRowID = 10
     private static let shadowTables = ["data", "idx", "docsize", "config"]
 
-    /// Starts building on another thread.
-    init(mirrorPath: String) throws {
+    /// Starts building on another thread. With `followingLoad`, the build indexes the contacts
+    /// a load commits as it goes (using the time the load leaves the second core idle), until
+    /// `loadEnded()`. Only for a load that inserts and never updates its rows: a row updated
+    /// after a pass indexed it would go unnoticed.
+    init(mirrorPath: String, followingLoad: Bool = false) throws {
+        following = followingLoad
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
@@ -47,8 +68,27 @@ final class FTSBuildBeside: @unchecked Sendable {
             // As the mirror's own connections commit: the WAL is synced at checkpoints.
             try db.execute(sql: "PRAGMA mirror.synchronous = NORMAL")
         }
-        DispatchQueue.global(qos: .userInitiated).async(group: building) { [self] in
+        building.enter()
+        // A thread of its own, which ends with the build: following a load, it runs as
+        // SCHED_IDLE, on the time the load's two threads leave, and an unprivileged thread may
+        // not take the normal policy back.
+        let thread = Thread { [self] in
+            if followingLoad {
+                var parameters = sched_param()
+                _ = pthread_setschedparam(pthread_self(), Self.idlePolicy, &parameters)
+            }
             built = Result { try build() }
+            building.leave()
+        }
+        thread.name = "intercom-sync fts"
+        thread.start()
+    }
+
+    /// Tells a build that follows a load that the load has committed its last row.
+    func loadEnded() {
+        lock.withLock {
+            following = false
+            lock.signal()
         }
     }
 
@@ -66,18 +106,41 @@ final class FTSBuildBeside: @unchecked Sendable {
                     INSERT INTO main.contacts_fts (contacts_fts, rank) VALUES ('automerge', 0);
                     INSERT INTO main.contacts_fts (contacts_fts, rank) VALUES ('pgsz', 8000);
                     """)
-            var snapshot = Snapshot(structure: nil, contacts: 0, lastRow: [])
-            try db.inTransaction(.deferred) {
-                snapshot.structure = try Self.structure(in: db)
-                try db.execute(
-                    sql: """
-                        INSERT INTO main.contacts_fts (rowid, name, email, phone)
-                        SELECT row_id, name, email, phone FROM mirror.contacts
-                        """)
-                snapshot.contacts = try Int.fetchOne(db, sql: "SELECT count(*) FROM mirror.contacts") ?? 0
-                snapshot.lastRow = try Self.lastRow(upTo: Int64.max, in: db)
-                return .commit
-            }
+            var snapshot = Snapshot()
+            var last = true
+            repeat {
+                last = lock.withLock { !following }
+                // Each pass reads one snapshot of the mirror; the one after `loadEnded` sees
+                // every row of the load.
+                try db.inTransaction(.deferred) {
+                    let structure = try Self.structure(in: db)
+                    if snapshot.lastRows.isEmpty {
+                        snapshot.structure = structure
+                    } else if structure != snapshot.structure {
+                        throw CancellationError()  // An indexed row changed: the copy would be refused.
+                    }
+                    let lastRow = try Self.lastRow(upTo: .max, in: db)
+                    let lastRowID = lastRow.first.flatMap { Int64.fromDatabaseValue($0) } ?? 0
+                    if lastRowID < snapshot.lastRowID
+                        || (lastRowID > 0 && lastRowID == snapshot.lastRowID && lastRow != snapshot.lastRows.last)
+                    {
+                        throw CancellationError()  // An indexed row went: the copy would be refused.
+                    }
+                    if lastRowID > snapshot.lastRowID {
+                        try db.execute(
+                            sql: """
+                                INSERT INTO main.contacts_fts (rowid, name, email, phone)
+                                SELECT row_id, name, email, phone FROM mirror.contacts WHERE row_id > ?
+                                """, arguments: [snapshot.lastRowID])
+                        snapshot.lastRows.append(lastRow)
+                    }
+                    return .commit
+                }
+                if !last {
+                    lock.withLock { if following { _ = lock.wait(until: Date(timeIntervalSinceNow: 0.05)) } }
+                }
+            } while !last
+            snapshot.contacts = try Int.fetchOne(db, sql: "SELECT count(*) FROM main.contacts_fts_docsize") ?? 0
             try db.execute(
                 sql: """
                     INSERT INTO main.contacts_fts (contacts_fts, rank) VALUES ('automerge', 4);
@@ -108,13 +171,12 @@ final class FTSBuildBeside: @unchecked Sendable {
                             INSERT INTO mirror.contacts_fts_\(table) SELECT * FROM main.contacts_fts_\(table);
                             """)
                 }
-                let lastRowID = snapshot.lastRow.first.flatMap { Int64.fromDatabaseValue($0) } ?? 0
                 try db.execute(
                     sql: """
                         INSERT INTO mirror.contacts_fts (rowid, name, email, phone)
                         SELECT row_id, name, email, phone FROM mirror.contacts WHERE row_id > ?;
                         DELETE FROM mirror.sync_state WHERE key = ?;
-                        """, arguments: [lastRowID, SyncStateKey.ftsDeferred.rawValue])
+                        """, arguments: [snapshot.lastRowID, SyncStateKey.ftsDeferred.rawValue])
                 // A bulk load dropped it (`ContactMirror.beginBulkLoad(in:)`); the copy holds
                 // every row, including any a dropped trigger would have indexed at once.
                 try db.execute(sql: MirrorSchema.ftsInsertTrigger(schema: "mirror."))
@@ -134,12 +196,17 @@ final class FTSBuildBeside: @unchecked Sendable {
 
     private func matches(_ snapshot: Snapshot, in db: Database) throws -> Bool {
         guard try Self.structure(in: db) == snapshot.structure else { return false }
-        let lastRowID = snapshot.lastRow.first.flatMap { Int64.fromDatabaseValue($0) } ?? 0
-        let newer =
-            try Int.fetchOne(db, sql: "SELECT count(*) FROM mirror.contacts WHERE row_id > ?", arguments: [lastRowID])
-            ?? 0
+        // All of them (SQLite counts the smallest index) less the few inserted since.
         let contacts = try Int.fetchOne(db, sql: "SELECT count(*) FROM mirror.contacts") ?? 0
-        return try contacts - newer == snapshot.contacts && Self.lastRow(upTo: lastRowID, in: db) == snapshot.lastRow
+        let newer =
+            try Int.fetchOne(
+                db, sql: "SELECT count(*) FROM mirror.contacts WHERE row_id > ?", arguments: [snapshot.lastRowID]) ?? 0
+        guard contacts - newer == snapshot.contacts else { return false }
+        for row in snapshot.lastRows {
+            let rowID = row.first.flatMap { Int64.fromDatabaseValue($0) } ?? 0
+            guard try Self.lastRow(upTo: rowID, in: db) == row else { return false }
+        }
+        return true
     }
 
     private static func structure(in db: Database) throws -> Data? {
