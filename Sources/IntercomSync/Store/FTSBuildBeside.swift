@@ -31,7 +31,7 @@ final class FTSBuildBeside: @unchecked Sendable {
         /// The row_id and indexed columns of the last contact each pass indexed: only the last
         /// row can have its row_id taken again after a delete.
         var lastRows: [[DatabaseValue]] = []
-        var lastRowID: Int64 { lastRows.last?.first.flatMap { Int64.fromDatabaseValue($0) } ?? 0 }
+        var lastRowID: Int64 { lastRows.last.map(FTSBuildBeside.rowID) ?? 0 }
     }
 
     private let side: DatabaseQueue
@@ -120,7 +120,7 @@ final class FTSBuildBeside: @unchecked Sendable {
                         throw CancellationError()  // An indexed row changed: the copy would be refused.
                     }
                     let lastRow = try Self.lastRow(upTo: .max, in: db)
-                    let lastRowID = lastRow.first.flatMap { Int64.fromDatabaseValue($0) } ?? 0
+                    let lastRowID = Self.rowID(of: lastRow)
                     if lastRowID < snapshot.lastRowID
                         || (lastRowID > 0 && lastRowID == snapshot.lastRowID && lastRow != snapshot.lastRows.last)
                     {
@@ -203,8 +203,7 @@ final class FTSBuildBeside: @unchecked Sendable {
                 db, sql: "SELECT count(*) FROM mirror.contacts WHERE row_id > ?", arguments: [snapshot.lastRowID]) ?? 0
         guard contacts - newer == snapshot.contacts else { return false }
         for row in snapshot.lastRows {
-            let rowID = row.first.flatMap { Int64.fromDatabaseValue($0) } ?? 0
-            guard try Self.lastRow(upTo: rowID, in: db) == row else { return false }
+            guard try Self.lastRow(upTo: Self.rowID(of: row), in: db) == row else { return false }
         }
         return true
     }
@@ -212,6 +211,11 @@ final class FTSBuildBeside: @unchecked Sendable {
     private static func structure(in db: Database) throws -> Data? {
         try Data.fetchOne(
             db, sql: "SELECT block FROM mirror.contacts_fts_data WHERE id = ?", arguments: [structureRowID])
+    }
+
+    /// The row_id of a row `lastRow` read; 0 for none.
+    private static func rowID(of row: [DatabaseValue]) -> Int64 {
+        row.first.flatMap { Int64.fromDatabaseValue($0) } ?? 0
     }
 
     /// The row_id and indexed columns of the last contact at or below `rowID`.

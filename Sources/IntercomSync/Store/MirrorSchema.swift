@@ -176,10 +176,6 @@ enum MirrorSchema {
         return migrator
     }
 
-    /// The contact indexes a bulk load drops and builds again at its end: a `CREATE INDEX`
-    /// sorts once, where a million inserts each walk every index (the email index, fed emails
-    /// in no order, cost three times the rest of a row). The id index stays: upserts look
-    /// contacts up by it. A bulk import finds duplicates through `EmailRows` meanwhile.
     /// The FTS insert trigger as migration v5 created it, for `schema` ("" or "name."). A bulk
     /// load drops it and creates it again at its end (`ContactMirror.beginBulkLoad(in:)`).
     static func ftsInsertTrigger(schema: String = "") -> String {
@@ -194,6 +190,10 @@ enum MirrorSchema {
         """
     }
 
+    /// The contact indexes a bulk load drops and builds again at its end: a `CREATE INDEX`
+    /// sorts once, where a million inserts each walk every index (the email index, fed emails
+    /// in no order, cost three times the rest of a row). The id index stays: upserts look
+    /// contacts up by it. A bulk import finds duplicates through `EmailRows` meanwhile.
     static let deferrableIndexes: [(name: String, sql: String)] = [
         (
             "contacts_by_email",
