@@ -85,7 +85,10 @@ public struct ContactMirror: Sendable {
         }
     }
 
-    /// Checks, read-only, that an existing file is a mirror this version can use.
+    /// Checks, read-only, that an existing file is a mirror this version can use. A rollback
+    /// journal beside it (a first open killed while it switched the new file to WAL) is the one
+    /// exception: SQLite must roll it back before anything can read the file, so the check
+    /// opens it for writing then.
     private static func inspectExistingFile(at path: String) throws {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw MirrorError(.notAMirror, path: path, detail: "the file cannot be read (check its permissions)")
@@ -97,7 +100,8 @@ public struct ContactMirror: Sendable {
             throw MirrorError(.notAMirror, path: path, detail: "not an intercom-sync mirror (not an SQLite database)")
         }
         var configuration = Configuration()
-        configuration.readonly = true
+        let journal = try? FileManager.default.attributesOfItem(atPath: path + "-journal")
+        configuration.readonly = (journal?[.size] as? Int ?? 0) == 0
         configuration.busyMode = .timeout(10)
         do {
             let queue = try DatabaseQueue(path: path, configuration: configuration)
