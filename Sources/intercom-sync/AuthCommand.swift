@@ -180,7 +180,7 @@ struct AuthStatusCommand: ParsableCommand {
                 "not logged in (no \(store.path)): run `intercom-sync auth login` or `intercom-sync auth token -`")
         }
         if json {
-            Output.line(
+            Output.data(
                 JSONValue.object([
                     "workspace_id": .string(stored.workspaceID),
                     "workspace_name": stored.workspaceName.map(JSONValue.string) ?? .null,

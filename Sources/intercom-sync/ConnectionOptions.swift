@@ -22,6 +22,11 @@ struct ConnectionOptions: ParsableArguments {
             "An explicit API base URL (a proxy, or `intercom-sync sim`'s). Overrides --region.", valueName: "url"))
     var baseURL: String?
 
+    @Flag(
+        name: .customLong("allow-insecure-http"),
+        help: "Allow a plain http:// base URL to a host other than this machine (the token then travels unencrypted).")
+    var allowInsecureHTTP = false
+
     @Option(name: .customLong("intercom-version"), help: "The Intercom-Version header to send.")
     var version = "2.16"
 
@@ -41,6 +46,9 @@ struct ConnectionOptions: ParsableArguments {
             guard let url = URL(string: baseURL), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil
             else {
                 throw ValidationError("--base-url must be an http(s) URL, not \(baseURL)")
+            }
+            if IntercomConnection.sendsTokenInClear(to: url) && !allowInsecureHTTP {
+                throw ValidationError(Self.insecureRefusal(url))
             }
         }
         guard timeout > 0 else { throw ValidationError("--timeout must be more than 0 seconds") }
@@ -62,10 +70,18 @@ struct ConnectionOptions: ParsableArguments {
                 "not connected to Intercom: run `intercom-sync auth login --client-id … --client-secret …` or "
                     + "`intercom-sync auth token -`, or set INTERCOM_ACCESS_TOKEN")
         }
+        let url = apiBaseURL(stored: stored)
+        if IntercomConnection.sendsTokenInClear(to: url) && !allowInsecureHTTP {
+            throw CommandFailure(Self.insecureRefusal(url))
+        }
         return IntercomClient(
-            connection: IntercomConnection(
-                baseURL: apiBaseURL(stored: stored), accessToken: token, version: version, timeout: timeout),
+            connection: IntercomConnection(baseURL: url, accessToken: token, version: version, timeout: timeout),
             transport: transport())
+    }
+
+    static func insecureRefusal(_ url: URL) -> String {
+        "\(url.absoluteString) is plain http to another machine: the access token would travel unencrypted. "
+            + "Use https, or pass --allow-insecure-http if you mean it"
     }
 
     /// --region, else US: where a new login checks its token (`GET /me` then names the real one).

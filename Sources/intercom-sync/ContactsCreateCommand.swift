@@ -71,7 +71,7 @@ struct ContactsCreateCommand: ParsableCommand {
         let staged = try store.stageContact(
             draft, allowingDuplicateEmail: allowDuplicateEmail, now: Int(Date().timeIntervalSince1970))
         if json {
-            Output.line(JSONValue.object(["id": .string(staged.localID), "seq": .int(staged.seq)]).jsonText)
+            Output.data(JSONValue.object(["id": .string(staged.localID), "seq": .int(staged.seq)]).jsonText)
         } else {
             Output.line("staged contact \(staged.localID) (outbox #\(staged.seq)); `intercom-sync outbox flush` pushes it")
         }

@@ -63,7 +63,7 @@ struct ContactsGetCommand: AsyncParsableCommand {
             throw CommandFailure("no contact with id \(id) \(place)")
         }
         if json {
-            Output.line(MirrorMetadata.json(for: stored, answer: answer))
+            Output.data(MirrorMetadata.json(for: stored, answer: answer))
         } else {
             Output.line(ContactRenderer.details(stored))
             if let note = Self.note(answer, stored: stored) { Output.note(note) }

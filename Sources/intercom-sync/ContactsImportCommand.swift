@@ -36,8 +36,14 @@ struct ContactsImportCommand: AsyncParsableCommand {
     @Flag(help: "Check every row and print what would happen; write nothing.")
     var dryRun = false
 
-    @Option(help: ArgumentHelp("Write the rejected rows, with line number and reason, to this CSV file.", valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "Write the rejected rows, with line number and reason, to this CSV file (a new file, or an existing one with --force).",
+            valueName: "path"))
     var errors: String?
+
+    @Flag(help: "Let --errors replace an existing file (never the mirror or the file being imported).")
+    var force = false
 
     @Option(help: "The role of rows that give none: user or lead.")
     var role: ContactRole = .user
@@ -84,19 +90,27 @@ struct ContactsImportCommand: AsyncParsableCommand {
             options.mappings[String(mapping[..<equals])] = String(mapping[mapping.index(after: equals)...])
         }
         let client = push ? try connection.client() : nil
+        // Checked before anything is read or written: a wrong --errors path must cost nothing.
+        let rejectedFile = try errors.map { path in
+            try RejectedRowsFile(
+                OutputFile(
+                    path: path, flag: "--errors", force: force,
+                    protecting: OutputFile.mirrorFiles(mirror.resolvedPath)
+                        + (file == "-" ? [] : [OutputFile.ProtectedFile(path: file, role: "the file being imported")])))
+        }
         let input = try InputFile(path: file)
         defer { input.release() }
         options.expectedBytes = input.size
         // A dry run on a mirror that does not exist yet checks against an empty one.
         let existed = FileManager.default.fileExists(atPath: mirror.resolvedPath)
         let store = dryRun && !existed ? try ContactMirror.inMemory() : try mirror.open(.createIfMissing)
-        var rejectedFile: RejectedRowsFile?
-        defer { rejectedFile?.close() }
+        // The rows rejected before a failure are worth keeping too.
+        defer { try? rejectedFile?.commit() }
         var progress = ProgressBar("import", total: input.size, unit: "rows")
         var reader = CSVReader(fileDescriptor: input.descriptor)
         let summary: ContactImport.Summary
         do {
-            summary = try runImport(store, options: options, reader: &reader, progress: &progress, rejectedFile: &rejectedFile)
+            summary = try runImport(store, options: options, reader: &reader, progress: &progress, rejectedFile: rejectedFile)
         } catch let error as ImportError {
             // Refused before any row was written: a mirror made just for this import goes too.
             if !existed, let path = store.path {
@@ -106,11 +120,16 @@ struct ContactsImportCommand: AsyncParsableCommand {
             throw error
         }
         progress.finish()
-        Output.line(json ? ImportRendering.json(summary).jsonText : ImportRendering.text(summary, errorsPath: errors))
+        try rejectedFile?.commit()
+        if json {
+            Output.data(ImportRendering.json(summary).jsonText)
+        } else {
+            Output.line(ImportRendering.text(summary, errorsPath: errors))
+        }
         var exitCode: Int32 = summary.rejected > 0 ? 3 : 0
         if let client, summary.imported > 0 {
             let flush = try await OutboxFlushCommand.flush(store, client: client, label: "push")
-            Output.line(json ? OutboxRendering.json(flush).jsonText : OutboxRendering.text(flush))
+            if json { Output.data(OutboxRendering.json(flush).jsonText) } else { Output.line(OutboxRendering.text(flush)) }
             if let reason = flush.stoppedBy { throw CommandFailure("the push stopped: \(reason)") }
             if flush.needsAttention { exitCode = 3 }
         }
@@ -121,15 +140,11 @@ struct ContactsImportCommand: AsyncParsableCommand {
 extension ContactsImportCommand {
     private func runImport(
         _ store: ContactMirror, options: ContactImport.Options, reader: inout CSVReader, progress: inout ProgressBar,
-        rejectedFile: inout RejectedRowsFile?
+        rejectedFile: RejectedRowsFile?
     ) throws -> ContactImport.Summary {
         try ContactImport(mirror: store, options: options).run(
             &reader, now: Int(Date().timeIntervalSince1970),
-            onRejected: { rejection, header in
-                guard let errors else { return }
-                if rejectedFile == nil { rejectedFile = try RejectedRowsFile(path: errors, header: header) }
-                try rejectedFile?.write(rejection)
-            },
+            onRejected: { rejection, header in try rejectedFile?.write(rejection, header: header) },
             onProgress: { step in
                 progress.update(step.bytesRead, count: step.rowsRead)
                 if step.indexing {
@@ -172,29 +187,31 @@ struct InputFile {
 }
 
 /// `--errors`: the rejected rows as CSV, with their line and reason first, then the file's own
-/// columns, then `raw` for a row that could not be split into fields.
-struct RejectedRowsFile {
-    private let handle: FileHandle
+/// columns, then `raw` for a row that could not be split into fields. Made only when a row is
+/// rejected.
+final class RejectedRowsFile {
+    private let file: OutputFile
+    private var wroteHeader = false
 
-    init(path: String, header: [String]) throws {
-        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path)
-        else {
-            throw CommandFailure("cannot write the errors file \(path)")
-        }
-        self.handle = handle
-        try write(["line", "reason"] + header + ["raw"])
+    init(_ file: OutputFile) {
+        self.file = file
     }
 
-    func write(_ rejection: ContactImport.Rejection) throws {
+    func write(_ rejection: ContactImport.Rejection, header: [String]) throws {
+        if !wroteHeader {
+            try write(["line", "reason"] + header + ["raw"])
+            wroteHeader = true
+        }
         try write([String(rejection.line), rejection.reason] + (rejection.fields ?? []) + [rejection.text ?? ""])
     }
 
     private func write(_ cells: [String]) throws {
-        try handle.write(contentsOf: Data((cells.map(ContactRenderer.csvCell).joined(separator: ",") + "\r\n").utf8))
+        try file.write(cells.map(ContactRenderer.csvCell).joined(separator: ",") + "\r\n")
     }
 
-    func close() {
-        try? handle.close()
+    /// Puts the file in place, if any row was rejected.
+    func commit() throws {
+        try file.commit()
     }
 }
 

@@ -135,10 +135,10 @@ struct ContactsQueryCommand: ParsableCommand {
             let page = try store.contacts(matching: query)
             switch format {
             case .ndjson:
-                page.contacts.forEach { Output.line(ContactRenderer.jsonLine($0)) }
+                page.contacts.forEach { Output.data(ContactRenderer.jsonLine($0)) }
             case .csv:
-                if !wroteHeader { Output.line(ContactRenderer.csvColumns.joined(separator: ",")) }
-                page.contacts.forEach { Output.line(ContactRenderer.csvRow($0)) }
+                if !wroteHeader { Output.data(ContactRenderer.csvColumns.joined(separator: ",")) }
+                page.contacts.forEach { Output.data(ContactRenderer.csvRow($0)) }
             case .json, .table:
                 collected += page.contacts
             }
@@ -154,7 +154,7 @@ struct ContactsQueryCommand: ParsableCommand {
     private func finish(_ contacts: [StoredContact], nextCursor: String?) {
         switch format {
         case .json:
-            Output.line(ContactRenderer.jsonDocument(contacts, nextCursor: nextCursor))
+            Output.data(ContactRenderer.jsonDocument(contacts, nextCursor: nextCursor))
             return
         case .table where contacts.isEmpty:
             Output.note("No contacts match.")

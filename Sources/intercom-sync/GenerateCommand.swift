@@ -38,8 +38,11 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "pages (Intercom list pages, one per line) or csv.")
     var format: Format = .pages
 
-    @Option(help: "Where to write --format output; - or nothing for stdout.")
+    @Option(help: "Where to write --format output (a new file); - or nothing for stdout.")
     var out: String?
+
+    @Flag(help: "Let --out replace an existing file.")
+    var force = false
 
     func validate() throws {
         guard count >= 0 else { throw ValidationError("--count must not be negative.") }
@@ -76,19 +79,15 @@ struct GenerateCommand: ParsableCommand {
     }
 
     private func write(_ generator: ContactGenerator) throws {
-        let sink: FileHandle
-        if let out, out != "-" {
-            guard FileManager.default.createFile(atPath: out, contents: nil) else {
-                throw CommandFailure("cannot create \(out)")
-            }
-            sink = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-        } else {
-            sink = FileHandle.standardOutput
+        let file = try out.flatMap { out in
+            out == "-" ? nil : try OutputFile(path: out, flag: "--out", force: force, protecting: [])
         }
-        defer { try? sink.close() }
+        let write: (String) throws -> Void = { text in
+            if let file { try file.write(text) } else { FileHandle.standardOutput.write(Data(text.utf8)) }
+        }
         let chunk = 150
         if format == .csv {
-            sink.write(Data((SyntheticContact.csvHeader.joined(separator: ",") + "\r\n").utf8))
+            try write(SyntheticContact.csvHeader.joined(separator: ",") + "\r\n")
         }
         for start in stride(from: 0, to: count, by: chunk) {
             let contacts = generator.contacts(start..<min(start + chunk, count))
@@ -102,7 +101,8 @@ struct GenerateCommand: ParsableCommand {
                     IntercomPage.list(contacts, page: start / chunk + 1, perPage: chunk, totalCount: count, nextCursor: next)
                     + "\n"
             }
-            sink.write(Data(text.utf8))
+            try write(text)
         }
+        try file?.commit(keepEmpty: true)
     }
 }

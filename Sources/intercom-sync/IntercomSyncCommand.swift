@@ -54,24 +54,24 @@ struct IntercomSyncCommand: AsyncParsableCommand {
         }
         if code == .validationFailure {
             let message = message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid usage"
-            FileHandle.standardError.write(Data("error: \(message) (see --help)\n".utf8))
+            Output.note("error: \(message) (see --help)")
             Foundation.exit(2)
         }
         switch error {
         case let error as ExitCode:
             Foundation.exit(error.rawValue)
         case let error as QueryError:
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            Output.note("error: \(error)")
             Foundation.exit(2)
         case let error as DraftError:
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            Output.note("error: \(error)")
             Foundation.exit(2)
         case let error as ImportError where error.kind == .badMapping:
             // A --map that fits no column is a usage error, known only once the header is read.
-            FileHandle.standardError.write(Data("error: \(error) (see --help)\n".utf8))
+            Output.note("error: \(error) (see --help)")
             Foundation.exit(2)
         default:
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            Output.note("error: \(error)")
             Foundation.exit(1)
         }
     }

@@ -58,7 +58,7 @@ struct MessagesSendCommand: ParsableCommand {
         let store = try mirror.open(.existing)
         let staged = try store.stageMessage(draft, now: Int(Date().timeIntervalSince1970))
         if json {
-            Output.line(
+            Output.data(
                 JSONValue.object([
                     "seq": .int(staged.seq), "to": .string(staged.recipientID),
                     "waits_for": staged.waitsFor.map { .int($0) } ?? .null,

@@ -64,7 +64,7 @@ struct OutboxListCommand: ParsableCommand {
             Output.note("\(imported) imported contacts wait to be pushed too: the next flush queues their creates")
         }
         if json {
-            Output.line(JSONValue.array(entries.map(OutboxRendering.json)).jsonText)
+            Output.data(JSONValue.array(entries.map(OutboxRendering.json)).jsonText)
             return
         }
         guard !entries.isEmpty else {
@@ -116,7 +116,7 @@ struct OutboxFlushCommand: AsyncParsableCommand {
         let client = try connection.client()
         let store = try mirror.open(.existing)
         let summary = try await Self.flush(store, client: client, concurrency: concurrency, label: "flush")
-        Output.line(json ? OutboxRendering.json(summary).jsonText : OutboxRendering.text(summary))
+        if json { Output.data(OutboxRendering.json(summary).jsonText) } else { Output.line(OutboxRendering.text(summary)) }
         if let reason = summary.stoppedBy {
             throw CommandFailure("the flush stopped: \(reason)")
         }
@@ -255,10 +255,11 @@ enum OutboxRendering {
             if let dependency = entry.dependsOn, entry.state == .pending {
                 error = ["waits for #\(dependency)", error].filter { !$0.isEmpty }.joined(separator: "; ")
             }
-            rows.append([
-                String(entry.seq), entry.kind.rawValue, entry.state.rawValue, String(entry.attempts), entry.contactID ?? "",
-                entry.remoteID ?? "", error,
-            ])
+            rows.append(
+                [
+                    String(entry.seq), entry.kind.rawValue, entry.state.rawValue, String(entry.attempts),
+                    entry.contactID ?? "", entry.remoteID ?? "", error,
+                ].map { TerminalText.escaped($0) })
         }
         let widths = (0..<rows[0].count - 1).map { column in rows.map { $0[column].count }.max() ?? 0 }
         return rows.map { row in

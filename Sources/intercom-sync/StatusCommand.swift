@@ -24,7 +24,7 @@ struct StatusCommand: ParsableCommand {
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            Output.line(String(decoding: try encoder.encode(status), as: UTF8.self))
+            Output.data(String(decoding: try encoder.encode(status), as: UTF8.self))
             return
         }
         func when(_ time: Int?) -> String { time.map(UnixTime.iso8601) ?? "never" }

@@ -46,7 +46,7 @@ struct SyncCommand: AsyncParsableCommand {
         let summary = try await sync.run(full ? .full : (reconcile ? .reconcile : .automatic)) { progress.show($0) }
         progress.finish()
         if json {
-            Output.line(Self.json(summary).jsonText)
+            Output.data(Self.json(summary).jsonText)
         } else {
             Output.line(Self.text(summary))
         }

@@ -39,4 +39,15 @@ public struct IntercomConnection: Sendable {
     public init(region: IntercomRegion, accessToken: String, version: String = "2.16", timeout: TimeInterval = 30) {
         self.init(baseURL: region.baseURL, accessToken: accessToken, version: version, timeout: timeout)
     }
+
+    /// True when requests to `url` would carry the access token unencrypted over a network:
+    /// plain `http` to anything but this machine's loopback (`localhost`, 127.0.0.0/8, `::1`).
+    public static func sendsTokenInClear(to url: URL) -> Bool {
+        guard url.scheme?.lowercased() == "http" else { return false }
+        let host = (url.host ?? "").lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        if host == "localhost" || host == "::1" || host.hasSuffix(".localhost") { return false }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        let isIPv4Loopback = octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+        return !isIPv4Loopback
+    }
 }

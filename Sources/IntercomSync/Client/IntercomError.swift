@@ -55,6 +55,13 @@ public struct IntercomError: Error, Sendable, CustomStringConvertible {
                 message = first["message"]?.string ?? message
             }
         }
+        if (300..<400).contains(response.status) {
+            code = "redirect_refused"
+            message =
+                "the server answered with a redirect (\(response.status)) to \(response.header("location") ?? "no location"); "
+                + "Intercom's API does not redirect, and intercom-sync never follows one, so the access token "
+                + "goes to no other address. Check --base-url"
+        }
         self.init(
             kind: Self.classify(status: response.status, code: code), status: response.status, code: code,
             message: message, requestID: requestID, operation: operation, headers: response.headers)

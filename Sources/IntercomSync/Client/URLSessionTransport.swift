@@ -12,6 +12,10 @@ import Foundation
 /// connection dies before any answer, which must never happen to a write that cannot be repeated.
 /// (One shared session for such requests left about 1 in 300 of them hanging, unsent, until the
 /// timeout: libcurl handed them connections the server was closing.)
+///
+/// Redirects are never followed. Intercom's API does not redirect, and a redirected request
+/// would carry its `Authorization` header (the access token) to wherever the answer points; the
+/// 3xx answer is handed back as it is, and the client reports it.
 public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
     // URLSession is thread-safe; it is not marked Sendable on every platform.
     private let session: URLSession
@@ -29,7 +33,7 @@ public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
             configuration.httpShouldSetCookies = false
             configuration.httpMaximumConnectionsPerHost = maximumConnectionsPerHost
             configuration.timeoutIntervalForRequest = max(1, timeout.rounded(.up))
-            return URLSession(configuration: configuration)
+            return URLSession(configuration: configuration, delegate: RedirectRefusal.shared, delegateQueue: nil)
         }
         session = makeSession()
         self.makeSession = makeSession
@@ -53,7 +57,7 @@ public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
         let fresh = request.freshConnection ? makeSession() : nil
         defer { fresh?.finishTasksAndInvalidate() }
         do {
-            (data, response) = try await (fresh ?? session).data(for: urlRequest)
+            (data, response) = try await (fresh ?? session).data(for: urlRequest, delegate: RedirectRefusal.shared)
         } catch let error as URLError {
             throw Self.transportError(error)
         }
@@ -77,5 +81,17 @@ public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
         default:
             return .connectionLost(error.localizedDescription)
         }
+    }
+}
+
+/// Answers every redirect with "do not follow": the 3xx answer itself becomes the response.
+private final class RedirectRefusal: NSObject, URLSessionTaskDelegate, Sendable {
+    static let shared = RedirectRefusal()
+
+    func urlSession(
+        _ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+        newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void
+    ) {
+        completionHandler(nil)
     }
 }

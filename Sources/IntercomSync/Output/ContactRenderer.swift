@@ -107,7 +107,8 @@ public enum ContactRenderer {
         return cell
     }
 
-    /// A fixed-width table with a header line; long cells are cut with "…".
+    /// A fixed-width table with a header line; long cells are cut with "…". Cells are
+    /// `TerminalText.escaped`, as in `details`: a contact's fields never act on the terminal.
     public static func table(_ contacts: [StoredContact]) -> String {
         let header = ["ID", "ROLE", "EMAIL", "NAME", "PHONE", "UPDATED", "STATE"]
         let rows = contacts.map { stored -> [String] in
@@ -146,7 +147,9 @@ public enum ContactRenderer {
         return layout(lines)
     }
 
+    /// Aligned columns, every cell escaped for a terminal.
     static func layout(_ rows: [[String]]) -> String {
+        let rows = rows.map { $0.map { TerminalText.escaped($0) } }
         guard let columnCount = rows.first?.count else { return "" }
         let widths = (0..<columnCount).map { column in rows.map { $0[column].count }.max() ?? 0 }
         return rows.map { row in
@@ -157,7 +160,7 @@ public enum ContactRenderer {
     }
 
     static func cut(_ text: String, to width: Int) -> String {
-        let singleLine = text.replacingOccurrences(of: "\n", with: " ")
+        let singleLine = TerminalText.escaped(text.replacingOccurrences(of: "\n", with: " "))
         return singleLine.count <= width ? singleLine : String(singleLine.prefix(width - 1)) + "…"
     }
 }
