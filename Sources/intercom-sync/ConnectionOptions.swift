@@ -30,7 +30,10 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: .customLong("intercom-version"), help: "The Intercom-Version header to send.")
     var version = "2.16"
 
-    @Option(help: ArgumentHelp("Seconds to wait for each answer from Intercom.", valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "Seconds to wait for each answer from Intercom. A request that gets none is tried twice, then given up (exit 4).",
+            valueName: "seconds"))
     var timeout: Double = 30
 
     @Flag(

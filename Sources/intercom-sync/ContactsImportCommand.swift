@@ -18,7 +18,9 @@ struct ContactsImportCommand: AsyncParsableCommand {
             good rows still land.
 
             Exit status: 0 every row was imported or skipped as a duplicate; 3 some rows were \
-            rejected (see --errors); 1 the file could not be read or imported at all.
+            rejected (see --errors); 4 with --push, Intercom could not be reached (the contacts \
+            are imported and wait for `outbox flush`); 5 another sync, import or flush holds the \
+            mirror; 1 the file could not be read or imported at all.
 
             Examples:
               intercom-sync contacts import leads.csv --role lead --errors rejected.csv
@@ -131,6 +133,7 @@ struct ContactsImportCommand: AsyncParsableCommand {
             let flush = try await OutboxFlushCommand.flush(store, client: client, label: "push")
             if json { Output.data(OutboxRendering.json(flush).jsonText) } else { Output.line(OutboxRendering.text(flush)) }
             if let reason = flush.stoppedBy { throw CommandFailure("the push stopped: \(reason)") }
+            try OutboxFlushCommand.checkReached(flush)
             if flush.needsAttention { exitCode = 3 }
         }
         if exitCode != 0 { throw ExitCode(exitCode) }

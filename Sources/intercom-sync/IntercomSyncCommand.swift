@@ -11,7 +11,9 @@ struct IntercomSyncCommand: AsyncParsableCommand {
             intercom-sync keeps a local SQLite mirror of your Intercom contacts, so you can query \
             them without a network, and stages new contacts and messages in an outbox that \
             `outbox flush` sends exactly once. Exit codes: 0 ok, 1 failure, 2 usage error or \
-            invalid input, 3 a flush left failed or unknown entries (or an import rejected rows).
+            invalid input, 3 a flush left failed or unknown entries (or an import rejected rows), \
+            4 Intercom could not be reached (nothing is lost: run the command again later), 5 \
+            the mirror is busy with another sync, import or flush.
 
             Examples:
               intercom-sync demo
@@ -66,6 +68,12 @@ struct IntercomSyncCommand: AsyncParsableCommand {
         case let error as DraftError:
             Output.note("error: \(error)")
             Foundation.exit(2)
+        case let error as IntercomError where error.isNoAnswer:
+            Output.note("error: Intercom could not be reached: \(error)")
+            Foundation.exit(4)
+        case let error as SyncError where error.kind == .busy:
+            Output.note("error: \(error)")
+            Foundation.exit(5)
         case let error as ImportError where error.kind == .badMapping:
             // A --map that fits no column is a usage error, known only once the header is read.
             Output.note("error: \(error) (see --help)")

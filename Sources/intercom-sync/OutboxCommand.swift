@@ -88,9 +88,15 @@ struct OutboxFlushCommand: AsyncParsableCommand {
             stops the flush. Requests are paced by Intercom's rate-limit headers. One sync or \
             flush runs at a time per mirror.
 
+            When Intercom cannot be reached (the host refuses connections after the retries, or \
+            three requests in a row get no answer), the flush stops at once and keeps every \
+            entry it has not sent for the next flush. A server that accepts connections but \
+            never answers costs two --timeout periods a request (about a minute by default).
+
             Exit status: 0 all is sent or still queued; 3 some entries are failed or unknown \
-            (see `outbox list`); 1 the flush could not go on (the token was refused, the mirror \
-            is busy).
+            (see `outbox list`); 4 Intercom could not be reached: the entries not sent are \
+            kept; 5 another sync, import or flush holds the mirror; 1 the flush could not go on \
+            (the token was refused, the mirror cannot be written).
 
             Examples:
               intercom-sync outbox flush
@@ -120,6 +126,7 @@ struct OutboxFlushCommand: AsyncParsableCommand {
         if let reason = summary.stoppedBy {
             throw CommandFailure("the flush stopped: \(reason)")
         }
+        try Self.checkReached(summary)
         if summary.needsAttention {
             Output.note(
                 "\(summary.failedInOutbox) failed and \(summary.unknownInOutbox) unknown entries need a decision: "
@@ -130,6 +137,15 @@ struct OutboxFlushCommand: AsyncParsableCommand {
 }
 
 extension OutboxFlushCommand {
+    /// Exit 4 when the flush stopped because Intercom could not be reached.
+    static func checkReached(_ summary: FlushSummary) throws {
+        guard let cause = summary.unreachable else { return }
+        Output.note(
+            "error: Intercom could not be reached, so the flush stopped: \(cause)\n"
+                + "\(summary.sent) sent; \(summary.pendingInOutbox) kept in the outbox for the next `intercom-sync outbox flush`")
+        throw ExitCode(4)
+    }
+
     /// Runs a flush with a progress bar on stderr.
     static func flush(_ store: ContactMirror, client: IntercomClient, concurrency: Int = 4, label: String) async throws
         -> FlushSummary
@@ -292,6 +308,8 @@ enum OutboxRendering {
             "failed": .int(Int64(summary.failed)), "unknown": .int(Int64(summary.unknown)),
             "interrupted": .array(summary.interrupted.map { .int($0) }), "deferred": .int(Int64(summary.deferred)),
             "blocked": .int(Int64(summary.blocked)), "stopped_by": summary.stoppedBy.map(JSONValue.string) ?? .null,
+            "unreachable": summary.unreachable.map(JSONValue.string) ?? .null,
+            "pending_in_outbox": .int(Int64(summary.pendingInOutbox)),
             "requests": .int(Int64(summary.requests)), "rate_limited": .int(Int64(summary.rateLimited)),
             "retries": .int(Int64(summary.retries)), "duration_seconds": .double(summary.duration),
             "failed_in_outbox": .int(Int64(summary.failedInOutbox)), "unknown_in_outbox": .int(Int64(summary.unknownInOutbox)),

@@ -44,7 +44,9 @@ public final class IntercomClient: Sendable {
         // A write that must not happen twice never rides a reused connection (`HTTPRequest`).
         request.freshConnection = policy.scope == .unprocessedOnly
         let operation = "\(method) \(path)"
+        let started = Date()
         var attempt = 0
+        var timeouts = 0
         while true {
             attempt += 1
             try await governor.acquire()
@@ -69,9 +71,16 @@ public final class IntercomClient: Sendable {
                     }
                 }
             } catch let error as HTTPTransportError {
-                failure = Self.networkError(error, operation: operation)
+                failure = networkError(error, operation: operation)
             }
-            guard policy.allowsRetry(of: failure, attempt: attempt) else { throw failure }
+            if failure.code == "timeout" { timeouts += 1 }
+            guard policy.allowsRetry(of: failure, attempt: attempt, timeouts: timeouts) else {
+                guard attempt > 1, failure.kind == .transient else { throw failure }
+                var final = failure
+                final.message += String(
+                    format: " (gave up after %d attempts over %.0f s)", attempt, Date().timeIntervalSince(started))
+                throw final
+            }
             state.withLock { $0.retries += 1 }
             if failure.status != 429 {
                 try await Task.sleep(for: .seconds(policy.delay(beforeRetry: attempt)))
@@ -113,11 +122,12 @@ public final class IntercomClient: Sendable {
             timeout: connection.timeout)
     }
 
-    private static func networkError(_ error: HTTPTransportError, operation: String) -> IntercomError {
+    private func networkError(_ error: HTTPTransportError, operation: String) -> IntercomError {
         switch error {
         case .timedOut:
             IntercomError(
-                kind: .transient, status: nil, code: "timeout", message: "no answer in time", operation: operation)
+                kind: .transient, status: nil, code: "timeout",
+                message: String(format: "no answer within %.0f s", connection.timeout), operation: operation)
         case .unreachable(let detail):
             IntercomError(
                 kind: .transient, status: nil, code: "network_unreachable",

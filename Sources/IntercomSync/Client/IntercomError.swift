@@ -43,6 +43,10 @@ public struct IntercomError: Error, Sendable, CustomStringConvertible {
     /// True when the request never reached Intercom: the mirror can answer instead.
     public var isOffline: Bool { code == "network_unreachable" }
 
+    /// True when no answer came back at all: the host was unreachable, the request timed out or
+    /// its connection broke. Whether Intercom acted on it is known only for `isOffline`.
+    public var isNoAnswer: Bool { status == nil && ["network_unreachable", "timeout", "connection_lost"].contains(code) }
+
     /// Decodes Intercom's `{"type":"error.list","request_id":…,"errors":[{code,message}]}`.
     init(response: HTTPResponse, operation: String) {
         var code = "http_\(response.status)"

@@ -13,12 +13,19 @@ public struct RetryPolicy: Sendable {
     }
 
     public var maximumAttempts: Int
+    /// Timeouts one request may meet before it gives up: a server that accepts connections
+    /// but never answers costs this many full timeouts, not `maximumAttempts` of them.
+    public var maximumTimeouts: Int
     public var baseDelay: Double
     public var maximumDelay: Double
     public var scope: Scope
 
-    public init(maximumAttempts: Int = 6, baseDelay: Double = 0.25, maximumDelay: Double = 8, scope: Scope = .anyTransient) {
+    public init(
+        maximumAttempts: Int = 6, maximumTimeouts: Int = 2, baseDelay: Double = 0.25, maximumDelay: Double = 8,
+        scope: Scope = .anyTransient
+    ) {
         self.maximumAttempts = max(1, maximumAttempts)
+        self.maximumTimeouts = max(1, maximumTimeouts)
         self.baseDelay = baseDelay
         self.maximumDelay = maximumDelay
         self.scope = scope
@@ -42,8 +49,10 @@ public struct RetryPolicy: Sendable {
         return Double.random(in: (ceiling / 2)...ceiling)
     }
 
-    func allowsRetry(of error: IntercomError, attempt: Int) -> Bool {
-        guard error.kind == .transient, attempt < maximumAttempts else { return false }
+    /// Whether attempt number `attempt` (1-based), which failed with `error` and was the
+    /// request's `timeouts`th timeout so far, may be followed by another.
+    func allowsRetry(of error: IntercomError, attempt: Int, timeouts: Int = 0) -> Bool {
+        guard error.kind == .transient, attempt < maximumAttempts, timeouts < maximumTimeouts else { return false }
         switch scope {
         case .anyTransient: return true
         case .unprocessedOnly: return error.isOffline || error.status == 429

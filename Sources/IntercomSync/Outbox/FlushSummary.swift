@@ -19,6 +19,9 @@ public struct FlushSummary: Sendable, Equatable {
     public var blocked = 0
     /// Set when Intercom refused the token: the flush stopped there.
     public var stoppedBy: String?
+    /// Set when Intercom could not be reached, or stopped answering: the flush stopped there,
+    /// and every entry it had not sent stays queued for the next one.
+    public var unreachable: String?
     /// Requests sent, 429 answers received and retries, from the client's counters.
     public var requests = 0
     public var rateLimited = 0
@@ -28,6 +31,9 @@ public struct FlushSummary: Sendable, Equatable {
     /// Entries in the whole outbox, after the flush, that need a person: `failed` and `unknown`.
     public var failedInOutbox = 0
     public var unknownInOutbox = 0
+    /// Entries still queued after the flush (imported contacts whose entries are not written
+    /// yet included): what the next flush will send.
+    public var pendingInOutbox = 0
 
     public init() {}
 
@@ -38,7 +44,8 @@ public struct FlushSummary: Sendable, Equatable {
 
 /// How far a flush has come, for progress bars.
 public struct FlushProgress: Sendable, Equatable {
-    /// Entries settled so far (sent, failed, unknown, deferred or blocked).
+    /// Entries that reached an outcome so far: sent, failed or unknown. Entries deferred or
+    /// waiting for a create stay queued, and do not count.
     public var done: Int
     public var total: Int
 }

@@ -107,6 +107,7 @@ extension OutboxFlush {
         } else if error.kind == .transient && !(error.isOffline || error.status == 429) {
             try await settle(entry, .unknown, error: failure)
             run.update { $0.unknown += 1 }
+            run.noteFailure(error)
         } else if error.kind == .permanent && error.status == 404 && newRecipient {
             var notYet = failure
             notYet.message =

@@ -15,7 +15,10 @@ import Synchronization
 ///   act on it (unreachable, or 429);
 /// - a message to a contact created locally waits until that create is pushed, then goes to the
 ///   Intercom id;
-/// - a 401 stops the flush: nothing more is sent until the connection is set up again.
+/// - a 401 stops the flush: nothing more is sent until the connection is set up again;
+/// - so does Intercom out of reach (a request that found the host unreachable after its
+///   retries, or `silenceLimit` requests in a row that got no answer at all): what is not sent
+///   stays queued, and the summary says why (`unreachable`).
 ///
 ///     let summary = try await OutboxFlush(mirror: mirror, client: client).run()
 public final class OutboxFlush: Sendable {
@@ -33,6 +36,9 @@ public final class OutboxFlush: Sendable {
     static let newContactGrace = 600
     /// When a deferred entry is worth trying again, at the earliest.
     static let deferral = 60
+    /// Requests in a row, after their retries, that got no answer (timeouts, broken
+    /// connections) before the flush takes Intercom for unreachable and stops.
+    static let silenceLimit = 3
 
     public init(
         mirror: ContactMirror, client: IntercomClient, concurrency: Int = 4, pageSize: Int = 2_000,
@@ -75,20 +81,24 @@ public final class OutboxFlush: Sendable {
                 try await self.send(entry, sender: sender, in: run)
             }
         }
+        run.finish()
         var summary = run.summary
         let after = client.counters
         summary.requests = after.requests - before.requests
         summary.rateLimited = after.rateLimited - before.rateLimited
         summary.retries = after.retries - before.retries
         summary.duration = Date().timeIntervalSince(started)
-        let attention = try await mirror.writer.read { db in
+        let left = try await mirror.writer.read { db in
             (
                 try Int.fetchOne(db, sql: "SELECT count(*) FROM outbox WHERE state = 'failed'") ?? 0,
-                try Int.fetchOne(db, sql: "SELECT count(*) FROM outbox WHERE state = 'unknown'") ?? 0
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM outbox WHERE state = 'unknown'") ?? 0,
+                try (Int.fetchOne(db, sql: "SELECT count(*) FROM outbox WHERE state = 'pending'") ?? 0)
+                    + ContactMirror.importedCreatesWaiting(in: db)
             )
         }
-        summary.failedInOutbox = attention.0
-        summary.unknownInOutbox = attention.1
+        summary.failedInOutbox = left.0
+        summary.unknownInOutbox = left.1
+        summary.pendingInOutbox = left.2
         return summary
     }
 
@@ -173,6 +183,7 @@ public final class OutboxFlush: Sendable {
         case .transient:
             try await settle(entry, .pending, error: OutboxEntry.Failure(error), retryAfter: Self.deferral)
             run.update { $0.deferred += 1 }
+            run.noteFailure(error)
         case .permanent:
             try await settle(entry, .failed, error: OutboxEntry.Failure(error))
             run.update { $0.failed += 1 }
@@ -184,7 +195,11 @@ public final class OutboxFlush: Sendable {
 final class FlushRun: Sendable {
     private struct State {
         var summary = FlushSummary()
-        var done = 0
+        /// Entries that had an answer (sent or failed), when last counted.
+        var answered = 0
+        /// Failures in a row that got no answer at all, and the last of them.
+        var silences = 0
+        var lastSilence: IntercomError?
     }
 
     private let state = Mutex(State())
@@ -197,7 +212,7 @@ final class FlushRun: Sendable {
     }
 
     var summary: FlushSummary { state.withLock { $0.summary } }
-    var isStopped: Bool { state.withLock { $0.summary.stoppedBy != nil } }
+    var isStopped: Bool { state.withLock { $0.summary.stoppedBy != nil || $0.summary.unreachable != nil } }
 
     func update(_ change: (inout FlushSummary) -> Void) {
         state.withLock { change(&$0.summary) }
@@ -207,11 +222,41 @@ final class FlushRun: Sendable {
         state.withLock { $0.summary.stoppedBy = $0.summary.stoppedBy ?? reason }
     }
 
-    /// One more entry settled.
+    /// Counts a request that failed for good: one that found Intercom unreachable stops the
+    /// run, and so does the `OutboxFlush.silenceLimit`th in a row that got no answer.
+    func noteFailure(_ error: IntercomError) {
+        state.withLock { state in
+            guard error.isNoAnswer else {
+                state.silences = 0
+                return
+            }
+            state.silences += 1
+            state.lastSilence = error
+            if error.isOffline || state.silences >= OutboxFlush.silenceLimit {
+                state.summary.unreachable = state.summary.unreachable ?? error.description
+            }
+        }
+    }
+
+    /// At the end of a run: one that never had an answer from Intercom, and whose requests
+    /// went unanswered, did not reach it, however few they were.
+    func finish() {
+        state.withLock { state in
+            if state.answered == 0, state.silences > 0, let error = state.lastSilence {
+                state.summary.unreachable = state.summary.unreachable ?? error.description
+            }
+        }
+    }
+
+    /// After an entry's turn: reports how many entries have an outcome (sent, failed or
+    /// unknown), and counts an answer received as the end of any silence.
     func advance() {
         let done = state.withLock {
-            $0.done += 1
-            return $0.done
+            let summary = $0.summary
+            // Sent and failed entries had an answer from Intercom.
+            if summary.sent + summary.failed > $0.answered { $0.silences = 0 }
+            $0.answered = summary.sent + summary.failed
+            return summary.sent + summary.failed + summary.unknown
         }
         progress?(FlushProgress(done: done, total: total))
     }
