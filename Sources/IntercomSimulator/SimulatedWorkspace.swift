@@ -57,7 +57,8 @@ public actor SimulatedWorkspace {
     var nextSequence = 0
     var requestCounter = 0
 
-    static let workspaceID = "sim4ws2x"
+    /// The default `SimulatorConfiguration.workspaceID`.
+    public static let defaultWorkspaceID = "sim4ws2x"
     static let admins: [(id: String, name: String, email: String)] = [
         ("991267459", "Ada Lovelace", "ada@sim.example.com"),
         ("991267460", "Grace Hopper", "grace@sim.example.com"),
@@ -70,7 +71,7 @@ public actor SimulatedWorkspace {
         tokens = [configuration.accessToken]
         faults = configuration.faults
         random = SplitMix64(seed: configuration.faults.seed)
-        let generator = ContactGenerator(seed: configuration.seed, workspaceID: Self.workspaceID)
+        let generator = ContactGenerator(seed: configuration.seed, workspaceID: configuration.workspaceID)
         for index in 0..<configuration.seedContacts {
             let contact = SimContact(generator.contact(at: index), sequence: index)
             contacts[contact.id] = contact
@@ -449,7 +450,7 @@ public actor SimulatedWorkspace {
         }
         let now = clock.now
         var contact = SimContact(
-            id: newContactID(), workspaceID: Self.workspaceID, role: "user", createdAt: now, sequence: nextSequence)
+            id: newContactID(), workspaceID: configuration.workspaceID, role: "user", createdAt: now, sequence: nextSequence)
         try apply(body, to: &contact, creating: true)
         if contact.email == nil && contact.externalID == nil && body["role"] == nil {
             throw APIError.invalid("Provide at least one of email, external_id or role")
@@ -620,7 +621,8 @@ public actor SimulatedWorkspace {
     private func me() -> JSONValue {
         var admin = adminJSON(Self.admins[0])
         admin["app"] = .object([
-            "type": "app", "id_code": .string(Self.workspaceID), "name": "Simulated workspace", "created_at": 1_700_000_000,
+            "type": "app", "id_code": .string(configuration.workspaceID), "name": "Simulated workspace",
+            "created_at": 1_700_000_000,
             "secure": false, "identity_verification": false, "timezone": .string(configuration.timezone), "region": "US",
         ])
         return .object(admin)

@@ -2,6 +2,8 @@
 public struct SimulatorConfiguration: Sendable {
     /// 0 picks a free port; `IntercomSimulator.baseURL` reports the one chosen.
     public var port: Int = 0
+    /// The workspace's id (`app.id_code` in `GET /me`, `workspace_id` in contacts).
+    public var workspaceID = SimulatedWorkspace.defaultWorkspaceID
     /// The access token the workspace accepts (OAuth adds the tokens it issues).
     public var accessToken = "sim-access-token"
     /// The OAuth app: `GET /oauth` and `POST /auth/eagle/token` accept only these.

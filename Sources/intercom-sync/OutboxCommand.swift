@@ -111,6 +111,9 @@ struct OutboxFlushCommand: AsyncParsableCommand {
     @Option(help: "Requests in flight at once (1-16).")
     var concurrency = 4
 
+    @Flag(help: "Send to this server even though the mirror was synced from another workspace or API host.")
+    var rebind = false
+
     @Flag(help: "Print the summary as one JSON object.")
     var json = false
 
@@ -121,7 +124,7 @@ struct OutboxFlushCommand: AsyncParsableCommand {
     func run() async throws {
         let client = try connection.client()
         let store = try mirror.open(.existing)
-        let summary = try await Self.flush(store, client: client, concurrency: concurrency, label: "flush")
+        let summary = try await Self.flush(store, client: client, concurrency: concurrency, rebind: rebind, label: "flush")
         if json { Output.data(OutboxRendering.json(summary).jsonText) } else { Output.line(OutboxRendering.text(summary)) }
         if let reason = summary.stoppedBy {
             throw CommandFailure("the flush stopped: \(reason)")
@@ -147,11 +150,12 @@ extension OutboxFlushCommand {
     }
 
     /// Runs a flush with a progress bar on stderr.
-    static func flush(_ store: ContactMirror, client: IntercomClient, concurrency: Int = 4, label: String) async throws
-        -> FlushSummary
-    {
+    static func flush(
+        _ store: ContactMirror, client: IntercomClient, concurrency: Int = 4, rebind: Bool = false, label: String
+    ) async throws -> FlushSummary {
         let display = Mutex<ProgressBar?>(nil)
-        let summary = try await OutboxFlush(mirror: store, client: client, concurrency: concurrency).run { progress in
+        let summary = try await OutboxFlush(mirror: store, client: client, concurrency: concurrency).run(rebind: rebind) {
+            progress in
             display.withLock { bar in
                 if bar == nil { bar = ProgressBar(label, total: progress.total) }
                 bar?.update(progress.done)

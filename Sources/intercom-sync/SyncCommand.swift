@@ -14,6 +14,12 @@ struct SyncCommand: AsyncParsableCommand {
             Deletions, archives and merges only show in a full walk: run --reconcile now and then. \
             One sync or flush runs at a time per mirror; queries keep working meanwhile.
 
+            Safety: the first sync records the workspace (from GET /me) and the API host; a \
+            later sync against another is refused unless you pass --rebind. A full walk that \
+            would tombstone more than a fifth of the mirror (or all of it) stops before \
+            tombstoning anything and asks for --allow-mass-delete. A server that does not \
+            answer is given up after two --timeout periods a request (exit 4).
+
             Examples:
               export INTERCOM_ACCESS_TOKEN=…
               intercom-sync sync
@@ -31,6 +37,17 @@ struct SyncCommand: AsyncParsableCommand {
     @Flag(help: "Pull what changed, then walk every contact to find deletions, archives and merges.")
     var reconcile = false
 
+    @Flag(
+        help:
+            "Sync even though the server is another workspace or API host than the mirror's (a new workspace is then walked in full)."
+    )
+    var rebind = false
+
+    @Flag(
+        name: .customLong("allow-mass-delete"),
+        help: "Let a full walk tombstone more than a fifth of the mirror (it stops and asks otherwise).")
+    var allowMassDelete = false
+
     @Flag(help: "Print the summary as one JSON object.")
     var json = false
 
@@ -43,7 +60,10 @@ struct SyncCommand: AsyncParsableCommand {
         let store = try mirror.open(.createIfMissing)
         let sync = ContactSync(mirror: store, client: client)
         let progress = SyncProgressDisplay()
-        let summary = try await sync.run(full ? .full : (reconcile ? .reconcile : .automatic)) { progress.show($0) }
+        let summary = try await sync.run(
+            full ? .full : (reconcile ? .reconcile : .automatic),
+            safety: ContactSync.Safety(rebind: rebind, allowMassDelete: allowMassDelete)
+        ) { progress.show($0) }
         progress.finish()
         if json {
             Output.data(Self.json(summary).jsonText)

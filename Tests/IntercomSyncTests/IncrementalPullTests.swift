@@ -53,7 +53,7 @@ import Testing
         }
         let summary = try await harness.sync.run()
         #expect(summary.written == 200)
-        #expect(summary.requests == 2)
+        #expect(summary.requests == 3)  // GET /me and two pages
         #expect(try await harness.differences() == [])
         // Re-applying the same pages changes nothing.
         let again = try await harness.sync.run()

@@ -40,7 +40,8 @@ final class SimulatorHarness: @unchecked Sendable {
         let connection = IntercomConnection(
             baseURL: URL(string: simulator.baseURL)!, accessToken: simulator.accessToken, timeout: timeout)
         client = IntercomClient(
-            connection: connection, retryPolicy: RetryPolicy(maximumAttempts: 8, baseDelay: 0.05, maximumDelay: 0.5))
+            connection: connection,
+            retryPolicy: RetryPolicy(maximumAttempts: 8, maximumTimeouts: 4, baseDelay: 0.05, maximumDelay: 0.5))
         let clock = simulator.workspace.clock
         sync = ContactSync(mirror: mirror, client: client, now: { clock.now })
     }

@@ -52,9 +52,12 @@ public final class OutboxFlush: Sendable {
     }
 
     /// Flushes the outbox, holding the mirror's lock. Throws only when the flush cannot go on
-    /// (the lock is held elsewhere, the mirror cannot be written); Intercom's refusals end up in
-    /// the entries and the summary.
-    public func run(progress: (@Sendable (FlushProgress) -> Void)? = nil) async throws -> FlushSummary {
+    /// (the lock is held elsewhere, the mirror cannot be written, the server is not the
+    /// mirror's workspace and `rebind` is false: `WorkspaceBinding`); Intercom's refusals end up
+    /// in the entries and the summary.
+    public func run(rebind: Bool = false, progress: (@Sendable (FlushProgress) -> Void)? = nil) async throws
+        -> FlushSummary
+    {
         let lock = try MirrorLock.acquire(mirror, purpose: "intercom-sync outbox flush")
         defer { withExtendedLifetime(lock) {} }
         let started = Date()
@@ -70,6 +73,13 @@ public final class OutboxFlush: Sendable {
         run.update {
             $0.queued = queued
             $0.interrupted = interrupted
+        }
+        do {
+            // Creates and messages go only to the workspace the mirror mirrors.
+            if queued > 0 { try await WorkspaceBinding.check(mirror, client: client, rebind: rebind) }
+        } catch let error as IntercomError where error.kind == .authentication || error.isNoAnswer {
+            // Stopped before any entry was touched.
+            if error.kind == .authentication { run.stop(error.description) } else { run.stopUnreachable(error) }
         }
         try await forEachPendingPage(of: .createContact, in: run) { page in
             try await self.forEach(page, in: run) { entry in try await self.push(entry, in: run) }
@@ -220,6 +230,11 @@ final class FlushRun: Sendable {
 
     func stop(_ reason: String) {
         state.withLock { $0.summary.stoppedBy = $0.summary.stoppedBy ?? reason }
+    }
+
+    /// Stops the run: Intercom could not be reached.
+    func stopUnreachable(_ error: IntercomError) {
+        state.withLock { $0.summary.unreachable = $0.summary.unreachable ?? error.description }
     }
 
     /// Counts a request that failed for good: one that found Intercom unreachable stops the

@@ -26,6 +26,16 @@ extension ContactMirror {
         return count
     }
 
+    /// How many contacts `tombstoneUnseen` would tombstone now.
+    static func unseenCount(pullStartedAt: Int, in db: Database) throws -> Int {
+        try Int.fetchOne(
+            db,
+            sql: """
+                SELECT count(*) FROM contacts
+                WHERE state = 'synced' AND ifnull(fetched_at, 0) < :startedAt AND id NOT IN (SELECT id FROM full_pull_seen)
+                """, arguments: ["startedAt": pullStartedAt]) ?? 0
+    }
+
     static func clearSeen(in db: Database) throws {
         try db.execute(sql: "DELETE FROM full_pull_seen")
     }

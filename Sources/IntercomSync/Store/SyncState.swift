@@ -19,6 +19,10 @@ public enum SyncStateKey: String, Sendable, CaseIterable {
     case lastIncrementalPullAt = "incremental.completed_at"
     case lastReconcileAt = "reconcile.completed_at"
     case workspaceTimezone = "workspace.timezone"
+    /// The workspace the mirror mirrors (`app.id_code` of `GET /me`) and the API origin it was
+    /// reached at: a sync or flush against another is refused unless told to rebind.
+    case workspaceID = "workspace.id"
+    case workspaceOrigin = "workspace.api_origin"
     case adminID = "workspace.admin_id"
     /// The highest row_id the FTS index held when a load deferred its indexing
     /// (`ContactMirror.bulkLoading`); rows above it wait for the load's end.

@@ -9,7 +9,9 @@ extension ContactSync {
     /// Walks `GET /contacts` at 150 a page. Each page and the cursor after it commit in one
     /// transaction, so a killed pull resumes where it stopped; the next page is fetched while the
     /// current one is written. A complete walk tombstones the synced contacts it did not see.
-    func fullPull(into summary: inout SyncSummary, progress: (@Sendable (SyncProgress) -> Void)?) async throws {
+    func fullPull(
+        into summary: inout SyncSummary, allowMassDelete: Bool = false, progress: (@Sendable (SyncProgress) -> Void)?
+    ) async throws {
         summary.passes.append(.full)
         let start = try await mirror.writer.write { [now] db in
             try Self.startFullPull(at: now(), in: db)
@@ -31,20 +33,24 @@ extension ContactSync {
         }
         let total = first.page.totalCount ?? 0
         guard total >= bulkLoadFrom && 2 * held < total else {
-            return try await walk(from: first, start: start, into: &summary, progress: progress)
+            return try await walk(
+                from: first, start: start, allowMassDelete: allowMassDelete, into: &summary, progress: progress)
         }
         summary.deferredIndexing = true
         try await mirror.bulkLoading(
             beforeIndexing: {
                 progress?(SyncProgress(pass: .full, fetched: total, total: total, indexing: true))
             },
-            { try await walk(from: first, start: start, into: &summary, progress: progress) })
+            {
+                try await walk(
+                    from: first, start: start, allowMassDelete: allowMassDelete, into: &summary, progress: progress)
+            })
     }
 
     /// Commits `first` and every page after it, one transaction a page, fetching each next page
     /// while the current one is written.
     private func walk(
-        from first: FetchedPage, start: FullPullStart, into summary: inout SyncSummary,
+        from first: FetchedPage, start: FullPullStart, allowMassDelete: Bool, into summary: inout SyncSummary,
         progress: (@Sendable (SyncProgress) -> Void)?
     ) async throws {
         var fetched = 0
@@ -61,7 +67,10 @@ extension ContactSync {
                 let written = try ContactMirror.upsert(page: page.page, fetchedAt: page.fetchedAt, in: db)
                 try ContactMirror.markSeen(page.page, in: db)
                 try ContactMirror.setSyncState(.fullPullCursor, to: next, in: db)
-                let tombstoned = next == nil ? try Self.finishFullPull(startedAt: start.startedAt, now: now(), in: db) : 0
+                let tombstoned =
+                    next == nil
+                    ? try Self.finishFullPull(
+                        startedAt: start.startedAt, now: now(), allowMassDelete: allowMassDelete, in: db) : 0
                 return (written, tombstoned)
             }
             fetched += page.page.contacts.count
@@ -94,9 +103,27 @@ extension ContactSync {
         return (time, nil, false)
     }
 
+    /// Throws `SyncError.massDelete` when the walk would tombstone an implausible share of the
+    /// mirror (`massDeleteShare`); the caller's transaction, and so the walk's last page, then
+    /// rolls back, and the next sync walks that page again.
+    private static func checkDeletionShare(pullStartedAt: Int, in db: Database) throws {
+        let doomed = try ContactMirror.unseenCount(pullStartedAt: pullStartedAt, in: db)
+        guard doomed > 0 else { return }
+        let synced = try Int.fetchOne(db, sql: "SELECT count(*) FROM contacts WHERE state = 'synced'") ?? 0
+        let share = Double(doomed) / Double(max(synced, 1))
+        guard doomed == synced || (doomed > massDeleteFloor && share > massDeleteShare) else { return }
+        throw SyncError(
+            .massDelete,
+            "the walk found \(synced - doomed) of the mirror's \(synced) contacts, so it would tombstone \(doomed) "
+                + String(format: "(%.0f%%)", share * 100)
+                + ". Stopped before tombstoning any: an empty or wrong answer from the server looks just like this. "
+                + "If that many contacts really were deleted on Intercom, run the sync again with --allow-mass-delete")
+    }
+
     /// The walk is complete: tombstone what it did not see, and start incremental pulls from
     /// the newest update it saw.
-    private static func finishFullPull(startedAt: Int, now: Int, in db: Database) throws -> Int {
+    private static func finishFullPull(startedAt: Int, now: Int, allowMassDelete: Bool, in db: Database) throws -> Int {
+        if !allowMassDelete { try checkDeletionShare(pullStartedAt: startedAt, in: db) }
         let tombstoned = try ContactMirror.tombstoneUnseen(pullStartedAt: startedAt, now: now, in: db)
         let stored = try ContactMirror.syncState(.incrementalWatermark, in: db).flatMap(Int.init)
         if let newest = try ContactMirror.newestUpdate(in: db) {

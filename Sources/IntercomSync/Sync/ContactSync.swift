@@ -16,6 +16,26 @@ public final class ContactSync: Sendable {
         case reconcile
     }
 
+    /// What a sync may do that it otherwise refuses.
+    public struct Safety: Sendable, Equatable {
+        /// Sync against another workspace or API host than the mirror's (`WorkspaceBinding`).
+        public var rebind: Bool
+        /// Let a full walk tombstone more than `massDeleteShare` of the mirror.
+        public var allowMassDelete: Bool
+
+        public init(rebind: Bool = false, allowMassDelete: Bool = false) {
+            self.rebind = rebind
+            self.allowMassDelete = allowMassDelete
+        }
+    }
+
+    /// A full walk that would tombstone more than this share of the synced contacts (and more
+    /// than `massDeleteFloor` of them), or every one of them, stops before committing it. An
+    /// empty or foreign answer looks exactly like a workspace whose contacts were all deleted;
+    /// real deletions of that size are rare enough to be confirmed by hand.
+    static let massDeleteShare = 0.2
+    static let massDeleteFloor = 10
+
     /// Page size for list and search: Intercom's maximum.
     static let pageSize = 150
     /// The incremental pull's margin below its watermark: stable API versions cut date filters
@@ -39,28 +59,30 @@ public final class ContactSync: Sendable {
         self.bulkLoadFrom = bulkLoadFrom
     }
 
-    /// Runs the passes `mode` asks for, holding the mirror's lock.
-    public func run(_ mode: Mode = .automatic, progress: (@Sendable (SyncProgress) -> Void)? = nil) async throws
-        -> SyncSummary
-    {
+    /// Runs the passes `mode` asks for, holding the mirror's lock, after checking that the
+    /// server is the mirror's workspace (`WorkspaceBinding`).
+    public func run(
+        _ mode: Mode = .automatic, safety: Safety = Safety(), progress: (@Sendable (SyncProgress) -> Void)? = nil
+    ) async throws -> SyncSummary {
         let lock = try MirrorLock.acquire(mirror, purpose: "intercom-sync sync")
         defer { withExtendedLifetime(lock) {} }
         try mirror.finishDeferredIndexingLeftBehind()
         let started = Date()
         let before = client.counters
+        try await WorkspaceBinding.check(mirror, client: client, rebind: safety.rebind)
         var summary = SyncSummary()
         let fullPullInterrupted = try mirror.syncState(.fullPullStartedAt) != nil
         let hasWatermark = try mirror.syncState(.incrementalWatermark) != nil
         switch mode {
         case .automatic where fullPullInterrupted || !hasWatermark, .full:
-            try await fullPull(into: &summary, progress: progress)
+            try await fullPull(into: &summary, allowMassDelete: safety.allowMassDelete, progress: progress)
         case .automatic:
             try await incrementalPull(into: &summary, progress: progress)
         case .reconcile:
             if hasWatermark && !fullPullInterrupted {
                 try await incrementalPull(into: &summary, progress: progress)
             }
-            try await fullPull(into: &summary, progress: progress)
+            try await fullPull(into: &summary, allowMassDelete: safety.allowMassDelete, progress: progress)
         }
         let after = client.counters
         summary.requests = after.requests - before.requests

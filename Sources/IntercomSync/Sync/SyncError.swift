@@ -6,6 +6,12 @@ public struct SyncError: Error, Sendable, CustomStringConvertible {
         case busy
         /// The request needs something the mirror does not have yet (a first full pull…).
         case notReady
+        /// The server is another workspace, or another API host, than the one the mirror
+        /// mirrors (`WorkspaceBinding`).
+        case foreignWorkspace
+        /// A full walk would tombstone more of the mirror than is plausible; nothing of it was
+        /// committed.
+        case massDelete
     }
 
     public var kind: Kind
