@@ -68,10 +68,13 @@ struct AuthLoginCommand: AsyncParsableCommand {
         help: "One of the app's registered redirect URLs. Default: the app's first (or the listener's with --listen).")
     var redirectURI: String?
 
-    @Option(help: ArgumentHelp("Catch the redirect on 127.0.0.1:PORT (0 picks a free port).", valueName: "port"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("Catch the redirect on 127.0.0.1:PORT (0 picks a free port).", valueName: "port"))
     var listen: Int?
 
-    @Option(help: ArgumentHelp("Seconds to wait for the redirect.", valueName: "seconds"))
+    @Option(
+        parsing: .unconditional, help: ArgumentHelp("Seconds to wait for the redirect.", valueName: "seconds"))
     var wait: Double = 300
 
     func validate() throws {

@@ -31,6 +31,7 @@ struct ConnectionOptions: ParsableArguments {
     var version = "2.16"
 
     @Option(
+        parsing: .unconditional,
         help: ArgumentHelp(
             "Seconds to wait for each answer from Intercom. A request that gets none is tried twice, then given up (exit 4).",
             valueName: "seconds"))

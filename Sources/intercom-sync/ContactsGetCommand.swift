@@ -33,7 +33,8 @@ struct ContactsGetCommand: AsyncParsableCommand {
     var refresh = false
 
     @Option(
-        name: .customLong("max-age"), help: ArgumentHelp("Revalidate when the answer is older than this.", valueName: "seconds"))
+        name: .customLong("max-age"), parsing: .unconditional,
+        help: ArgumentHelp("Revalidate when the answer is older than this.", valueName: "seconds"))
     var maximumAge: Int?
 
     @Flag(help: "Print {\"contact\": <Intercom's body>, \"mirror\": {state, etag, fetched_at, validated_at, source, age}}.")

@@ -61,7 +61,7 @@ struct ContactsImportCommand: AsyncParsableCommand {
     var customAttributes = false
 
     @Option(
-        name: .customLong("batch-size"),
+        name: .customLong("batch-size"), parsing: .unconditional,
         help: "Rows per transaction: a killed import keeps the batches it committed; larger batches write less.")
     var batchSize = ContactImport.Options().batchSize
 

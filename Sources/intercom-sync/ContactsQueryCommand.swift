@@ -61,7 +61,8 @@ struct ContactsQueryCommand: ParsableCommand {
     @Option(help: "asc or desc. Default: desc for updated_at, asc otherwise.")
     var order: SortOrder?
 
-    @Option(help: "Contacts per page (1-10000).")
+    @Option(
+        parsing: .unconditional, help: "Contacts per page (1-10000).")
     var limit = 50
 
     @Option(help: "Continue from the cursor a previous page printed.")

@@ -26,7 +26,8 @@ struct DemoCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Contacts the simulator starts with.")
+    @Option(
+        parsing: .unconditional, help: "Contacts the simulator starts with.")
     var contacts = 3_000
 
     @Option(

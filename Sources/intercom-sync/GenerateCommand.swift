@@ -26,7 +26,8 @@ struct GenerateCommand: ParsableCommand {
 
     @OptionGroup var mirror: MirrorOptions
 
-    @Option(help: "How many contacts.")
+    @Option(
+        parsing: .unconditional, help: "How many contacts.")
     var count = 1_000
 
     @Option(help: "The seed; the same seed gives the same contacts.")

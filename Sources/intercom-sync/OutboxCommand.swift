@@ -39,7 +39,8 @@ struct OutboxListCommand: ParsableCommand {
     @Option(help: "Only entries in this state (repeatable): pending, in_flight, sent, failed, unknown.")
     var state: [OutboxState] = []
 
-    @Option(help: "Show at most this many entries, oldest first (after a large import the queue is long).")
+    @Option(
+        parsing: .unconditional, help: "Show at most this many entries, oldest first (after a large import the queue is long).")
     var limit: Int?
 
     @Flag(help: "Print a JSON array of entries.")
@@ -108,7 +109,8 @@ struct OutboxFlushCommand: AsyncParsableCommand {
     @OptionGroup var mirror: MirrorOptions
     @OptionGroup var connection: ConnectionOptions
 
-    @Option(help: "Requests in flight at once (1-16).")
+    @Option(
+        parsing: .unconditional, help: "Requests in flight at once (1-16).")
     var concurrency = 4
 
     @Flag(help: "Send to this server even though the mirror was synced from another workspace or API host.")

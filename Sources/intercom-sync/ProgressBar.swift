@@ -36,17 +36,24 @@ struct ProgressBar {
             let width = 30
             let filled = min(width, done * width / total)
             let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-            let position = unit == nil ? "\(done)/\(total) " : "\(min(100, done * 100 / total))% "
+            let position = unit == nil ? "\(done)/\(total) " : "\(Self.percent(done, of: total)) "
             FileHandle.standardError.write(Data("\r\(label) \(bar) \(position)\(rateText) ".utf8))
         } else if let total {
             let tenth = done * 10 / total
             guard tenth > lastTenth else { return }
             lastTenth = tenth
-            Output.note("\(label): \(unit == nil ? "\(done)/\(total)" : rateText) (\(tenth * 10)%)")
+            Output.note("\(label): \(unit == nil ? "\(done)/\(total)" : rateText) (\(Self.percent(done, of: total)))")
         } else if Date().timeIntervalSince(lastNote) >= 5 {
             lastNote = Date()
             Output.note("\(label): \(rateText)")
         }
+    }
+
+    /// `7%`, `33%`: rounded down, so that 100% means done, and below 1% with a decimal
+    /// (`0.4%`) so that a long job shows it has started.
+    static func percent(_ done: Int, of total: Int) -> String {
+        let share = Double(min(done, total)) * 100 / Double(max(total, 1))
+        return share < 1 && done > 0 ? String(format: "%.1f%%", (share * 10).rounded(.down) / 10) : "\(Int(share))%"
     }
 
     /// Ends the bar's line; later calls do nothing.

@@ -19,10 +19,12 @@ struct SimCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Port on 127.0.0.1 (0 picks a free one).")
+    @Option(
+        parsing: .unconditional, help: "Port on 127.0.0.1 (0 picks a free one).")
     var port = 0
 
-    @Option(help: "Generate this many contacts at start.")
+    @Option(
+        parsing: .unconditional, help: "Generate this many contacts at start.")
     var seedContacts = 0
 
     @Option(help: "Seed for the generated contacts.")

@@ -3,11 +3,14 @@ import Foundation
 /// Reading and writing the Unix-seconds timestamps Intercom uses.
 public enum UnixTime {
     /// Parses `2025-03-01` (midnight UTC), `2025-03-01T12:30:00Z` / `+02:00`, or Unix seconds.
+    /// A date that does not exist (`2025-02-30`, `2025-04-31`, hour 25) is refused, not rolled
+    /// over into the next month as Foundation's formatter would.
     public static func parse(_ text: String) -> Int? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         if let seconds = Int(trimmed), seconds >= 0 {
             return seconds
         }
+        guard isRealCalendarDate(trimmed) else { return nil }
         let dateOnly = ISO8601DateFormatter()
         dateOnly.formatOptions = [.withFullDate]
         if trimmed.count == 10, let date = dateOnly.date(from: trimmed) {
@@ -21,6 +24,29 @@ public enum UnixTime {
             }
         }
         return nil
+    }
+
+    /// Whether the `YYYY-MM-DD` (and any `THH:MM:SS`) that `text` starts with names a real
+    /// day and time of the Gregorian calendar.
+    static func isRealCalendarDate(_ text: String) -> Bool {
+        let characters = Array(text.utf8)
+        func number(_ range: Range<Int>) -> Int? {
+            guard range.upperBound <= characters.count else { return nil }
+            var value = 0
+            for byte in characters[range] {
+                guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
+                value = value * 10 + Int(byte - UInt8(ascii: "0"))
+            }
+            return value
+        }
+        guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10), (1...12).contains(month)
+        else { return false }
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+        guard (1...days).contains(day) else { return false }
+        guard characters.count > 10 else { return true }
+        guard let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19) else { return false }
+        return hour < 24 && minute < 60 && second < 60
     }
 
     /// `2025-03-01T12:30:00Z`.
