@@ -61,7 +61,14 @@ let package = Package(
         ),
         .testTarget(name: "SyntheticDataTests", dependencies: ["SyntheticData"]),
         .testTarget(name: "IntercomSimulatorTests", dependencies: ["IntercomSimulator", "SyntheticData"]),
-        .testTarget(name: "CLITests", dependencies: ["IntercomSync", "IntercomSimulator", "SyntheticData"]),
+        .testTarget(
+            name: "CLITests",
+            dependencies: [
+                "IntercomSync", "IntercomSimulator", "SyntheticData",
+                // Stub servers that misbehave as no simulator of Intercom should (StubServer).
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
