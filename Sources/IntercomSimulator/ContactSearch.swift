@@ -106,6 +106,29 @@ indirect enum SearchFilter {
         }
     }
 
+    /// The `created_at` seconds every match lies in, when the filter bounds them: a
+    /// `created_at` filter, or an AND holding some (intersected). Nil when nothing bounds them.
+    var createdAtWindow: DateWindow? {
+        switch self {
+        case .field("created_at", let op, let value, let window):
+            if let window { return window }
+            guard let raw = value.int else { return nil }
+            let time = Int(raw)
+            switch op {
+            case .equal: return DateWindow(lower: time, upper: time + 1)
+            case .greater: return DateWindow(lower: time + 1)
+            case .less: return DateWindow(upper: time)
+            default: return nil
+            }
+        case .all(let filters):
+            let windows = filters.compactMap(\.createdAtWindow)
+            guard !windows.isEmpty else { return nil }
+            return DateWindow(lower: windows.map(\.lower).max()!, upper: windows.map(\.upper).min()!)
+        default:
+            return nil
+        }
+    }
+
     func matches(_ contact: SimContact) -> Bool {
         switch self {
         case .all(let filters): return filters.allSatisfy { $0.matches(contact) }

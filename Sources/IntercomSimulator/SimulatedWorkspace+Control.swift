@@ -101,6 +101,7 @@ extension FaultPlan {
             switch key {
             case "latency_ms": latencyMilliseconds = Int(number)
             case "jitter_ms": jitterMilliseconds = Int(number)
+            case "per_contact_us": perContactMicroseconds = Int(number)
             case "server_error_rate": serverErrorRate = number
             case "rate_limit_burst_rate": rateLimitBurstRate = number
             case "rate_limit_burst_length": rateLimitBurstLength = Int(number)

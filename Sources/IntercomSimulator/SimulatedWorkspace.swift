@@ -31,9 +31,20 @@ public actor SimulatedWorkspace {
     let days: DayCalendar
 
     var contacts: [String: SimContact] = [:]
-    /// Ids in creation order, removed ones included, and their sequences (ascending).
+    /// Ids in creation order, removed ones included, their sequences (ascending) and their
+    /// `created_at`s (ascending too, unless `createdInOrder` says a contact broke it: one
+    /// created while the clock stood before a seeded contact's creation).
     var order: [String] = []
     var orderSequences: [Int] = []
+    var orderCreated: [Int] = []
+    var createdInOrder = true
+    /// With a search lag: the version of each contact that search sees, and the changes on
+    /// their way to it (when each shows, and which contact), oldest first.
+    var searchVisible: [String: SimContact] = [:]
+    var searchPending: [(at: Int, id: String)] = []
+    var searchPendingHead = 0
+    /// Contacts the answer being built carries, for `FaultPlan.perContactMicroseconds`.
+    var contactsInAnswer = 0
     var archived: Set<String> = []
     var deleted: Set<String> = []
     /// Merged-away contact → the contact it was merged into.
@@ -71,14 +82,22 @@ public actor SimulatedWorkspace {
         tokens = [configuration.accessToken]
         faults = configuration.faults
         random = SplitMix64(seed: configuration.faults.seed)
-        let generator = ContactGenerator(seed: configuration.seed, workspaceID: configuration.workspaceID)
-        for index in 0..<configuration.seedContacts {
-            let contact = SimContact(generator.contact(at: index), sequence: index)
+        let generator = ContactGenerator(
+            seed: configuration.seed, workspaceID: configuration.workspaceID, bulkDay: configuration.bulkDay)
+        // Listed in creation order, as Intercom lists them: sequence follows created_at.
+        let seeded = (0..<configuration.seedContacts).map(generator.contact(at:)).sorted {
+            ($0.createdAt, $0.index) < ($1.createdAt, $1.index)
+        }
+        contacts.reserveCapacity(seeded.count)
+        for (sequence, synthetic) in seeded.enumerated() {
+            let contact = SimContact(synthetic, sequence: sequence)
             contacts[contact.id] = contact
             order.append(contact.id)
-            orderSequences.append(index)
+            orderSequences.append(sequence)
+            orderCreated.append(contact.createdAt)
             byEmail[contact.email!.lowercased()] = contact.id
             if let externalID = contact.externalID { byExternalID[externalID] = contact.id }
+            if configuration.searchLagSeconds > 0 { searchVisible[contact.id] = contact }
         }
         nextSequence = configuration.seedContacts
     }
@@ -163,10 +182,12 @@ public actor SimulatedWorkspace {
                 outcome.response.body = String(decoding: bytes.prefix(bytes.count / 2), as: UTF8.self)
             }
         }
-        if faulty, faults.latencyMilliseconds > 0 || faults.jitterMilliseconds > 0 {
+        if faulty, faults.latencyMilliseconds > 0 || faults.jitterMilliseconds > 0 || faults.perContactMicroseconds > 0 {
             outcome.delayMilliseconds =
                 faults.latencyMilliseconds + (faults.jitterMilliseconds > 0 ? random.below(faults.jitterMilliseconds + 1) : 0)
+                + contactsInAnswer * faults.perContactMicroseconds / 1000
         }
+        contactsInAnswer = 0
         if log.count >= max(configuration.requestLogCapacity, 2) {
             log.removeFirst(log.count - max(configuration.requestLogCapacity, 2) / 2)
         }
@@ -333,8 +354,11 @@ public actor SimulatedWorkspace {
 
     private func insert(_ contact: SimContact) {
         contacts[contact.id] = contact
+        if let last = orderCreated.last, contact.createdAt < last { createdInOrder = false }
         order.append(contact.id)
         orderSequences.append(contact.sequence)
+        orderCreated.append(contact.createdAt)
+        changedForSearch(contact.id)
         if let email = contact.email { byEmail[email.lowercased()] = contact.id }
         if let externalID = contact.externalID { byExternalID[externalID] = contact.id }
         nextSequence = max(nextSequence, contact.sequence + 1)
@@ -343,6 +367,7 @@ public actor SimulatedWorkspace {
     private func remove(_ id: String) {
         guard let contact = contacts.removeValue(forKey: id) else { return }
         renderCache[id] = nil
+        searchVisible[id] = nil
         archived.remove(id)
         if let email = contact.email, byEmail[email.lowercased()] == id { byEmail[email.lowercased()] = nil }
         if let externalID = contact.externalID, byExternalID[externalID] == id { byExternalID[externalID] = nil }
@@ -477,7 +502,36 @@ public actor SimulatedWorkspace {
         contact.updatedAt = max(clock.now, contact.updatedAt)
         contact.revision += 1
         contacts[id] = contact
+        changedForSearch(id)
         return contact
+    }
+
+    /// A contact changed: search sees it so after the lag.
+    private func changedForSearch(_ id: String) {
+        guard configuration.searchLagSeconds > 0 else { return }
+        searchPending.append((clock.now + configuration.searchLagSeconds, id))
+    }
+
+    /// The version of a live contact that search sees now: the current one without a lag, else
+    /// the one indexed once its lag passed (none yet for a contact created within the lag).
+    private func searchable(_ id: String) -> SimContact? {
+        guard live(id) != nil else { return nil }
+        return configuration.searchLagSeconds > 0 ? searchVisible[id] : contacts[id]
+    }
+
+    /// Moves the changes whose lag has passed into what search sees.
+    private func catchUpSearch() {
+        guard configuration.searchLagSeconds > 0 else { return }
+        let now = clock.now
+        while searchPendingHead < searchPending.count, searchPending[searchPendingHead].at <= now {
+            let id = searchPending[searchPendingHead].id
+            searchVisible[id] = contacts[id]
+            searchPendingHead += 1
+        }
+        if searchPendingHead > 1_024, searchPendingHead * 2 > searchPending.count {
+            searchPending.removeFirst(searchPendingHead)
+            searchPendingHead = 0
+        }
     }
 
     private func mergeContacts(from: String, into: String, validate: Bool) throws -> SimContact {
@@ -499,6 +553,7 @@ public actor SimulatedWorkspace {
         target.updatedAt = max(clock.now, target.updatedAt)
         target.revision += 1
         contacts[into] = target
+        changedForSearch(into)
         return target
     }
 
@@ -533,6 +588,7 @@ public actor SimulatedWorkspace {
             }
             index += 1
         }
+        contactsInAnswer = data.count
         let total = contacts.count - archived.count
         let hasMore = data.count == size && order[index...].contains { live($0) != nil }
         return self.page(
@@ -574,7 +630,8 @@ public actor SimulatedWorkspace {
             offset = position.value
             page = position.page + 1
         }
-        var matches = order.compactMap { live($0) }.filter { filter.matches($0) }
+        catchUpSearch()
+        var matches = candidates(for: filter).compactMap(searchable).filter { filter.matches($0) }
         if let sort = body["sort"] {
             let field = sort["field"]?.string ?? "updated_at"
             let orderText = sort["order"]?.string ?? "descending"
@@ -590,10 +647,30 @@ public actor SimulatedWorkspace {
         }
         let slice = matches.dropFirst(offset).prefix(size)
         let hasMore = offset + slice.count < matches.count
+        contactsInAnswer = slice.count
         return self.page(
             slice.map { render($0, version: version) }, total: matches.count,
             page: page, perPage: size,
             next: hasMore ? Cursor(value: offset + slice.count, page: page).token : nil)
+    }
+
+    /// The ids a search must look at, in creation order: all of them, or only the slice a
+    /// `created_at` window of the filter allows (found by binary search, since contacts are
+    /// held in creation order), which keeps a partitioned walk of a large workspace cheap.
+    private func candidates(for filter: SearchFilter) -> ArraySlice<String> {
+        guard createdInOrder, let window = filter.createdAtWindow else { return order[...] }
+        func firstIndex(atLeast time: Int) -> Int {
+            var low = 0
+            var high = orderCreated.count
+            while low < high {
+                let middle = (low + high) / 2
+                if orderCreated[middle] < time { low = middle + 1 } else { high = middle }
+            }
+            return low
+        }
+        let lower = window.lower == Int.min ? 0 : firstIndex(atLeast: window.lower)
+        let upper = window.upper == Int.max ? order.count : firstIndex(atLeast: window.upper)
+        return lower < upper ? order[lower..<upper] : []
     }
 
     private static func compare(_ left: JSONValue?, _ right: JSONValue?) -> Int {

@@ -1,3 +1,5 @@
+import SyntheticData
+
 /// How a simulated workspace behaves. Every default follows Intercom as `API.md` describes it.
 public struct SimulatorConfiguration: Sendable {
     /// 0 picks a free port; `IntercomSimulator.baseURL` reports the one chosen.
@@ -22,6 +24,11 @@ public struct SimulatorConfiguration: Sendable {
     /// Send `avatar` as the 2.16 OpenAPI file's `{type, image_url}` object instead of the URL
     /// string Intercom's SDKs expect (`API.md` §10).
     public var avatarAsObject = false
+    /// A day on which a share of the seeded contacts was created at once (a bulk import).
+    public var bulkDay: ContactGenerator.BulkDay?
+    /// Seconds before a contact created or edited shows in search as it now is (Intercom's
+    /// search index lags "a few minutes"); list and `GET` see every change at once. 0 is none.
+    public var searchLagSeconds = 0
     /// The workspace timezone: stable-version search cuts date filters to its days.
     public var timezone = "America/Los_Angeles"
     /// The version served when a request sends no `Intercom-Version`.
@@ -43,6 +50,8 @@ public struct FaultPlan: Sendable, Equatable {
     public var latencyMilliseconds = 0
     /// A random extra delay up to this much.
     public var jitterMilliseconds = 0
+    /// Added for each contact an answer carries: a page of 150 costs more than one `GET`.
+    public var perContactMicroseconds = 0
     /// Share of requests answered 500, 502 or 503 without being processed.
     public var serverErrorRate = 0.0
     /// Share of requests that start a burst of `rateLimitBurstLength` 429 answers.
@@ -63,7 +72,8 @@ public struct FaultPlan: Sendable, Equatable {
     public init() {}
 
     public var isEmpty: Bool {
-        latencyMilliseconds == 0 && jitterMilliseconds == 0 && serverErrorRate == 0 && rateLimitBurstRate == 0
+        latencyMilliseconds == 0 && jitterMilliseconds == 0 && perContactMicroseconds == 0 && serverErrorRate == 0
+            && rateLimitBurstRate == 0
             && lostResponseRate == 0 && truncatedBodyRate == 0
     }
 

@@ -8,10 +8,27 @@ public struct ContactGenerator: Sendable {
     public let referenceTime: Int
     public let workspaceID: String
 
-    public init(seed: UInt64, referenceTime: Int = 1_767_225_600, workspaceID: String = "ws_synthetic") {
+    /// A day on which a share of the contacts was created at once, as a bulk import makes:
+    /// `start` is the day's first second, `share` the fraction of contacts (by index) on it.
+    public struct BulkDay: Sendable, Equatable {
+        public var start: Int
+        public var share: Double
+
+        public init(start: Int, share: Double) {
+            self.start = start
+            self.share = share
+        }
+    }
+
+    public let bulkDay: BulkDay?
+
+    public init(
+        seed: UInt64, referenceTime: Int = 1_767_225_600, workspaceID: String = "ws_synthetic", bulkDay: BulkDay? = nil
+    ) {
         self.seed = seed
         self.referenceTime = referenceTime
         self.workspaceID = workspaceID
+        self.bulkDay = bulkDay
     }
 
     public func contact(at index: Int) -> SyntheticContact {
@@ -21,7 +38,12 @@ public struct ContactGenerator: Sendable {
         let domain = Self.domains[random.below(Self.domains.count)]
         let role: SyntheticContact.Role = random.chance(0.8) ? .user : .lead
         let threeYears = 3 * 365 * 86_400
-        let createdAt = referenceTime - random.below(threeYears)
+        var createdAt = referenceTime - random.below(threeYears)
+        if let bulkDay {
+            // A draw of its own, so the rest of the contact is the same with or without it.
+            var draw = SplitMix64(seed: seed ^ UInt64(truncatingIfNeeded: index) &* 0xA24B_AED4_963E_E407)
+            if draw.chance(bulkDay.share) { createdAt = min(referenceTime, bulkDay.start + draw.below(86_400)) }
+        }
         var updatedAt = createdAt + random.below(referenceTime - createdAt + 1)
         if random.chance(0.05) {
             // Clusters of contacts sharing one updated_at, as bulk updates produce: one of the
@@ -47,7 +69,7 @@ public struct ContactGenerator: Sendable {
         }
         return SyntheticContact(
             index: index,
-            id: hexID(index),
+            id: hexID(index, createdAt: createdAt),
             externalID: role == .user ? "user-\(index)" : nil,
             role: role,
             email: "\(first.ascii).\(last.ascii)\(index)@\(domain)",
@@ -69,11 +91,11 @@ public struct ContactGenerator: Sendable {
         range.map(contact(at:))
     }
 
-    /// A 24-hex-digit id, unique per index (the index goes through a bijective mix).
-    private func hexID(_ index: Int) -> String {
-        let mixed = UInt64(truncatingIfNeeded: index) &* 0xD6E8_FEB8_6659_FD93 ^ 0x5851_F42D_4C95_7F2D
-        let prefix = UInt32(truncatingIfNeeded: (seed ^ 0x6762_F0D0) &* 0x2545_F491_4F6C_DD1D >> 32)
-        return hex(UInt64(prefix), digits: 8) + hex(mixed, digits: 16)
+    /// A 24-hex-digit id shaped like Intercom's: the first 8 digits are the creation time, so
+    /// ids sort by creation; the other 16 are unique per index (a bijective mix of it).
+    private func hexID(_ index: Int, createdAt: Int) -> String {
+        let mixed = UInt64(truncatingIfNeeded: index) &* 0xD6E8_FEB8_6659_FD93 ^ (seed &* 0x2545_F491_4F6C_DD1D)
+        return hex(UInt64(UInt32(truncatingIfNeeded: createdAt)), digits: 8) + hex(mixed, digits: 16)
     }
 
     private func hex(_ value: UInt64, digits: Int) -> String {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import IntercomSimulator
+import SyntheticData
 
 struct SimCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -48,6 +49,17 @@ struct SimCommand: AsyncParsableCommand {
     @Option(help: "Fault: up to this many random extra milliseconds.")
     var jitterMs = 0
 
+    @Option(help: "Microseconds added for each contact an answer carries (a page of 150 costs more than a GET).")
+    var perContactUs = 0
+
+    @Option(
+        name: .customLong("search-lag-s"),
+        help: "Seconds before a created or edited contact shows in search (list and GET see it at once).")
+    var searchLag = 0
+
+    @Option(help: "Share of the seeded contacts created on one day, as a bulk import makes (0...1).")
+    var bulkDayShare = 0.0
+
     @Option(help: "Fault: share of requests answered 500/502/503 (0...1).")
     var errorRate = 0.0
 
@@ -77,7 +89,7 @@ struct SimCommand: AsyncParsableCommand {
     func validate() throws {
         for (name, rate) in [
             ("--error-rate", errorRate), ("--burst-rate", burstRate), ("--lost-rate", lostRate),
-            ("--truncate-rate", truncateRate),
+            ("--truncate-rate", truncateRate), ("--bulk-day-share", bulkDayShare),
         ] where !(0...1).contains(rate) {
             throw ValidationError("\(name) must be between 0 and 1, not \(rate).")
         }
@@ -98,6 +110,12 @@ struct SimCommand: AsyncParsableCommand {
         configuration.etags = !noEtags
         configuration.faults.latencyMilliseconds = latencyMs
         configuration.faults.jitterMilliseconds = jitterMs
+        configuration.faults.perContactMicroseconds = perContactUs
+        configuration.searchLagSeconds = searchLag
+        if bulkDayShare > 0 {
+            // 200 days before the data set's reference time, at midnight UTC.
+            configuration.bulkDay = ContactGenerator.BulkDay(start: 1_767_225_600 - 200 * 86_400, share: bulkDayShare)
+        }
         configuration.faults.serverErrorRate = errorRate
         configuration.faults.rateLimitBurstRate = burstRate
         configuration.faults.rateLimitBurstLength = burstLength
