@@ -67,7 +67,7 @@ struct ConnectionOptions: ParsableArguments {
 
     /// A client for the token given for this run (--token, INTERCOM_ACCESS_TOKEN), else the stored
     /// login's. The host is --base-url, else --region's, else the stored login's.
-    func client() throws -> IntercomClient {
+    func client(connections: Int = 6) throws -> IntercomClient {
         let stored = resolvedToken == nil ? try CredentialStore(path: CredentialStore.defaultPath()).load() : nil
         guard let token = resolvedToken ?? stored?.accessToken else {
             throw CommandFailure(
@@ -80,7 +80,7 @@ struct ConnectionOptions: ParsableArguments {
         }
         return IntercomClient(
             connection: IntercomConnection(baseURL: url, accessToken: token, version: version, timeout: timeout),
-            transport: transport())
+            transport: transport(connections: connections))
     }
 
     static func insecureRefusal(_ url: URL) -> String {
@@ -100,8 +100,8 @@ struct ConnectionOptions: ParsableArguments {
     }
 
     /// URLSession, logged to stderr with --verbose.
-    func transport() -> any HTTPTransport {
-        let transport = URLSessionTransport(timeout: timeout)
+    func transport(connections: Int = 6) -> any HTTPTransport {
+        let transport = URLSessionTransport(timeout: timeout, maximumConnectionsPerHost: connections)
         guard verbose > 0 else { return transport }
         var logger = Logger(label: "intercom-sync.http") { label in StreamLogHandler.standardError(label: label) }
         logger.logLevel = verbose > 1 ? .debug : .info

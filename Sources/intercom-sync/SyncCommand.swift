@@ -48,17 +48,27 @@ struct SyncCommand: AsyncParsableCommand {
         help: "Let a full walk tombstone more than a fifth of the mirror (it stops and asks otherwise).")
     var allowMassDelete = false
 
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Requests in flight at once (1-128). Above 1 a full pull walks ranges of created_at by search in parallel; 1 walks the list, one cursor.",
+            valueName: "n"))
+    var concurrency = ContactSync.defaultConcurrency
+
     @Flag(help: "Print the summary as one JSON object.")
     var json = false
 
     func validate() throws {
         if full && reconcile { throw ValidationError("--full and --reconcile cannot be combined") }
+        guard (1...128).contains(concurrency) else {
+            throw ValidationError("--concurrency must be between 1 and 128, not \(concurrency)")
+        }
     }
 
     func run() async throws {
-        let client = try connection.client()
+        let client = try connection.client(connections: concurrency)
         let store = try mirror.open(.createIfMissing)
-        let sync = ContactSync(mirror: store, client: client)
+        let sync = ContactSync(mirror: store, client: client, concurrency: concurrency)
         let progress = SyncProgressDisplay()
         let summary = try await sync.run(
             full ? .full : (reconcile ? .reconcile : .automatic),
@@ -74,11 +84,17 @@ struct SyncCommand: AsyncParsableCommand {
 
     static func text(_ summary: SyncSummary) -> String {
         let passes = summary.passes.map(\.rawValue).joined(separator: " + ") + (summary.resumed ? " (resumed)" : "")
-        return """
-            \(passes) pull: \(summary.fetched) contacts fetched, \(summary.written) written, \(summary.tombstoned) tombstoned
-            \(summary.requests) requests, \(summary.rateLimited) rate-limited (429), \(summary.retries) retries, \
-            \(String(format: "%.1f", summary.duration)) s
-            """
+        var lines = [
+            "\(passes) pull: \(summary.fetched) contacts fetched, \(summary.written) written, \(summary.tombstoned) tombstoned",
+            "\(summary.requests) requests, \(summary.rateLimited) rate-limited (429), \(summary.retries) retries, "
+                + String(format: "%.1f s", summary.duration),
+        ]
+        if summary.ranges > 0 { lines.append("the full walk was partitioned into \(summary.ranges) ranges of created_at") }
+        if let fallback = summary.fallback { lines.append("the full walk went through the list, one cursor: \(fallback)") }
+        if summary.proofRequests > 0 {
+            lines.append("\(summary.proofRequests) contacts missing from the walk were checked one by one before tombstoning")
+        }
+        return lines.joined(separator: "\n")
     }
 
     static func json(_ summary: SyncSummary) -> JSONValue {
@@ -88,6 +104,8 @@ struct SyncCommand: AsyncParsableCommand {
             "tombstoned": .int(Int64(summary.tombstoned)), "requests": .int(Int64(summary.requests)),
             "rate_limited": .int(Int64(summary.rateLimited)), "retries": .int(Int64(summary.retries)),
             "duration_seconds": .double(summary.duration), "deferred_indexing": .bool(summary.deferredIndexing),
+            "ranges": .int(Int64(summary.ranges)), "fallback": summary.fallback.map(JSONValue.string) ?? .null,
+            "proof_requests": .int(Int64(summary.proofRequests)),
         ])
     }
 }

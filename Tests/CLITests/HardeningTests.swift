@@ -82,9 +82,13 @@ import Testing
 
         func emptyWalk(workspaceID: String) async throws -> StubServer {
             try await StubServer.start { _, path in
-                path == "/me"
-                    ? StubServer.Answer(status: 200, body: #"{"type":"admin","id":"1","app":{"id_code":"\#(workspaceID)"}}"#)
-                    : StubServer.Answer(status: 200, body: #"{"type":"list","data":[],"total_count":0}"#)
+                if path == "/me" {
+                    return StubServer.Answer(status: 200, body: #"{"type":"admin","id":"1","app":{"id_code":"\#(workspaceID)"}}"#)
+                }
+                if path.hasPrefix("/contacts/"), path != "/contacts/search" {
+                    return StubServer.Answer(status: 404, body: #"{"type":"error.list","errors":[{"code":"not_found"}]}"#)
+                }
+                return StubServer.Answer(status: 200, body: #"{"type":"list","data":[],"total_count":0}"#)
             }
         }
         let foreign = try await emptyWalk(workspaceID: "another")

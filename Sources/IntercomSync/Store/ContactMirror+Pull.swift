@@ -6,10 +6,25 @@ extension ContactMirror {
     /// Notes that a full pull saw these contacts (`full_pull_seen`), so that at its end those it
     /// did not see can be tombstoned.
     static func markSeen(_ page: ScannedPage, in db: Database) throws {
+        try markSeen(ids: page.contacts.compactMap(\.id), in: db)
+    }
+
+    static func markSeen(ids: [String], in db: Database) throws {
         let statement = try db.cachedStatement(sql: "INSERT OR IGNORE INTO full_pull_seen (id) VALUES (?)")
-        for contact in page.contacts {
-            if let id = contact.id { try statement.execute(arguments: [id]) }
-        }
+        for id in ids { try statement.execute(arguments: [id]) }
+    }
+
+    /// The synced contacts a full pull begun at `pullStartedAt` has not seen (the ones
+    /// `tombstoneUnseen` would tombstone), in id order after `after`, at most `limit`.
+    static func unseenIDs(pullStartedAt: Int, after: String, limit: Int, in db: Database) throws -> [String] {
+        try String.fetchAll(
+            db,
+            sql: """
+                SELECT id FROM contacts
+                WHERE id > :after AND state = 'synced' AND ifnull(fetched_at, 0) < :startedAt
+                    AND id NOT IN (SELECT id FROM full_pull_seen)
+                ORDER BY id LIMIT :limit
+                """, arguments: ["after": after, "startedAt": pullStartedAt, "limit": limit])
     }
 
     /// Tombstones synced contacts a complete full pull did not see. Contacts fetched after the

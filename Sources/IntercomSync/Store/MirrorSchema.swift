@@ -173,6 +173,23 @@ enum MirrorSchema {
                     )
                     """)
         }
+        migrator.registerMigration("v7: partitioned full pull") { db in
+            // The ranges of `created_at` a partitioned full pull walks, each with the cursor
+            // after its last committed page: a killed pull resumes every range where it stopped.
+            // Bounds are seconds (days' starts in the workspace's timezone); NULL is unbounded.
+            try db.execute(
+                sql: """
+                    CREATE TABLE pull_ranges (
+                        seq INTEGER PRIMARY KEY,
+                        lower INTEGER,
+                        upper INTEGER,
+                        expected INTEGER NOT NULL,
+                        cursor TEXT,
+                        fetched INTEGER NOT NULL DEFAULT 0,
+                        done INTEGER NOT NULL DEFAULT 0
+                    )
+                    """)
+        }
         return migrator
     }
 

@@ -9,6 +9,9 @@ public enum SyncStateKey: String, Sendable, CaseIterable {
     /// Counts full pulls: the one in progress, or the last one.
     case fullPullGeneration = "full_pull.generation"
     case lastFullPullAt = "full_pull.completed_at"
+    /// Set when the full pull in progress has walked every page (or range): what is left is to
+    /// prove the unseen contacts gone and tombstone them.
+    case fullPullWalked = "full_pull.walked"
     /// The newest `updated_at` a completed incremental or full pull has seen.
     case incrementalWatermark = "incremental.watermark"
     /// The pass in progress: its `updated_at >` bound, the cursor after its last committed page,

@@ -2,13 +2,17 @@ import Foundation
 import GRDB
 
 extension ContactSync {
-    /// When the full pull in progress began, the cursor it stopped at, and whether it was found
-    /// interrupted.
-    typealias FullPullStart = (startedAt: Int, cursor: String?, resumed: Bool)
+    /// When the full pull in progress began, the list cursor it stopped at, whether it was
+    /// found interrupted, and whether it had already walked everything.
+    typealias FullPullStart = (startedAt: Int, cursor: String?, resumed: Bool, walked: Bool)
 
-    /// Walks `GET /contacts` at 150 a page. Each page and the cursor after it commit in one
-    /// transaction, so a killed pull resumes where it stopped; the next page is fetched while the
-    /// current one is written. A complete walk tombstones the synced contacts it did not see.
+    /// Walks every contact, then proves the unseen ones gone and tombstones them.
+    ///
+    /// With `concurrency` above 1 the walk is partitioned (`partitionedWalk`): ranges of
+    /// `created_at` walked by search, several at once. With 1, or where search cannot serve, it
+    /// walks `GET /contacts` at 150 a page, one cursor. Either way each page commits with its
+    /// cursor, so a killed pull resumes where it stopped, and the synced contacts the walk did
+    /// not see are tombstoned only once a `GET` of each answers 404 or 410 (`proveUnseen`).
     func fullPull(
         into summary: inout SyncSummary, allowMassDelete: Bool = false, progress: (@Sendable (SyncProgress) -> Void)?
     ) async throws {
@@ -17,41 +21,77 @@ extension ContactSync {
             try Self.startFullPull(at: now(), in: db)
         }
         summary.resumed = summary.resumed || start.resumed
-        var inFlight = Task { try await fetchListPage(after: start.cursor) }
-        defer { inFlight.cancel() }
-        var first: FetchedPage
-        do {
-            first = try await inFlight.value
-        } catch let error as IntercomError where start.cursor != nil && error.kind == .permanent {
-            // Intercom no longer accepts the saved cursor: walk again from the first page. The
-            // contacts already marked seen were seen in this pull, so the result is the same.
-            inFlight = Task { try await fetchListPage(after: nil) }
-            first = try await inFlight.value
+        if !start.walked {
+            try await walkEverything(start: start, into: &summary, progress: progress)
+        }
+        try await proveUnseen(startedAt: start.startedAt, allowMassDelete: allowMassDelete, into: &summary)
+        let tombstoned = try await mirror.writer.write { [now] db in
+            try Self.finishFullPull(startedAt: start.startedAt, now: now(), allowMassDelete: allowMassDelete, in: db)
+        }
+        summary.tombstoned += tombstoned
+    }
+
+    /// Walks the workspace, partitioned when it can be, and marks the walk done.
+    private func walkEverything(
+        start: FullPullStart, into summary: inout SyncSummary, progress: (@Sendable (SyncProgress) -> Void)?
+    ) async throws {
+        var ranges = try await mirror.writer.read { db in try PullRange.fetchAll(db) }
+        if ranges.isEmpty && start.cursor == nil && concurrency > 1 {
+            switch try await planRanges() {
+            case .ranges(let planned):
+                try await mirror.writer.write { db in try PullRange.save(planned, in: db) }
+                ranges = planned
+            case .fallback(let reason):
+                summary.fallback = reason
+            }
         }
         let held = try await mirror.writer.read { db in
             try Int.fetchOne(db, sql: "SELECT count(*) FROM contacts WHERE state != 'tombstoned'") ?? 0
         }
-        let total = first.page.totalCount ?? 0
-        guard total >= bulkLoadFrom && 2 * held < total else {
-            return try await walk(
-                from: first, start: start, allowMassDelete: allowMassDelete, into: &summary, progress: progress)
+        if !ranges.isEmpty {
+            summary.ranges = ranges.count
+            let total = ranges.reduce(0) { $0 + $1.expected }
+            try await deferringIndexes(total: total, held: held, into: &summary, progress: progress) { summary in
+                try await self.partitionedWalk(ranges, into: &summary, progress: progress)
+            }
+        } else {
+            let first: FetchedPage
+            do {
+                first = try await fetchListPage(after: start.cursor)
+            } catch let error as IntercomError where start.cursor != nil && error.kind == .permanent {
+                // Intercom no longer accepts the saved cursor: walk again from the first page.
+                // The contacts already marked seen were seen in this pull: the result is the same.
+                first = try await fetchListPage(after: nil)
+            }
+            let total = first.page.totalCount ?? 0
+            try await deferringIndexes(total: total, held: held, into: &summary, progress: progress) { summary in
+                try await self.listWalk(from: first, into: &summary, progress: progress)
+            }
         }
+        try await mirror.writer.write { db in
+            try ContactMirror.setSyncState(.fullPullWalked, to: "1", in: db)
+        }
+    }
+
+    /// Runs `walk` with the indexes deferred to its end when it is a first pull of a large
+    /// workspace: at least `bulkLoadFrom` contacts into a mirror holding fewer than half as many.
+    private func deferringIndexes(
+        total: Int, held: Int, into summary: inout SyncSummary, progress: (@Sendable (SyncProgress) -> Void)?,
+        _ walk: (inout SyncSummary) async throws -> Void
+    ) async throws {
+        guard total >= bulkLoadFrom && 2 * held < total else { return try await walk(&summary) }
         summary.deferredIndexing = true
         try await mirror.bulkLoading(
             beforeIndexing: {
                 progress?(SyncProgress(pass: .full, fetched: total, total: total, indexing: true))
             },
-            {
-                try await walk(
-                    from: first, start: start, allowMassDelete: allowMassDelete, into: &summary, progress: progress)
-            })
+            { try await walk(&summary) })
     }
 
-    /// Commits `first` and every page after it, one transaction a page, fetching each next page
-    /// while the current one is written.
-    private func walk(
-        from first: FetchedPage, start: FullPullStart, allowMassDelete: Bool, into summary: inout SyncSummary,
-        progress: (@Sendable (SyncProgress) -> Void)?
+    /// Commits `first` and every list page after it, one transaction a page, fetching each next
+    /// page while the current one is written.
+    private func listWalk(
+        from first: FetchedPage, into summary: inout SyncSummary, progress: (@Sendable (SyncProgress) -> Void)?
     ) async throws {
         var fetched = 0
         var inFlight: Task<FetchedPage, any Error>?
@@ -63,20 +103,15 @@ extension ContactSync {
                 inFlight = Task { try await fetchListPage(after: next) }
             }
             let page = current
-            let result = try await mirror.writer.write { [now] db in
+            let written = try await mirror.writer.write { db in
                 let written = try ContactMirror.upsert(page: page.page, fetchedAt: page.fetchedAt, in: db)
                 try ContactMirror.markSeen(page.page, in: db)
                 try ContactMirror.setSyncState(.fullPullCursor, to: next, in: db)
-                let tombstoned =
-                    next == nil
-                    ? try Self.finishFullPull(
-                        startedAt: start.startedAt, now: now(), allowMassDelete: allowMassDelete, in: db) : 0
-                return (written, tombstoned)
+                return written
             }
             fetched += page.page.contacts.count
             summary.fetched += page.page.contacts.count
-            summary.written += result.0
-            summary.tombstoned += result.1
+            summary.written += written
             progress?(SyncProgress(pass: .full, fetched: fetched, total: page.page.totalCount))
             guard next != nil, let inFlight else { return }
             try Task.checkCancellation()
@@ -84,7 +119,7 @@ extension ContactSync {
         }
     }
 
-    private func fetchListPage(after cursor: String?) async throws -> FetchedPage {
+    func fetchListPage(after cursor: String?) async throws -> FetchedPage {
         var query = [("per_page", String(Self.pageSize))]
         if let cursor { query.append(("starting_after", cursor)) }
         return try await fetchPage("GET", "/contacts", query: query)
@@ -93,19 +128,81 @@ extension ContactSync {
     /// Starts a full pull, or finds the one a killed process left.
     private static func startFullPull(at time: Int, in db: Database) throws -> FullPullStart {
         if let started = try ContactMirror.syncState(.fullPullStartedAt, in: db).flatMap(Int.init) {
-            return (started, try ContactMirror.syncState(.fullPullCursor, in: db), true)
+            return (
+                started, try ContactMirror.syncState(.fullPullCursor, in: db), true,
+                try ContactMirror.syncState(.fullPullWalked, in: db) != nil
+            )
         }
         let generation = (try ContactMirror.syncState(.fullPullGeneration, in: db).flatMap(Int.init) ?? 0) + 1
         try ContactMirror.setSyncState(.fullPullGeneration, to: String(generation), in: db)
         try ContactMirror.setSyncState(.fullPullStartedAt, to: String(time), in: db)
         try ContactMirror.setSyncState(.fullPullCursor, to: nil, in: db)
+        try ContactMirror.setSyncState(.fullPullWalked, to: nil, in: db)
+        try PullRange.save([], in: db)
         try ContactMirror.clearSeen(in: db)
-        return (time, nil, false)
+        return (time, nil, false, false)
+    }
+
+    /// Before a contact the walk did not see becomes a tombstone, a `GET` must prove it gone
+    /// (404, or 410 for one merged away): search lags, and a contact can be missing from a walk
+    /// that still exists. One that answers is stored and counts as seen. The share check runs
+    /// first, so an empty or foreign walk costs no `GET` a contact.
+    private func proveUnseen(startedAt: Int, allowMassDelete: Bool, into summary: inout SyncSummary) async throws {
+        if !allowMassDelete {
+            try await mirror.writer.read { db in try Self.checkDeletionShare(pullStartedAt: startedAt, in: db) }
+        }
+        var after = ""
+        while true {
+            let ids = try await mirror.writer.read { [after] db in
+                try ContactMirror.unseenIDs(pullStartedAt: startedAt, after: after, limit: 500, in: db)
+            }
+            guard let last = ids.last else { return }
+            _ = try await forEachConcurrently(ids) { id in try await self.prove(id) }
+            summary.proofRequests += ids.count
+            after = last
+        }
+    }
+
+    /// `GET /contacts/{id}`: true when Intercom says the contact is gone; otherwise stores it.
+    private func prove(_ id: String) async throws -> Bool {
+        let sentAt = now()
+        let answer = try await client.sendJSON("GET", "/contacts/\(Self.pathComponent(id))", accepting: [404, 410])
+        guard answer.response.status < 300 else { return true }
+        try await mirror.writer.write { db in
+            let stored = try ContactMirror.storeFetched(
+                answer.text, etag: answer.response.header("etag"), fetchedAt: sentAt, in: db)
+            try ContactMirror.markSeen(ids: [id, stored], in: db)
+        }
+        return false
+    }
+
+    /// Runs `work` on each item, `concurrency` at a time; the results in the items' order.
+    func forEachConcurrently<Result: Sendable>(
+        _ items: [String], _ work: @escaping @Sendable (String) async throws -> Result
+    ) async throws -> [Result] {
+        try await withThrowingTaskGroup(of: (Int, Result).self) { group in
+            var results = [Result?](repeating: nil, count: items.count)
+            var next = 0
+            for _ in 0..<min(concurrency, items.count) {
+                let index = next
+                group.addTask { (index, try await work(items[index])) }
+                next += 1
+            }
+            for try await (index, result) in group {
+                results[index] = result
+                if next < items.count {
+                    let index = next
+                    group.addTask { (index, try await work(items[index])) }
+                    next += 1
+                }
+            }
+            return results.map { $0! }
+        }
     }
 
     /// Throws `SyncError.massDelete` when the walk would tombstone an implausible share of the
-    /// mirror (`massDeleteShare`); the caller's transaction, and so the walk's last page, then
-    /// rolls back, and the next sync walks that page again.
+    /// mirror (`massDeleteShare`); nothing is tombstoned, and the next sync proves and checks
+    /// again.
     private static func checkDeletionShare(pullStartedAt: Int, in db: Database) throws {
         let doomed = try ContactMirror.unseenCount(pullStartedAt: pullStartedAt, in: db)
         guard doomed > 0 else { return }
@@ -120,8 +217,8 @@ extension ContactSync {
                 + "If that many contacts really were deleted on Intercom, run the sync again with --allow-mass-delete")
     }
 
-    /// The walk is complete: tombstone what it did not see, and start incremental pulls from
-    /// the newest update it saw.
+    /// The walk is complete and the unseen are proven gone: tombstone them, and start
+    /// incremental pulls from the newest update the walk saw.
     private static func finishFullPull(startedAt: Int, now: Int, allowMassDelete: Bool, in db: Database) throws -> Int {
         if !allowMassDelete { try checkDeletionShare(pullStartedAt: startedAt, in: db) }
         let tombstoned = try ContactMirror.tombstoneUnseen(pullStartedAt: startedAt, now: now, in: db)
@@ -130,6 +227,9 @@ extension ContactSync {
             try ContactMirror.setSyncState(.incrementalWatermark, to: String(max(stored ?? newest, newest)), in: db)
         }
         try ContactMirror.setSyncState(.fullPullStartedAt, to: nil, in: db)
+        try ContactMirror.setSyncState(.fullPullCursor, to: nil, in: db)
+        try ContactMirror.setSyncState(.fullPullWalked, to: nil, in: db)
+        try PullRange.save([], in: db)
         try ContactMirror.setSyncState(.lastFullPullAt, to: String(now), in: db)
         return tombstoned
     }

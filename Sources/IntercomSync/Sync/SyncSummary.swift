@@ -15,6 +15,12 @@ public struct SyncSummary: Sendable, Equatable {
     public var written = 0
     /// Contacts found gone and tombstoned.
     public var tombstoned = 0
+    /// The `created_at` ranges a partitioned full pull walked (0: the list walk).
+    public var ranges = 0
+    /// Why a full pull walked the list, one cursor, where it would have been partitioned.
+    public var fallback: String?
+    /// `GET`s sent to prove contacts the walk did not see gone before tombstoning them.
+    public var proofRequests = 0
     /// True when a full pull into a small mirror deferred its indexing to its end
     /// (`ContactMirror.bulkLoading`).
     public var deferredIndexing = false

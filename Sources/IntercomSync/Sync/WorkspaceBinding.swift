@@ -73,6 +73,9 @@ public struct WorkspaceBinding: Sendable, Equatable {
             if let adminID, try ContactMirror.syncState(.adminID, in: db) == nil {
                 try ContactMirror.setSyncState(.adminID, to: adminID, in: db)
             }
+            if let timezone = admin?["app"]?["timezone"]?.string {
+                try ContactMirror.setSyncState(.workspaceTimezone, to: timezone, in: db)
+            }
         }
         return server
     }

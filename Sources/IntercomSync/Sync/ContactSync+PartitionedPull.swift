@@ -1,0 +1,147 @@
+import Foundation
+import GRDB
+import Synchronization
+
+/// A full pull bound by the rate limit rather than the round trip: the workspace is cut into
+/// ranges of `created_at` (`PullPlanner`), and `concurrency` workers walk them with
+/// `POST /contacts/search`, each range on its own cursor, every request paced by the client's
+/// one `RateLimitGovernor`.
+extension ContactSync {
+    enum PlanOutcome: Sendable {
+        case ranges([PullRange])
+        /// Search cannot serve this workspace: why, for the summary.
+        case fallback(String)
+    }
+
+    /// Plans the ranges from search's counts, or says why the list must be walked instead:
+    /// search refused the queries, or its count disagrees with the list's by more than the
+    /// few contacts its lag may hide.
+    func planRanges() async throws -> PlanOutcome {
+        let timezone = try mirror.syncState(.workspaceTimezone)
+        let listed: Int
+        let oldest: FetchedPage
+        let newest: FetchedPage
+        do {
+            async let list = fetchPage("GET", "/contacts", query: [("per_page", "1")])
+            async let first = searchPage(PullRange.everything, perPage: 1, sort: "ascending")
+            async let last = searchPage(PullRange.everything, perPage: 1, sort: "descending")
+            (listed, oldest, newest) = (try await list.page.totalCount ?? 0, try await first, try await last)
+        } catch let error as IntercomError where error.kind == .permanent {
+            return .fallback("search refused a range query (\(error.code): \(error.message))")
+        }
+        let searched = oldest.page.totalCount ?? 0
+        guard abs(listed - searched) <= max(10, listed / 200) else {
+            return .fallback("search counts \(searched) contacts where the list counts \(listed)")
+        }
+        guard let first = oldest.page.contacts.first?.fields[.createdAt]?.int,
+            let last = newest.page.contacts.first?.fields[.createdAt]?.int
+        else {
+            return .ranges([PullRange(seq: 1, lower: nil, upper: nil, expected: searched)])
+        }
+        // Twice as many ranges as workers where the workspace is small (down to 5 pages a range),
+        // so that every worker has one and the last to finish is short; `rangeTarget` at most.
+        let target = min(rangeTarget, max(5 * Self.pageSize, searched / (2 * concurrency)))
+        let planner = PullPlanner(timezone: timezone, target: target, concurrency: concurrency)
+        do {
+            let ranges = try await planner.plan(total: searched, first: min(first, last), last: max(first, last)) {
+                lower, upper in
+                try await self.searchPage(
+                    PullRange(seq: 0, lower: lower, upper: upper, expected: 0).query, perPage: 1, sort: nil
+                ).page.totalCount ?? 0
+            }
+            return .ranges(ranges)
+        } catch let error as IntercomError where error.kind == .permanent {
+            return .fallback("search refused a range query (\(error.code): \(error.message))")
+        }
+    }
+
+    func searchPage(_ query: JSONValue, perPage: Int = pageSize, sort: String? = "ascending", after cursor: String? = nil)
+        async throws -> FetchedPage
+    {
+        var pagination: [String: JSONValue] = ["per_page": .int(Int64(perPage))]
+        if let cursor { pagination["starting_after"] = .string(cursor) }
+        var body: [String: JSONValue] = ["query": query, "pagination": .object(pagination)]
+        if let sort { body["sort"] = .object(["field": "created_at", "order": .string(sort)]) }
+        return try await fetchPage("POST", "/contacts/search", json: JSONValue.object(body).jsonText)
+    }
+
+    /// Walks the ranges not yet done, `concurrency` at a time, the biggest first. Each page,
+    /// the contacts it marks seen and its range's cursor commit in one transaction.
+    func partitionedWalk(
+        _ ranges: [PullRange], into summary: inout SyncSummary, progress: (@Sendable (SyncProgress) -> Void)?
+    ) async throws {
+        let state = WalkState(ranges)
+        let total = ranges.reduce(0) { $0 + max($1.expected, $1.fetched) }
+        let workers = min(concurrency, max(1, ranges.count))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<workers {
+                group.addTask {
+                    while let range = state.nextRange() {
+                        try await self.walk(range) { fetched, written in
+                            let done = state.count(fetched: fetched, written: written)
+                            progress?(SyncProgress(pass: .full, fetched: done, total: max(total, done)))
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let counted = state.tally
+        summary.fetched += counted.new
+        summary.written += counted.written
+    }
+
+    /// Walks one range from its cursor to its end. A saved cursor Intercom no longer accepts
+    /// restarts the range: what it already marked seen was seen in this pull.
+    private func walk(_ range: PullRange, committed: @Sendable (_ fetched: Int, _ written: Int) -> Void) async throws {
+        var cursor = range.cursor
+        while true {
+            let current: FetchedPage
+            do {
+                current = try await searchPage(range.query, after: cursor)
+            } catch let error as IntercomError where cursor != nil && error.kind == .permanent {
+                cursor = nil
+                continue
+            }
+            let next = current.page.nextCursor
+            let written = try await mirror.writer.write { db in
+                let written = try ContactMirror.upsert(page: current.page, fetchedAt: current.fetchedAt, in: db)
+                try ContactMirror.markSeen(current.page, in: db)
+                try PullRange.advance(seq: range.seq, cursor: next, fetched: current.page.contacts.count, in: db)
+                return written
+            }
+            committed(current.page.contacts.count, written)
+            guard let next else { return }
+            try Task.checkCancellation()
+            cursor = next
+        }
+    }
+}
+
+/// What the workers of a partitioned walk share: the ranges left, and what was committed.
+private final class WalkState: Sendable {
+    private let queue: Mutex<ArraySlice<PullRange>>
+    private let counts: Mutex<(fetched: Int, new: Int, written: Int)>
+
+    init(_ ranges: [PullRange]) {
+        queue = Mutex(ranges.filter { !$0.done }[...])
+        counts = Mutex((ranges.reduce(0) { $0 + $1.fetched }, 0, 0))
+    }
+
+    func nextRange() -> PullRange? {
+        queue.withLock { $0.popFirst() }
+    }
+
+    /// Counts a committed page; returns the contacts fetched so far, those of earlier runs of
+    /// this pull included.
+    func count(fetched: Int, written: Int) -> Int {
+        counts.withLock { counts in
+            counts.fetched += fetched
+            counts.new += fetched
+            counts.written += written
+            return counts.fetched
+        }
+    }
+
+    var tally: (fetched: Int, new: Int, written: Int) { counts.withLock { $0 } }
+}

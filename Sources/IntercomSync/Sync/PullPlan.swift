@@ -1,0 +1,166 @@
+import Foundation
+import GRDB
+
+/// One range of a partitioned full pull: the contacts created in `lower..<upper` (seconds, each
+/// bound the start of a day in the workspace's timezone; nil is unbounded), walked with
+/// `POST /contacts/search` on its own cursor.
+///
+/// `created_at` never changes, so a contact cannot move from one range to another while the
+/// pull runs, and together the ranges cover every second: the first is unbounded below, the last
+/// above, and each begins where the one before ends.
+struct PullRange: Sendable, Equatable {
+    var seq: Int
+    var lower: Int?
+    var upper: Int?
+    /// How many contacts search counted in the range when the plan was made.
+    var expected: Int
+    /// The cursor after the last committed page; nil before the first.
+    var cursor: String?
+    var fetched = 0
+    var done = false
+
+    /// The search filter for the range. Stable API versions cut date filters to whole days in
+    /// the workspace's timezone, and allow only `=`, `<` and `>` on dates: `> X` matches from
+    /// the start of the day after day(X), so `> lower - 1` starts at `lower`, a day's first
+    /// second; `< upper` ends before day(upper). (Versions that compare exact seconds read the
+    /// same filter the same way.)
+    var query: JSONValue {
+        let after = lower.map { Self.filter(">", $0 - 1) }
+        let before = upper.map { Self.filter("<", $0) }
+        switch (after, before) {
+        case (let after?, let before?): return .object(["operator": "AND", "value": .array([after, before])])
+        case (let after?, nil): return after
+        case (nil, let before?): return before
+        case (nil, nil): return Self.everything
+        }
+    }
+
+    /// A filter every contact matches: created before a day, or from that day on.
+    static let everything: JSONValue = .object([
+        "operator": "OR", "value": .array([filter("<", 86_400 * 2), filter(">", 86_400 * 2 - 1)]),
+    ])
+
+    static func filter(_ op: String, _ time: Int) -> JSONValue {
+        .object(["field": "created_at", "operator": .string(op), "value": .int(Int64(time))])
+    }
+}
+
+/// Cuts a workspace into `PullRange`s of about `target` contacts each, from the counts search
+/// reports (`total_count`), on day boundaries of the workspace's timezone (DST days are simply
+/// 23 or 25 hours long).
+///
+/// It bisects: a span of days holding more than `target` contacts is cut at its middle day,
+/// one count request tells how many lie left of the cut, and the rest lie right of it. The
+/// requests of one round go out together, so planning takes about log2(days) round trips. Then
+/// neighbours are joined while they stay within `target`. A single day can hold more than
+/// `target` (a bulk import); it stays one range, walked first.
+struct PullPlanner: Sendable {
+    let calendar: Calendar
+    let target: Int
+    let concurrency: Int
+
+    init(timezone: String?, target: Int, concurrency: Int) {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timezone.flatMap(TimeZone.init(identifier:)) ?? TimeZone(identifier: "UTC")!
+        self.calendar = calendar
+        self.target = max(1, target)
+        self.concurrency = max(1, concurrency)
+    }
+
+    func startOfDay(_ time: Int) -> Int {
+        Int(calendar.startOfDay(for: Date(timeIntervalSince1970: TimeInterval(time))).timeIntervalSince1970)
+    }
+
+    /// The first second of every day from day(first) to the day after day(last).
+    func dayStarts(from first: Int, through last: Int) -> [Int] {
+        var days = [startOfDay(first)]
+        let end = startOfDay(last)
+        var day = Date(timeIntervalSince1970: TimeInterval(days[0]))
+        while days.last! <= end {
+            // Noon of the next day, then its start: steps over DST changes whatever their hour.
+            day = calendar.date(byAdding: .hour, value: 36, to: day)!
+            let start = startOfDay(Int(day.timeIntervalSince1970))
+            day = Date(timeIntervalSince1970: TimeInterval(start))
+            days.append(start)
+        }
+        return days
+    }
+
+    /// Plans the ranges of a workspace of `total` contacts created between `first` and `last`.
+    /// `count(lower, upper)` asks search how many were created in `lower..<upper`.
+    func plan(
+        total: Int, first: Int, last: Int, count: @escaping @Sendable (Int, Int) async throws -> Int
+    ) async throws -> [PullRange] {
+        let days = dayStarts(from: first, through: last)
+        // Spans of day indices: days[from]..<days[to], and how many contacts they hold.
+        typealias Span = (from: Int, to: Int, count: Int)
+        var leaves: [Span] = []
+        var frontier: [Span] = [(0, days.count - 1, total)]
+        while !frontier.isEmpty {
+            let splitting = frontier.filter { $0.count > target && $0.to - $0.from > 1 }
+            leaves += frontier.filter { !($0.count > target && $0.to - $0.from > 1) }
+            frontier = []
+            for batch in stride(from: 0, to: splitting.count, by: concurrency) {
+                let spans = Array(splitting[batch..<min(splitting.count, batch + concurrency)])
+                let lefts = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+                    for (index, span) in spans.enumerated() {
+                        let middle = (span.from + span.to) / 2
+                        group.addTask { (index, try await count(days[span.from], days[middle])) }
+                    }
+                    var lefts = [Int](repeating: 0, count: spans.count)
+                    for try await (index, left) in group { lefts[index] = left }
+                    return lefts
+                }
+                for (span, left) in zip(spans, lefts) {
+                    let middle = (span.from + span.to) / 2
+                    frontier.append((span.from, middle, left))
+                    frontier.append((middle, span.to, max(0, span.count - left)))
+                }
+            }
+        }
+        leaves.sort { $0.from < $1.from }
+        var joined: [Span] = []
+        for leaf in leaves {
+            if let last = joined.last, last.count + leaf.count <= target {
+                joined[joined.count - 1] = (last.from, leaf.to, last.count + leaf.count)
+            } else {
+                joined.append(leaf)
+            }
+        }
+        // The biggest first, so that no long range is left running alone at the end.
+        let ordered = joined.enumerated().sorted { ($0.element.count, $1.offset) > ($1.element.count, $0.offset) }
+        return ordered.enumerated().map { seq, entry in
+            let (index, span) = entry
+            return PullRange(
+                seq: seq + 1, lower: index == 0 ? nil : days[span.from], upper: index == joined.count - 1 ? nil : days[span.to],
+                expected: span.count)
+        }
+    }
+}
+
+extension PullRange {
+    static func fetchAll(_ db: Database) throws -> [PullRange] {
+        try Row.fetchAll(db, sql: "SELECT seq, lower, upper, expected, cursor, fetched, done FROM pull_ranges ORDER BY seq")
+            .map { row in
+                PullRange(
+                    seq: row["seq"], lower: row["lower"], upper: row["upper"], expected: row["expected"],
+                    cursor: row["cursor"], fetched: row["fetched"], done: row["done"])
+            }
+    }
+
+    static func save(_ ranges: [PullRange], in db: Database) throws {
+        try db.execute(sql: "DELETE FROM pull_ranges")
+        for range in ranges {
+            try db.execute(
+                sql: "INSERT INTO pull_ranges (seq, lower, upper, expected, cursor, fetched, done) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                arguments: [range.seq, range.lower, range.upper, range.expected, range.cursor, range.fetched, range.done])
+        }
+    }
+
+    /// Records a committed page of the range: the cursor after it, and whether it was the last.
+    static func advance(seq: Int, cursor: String?, fetched: Int, in db: Database) throws {
+        try db.execute(
+            sql: "UPDATE pull_ranges SET cursor = ?, fetched = fetched + ?, done = ? WHERE seq = ?",
+            arguments: [cursor, fetched, cursor == nil, seq])
+    }
+}
