@@ -67,7 +67,7 @@ struct ConnectionOptions: ParsableArguments {
 
     /// A client for the token given for this run (--token, INTERCOM_ACCESS_TOKEN), else the stored
     /// login's. The host is --base-url, else --region's, else the stored login's.
-    func client(connections: Int = 6) throws -> IntercomClient {
+    func client(connections: Int = 6, rateShare: Double = 1) throws -> IntercomClient {
         let stored = resolvedToken == nil ? try CredentialStore(path: CredentialStore.defaultPath()).load() : nil
         guard let token = resolvedToken ?? stored?.accessToken else {
             throw CommandFailure(
@@ -80,7 +80,7 @@ struct ConnectionOptions: ParsableArguments {
         }
         return IntercomClient(
             connection: IntercomConnection(baseURL: url, accessToken: token, version: version, timeout: timeout),
-            transport: transport(connections: connections))
+            transport: transport(connections: connections), governor: RateLimitGovernor(share: rateShare))
     }
 
     static func insecureRefusal(_ url: URL) -> String {

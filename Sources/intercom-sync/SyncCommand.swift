@@ -55,18 +55,26 @@ struct SyncCommand: AsyncParsableCommand {
             valueName: "n"))
     var concurrency = ContactSync.defaultConcurrency
 
+    @Option(
+        name: .customLong("max-rate"), parsing: .unconditional,
+        help: ArgumentHelp(
+            "The share of Intercom's rate limit this sync may use (0.01-1), leaving the rest to a flush and the workspace's other apps.",
+            valueName: "share"))
+    var maxRate = 1.0
+
     @Flag(help: "Print the summary as one JSON object.")
     var json = false
 
     func validate() throws {
         if full && reconcile { throw ValidationError("--full and --reconcile cannot be combined") }
+        guard (0.01...1).contains(maxRate) else { throw ValidationError("--max-rate must be between 0.01 and 1, not \(maxRate)") }
         guard (1...128).contains(concurrency) else {
             throw ValidationError("--concurrency must be between 1 and 128, not \(concurrency)")
         }
     }
 
     func run() async throws {
-        let client = try connection.client(connections: concurrency)
+        let client = try connection.client(connections: concurrency, rateShare: maxRate)
         let store = try mirror.open(.createIfMissing)
         let sync = ContactSync(mirror: store, client: client, concurrency: concurrency)
         let progress = SyncProgressDisplay()

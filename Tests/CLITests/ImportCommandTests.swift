@@ -92,14 +92,17 @@ import Testing
             let expected = try Self.contents(of: reference.db)
             #expect(expected.count > rows / 2)
             var generator = SystemRandomNumberGenerator()
+            var schedule = CLI.KillSchedule(cleanRun: .milliseconds(cleanMilliseconds), from: 0.1, to: 0.75)
             var killedMidway = 0
-            for trial in 0..<2 {
+            for trial in 0..<3 {
                 let workspace = try Workspace(contacts: 0)
                 let arguments = ["contacts", "import", csv, "--batch-size", "5000", "--db", workspace.db]
-                let delay = Duration.milliseconds(
-                    Int.random(in: (cleanMilliseconds / 10)...(cleanMilliseconds * 3 / 4), using: &generator))
+                let delay = schedule.delay(using: &generator)
+                let began = ContinuousClock.now
                 if try await CLI.offPool({ try CLI.runKilled(arguments, environment: [:], after: delay) }) == nil {
                     killedMidway += 1
+                } else {
+                    schedule.finished(in: ContinuousClock.now - began)
                 }
                 let finish = try await CLI.runOffPool(arguments)
                 #expect(finish.status == 0, "\(rows) rows, trial \(trial): \(finish.stderr)")

@@ -80,28 +80,35 @@ import Testing
         #expect(result.stderr.contains("not connected to Intercom: run `intercom-sync auth login"))
     }
 
-    /// Kill -9 of a pull at random moments; resuming must give the mirror an uninterrupted run
-    /// gives (DESIGN.md §4.2).
+    /// Kill -9 of a partitioned, parallel pull at random moments; resuming must give the mirror
+    /// an uninterrupted run gives (DESIGN.md §4.2). The kills land between a tenth and nine
+    /// tenths of a clean run's time, measured here, so they fall inside the pull on any machine.
     @Test func killedPullsResumeToTheSameMirror() async throws {
         let simulator = try await Self.simulator(contacts: 3_000, latency: 8)
         defer { Task { await simulator.stop() } }
         let token = ["INTERCOM_ACCESS_TOKEN": simulator.accessToken]
         let reference = try Workspace(contacts: 0)
-        let clean = try await CLI.runOffPool(Self.arguments(["sync"], db: reference.db, simulator: simulator), environment: token)
+        let started = Date()
+        let clean = try await CLI.runOffPool(
+            Self.arguments(["sync", "--concurrency", "8"], db: reference.db, simulator: simulator), environment: token)
+        let cleanMilliseconds = Int(Date().timeIntervalSince(started) * 1000)
         #expect(clean.status == 0, "\(clean.stderr)")
+        #expect(clean.stdout.contains("partitioned into"), "\(clean.stdout)")
         let expected = try Self.contents(of: reference.db)
         #expect(expected.count == 3_000)
 
         var generator = SystemRandomNumberGenerator()
+        var schedule = CLI.KillSchedule(cleanRun: .milliseconds(cleanMilliseconds), from: 0.1, to: 0.9)
         var killedMidway = 0
         for trial in 0..<20 {
             let workspace = try Workspace(contacts: 0)
-            let arguments = Self.arguments(["sync"], db: workspace.db, simulator: simulator)
+            let arguments = Self.arguments(["sync", "--concurrency", "8"], db: workspace.db, simulator: simulator)
             // One or two kills, then a run to the end.
             for _ in 0..<(trial % 2 + 1) {
-                let delay = Duration.milliseconds(Int.random(in: 60...450, using: &generator))
+                let delay = schedule.delay(using: &generator)
+                let began = ContinuousClock.now
                 let status = try await CLI.offPool { try CLI.runKilled(arguments, environment: token, after: delay) }
-                if status == nil { killedMidway += 1 }
+                if status == nil { killedMidway += 1 } else { schedule.finished(in: ContinuousClock.now - began) }
             }
             let finish = try await CLI.runOffPool(arguments, environment: token)
             #expect(finish.status == 0, "trial \(trial): \(finish.stderr)")
@@ -124,6 +131,30 @@ import Testing
 }
 
 extension CLI {
+    /// When to kill a run: at a random share (`from` to `to`) of a clean run's time. A run that
+    /// finishes before its kill shows the machine is faster now than when the clean run was
+    /// timed (a loaded test suite is uneven), and its time becomes the measure.
+    struct KillSchedule {
+        private(set) var cleanRun: Duration
+        let from: Double
+        let to: Double
+
+        init(cleanRun: Duration, from: Double, to: Double) {
+            self.cleanRun = cleanRun
+            self.from = from
+            self.to = to
+        }
+
+        func delay(using generator: inout some RandomNumberGenerator) -> Duration {
+            let milliseconds = Double(cleanRun / .milliseconds(1))
+            return .milliseconds(Int(Double.random(in: (milliseconds * from)...(milliseconds * to), using: &generator)))
+        }
+
+        mutating func finished(in elapsed: Duration) {
+            cleanRun = min(cleanRun, elapsed)
+        }
+    }
+
     /// Runs blocking work on a GCD thread: the simulator in this process answers the child on
     /// the Swift concurrency pool, which a blocked test thread would starve.
     static func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {

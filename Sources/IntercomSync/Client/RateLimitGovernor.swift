@@ -18,6 +18,9 @@ public actor RateLimitGovernor {
 
     /// Requests kept back from the budget, for answers still in flight when it is read.
     public let reserve: Int
+    /// The share of each window's limit this process may spend (0 < share ≤ 1): the rest is
+    /// left to a flush, another sync, or the workspace's other apps.
+    public let share: Double
     /// The longest wait for a reset. Intercom's windows last 10 seconds; a reset further away
     /// means the two clocks disagree, and waiting longer would only stall.
     public let maximumWait: Double
@@ -33,11 +36,12 @@ public actor RateLimitGovernor {
     private var blockedUntil: Double = 0
 
     public init(
-        reserve: Int = 4, maximumWait: Double = 10,
+        reserve: Int = 4, maximumWait: Double = 10, share: Double = 1,
         now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
         sleep: @escaping @Sendable (Double) async throws -> Void = { try await Task.sleep(for: .seconds($0)) }
     ) {
         self.reserve = reserve
+        self.share = min(1, max(0.01, share))
         self.maximumWait = maximumWait
         self.now = now
         self.sleep = sleep
@@ -54,7 +58,7 @@ public actor RateLimitGovernor {
             if let current = budget, time >= current.reset {
                 assumeRefilled(current)
             }
-            if let current = budget, current.remaining - issuedSinceUpdate <= reserve(of: current) {
+            if let current = budget, current.remaining - issuedSinceUpdate - leftToOthers(current) <= reserve(of: current) {
                 try await pause(current.reset - time + jitter())
                 if budget == current {
                     assumeRefilled(current)
@@ -88,6 +92,11 @@ public actor RateLimitGovernor {
         budget = Budget(limit: limit, remaining: remaining, reset: localReset)
         budgetAssumed = false
         issuedSinceUpdate = 0
+    }
+
+    /// The part of the window's limit kept for others (`share`).
+    private func leftToOthers(_ budget: Budget) -> Int {
+        budget.limit - Int((Double(budget.limit) * share).rounded(.down))
     }
 
     /// `reserve`, but never more than a tenth of a small window's budget (and at least one).
