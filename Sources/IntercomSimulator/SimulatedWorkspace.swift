@@ -639,10 +639,15 @@ public actor SimulatedWorkspace {
                 throw APIError(400, "invalid_sort_order", "Sort order must be ascending or descending")
             }
             let ascending = orderText == "ascending"
-            matches.sort { left, right in
-                let comparison = Self.compare(left.searchValue(field), right.searchValue(field))
-                if comparison == 0 { return left.sequence < right.sequence }
-                return ascending ? comparison < 0 : comparison > 0
+            if field == "created_at" && createdInOrder {
+                // Already in creation order: no sort needed (ties keep creation order ascending).
+                if !ascending { matches.reverse() }
+            } else {
+                matches.sort { left, right in
+                    let comparison = Self.compare(left.searchValue(field), right.searchValue(field))
+                    if comparison == 0 { return left.sequence < right.sequence }
+                    return ascending ? comparison < 0 : comparison > 0
+                }
             }
         }
         let slice = matches.dropFirst(offset).prefix(size)

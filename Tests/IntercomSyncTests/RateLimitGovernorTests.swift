@@ -91,4 +91,20 @@ final class ManualTime: Sendable {
         #expect(time.sleeps.count == 1)
         #expect(time.sleeps[0] <= 10.2)
     }
+
+    @Test func requestsInFlightWhenAWindowOpensStayCounted() async throws {
+        let time = ManualTime()
+        let governor = time.governor(reserve: 2)
+        await governor.record(time.response(limit: 40, remaining: 40, reset: time.now + 10))
+        // 30 requests go out as the next window opens; the answer to the first of them, the
+        // first of the new window, arrives after all were sent: 39 remain as it was counted.
+        var tickets: [Int] = []
+        for _ in 0..<30 { tickets.append(try await governor.acquire()) }
+        await governor.record(time.response(limit: 40, remaining: 39, reset: time.now + 20), ticket: tickets[0])
+        // 39 less the 29 sent after it leaves 10: 8 more go, then the reserve of 2 holds.
+        for _ in 0..<8 { try await governor.acquire() }
+        #expect(time.sleeps.isEmpty)
+        try await governor.acquire()
+        #expect(time.sleeps.count == 1, "a ninth would have spent the reserve")
+    }
 }

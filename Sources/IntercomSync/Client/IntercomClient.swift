@@ -49,12 +49,12 @@ public final class IntercomClient: Sendable {
         var timeouts = 0
         while true {
             attempt += 1
-            try await governor.acquire()
+            let ticket = try await governor.acquire()
             state.withLock { $0.requests += 1 }
             let failure: IntercomError
             do {
                 let response = try await transport.send(request)
-                await governor.record(response)
+                await governor.record(response, ticket: ticket)
                 if (200..<300).contains(response.status) || response.status == 304 || accepting.contains(response.status) {
                     do {
                         return try decode(response)

@@ -30,8 +30,13 @@ public actor RateLimitGovernor {
     public private(set) var budget: Budget?
     /// The budget is a guess made at a reset, not yet confirmed by an answer.
     private var budgetAssumed = false
-    /// Requests let through since the last answer that updated `budget`.
-    private var issuedSinceUpdate = 0
+    /// Requests let through so far (each gets this count as its ticket), and the ticket of the
+    /// request whose answer `budget` comes from: the requests let through after that one are
+    /// not in its `remaining` yet. With many requests in flight, the answer that opens a window
+    /// arrives after dozens more have gone out; counting from its ticket keeps them in the sum.
+    private var issued = 0
+    private var budgetTicket = 0
+    private var issuedSinceUpdate: Int { issued - budgetTicket }
     /// After a 429 nothing goes out before this time.
     private var blockedUntil: Double = 0
 
@@ -47,8 +52,10 @@ public actor RateLimitGovernor {
         self.sleep = sleep
     }
 
-    /// Waits until a request may be sent, and counts it against the budget.
-    public func acquire() async throws {
+    /// Waits until a request may be sent, and counts it against the budget. Returns the
+    /// request's ticket, for `record(_:ticket:)`.
+    @discardableResult
+    public func acquire() async throws -> Int {
         while true {
             let time = now()
             if blockedUntil > time {
@@ -65,13 +72,14 @@ public actor RateLimitGovernor {
                 }
                 continue
             }
-            issuedSinceUpdate += 1
-            return
+            issued += 1
+            return issued
         }
     }
 
-    /// Reads the rate-limit headers of an answer.
-    public func record(_ response: HTTPResponse) {
+    /// Reads the rate-limit headers of an answer to the request that `ticket` let through (nil
+    /// when unknown: then the answer is taken for the newest request's).
+    public func record(_ response: HTTPResponse, ticket: Int? = nil) {
         guard let limit = response.header("x-ratelimit-limit").flatMap(Int.init),
             let remaining = response.header("x-ratelimit-remaining").flatMap(Int.init),
             let reset = response.header("x-ratelimit-reset").flatMap(Double.init)
@@ -84,14 +92,15 @@ public actor RateLimitGovernor {
             if abs(localReset - current.reset) < 0.5 {
                 // Answers of one window arrive out of order: the lowest remaining is the newest.
                 guard remaining < current.remaining else { return }
-                issuedSinceUpdate = max(0, issuedSinceUpdate - (current.remaining - remaining))
+                // Without a ticket, the drop stands for requests let through since the update.
+                budgetTicket = ticket ?? min(issued, budgetTicket + (current.remaining - remaining))
                 budget = Budget(limit: limit, remaining: remaining, reset: current.reset)
                 return
             }
         }
         budget = Budget(limit: limit, remaining: remaining, reset: localReset)
         budgetAssumed = false
-        issuedSinceUpdate = 0
+        budgetTicket = min(issued, ticket ?? issued)
     }
 
     /// The part of the window's limit kept for others (`share`).
@@ -108,7 +117,7 @@ public actor RateLimitGovernor {
     private func assumeRefilled(_ current: Budget) {
         budget = Budget(limit: current.limit, remaining: current.limit, reset: now() + maximumWait)
         budgetAssumed = true
-        issuedSinceUpdate = 0
+        budgetTicket = issued
     }
 
     /// A 429: every caller waits until the window resets (or, without headers, for `fallback`).

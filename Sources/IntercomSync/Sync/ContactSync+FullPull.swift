@@ -37,7 +37,9 @@ extension ContactSync {
     ) async throws {
         var ranges = try await mirror.writer.read { db in try PullRange.fetchAll(db) }
         if ranges.isEmpty && start.cursor == nil && concurrency > 1 {
-            switch try await planRanges() {
+            let planned = try await planRanges()
+            summary.planRequests = planned.requests
+            switch planned.outcome {
             case .ranges(let planned):
                 try await mirror.writer.write { db in try PullRange.save(planned, in: db) }
                 ranges = planned
@@ -45,7 +47,7 @@ extension ContactSync {
                 summary.fallback = reason
             }
         }
-        let held = try await mirror.writer.read { db in
+        let held = try await mirror.writer.writeWithoutTransaction { db in
             try Int.fetchOne(db, sql: "SELECT count(*) FROM contacts WHERE state != 'tombstoned'") ?? 0
         }
         if !ranges.isEmpty {
@@ -149,11 +151,15 @@ extension ContactSync {
     /// first, so an empty or foreign walk costs no `GET` a contact.
     private func proveUnseen(startedAt: Int, allowMassDelete: Bool, into summary: inout SyncSummary) async throws {
         if !allowMassDelete {
-            try await mirror.writer.read { db in try Self.checkDeletionShare(pullStartedAt: startedAt, in: db) }
+            try await mirror.writer.writeWithoutTransaction { db in
+                try Self.checkDeletionShare(pullStartedAt: startedAt, in: db)
+            }
         }
         var after = ""
         while true {
-            let ids = try await mirror.writer.read { [after] db in
+            // On the writer's connection: a reader maps the file, and this scan of every contact
+            // would count the whole mirror in the process's resident memory.
+            let ids = try await mirror.writer.writeWithoutTransaction { [after] db in
                 try ContactMirror.unseenIDs(pullStartedAt: startedAt, after: after, limit: 500, in: db)
             }
             guard let last = ids.last else { return }

@@ -16,12 +16,19 @@ extension ContactSync {
     /// Plans the ranges from search's counts, or says why the list must be walked instead:
     /// search refused the queries, or its count disagrees with the list's by more than the
     /// few contacts its lag may hide.
-    func planRanges() async throws -> PlanOutcome {
+    func planRanges() async throws -> (outcome: PlanOutcome, requests: Int) {
+        let counts = RequestCount()
+        let outcome = try await planRanges(counting: counts)
+        return (outcome, counts.value)
+    }
+
+    private func planRanges(counting requests: RequestCount) async throws -> PlanOutcome {
         let timezone = try mirror.syncState(.workspaceTimezone)
         let listed: Int
         let oldest: FetchedPage
         let newest: FetchedPage
         do {
+            requests.add(3)
             async let list = fetchPage("GET", "/contacts", query: [("per_page", "1")])
             async let first = searchPage(PullRange.everything, perPage: 1, sort: "ascending")
             async let last = searchPage(PullRange.everything, perPage: 1, sort: "descending")
@@ -45,7 +52,8 @@ extension ContactSync {
         do {
             let ranges = try await planner.plan(total: searched, first: min(first, last), last: max(first, last)) {
                 lower, upper in
-                try await self.searchPage(
+                requests.add(1)
+                return try await self.searchPage(
                     PullRange(seq: 0, lower: lower, upper: upper, expected: 0).query, perPage: 1, sort: nil
                 ).page.totalCount ?? 0
             }
@@ -144,4 +152,11 @@ private final class WalkState: Sendable {
     }
 
     var tally: (fetched: Int, new: Int, written: Int) { counts.withLock { $0 } }
+}
+
+/// Requests counted from concurrent tasks.
+final class RequestCount: Sendable {
+    private let count = Mutex(0)
+    var value: Int { count.withLock { $0 } }
+    func add(_ requests: Int) { count.withLock { $0 += requests } }
 }

@@ -49,15 +49,18 @@ struct PullRange: Sendable, Equatable {
 /// reports (`total_count`), on day boundaries of the workspace's timezone (DST days are simply
 /// 23 or 25 hours long).
 ///
-/// It bisects: a span of days holding more than `target` contacts is cut at its middle day,
-/// one count request tells how many lie left of the cut, and the rest lie right of it. The
-/// requests of one round go out together, so planning takes about log2(days) round trips. Then
-/// neighbours are joined while they stay within `target`. A single day can hold more than
-/// `target` (a bulk import); it stays one range, walked first.
+/// A span of days holding more than 1.5 × `target` contacts is cut into as many parts of equal days
+/// as it needs (count ÷ target, at most 64 a round); one count request a part but the last tells
+/// how many each holds (the last holds the rest). The requests of a round go out together, so a
+/// workspace spread evenly is planned in one round trip or two, and a lopsided one (a bulk
+/// import day) in a few more. Then neighbours are joined while they stay within `target`. A
+/// single day can hold more than `target`; it stays one range, walked first.
 struct PullPlanner: Sendable {
     let calendar: Calendar
     let target: Int
     let concurrency: Int
+    /// The most parts a span is cut into in one round.
+    static let maximumParts = 64
 
     init(timezone: String?, target: Int, concurrency: Int) {
         var calendar = Calendar(identifier: .gregorian)
@@ -94,28 +97,45 @@ struct PullPlanner: Sendable {
         let days = dayStarts(from: first, through: last)
         // Spans of day indices: days[from]..<days[to], and how many contacts they hold.
         typealias Span = (from: Int, to: Int, count: Int)
+        // Half as much again as the target is still a range: parts cut to the target land a
+        // little above or below it, and cutting each one above again would double the counts.
+        func needsCutting(_ span: Span) -> Bool { 2 * span.count > 3 * target && span.to - span.from > 1 }
         var leaves: [Span] = []
         var frontier: [Span] = [(0, days.count - 1, total)]
         while !frontier.isEmpty {
-            let splitting = frontier.filter { $0.count > target && $0.to - $0.from > 1 }
-            leaves += frontier.filter { !($0.count > target && $0.to - $0.from > 1) }
-            frontier = []
-            for batch in stride(from: 0, to: splitting.count, by: concurrency) {
-                let spans = Array(splitting[batch..<min(splitting.count, batch + concurrency)])
-                let lefts = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
-                    for (index, span) in spans.enumerated() {
-                        let middle = (span.from + span.to) / 2
-                        group.addTask { (index, try await count(days[span.from], days[middle])) }
+            leaves += frontier.filter { !needsCutting($0) }
+            // Each span to cut, and the day indices of its cuts.
+            let cuts: [(span: Span, at: [Int])] = frontier.filter(needsCutting).map { span in
+                let parts = min(Self.maximumParts, span.to - span.from, (span.count + target - 1) / target)
+                let at = (1..<parts).map { span.from + (span.to - span.from) * $0 / parts }
+                return (span, Array(Set(at)).sorted())
+            }
+            // One count a part but the last of each span, `concurrency` at a time.
+            let asks = cuts.enumerated().flatMap { index, cut in
+                zip([cut.span.from] + cut.at, cut.at).map { (index, $0.0, $0.1) }
+            }
+            var counted: [Int: [Int: Int]] = [:]
+            for batch in stride(from: 0, to: asks.count, by: concurrency) {
+                let slice = Array(asks[batch..<min(asks.count, batch + concurrency)])
+                let results = try await withThrowingTaskGroup(of: (Int, Int, Int).self) { group in
+                    for (index, from, to) in slice {
+                        group.addTask { (index, from, try await count(days[from], days[to])) }
                     }
-                    var lefts = [Int](repeating: 0, count: spans.count)
-                    for try await (index, left) in group { lefts[index] = left }
-                    return lefts
+                    var results: [(Int, Int, Int)] = []
+                    for try await result in group { results.append(result) }
+                    return results
                 }
-                for (span, left) in zip(spans, lefts) {
-                    let middle = (span.from + span.to) / 2
-                    frontier.append((span.from, middle, left))
-                    frontier.append((middle, span.to, max(0, span.count - left)))
+                for (index, from, value) in results { counted[index, default: [:]][from] = value }
+            }
+            frontier = []
+            for (index, cut) in cuts.enumerated() {
+                var left = cut.span.count
+                for (from, to) in zip([cut.span.from] + cut.at, cut.at) {
+                    let value = counted[index]?[from] ?? 0
+                    frontier.append((from, to, value))
+                    left -= value
                 }
+                frontier.append((cut.at.last ?? cut.span.from, cut.span.to, max(0, left)))
             }
         }
         leaves.sort { $0.from < $1.from }
