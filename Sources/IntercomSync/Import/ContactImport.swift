@@ -277,7 +277,7 @@ public struct ContactImport {
     > {
         func value(_ field: CSVHeaderMap.Field) -> String? {
             guard let column = map.column(of: field) else { return nil }
-            let text = fields[column].trimmedOfASCIISpace
+            let text = fields[column].trimmedOfASCIISpace.undefusedCSVCell
             return text.isEmpty ? nil : text
         }
         var problems: [FieldProblem] = []
@@ -297,7 +297,7 @@ public struct ContactImport {
         var attributes: [String: JSONValue] = [:]
         for (column, target) in map.targets.enumerated() {
             guard case .customAttribute(let attribute) = target else { continue }
-            let text = fields[column].trimmedOfASCIISpace
+            let text = fields[column].trimmedOfASCIISpace.undefusedCSVCell
             if !text.isEmpty { attributes[attribute] = .string(text) }
         }
         let draft = ContactDraft(
@@ -318,6 +318,17 @@ extension ContactImport.Summary {
 }
 
 extension String {
+    /// The cell as it was before CSV output defused it (`ContactRenderer.csvCell` puts a `'`
+    /// before a leading `=`, `+`, `-` or `@`, so that a spreadsheet never runs it): an import
+    /// reads back what an export wrote, `'+1 555 0100` as `+1 555 0100`.
+    var undefusedCSVCell: String {
+        let utf8 = self.utf8
+        guard utf8.count >= 2, utf8.first == UInt8(ascii: "'"),
+            let second = utf8.dropFirst().first, "=+-@".utf8.contains(second)
+        else { return self }
+        return String(self.dropFirst())
+    }
+
     /// Without leading and trailing spaces, tabs and line breaks; a cheap byte scan where
     /// Foundation's `trimmingCharacters` bridges through NSString.
     var trimmedOfASCIISpace: String {
