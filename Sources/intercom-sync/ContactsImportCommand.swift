@@ -72,6 +72,7 @@ struct ContactsImportCommand: AsyncParsableCommand {
     var json = false
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var wait: WaitOption
 
     func validate() throws {
         guard batchSize > 0 else { throw ValidationError("--batch-size must be at least 1") }
@@ -87,6 +88,7 @@ struct ContactsImportCommand: AsyncParsableCommand {
         options.dryRun = dryRun
         options.customAttributes = customAttributes
         options.batchSize = batchSize
+        options.lockWait = wait.seconds
         for mapping in mappings {
             let equals = mapping.lastIndex(of: "=")!
             options.mappings[String(mapping[..<equals])] = String(mapping[mapping.index(after: equals)...])
@@ -130,7 +132,7 @@ struct ContactsImportCommand: AsyncParsableCommand {
         }
         var exitCode: Int32 = summary.rejected > 0 ? 3 : 0
         if let client, summary.imported > 0 {
-            let flush = try await OutboxFlushCommand.flush(store, client: client, label: "push")
+            let flush = try await OutboxFlushCommand.flush(store, client: client, lockWait: wait.seconds, label: "push")
             if json { Output.data(OutboxRendering.json(flush).jsonText) } else { Output.line(OutboxRendering.text(flush)) }
             if let reason = flush.stoppedBy { throw CommandFailure("the push stopped: \(reason)") }
             try OutboxFlushCommand.checkReached(flush)

@@ -116,6 +116,8 @@ struct OutboxFlushCommand: AsyncParsableCommand {
     @Flag(help: "Send to this server even though the mirror was synced from another workspace or API host.")
     var rebind = false
 
+    @OptionGroup var wait: WaitOption
+
     @Flag(help: "Print the summary as one JSON object.")
     var json = false
 
@@ -126,7 +128,8 @@ struct OutboxFlushCommand: AsyncParsableCommand {
     func run() async throws {
         let client = try connection.client()
         let store = try mirror.open(.existing)
-        let summary = try await Self.flush(store, client: client, concurrency: concurrency, rebind: rebind, label: "flush")
+        let summary = try await Self.flush(
+            store, client: client, concurrency: concurrency, rebind: rebind, lockWait: wait.seconds, label: "flush")
         if json { Output.data(OutboxRendering.json(summary).jsonText) } else { Output.line(OutboxRendering.text(summary)) }
         if let reason = summary.stoppedBy {
             throw CommandFailure("the flush stopped: \(reason)")
@@ -153,7 +156,8 @@ extension OutboxFlushCommand {
 
     /// Runs a flush with a progress bar on stderr.
     static func flush(
-        _ store: ContactMirror, client: IntercomClient, concurrency: Int = 4, rebind: Bool = false, label: String
+        _ store: ContactMirror, client: IntercomClient, concurrency: Int = 4, rebind: Bool = false, lockWait: Double = 0,
+        label: String
     ) async throws -> FlushSummary {
         let display = Mutex<ProgressBar?>(nil)
         let summary = try await OutboxFlush(mirror: store, client: client, concurrency: concurrency).run(rebind: rebind) {

@@ -30,6 +30,7 @@ struct SyncCommand: AsyncParsableCommand {
 
     @OptionGroup var mirror: MirrorOptions
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var wait: WaitOption
 
     @Flag(help: "Walk every contact again (resuming a walk that was stopped) and tombstone the missing.")
     var full = false
@@ -76,7 +77,7 @@ struct SyncCommand: AsyncParsableCommand {
     func run() async throws {
         let client = try connection.client(connections: concurrency, rateShare: maxRate)
         let store = try mirror.open(.createIfMissing)
-        let sync = ContactSync(mirror: store, client: client, concurrency: concurrency)
+        let sync = ContactSync(mirror: store, client: client, concurrency: concurrency, lockWait: wait.seconds)
         let progress = SyncProgressDisplay()
         let summary = try await sync.run(
             full ? .full : (reconcile ? .reconcile : .automatic),

@@ -168,4 +168,31 @@ import Testing
         }
         #expect(try Self.status(workspace.db) == ["synced": 10, "pending": 1, "tombstoned": 0])
     }
+
+    @Test func aBusyMirrorExitsFiveOrIsWaitedFor() async throws {
+        let simulator = try await SyncCommandTests.simulator(contacts: 20)
+        defer { Task { await simulator.stop() } }
+        let workspace = try Workspace(contacts: 0)
+        let token = ["INTERCOM_ACCESS_TOKEN": simulator.accessToken]
+        let arguments = SyncCommandTests.arguments(["sync"], db: workspace.db, simulator: simulator)
+        #expect(try await CLI.runOffPool(arguments, environment: token).status == 0)
+        let mirror = try ContactMirror.open(at: workspace.db, mode: .existing)
+        var lock: MirrorLock? = try MirrorLock.acquire(mirror, purpose: "a test holding the mirror")
+        let busy = try await CLI.runOffPool(arguments, environment: token)
+        #expect(busy.status == 5, "\(busy.stderr)")
+        #expect(busy.stderr.contains("a test holding the mirror") && busy.stderr.contains("--wait"), "\(busy.stderr)")
+        for command in [["outbox", "flush"], ["contacts", "import", "-"]] {
+            let refused = try await CLI.runOffPool(
+                command + ["--db", workspace.db, "--base-url", simulator.baseURL], environment: token,
+                input: Data("email\nw@example.com\n".utf8))
+            #expect(refused.status == 5, "\(command): \(refused.stderr)")
+        }
+        // With --wait, the sync waits for the holder to let go, then runs.
+        let waiting = Task { try await CLI.runOffPool(arguments + ["--wait", "60"], environment: token) }
+        try await Task.sleep(for: .milliseconds(500))
+        withExtendedLifetime(lock) {}
+        lock = nil
+        let waited = try await waiting.value
+        #expect(waited.status == 0, "\(waited.stderr)")
+    }
 }

@@ -29,6 +29,8 @@ public struct ContactImport {
         /// The file's size, when known: a file of more than `bulkRows` rows (by its size) and
         /// twice as many rows as the mirror has contacts is loaded in bulk.
         public var expectedBytes: Int?
+        /// Seconds to wait for a pull, flush or other import to release the mirror (0: refuse).
+        public var lockWait: Double = 0
 
         public init() {}
     }
@@ -220,7 +222,8 @@ public struct ContactImport {
             try readAll()
         } else {
             // One import at a time, and none beside a pull or flush; a bulk load depends on it.
-            let lock = try MirrorLock.acquire(mirror, purpose: "intercom-sync contacts import")
+            let lock = try MirrorLock.acquireBlocking(
+                mirror, purpose: "intercom-sync contacts import", waiting: options.lockWait)
             try withExtendedLifetime(lock) {
                 try mirror.finishDeferredIndexingLeftBehind()
                 if try shouldDeferIndexing() {

@@ -55,10 +55,10 @@ public final class OutboxFlush: Sendable {
     /// (the lock is held elsewhere, the mirror cannot be written, the server is not the
     /// mirror's workspace and `rebind` is false: `WorkspaceBinding`); Intercom's refusals end up
     /// in the entries and the summary.
-    public func run(rebind: Bool = false, progress: (@Sendable (FlushProgress) -> Void)? = nil) async throws
-        -> FlushSummary
-    {
-        let lock = try MirrorLock.acquire(mirror, purpose: "intercom-sync outbox flush")
+    public func run(
+        rebind: Bool = false, lockWait: Double = 0, progress: (@Sendable (FlushProgress) -> Void)? = nil
+    ) async throws -> FlushSummary {
+        let lock = try await MirrorLock.acquire(mirror, purpose: "intercom-sync outbox flush", waiting: lockWait)
         defer { withExtendedLifetime(lock) {} }
         let started = Date()
         let before = client.counters

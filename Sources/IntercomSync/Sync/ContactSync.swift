@@ -60,12 +60,15 @@ public final class ContactSync: Sendable {
     /// The most contacts a range of a partitioned pull aims at: 20 pages, so that planning a
     /// large workspace costs about one count request per 20 pages walked.
     let rangeTarget: Int
+    /// Seconds to wait for another pull, flush or import to release the mirror (0: refuse at once).
+    public let lockWait: Double
 
     public init(
         mirror: ContactMirror, client: IntercomClient,
         now: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }, bulkLoadFrom: Int = 20_000,
-        concurrency: Int = 1, rangeTarget: Int = 20 * 150
+        concurrency: Int = 1, rangeTarget: Int = 20 * 150, lockWait: Double = 0
     ) {
+        self.lockWait = max(0, lockWait)
         self.mirror = mirror
         self.client = client
         self.now = now
@@ -79,7 +82,7 @@ public final class ContactSync: Sendable {
     public func run(
         _ mode: Mode = .automatic, safety: Safety = Safety(), progress: (@Sendable (SyncProgress) -> Void)? = nil
     ) async throws -> SyncSummary {
-        let lock = try MirrorLock.acquire(mirror, purpose: "intercom-sync sync")
+        let lock = try await MirrorLock.acquire(mirror, purpose: "intercom-sync sync", waiting: lockWait)
         defer { withExtendedLifetime(lock) {} }
         try mirror.finishDeferredIndexingLeftBehind()
         let started = Date()

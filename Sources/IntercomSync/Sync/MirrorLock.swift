@@ -18,6 +18,35 @@ public final class MirrorLock: Sendable {
         self.memoryKey = memoryKey
     }
 
+    /// Takes the lock, waiting up to `seconds` for its holder to let go (checking every tenth
+    /// of a second, without holding a thread), then throws `SyncError.busy` as `acquire` does.
+    public static func acquire(_ mirror: ContactMirror, purpose: String, waiting seconds: Double) async throws
+        -> MirrorLock
+    {
+        let deadline = Date().addingTimeInterval(seconds)
+        while true {
+            do {
+                return try acquire(mirror, purpose: purpose)
+            } catch let error as SyncError where error.kind == .busy && Date() < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+    }
+
+    /// `acquire(_:purpose:waiting:)` for synchronous work, which may block its thread.
+    public static func acquireBlocking(_ mirror: ContactMirror, purpose: String, waiting seconds: Double) throws
+        -> MirrorLock
+    {
+        let deadline = Date().addingTimeInterval(seconds)
+        while true {
+            do {
+                return try acquire(mirror, purpose: purpose)
+            } catch let error as SyncError where error.kind == .busy && Date() < deadline {
+                usleep(100_000)
+            }
+        }
+    }
+
     /// Takes the lock for `purpose` ("sync", "outbox flush"…), or throws `SyncError.busy`
     /// naming what holds it.
     public static func acquire(_ mirror: ContactMirror, purpose: String) throws -> MirrorLock {
@@ -37,7 +66,8 @@ public final class MirrorLock: Sendable {
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             close(descriptor)
             let who = holder.flatMap { $0.isEmpty ? nil : $0 } ?? "another intercom-sync process"
-            throw SyncError.busy("\(who) is using the mirror \(path); wait for it to finish (queries still work)")
+            throw SyncError.busy(
+                "\(who) is using the mirror \(path); wait for it to finish, or pass --wait SECONDS (queries still work)")
         }
         let started = ISO8601DateFormatter().string(from: Date())
         let note = "\(purpose) (pid \(getpid()), started \(started))\n"
