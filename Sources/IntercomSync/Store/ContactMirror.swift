@@ -55,6 +55,18 @@ public struct ContactMirror: Sendable {
         guard fileManager.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw MirrorError(.missingDirectory, path: path, detail: "the folder \(directory) does not exist")
         }
+        var status = stat()
+        if stat(path, &status) == 0, (status.st_mode & S_IFMT) != S_IFREG {
+            // Before SQLite sees it: it would write a journal beside a device, in /dev.
+            let kind: String
+            switch status.st_mode & S_IFMT {
+            case S_IFDIR: kind = "a folder"
+            case S_IFCHR, S_IFBLK: kind = "a device"
+            case S_IFIFO: kind = "a pipe"
+            default: kind = "a special file"
+            }
+            throw MirrorError(.notAMirror, path: path, detail: "it is \(kind), not a mirror file: give a file's path")
+        }
         if fileManager.fileExists(atPath: path) {
             try inspectExistingFile(at: path)
         } else if mode == .existing {
