@@ -93,7 +93,7 @@ struct SimResponder: HTTPResponder {
         let simRequest = SimRequest(
             method: request.method.rawValue, path: request.uri.path, query: query, headers: headers,
             body: Array(body.readableBytesView))
-        let outcome = await workspace.handle(simRequest)
+        let outcome = await workspace.handle(simRequest, connection: context.channel)
         if outcome.delayMilliseconds > 0 {
             try await Task.sleep(for: .milliseconds(outcome.delayMilliseconds))
         }

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import IntercomJSON
 import SyntheticData
 
@@ -43,6 +44,8 @@ public actor SimulatedWorkspace {
     var searchVisible: [String: SimContact] = [:]
     var searchPending: [(at: Int, id: String)] = []
     var searchPendingHead = 0
+    /// The channels API requests came on (`connectionCount`), the first 10,000.
+    var connections: [ObjectIdentifier: any Channel] = [:]
     /// Contacts the answer being built carries, for `FaultPlan.perContactMicroseconds`.
     var contactsInAnswer = 0
     var archived: Set<String> = []
@@ -117,6 +120,9 @@ public actor SimulatedWorkspace {
     /// The latest requests, oldest first: at least the last `requestLogCapacity / 2` of them, at
     /// most `requestLogCapacity`.
     public func requestLog() -> [LoggedRequest] { log }
+    /// How many TCP connections API requests have come on so far: a client that keeps its
+    /// connections alive opens about as many as it has requests in flight.
+    public func connectionCount() -> Int { connections.count }
 
     public func setFaults(_ plan: FaultPlan) {
         faults = plan
@@ -166,8 +172,12 @@ public actor SimulatedWorkspace {
 
     // MARK: Request handling
 
-    func handle(_ request: SimRequest) -> Outcome {
+    func handle(_ request: SimRequest, connection: (any Channel)? = nil) -> Outcome {
         requestCounter += 1
+        if let connection, !request.path.hasPrefix("/_sim/"), connections.count < 10_000 {
+            // Held, so that a closed channel's identifier is never taken by a new one.
+            connections[ObjectIdentifier(connection)] = connection
+        }
         let requestID = "sim-\(configuration.seed)-\(requestCounter)"
         if request.path.hasPrefix("/_sim/") {
             return Outcome(response: control(request))
