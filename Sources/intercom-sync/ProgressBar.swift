@@ -37,7 +37,8 @@ struct ProgressBar {
             let filled = min(width, done * width / total)
             let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
             let position = unit == nil ? "\(done)/\(total) " : "\(Self.percent(done, of: total)) "
-            FileHandle.standardError.write(Data("\r\(label) \(bar) \(position)\(rateText) ".utf8))
+            let eta = Self.eta(done: done, total: total, seconds: Date().timeIntervalSince(started))
+            FileHandle.standardError.write(Data("\r\(label) \(bar) \(position)\(rateText)\(eta) \u{1b}[K".utf8))
         } else if let total {
             let tenth = done * 10 / total
             guard tenth > lastTenth else { return }
@@ -47,6 +48,13 @@ struct ProgressBar {
             lastNote = Date()
             Output.note("\(label): \(rateText)")
         }
+    }
+
+    /// `, ETA 1m05s` from the pace so far; nothing before a second has passed or once done.
+    static func eta(done: Int, total: Int, seconds: Double) -> String {
+        guard seconds >= 1, done > 0, done < total else { return "" }
+        let left = Int((Double(total - done) * seconds / Double(done)).rounded(.up))
+        return left >= 60 ? ", ETA \(left / 60)m\(String(format: "%02d", left % 60))s" : ", ETA \(left)s"
     }
 
     /// `7%`, `33%`: rounded down, so that 100% means done, and below 1% with a decimal
