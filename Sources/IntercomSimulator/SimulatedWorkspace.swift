@@ -1,6 +1,6 @@
 import Foundation
-import NIOCore
 import IntercomJSON
+import NIOCore
 import SyntheticData
 
 /// One request as the simulator received it: for convergence and at-most-once checks.

@@ -17,13 +17,13 @@ struct MirrorOptions: ParsableArguments {
 
     /// Opens the mirror. Only the default location's folder is created on demand: a folder named
     /// explicitly must exist, so a typo is reported rather than silently creating a new tree.
-    func open(_ mode: ContactMirror.OpenMode) throws -> ContactMirror {
+    func open(_ mode: ContactMirror.OpenMode, checkingSchema: Bool = true) throws -> ContactMirror {
         let location = resolvedPath
         if path == nil, mode == .createIfMissing {
             let folder = URL(fileURLWithPath: location).deletingLastPathComponent()
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         }
-        return try ContactMirror.open(at: location, mode: mode) {
+        return try ContactMirror.open(at: location, mode: mode, checkingSchema: checkingSchema) {
             Output.note("finishing the indexes of an import or sync that was stopped part-way; this takes a moment")
         }
     }

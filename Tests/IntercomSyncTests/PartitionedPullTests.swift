@@ -228,7 +228,7 @@ import Testing
     }
 
     @Test func manyRequestsInFlightReuseABoundedSetOfConnections() async throws {
-        let harness = try await SimulatorHarness.start(contacts: 30_000) { $0.faults.latencyMilliseconds = 20 }
+        let harness = try await SimulatorHarness.start(contacts: 20_000) { $0.faults.latencyMilliseconds = 20 }
         defer { Task { await harness.stop() } }
         let clock = harness.workspace.clock
         let client = IntercomClient(

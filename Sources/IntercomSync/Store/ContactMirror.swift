@@ -47,7 +47,13 @@ public struct ContactMirror: Sendable {
     /// a `MirrorError` before anything is written to it.
     /// A load killed part-way left its indexing to finish; the open finishes it first (seconds for
     /// a million rows), after calling `onFinishingLoad` so a person can be told why it waits.
-    public static func open(at path: String, mode: OpenMode, onFinishingLoad: () -> Void = {}) throws -> ContactMirror {
+    ///
+    /// A schema that differs from what the migrations build (a table, index or trigger dropped
+    /// or altered by hand) is refused with `MirrorError.damagedSchema`, naming what and how to
+    /// repair it, unless `checkingSchema` is false (for the repair itself).
+    public static func open(
+        at path: String, mode: OpenMode, checkingSchema: Bool = true, onFinishingLoad: () -> Void = {}
+    ) throws -> ContactMirror {
         let url = URL(fileURLWithPath: path)
         let fileManager = FileManager.default
         let directory = url.deletingLastPathComponent().path
@@ -90,6 +96,14 @@ public struct ContactMirror: Sendable {
         do {
             let pool = try DatabasePool(path: path, configuration: configuration)
             let mirror = try ContactMirror(writer: pool, path: path)
+            if checkingSchema, let damage = try mirror.schemaDamage() {
+                throw MirrorError(
+                    .damagedSchema, path: path,
+                    detail: "the mirror's schema is damaged (\(damage)); "
+                        + (damage.isRepairable
+                            ? "`intercom-sync doctor --repair` rebuilds it from the contacts, which are intact"
+                            : "the lost tables held data: move the file aside and run `intercom-sync sync` for a new mirror"))
+            }
             try mirror.finishInterruptedLoad(onFinishing: onFinishingLoad)
             return mirror
         } catch let error as DatabaseError {

@@ -12,6 +12,8 @@ public struct MirrorError: Error, Sendable, CustomStringConvertible {
         case corrupt
         /// The mirror was migrated by a newer intercom-sync than this one.
         case newerSchema
+        /// A table, index or trigger is missing or altered (`SchemaDamage`).
+        case damagedSchema
         /// An Intercom page or contact body could not be stored as it is malformed.
         case malformedResponse
     }

@@ -45,10 +45,10 @@ extension ContactSync {
         else {
             return .ranges([PullRange(seq: 1, lower: nil, upper: nil, expected: searched)])
         }
-        // Twice as many ranges as workers where the workspace is small (down to 2 pages a range),
-        // so that every worker has one and the last to finish is short: at a second a page, a
-        // range of n pages takes n seconds whatever the budget. `rangeTarget` at most.
-        let target = min(rangeTarget, max(2 * Self.pageSize, searched / (2 * concurrency)))
+        // A range a worker where the workspace is small (down to 2 pages a range), so that every
+        // worker has one and the last to finish is short: at a second a page, a range of n pages
+        // takes n seconds whatever the budget. `rangeTarget` at most: each range costs a count.
+        let target = min(rangeTarget, max(2 * Self.pageSize, searched / concurrency))
         let planner = PullPlanner(timezone: timezone, target: target, concurrency: concurrency)
         do {
             let ranges = try await planner.plan(total: searched, first: min(first, last), last: max(first, last)) {

@@ -1,0 +1,127 @@
+import GRDB
+
+/// What a mirror's schema should hold, what it holds instead, and the repair of what can be
+/// derived: the indexes, the triggers and the full-text index, all rebuilt from the contacts.
+///
+/// The expected schema is the one the migrations build, read from a fresh in-memory mirror, so
+/// it never drifts from them. SQLite stores each object's `CREATE` statement normalized (no
+/// `IF NOT EXISTS`); whitespace is collapsed before comparing.
+public struct SchemaDamage: Sendable, Equatable, CustomStringConvertible {
+    /// `index contacts_by_email`, `table contacts_fts`…
+    public var missing: [String]
+    public var altered: [String]
+    /// Objects whose loss is loss of data (the contacts, the outbox): no repair brings them back.
+    public var underivable: [String]
+
+    public var isRepairable: Bool { underivable.isEmpty }
+
+    public var description: String {
+        var parts: [String] = []
+        if !missing.isEmpty { parts.append("missing " + missing.joined(separator: ", ")) }
+        if !altered.isEmpty { parts.append("altered " + altered.joined(separator: ", ")) }
+        return parts.joined(separator: "; ")
+    }
+}
+
+extension ContactMirror {
+    /// The objects the migrations create: "type name" → normalized SQL.
+    static let expectedSchema: [String: String] = {
+        // The migrations are this program's own and run on an empty in-memory database: they
+        // cannot fail short of a broken build.
+        let queue = try! DatabaseQueue()
+        try! MirrorSchema.migrator.migrate(queue)
+        return try! queue.read { db in try schemaObjects(db) }
+    }()
+
+    /// Objects a repair may rebuild: derived from the contacts, or bookkeeping a pull restarts.
+    static func isDerivable(_ object: String) -> Bool {
+        object.hasPrefix("index ") || object.hasPrefix("trigger ") || object.hasPrefix("table contacts_fts")
+    }
+
+    static func schemaObjects(_ db: Database) throws -> [String: String] {
+        var objects: [String: String] = [:]
+        for row in try Row.fetchAll(
+            db,
+            sql: """
+                SELECT type, name, sql FROM sqlite_master
+                WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' AND type IN ('table', 'index', 'trigger')
+                """)
+        {
+            let sql: String = row["sql"]
+            objects["\(row["type"] as String) \(row["name"] as String)"] = sql.split(whereSeparator: \.isWhitespace)
+                .joined(separator: " ")
+        }
+        return objects
+    }
+
+    /// What differs from the schema the migrations build, or nil when nothing does. The indexes
+    /// and trigger a bulk load drops for its length are not counted missing while its flags say
+    /// it is under way.
+    public func schemaDamage() throws -> SchemaDamage? {
+        try writer.read { db in try Self.schemaDamage(db) }
+    }
+
+    static func schemaDamage(_ db: Database) throws -> SchemaDamage? {
+        let actual = try schemaObjects(db)
+        var excused: Set<String> = []
+        if try syncState(.indexesDeferred, in: db) != nil {
+            excused.formUnion(MirrorSchema.deferrableIndexes.map { "index \($0.name)" })
+        }
+        if try syncState(.ftsDeferred, in: db) != nil { excused.insert("trigger contacts_fts_insert") }
+        let missing = expectedSchema.keys.filter { actual[$0] == nil && !excused.contains($0) }.sorted()
+        let altered = expectedSchema.keys.filter { key in actual[key].map { $0 != expectedSchema[key] } ?? false }.sorted()
+        guard !missing.isEmpty || !altered.isEmpty else { return nil }
+        return SchemaDamage(
+            missing: missing, altered: altered, underivable: (missing + altered).filter { !isDerivable($0) })
+    }
+
+    /// Rebuilds what `schemaDamage` found and can be derived: indexes and triggers from their
+    /// definitions, the full-text index from the contacts. Contacts and the outbox are not
+    /// touched. Returns what was rebuilt; throws when something underivable is gone.
+    public func repairSchema() throws -> [String] {
+        try writer.write { db in
+            guard let damage = try Self.schemaDamage(db) else { return [] }
+            guard damage.isRepairable else {
+                throw MirrorError(
+                    .corrupt, path: path,
+                    detail: "the mirror has lost \(damage.underivable.joined(separator: ", ")), which cannot be rebuilt: "
+                        + "move the file aside and run `intercom-sync sync` to make a new mirror")
+            }
+            let broken = damage.missing + damage.altered
+            var rebuilt: [String] = []
+            if broken.contains(where: { $0.hasPrefix("table contacts_fts") }) {
+                // Drop what is left of the index (the virtual table takes its shadow tables with
+                // it; without it, they go one by one), then make it anew from the contacts.
+                try db.execute(sql: "DROP TABLE IF EXISTS contacts_fts")
+                for shadow in ["data", "idx", "docsize", "config", "content"] {
+                    try db.execute(sql: "DROP TABLE IF EXISTS contacts_fts_\(shadow)")
+                }
+                try db.execute(sql: Self.expectedSchema["table contacts_fts"]!)
+                try db.execute(sql: "INSERT INTO contacts_fts(contacts_fts, rank) VALUES ('hashsize', 16777216)")
+                try db.execute(sql: "INSERT INTO contacts_fts(contacts_fts) VALUES ('rebuild')")
+                rebuilt.append("the full-text index (table contacts_fts)")
+            }
+            for object in broken where object.hasPrefix("index ") || object.hasPrefix("trigger ") {
+                let parts = object.split(separator: " ")
+                try db.execute(sql: "DROP \(parts[0].uppercased()) IF EXISTS \(parts[1])")
+                try db.execute(sql: Self.expectedSchema[object]!)
+                rebuilt.append(object)
+            }
+            return rebuilt
+        }
+    }
+
+    /// What SQLite's own checks find wrong with the file and the full-text index; empty when
+    /// nothing.
+    public func integrityProblems() throws -> [String] {
+        try writer.write { db in
+            var problems = try String.fetchAll(db, sql: "PRAGMA integrity_check").filter { $0 != "ok" }
+            do {
+                try db.execute(sql: "INSERT INTO contacts_fts(contacts_fts, rank) VALUES ('integrity-check', 1)")
+            } catch let error as DatabaseError {
+                problems.append("the full-text index does not match the contacts (\(error.message ?? "corrupt"))")
+            }
+            return problems
+        }
+    }
+}

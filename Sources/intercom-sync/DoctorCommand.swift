@@ -1,0 +1,62 @@
+import ArgumentParser
+import Foundation
+import IntercomSync
+
+struct DoctorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "doctor",
+        abstract: "Check the mirror's schema and data, and rebuild what can be derived.",
+        discussion: """
+            Checks that every table, index and trigger is the one this version's migrations \
+            build, that SQLite finds the file sound (integrity_check) and that the full-text \
+            index agrees with the contacts. --repair rebuilds the indexes, the triggers and the \
+            full-text index from the contacts; the contacts and the outbox are never touched. \
+            A lost table that held data (contacts, outbox) cannot be rebuilt: the mirror must be \
+            made anew with `sync`.
+
+            Exit status: 0 the mirror is sound (or was repaired); 1 it is damaged.
+
+            Examples:
+              intercom-sync doctor
+              intercom-sync doctor --repair --json
+            """
+    )
+
+    @OptionGroup var mirror: MirrorOptions
+
+    @Flag(help: "Rebuild the indexes, triggers and full-text index that are missing or altered.")
+    var repair = false
+
+    @Flag(help: "Print the findings as one JSON object.")
+    var json = false
+
+    func run() throws {
+        let store = try mirror.open(.existing, checkingSchema: false)
+        let found = try store.schemaDamage()
+        var rebuilt: [String] = []
+        if repair, found != nil { rebuilt = try store.repairSchema() }
+        let damage = try store.schemaDamage()
+        let problems = damage == nil ? try store.integrityProblems() : []
+        let sound = damage == nil && problems.isEmpty
+        if json {
+            Output.data(
+                JSONValue.object([
+                    "sound": .bool(sound), "found": found.map { .string($0.description) } ?? .null,
+                    "rebuilt": .array(rebuilt.map(JSONValue.string)),
+                    "damage": damage.map { .string($0.description) } ?? .null,
+                    "integrity_problems": .array(problems.map(JSONValue.string)),
+                ]).jsonText)
+        } else {
+            if let found { Output.line("schema: \(found)") }
+            for object in rebuilt { Output.line("rebuilt \(object)") }
+            for problem in problems { Output.line("integrity: \(problem)") }
+            if sound {
+                Output.line(
+                    found == nil ? "the mirror is sound" : "the mirror is sound again; its contacts and outbox are as they were")
+            } else if let damage, !repair {
+                Output.line(damage.isRepairable ? "run `intercom-sync doctor --repair` to rebuild it" : "it cannot be repaired")
+            }
+        }
+        if !sound { throw ExitCode(1) }
+    }
+}
