@@ -7,8 +7,9 @@ struct ContactsImportCommand: AsyncParsableCommand {
         commandName: "import",
         abstract: "Import contacts from a CSV file as pending creates (pushed by `outbox flush` or --push).",
         discussion: """
-            The file is read as it streams (any size, flat memory): RFC 4180 quoting, commas and \
-            line breaks inside quotes, LF or CRLF, a UTF-8 byte-order mark. The header names the \
+            The file is read as it streams (any size, flat memory): RFC 4180 quoting, delimiters \
+            and line breaks inside quotes, LF or CRLF, a UTF-8 byte-order mark. The delimiter (, ; \
+            tab or |) comes from --delimiter, else an Excel `sep=;` first line, else the header. The header names the \
             columns; common names are recognised whatever their case or punctuation (Email, \
             E-mail address, Full name, First name + Last name, Phone number, Type or Role, \
             User ID or external_id, Avatar). Each row is checked by the same rules as `contacts \
@@ -37,6 +38,12 @@ struct ContactsImportCommand: AsyncParsableCommand {
 
     @Flag(help: "Check every row and print what would happen; write nothing.")
     var dryRun = false
+
+    @Option(
+        help: ArgumentHelp(
+            "The delimiter between fields: , ; tab or |. Default: a `sep=` first line's, else found from the header.",
+            valueName: "char"))
+    var delimiter: String?
 
     @Option(
         help: ArgumentHelp(
@@ -77,6 +84,9 @@ struct ContactsImportCommand: AsyncParsableCommand {
     func validate() throws {
         guard batchSize > 0 else { throw ValidationError("--batch-size must be at least 1") }
         if dryRun && push { throw ValidationError("--dry-run writes nothing, so there is nothing to --push") }
+        if let delimiter, Self.delimiterByte(delimiter) == nil {
+            throw ValidationError("--delimiter must be one of , ; tab |, not \(delimiter)")
+        }
         for mapping in mappings where !mapping.contains("=") {
             throw ValidationError("--map \(mapping): write it as column=field")
         }
@@ -111,7 +121,7 @@ struct ContactsImportCommand: AsyncParsableCommand {
         // The rows rejected before a failure are worth keeping too.
         defer { try? rejectedFile?.commit() }
         var progress = ProgressBar("import", total: input.size, unit: "rows")
-        var reader = CSVReader(fileDescriptor: input.descriptor)
+        var reader = CSVReader(fileDescriptor: input.descriptor, delimiter: delimiter.flatMap(Self.delimiterByte))
         let summary: ContactImport.Summary
         do {
             summary = try runImport(store, options: options, reader: &reader, progress: &progress, rejectedFile: rejectedFile)
@@ -143,6 +153,16 @@ struct ContactsImportCommand: AsyncParsableCommand {
 }
 
 extension ContactsImportCommand {
+    static func delimiterByte(_ text: String) -> UInt8? {
+        switch text.lowercased() {
+        case ",", "comma": UInt8(ascii: ",")
+        case ";", "semicolon": UInt8(ascii: ";")
+        case "tab", "\t", "\\t": 0x09
+        case "|", "pipe": UInt8(ascii: "|")
+        default: nil
+        }
+    }
+
     private func runImport(
         _ store: ContactMirror, options: ContactImport.Options, reader: inout CSVReader, progress: inout ProgressBar,
         rejectedFile: RejectedRowsFile?
@@ -207,7 +227,9 @@ final class RejectedRowsFile {
             try write(["line", "reason"] + header + ["raw"])
             wroteHeader = true
         }
-        try write([String(rejection.line), rejection.reason] + (rejection.fields ?? []) + [rejection.text ?? ""])
+        // A row that could not be split keeps the file's columns empty and its text under `raw`.
+        let fields = rejection.fields ?? Array(repeating: "", count: header.count)
+        try write([String(rejection.line), rejection.reason] + fields + [rejection.text ?? ""])
     }
 
     private func write(_ cells: [String]) throws {

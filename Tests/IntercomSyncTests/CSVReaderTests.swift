@@ -31,6 +31,38 @@ import Testing
             ])
     }
 
+    @Test func theDelimiterIsFoundFromTheHeaderOrASepLine() throws {
+        #expect(
+            try Self.rows("Email;Name;Notes\na@b.io;\"Ann; Jr\";\"x,y\"\n")
+                == [
+                    .record(line: 1, fields: ["Email", "Name", "Notes"]), .record(line: 2, fields: ["a@b.io", "Ann; Jr", "x,y"]),
+                ])
+        #expect(try Self.rows("email\tname\na@b.io\tA\n").last == .record(line: 2, fields: ["a@b.io", "A"]))
+        #expect(try Self.rows("email|name\na@b.io|A\n").last == .record(line: 2, fields: ["a@b.io", "A"]))
+        // Excel's first line names the delimiter and is no record; lines still count from the file's start.
+        #expect(
+            try Self.rows("\u{FEFF}sep=;\r\nemail;name\r\na@b.io;A\r\n") == [
+                .record(line: 2, fields: ["email", "name"]), .record(line: 3, fields: ["a@b.io", "A"]),
+            ])
+        // Delimiters inside quotes do not count; a tie goes to the comma; one column is one column.
+        #expect(try Self.rows("\"a;b;c\",d\n1,2\n").first == .record(line: 1, fields: ["a;b;c", "d"]))
+        #expect(try Self.rows("a;b,c\n").first == .record(line: 1, fields: ["a;b", "c"]))
+        #expect(try Self.rows("email\nx@y.io\n").last == .record(line: 2, fields: ["x@y.io"]))
+        // Given, the delimiter is not guessed.
+        var given = CSVReader(bytes: Array("a;b,c\n".utf8), delimiter: UInt8(ascii: ";"))
+        #expect(try given.next() == .record(line: 1, fields: ["a", "b,c"]))
+    }
+
+    @Test func aUTF16FileIsRefusedWithTheWayToConvertIt() throws {
+        for bytes in [[0xFF, 0xFE, 0x65, 0x00], [0xFE, 0xFF, 0x00, 0x65]] as [[UInt8]] {
+            #expect {
+                try Self.rows(bytes)
+            } throws: { error in
+                "\(error)".contains("UTF-16") && "\(error)".contains("iconv -f UTF-16 -t UTF-8")
+            }
+        }
+    }
+
     @Test func byteOrderMarkCRLFAndBlankLinesAreHandled() throws {
         let rows = try Self.rows("\u{FEFF}email,name\r\n\r\na@b.io,A\r\n\r\n\r\n")
         #expect(rows == [.record(line: 1, fields: ["email", "name"]), .record(line: 3, fields: ["a@b.io", "A"])])

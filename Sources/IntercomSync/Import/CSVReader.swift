@@ -21,8 +21,11 @@ public enum CSVRow: Sendable, Equatable {
 
 /// A streaming RFC 4180 reader over bytes.
 ///
-/// It reads quoted fields with doubled quotes, commas and line breaks inside quotes, LF or CRLF
-/// line ends, a UTF-8 byte-order mark, blank lines (skipped) and a last line without a line end.
+/// It reads quoted fields with doubled quotes, delimiters and line breaks inside quotes, LF or
+/// CRLF line ends, a UTF-8 byte-order mark, blank lines (skipped) and a last line without a line
+/// end. The delimiter is given, or found from the first line: Excel's `sep=;` line names it (and
+/// is not a record); otherwise the most frequent of `,` `;` tab `|` outside quotes, comma on a
+/// tie. A UTF-16 file is refused with the way to convert it.
 /// Line numbers are physical lines, so a record with a line break inside a quoted field moves
 /// the count on by two. A row with an unterminated quote, invalid UTF-8, text after a closing
 /// quote, or a field count other than the first row's is returned as `.malformed` and reading
@@ -48,6 +51,9 @@ public struct CSVReader {
     private var line = 1
     /// Fields in the first record; later records must match it.
     public private(set) var width: Int?
+    /// The byte between fields: given, or found at the first row (`,` until then).
+    public private(set) var delimiter: UInt8
+    private let detectDelimiter: Bool
 
     // The record being read: its bytes, where each field ends, and whether it went wrong.
     private var bytes: [UInt8] = []
@@ -56,16 +62,21 @@ public struct CSVReader {
     /// Bytes consumed so far, for progress.
     public private(set) var bytesRead = 0
 
-    public init(maximumRowBytes: Int = defaultMaximumRowBytes, chunkSize: Int = 1 << 16, source: @escaping Source) {
+    public init(
+        maximumRowBytes: Int = defaultMaximumRowBytes, chunkSize: Int = 1 << 16, delimiter: UInt8? = nil,
+        source: @escaping Source
+    ) {
         self.source = source
+        self.delimiter = delimiter ?? Self.comma
+        detectDelimiter = delimiter == nil
         self.maximumRowBytes = maximumRowBytes
         chunk = [UInt8](repeating: 0, count: max(chunkSize, 16))
     }
 
     /// Reads bytes already in memory.
-    public init(bytes input: [UInt8], maximumRowBytes: Int = defaultMaximumRowBytes) {
+    public init(bytes input: [UInt8], maximumRowBytes: Int = defaultMaximumRowBytes, delimiter: UInt8? = nil) {
         var offset = 0
-        self.init(maximumRowBytes: maximumRowBytes) { buffer in
+        self.init(maximumRowBytes: maximumRowBytes, delimiter: delimiter) { buffer in
             let count = min(buffer.count, input.count - offset)
             if count > 0 {
                 input.withUnsafeBytes { source in
@@ -79,8 +90,8 @@ public struct CSVReader {
 
     /// Reads a file descriptor (a file, a pipe, standard input) until its end. The descriptor is
     /// not closed.
-    public init(fileDescriptor: Int32, maximumRowBytes: Int = defaultMaximumRowBytes) {
-        self.init(maximumRowBytes: maximumRowBytes) { buffer in
+    public init(fileDescriptor: Int32, maximumRowBytes: Int = defaultMaximumRowBytes, delimiter: UInt8? = nil) {
+        self.init(maximumRowBytes: maximumRowBytes, delimiter: delimiter) { buffer in
             while true {
                 let count = read(fileDescriptor, buffer.baseAddress, buffer.count)
                 if count >= 0 { return count }
@@ -122,6 +133,7 @@ public struct CSVReader {
         if !startedFile {
             startedFile = true
             try skipByteOrderMark()
+            try readDialect()
         }
         while true {
             bytes.removeAll(keepingCapacity: true)
@@ -170,7 +182,7 @@ public struct CSVReader {
                 }
                 // After a closing quote only a comma or a line end may follow.
                 var stray = false
-                while let byte = try peekByte(), byte != Self.comma, byte != Self.lf, byte != Self.cr {
+                while let byte = try peekByte(), byte != delimiter, byte != Self.lf, byte != Self.cr {
                     _ = try nextByte()
                     bytes.append(byte)
                     stray = true
@@ -178,7 +190,7 @@ public struct CSVReader {
                 }
                 if stray, problem == nil { problem = "text after the closing quote of field \(fieldEnds.count + 1)" }
             } else {
-                while let byte = try peekByte(), byte != Self.comma, byte != Self.lf, byte != Self.cr {
+                while let byte = try peekByte(), byte != delimiter, byte != Self.lf, byte != Self.cr {
                     _ = try nextByte()
                     bytes.append(byte)
                     if bytes.count > maximumRowBytes { return "the row is longer than \(maximumRowBytes) bytes" }
@@ -186,7 +198,7 @@ public struct CSVReader {
             }
             fieldEnds.append(bytes.count)
             guard let separator = try peekByte() else { return problem }
-            if separator == Self.comma {
+            if separator == delimiter {
                 _ = try nextByte()
                 continue
             }
@@ -210,6 +222,45 @@ public struct CSVReader {
             _ = try nextByte()
         }
     }
+
+    /// At the start of the file: refuses UTF-16, takes a `sep=X` line's delimiter (and the line),
+    /// or finds the delimiter from the first line in the buffer.
+    private mutating func readDialect() throws {
+        guard try peekByte() != nil else { return }
+        let start = chunk[position..<available]
+        if start.count >= 2,
+            (start.first == 0xFF && start.dropFirst().first == 0xFE)
+                || (start.first == 0xFE && start.dropFirst().first == 0xFF)
+        {
+            throw CSVReadError(
+                message: "the file is UTF-16 (its byte-order mark says so), and imports read UTF-8: convert it first, "
+                    + "for example `iconv -f UTF-16 -t UTF-8 file.csv > file-utf8.csv`")
+        }
+        let sep = Array("sep=".utf8)
+        if start.count >= 5, Array(start.prefix(4)).map({ $0 | 0x20 }) == sep,
+            let named = start.dropFirst(4).first, named != Self.lf, named != Self.cr,
+            start.count == 5 || [Self.lf, Self.cr].contains(start[start.startIndex + 5])
+        {
+            delimiter = named
+            for _ in 0..<5 { _ = try nextByte() }
+            try consumeLineEnd()
+            return
+        }
+        guard detectDelimiter else { return }
+        var counts: [UInt8: Int] = [:]
+        var quoted = false
+        for byte in start {
+            if byte == Self.quote { quoted.toggle() }
+            if quoted { continue }
+            if byte == Self.lf || byte == Self.cr { break }
+            if Self.candidates.contains(byte) { counts[byte, default: 0] += 1 }
+        }
+        if let best = counts.max(by: { ($0.value, $0.key == Self.comma ? 1 : 0) < ($1.value, $1.key == Self.comma ? 1 : 0) }) {
+            delimiter = best.key
+        }
+    }
+
+    private static let candidates: Set<UInt8> = [UInt8(ascii: ","), UInt8(ascii: ";"), 0x09, UInt8(ascii: "|")]
 
     private mutating func skipByteOrderMark() throws {
         guard try peekByte() == 0xEF else { return }
@@ -278,9 +329,13 @@ public struct CSVReader {
 
 /// The input could not be read at all (not a row's problem).
 public struct CSVReadError: Error, Sendable, CustomStringConvertible {
-    public var errno: Int32
+    public var description: String
 
-    public var description: String {
-        "cannot read the file: " + String(cString: strerror(errno))
+    public init(errno: Int32) {
+        description = "cannot read the file: " + String(cString: strerror(errno))
+    }
+
+    public init(message: String) {
+        description = message
     }
 }
