@@ -48,6 +48,12 @@ import Testing
         #expect(try Self.rows("\"a;b;c\",d\n1,2\n").first == .record(line: 1, fields: ["a;b;c", "d"]))
         #expect(try Self.rows("a;b,c\n").first == .record(line: 1, fields: ["a;b", "c"]))
         #expect(try Self.rows("email\nx@y.io\n").last == .record(line: 2, fields: ["x@y.io"]))
+        // Found from the whole first line, however the input comes in chunks (the fuzzer found
+        // both cases: a delimiter past the first chunk, and a tie between two).
+        for text in ["a_very_long_first_column_name\tb\tc,d\n1\t2\t3,4\n", "Ema;u|Ful\nx;y|z\n"] {
+            #expect(try Self.rows(text, chunkSize: 16) == Self.rows(text))
+        }
+        #expect(try Self.rows("Ema;u|Ful\n").first == .record(line: 1, fields: ["Ema", "u|Ful"]))
         // Given, the delimiter is not guessed.
         var given = CSVReader(bytes: Array("a;b,c\n".utf8), delimiter: UInt8(ascii: ";"))
         #expect(try given.next() == .record(line: 1, fields: ["a", "b,c"]))

@@ -247,20 +247,35 @@ public struct CSVReader {
             return
         }
         guard detectDelimiter else { return }
+        // Read the whole first line (however the input is cut into chunks: the result must not
+        // depend on it), count the candidates outside quotes, then put the line back in front
+        // of what is left of the chunk.
+        var line: [UInt8] = []
         var counts: [UInt8: Int] = [:]
         var quoted = false
-        for byte in start {
+        while line.count <= maximumRowBytes, let byte = try peekByte() {
             if byte == Self.quote { quoted.toggle() }
-            if quoted { continue }
-            if byte == Self.lf || byte == Self.cr { break }
-            if Self.candidates.contains(byte) { counts[byte, default: 0] += 1 }
+            if !quoted && (byte == Self.lf || byte == Self.cr) { break }
+            _ = try nextByte()
+            line.append(byte)
+            if !quoted && Self.candidates.contains(byte) { counts[byte, default: 0] += 1 }
         }
-        if let best = counts.max(by: { ($0.value, $0.key == Self.comma ? 1 : 0) < ($1.value, $1.key == Self.comma ? 1 : 0) }) {
-            delimiter = best.key
+        // The most frequent; on a tie, the first of `candidates` (comma first).
+        var best = (byte: Self.comma, count: 0)
+        for candidate in Self.candidates where counts[candidate, default: 0] > best.count {
+            best = (candidate, counts[candidate, default: 0])
         }
+        delimiter = best.byte
+        let size = chunk.count
+        chunk = line + chunk[position..<available]
+        available = chunk.count
+        // Later reads fill the whole buffer: keep it at least its old size.
+        if chunk.count < size { chunk += [UInt8](repeating: 0, count: size - chunk.count) }
+        position = 0
+        bytesRead -= line.count
     }
 
-    private static let candidates: Set<UInt8> = [UInt8(ascii: ","), UInt8(ascii: ";"), 0x09, UInt8(ascii: "|")]
+    private static let candidates: [UInt8] = [UInt8(ascii: ","), UInt8(ascii: ";"), 0x09, UInt8(ascii: "|")]
 
     private mutating func skipByteOrderMark() throws {
         guard try peekByte() == 0xEF else { return }
