@@ -7,7 +7,9 @@ import Testing
 
 @testable import IntercomSync
 
-@Suite struct PartitionedPullTests {
+/// Serialized: several simulators of thousands of contacts at once starve the two-thread pool
+/// that the suite's other tests (with their one-second timeouts) share.
+@Suite(.serialized) struct PartitionedPullTests {
     /// A partitioned sync of the harness's mirror, on the simulator's clock.
     static func parallelSync(
         _ harness: SimulatorHarness, concurrency: Int = 8, bulkLoadFrom: Int = 20_000, rangeTarget: Int = 3_000
@@ -228,11 +230,13 @@ import Testing
     }
 
     @Test func manyRequestsInFlightReuseABoundedSetOfConnections() async throws {
-        let harness = try await SimulatorHarness.start(contacts: 20_000) { $0.faults.latencyMilliseconds = 20 }
+        let harness = try await SimulatorHarness.start(contacts: 10_000, timeout: 30) {
+            $0.faults.latencyMilliseconds = 20
+        }
         defer { Task { await harness.stop() } }
         let clock = harness.workspace.clock
         let client = IntercomClient(
-            connection: harness.client.connection, transport: URLSessionTransport(timeout: 5, maximumConnectionsPerHost: 48),
+            connection: harness.client.connection, transport: URLSessionTransport(timeout: 30, maximumConnectionsPerHost: 48),
             retryPolicy: harness.client.retryPolicy)
         let sync = ContactSync(mirror: harness.mirror, client: client, now: { clock.now }, concurrency: 48)
         let summary = try await sync.run()
@@ -240,9 +244,11 @@ import Testing
         let first = await harness.workspace.connectionCount()
         harness.workspace.clock.advance(by: 60)
         let again = try await sync.run(.full)
+        harness.workspace.clock.advance(by: 60)
+        let third = try await sync.run(.full)
         let connections = await harness.workspace.connectionCount()
-        #expect(summary.requests + again.requests > 3 * connections, "connections are kept alive and reused")
-        // Measured: 68 connections for the first 346 requests, 108 after 346 more. libcurl (under
+        #expect(summary.requests + again.requests + third.requests > 3 * connections, "connections are kept alive and reused")
+        // Measured at 20,000 contacts: 68 connections for the first 346 requests, 108 after 346 more. libcurl (under
         // URLSession on Linux) closes and opens connections as requests come and go, rather than
         // keeping one a request in flight; a bounded pool is still to build (issue 17).
         withKnownIssue("libcurl opens connections beyond the requests in flight", isIntermittent: true) {
