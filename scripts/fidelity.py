@@ -35,7 +35,7 @@ def check(condition, what):
 
 
 spec = json.load(open(spec_path))
-# API.md §10: the 2.16 file types contact.avatar as an object; the SDK (whose models must parse
+# The 2.16 OpenAPI file types contact.avatar as an object; the SDK (whose models must parse
 # every response) and older docs have a URL string. The simulator sends the string, so the
 # schema is widened to accept either; that is the only change made to Intercom's schemas.
 avatar = spec["components"]["schemas"]["contact"]["properties"]["avatar"]

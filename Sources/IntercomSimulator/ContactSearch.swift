@@ -1,7 +1,7 @@
 import Foundation
 import IntercomJSON
 
-/// `POST /contacts/search`'s query grammar (`API.md` §4.8): a filter `{field, operator, value}`
+/// `POST /contacts/search`'s query grammar (stable versions): a filter `{field, operator, value}`
 /// or a group `{operator: AND|OR, value: [...]}`, at most 2 levels deep and 15 filters a group.
 indirect enum SearchFilter {
     case all([SearchFilter])
@@ -196,7 +196,7 @@ struct DateWindow {
     func contains(_ time: Int) -> Bool { time >= lower && time < upper }
 }
 
-/// Days in the workspace timezone, for stable-version date filters (`API.md` §4.8): `=` X is
+/// Days in the workspace timezone, for stable-version date filters: `=` X is
 /// the whole of day(X), `>` X starts the day after, `<` X ends before day(X).
 struct DayCalendar {
     let calendar: Calendar

@@ -64,7 +64,7 @@ struct SimContact: Sendable {
         return String(email[email.index(after: at)...])
     }
 
-    /// The value of a searchable field (`API.md` §4.8), nil when it has none.
+    /// The value of a searchable field, nil when it has none.
     func searchValue(_ field: String) -> JSONValue? {
         switch field {
         case "id": return .string(id)
@@ -97,7 +97,7 @@ struct SimContact: Sendable {
     /// The contact in Intercom's shape for `version`: 2.16 sends `owner_id` as a string, 2.15
     /// and older as an integer. `avatar` is a URL string, as Intercom's SDKs and older docs have
     /// it, or with `avatarAsObject` the `{type, image_url}` object of the 2.16 OpenAPI file
-    /// (`API.md` §10: clients must read both).
+    /// (Intercom sends both shapes: clients must read both).
     func json(version: APIVersion, avatarAsObject: Bool = false) -> String {
         var text = "{"
         func field(_ name: String, _ value: JSONValue) {

@@ -1,6 +1,6 @@
 import SyntheticData
 
-/// How a simulated workspace behaves. Every default follows Intercom as `API.md` describes it.
+/// How a simulated workspace behaves. Every default follows Intercom's documented behaviour.
 public struct SimulatorConfiguration: Sendable {
     /// 0 picks a free port; `IntercomSimulator.baseURL` reports the one chosen.
     public var port: Int = 0
@@ -22,7 +22,7 @@ public struct SimulatorConfiguration: Sendable {
     /// Live Intercom may not, so clients must work either way.
     public var etags = true
     /// Send `avatar` as the 2.16 OpenAPI file's `{type, image_url}` object instead of the URL
-    /// string Intercom's SDKs expect (`API.md` §10).
+    /// string Intercom's SDKs expect.
     public var avatarAsObject = false
     /// A day on which a share of the seeded contacts was created at once (a bulk import).
     public var bulkDay: ContactGenerator.BulkDay?

@@ -144,7 +144,7 @@ import Testing
     }
 
     /// Kill -9 of a flush at random moments over a queue of creates, imported contacts (whose
-    /// entries the flush writes) and messages (DESIGN.md §4, guarantees 1, 5, 8): afterwards
+    /// entries the flush writes) and messages (guarantees 1, 5 and 8): afterwards
     /// nothing is lost, no message reached Intercom twice, and each staged or imported email
     /// exists once.
     @Test func killedFlushesLoseNothingAndSendNothingTwice() async throws {

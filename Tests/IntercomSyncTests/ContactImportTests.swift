@@ -140,7 +140,7 @@ import Testing
         #expect(try Self.counts(mirror) == (0, 0, 0))
     }
 
-    /// DESIGN.md §4, guarantee 12: the same file twice adds nothing the second time.
+    /// Guarantee 12: the same file twice adds nothing the second time.
     @Test func importingTwiceAddsNothing() throws {
         let mirror = try ContactMirror.inMemory()
         let first = try Self.importFixture("quoted-commas.csv", into: mirror)

@@ -72,7 +72,7 @@ import Testing
         try await harness.workspace.archive(id: users[1])
         try await harness.workspace.merge(from: leads[0], into: users[2])
         try await harness.workspace.edit(id: users[3], fieldsJSON: #"{"phone": "+447700900123"}"#)
-        // An incremental pull cannot see deletions (API.md §9) ...
+        // An incremental pull cannot see deletions ...
         _ = try await harness.sync.run()
         #expect(try harness.tombstonedIDs().isEmpty)
         // ... a reconcile does.

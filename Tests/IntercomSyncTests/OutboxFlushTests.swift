@@ -5,7 +5,7 @@ import Testing
 
 @testable import IntercomSync
 
-/// The outbox flush against the simulator over loopback (DESIGN.md §4, guarantees 5–9).
+/// The outbox flush against the simulator over loopback (guarantees 5–9 of docs/GUARANTEES.md).
 @Suite struct OutboxFlushTests {
     /// Imported contacts are pushed once each, their entries written by the flush and read a
     /// page at a time, and messages to them follow their creates.
@@ -349,7 +349,7 @@ import Testing
 }
 
 /// Loopback transport that answers the first `POST /messages` with Intercom's 404 for a contact
-/// not yet messageable (API.md §4.1), and passes everything else through.
+/// not yet messageable, and passes everything else through.
 final class NotYetMessageable: HTTPTransport, @unchecked Sendable {
     private let inner = URLSessionTransport()
     private let lock = NSLock()

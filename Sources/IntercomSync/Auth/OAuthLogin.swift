@@ -1,6 +1,6 @@
 import Foundation
 
-/// One OAuth2 authorization-code login (API.md §2): the authorize URL with a fresh random
+/// One OAuth2 authorization-code login: the authorize URL with a fresh random
 /// `state`, the check of the redirect that comes back, and the code's exchange for a token.
 ///
 ///     let login = OAuthLogin(clientID: id, clientSecret: secret, redirectURI: uri)

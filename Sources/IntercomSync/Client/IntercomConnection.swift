@@ -1,6 +1,6 @@
 import Foundation
 
-/// Intercom's regional API hosts (API.md §1).
+/// Intercom's regional API hosts.
 public enum IntercomRegion: String, Sendable, CaseIterable {
     case us = "US"
     case eu = "EU"

@@ -71,7 +71,7 @@ public struct IntercomError: Error, Sendable, CustomStringConvertible {
             message: message, requestID: requestID, operation: operation, headers: response.headers)
     }
 
-    /// API.md §6: 401 and the `token_*` codes are authentication; 408, 429 and 5xx transient.
+    /// 401 and the `token_*` codes are authentication; 408, 429 and 5xx transient.
     static func classify(status: Int, code: String) -> Kind {
         if status == 401 || code.hasPrefix("token_") || code == "unauthorized" || code == "missing_authorization" {
             return .authentication

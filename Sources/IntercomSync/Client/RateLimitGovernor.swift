@@ -1,6 +1,6 @@
 import Foundation
 
-/// Paces every request to one workspace by Intercom's rate-limit headers (API.md §7).
+/// Paces every request to one workspace by Intercom's rate-limit headers (`X-RateLimit-Limit`, `-Remaining`, `-Reset`, per 10-second window).
 ///
 /// Each response's `X-RateLimit-Limit / -Remaining / -Reset` updates the budget of the current
 /// window. A request asks `acquire()` first: while the window's remaining budget (less the

@@ -1,7 +1,7 @@
 import Foundation
 
 /// How a request is retried after a transient failure: capped, jittered exponential backoff and
-/// a bounded number of attempts (DESIGN.md §4.9). A 429 waits for the window's reset instead.
+/// a bounded number of attempts (guarantee 9 of docs/GUARANTEES.md). A 429 waits for the window's reset instead.
 public struct RetryPolicy: Sendable {
     /// Which transient failures may be retried.
     public enum Scope: Sendable {

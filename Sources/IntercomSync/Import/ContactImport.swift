@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 
-/// Imports contacts from a CSV file as pending creates (DESIGN.md §4, guarantee 12).
+/// Imports contacts from a CSV file as pending creates (guarantee 12 of docs/GUARANTEES.md).
 ///
 /// Rows stream through: each is mapped (`CSVHeaderMap`), validated by the same rules as
 /// `contacts create` (`ContactDraft.problems`), and checked against the emails the mirror

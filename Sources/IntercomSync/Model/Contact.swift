@@ -2,7 +2,7 @@ import Foundation
 
 /// An Intercom contact: the fields the engine works with, decoded from Intercom's JSON.
 ///
-/// Decoding follows API.md §10: `avatar` may be an object `{image_url}` or a plain URL string,
+/// Intercom's bodies vary, and decoding takes both shapes: `avatar` may be an object `{image_url}` or a plain URL string,
 /// `owner_id` may be a string (2.16) or an integer (≤ 2.15), unknown keys are ignored and
 /// every field Intercom does not always send is optional.
 public struct Contact: Sendable, Hashable {

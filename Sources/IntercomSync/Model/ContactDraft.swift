@@ -1,6 +1,6 @@
 import Foundation
 
-/// A contact to create, with the fields Intercom's create-contact action takes (API.md §4.1).
+/// A contact to create, with the fields Intercom's create-contact action takes.
 /// `problems` checks it before anything is written; the CSV import uses the same rules.
 public struct ContactDraft: Sendable, Equatable {
     public var role: ContactRole

@@ -1,4 +1,4 @@
-/// A message to send, with the fields Intercom's send-message action takes (API.md §5.2).
+/// A message to send, with the fields Intercom's send-message action takes.
 public struct MessageDraft: Sendable, Equatable {
     public enum Kind: String, Sendable, CaseIterable {
         case inApp = "inapp"

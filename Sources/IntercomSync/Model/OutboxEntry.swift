@@ -1,6 +1,6 @@
 import GRDB
 
-/// One queued operation in the outbox (DESIGN.md §3).
+/// One queued operation in the outbox.
 public struct OutboxEntry: Sendable, Equatable {
     public enum Kind: String, Sendable, Codable, CaseIterable {
         case createContact = "create_contact"

@@ -1,4 +1,4 @@
-/// Where an outbox entry stands (DESIGN.md §3).
+/// Where an outbox entry stands.
 public enum OutboxState: String, Sendable, Codable, CaseIterable {
     case pending
     case inFlight = "in_flight"

@@ -42,7 +42,7 @@ extension OutboxFlush {
     }
 
     /// Takes over the contact Intercom already has: unarchives it if the 409 said archived,
-    /// fetches it, and writes the staged fields it lacks (API.md §4.1 recovery paths). A create
+    /// fetches it, and writes the staged fields it lacks. A create
     /// whose first answer was lost finds its own contact here and writes nothing.
     private func adopt(_ id: String, archived: Bool, entry: OutboxEntry) async throws -> String {
         let path = "/contacts/\(ContactSync.pathComponent(id))"

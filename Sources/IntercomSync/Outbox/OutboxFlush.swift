@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import Synchronization
 
-/// Sends what the outbox holds, exactly as DESIGN.md §4 promises (guarantees 5–9, 13):
+/// Sends what the outbox holds, as docs/GUARANTEES.md promises (guarantees 5–9, 13):
 ///
 /// - creates first (imported contacts get their entries on the way, `queueImportedCreates`),
 ///   then messages, each in queue order, a few at a time through the client's shared rate-limit
@@ -32,7 +32,7 @@ public final class OutboxFlush: Sendable {
     let now: @Sendable () -> Int
 
     /// For this long after its contact's create, a message's 404 means "not messageable yet"
-    /// (API.md §4.1) and the message stays queued instead of failing.
+    /// (Intercom's documented delay) and the message stays queued instead of failing.
     static let newContactGrace = 600
     /// When a deferred entry is worth trying again, at the earliest.
     static let deferral = 60

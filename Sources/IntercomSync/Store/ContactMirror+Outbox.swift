@@ -27,7 +27,7 @@ public struct DroppedEntries: Sendable, Equatable {
     public var removedContactID: String?
 }
 
-/// Staging writes and managing the outbox (DESIGN.md §4, guarantees 1, 6, 7, 8). Every write
+/// Staging writes and managing the outbox (guarantees 1, 6, 7 and 8 of docs/GUARANTEES.md). Every write
 /// here is one transaction.
 extension ContactMirror {
     // MARK: Staging

@@ -50,7 +50,7 @@ public struct ContactAnswer: Sendable {
 }
 
 extension ContactSync {
-    /// Answers from the mirror, revalidating with Intercom as `freshness` asks (DESIGN.md §4.11).
+    /// Answers from the mirror, revalidating with Intercom as `freshness` asks (guarantee 11 of docs/GUARANTEES.md).
     ///
     /// A revalidation sends `If-None-Match` with the stored ETag: a 304 updates only
     /// `validated_at`, a 200 replaces body and ETag together. Without an ETag the 200 is compared

@@ -3,7 +3,7 @@ import GRDB
 
 extension ContactSync {
     /// Pulls what changed since the watermark with `POST /contacts/search` on `updated_at`,
-    /// ascending, from two days below the watermark (API.md §4.8). Each page commits with the
+    /// ascending, from two days below the watermark. Each page commits with the
     /// cursor after it; the watermark moves only when the pass completes. Re-applying a contact
     /// changes nothing, so the overlap costs requests, never correctness.
     func incrementalPull(into summary: inout SyncSummary, progress: (@Sendable (SyncProgress) -> Void)?) async throws {

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Keeps a mirror in step with an Intercom workspace: full pulls, incremental pulls, and
-/// `getContact` revalidation (DESIGN.md §4, guarantees 2, 3, 4, 10, 11 and 13).
+/// `getContact` revalidation (guarantees 2, 3, 4, 10, 11, 13 and 15 of docs/GUARANTEES.md).
 ///
 ///     let sync = ContactSync(mirror: mirror, client: IntercomClient(connection: connection))
 ///     let summary = try await sync.run()
@@ -45,7 +45,7 @@ public final class ContactSync: Sendable {
     /// Page size for list and search: Intercom's maximum.
     static let pageSize = 150
     /// The incremental pull's margin below its watermark: stable API versions cut date filters
-    /// to whole days in the workspace's timezone (API.md §4.8).
+    /// to whole days in the workspace's timezone.
     static let incrementalMargin = 2 * 86_400
 
     public let mirror: ContactMirror
