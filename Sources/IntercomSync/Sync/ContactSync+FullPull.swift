@@ -26,7 +26,7 @@ extension ContactSync {
         }
         try await proveUnseen(startedAt: start.startedAt, allowMassDelete: allowMassDelete, into: &summary)
         let tombstoned = try await mirror.writer.write { [now] db in
-            try Self.finishFullPull(startedAt: start.startedAt, now: now(), allowMassDelete: allowMassDelete, in: db)
+            try Self.finishFullPull(startedAt: start.startedAt, now: now(), in: db)
         }
         summary.tombstoned += tombstoned
     }
@@ -224,9 +224,9 @@ extension ContactSync {
     }
 
     /// The walk is complete and the unseen are proven gone: tombstone them, and start
-    /// incremental pulls from the newest update the walk saw.
-    private static func finishFullPull(startedAt: Int, now: Int, allowMassDelete: Bool, in db: Database) throws -> Int {
-        if !allowMassDelete { try checkDeletionShare(pullStartedAt: startedAt, in: db) }
+    /// incremental pulls from the newest update the walk saw. (The share was checked before the
+    /// proof, which only ever finds more contacts alive.)
+    private static func finishFullPull(startedAt: Int, now: Int, in db: Database) throws -> Int {
         let tombstoned = try ContactMirror.tombstoneUnseen(pullStartedAt: startedAt, now: now, in: db)
         let stored = try ContactMirror.syncState(.incrementalWatermark, in: db).flatMap(Int.init)
         if let newest = try ContactMirror.newestUpdate(in: db) {

@@ -25,11 +25,8 @@ public final class MirrorLock: Sendable {
     {
         let deadline = Date().addingTimeInterval(seconds)
         while true {
-            do {
-                return try acquire(mirror, purpose: purpose)
-            } catch let error as SyncError where error.kind == .busy && Date() < deadline {
-                try await Task.sleep(for: .milliseconds(100))
-            }
+            if let lock = try attempt(mirror, purpose: purpose, until: deadline) { return lock }
+            try await Task.sleep(for: .milliseconds(100))
         }
     }
 
@@ -39,11 +36,17 @@ public final class MirrorLock: Sendable {
     {
         let deadline = Date().addingTimeInterval(seconds)
         while true {
-            do {
-                return try acquire(mirror, purpose: purpose)
-            } catch let error as SyncError where error.kind == .busy && Date() < deadline {
-                usleep(100_000)
-            }
+            if let lock = try attempt(mirror, purpose: purpose, until: deadline) { return lock }
+            usleep(100_000)
+        }
+    }
+
+    /// The lock, or nil when it is held and `deadline` has not passed (then try again).
+    private static func attempt(_ mirror: ContactMirror, purpose: String, until deadline: Date) throws -> MirrorLock? {
+        do {
+            return try acquire(mirror, purpose: purpose)
+        } catch let error as SyncError where error.kind == .busy && Date() < deadline {
+            return nil
         }
     }
 
