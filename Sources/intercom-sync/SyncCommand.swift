@@ -98,7 +98,9 @@ struct SyncCommand: AsyncParsableCommand {
             "\(summary.requests) requests, \(summary.rateLimited) rate-limited (429), \(summary.retries) retries, "
                 + String(format: "%.1f s", summary.duration),
         ]
-        if summary.ranges > 0 { lines.append("the full walk was partitioned into \(summary.ranges) ranges of created_at") }
+        if summary.ranges > 0 {
+            lines.append("the full walk was partitioned into \(summary.ranges) range\(summary.ranges == 1 ? "" : "s") of created_at")
+        }
         if let fallback = summary.fallback { lines.append("the full walk went through the list, one cursor: \(fallback)") }
         if summary.proofRequests > 0 {
             lines.append("\(summary.proofRequests) contacts missing from the walk were checked one by one before tombstoning")

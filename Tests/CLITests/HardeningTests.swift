@@ -228,4 +228,27 @@ import Testing
         #expect(beyond.status == 1)
         #expect(beyond.stderr.contains("lost table outbox, which cannot be rebuilt"), "\(beyond.stderr)")
     }
+
+    @Test func networkCommandsLeaveNoFoldersOutsideTheirOwn() async throws {
+        let simulator = try await SyncCommandTests.simulator(contacts: 5)
+        defer { Task { await simulator.stop() } }
+        let workspace = try Workspace(contacts: 0)
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent("home-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: home) }
+        let environment = [
+            "INTERCOM_ACCESS_TOKEN": simulator.accessToken, "HOME": home.path,
+            "XDG_DATA_HOME": home.path + "/.local/share", "XDG_CACHE_HOME": home.path + "/.cache",
+        ]
+        let sync = try await CLI.runOffPool(
+            SyncCommandTests.arguments(["sync", "--full"], db: workspace.db, simulator: simulator),
+            environment: environment)
+        #expect(sync.status == 0, "\(sync.stderr)")
+        let id = await simulator.workspace.contactIDs()[0]
+        let get = try await CLI.runOffPool(
+            ["contacts", "get", id, "--db", workspace.db, "--base-url", simulator.baseURL], environment: environment)
+        #expect(get.status == 0, "\(get.stderr)")
+        let left = FileManager.default.enumerator(atPath: home.path)?.allObjects as? [String] ?? []
+        #expect(left.isEmpty, "left behind in HOME: \(left)")
+    }
 }

@@ -116,8 +116,22 @@ import Testing
             Issue.record("\(rows[3])")
             return
         }
-        #expect(quoted.contains("quote opened on line 4"))
+        #expect(quoted.contains("opened on line 4, is still open"))
         #expect(rows[4] == .record(line: 5, fields: ["c"]))
+    }
+
+    @Test func aLongQuotedValueThatClosesIsNotCalledAnOpenQuote() throws {
+        let long = String(repeating: "z", count: 300)
+        let rows = try Self.rows("a,b\n1,\"\(long)\"\"\(long)\"\n2,3\n", maximumRowBytes: 100)
+        #expect(rows.count == 3)
+        guard case .malformed(2, let reason, _) = rows[1] else {
+            Issue.record("\(rows[1])")
+            return
+        }
+        #expect(reason.contains("field 2 is a quoted value longer than the 100-byte limit"), "\(reason)")
+        #expect(reason.contains("closes on line 2"))
+        #expect(!reason.contains("still open"))
+        #expect(rows[2] == .record(line: 3, fields: ["2", "3"]))
     }
 
     @Test func emptyInputAndALoneLineEndHaveNoRows() throws {

@@ -26,7 +26,7 @@ public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
     /// once), so it is rounded up to at least one.
     public init(timeout: TimeInterval = 60, maximumConnectionsPerHost: Int = 6) {
         @Sendable func makeSession() -> URLSession {
-            let configuration = URLSessionConfiguration.ephemeral
+            let configuration = StrayFolders.removedAfter { URLSessionConfiguration.ephemeral }
             configuration.urlCache = nil
             configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
             configuration.httpCookieStorage = nil
@@ -81,6 +81,48 @@ public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
         default:
             return .connectionLost(error.localizedDescription)
         }
+    }
+}
+
+/// Foundation on Linux makes folders for a cookie store and a URL cache (under
+/// `~/.local/share/` and `~/.cache/org.swift.foundation.URLCache/`) the first time a session
+/// configuration is made, even an ephemeral one that will use neither. A tool must not leave
+/// folders outside its own, so the empty ones that appear while `body` runs are removed.
+/// Only folders that did not exist before and are empty after are touched.
+enum StrayFolders {
+    private static let lock = NSLock()
+
+    static func removedAfter<T>(_ body: () -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        let fileManager = FileManager.default
+        var roots: [URL] = []
+        for directory in [FileManager.SearchPathDirectory.applicationSupportDirectory, .cachesDirectory] {
+            if let url = fileManager.urls(for: directory, in: .userDomainMask).first { roots.append(url) }
+        }
+        if let caches = roots.last { roots.append(caches.appendingPathComponent("org.swift.foundation.URLCache")) }
+        // Each root and the ancestors it lacks, and the children each existing root has now.
+        var missing: [String] = []
+        var children: [String: Set<String>] = [:]
+        for root in roots {
+            var url = root.standardizedFileURL
+            while !fileManager.fileExists(atPath: url.path), url.path != "/" {
+                missing.append(url.path)
+                url.deleteLastPathComponent()
+            }
+            children[root.path] = Set((try? fileManager.contentsOfDirectory(atPath: root.path)) ?? [])
+        }
+        let result = body()
+        var created: [String] = missing
+        for root in roots {
+            let now = Set((try? fileManager.contentsOfDirectory(atPath: root.path)) ?? [])
+            created += now.subtracting(children[root.path] ?? []).map { root.appendingPathComponent($0).path }
+        }
+        // Deepest first; rmdir removes only an empty folder.
+        for path in Set(created).sorted(by: { $0.count > $1.count }) {
+            rmdir(path)
+        }
+        return result
     }
 }
 

@@ -30,8 +30,8 @@ public enum CSVRow: Sendable, Equatable {
 /// the count on by two. A row with an unterminated quote, invalid UTF-8, text after a closing
 /// quote, or a field count other than the first row's is returned as `.malformed` and reading
 /// goes on with the next row. Memory is bounded by `maximumRowBytes`, whatever the file's size:
-/// a longer row (usually a quote that never closes) is reported, and reading resumes at the
-/// next line end.
+/// a longer row is reported (saying whether it is one long quoted value that closes, or a
+/// quote still open), and reading resumes at the next line end.
 ///
 /// It depends on nothing but the C library, so `scripts/fuzz-csv` compiles it alone.
 public struct CSVReader {
@@ -176,8 +176,13 @@ public struct CSVReader {
                     if byte == Self.lf { line += 1 }
                     bytes.append(byte)
                     if bytes.count > maximumRowBytes {
-                        return
-                            "the row is longer than \(maximumRowBytes) bytes (the quote opened on line \(openedOn) may never close)"
+                        let field = fieldEnds.count + 1
+                        if try quoteClosesOnThisLine() {
+                            return "field \(field) is a quoted value longer than the \(maximumRowBytes)-byte limit of a row "
+                                + "(its quote, opened on line \(openedOn), closes on line \(line))"
+                        }
+                        return "the row is longer than \(maximumRowBytes) bytes: the quote of field \(field), opened on line "
+                            + "\(openedOn), is still open on line \(line)"
                     }
                 }
                 // After a closing quote only a comma or a line end may follow.
@@ -211,6 +216,23 @@ public struct CSVReader {
         guard let byte = try nextByte() else { return }
         if byte == Self.cr, try peekByte() == Self.lf { _ = try nextByte() }
         line += 1
+    }
+
+    /// Inside a quoted field that outgrew the limit: reads on, storing nothing, to the end of the
+    /// physical line, and tells whether the quote closes there (a lone quote followed by the
+    /// delimiter or the line end). What a too-long row needs is a different hint, not its bytes.
+    private mutating func quoteClosesOnThisLine() throws -> Bool {
+        while let byte = try peekByte(), byte != Self.lf, byte != Self.cr {
+            _ = try nextByte()
+            guard byte == Self.quote else { continue }
+            guard let after = try peekByte() else { return true }
+            if after == Self.quote {
+                _ = try nextByte()
+            } else if after == delimiter || after == Self.lf || after == Self.cr {
+                return true
+            }
+        }
+        return false
     }
 
     private mutating func skipRestOfLine() throws {
