@@ -48,7 +48,7 @@ struct ContactsGetCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try mirror.open(refresh || maximumAge != nil ? .createIfMissing : .existing)
+        let store = try mirror.open(refresh || maximumAge != nil ? .createIfMissing : (offline ? .readOnly : .existing))
         let freshness: ContactFreshness =
             offline ? .offline : (refresh ? .refresh : (maximumAge.map(ContactFreshness.maximumAge) ?? .cached))
         let answer: ContactAnswer

@@ -127,7 +127,7 @@ struct ContactsImportCommand: AsyncParsableCommand {
             summary = try runImport(store, options: options, reader: &reader, progress: &progress, rejectedFile: rejectedFile)
         } catch let error as ImportError {
             // Refused before any row was written: a mirror made just for this import goes too.
-            if !existed, let path = store.path {
+            if error.kind != .diskFull, !existed, let path = store.path {
                 try? store.close()
                 for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
             }

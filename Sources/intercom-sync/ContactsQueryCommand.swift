@@ -129,7 +129,7 @@ struct ContactsQueryCommand: ParsableCommand {
 
     func run() throws {
         var query = try makeQuery()
-        let store = try mirror.open(.existing)
+        let store = try mirror.open(.readOnly)
         var collected: [StoredContact] = []
         var wroteHeader = false
         while true {

@@ -31,7 +31,13 @@ struct DoctorCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let store = try mirror.open(.existing, checkingSchema: false)
+        let store: ContactMirror
+        do {
+            store = try mirror.open(.existing, checkingSchema: false)
+        } catch let error as MirrorError where error.kind == .readOnly && !repair {
+            // Checking reads; only the full-text comparison needs write access, and is skipped.
+            store = try mirror.open(.readOnly, checkingSchema: false)
+        }
         let found = try store.schemaDamage()
         var rebuilt: [String] = []
         if repair, found != nil { rebuilt = try store.repairSchema() }
@@ -45,11 +51,15 @@ struct DoctorCommand: ParsableCommand {
                     "rebuilt": .array(rebuilt.map(JSONValue.string)),
                     "damage": damage.map { .string($0.description) } ?? .null,
                     "integrity_problems": .array(problems.map(JSONValue.string)),
+                    "full_text_checked": .bool(!store.isReadOnly && damage == nil),
                 ]).jsonText)
         } else {
             if let found { Output.line("schema: \(found)") }
             for object in rebuilt { Output.line("rebuilt \(object)") }
             for problem in problems { Output.line("integrity: \(problem)") }
+            if store.isReadOnly, damage == nil {
+                Output.note("the mirror is read-only here, so its full-text index was not compared with the contacts")
+            }
             if sound {
                 Output.line(
                     found == nil ? "the mirror is sound" : "the mirror is sound again; its contacts and outbox are as they were")

@@ -51,7 +51,7 @@ struct OutboxListCommand: ParsableCommand {
     }
 
     func run() throws {
-        let store = try mirror.open(.existing)
+        let store = try mirror.open(.readOnly)
         let states = state.isEmpty ? Set(OutboxState.allCases) : Set(state)
         let entries = try store.outboxEntries(states: states, limit: limit ?? .max)
         if let limit, entries.count == limit {

@@ -19,7 +19,7 @@ struct StatusCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let store = try mirror.open(.existing)
+        let store = try mirror.open(.readOnly)
         let status = try store.status()
         if json {
             let encoder = JSONEncoder()

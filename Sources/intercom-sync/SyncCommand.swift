@@ -99,7 +99,8 @@ struct SyncCommand: AsyncParsableCommand {
                 + String(format: "%.1f s", summary.duration),
         ]
         if summary.ranges > 0 {
-            lines.append("the full walk was partitioned into \(summary.ranges) range\(summary.ranges == 1 ? "" : "s") of created_at")
+            lines.append(
+                "the full walk was partitioned into \(summary.ranges) range\(summary.ranges == 1 ? "" : "s") of created_at")
         }
         if let fallback = summary.fallback { lines.append("the full walk went through the list, one cursor: \(fallback)") }
         if summary.proofRequests > 0 {

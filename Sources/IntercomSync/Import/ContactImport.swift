@@ -124,6 +124,10 @@ public struct ContactImport {
         /// In a bulk load, the rows of the emails the mirror holds: the email index is dropped.
         var knownEmails: EmailRows?
         var finished = false
+        /// Rows read and contacts imported as of the last committed batch.
+        var committed = (read: 0, imported: 0)
+        /// Whether a bulk load has moved on to building its indexes.
+        var indexing = false
         // The rows are read and checked on a second thread (`ParsedRows`) while this one writes.
         let defaultRole = options.defaultRole
         let rows = ParsedRows(reader: reader) { row in Self.parse(row, map: map, defaultRole: defaultRole) }
@@ -215,12 +219,16 @@ public struct ContactImport {
                         }
                     }
                 }
+                committed = (summary.read, summary.imported)
                 onProgress(Progress(rowsRead: summary.read, bytesRead: bytesRead))
             }
         }
         if options.dryRun {
             try readAll()
-        } else {
+            summary.seconds = Date().timeIntervalSince(started)
+            return summary
+        }
+        do {
             // One import at a time, and none beside a pull or flush; a bulk load depends on it.
             let lock = try MirrorLock.acquireBlocking(
                 mirror, purpose: "intercom-sync contacts import", waiting: options.lockWait)
@@ -231,6 +239,7 @@ public struct ContactImport {
                     try mirror.bulkLoading(
                         appending: true,
                         beforeIndexing: {
+                            indexing = true
                             knownEmails = nil  // Its memory goes back before the index sorts take theirs.
                             onProgress(Progress(rowsRead: summary.read, bytesRead: bytesRead, indexing: true))
                         }, readAll)
@@ -238,9 +247,25 @@ public struct ContactImport {
                     try readAll()
                 }
             }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
+            throw ImportError(.diskFull, Self.diskFullMessage(committed: committed, indexing: indexing))
         }
         summary.seconds = Date().timeIntervalSince(started)
         return summary
+    }
+
+    /// What a person needs to hear when the disk fills: what is kept, and how to go on.
+    static func diskFullMessage(committed: (read: Int, imported: Int), indexing: Bool) -> String {
+        if indexing {
+            return "the disk is full: all \(committed.imported) new contacts were written, but their indexes could not be "
+                + "built. Free some space; the next command that opens the mirror finishes them"
+        }
+        let kept =
+            committed.imported == 0
+            ? "no row of this file was committed"
+            : "the first \(committed.read) rows of the file were committed (\(committed.imported) new contacts, kept)"
+        return "the disk is full: \(kept). Free some space and run the same command again: "
+            + "the rows already imported are skipped as duplicates and the import goes on from there"
     }
 
     /// Rows of a CSV export run near 100 bytes; a file of more rows than this defers indexing

@@ -9,6 +9,9 @@ public struct ImportError: Error, Sendable, Equatable, CustomStringConvertible {
         case noEmailColumn
         /// A `--map` names no column or no field, or two columns claim one field.
         case badMapping
+        /// The disk filled part-way. Unlike the others, rows may have been committed before it:
+        /// the description says how many, and that running the import again goes on from there.
+        case diskFull
     }
 
     public var kind: Kind

@@ -17,8 +17,26 @@ public struct ContactMirror: Sendable {
         try MirrorSchema.migrator.migrate(writer)
         self.writer = writer
         self.path = path
-        reader = path.map(MirrorReader.init(path:))
+        reader = path.map { MirrorReader(path: $0) }
     }
+
+    /// Wraps a database opened read-only, which must be at the current schema already: an
+    /// upgrade writes. `sqlitePath` is what SQLite opens (a URI for a read-only medium).
+    private init(readOnly database: any DatabaseWriter, path: String, sqlitePath: String) throws {
+        let current = try database.read { try MirrorSchema.migrator.hasCompletedMigrations($0) }
+        guard current else {
+            throw MirrorError(
+                .readOnly, path: path,
+                detail: "the mirror is read-only here and was written by an older intercom-sync: it needs an "
+                    + "upgrade, which writes; open it once where it can be written (any command that writes, such as `sync`)")
+        }
+        writer = database
+        self.path = path
+        reader = MirrorReader(path: sqlitePath)
+    }
+
+    /// Whether the mirror was opened with `OpenMode.readOnly`: every write fails.
+    public var isReadOnly: Bool { writer.configuration.readonly }
 
     /// Closes the mirror's connections. Later use of this value fails.
     public func close() throws {
@@ -36,6 +54,9 @@ public struct ContactMirror: Sendable {
         case existing
         /// Open the mirror, creating the file if needed (its folder must exist).
         case createIfMissing
+        /// Open an existing mirror to read it, never writing: works on a file this user may not
+        /// write, or on a read-only medium. The mirror must be at the current schema.
+        case readOnly
     }
 
     /// `PRAGMA cache_size` of every connection: 32 MB.
@@ -75,10 +96,16 @@ public struct ContactMirror: Sendable {
         }
         if fileManager.fileExists(atPath: path) {
             try inspectExistingFile(at: path)
-        } else if mode == .existing {
+        } else if mode != .createIfMissing {
             throw MirrorError(
                 .missingMirror, path: path,
                 detail: "no mirror here yet: run `intercom-sync sync` first, or pass --db to pick another file")
+        }
+        if mode == .readOnly {
+            return try openReadOnly(at: path, checkingSchema: checkingSchema)
+        }
+        if let refusal = writeRefusal(path: path, directory: directory) {
+            throw MirrorError(.readOnly, path: path, detail: refusal)
         }
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
@@ -111,6 +138,70 @@ public struct ContactMirror: Sendable {
         }
     }
 
+    /// Why this process cannot write the mirror at `path`, or nil when it can. SQLite would open
+    /// a file it may not write read-only without a word and fail at the first write; a write
+    /// also needs the folder, for the `-wal`, `-shm` and lock files beside the mirror.
+    private static func writeRefusal(path: String, directory: String) -> String? {
+        func denied(_ target: String) -> String? {
+            guard access(target, W_OK) != 0 else { return nil }
+            switch errno {
+            case EROFS: return "it is on a read-only file system"
+            case EPERM: return "\(target == path ? "the file" : "its folder") is immutable"
+            default: return "\(target == path ? "the file" : "its folder \(directory)") is not writable by this user"
+            }
+        }
+        let exists = FileManager.default.fileExists(atPath: path)
+        guard let reason = (exists ? denied(path) : nil) ?? denied(directory) else { return nil }
+        return "the mirror is read-only here (\(reason)). Reading works (`status`, `contacts query`, "
+            + "`contacts get --offline`, `outbox list`, `doctor`); this command writes, so it needs write access"
+    }
+
+    /// Opens an existing mirror without ever writing to it. A WAL database needs its `-shm` file,
+    /// which a reader creates when it is missing; where it cannot (a read-only medium, a folder
+    /// this user may not write), the file is opened as immutable, since nothing can be changing it.
+    private static func openReadOnly(at path: String, checkingSchema: Bool) throws -> ContactMirror {
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA cache_size = \(cacheSize); PRAGMA temp_store = MEMORY")
+        }
+        var mirror: ContactMirror
+        do {
+            do {
+                mirror = try ContactMirror(
+                    readOnly: try DatabaseQueue(path: path, configuration: configuration), path: path, sqlitePath: path)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_CANTOPEN {
+                let uri = immutableURI(path)
+                mirror = try ContactMirror(
+                    readOnly: try DatabaseQueue(path: uri, configuration: configuration), path: path, sqlitePath: uri)
+            }
+        } catch let error as DatabaseError {
+            throw MirrorError(.corrupt, path: path, detail: "cannot read the mirror: \(error.message ?? "\(error)")")
+        }
+        if checkingSchema, let damage = try mirror.schemaDamage() {
+            throw MirrorError(
+                .damagedSchema, path: path,
+                detail: "the mirror's schema is damaged (\(damage)); it is read-only here, so "
+                    + "`intercom-sync doctor --repair` must run where it can be written")
+        }
+        if try mirror.hasDeferredIndexing() {
+            throw MirrorError(
+                .readOnly, path: path,
+                detail: "an import or sync into this mirror was stopped before it finished its indexes, and the "
+                    + "mirror is read-only here: run any command that writes (such as `sync`) where it can be written")
+        }
+        return mirror
+    }
+
+    /// SQLite's URI for opening `path` as immutable: no locks, no `-shm`, nothing written.
+    static func immutableURI(_ path: String) -> String {
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "?#%")
+        return "file:" + (absolute.addingPercentEncoding(withAllowedCharacters: allowed) ?? absolute) + "?immutable=1"
+    }
+
     /// Checks, read-only, that an existing file is a mirror this version can use. A rollback
     /// journal beside it (a first open killed while it switched the new file to WAL) is the one
     /// exception: SQLite must roll it back before anything can read the file, so the check
@@ -130,7 +221,14 @@ public struct ContactMirror: Sendable {
         configuration.readonly = (journal?[.size] as? Int ?? 0) == 0
         configuration.busyMode = .timeout(10)
         do {
-            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            var queue: DatabaseQueue
+            do {
+                queue = try DatabaseQueue(path: path, configuration: configuration)
+                // The first read finds whether a WAL file can be read here (its -shm made).
+                _ = try queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM sqlite_master") }
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_CANTOPEN && configuration.readonly {
+                queue = try DatabaseQueue(path: immutableURI(path), configuration: configuration)
+            }
             defer { try? queue.close() }
             try queue.read { db in
                 let applicationID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0

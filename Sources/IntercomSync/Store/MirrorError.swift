@@ -14,6 +14,9 @@ public struct MirrorError: Error, Sendable, CustomStringConvertible {
         case newerSchema
         /// A table, index or trigger is missing or altered (`SchemaDamage`).
         case damagedSchema
+        /// The mirror cannot be written here (a read-only file, folder or file system), and the
+        /// command must write.
+        case readOnly
         /// An Intercom page or contact body could not be stored as it is malformed.
         case malformedResponse
     }

@@ -113,8 +113,14 @@ extension ContactMirror {
 
     /// What SQLite's own checks find wrong with the file and the full-text index; empty when
     /// nothing.
+    ///
+    /// On a mirror opened read-only the full-text index is not compared (`isReadOnly`): FTS5's
+    /// check is a write, in SQLite's eyes.
     public func integrityProblems() throws -> [String] {
-        try writer.write { db in
+        if isReadOnly {
+            return try writer.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check").filter { $0 != "ok" } }
+        }
+        return try writer.write { db in
             var problems = try String.fetchAll(db, sql: "PRAGMA integrity_check").filter { $0 != "ok" }
             do {
                 try db.execute(sql: "INSERT INTO contacts_fts(contacts_fts, rank) VALUES ('integrity-check', 1)")
