@@ -68,6 +68,18 @@ struct ContactsImportCommand: AsyncParsableCommand {
     var customAttributes = false
 
     @Option(
+        help: ArgumentHelp(
+            "Read phones without a country code as national numbers of this country and rewrite them: +1 turns (555) 123-4567 into +15551234567, +44 turns 020 7946 0958 into +442079460958.",
+            valueName: "+code"))
+    var phoneCountry: String?
+
+    @Flag(
+        help:
+            "Import a contact whose phone is still invalid without the phone, instead of rejecting the row; the row is reported in --errors."
+    )
+    var dropInvalidPhones = false
+
+    @Option(
         name: .customLong("batch-size"), parsing: .unconditional,
         help: "Rows per transaction: a killed import keeps the batches it committed; larger batches write less.")
     var batchSize = ContactImport.Options().batchSize
@@ -87,6 +99,9 @@ struct ContactsImportCommand: AsyncParsableCommand {
         if let delimiter, Self.delimiterByte(delimiter) == nil {
             throw ValidationError("--delimiter must be one of , ; tab |, not \(delimiter)")
         }
+        if let phoneCountry, NationalPhone(phoneCountry) == nil {
+            throw ValidationError("--phone-country must be a country calling code such as +1 or +44, not \(phoneCountry)")
+        }
         for mapping in mappings where !mapping.contains("=") {
             throw ValidationError("--map \(mapping): write it as column=field")
         }
@@ -99,6 +114,8 @@ struct ContactsImportCommand: AsyncParsableCommand {
         options.customAttributes = customAttributes
         options.batchSize = batchSize
         options.lockWait = wait.seconds
+        options.phoneCountry = phoneCountry.flatMap(NationalPhone.init)
+        options.dropInvalidPhones = dropInvalidPhones
         for mapping in mappings {
             let equals = mapping.lastIndex(of: "=")!
             options.mappings[String(mapping[..<equals])] = String(mapping[mapping.index(after: equals)...])
@@ -255,9 +272,20 @@ enum ImportRendering {
         }) {
             lines.append("  rejected, \(category): \(count)")
         }
-        if summary.rejected > 0 {
+        if summary.rejectedByCategory["invalid phone"] != nil, summary.phonesRewritten == 0 {
             lines.append(
-                errorsPath.map { "  the rejected rows, with line and reason, are in \($0)" }
+                "  national phones like (555) 123-4567? --phone-country +1 rewrites them; "
+                    + "--drop-invalid-phones keeps such contacts without the phone")
+        }
+        if summary.phonesRewritten > 0 {
+            lines.append("  \(summary.phonesRewritten) national phones rewritten to the international form")
+        }
+        if summary.phonesDropped > 0 {
+            lines.append("  \(summary.phonesDropped) contacts imported without their invalid phone")
+        }
+        if summary.rejected > 0 || summary.phonesDropped > 0 {
+            lines.append(
+                errorsPath.map { "  the rejected rows and dropped phones, with line and reason, are in \($0)" }
                     ?? "  pass --errors FILE.csv to get the rejected rows with their line and reason")
         }
         for duplicate in summary.duplicateSamples.prefix(5) {
@@ -282,6 +310,8 @@ enum ImportRendering {
             "rejected_by_reason": .object(summary.rejectedByCategory.mapValues { .int(Int64($0)) }),
             "ignored_columns": .array(summary.ignoredColumns.map(JSONValue.string)), "dry_run": .bool(summary.dryRun),
             "duration_seconds": .double(summary.seconds),
+            "phones_rewritten": .int(Int64(summary.phonesRewritten)),
+            "phones_dropped": .int(Int64(summary.phonesDropped)),
         ])
     }
 }

@@ -262,3 +262,56 @@ import Testing
                     externalID: "crm-1"))
     }
 }
+
+@Suite struct NationalPhoneTests {
+    @Test func nationalNumbersBecomeInternational() throws {
+        let us = try #require(NationalPhone("+1"))
+        #expect(us.international("(555) 123-4567") == "+15551234567")
+        #expect(us.international("1-555-123-4567") == "+15551234567", "the NANP trunk 1 goes")
+        #expect(us.international("555.123.4567") == "+15551234567")
+        let uk = try #require(NationalPhone("44"))
+        #expect(uk.international("020 7946 0958") == "+442079460958", "the trunk 0 goes")
+        #expect(uk.international("0044 20 7946 0958") == "+442079460958", "00 is an international prefix")
+        let italy = try #require(NationalPhone("+39"))
+        #expect(italy.international("06 6982 1234") == "+390669821234", "Italy dials its 0")
+    }
+
+    @Test func whatItCannotReadIsLeftForThePhoneCheck() throws {
+        let us = try #require(NationalPhone("+1"))
+        #expect(us.international("+44 20 7946 0958") == nil, "already international")
+        #expect(us.international("call me") == nil)
+        #expect(us.international("555-1234 ext. 2") == nil)
+        #expect(us.international("()") == nil)
+        for code in ["", "+", "0", "044", "+1234", "one"] { #expect(NationalPhone(code) == nil, "\(code)") }
+    }
+
+    @Test func aCRMExportKeepsEveryContactWithTheCountryAndTheDropOption() throws {
+        let plain = try ContactImportTests.importFixture("hubspot-national-phones.csv", into: try .inMemory())
+        #expect(plain.summary.imported == 1, "only the international phone passes by default")
+        #expect(plain.summary.rejectedByCategory == ["invalid phone": 3])
+
+        var options = ContactImport.Options()
+        options.phoneCountry = NationalPhone("+1")
+        options.dropInvalidPhones = true
+        let mirror = try ContactMirror.inMemory()
+        let fixed = try ContactImportTests.importFixture("hubspot-national-phones.csv", into: mirror, options: options)
+        #expect(fixed.summary.imported == 4)
+        #expect(fixed.summary.rejected == 0)
+        #expect(fixed.summary.phonesRewritten == 2)
+        #expect(fixed.summary.phonesDropped == 1)
+        #expect(fixed.rejections.count == 1)
+        let dropped = try #require(fixed.rejections.first)
+        #expect(dropped.line == 5 && dropped.contactImported && dropped.category == "phone dropped")
+        #expect(dropped.reason.contains("ext. 204"))
+        let phones = try mirror.writer.read { db in
+            try [String: String?](
+                uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT email, phone FROM contacts").map {
+                    ($0["email"] as String, $0["phone"] as String?)
+                })
+        }
+        #expect(phones["maria.garcia@example.com"] == "+15551234567")
+        #expect(phones["tom.baker@example.co.uk"] == "+12079460958", "one country for the whole file, as asked")
+        #expect(phones["lena.vogel@example.de"] == "+49 30 901820", "an international phone is kept as written")
+        #expect(phones["sam.okafor@example.com"] == .some(nil), "kept, without the phone")
+    }
+}

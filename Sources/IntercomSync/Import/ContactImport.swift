@@ -31,6 +31,12 @@ public struct ContactImport {
         public var expectedBytes: Int?
         /// Seconds to wait for a pull, flush or other import to release the mirror (0: refuse).
         public var lockWait: Double = 0
+        /// Phones without a country code are read as national numbers of this country
+        /// (`NationalPhone`) and rewritten to the international form. Nil: such phones are invalid.
+        public var phoneCountry: NationalPhone?
+        /// A row whose phone is still invalid keeps its contact, without the phone, and is
+        /// reported (`Rejection.contactImported`), instead of being rejected whole.
+        public var dropInvalidPhones = false
 
         public init() {}
     }
@@ -47,6 +53,9 @@ public struct ContactImport {
         public var fields: [String]?
         /// What could be recovered of a row that could not be split.
         public var text: String?
+        /// True when the row is reported but its contact was imported all the same: without
+        /// its invalid phone, under `Options.dropInvalidPhones`.
+        public var contactImported = false
     }
 
     public struct Progress: Sendable {
@@ -71,6 +80,24 @@ public struct ContactImport {
         public var duplicateSamples: [DuplicateRow] = []
         public var dryRun = false
         public var seconds = 0.0
+        /// Phones rewritten from the national form (`Options.phoneCountry`), of imported contacts.
+        public var phonesRewritten = 0
+        /// Contacts imported without their invalid phone (`Options.dropInvalidPhones`).
+        public var phonesDropped = 0
+    }
+
+    /// How rows become drafts: what an import's options say about roles and phones.
+    struct RowRules: Sendable {
+        var defaultRole: ContactRole = .user
+        var phoneCountry: NationalPhone?
+        var dropInvalidPhones = false
+    }
+
+    /// What was done to a good row's phone on the way.
+    enum PhoneFix: Sendable {
+        case rewritten
+        /// Dropped, with the report of why.
+        case dropped(Rejection)
     }
 
     public struct DuplicateRow: Sendable, Equatable {
@@ -81,7 +108,7 @@ public struct ContactImport {
 
     private enum Parsed: Sendable {
         /// The email's `EmailRows.hash64`, taken on the reading thread.
-        case draft(line: Int, ContactDraft, emailHash: UInt64)
+        case draft(line: Int, ContactDraft, emailHash: UInt64, phoneFix: PhoneFix?)
         case rejected(Rejection)
     }
 
@@ -129,8 +156,10 @@ public struct ContactImport {
         /// Whether a bulk load has moved on to building its indexes.
         var indexing = false
         // The rows are read and checked on a second thread (`ParsedRows`) while this one writes.
-        let defaultRole = options.defaultRole
-        let rows = ParsedRows(reader: reader) { row in Self.parse(row, map: map, defaultRole: defaultRole) }
+        let rules = RowRules(
+            defaultRole: options.defaultRole, phoneCountry: options.phoneCountry,
+            dropInvalidPhones: options.dropInvalidPhones)
+        let rows = ParsedRows(reader: reader) { row in Self.parse(row, map: map, rules: rules) }
         defer { reader = rows.stop() }
         var chunk: [Parsed] = []
         var taken = 0
@@ -138,7 +167,7 @@ public struct ContactImport {
         /// Takes rows until `batchSize` good ones went to `take` or the file ends; bad rows go to
         /// `onRejected` on the way. Runs inside one transaction, so rows stream straight from the
         /// file into the mirror without being held in memory.
-        func readBatch(_ take: (Int, ContactDraft, UInt64) throws -> Void) throws {
+        func readBatch(_ take: (Int, ContactDraft, UInt64) throws -> Bool) throws {
             var good = 0
             while good < options.batchSize {
                 if taken == chunk.count {
@@ -161,9 +190,16 @@ public struct ContactImport {
                     summary.rejected += 1
                     summary.rejectedByCategory[rejection.category, default: 0] += 1
                     try onRejected(rejection, summary.header)
-                case .draft(let line, let draft, let emailHash):
+                case .draft(let line, let draft, let emailHash, let phoneFix):
                     good += 1
-                    try take(line, draft, emailHash)
+                    guard try take(line, draft, emailHash) else { break }
+                    switch phoneFix {
+                    case nil: break
+                    case .rewritten: summary.phonesRewritten += 1
+                    case .dropped(let report):
+                        summary.phonesDropped += 1
+                        try onRejected(report, summary.header)
+                    }
                 }
                 if summary.read % 10_000 == 0 { onProgress(Progress(rowsRead: summary.read, bytesRead: bytesRead)) }
             }
@@ -181,7 +217,9 @@ public struct ContactImport {
                                 summary.noteDuplicate(line: line, email: draft.email, existingID: "(earlier in the file)")
                             } else {
                                 summary.imported += 1
+                                return true
                             }
+                            return false
                         }
                     }
                 } else {
@@ -205,12 +243,13 @@ public struct ContactImport {
                                 }
                                 if let existing {
                                     summary.noteDuplicate(line: line, email: draft.email, existingID: existing)
-                                } else {
-                                    let rowID = try contacts.insert(draft, now: now, in: db).rowID
-                                    knownEmails?.insert(hash: emailHash, rowID: rowID)
-                                    staged = (staged?.first ?? rowID, rowID, (staged?.count ?? 0) + 1)
-                                    summary.imported += 1
+                                    return false
                                 }
+                                let rowID = try contacts.insert(draft, now: now, in: db).rowID
+                                knownEmails?.insert(hash: emailHash, rowID: rowID)
+                                staged = (staged?.first ?? rowID, rowID, (staged?.count ?? 0) + 1)
+                                summary.imported += 1
+                                return true
                             }
                         }
                         if let staged {
@@ -282,14 +321,38 @@ public struct ContactImport {
         return rows >= max(Self.bulkRows, 2 * held)
     }
 
-    private static func parse(_ row: CSVRow, map: CSVHeaderMap, defaultRole: ContactRole) -> Parsed {
+    private static func parse(_ row: CSVRow, map: CSVHeaderMap, rules: RowRules) -> Parsed {
         switch row {
         case .malformed(let line, let reason, let text):
             return .rejected(Rejection(line: line, reason: reason, category: "malformed row", fields: nil, text: text))
-        case .record(let line, let fields):
-            switch draft(from: fields, map: map, defaultRole: defaultRole) {
+        case .record(let line, var fields):
+            var phoneFix: PhoneFix?
+            if let country = rules.phoneCountry, let column = map.column(of: .phone),
+                let rewritten = country.international(fields[column].trimmedOfASCIISpace.undefusedCSVCell),
+                ContactDraft.phoneProblem(rewritten) == nil
+            {
+                fields[column] = rewritten
+                phoneFix = .rewritten
+            }
+            var result = draft(from: fields, map: map, defaultRole: rules.defaultRole)
+            if rules.dropInvalidPhones, case .failure(let error) = result, let column = map.column(of: .phone),
+                let phoneProblem = error.problems.first(where: { $0.field == "phone" })
+            {
+                var withoutPhone = fields
+                withoutPhone[column] = ""
+                let kept = draft(from: withoutPhone, map: map, defaultRole: rules.defaultRole)
+                if case .success = kept {
+                    result = kept
+                    var report = Rejection(
+                        line: line, reason: "imported without its phone: \(phoneProblem.reason)",
+                        category: "phone dropped", fields: fields, text: nil)
+                    report.contactImported = true
+                    phoneFix = .dropped(report)
+                }
+            }
+            switch result {
             case .success(let draft):
-                return .draft(line: line, draft, emailHash: EmailRows.hash64(draft.email))
+                return .draft(line: line, draft, emailHash: EmailRows.hash64(draft.email), phoneFix: phoneFix)
             case .failure(let error):
                 return .rejected(
                     Rejection(
