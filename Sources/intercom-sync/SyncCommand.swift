@@ -103,6 +103,11 @@ struct SyncCommand: AsyncParsableCommand {
                 "the full walk was partitioned into \(summary.ranges) range\(summary.ranges == 1 ? "" : "s") of created_at")
         }
         if let fallback = summary.fallback { lines.append("the full walk went through the list, one cursor: \(fallback)") }
+        if summary.recheckRequests > 0 {
+            lines.append(
+                "the walk was resumed from an earlier run: caught up from its start, \(summary.recheckRequests) ranges "
+                    + "counted against the mirror, \(summary.rewalkedRanges) walked again where contacts had gone")
+        }
         if summary.proofRequests > 0 {
             lines.append("\(summary.proofRequests) contacts missing from the walk were checked one by one before tombstoning")
         }
@@ -118,6 +123,8 @@ struct SyncCommand: AsyncParsableCommand {
             "duration_seconds": .double(summary.duration), "deferred_indexing": .bool(summary.deferredIndexing),
             "ranges": .int(Int64(summary.ranges)), "fallback": summary.fallback.map(JSONValue.string) ?? .null,
             "proof_requests": .int(Int64(summary.proofRequests)),
+            "recheck_requests": .int(Int64(summary.recheckRequests)),
+            "rewalked_ranges": .int(Int64(summary.rewalkedRanges)),
         ])
     }
 }

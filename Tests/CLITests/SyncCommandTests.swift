@@ -150,6 +150,8 @@ extension CLI {
             return .milliseconds(Int(Double.random(in: (milliseconds * from)...(milliseconds * to), using: &generator)))
         }
 
+        var cleanRunMilliseconds: Int { Int(cleanRun / .milliseconds(1)) }
+
         mutating func finished(in elapsed: Duration) {
             cleanRun = min(cleanRun, elapsed)
         }

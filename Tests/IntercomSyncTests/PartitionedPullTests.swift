@@ -184,6 +184,38 @@ import Testing
         #expect(try await harness.mirror.writer.read { db in try PullRange.fetchAll(db) }.isEmpty)
     }
 
+    /// Search pages by position: contacts removed behind a range's cursor would make its next
+    /// page skip as many. A first pull, stopped part-way, resumes after such removals and must
+    /// still hold every contact (a skipped one was never in the mirror, so no proof finds it).
+    @Test func removalsBehindAStoppedRangesCursorSkipNoContact() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 4_500) { $0.faults.latencyMilliseconds = 2 }
+        defer { Task { await harness.stop() } }
+        let sync = Self.parallelSync(harness, concurrency: 4, rangeTarget: 450)
+        _ = try await sync.runUntil(PageLimit(pages: 12))
+        let ranges = try await harness.mirror.writer.read { db in try PullRange.fetchAll(db) }
+        let started = ranges.filter { !$0.done && $0.cursor != nil }
+        #expect(!started.isEmpty)
+        var created: [(id: String, at: Int)] = []
+        for text in await harness.workspace.exportContacts() {
+            guard case .object(let fields) = try JSONValue(jsonText: text), let id = fields["id"]?.string,
+                let at = fields["created_at"]?.int
+            else { continue }
+            created.append((id, at))
+        }
+        for range in started {
+            // The range's contacts in its walking order; its first ones are behind the cursor.
+            var members = created.filter { member in
+                member.at >= (range.lower ?? .min) && member.at < (range.upper ?? .max)
+            }
+            if range.sort == "descending" { members.reverse() }
+            for member in members.prefix(3) { try await harness.workspace.delete(id: member.id) }
+        }
+        harness.workspace.clock.advance(by: 3_600)
+        let summary = try await sync.run()
+        #expect(summary.resumed)
+        #expect(try await harness.differences() == [])
+    }
+
     @Test func aSearchThatDisagreesWithTheListFallsBackToTheListWalk() async throws {
         let harness = try await SimulatorHarness.start(contacts: 1_000) { $0.searchLagSeconds = 600 }
         defer { Task { await harness.stop() } }

@@ -7,7 +7,7 @@ import Testing
 @Suite struct SyncFaultTests {
     @Test func pullsConvergeUnderFaultsAndHonourResets() async throws {
         // The wall clock, so rate-limit windows pass in real time: 6 requests a second.
-        let harness = try await SimulatorHarness.start(contacts: 3_000, startTime: nil, timeout: 1) {
+        let harness = try await SimulatorHarness.start(contacts: 3_000, startTime: nil, timeout: 2) {
             $0.rateLimit = 6
             $0.rateLimitWindowSeconds = 1
             var faults = FaultPlan()
@@ -18,7 +18,7 @@ import Testing
             faults.rateLimitBurstLength = 2
             faults.truncatedBodyRate = 0.05
             faults.lostResponseRate = 0.08
-            faults.lostResponseDelaySeconds = 1.5
+            faults.lostResponseDelaySeconds = 2.5
             faults.seed = 6
             $0.faults = faults
         }

@@ -190,6 +190,12 @@ enum MirrorSchema {
                     )
                     """)
         }
+        migrator.registerMigration("v8: range totals") { db in
+            // Search pages by position: a contact removed behind a range's cursor shifts the
+            // rest back, and the next page would skip one. The total search reported with the
+            // range's last committed page tells a later page (or a resumed walk) that it shrank.
+            try db.execute(sql: "ALTER TABLE pull_ranges ADD COLUMN last_total INTEGER")
+        }
         return migrator
     }
 

@@ -12,6 +12,9 @@ public enum SyncStateKey: String, Sendable, CaseIterable {
     /// Set when the full pull in progress has walked every page (or range): what is left is to
     /// prove the unseen contacts gone and tombstone them.
     case fullPullWalked = "full_pull.walked"
+    /// The newest `updated_at` in the workspace when the full pull in progress began, by the
+    /// server's clock: every edit made after the walk began is at or above it.
+    case fullPullNewestAtStart = "full_pull.newest_at_start"
     /// The newest `updated_at` a completed incremental or full pull has seen.
     case incrementalWatermark = "incremental.watermark"
     /// The pass in progress: its `updated_at >` bound, the cursor after its last committed page,
@@ -19,6 +22,8 @@ public enum SyncStateKey: String, Sendable, CaseIterable {
     case incrementalFloor = "incremental.floor"
     case incrementalCursor = "incremental.cursor"
     case incrementalPassNewest = "incremental.pass_newest"
+    /// The `total_count` search reported with the pass's last committed page.
+    case incrementalLastTotal = "incremental.last_total"
     case lastIncrementalPullAt = "incremental.completed_at"
     case lastReconcileAt = "reconcile.completed_at"
     case workspaceTimezone = "workspace.timezone"

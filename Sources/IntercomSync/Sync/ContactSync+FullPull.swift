@@ -24,9 +24,22 @@ extension ContactSync {
         if !start.walked {
             try await walkEverything(start: start, into: &summary, progress: progress)
         }
+        let newestAtStart = try mirror.syncState(.fullPullNewestAtStart).flatMap(Int.init)
+        var caughtUp = false
+        if start.resumed {
+            // The walk began in an earlier run, maybe days ago: pages walked then miss what changed
+            // since. The edits are caught up by an incremental pass from the walk's beginning;
+            // the deletions are found range by range, by count, and re-walked (`recheck`).
+            if let newestAtStart {
+                try await incrementalPull(
+                    into: &summary, progress: progress, catchingUp: newestAtStart - Self.incrementalMargin)
+                caughtUp = true
+            }
+            try await recheck(into: &summary, allowMassDelete: allowMassDelete)
+        }
         try await proveUnseen(startedAt: start.startedAt, allowMassDelete: allowMassDelete, into: &summary)
-        let tombstoned = try await mirror.writer.write { [now] db in
-            try Self.finishFullPull(startedAt: start.startedAt, now: now(), in: db)
+        let tombstoned = try await mirror.writer.write { [now, caughtUp] db in
+            try Self.finishFullPull(startedAt: start.startedAt, now: now(), caughtUp: caughtUp, in: db)
         }
         summary.tombstoned += tombstoned
     }
@@ -36,15 +49,26 @@ extension ContactSync {
         start: FullPullStart, into summary: inout SyncSummary, progress: (@Sendable (SyncProgress) -> Void)?
     ) async throws {
         var ranges = try await mirror.writer.read { db in try PullRange.fetchAll(db) }
-        if ranges.isEmpty && start.cursor == nil && concurrency > 1 {
+        let beginning = ranges.isEmpty && start.cursor == nil
+        // Before its first page, a walk records the workspace's newest update (`newestUpdateNow`),
+        // asked alongside its plan so that it costs no round trip of its own.
+        async let newest = newestUpdateNow(asking: beginning)
+        if beginning && concurrency > 1 {
             let planned = try await planRanges()
             summary.planRequests = planned.requests
             switch planned.outcome {
             case .ranges(let planned):
-                try await mirror.writer.write { db in try PullRange.save(planned, in: db) }
                 ranges = planned
             case .fallback(let reason):
                 summary.fallback = reason
+            }
+        }
+        if beginning {
+            summary.planRequests += 1
+            let newestAtStart = try await newest
+            try await mirror.writer.write { [ranges] db in
+                try PullRange.save(ranges, in: db)
+                try ContactMirror.setSyncState(.fullPullNewestAtStart, to: newestAtStart.map(String.init), in: db)
             }
         }
         let held = try await mirror.writer.writeWithoutTransaction { db in
@@ -140,6 +164,7 @@ extension ContactSync {
         try ContactMirror.setSyncState(.fullPullStartedAt, to: String(time), in: db)
         try ContactMirror.setSyncState(.fullPullCursor, to: nil, in: db)
         try ContactMirror.setSyncState(.fullPullWalked, to: nil, in: db)
+        try ContactMirror.setSyncState(.fullPullNewestAtStart, to: nil, in: db)
         try PullRange.save([], in: db)
         try ContactMirror.clearSeen(in: db)
         return (time, nil, false, false)
@@ -170,7 +195,7 @@ extension ContactSync {
     }
 
     /// `GET /contacts/{id}`: true when Intercom says the contact is gone; otherwise stores it.
-    private func prove(_ id: String) async throws -> Bool {
+    func prove(_ id: String) async throws -> Bool {
         let sentAt = now()
         let answer = try await client.sendJSON("GET", "/contacts/\(Self.pathComponent(id))", accepting: [404, 410])
         guard answer.response.status < 300 else { return true }
@@ -210,7 +235,11 @@ extension ContactSync {
     /// mirror (`massDeleteShare`); nothing is tombstoned, and the next sync proves and checks
     /// again.
     private static func checkDeletionShare(pullStartedAt: Int, in db: Database) throws {
-        let doomed = try ContactMirror.unseenCount(pullStartedAt: pullStartedAt, in: db)
+        try checkDeletionShare(doomed: ContactMirror.unseenCount(pullStartedAt: pullStartedAt, in: db), in: db)
+    }
+
+    /// The same check for `doomed` contacts about to be proven and tombstoned.
+    static func checkDeletionShare(doomed: Int, in db: Database) throws {
         guard doomed > 0 else { return }
         let synced = try Int.fetchOne(db, sql: "SELECT count(*) FROM contacts WHERE state = 'synced'") ?? 0
         let share = Double(doomed) / Double(max(synced, 1))
@@ -223,15 +252,23 @@ extension ContactSync {
                 + "If that many contacts really were deleted on Intercom, run the sync again with --allow-mass-delete")
     }
 
-    /// The walk is complete and the unseen are proven gone: tombstone them, and start
-    /// incremental pulls from the newest update the walk saw. (The share was checked before the
-    /// proof, which only ever finds more contacts alive.)
-    private static func finishFullPull(startedAt: Int, now: Int, in db: Database) throws -> Int {
+    /// The walk is complete and the unseen are proven gone: tombstone them, and set where the
+    /// next incremental pull starts. That is the workspace's newest update when the walk began:
+    /// an edit made while it ran may sit behind a page already walked. A catch-up pass
+    /// (`caughtUp`) has set the watermark itself, from what it pulled. Without either (a server
+    /// that would not say), the newest update the mirror holds. (The share was checked before
+    /// the proof, which only ever finds more contacts alive.)
+    private static func finishFullPull(startedAt: Int, now: Int, caughtUp: Bool, in db: Database) throws -> Int {
         let tombstoned = try ContactMirror.tombstoneUnseen(pullStartedAt: startedAt, now: now, in: db)
         let stored = try ContactMirror.syncState(.incrementalWatermark, in: db).flatMap(Int.init)
-        if let newest = try ContactMirror.newestUpdate(in: db) {
+        if caughtUp {
+            // Set by the catch-up pass.
+        } else if let newestAtStart = try ContactMirror.syncState(.fullPullNewestAtStart, in: db).flatMap(Int.init) {
+            try ContactMirror.setSyncState(.incrementalWatermark, to: String(newestAtStart), in: db)
+        } else if let newest = try ContactMirror.newestUpdate(in: db) {
             try ContactMirror.setSyncState(.incrementalWatermark, to: String(max(stored ?? newest, newest)), in: db)
         }
+        try ContactMirror.setSyncState(.fullPullNewestAtStart, to: nil, in: db)
         try ContactMirror.setSyncState(.fullPullStartedAt, to: nil, in: db)
         try ContactMirror.setSyncState(.fullPullCursor, to: nil, in: db)
         try ContactMirror.setSyncState(.fullPullWalked, to: nil, in: db)

@@ -101,30 +101,49 @@ extension ContactSync {
     }
 
     /// Walks one range from its cursor to its end. A saved cursor Intercom no longer accepts
-    /// restarts the range: what it already marked seen was seen in this pull.
-    private func walk(_ range: PullRange, committed: @Sendable (_ fetched: Int, _ written: Int) -> Void) async throws {
+    /// restarts the range: what it already marked seen was seen in this pull. So does a total
+    /// that shrank since the last committed page (`PullRange.sort`), up to
+    /// `maximumRangeRestarts` times a run; the page that showed it still commits.
+    func walk(_ range: PullRange, committed: @Sendable (_ fetched: Int, _ written: Int) -> Void) async throws {
         var cursor = range.cursor
+        var lastTotal = range.lastTotal
+        var restarts = 0
         while true {
             let current: FetchedPage
             do {
-                current = try await searchPage(range.query, after: cursor)
+                current = try await searchPage(range.query, sort: range.sort, after: cursor)
             } catch let error as IntercomError where cursor != nil && error.kind == .permanent {
                 cursor = nil
                 continue
             }
-            let next = current.page.nextCursor
-            let written = try await mirror.writer.write { db in
+            let total = current.page.totalCount
+            var next = current.page.nextCursor
+            var done = next == nil
+            if cursor != nil, let total, let lastTotal, total < lastTotal, restarts < Self.maximumRangeRestarts {
+                restarts += 1
+                next = nil
+                done = false
+            }
+            let written = try await mirror.writer.write { [next, done] db in
                 let written = try ContactMirror.upsert(page: current.page, fetchedAt: current.fetchedAt, in: db)
                 try ContactMirror.markSeen(current.page, in: db)
-                try PullRange.advance(seq: range.seq, cursor: next, fetched: current.page.contacts.count, in: db)
+                try PullRange.advance(
+                    seq: range.seq, cursor: next, fetched: current.page.contacts.count, total: total, done: done, in: db)
                 return written
             }
             committed(current.page.contacts.count, written)
-            guard let next else { return }
+            guard !done else { return }
             try Task.checkCancellation()
             cursor = next
+            lastTotal = total
         }
     }
+
+    /// How many times one run walks a range again from its start because it shrank: a range
+    /// losing contacts on every page would otherwise never finish. Past it the walk goes on; a
+    /// contact it skipped is fetched by the proof of the unseen when the mirror held it, and
+    /// otherwise waits for the next full pull.
+    static let maximumRangeRestarts = 3
 }
 
 /// What the workers of a partitioned walk share: the ranges left, and what was committed.

@@ -18,6 +18,16 @@ struct PullRange: Sendable, Equatable {
     var cursor: String?
     var fetched = 0
     var done = false
+    /// The `total_count` search reported with the last committed page.
+    var lastTotal: Int?
+
+    /// The order a range is walked in. Search pages by position, so a contact that leaves the
+    /// range behind the cursor makes the next page skip one: the walk sees the total shrink and
+    /// walks the range again. A contact that joins behind the cursor only makes a page repeat
+    /// one. Contacts are created at the end of the last range (unbounded above), so that one is
+    /// walked newest first: there, every creation lands behind the cursor and can offset a
+    /// removal only by repeating a contact, never by hiding a skip from the total.
+    var sort: String { upper == nil ? "descending" : "ascending" }
 
     /// The search filter for the range. Stable API versions cut date filters to whole days in
     /// the workspace's timezone, and allow only `=`, `<` and `>` on dates: `> X` matches from
@@ -160,27 +170,36 @@ struct PullPlanner: Sendable {
 
 extension PullRange {
     static func fetchAll(_ db: Database) throws -> [PullRange] {
-        try Row.fetchAll(db, sql: "SELECT seq, lower, upper, expected, cursor, fetched, done FROM pull_ranges ORDER BY seq")
-            .map { row in
-                PullRange(
-                    seq: row["seq"], lower: row["lower"], upper: row["upper"], expected: row["expected"],
-                    cursor: row["cursor"], fetched: row["fetched"], done: row["done"])
-            }
+        try Row.fetchAll(
+            db, sql: "SELECT seq, lower, upper, expected, cursor, fetched, done, last_total FROM pull_ranges ORDER BY seq"
+        )
+        .map { row in
+            PullRange(
+                seq: row["seq"], lower: row["lower"], upper: row["upper"], expected: row["expected"],
+                cursor: row["cursor"], fetched: row["fetched"], done: row["done"], lastTotal: row["last_total"])
+        }
     }
 
     static func save(_ ranges: [PullRange], in db: Database) throws {
         try db.execute(sql: "DELETE FROM pull_ranges")
         for range in ranges {
             try db.execute(
-                sql: "INSERT INTO pull_ranges (seq, lower, upper, expected, cursor, fetched, done) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                arguments: [range.seq, range.lower, range.upper, range.expected, range.cursor, range.fetched, range.done])
+                sql: """
+                    INSERT INTO pull_ranges (seq, lower, upper, expected, cursor, fetched, done, last_total)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    range.seq, range.lower, range.upper, range.expected, range.cursor, range.fetched, range.done,
+                    range.lastTotal,
+                ])
         }
     }
 
-    /// Records a committed page of the range: the cursor after it, and whether it was the last.
-    static func advance(seq: Int, cursor: String?, fetched: Int, in db: Database) throws {
+    /// Records a committed page of the range: the cursor after it (nil to walk the range again
+    /// from its start), the total search reported with it, and whether it was the last.
+    static func advance(seq: Int, cursor: String?, fetched: Int, total: Int?, done: Bool, in db: Database) throws {
         try db.execute(
-            sql: "UPDATE pull_ranges SET cursor = ?, fetched = fetched + ?, done = ? WHERE seq = ?",
-            arguments: [cursor, fetched, cursor == nil, seq])
+            sql: "UPDATE pull_ranges SET cursor = ?, fetched = fetched + ?, done = ?, last_total = ? WHERE seq = ?",
+            arguments: [cursor, fetched, done, total, seq])
     }
 }

@@ -23,6 +23,10 @@ public struct SyncSummary: Sendable, Equatable {
     public var fallback: String?
     /// `GET`s sent to prove contacts the walk did not see gone before tombstoning them.
     public var proofRequests = 0
+    /// Count requests a resumed full pull sent to check its ranges against the mirror, and how
+    /// many ranges it walked again because contacts had gone from them since they were walked.
+    public var recheckRequests = 0
+    public var rewalkedRanges = 0
     /// True when a full pull into a small mirror deferred its indexing to its end
     /// (`ContactMirror.bulkLoading`).
     public var deferredIndexing = false

@@ -1,0 +1,136 @@
+import Foundation
+import GRDB
+
+/// What makes a resumed full pull exact. A walk killed and resumed, maybe days later, has pages
+/// that were read before the workspace changed. The edits since are caught up by an incremental
+/// pass from the walk's beginning (`fullPull`); the deletions, archives and merges are found here.
+///
+/// After the catch-up the mirror holds every contact the workspace holds: each was either walked
+/// or, created or edited since the walk began, pulled by the catch-up. So in each range of
+/// `created_at`, the mirror's synced contacts can only outnumber the workspace's, by exactly
+/// those that went away. A range whose counts agree is exact; one whose counts differ is walked
+/// again, and what the new walk does not see is proven gone by `GET` and tombstoned. A range
+/// costs one count request; only the ranges that lost contacts cost a walk.
+extension ContactSync {
+    /// The newest `updated_at` in the workspace now, by the server's clock, or nil when search
+    /// will not say. Asked before a full walk's first page: an edit made after it is at or above.
+    func newestUpdateNow(asking: Bool = true) async throws -> Int? {
+        guard asking else { return nil }
+        let body: JSONValue = .object([
+            "query": PullRange.everything, "pagination": .object(["per_page": 1]),
+            "sort": .object(["field": "updated_at", "order": "descending"]),
+        ])
+        do {
+            let page = try await fetchPage("POST", "/contacts/search", json: body.jsonText)
+            return page.page.contacts.first?.updatedAt
+        } catch let error as IntercomError where error.kind == .permanent {
+            return nil
+        }
+    }
+
+    /// Compares every range's count with the mirror's and walks again the ranges that differ.
+    func recheck(into summary: inout SyncSummary, allowMassDelete: Bool) async throws {
+        var ranges = try await mirror.writer.read { db in try PullRange.fetchAll(db) }
+        let partitioned = !ranges.isEmpty
+        if !partitioned {
+            // A list walk: the whole workspace is one range, counted by the list.
+            ranges = [PullRange(seq: 0, lower: nil, upper: nil, expected: 0)]
+        }
+        let held = try await mirror.writer.writeWithoutTransaction { [ranges] db in
+            try Self.syncedCounts(in: ranges, db)
+        }
+        let queries = Dictionary(uniqueKeysWithValues: ranges.map { (String($0.seq), $0.query) })
+        let counted = try await forEachConcurrently(ranges.map { String($0.seq) }) { seq in
+            if partitioned {
+                return try await self.searchPage(queries[seq]!, perPage: 1, sort: nil).page.totalCount ?? 0
+            }
+            return try await self.fetchPage("GET", "/contacts", query: [("per_page", "1")]).page.totalCount ?? 0
+        }
+        summary.recheckRequests += ranges.count
+        for (index, range) in ranges.enumerated() where held[index] != counted[index] {
+            summary.rewalkedRanges += 1
+            try await rewalk(range, partitioned: partitioned, allowMassDelete: allowMassDelete, into: &summary)
+        }
+    }
+
+    /// How many synced contacts the mirror holds in each range, in one scan.
+    private static func syncedCounts(in ranges: [PullRange], _ db: Database) throws -> [Int] {
+        var counts = [Int](repeating: 0, count: ranges.count)
+        let cursor = try Int.fetchCursor(db, sql: "SELECT created_at FROM contacts WHERE state = 'synced'")
+        while let createdAt = try cursor.next() {
+            for (index, range) in ranges.enumerated()
+            where (range.lower.map { createdAt >= $0 } ?? true) && (range.upper.map { createdAt < $0 } ?? true) {
+                counts[index] += 1
+                break
+            }
+        }
+        return counts
+    }
+
+    /// Walks one range again from its start, then proves gone, one `GET` each, the mirror's
+    /// synced contacts of the range that the walk did not see (and nothing fetched since it
+    /// began), and tombstones them.
+    private func rewalk(
+        _ range: PullRange, partitioned: Bool, allowMassDelete: Bool, into summary: inout SyncSummary
+    ) async throws {
+        let began = now()
+        var seen = Set<String>()
+        var cursor: String?
+        var lastTotal: Int?
+        var restarts = 0
+        var more = true
+        while more {
+            let current =
+                try await partitioned
+                ? searchPage(range.query, sort: range.sort, after: cursor) : fetchListPage(after: cursor)
+            let written = try await mirror.writer.write { db in
+                let written = try ContactMirror.upsert(page: current.page, fetchedAt: current.fetchedAt, in: db)
+                try ContactMirror.markSeen(current.page, in: db)
+                return written
+            }
+            for contact in current.page.contacts { if let id = contact.id { seen.insert(id) } }
+            summary.fetched += current.page.contacts.count
+            summary.written += written
+            let total = current.page.totalCount
+            if partitioned, cursor != nil, let total, let lastTotal, total < lastTotal,
+                restarts < Self.maximumRangeRestarts
+            {
+                restarts += 1  // It shrank: a page may have skipped a contact (`PullRange.sort`).
+                cursor = nil
+                seen.removeAll()
+            } else {
+                cursor = current.page.nextCursor
+                more = cursor != nil
+            }
+            lastTotal = total
+        }
+        let candidates = try await mirror.writer.writeWithoutTransaction { [seen] db in
+            try Row.fetchAll(
+                db, sql: "SELECT id, created_at FROM contacts WHERE state = 'synced' AND ifnull(fetched_at, 0) < ?",
+                arguments: [began]
+            ).compactMap { row -> String? in
+                let id: String = row[0]
+                let createdAt: Int = row[1]
+                let inRange = (range.lower.map { createdAt >= $0 } ?? true) && (range.upper.map { createdAt < $0 } ?? true)
+                return inRange && !seen.contains(id) ? id : nil
+            }
+        }
+        guard !candidates.isEmpty else { return }
+        if !allowMassDelete {
+            try await mirror.writer.writeWithoutTransaction { db in
+                try Self.checkDeletionShare(doomed: candidates.count, in: db)
+            }
+        }
+        let gone = try await forEachConcurrently(candidates) { id in try await self.prove(id) }
+        summary.proofRequests += candidates.count
+        let time = now()
+        summary.tombstoned += try await mirror.writer.write { db in
+            var count = 0
+            for (id, isGone) in zip(candidates, gone) where isGone {
+                try ContactMirror.tombstone(id: id, at: time, in: db)
+                count += db.changesCount
+            }
+            return count
+        }
+    }
+}
