@@ -102,6 +102,9 @@ struct SyncCommand: AsyncParsableCommand {
             lines.append(
                 "the full walk was partitioned into \(summary.ranges) range\(summary.ranges == 1 ? "" : "s") of created_at")
         }
+        if summary.incrementalRanges > 0 {
+            lines.append("the incremental pass was split into \(summary.incrementalRanges) ranges of created_at")
+        }
         if let fallback = summary.fallback { lines.append("the full walk went through the list, one cursor: \(fallback)") }
         if summary.recheckRequests > 0 {
             lines.append(
@@ -125,6 +128,7 @@ struct SyncCommand: AsyncParsableCommand {
             "proof_requests": .int(Int64(summary.proofRequests)),
             "recheck_requests": .int(Int64(summary.recheckRequests)),
             "rewalked_ranges": .int(Int64(summary.rewalkedRanges)),
+            "incremental_ranges": .int(Int64(summary.incrementalRanges)),
         ])
     }
 }

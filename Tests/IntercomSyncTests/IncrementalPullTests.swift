@@ -110,3 +110,67 @@ import Testing
         #expect(try harness.mirror.syncState(.incrementalCursor) == nil)
     }
 }
+
+/// An incremental pass of many edits, split into ranges of `created_at` and walked in parallel.
+@Suite(.serialized) struct PartitionedIncrementalPullTests {
+    /// Edits `count` contacts spread over the workspace, the clock moving a second each.
+    static func edit(_ harness: SimulatorHarness, count: Int, round: Int) async throws -> [String] {
+        let ids = await harness.workspace.contactIDs()
+        let step = max(1, ids.count / count)
+        var edited: [String] = []
+        for index in stride(from: 0, to: ids.count, by: step).prefix(count) {
+            harness.workspace.clock.advance(by: 1)
+            try await harness.workspace.edit(id: ids[index], fieldsJSON: #"{"name": "Round \#(round) \#(index)"}"#)
+            edited.append(ids[index])
+        }
+        return edited
+    }
+
+    @Test func manyEditsArePulledByRangesInParallel() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 4_000) { $0.faults.latencyMilliseconds = 2 }
+        defer { Task { await harness.stop() } }
+        let sync = PartitionedPullTests.parallelSync(harness, rangeTarget: 450)
+        _ = try await sync.run()
+        harness.workspace.clock.advance(by: 86_400)
+        _ = try await Self.edit(harness, count: 1_500, round: 1)
+        try await harness.workspace.delete(id: harness.workspace.contactIDs()[7])
+        let summary = try await sync.run()
+        #expect(summary.passes == [.incremental])
+        #expect(summary.incrementalRanges > 2, "\(summary)")
+        #expect(summary.written >= 1_500)
+        #expect(try await harness.differences() == ["extra \(await harness.workspace.deletedIDs().first!)"])
+        #expect(try harness.mirror.syncState(.incrementalFloor) == nil)
+        #expect(try await harness.mirror.writer.read { db in try PullRange.fetchAll(db, table: .incremental) }.isEmpty)
+        // Nothing new: the next pass finds only the edits of the margin again, and writes none.
+        let again = try await sync.run()
+        #expect(again.written == 0)
+    }
+
+    @Test func aStoppedPartitionedPassResumesItsRanges() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 4_000) { $0.faults.latencyMilliseconds = 2 }
+        defer { Task { await harness.stop() } }
+        let sync = PartitionedPullTests.parallelSync(harness, concurrency: 4, rangeTarget: 300)
+        _ = try await sync.run()
+        harness.workspace.clock.advance(by: 86_400)
+        _ = try await Self.edit(harness, count: 2_000, round: 1)
+        _ = try await sync.runUntil(PageLimit(pages: 5))
+        let ranges = try await harness.mirror.writer.read { db in try PullRange.fetchAll(db, table: .incremental) }
+        #expect(ranges.count > 2 && ranges.contains { !$0.done }, "\(ranges.count)")
+        #expect(try harness.mirror.syncState(.incrementalFloor) != nil)
+        let before = await PartitionedPullTests.pageRequests(harness)
+        let summary = try await sync.run()
+        #expect(summary.resumed)
+        #expect(try await harness.differences() == [])
+        let after = await PartitionedPullTests.pageRequests(harness)
+        let remaining = ranges.filter { !$0.done }.reduce(0) { total, range in
+            total + (range.expected - range.fetched + ContactSync.pageSize - 1) / ContactSync.pageSize
+        }
+        // What was left, the pages in flight again, and then a fresh pass (a resumed pass has not
+        // seen the edits made since it began): its plan and its window, the 2,000 edits at most.
+        let freshPass = (2_000 + ContactSync.pageSize - 1) / ContactSync.pageSize + 2 * ranges.count + 4
+        #expect(
+            after - before <= remaining + ranges.count + 4 + freshPass,
+            "\(after - before) for \(remaining) pages and a fresh pass")
+        #expect(summary.passes == [.incremental])
+    }
+}

@@ -196,6 +196,22 @@ enum MirrorSchema {
             // range's last committed page tells a later page (or a resumed walk) that it shrank.
             try db.execute(sql: "ALTER TABLE pull_ranges ADD COLUMN last_total INTEGER")
         }
+        migrator.registerMigration("v9: partitioned incremental pull") { db in
+            // An incremental pass split into ranges of `created_at`, like a full pull's.
+            try db.execute(
+                sql: """
+                    CREATE TABLE incremental_ranges (
+                        seq INTEGER PRIMARY KEY,
+                        lower INTEGER,
+                        upper INTEGER,
+                        expected INTEGER NOT NULL,
+                        cursor TEXT,
+                        fetched INTEGER NOT NULL DEFAULT 0,
+                        done INTEGER NOT NULL DEFAULT 0,
+                        last_total INTEGER
+                    )
+                    """)
+        }
         return migrator
     }
 

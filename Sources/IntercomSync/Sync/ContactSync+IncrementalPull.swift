@@ -9,13 +9,41 @@ extension ContactSync {
     ///
     /// Inside a full pull (`catchingUp`), the pass starts from `floor` rather than the watermark
     /// (which a first pull has not set yet), and marks what it pulls as seen by the pull.
+    ///
+    /// A pass is walked newest first, so a pass resumed from an earlier run has not seen what
+    /// was edited since it began (those contacts moved to the front, behind its cursor): it is
+    /// followed by a fresh pass from the watermark it set.
     func incrementalPull(
         into summary: inout SyncSummary, progress: (@Sendable (SyncProgress) -> Void)?,
         catchingUp floor: Int? = nil
     ) async throws {
-        summary.passes.append(.incremental)
+        guard try await incrementalPass(into: &summary, progress: progress, catchingUp: floor) else { return }
+        let watermark = try mirror.syncState(.incrementalWatermark).flatMap(Int.init)
+        _ = try await incrementalPass(
+            into: &summary, progress: progress, catchingUp: floor == nil ? nil : watermark.map { $0 - Self.incrementalMargin })
+    }
+
+    /// One pass; true when it was resumed from an earlier run.
+    private func incrementalPass(
+        into summary: inout SyncSummary, progress: (@Sendable (SyncProgress) -> Void)?, catchingUp floor: Int?
+    ) async throws -> Bool {
+        if summary.passes.last != .incremental { summary.passes.append(.incremental) }
         let start = try await mirror.writer.write { db in try Self.startIncrementalPull(from: floor, in: db) }
         summary.resumed = summary.resumed || start.resumed
+        var ranges = try await mirror.writer.read { db in try PullRange.fetchAll(db, table: .incremental) }
+        if ranges.isEmpty && start.cursor == nil && concurrency > 1 {
+            ranges = try await planIncrementalRanges(floor: start.floor, into: &summary)
+            try await mirror.writer.write { [ranges] db in try PullRange.save(ranges, table: .incremental, in: db) }
+        }
+        if !ranges.isEmpty {
+            summary.incrementalRanges = ranges.count
+            let kind = RangeWalk(table: .incremental, updatedAfter: start.floor, markingSeen: floor != nil)
+            try await partitionedWalk(ranges, as: kind, into: &summary, progress: progress)
+            try await mirror.writer.write { [now] db in
+                try Self.finishIncrementalPass(now: now(), in: db)
+            }
+            return start.resumed
+        }
         var fetched = 0
         var cursor = start.cursor
         var lastTotal = start.lastTotal
@@ -39,22 +67,12 @@ extension ContactSync {
             let written = try await mirror.writer.write { [now] db in
                 let written = try ContactMirror.upsert(page: current.page, fetchedAt: current.fetchedAt, in: db)
                 if floor != nil { try ContactMirror.markSeen(current.page, in: db) }
-                let pageNewest = current.page.contacts.compactMap(\.updatedAt).max()
-                let passNewest = try ContactMirror.syncState(.incrementalPassNewest, in: db).flatMap(Int.init)
-                let newest = [pageNewest, passNewest].compactMap { $0 }.max()
+                try Self.notePassNewest(current.page, in: db)
                 if done {
-                    let watermark = try ContactMirror.syncState(.incrementalWatermark, in: db).flatMap(Int.init)
-                    let advanced = [watermark, newest].compactMap { $0 }.max()
-                    try ContactMirror.setSyncState(.incrementalWatermark, to: advanced.map(String.init), in: db)
-                    try ContactMirror.setSyncState(.incrementalFloor, to: nil, in: db)
-                    try ContactMirror.setSyncState(.incrementalCursor, to: nil, in: db)
-                    try ContactMirror.setSyncState(.incrementalLastTotal, to: nil, in: db)
-                    try ContactMirror.setSyncState(.incrementalPassNewest, to: nil, in: db)
-                    try ContactMirror.setSyncState(.lastIncrementalPullAt, to: String(now()), in: db)
+                    try Self.finishIncrementalPass(now: now(), in: db)
                 } else {
                     try ContactMirror.setSyncState(.incrementalCursor, to: next, in: db)
                     try ContactMirror.setSyncState(.incrementalLastTotal, to: total.map(String.init), in: db)
-                    try ContactMirror.setSyncState(.incrementalPassNewest, to: newest.map(String.init), in: db)
                 }
                 return written
             }
@@ -62,12 +80,78 @@ extension ContactSync {
             summary.fetched += current.page.contacts.count
             summary.written += written
             progress?(SyncProgress(pass: .incremental, fetched: fetched, total: current.page.totalCount))
-            guard !done else { return }
+            guard !done else { return start.resumed }
             try Task.checkCancellation()
             cursor = next
             lastTotal = total
         }
     }
+
+    /// Keeps the newest `updated_at` the pass in progress has committed.
+    static func notePassNewest(_ page: ScannedPage, in db: Database) throws {
+        let pageNewest = page.contacts.compactMap(\.updatedAt).max()
+        let passNewest = try ContactMirror.syncState(.incrementalPassNewest, in: db).flatMap(Int.init)
+        let newest = [pageNewest, passNewest].compactMap { $0 }.max()
+        try ContactMirror.setSyncState(.incrementalPassNewest, to: newest.map(String.init), in: db)
+    }
+
+    /// The pass is complete: the watermark moves up to the newest update it saw.
+    private static func finishIncrementalPass(now: Int, in db: Database) throws {
+        let newest = try ContactMirror.syncState(.incrementalPassNewest, in: db).flatMap(Int.init)
+        let watermark = try ContactMirror.syncState(.incrementalWatermark, in: db).flatMap(Int.init)
+        let advanced = [watermark, newest].compactMap { $0 }.max()
+        try ContactMirror.setSyncState(.incrementalWatermark, to: advanced.map(String.init), in: db)
+        try ContactMirror.setSyncState(.incrementalFloor, to: nil, in: db)
+        try ContactMirror.setSyncState(.incrementalCursor, to: nil, in: db)
+        try ContactMirror.setSyncState(.incrementalLastTotal, to: nil, in: db)
+        try ContactMirror.setSyncState(.incrementalPassNewest, to: nil, in: db)
+        try ContactMirror.setSyncState(.lastIncrementalPullAt, to: String(now), in: db)
+        try PullRange.save([], table: .incremental, in: db)
+    }
+
+    /// A pass of more than `partitionFrom` contacts is split into ranges of `created_at`, as a
+    /// full pull is (`PullPlanner`), each walked newest first by `updated_at`: a busy workspace
+    /// edits tens of thousands of contacts a day, and a day-truncated window re-reads at least a
+    /// day of them. A smaller pass walks one cursor: planning would cost more than it saves.
+    /// Nil when it walks one cursor.
+    private func planIncrementalRanges(floor: Int, into summary: inout SyncSummary) async throws -> [PullRange] {
+        let window = PullRange(seq: 0, lower: nil, upper: nil, expected: 0).query(updatedAfter: floor)
+        let oldest: FetchedPage
+        let newest: FetchedPage
+        do {
+            async let first = searchPage(window, perPage: 1, sort: "ascending")
+            async let last = searchPage(window, perPage: 1, sort: "descending")
+            (oldest, newest) = (try await first, try await last)
+        } catch let error as IntercomError where error.kind == .permanent {
+            return []
+        }
+        summary.planRequests += 2
+        let total = oldest.page.totalCount ?? 0
+        guard total > Self.partitionFrom, let first = oldest.page.contacts.first?.fields[.createdAt]?.int,
+            let last = newest.page.contacts.first?.fields[.createdAt]?.int
+        else { return [] }
+        let timezone = try mirror.syncState(.workspaceTimezone)
+        let target = min(rangeTarget, max(2 * Self.pageSize, total / concurrency))
+        let planner = PullPlanner(timezone: timezone, target: target, concurrency: concurrency)
+        let counts = RequestCount()
+        do {
+            let ranges = try await planner.plan(total: total, first: min(first, last), last: max(first, last)) {
+                lower, upper in
+                counts.add(1)
+                let range = PullRange(seq: 0, lower: lower, upper: upper, expected: 0)
+                return try await self.searchPage(range.query(updatedAfter: floor), perPage: 1, sort: nil)
+                    .page.totalCount ?? 0
+            }
+            summary.planRequests += counts.value
+            return ranges
+        } catch let error as IntercomError where error.kind == .permanent {
+            summary.planRequests += counts.value
+            return []
+        }
+    }
+
+    /// Passes larger than this many contacts (4 pages) are split into ranges.
+    static let partitionFrom = 4 * pageSize
 
     private func fetchSearchPage(floor: Int, after cursor: String?) async throws -> FetchedPage {
         var pagination: [String: JSONValue] = ["per_page": .int(Int64(Self.pageSize))]

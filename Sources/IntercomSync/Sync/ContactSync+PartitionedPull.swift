@@ -64,20 +64,40 @@ extension ContactSync {
         }
     }
 
-    func searchPage(_ query: JSONValue, perPage: Int = pageSize, sort: String? = "ascending", after cursor: String? = nil)
-        async throws -> FetchedPage
-    {
+    func searchPage(
+        _ query: JSONValue, perPage: Int = pageSize, sort: String? = "ascending", by field: String = "created_at",
+        after cursor: String? = nil
+    ) async throws -> FetchedPage {
         var pagination: [String: JSONValue] = ["per_page": .int(Int64(perPage))]
         if let cursor { pagination["starting_after"] = .string(cursor) }
         var body: [String: JSONValue] = ["query": query, "pagination": .object(pagination)]
-        if let sort { body["sort"] = .object(["field": "created_at", "order": .string(sort)]) }
+        if let sort { body["sort"] = .object(["field": .string(field), "order": .string(sort)]) }
         return try await fetchPage("POST", "/contacts/search", json: JSONValue.object(body).jsonText)
+    }
+
+    /// What a walk of ranges is part of: a full pull, or an incremental pass (`updatedAfter`)
+    /// that walks only the contacts updated after its floor, newest first.
+    struct RangeWalk: Sendable {
+        var table: PullRange.Table = .fullPull
+        var updatedAfter: Int?
+        /// Mark what the walk pulls as seen by the full pull in progress.
+        var markingSeen = true
+
+        static let fullPull = RangeWalk()
+
+        var pass: SyncSummary.Pass { updatedAfter == nil ? .full : .incremental }
+
+        func query(_ range: PullRange) -> JSONValue { range.query(updatedAfter: updatedAfter) }
+        func sort(_ range: PullRange) -> (field: String, order: String) {
+            updatedAfter == nil ? ("created_at", range.sort) : ("updated_at", "descending")
+        }
     }
 
     /// Walks the ranges not yet done, `concurrency` at a time, the biggest first. Each page,
     /// the contacts it marks seen and its range's cursor commit in one transaction.
     func partitionedWalk(
-        _ ranges: [PullRange], into summary: inout SyncSummary, progress: (@Sendable (SyncProgress) -> Void)?
+        _ ranges: [PullRange], as kind: RangeWalk = .fullPull, into summary: inout SyncSummary,
+        progress: (@Sendable (SyncProgress) -> Void)?
     ) async throws {
         let state = WalkState(ranges)
         let total = ranges.reduce(0) { $0 + max($1.expected, $1.fetched) }
@@ -86,9 +106,9 @@ extension ContactSync {
             for _ in 0..<workers {
                 group.addTask {
                     while let range = state.nextRange() {
-                        try await self.walk(range) { fetched, written in
+                        try await self.walk(range, as: kind) { fetched, written in
                             let done = state.count(fetched: fetched, written: written)
-                            progress?(SyncProgress(pass: .full, fetched: done, total: max(total, done)))
+                            progress?(SyncProgress(pass: kind.pass, fetched: done, total: max(total, done)))
                         }
                     }
                 }
@@ -104,14 +124,18 @@ extension ContactSync {
     /// restarts the range: what it already marked seen was seen in this pull. So does a total
     /// that shrank since the last committed page (`PullRange.sort`), up to
     /// `maximumRangeRestarts` times a run; the page that showed it still commits.
-    func walk(_ range: PullRange, committed: @Sendable (_ fetched: Int, _ written: Int) -> Void) async throws {
+    func walk(
+        _ range: PullRange, as kind: RangeWalk, committed: @Sendable (_ fetched: Int, _ written: Int) -> Void
+    ) async throws {
         var cursor = range.cursor
         var lastTotal = range.lastTotal
         var restarts = 0
+        let query = kind.query(range)
+        let sort = kind.sort(range)
         while true {
             let current: FetchedPage
             do {
-                current = try await searchPage(range.query, sort: range.sort, after: cursor)
+                current = try await searchPage(query, sort: sort.order, by: sort.field, after: cursor)
             } catch let error as IntercomError where cursor != nil && error.kind == .permanent {
                 cursor = nil
                 continue
@@ -126,9 +150,11 @@ extension ContactSync {
             }
             let written = try await mirror.writer.write { [next, done] db in
                 let written = try ContactMirror.upsert(page: current.page, fetchedAt: current.fetchedAt, in: db)
-                try ContactMirror.markSeen(current.page, in: db)
+                if kind.markingSeen { try ContactMirror.markSeen(current.page, in: db) }
+                if kind.updatedAfter != nil { try Self.notePassNewest(current.page, in: db) }
                 try PullRange.advance(
-                    seq: range.seq, cursor: next, fetched: current.page.contacts.count, total: total, done: done, in: db)
+                    seq: range.seq, cursor: next, fetched: current.page.contacts.count, total: total, done: done,
+                    table: kind.table, in: db)
                 return written
             }
             committed(current.page.contacts.count, written)

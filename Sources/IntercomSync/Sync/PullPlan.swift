@@ -34,14 +34,19 @@ struct PullRange: Sendable, Equatable {
     /// the start of the day after day(X), so `> lower - 1` starts at `lower`, a day's first
     /// second; `< upper` ends before day(upper). (Versions that compare exact seconds read the
     /// same filter the same way.)
-    var query: JSONValue {
-        let after = lower.map { Self.filter(">", $0 - 1) }
-        let before = upper.map { Self.filter("<", $0) }
-        switch (after, before) {
-        case (let after?, let before?): return .object(["operator": "AND", "value": .array([after, before])])
-        case (let after?, nil): return after
-        case (nil, let before?): return before
-        case (nil, nil): return Self.everything
+    var query: JSONValue { query(updatedAfter: nil) }
+
+    /// The range's filter, and with `floor` only the contacts updated after it (an incremental
+    /// pass split by `created_at`), in one flat `AND`.
+    func query(updatedAfter floor: Int?) -> JSONValue {
+        let filters = [
+            floor.map { Self.filter(">", $0, field: "updated_at") }, lower.map { Self.filter(">", $0 - 1) },
+            upper.map { Self.filter("<", $0) },
+        ].compactMap { $0 }
+        switch filters.count {
+        case 0: return Self.everything
+        case 1: return filters[0]
+        default: return .object(["operator": "AND", "value": .array(filters)])
         }
     }
 
@@ -50,8 +55,8 @@ struct PullRange: Sendable, Equatable {
         "operator": "OR", "value": .array([filter("<", 86_400 * 2), filter(">", 86_400 * 2 - 1)]),
     ])
 
-    static func filter(_ op: String, _ time: Int) -> JSONValue {
-        .object(["field": "created_at", "operator": .string(op), "value": .int(Int64(time))])
+    static func filter(_ op: String, _ time: Int, field: String = "created_at") -> JSONValue {
+        .object(["field": .string(field), "operator": .string(op), "value": .int(Int64(time))])
     }
 }
 
@@ -169,9 +174,16 @@ struct PullPlanner: Sendable {
 }
 
 extension PullRange {
-    static func fetchAll(_ db: Database) throws -> [PullRange] {
+    /// The tables ranges are kept in: a full pull's, and an incremental pass's.
+    enum Table: String, Sendable {
+        case fullPull = "pull_ranges"
+        case incremental = "incremental_ranges"
+    }
+
+    static func fetchAll(_ db: Database, table: Table = .fullPull) throws -> [PullRange] {
         try Row.fetchAll(
-            db, sql: "SELECT seq, lower, upper, expected, cursor, fetched, done, last_total FROM pull_ranges ORDER BY seq"
+            db,
+            sql: "SELECT seq, lower, upper, expected, cursor, fetched, done, last_total FROM \(table.rawValue) ORDER BY seq"
         )
         .map { row in
             PullRange(
@@ -180,12 +192,12 @@ extension PullRange {
         }
     }
 
-    static func save(_ ranges: [PullRange], in db: Database) throws {
-        try db.execute(sql: "DELETE FROM pull_ranges")
+    static func save(_ ranges: [PullRange], table: Table = .fullPull, in db: Database) throws {
+        try db.execute(sql: "DELETE FROM \(table.rawValue)")
         for range in ranges {
             try db.execute(
                 sql: """
-                    INSERT INTO pull_ranges (seq, lower, upper, expected, cursor, fetched, done, last_total)
+                    INSERT INTO \(table.rawValue) (seq, lower, upper, expected, cursor, fetched, done, last_total)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
@@ -197,9 +209,11 @@ extension PullRange {
 
     /// Records a committed page of the range: the cursor after it (nil to walk the range again
     /// from its start), the total search reported with it, and whether it was the last.
-    static func advance(seq: Int, cursor: String?, fetched: Int, total: Int?, done: Bool, in db: Database) throws {
+    static func advance(
+        seq: Int, cursor: String?, fetched: Int, total: Int?, done: Bool, table: Table, in db: Database
+    ) throws {
         try db.execute(
-            sql: "UPDATE pull_ranges SET cursor = ?, fetched = fetched + ?, done = ?, last_total = ? WHERE seq = ?",
+            sql: "UPDATE \(table.rawValue) SET cursor = ?, fetched = fetched + ?, done = ?, last_total = ? WHERE seq = ?",
             arguments: [cursor, fetched, done, total, seq])
     }
 }

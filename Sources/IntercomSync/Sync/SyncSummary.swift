@@ -17,6 +17,8 @@ public struct SyncSummary: Sendable, Equatable {
     public var tombstoned = 0
     /// The `created_at` ranges a partitioned full pull walked (0: the list walk).
     public var ranges = 0
+    /// The `created_at` ranges an incremental pass was split into (0: one cursor).
+    public var incrementalRanges = 0
     /// Requests spent planning the ranges (counts and the workspace's first and last contact).
     public var planRequests = 0
     /// Why a full pull walked the list, one cursor, where it would have been partitioned.
