@@ -10,6 +10,7 @@ import IntercomJSON
 ///     DELETE /_sim/contacts/{id}            delete a contact
 ///     POST   /_sim/contacts/{id}/archive    archive (or …/unarchive)
 ///     POST   /_sim/merge                    {"from": lead id, "into": user id}
+///     POST   /_sim/edit-many                {"count": N, "spread_s": S, "seed": n}: N edited over the last S seconds
 ///     POST   /_sim/clock                    {"advance": seconds} or {"now": unix seconds}
 ///     POST   /_sim/faults                   a FaultPlan: {"server_error_rate": 0.1, "routes": ["POST /messages"], …}
 ///     POST   /_sim/revoke                   {"token": …}
@@ -47,6 +48,14 @@ extension SimulatedWorkspace {
             case ("POST", "contacts", 3) where parts[2] == "archive" || parts[2] == "unarchive":
                 try archive(id: parts[1], parts[2] == "archive")
                 return .json(.object(["ok": true]))
+            case ("POST", "edit-many", 1):
+                guard let count = body["count"]?.int else {
+                    throw SimulatorError("send {\"count\": N, \"spread_s\": seconds, \"seed\": n}")
+                }
+                let edited = editMany(
+                    count: count, spreadSeconds: body["spread_s"]?.int ?? 86_400,
+                    seed: UInt64(max(0, body["seed"]?.int ?? 1)))
+                return .json(.object(["edited": .int(Int64(edited))]))
             case ("POST", "merge", 1):
                 guard let from = body["from"]?.string, let into = body["into"]?.string else {
                     throw SimulatorError("send {\"from\": …, \"into\": …}")

@@ -65,6 +65,9 @@ public actor SimulatedWorkspace {
 
     var faults: FaultPlan
     var random: SplitMix64
+    /// Bumped whenever anything search sees changes, and the last search's sorted matches.
+    var searchRevision = 0
+    var searchCache: (key: String, revision: Int, matches: [SimContact])?
     var burstRemaining = 0
     var windowIndex = -1
     var windowUsed = 0
@@ -142,6 +145,30 @@ public actor SimulatedWorkspace {
         }
     }
 
+    /// Edits `count` live contacts picked by `seed` (their `last_seen_at` and a custom
+    /// attribute), as if over the last `spreadSeconds`: each gets an `updated_at` drawn from that
+    /// span, never earlier than it had. What a busy workspace does in a day, for benchmarks of
+    /// the incremental pull. Returns how many were edited.
+    public func editMany(count: Int, spreadSeconds: Int, seed: UInt64) -> Int {
+        var generator = SplitMix64(seed: seed)
+        var ids = order.filter { live($0) != nil }
+        let edits = min(max(0, count), ids.count)
+        let now = clock.now
+        for index in 0..<edits {
+            ids.swapAt(index, index + Int(generator.next() % UInt64(ids.count - index)))
+            guard var contact = contacts[ids[index]] else { continue }
+            let at = now - Int(generator.next() % UInt64(max(1, spreadSeconds)))
+            contact.lastSeenAt = at
+            contact.customAttributes["visits"] = .int(Int64(generator.next() % 1_000))
+            contact.updatedAt = max(contact.updatedAt, at)
+            contact.revision += 1
+            contacts[contact.id] = contact
+            searchRevision &+= 1
+            changedForSearch(contact.id)
+        }
+        return edits
+    }
+
     /// Creates a contact as if someone added it in Intercom now; returns its id.
     public func create(fieldsJSON: String) throws -> String {
         do {
@@ -160,6 +187,7 @@ public actor SimulatedWorkspace {
     public func archive(id: String, _ archive: Bool = true) throws {
         guard contacts[id] != nil else { throw SimulatorError("no contact \(id)") }
         if archive { archived.insert(id) } else { archived.remove(id) }
+        searchRevision &+= 1
     }
 
     public func merge(from: String, into: String) throws {
@@ -318,6 +346,7 @@ public actor SimulatedWorkspace {
             guard let contact = contacts[id] else { throw APIError.notFound("Contact Not Found") }
             let archive = parts[2] == "archive"
             if archive { archived.insert(id) } else { archived.remove(id) }
+            searchRevision &+= 1
             return .json(
                 .object([
                     "type": "contact", "id": .string(id), "external_id": .optional(contact.externalID),
@@ -364,6 +393,7 @@ public actor SimulatedWorkspace {
 
     private func insert(_ contact: SimContact) {
         contacts[contact.id] = contact
+        searchRevision &+= 1
         if let last = orderCreated.last, contact.createdAt < last { createdInOrder = false }
         order.append(contact.id)
         orderSequences.append(contact.sequence)
@@ -376,6 +406,7 @@ public actor SimulatedWorkspace {
 
     private func remove(_ id: String) {
         guard let contact = contacts.removeValue(forKey: id) else { return }
+        searchRevision &+= 1
         renderCache[id] = nil
         searchVisible[id] = nil
         archived.remove(id)
@@ -512,6 +543,7 @@ public actor SimulatedWorkspace {
         contact.updatedAt = max(clock.now, contact.updatedAt)
         contact.revision += 1
         contacts[id] = contact
+        searchRevision &+= 1
         changedForSearch(id)
         return contact
     }
@@ -536,6 +568,7 @@ public actor SimulatedWorkspace {
         while searchPendingHead < searchPending.count, searchPending[searchPendingHead].at <= now {
             let id = searchPending[searchPendingHead].id
             searchVisible[id] = contacts[id]
+            searchRevision &+= 1
             searchPendingHead += 1
         }
         if searchPendingHead > 1_024, searchPendingHead * 2 > searchPending.count {
@@ -563,6 +596,7 @@ public actor SimulatedWorkspace {
         target.updatedAt = max(clock.now, target.updatedAt)
         target.revision += 1
         contacts[into] = target
+        searchRevision &+= 1
         changedForSearch(into)
         return target
     }
@@ -641,6 +675,12 @@ public actor SimulatedWorkspace {
             page = position.page + 1
         }
         catchUpSearch()
+        // A walk asks the same query page after page: its sorted matches are kept until anything
+        // search sees changes (Intercom's own index answers a page in about the same time).
+        let cacheKey = "\(version.isPreview)|\(query.jsonText)|\(body["sort"]?.jsonText ?? "")"
+        if let cached = searchCache, cached.key == cacheKey, cached.revision == searchRevision {
+            return searchPage(cached.matches, offset: offset, size: size, page: page, version: version)
+        }
         var matches = candidates(for: filter).compactMap(searchable).filter { filter.matches($0) }
         if let sort = body["sort"] {
             let field = sort["field"]?.string ?? "updated_at"
@@ -660,6 +700,11 @@ public actor SimulatedWorkspace {
                 }
             }
         }
+        searchCache = (cacheKey, searchRevision, matches)
+        return searchPage(matches, offset: offset, size: size, page: page, version: version)
+    }
+
+    private func searchPage(_ matches: [SimContact], offset: Int, size: Int, page: Int, version: APIVersion) -> String {
         let slice = matches.dropFirst(offset).prefix(size)
         let hasMore = offset + slice.count < matches.count
         contactsInAnswer = slice.count

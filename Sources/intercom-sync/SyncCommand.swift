@@ -52,7 +52,7 @@ struct SyncCommand: AsyncParsableCommand {
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp(
-            "Requests in flight at once (1-128). Above 1 a full pull walks ranges of created_at by search in parallel; 1 walks the list, one cursor.",
+            "The most requests in flight at once (1-128). Above 1 a full pull, and an incremental one of more than 4 pages, walk ranges of created_at by search in parallel, starting at 8 in flight and doubling each round trip up to this cap, halving on 429s, 5xx or timeouts; 1 walks one cursor.",
             valueName: "n"))
     var concurrency = ContactSync.defaultConcurrency
 
@@ -102,6 +102,12 @@ struct SyncCommand: AsyncParsableCommand {
             lines.append(
                 "the full walk was partitioned into \(summary.ranges) range\(summary.ranges == 1 ? "" : "s") of created_at")
         }
+        if summary.concurrencyBackoffs > 0 {
+            lines.append(
+                "Intercom showed distress (429, 5xx or timeouts): requests in flight were halved "
+                    + "\(summary.concurrencyBackoffs) time\(summary.concurrencyBackoffs == 1 ? "" : "s") (at most \(summary.peakConcurrency))"
+            )
+        }
         if summary.incrementalRanges > 0 {
             lines.append("the incremental pass was split into \(summary.incrementalRanges) ranges of created_at")
         }
@@ -129,6 +135,8 @@ struct SyncCommand: AsyncParsableCommand {
             "recheck_requests": .int(Int64(summary.recheckRequests)),
             "rewalked_ranges": .int(Int64(summary.rewalkedRanges)),
             "incremental_ranges": .int(Int64(summary.incrementalRanges)),
+            "concurrency_backoffs": .int(Int64(summary.concurrencyBackoffs)),
+            "peak_concurrency": .int(Int64(summary.peakConcurrency)),
         ])
     }
 }

@@ -87,6 +87,7 @@ import Testing
         let summary = try await sync.run()
         #expect(summary.ranges > (shape == "sparse" ? 0 : 4), "\(summary)")
         #expect(summary.fallback == nil)
+        #expect(summary.concurrencyBackoffs == 0, "no distress, no backing off")
         #expect(summary.fetched == (shape == "sparse" ? 40 : 4_000))
         #expect(try await harness.differences() == [])
         // Each page was fetched once: a range of n contacts takes ceil(n / 150) pages (one when
@@ -219,6 +220,19 @@ import Testing
         harness.workspace.clock.advance(by: 3_600)
         let summary = try await sync.run()
         #expect(summary.resumed)
+        #expect(try await harness.differences() == [])
+    }
+
+    @Test func serverErrorsMakeTheWalkBackOffAndItStillMirrorsTheWorkspace() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 4_000) {
+            $0.faults.latencyMilliseconds = 2
+            $0.faults.serverErrorRate = 0.15
+            $0.faults.seed = 3
+        }
+        defer { Task { await harness.stop() } }
+        let summary = try await Self.parallelSync(harness, concurrency: 16, rangeTarget: 300).run()
+        #expect(summary.retries > 0)
+        #expect(summary.concurrencyBackoffs > 0, "\(summary)")
         #expect(try await harness.differences() == [])
     }
 

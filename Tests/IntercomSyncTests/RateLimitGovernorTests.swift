@@ -108,3 +108,50 @@ final class ManualTime: Sendable {
         #expect(time.sleeps.count == 1, "a ninth would have spent the reserve")
     }
 }
+
+@Suite struct ConcurrencyLimitTests {
+    final class Distress: Sendable {
+        let count = Mutex(0)
+        func signal() { count.withLock { $0 += 1 } }
+    }
+
+    /// Runs one round: `limit` requests acquired, then all released.
+    static func round(_ limit: ConcurrencyLimit) async {
+        let width = limit.limit
+        for _ in 0..<width { await limit.acquire() }
+        for _ in 0..<width { limit.release() }
+    }
+
+    @Test func itDoublesToTheCapThenHalvesOnDistressAndGrowsByOne() async {
+        let distress = Distress()
+        let limit = ConcurrencyLimit(cap: 64) { distress.count.withLock { $0 } }
+        #expect(limit.limit == 8)
+        await Self.round(limit)
+        #expect(limit.limit == 16)
+        await Self.round(limit)
+        await Self.round(limit)
+        #expect(limit.limit == 64)
+        await Self.round(limit)
+        #expect(limit.limit == 64, "never above the cap")
+        // A retry seen at the next answer halves it, once: the rest of the round met the same.
+        for _ in 0..<64 { await limit.acquire() }
+        distress.signal()
+        for _ in 0..<64 { limit.release() }
+        #expect(limit.limit == 32)
+        #expect(limit.backoffs == 1)
+        await Self.round(limit)
+        #expect(limit.limit == 33, "after distress it grows by one a round")
+        #expect(limit.peak == 64)
+    }
+
+    @Test func aWaiterGetsTheSlotOfTheFirstRelease() async throws {
+        let limit = ConcurrencyLimit(cap: 1) { 0 }
+        await limit.acquire()
+        let waiter = Task { await limit.acquire() }
+        try await Task.sleep(for: .milliseconds(20))
+        limit.release()
+        await waiter.value  // would hang if the slot were not handed on
+        limit.release()
+        #expect(limit.limit == 1)
+    }
+}

@@ -102,11 +102,16 @@ extension ContactSync {
         let state = WalkState(ranges)
         let total = ranges.reduce(0) { $0 + max($1.expected, $1.fetched) }
         let workers = min(concurrency, max(1, ranges.count))
+        let limit = ConcurrencyLimit(cap: workers, client: client)
+        defer {
+            summary.concurrencyBackoffs += limit.backoffs
+            summary.peakConcurrency = max(summary.peakConcurrency, limit.peak)
+        }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<workers {
                 group.addTask {
                     while let range = state.nextRange() {
-                        try await self.walk(range, as: kind) { fetched, written in
+                        try await self.walk(range, as: kind, limit: limit) { fetched, written in
                             let done = state.count(fetched: fetched, written: written)
                             progress?(SyncProgress(pass: kind.pass, fetched: done, total: max(total, done)))
                         }
@@ -125,7 +130,8 @@ extension ContactSync {
     /// that shrank since the last committed page (`PullRange.sort`), up to
     /// `maximumRangeRestarts` times a run; the page that showed it still commits.
     func walk(
-        _ range: PullRange, as kind: RangeWalk, committed: @Sendable (_ fetched: Int, _ written: Int) -> Void
+        _ range: PullRange, as kind: RangeWalk, limit: ConcurrencyLimit,
+        committed: @Sendable (_ fetched: Int, _ written: Int) -> Void
     ) async throws {
         var cursor = range.cursor
         var lastTotal = range.lastTotal
@@ -135,7 +141,9 @@ extension ContactSync {
         while true {
             let current: FetchedPage
             do {
-                current = try await searchPage(query, sort: sort.order, by: sort.field, after: cursor)
+                current = try await limit.run {
+                    try await searchPage(query, sort: sort.order, by: sort.field, after: cursor)
+                }
             } catch let error as IntercomError where cursor != nil && error.kind == .permanent {
                 cursor = nil
                 continue

@@ -19,6 +19,10 @@ public struct SyncSummary: Sendable, Equatable {
     public var ranges = 0
     /// The `created_at` ranges an incremental pass was split into (0: one cursor).
     public var incrementalRanges = 0
+    /// How often a parallel walk halved the requests it keeps in flight on signs of distress
+    /// (429, 5xx, timeouts), and the most it kept (`ConcurrencyLimit`).
+    public var concurrencyBackoffs = 0
+    public var peakConcurrency = 0
     /// Requests spent planning the ranges (counts and the workspace's first and last contact).
     public var planRequests = 0
     /// Why a full pull walked the list, one cursor, where it would have been partitioned.
