@@ -22,10 +22,12 @@ struct ProgressBar {
         self.unit = unit
     }
 
-    mutating func update(_ done: Int, count: Int? = nil) {
+    /// `detail` follows the rate (a sync's requests a second against its budget).
+    mutating func update(_ done: Int, count: Int? = nil, detail: String? = nil) {
         let counted = count ?? done
         let rate = Double(counted) / max(Date().timeIntervalSince(started), 0.001)
-        let rateText = unit.map { "\(counted) \($0), \(Int(rate)) \($0)/s" } ?? "\(Int(rate))/s"
+        let rateText =
+            (unit.map { "\(counted) \($0), \(Int(rate)) \($0)/s" } ?? "\(Int(rate))/s") + (detail.map { ", \($0)" } ?? "")
         if interactive {
             guard Date().timeIntervalSince(lastDraw) > 0.1 || done >= (total ?? .max) else { return }
             lastDraw = Date()
@@ -43,7 +45,8 @@ struct ProgressBar {
             let tenth = done * 10 / total
             guard tenth > lastTenth else { return }
             lastTenth = tenth
-            Output.note("\(label): \(unit == nil ? "\(done)/\(total)" : rateText) (\(Self.percent(done, of: total)))")
+            let position = unit == nil ? "\(done)/\(total)" + (detail.map { ", \($0)" } ?? "") : rateText
+            Output.note("\(label): \(position) (\(Self.percent(done, of: total)))")
         } else if Date().timeIntervalSince(lastNote) >= 5 {
             lastNote = Date()
             Output.note("\(label): \(rateText)")

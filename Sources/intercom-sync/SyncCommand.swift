@@ -52,7 +52,7 @@ struct SyncCommand: AsyncParsableCommand {
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp(
-            "The most requests in flight at once (1-128). Above 1 a full pull, and an incremental one of more than 4 pages, walk ranges of created_at by search in parallel, starting at 8 in flight and doubling each round trip up to this cap, halving on 429s, 5xx or timeouts; 1 walks one cursor.",
+            "The most requests in flight at once (1-128). Above 1 a full pull, and an incremental one of more than 4 pages, walk ranges of created_at by search in parallel: this many in flight, halved on 429s, 5xx or timeouts and grown back by one a round trip; 1 walks one cursor.",
             valueName: "n"))
     var concurrency = ContactSync.defaultConcurrency
 
@@ -78,7 +78,7 @@ struct SyncCommand: AsyncParsableCommand {
         let client = try connection.client(connections: concurrency, rateShare: maxRate)
         let store = try mirror.open(.createIfMissing)
         let sync = ContactSync(mirror: store, client: client, concurrency: concurrency, lockWait: wait.seconds)
-        let progress = SyncProgressDisplay()
+        let progress = SyncProgressDisplay(client: client, share: maxRate)
         let summary = try await sync.run(
             full ? .full : (reconcile ? .reconcile : .automatic),
             safety: ContactSync.Safety(rebind: rebind, allowMassDelete: allowMassDelete)
@@ -142,8 +142,32 @@ struct SyncCommand: AsyncParsableCommand {
 }
 
 /// One progress bar per pass, fed from the sync's progress callbacks.
+/// Beside the contacts done and the ETA, each bar shows the requests a second against the
+/// budget the rate limit allows this sync (its share of Intercom's window), so a slow pull shows
+/// whether the limit or the round trip holds it back.
 final class SyncProgressDisplay: Sendable {
-    private let state = Mutex<(pass: SyncSummary.Pass?, bar: ProgressBar?)>((nil, nil))
+    private let state = Mutex<(pass: SyncSummary.Pass?, bar: ProgressBar?, started: Date, requests: Int)>(
+        (nil, nil, Date(), 0))
+    private let client: IntercomClient?
+    private let share: Double
+
+    /// `share` is the part of each window this sync may spend (`--max-rate`).
+    init(client: IntercomClient? = nil, share: Double = 1) {
+        self.client = client
+        self.share = share
+    }
+
+    /// `48 req/s of 50/s`, over the pass so far.
+    private func budgetText(since started: Date, requestsAtStart: Int) -> String? {
+        guard let client else { return nil }
+        let counters = client.counters
+        let seconds = Date().timeIntervalSince(started)
+        guard seconds >= 0.25 else { return nil }
+        let rate = Double(counters.requests - requestsAtStart) / seconds
+        guard let window = counters.windowLimit else { return String(format: "%.0f req/s", rate) }
+        let budget = Double(window) * share / 10  // Intercom's windows are 10 seconds long.
+        return String(format: "%.0f req/s of %.0f/s", rate, budget)
+    }
 
     func show(_ progress: SyncProgress) {
         state.withLock { state in
@@ -151,8 +175,11 @@ final class SyncProgressDisplay: Sendable {
                 state.bar?.finish()
                 state.bar = ProgressBar("\(progress.pass.rawValue) pull", total: progress.total ?? progress.fetched)
                 state.pass = progress.pass
+                state.started = Date()
+                state.requests = client?.counters.requests ?? 0
             }
-            state.bar?.update(progress.fetched)
+            state.bar?.update(
+                progress.fetched, detail: budgetText(since: state.started, requestsAtStart: state.requests))
             if progress.indexing {
                 state.bar?.finish()
                 Output.note("every page is in; building the indexes of \(progress.fetched) contacts")

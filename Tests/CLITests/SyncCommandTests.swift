@@ -94,6 +94,8 @@ import Testing
         let cleanMilliseconds = Int(Date().timeIntervalSince(started) * 1000)
         #expect(clean.status == 0, "\(clean.stderr)")
         #expect(clean.stdout.contains("partitioned into"), "\(clean.stdout)")
+        // Progress shows the request rate against the budget (1,000,000 a window here).
+        #expect(clean.stderr.contains(" req/s of 100000/s"), "\(clean.stderr)")
         let expected = try Self.contents(of: reference.db)
         #expect(expected.count == 3_000)
 

@@ -10,6 +10,8 @@ public final class IntercomClient: Sendable {
         public var requests = 0
         public var rateLimited = 0
         public var retries = 0
+        /// The requests a rate-limit window allows (`X-RateLimit-Limit` of the latest answer).
+        public var windowLimit: Int?
     }
 
     public let connection: IntercomConnection
@@ -55,6 +57,9 @@ public final class IntercomClient: Sendable {
             do {
                 let response = try await transport.send(request)
                 await governor.record(response, ticket: ticket)
+                if let limit = response.header("x-ratelimit-limit").flatMap(Int.init) {
+                    state.withLock { $0.windowLimit = limit }
+                }
                 if (200..<300).contains(response.status) || response.status == 304 || accepting.contains(response.status) {
                     do {
                         return try decode(response)
