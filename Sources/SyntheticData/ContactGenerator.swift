@@ -151,7 +151,7 @@ extension ContactGenerator {
 }
 
 /// SplitMix64: small, fast, and the same on every platform.
-public struct SplitMix64: Sendable {
+public struct SplitMix64: Sendable, RandomNumberGenerator {
     private var state: UInt64
 
     public init(seed: UInt64) {

@@ -2,24 +2,13 @@ import Foundation
 import GRDB
 import IntercomSimulator
 import IntercomSync
+import SyntheticData
 import Testing
 
 /// The reconcile guarantee, tried as a user meets it: syncs killed at random over simulated days
 /// while the workspace changes, then one clean `sync --reconcile`, which must leave the mirror
 /// equal to the workspace as it stood when the command started.
 @Suite(.serialized) struct ReconcileTests {
-    /// A small deterministic generator, so a failing trial can be run again as it was.
-    struct Seeded: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// The workspace's live contacts (not archived, deleted or merged): id → email, name, updated_at.
     static func live(_ workspace: SimulatedWorkspace) async throws -> [String: String] {
         let archived = await workspace.archivedIDs()
@@ -53,7 +42,7 @@ import Testing
     /// Edits, deletes, archives, merges and creates a few contacts, then moves the clock on
     /// by an hour to three days.
     static func change(
-        _ simulator: IntercomSimulator, round: Int, using generator: inout Seeded
+        _ simulator: IntercomSimulator, round: Int, using generator: inout SplitMix64
     ) async throws {
         let workspace = simulator.workspace
         let archived = await workspace.archivedIDs()
@@ -104,7 +93,7 @@ import Testing
             cleanRun: .milliseconds(Int(Date().timeIntervalSince(started) * 1000)), from: 0.2, to: 0.9)
 
         for trial in 0..<2 {
-            var generator = Seeded(state: UInt64(trial + 1))
+            var generator = SplitMix64(seed: UInt64(trial + 1))
             let workspace = try Workspace(contacts: 0)
             // Plain syncs, full ones and reconciles, each killed part-way (or finishing first).
             let commands = [["sync"], ["sync", "--full"], ["sync", "--reconcile"]]

@@ -53,16 +53,22 @@ extension ContactSync {
         }
     }
 
-    /// How many synced contacts the mirror holds in each range, in one scan.
+    /// How many synced contacts the mirror holds in each range, in one scan. The ranges are
+    /// disjoint and cover every second, so each contact belongs to the last range (by lower
+    /// bound) that starts at or before it: found by binary search.
     private static func syncedCounts(in ranges: [PullRange], _ db: Database) throws -> [Int] {
+        let order = ranges.indices.sorted { (ranges[$0].lower ?? .min) < (ranges[$1].lower ?? .min) }
+        let lowers = order.map { ranges[$0].lower ?? .min }
         var counts = [Int](repeating: 0, count: ranges.count)
         let cursor = try Int.fetchCursor(db, sql: "SELECT created_at FROM contacts WHERE state = 'synced'")
         while let createdAt = try cursor.next() {
-            for (index, range) in ranges.enumerated()
-            where (range.lower.map { createdAt >= $0 } ?? true) && (range.upper.map { createdAt < $0 } ?? true) {
-                counts[index] += 1
-                break
+            var low = 0
+            var high = lowers.count
+            while low < high {
+                let middle = (low + high) / 2
+                if lowers[middle] <= createdAt { low = middle + 1 } else { high = middle }
             }
+            if low > 0 { counts[order[low - 1]] += 1 }
         }
         return counts
     }
@@ -105,15 +111,13 @@ extension ContactSync {
             lastTotal = total
         }
         let candidates = try await mirror.writer.writeWithoutTransaction { [seen] db in
-            try Row.fetchAll(
-                db, sql: "SELECT id, created_at FROM contacts WHERE state = 'synced' AND ifnull(fetched_at, 0) < ?",
-                arguments: [began]
-            ).compactMap { row -> String? in
-                let id: String = row[0]
-                let createdAt: Int = row[1]
-                let inRange = (range.lower.map { createdAt >= $0 } ?? true) && (range.upper.map { createdAt < $0 } ?? true)
-                return inRange && !seen.contains(id) ? id : nil
-            }
+            try String.fetchAll(
+                db,
+                sql: """
+                    SELECT id FROM contacts
+                    WHERE state = 'synced' AND ifnull(fetched_at, 0) < ? AND created_at >= ? AND created_at < ?
+                    """, arguments: [began, range.lower ?? .min, range.upper ?? .max]
+            ).filter { !seen.contains($0) }
         }
         guard !candidates.isEmpty else { return }
         if !allowMassDelete {
