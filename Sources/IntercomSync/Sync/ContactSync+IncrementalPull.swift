@@ -112,8 +112,8 @@ extension ContactSync {
     /// A pass of more than `partitionFrom` contacts is split into ranges of `created_at`, as a
     /// full pull is (`PullPlanner`), each walked newest first by `updated_at`: a busy workspace
     /// edits tens of thousands of contacts a day, and a day-truncated window re-reads at least a
-    /// day of them. A smaller pass walks one cursor: planning would cost more than it saves.
-    /// Nil when it walks one cursor.
+    /// day of them. A smaller pass walks one cursor (no ranges): planning would cost more than
+    /// it saves.
     private func planIncrementalRanges(floor: Int, into summary: inout SyncSummary) async throws -> [PullRange] {
         let window = PullRange(seq: 0, lower: nil, upper: nil, expected: 0).query(updatedAfter: floor)
         let oldest: FetchedPage
