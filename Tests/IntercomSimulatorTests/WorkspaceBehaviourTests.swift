@@ -9,6 +9,24 @@ import Testing
 #endif
 
 @Suite struct WorkspaceBehaviourTests {
+    @Test func aSmallFirstPageOfALargeAnswerIsTheSortsFirstPage() async throws {
+        let client = Client { $0.seedContacts = 1_000 }
+        func ids(perPage: Int, order: String) async -> [String] {
+            let body =
+                #"{"query":{"field":"updated_at","operator":">","value":0},"pagination":{"per_page":\#(perPage)},"sort":{"field":"updated_at","order":"\#(order)"}}"#
+            let answer = await client.send("POST", "/contacts/search", json: body)
+            guard case .array(let data)? = answer.json["data"] else { return [] }
+            return data.compactMap { $0["id"]?.string }
+        }
+        for order in ["ascending", "descending"] {
+            // 5 a page takes the best 5 by insertion; 150 of 1,000 sorts the whole answer.
+            let small = await ids(perPage: 5, order: order)
+            let sorted = await ids(perPage: 150, order: order)
+            #expect(small.count == 5)
+            #expect(small == Array(sorted.prefix(5)), "\(order)")
+        }
+    }
+
     private func message(_ client: Client, _ fields: String) async -> SimResponse {
         await client.send("POST", "/messages", json: "{\(fields)}")
     }
