@@ -699,9 +699,10 @@ public actor SimulatedWorkspace {
                     return ascending ? comparison < 0 : comparison > 0
                 }
                 let wanted = offset + size
-                if wanted * 8 < matches.count {
+                if wanted <= 1_000 && wanted * 8 < matches.count {
                     // The first pages of a large answer (a count, the newest contact): the best
                     // `wanted` by insertion, as an index would give them, rather than sorting all.
+                    // (Insertion shifts up to `wanted` items: deeper pages sort once, and are kept.)
                     return searchPage(
                         Self.first(wanted, of: matches, by: before), total: matches.count, offset: offset, size: size,
                         page: page, version: version)
