@@ -25,15 +25,17 @@ public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
     /// honour a request's `timeoutInterval`. It counts whole seconds (a fraction would fire at
     /// once), so it is rounded up to at least one.
     public init(timeout: TimeInterval = 60, maximumConnectionsPerHost: Int = 6) {
+        // Made once: a session copies its configuration, and a write's fresh session (one a
+        // request) then costs no look at the home folder (`StrayFolders`).
+        nonisolated(unsafe) let configuration = StrayFolders.removedAfter { URLSessionConfiguration.ephemeral }
+        configuration.urlCache = nil
+        configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
+        configuration.httpCookieStorage = nil
+        configuration.httpShouldSetCookies = false
+        configuration.httpMaximumConnectionsPerHost = maximumConnectionsPerHost
+        configuration.timeoutIntervalForRequest = max(1, timeout.rounded(.up))
         @Sendable func makeSession() -> URLSession {
-            let configuration = StrayFolders.removedAfter { URLSessionConfiguration.ephemeral }
-            configuration.urlCache = nil
-            configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
-            configuration.httpCookieStorage = nil
-            configuration.httpShouldSetCookies = false
-            configuration.httpMaximumConnectionsPerHost = maximumConnectionsPerHost
-            configuration.timeoutIntervalForRequest = max(1, timeout.rounded(.up))
-            return URLSession(configuration: configuration, delegate: RedirectRefusal.shared, delegateQueue: nil)
+            URLSession(configuration: configuration, delegate: RedirectRefusal.shared, delegateQueue: nil)
         }
         session = makeSession()
         self.makeSession = makeSession

@@ -55,9 +55,7 @@ extension ContactSync {
             let total = current.page.totalCount
             // Shrunk since the last page: a contact left behind the cursor, so this page may have
             // skipped one. Walk again from the newest (the page itself is good).
-            let shrank =
-                cursor != nil && total != nil && lastTotal != nil && total! < lastTotal!
-                && restarts < Self.maximumRangeRestarts
+            let shrank = Self.shrank(total, since: lastTotal, cursor: cursor, restarts: restarts)
             if shrank { restarts += 1 }
             let next = shrank ? nil : current.page.nextCursor
             let done = next == nil && !shrank

@@ -151,7 +151,7 @@ extension ContactSync {
             let total = current.page.totalCount
             var next = current.page.nextCursor
             var done = next == nil
-            if cursor != nil, let total, let lastTotal, total < lastTotal, restarts < Self.maximumRangeRestarts {
+            if Self.shrank(total, since: lastTotal, cursor: cursor, restarts: restarts) {
                 restarts += 1
                 next = nil
                 done = false
@@ -178,6 +178,13 @@ extension ContactSync {
     /// contact it skipped is fetched by the proof of the unseen when the mirror held it, and
     /// otherwise waits for the next full pull.
     static let maximumRangeRestarts = 3
+
+    /// Whether a page's `total` shows that contacts left behind the cursor since the page
+    /// before (`PullRange.sort`), so that the walk must start again, restarts permitting.
+    static func shrank(_ total: Int?, since lastTotal: Int?, cursor: String?, restarts: Int) -> Bool {
+        guard cursor != nil, let total, let lastTotal else { return false }
+        return total < lastTotal && restarts < maximumRangeRestarts
+    }
 }
 
 /// What the workers of a partitioned walk share: the ranges left, and what was committed.

@@ -98,9 +98,7 @@ extension ContactSync {
             summary.fetched += current.page.contacts.count
             summary.written += written
             let total = current.page.totalCount
-            if partitioned, cursor != nil, let total, let lastTotal, total < lastTotal,
-                restarts < Self.maximumRangeRestarts
-            {
+            if partitioned, Self.shrank(total, since: lastTotal, cursor: cursor, restarts: restarts) {
                 restarts += 1  // It shrank: a page may have skipped a contact (`PullRange.sort`).
                 cursor = nil
                 seen.removeAll()
