@@ -16,12 +16,16 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1", traits: []),
     ],
     targets: [
+        // zstd, for the mirror's compressed contact bodies: the system's (Debian: libzstd-dev).
+        .systemLibrary(
+            name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
         // JSON values and a strict reader, shared by the engine and the simulator.
         .target(name: "IntercomJSON"),
         .target(
             name: "IntercomSync",
             dependencies: [
                 "IntercomJSON",
+                "CZstd",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // SQLite's C API, for the query path's connection of its own (`MirrorReader`).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),

@@ -46,12 +46,17 @@ func upsert(count: Int, seed: UInt64, pagesPerCommit: Int, deferIndexing: Bool, 
         upsertNanoseconds += now() - began
         pages.removeAll(keepingCapacity: true)
     }
+    func page(at start: Int) -> String {
+        IntercomPage.list(
+            generator.contacts(start..<min(start + perPage, count)), page: start / perPage + 1, perPage: perPage,
+            totalCount: count, nextCursor: start + perPage < count ? "cursor-\(start + perPage)" : nil)
+    }
+    // Pages made beforehand (`--pregenerate yes`) leave a profile of the upsert alone, at the
+    // cost of holding them all in memory.
+    let made = option("pregenerate", default: "no") == "yes" ? stride(from: 0, to: count, by: perPage).map(page) : nil
     func load() throws {
-        for start in stride(from: 0, to: count, by: perPage) {
-            let contacts = generator.contacts(start..<min(start + perPage, count))
-            let page = IntercomPage.list(
-                contacts, page: start / perPage + 1, perPage: perPage, totalCount: count,
-                nextCursor: start + perPage < count ? "cursor-\(start + perPage)" : nil)
+        for (index, start) in stride(from: 0, to: count, by: perPage).enumerated() {
+            let page = made?[index] ?? page(at: start)
             bytes += page.utf8.count
             pages.append(page)
             if pages.count == pagesPerCommit { try flush() }

@@ -23,8 +23,19 @@ struct MirrorOptions: ParsableArguments {
             let folder = URL(fileURLWithPath: location).deletingLastPathComponent()
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         }
-        return try ContactMirror.open(at: location, mode: mode, checkingSchema: checkingSchema) {
-            Output.note("finishing the indexes of an import or sync that was stopped part-way; this takes a moment")
-        }
+        var upgrade: ProgressBar?
+        return try ContactMirror.open(
+            at: location, mode: mode, checkingSchema: checkingSchema,
+            onFinishingLoad: {
+                Output.note("finishing the indexes of an import or sync that was stopped part-way; this takes a moment")
+            },
+            onUpgrade: { done, total in
+                if upgrade == nil {
+                    Output.note("upgrading the mirror: compressing the bodies of \(total) contacts (once; it resumes if stopped)")
+                    upgrade = ProgressBar("compressing bodies", total: total)
+                }
+                upgrade?.update(done)
+                if done >= total { upgrade?.finish() }
+            })
     }
 }

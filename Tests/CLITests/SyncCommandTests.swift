@@ -123,10 +123,11 @@ import Testing
 
     /// Every contact's id, state and body.
     static func contents(of path: String) throws -> [String: String] {
-        let queue = try DatabaseQueue(path: path)
-        return try queue.read { db in
+        let mirror = try ContactMirror.open(at: path, mode: .readOnly)
+        defer { try? mirror.close() }
+        return try mirror.writer.read { db in
             var rows: [String: String] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT id, state, body FROM contacts") {
+            for row in try Row.fetchAll(db, sql: "SELECT id, state, contact_body(body) AS body FROM contacts") {
                 rows[row[0]] = (row[1] as String) + "|" + (row[2] as String)
             }
             return rows

@@ -287,7 +287,7 @@ import Testing
             avatar: "https://example.com/z.png", externalID: "ext-1", customAttributes: ["plan": "pro", "seats": 3])
         let staged = try mirror.stageContact(draft, now: 1_700_000_000)
         let plain = try mirror.stageContact(ContactDraft(email: "bo@example.com"), now: 1_700_000_001)
-        let stored = try mirror.writer.read { db in try String.fetchAll(db, sql: "SELECT body FROM contacts") }
+        let stored = try mirror.writer.read { db in try String.fetchAll(db, sql: "SELECT contact_body(body) FROM contacts") }
         #expect(stored == ["", ""])
         for id in [staged.localID, plain.localID] {
             let contact = try #require(try mirror.contact(id: id))

@@ -74,7 +74,7 @@ final class SimulatorHarness: @unchecked Sendable {
     func mirroredContacts() throws -> [String: JSONValue] {
         try mirror.writer.read { db in
             var contacts: [String: JSONValue] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT id, body FROM contacts WHERE state = 'synced'") {
+            for row in try Row.fetchAll(db, sql: "SELECT id, contact_body(body) AS body FROM contacts WHERE state = 'synced'") {
                 contacts[row[0]] = try JSONValue(jsonText: row[1])
             }
             return contacts

@@ -18,7 +18,7 @@ extension ContactMirror {
     /// whose create was pushed resolves to the Intercom contact it became.
     public func contact(id: String) throws -> StoredContact? {
         let sql = """
-            SELECT \(StoredContact.columns), body FROM contacts
+            SELECT \(StoredContact.columns), contact_body(body) FROM contacts
             WHERE id = ifnull((SELECT id FROM contact_aliases WHERE alias = ?1), ?1)
             """
         if let rows = try reader?.tryFetch(sql: sql, arguments: [id.databaseValue]) { return rows.first }

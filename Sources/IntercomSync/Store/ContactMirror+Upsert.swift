@@ -32,7 +32,7 @@ extension ContactMirror {
     /// The pages are taken apart on other threads, every core, while this one writes them in
     /// order: reading the JSON was a third of the work.
     public func upsertPages(_ pages: [String], fetchedAt: Int) throws -> PageUpsert {
-        let scanned = ScannedPages(pages)
+        let scanned = ScannedPages(pages, compressor: try? writer.read { db in try BodyDictionaries.current(in: db) })
         return try writer.write { db in
             var total = PageUpsert(received: 0, written: 0)
             for index in pages.indices {
@@ -74,12 +74,15 @@ extension ContactMirror {
     }
 
     /// Writes a batch through one prepared statement, its new rows indexed at the end.
+    /// Bodies are compressed with the mirror's newest dictionary (`BodyDictionaries`), which a
+    /// batch may train first or again after it.
     static func upsert(_ contacts: [ScannedContact], fetchedAt: Int, in db: Database) throws -> Int {
-        try indexingFTSAtEnd(in: db) {
+        let compressor = try BodyDictionaries.current(in: db)
+        let written = try indexingFTSAtEnd(in: db) {
             var written = 0
             let statement = RawBinding(try db.cachedStatement(sql: upsertSQL))
             for (position, contact) in newestVersions(of: contacts) {
-                contact.bind(to: statement, fetchedAt: fetchedAt)
+                try contact.bind(to: statement, fetchedAt: fetchedAt, compressor: compressor)
                 do {
                     written += try statement.execute(in: db)
                 } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
@@ -88,6 +91,12 @@ extension ContactMirror {
             }
             return written
         }
+        if try BodyDictionaries.trainingIsDue(
+            after: compressor, plainBodies: compressor.dictionaryID == 0 ? written : 0, in: db)
+        {
+            try BodyDictionaries.train(in: db, now: fetchedAt)
+        }
+        return written
     }
 
     /// The batch with each contact once, at its newest version (the later one on a tie), with its
@@ -131,7 +140,9 @@ extension ContactMirror {
         }
     }
 
-    /// ?1…?12 are the contact's columns (`ScannedContact.arguments`), ?13 the fetch time.
+    /// ?1…?12 are the contact's columns (`ScannedContact.bind`), ?13 the fetch time. Bodies
+    /// compressed under different dictionaries differ as bytes, so an equal `updated_at` compares
+    /// their texts before the write counts.
     private static let upsertSQL = """
         INSERT INTO contacts (
             id, external_id, role, email, phone, name, avatar, owner_id, custom_attributes,
@@ -147,7 +158,8 @@ extension ContactMirror {
             WHEN 'pending' THEN 0
             WHEN 'tombstoned' THEN excluded.fetched_at > ifnull(contacts.validated_at, 0)
             ELSE excluded.updated_at > contacts.updated_at
-                OR (excluded.updated_at = contacts.updated_at AND excluded.body != contacts.body)
+                OR (excluded.updated_at = contacts.updated_at AND excluded.body != contacts.body
+                    AND contact_body(excluded.body) != contact_body(contacts.body))
             END
         """
 }

@@ -14,6 +14,7 @@ public struct ContactMirror: Sendable {
 
     /// Wraps an open database, migrating it to the current schema.
     public init(writer: any DatabaseWriter, path: String? = nil) throws {
+        try writer.writeWithoutTransaction { db in Self.registerFunctions(db) }
         try MirrorSchema.migrator.migrate(writer)
         self.writer = writer
         self.path = path
@@ -33,6 +34,11 @@ public struct ContactMirror: Sendable {
         writer = database
         self.path = path
         reader = MirrorReader(path: sqlitePath)
+    }
+
+    /// The mirror's SQL functions (`contact_body`), on one of its connections.
+    static func registerFunctions(_ db: Database) {
+        if let connection = db.sqliteConnection { BodyFunctions.register(on: connection) }
     }
 
     /// Whether the mirror was opened with `OpenMode.readOnly`: every write fails.
@@ -68,12 +74,15 @@ public struct ContactMirror: Sendable {
     /// a `MirrorError` before anything is written to it.
     /// A load killed part-way left its indexing to finish; the open finishes it first (seconds for
     /// a million rows), after calling `onFinishingLoad` so a person can be told why it waits.
+    /// A mirror whose bodies are not compressed yet (written by an older intercom-sync) has them
+    /// compressed, reporting rows done and in all to `onUpgrade` (`finishBodyUpgrade`).
     ///
     /// A schema that differs from what the migrations build (a table, index or trigger dropped
     /// or altered by hand) is refused with `MirrorError.damagedSchema`, naming what and how to
     /// repair it, unless `checkingSchema` is false (for the repair itself).
     public static func open(
-        at path: String, mode: OpenMode, checkingSchema: Bool = true, onFinishingLoad: () -> Void = {}
+        at path: String, mode: OpenMode, checkingSchema: Bool = true, onFinishingLoad: () -> Void = {},
+        onUpgrade: (_ done: Int, _ total: Int) -> Void = { _, _ in }
     ) throws -> ContactMirror {
         let url = URL(fileURLWithPath: path)
         let fileManager = FileManager.default
@@ -114,6 +123,7 @@ public struct ContactMirror: Sendable {
             // skips an fsync per commit. A larger cache keeps index pages hot during bulk pulls.
             try db.execute(
                 sql: "PRAGMA synchronous = NORMAL; PRAGMA cache_size = \(cacheSize); PRAGMA temp_store = MEMORY")
+            registerFunctions(db)
             if db.configuration.readonly {
                 // Readers map the file, which spares a system call per page read. The writer does
                 // not: every page a pull touches would count in its resident memory.
@@ -132,6 +142,7 @@ public struct ContactMirror: Sendable {
                             : "the lost tables held data: move the file aside and run `intercom-sync sync` for a new mirror"))
             }
             try mirror.finishInterruptedLoad(onFinishing: onFinishingLoad)
+            try mirror.finishBodyUpgrade(progress: onUpgrade)
             return mirror
         } catch let error as DatabaseError {
             throw MirrorError(.corrupt, path: path, detail: "cannot open the mirror: \(error.message ?? "\(error)")")
@@ -165,6 +176,7 @@ public struct ContactMirror: Sendable {
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA cache_size = \(cacheSize); PRAGMA temp_store = MEMORY")
+            registerFunctions(db)
         }
         var mirror: ContactMirror
         do {

@@ -94,6 +94,7 @@ final class MirrorReader: @unchecked Sendable {
             throw DatabaseError(resultCode: ResultCode(rawValue: code), message: text)
         }
         sqlite3_busy_timeout(opened, 10_000)
+        BodyFunctions.register(on: opened)
         // The pool's page cache, but no memory map: cold point lookups measured slower with one
         // (page faults cost more than the reads they spare).
         sqlite3_exec(opened, "PRAGMA cache_size = \(ContactMirror.cacheSize)", nil, nil, nil)

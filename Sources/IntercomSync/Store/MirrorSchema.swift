@@ -212,6 +212,25 @@ enum MirrorSchema {
                     )
                     """)
         }
+        migrator.registerMigration("v10: compressed bodies") { db in
+            // Bodies are stored compressed (`BodyCompression`), with dictionaries kept here.
+            // `token` is a random number drawn at training, which names the dictionary in the
+            // process's caches. A mirror with text bodies compresses them after this migration,
+            // in batches that resume where a killed upgrade stopped (`bodies.upgrade`).
+            try db.execute(
+                sql: """
+                    CREATE TABLE body_dictionaries (
+                        id INTEGER PRIMARY KEY,
+                        token INTEGER NOT NULL UNIQUE,
+                        dictionary BLOB NOT NULL,
+                        samples INTEGER NOT NULL,
+                        ratio REAL NOT NULL,
+                        trained_at INTEGER NOT NULL
+                    );
+                    INSERT INTO sync_state (key, value)
+                    SELECT 'bodies.upgrade', '0' WHERE EXISTS (SELECT 1 FROM contacts WHERE body != '');
+                    """)
+        }
         return migrator
     }
 

@@ -21,11 +21,20 @@ struct RawBinding {
     func bind(_ index: Int32, _ text: String?) {
         guard var text else { return }
         text.withUTF8 { bytes in
-            if let copy = arena.copy(bytes) {
+            if let copy = arena.copy(UnsafeRawBufferPointer(bytes)) {
                 _ = sqlite3_bind_text(handle, index, copy, Int32(bytes.count), nil)  // nil: SQLITE_STATIC
             } else {
                 _ = sqlite3_bind_text(handle, index, bytes.baseAddress, Int32(bytes.count), SQLITE_TRANSIENT)
             }
+        }
+    }
+
+    /// Binds bytes as a blob, copied into the arena (or as a transient copy when it is full).
+    func bind(_ index: Int32, blob bytes: UnsafeRawBufferPointer) {
+        if let copy = arena.copy(bytes) {
+            _ = sqlite3_bind_blob(handle, index, copy, Int32(bytes.count), nil)  // nil: SQLITE_STATIC
+        } else {
+            _ = sqlite3_bind_blob(handle, index, bytes.baseAddress, Int32(bytes.count), SQLITE_TRANSIENT)
         }
     }
 
@@ -86,7 +95,7 @@ private final class Arena {
     }
 
     /// A copy of `bytes` that lives until the next run, or nil when the arena is full.
-    func copy(_ bytes: UnsafeBufferPointer<UInt8>) -> UnsafeMutableRawPointer? {
+    func copy(_ bytes: UnsafeRawBufferPointer) -> UnsafeMutableRawPointer? {
         guard bytes.count <= Self.capacity - used else { return nil }
         let start = base + used
         if let source = bytes.baseAddress { start.copyMemory(from: source, byteCount: bytes.count) }

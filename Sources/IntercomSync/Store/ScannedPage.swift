@@ -50,6 +50,17 @@ struct ScannedPage: Sendable {
         self.nextCursor = nextCursor
         self.totalCount = totalCount
     }
+
+    /// Compresses every body with `compressor` ahead of the writer, which takes them as they are
+    /// if it still writes with that compressor (and compresses them again otherwise): the
+    /// compression then runs where the page was read, beside the writer rather than on it.
+    mutating func pack(with compressor: BodyCompressor) {
+        for index in contacts.indices {
+            var body = contacts[index].body
+            let bytes = try? body.withUTF8 { text in try compressor.pack(text) { [UInt8]($0) } }
+            contacts[index].packed = bytes.map { (compressor, $0) }
+        }
+    }
 }
 
 /// One contact as the mirror stores it: the fields it indexes, read leniently (a wrong type is
@@ -60,6 +71,8 @@ struct ScannedContact: Sendable {
     /// The raw text of `custom_attributes` when it is an object.
     var customAttributes = "{}"
     var body = ""
+    /// The body compressed ahead of the writer, and by what (`ScannedPage.pack(with:)`).
+    var packed: (compressor: BodyCompressor, bytes: [UInt8])?
 
     enum Field: String {
         case id, role, email, phone, name
@@ -118,8 +131,8 @@ struct ScannedContact: Sendable {
     }
 
     /// Binds ?1…?13 of the upsert statement: the columns as SQLite's `->>` would give them
-    /// (scalars as themselves, containers as JSON text), then the fetch time.
-    func bind(to statement: RawBinding, fetchedAt: Int) {
+    /// (scalars as themselves, containers as JSON text), the body compressed, then the fetch time.
+    func bind(to statement: RawBinding, fetchedAt: Int, compressor: BodyCompressor) throws {
         for (index, field) in [Field.id, .externalID, .role, .email, .phone, .name].enumerated() {
             bind(fields[field], at: Int32(index + 1), to: statement)
         }
@@ -128,7 +141,12 @@ struct ScannedContact: Sendable {
         statement.bind(9, customAttributes)
         bind(fields[.createdAt], at: 10, to: statement)
         bind(fields[.updatedAt], at: 11, to: statement)
-        statement.bind(12, body)
+        if let packed, packed.compressor === compressor {
+            packed.bytes.withUnsafeBytes { statement.bind(12, blob: $0) }
+        } else {
+            var body = body
+            try body.withUTF8 { text in try compressor.pack(text) { statement.bind(12, blob: $0) } }
+        }
         statement.bind(13, Int64(fetchedAt))
     }
 
@@ -149,11 +167,16 @@ final class ScannedPages: @unchecked Sendable {
     private let condition = NSCondition()
     private var results: [Result<ScannedPage, any Error>?]
 
-    init(_ pages: [String]) {
+    /// `compressor`, when given, compresses the bodies as the pages are read.
+    init(_ pages: [String], compressor: BodyCompressor? = nil) {
         results = Array(repeating: nil, count: pages.count)
         DispatchQueue.global().async { [self] in
             DispatchQueue.concurrentPerform(iterations: pages.count) { index in
-                let result = Result { try ScannedPage(pages[index]) }
+                let result = Result {
+                    var page = try ScannedPage(pages[index])
+                    if let compressor { page.pack(with: compressor) }
+                    return page
+                }
                 condition.lock()
                 results[index] = result
                 condition.broadcast()

@@ -37,6 +37,11 @@ public enum SyncStateKey: String, Sendable, CaseIterable {
     case ftsDeferred = "fts.deferred"
     /// Set while a bulk load has dropped the secondary contact indexes.
     case indexesDeferred = "indexes.deferred"
+    /// How many bodies were compressed without a dictionary, before the first is trained.
+    case plainBodies = "bodies.plain"
+    /// The row_id up to which an upgrade from text bodies has compressed them; absent when
+    /// none is under way.
+    case bodiesUpgrade = "bodies.upgrade"
 }
 
 extension ContactMirror {

@@ -110,8 +110,8 @@ public final class ContactSync: Sendable {
         return summary
     }
 
-    /// A page as received: read (`ScannedPage`) before it reaches the writer, so reading
-    /// overlaps with the previous page's write.
+    /// A page as received: read (`ScannedPage`) and its bodies compressed before it reaches the
+    /// writer, so that work overlaps with the previous page's write.
     struct FetchedPage: Sendable {
         var page: ScannedPage
         /// When the request was sent (Unix seconds).
@@ -124,8 +124,12 @@ public final class ContactSync: Sendable {
         -> FetchedPage
     {
         let sentAt = now()
-        let page = try await client.send(method, path, query: query, json: json) { response in
+        var page = try await client.send(method, path, query: query, json: json) { response in
             try ScannedPage(String(decoding: response.body, as: UTF8.self))
+        }
+        // Compressed here, on the fetching thread, so that the writer only stores the bytes.
+        if let compressor = try? await mirror.writer.read({ db in try BodyDictionaries.current(in: db) }) {
+            page.pack(with: compressor)
         }
         return FetchedPage(page: page, fetchedAt: sentAt)
     }
