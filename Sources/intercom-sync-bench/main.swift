@@ -109,6 +109,11 @@ func lookups(count: Int, seed: UInt64, samples: Int, mirror: ContactMirror) thro
         return try mirror.contacts(matching: query).contacts.count
     }
     if option("only", default: "") == "email" { return }
+    let ids = (0..<samples).map { _ in generator.contact(at: Int.random(in: 0..<count, using: &random)).id }
+    try measure("contact(id:) with its body", samples: samples) { sample in
+        try mirror.contact(id: ids[sample])?.body == nil ? 0 : 1
+    }
+    try decompression(samples: samples, count: count, mirror: mirror)
     let prefixes = (0..<samples).map { _ in
         let name = generator.contact(at: Int.random(in: 0..<count, using: &random)).name
         return String(name.prefix(3))
@@ -125,6 +130,62 @@ func lookups(count: Int, seed: UInt64, samples: Int, mirror: ContactMirror) thro
             return try mirror.contacts(matching: query).contacts.count
         }
     }
+}
+
+/// The time to decompress one body: a point read of the body through `contact_body`, less the
+/// same read of its stored bytes, each the median of `samples` random rows.
+func decompression(samples: Int, count: Int, mirror: ContactMirror) throws {
+    var random = SystemRandomNumberGenerator()
+    let rows = (0..<samples).map { _ in Int64.random(in: 1...Int64(count), using: &random) }
+    func median(_ sql: String) throws -> Double {
+        try mirror.writer.read { db in
+            let statement = try db.makeStatement(sql: sql)
+            var latencies: [Double] = []
+            for row in rows {
+                let began = now()
+                _ = try Int.fetchOne(statement, arguments: [row])
+                latencies.append(Double(now() - began) / 1000)
+            }
+            return percentile(latencies.sorted(), 0.5)
+        }
+    }
+    let stored = try median("SELECT length(body) FROM contacts WHERE row_id = ?")
+    let decompressed = try median("SELECT length(contact_body(body)) FROM contacts WHERE row_id = ?")
+    report("body decompression p50", decompressed - stored, "µs", decimals: 2)
+    let sizes = try mirror.writer.read { db in
+        try Row.fetchOne(
+            db, sql: "SELECT avg(length(body)), avg(length(contact_body(body))) FROM contacts WHERE row_id % 100 = 0")
+    }
+    if let sizes {
+        report("body size stored", sizes[0] as Double, "bytes")
+        report("body size as JSON", sizes[1] as Double, "bytes")
+    }
+}
+
+/// Writes `pages` pages of 150 changed contacts into the mirror of `count`, each page its own
+/// transaction with every index and the FTS index live, as an incremental pull does: a third
+/// of the changes rename the contact (new FTS terms), the rest only move `updated_at`.
+func steadyUpsert(count: Int, seed: UInt64, pages: Int, mirror: ContactMirror) throws {
+    let generator = ContactGenerator(seed: seed)
+    var random = SystemRandomNumberGenerator()
+    var elapsed: UInt64 = 0
+    var written = 0
+    for page in 0..<pages {
+        let contacts = (0..<150).map { offset -> SyntheticContact in
+            var contact = generator.contact(at: Int.random(in: 0..<count, using: &random))
+            contact.updatedAt = generator.referenceTime + 1 + page * 150 + offset
+            if offset % 3 == 0 { contact.name = "Renamed \(page) \(offset) \(contact.name)" }
+            return contact
+        }
+        let text = IntercomPage.list(contacts, page: page + 1, perPage: 150, totalCount: 150 * pages, nextCursor: nil)
+        let began = now()
+        written += try mirror.upsertPage(text, fetchedAt: generator.referenceTime + 10).written
+        elapsed += now() - began
+    }
+    let seconds = Double(elapsed) / 1e9
+    print("steady-state pages: \(pages) of 150 into a mirror of \(count), \(written) contacts written")
+    report("steady-state upsert rate", Double(written) / seconds, "contacts/s", decimals: 0)
+    report("steady-state page mean", seconds / Double(pages) * 1000, "ms", decimals: 2)
 }
 
 /// Stages `count` in-app messages, spread over the mirror's synced contacts, for bench-flush.
@@ -158,11 +219,17 @@ do {
     case "lookups":
         let samples = Int(option("samples", default: "10000"))!
         try lookups(count: count, seed: seed, samples: samples, mirror: try ContactMirror.open(at: path, mode: .existing))
+    case "steady":
+        let pages = Int(option("pages", default: "200"))!
+        let mirror = try ContactMirror.open(at: path, mode: .existing)
+        let pragmas = option("pragmas", default: "")
+        if !pragmas.isEmpty { try mirror.writer.writeWithoutTransaction { db in try db.execute(sql: pragmas) } }
+        try steadyUpsert(count: count, seed: seed, pages: pages, mirror: mirror)
     case "stage-messages":
         try stageMessages(count: count, mirror: try ContactMirror.open(at: path, mode: .existing))
     default:
         print(
-            "usage: intercom-sync-bench upsert|lookups|stage-messages [--count N] [--seed S] [--db PATH] [--samples N] [--only email] [--pages-per-commit N] [--defer-indexing yes|no]"
+            "usage: intercom-sync-bench upsert|lookups|steady|stage-messages [--count N] [--pages N] [--seed S] [--db PATH] [--samples N] [--only email] [--pages-per-commit N] [--defer-indexing yes|no]"
         )
         exit(2)
     }

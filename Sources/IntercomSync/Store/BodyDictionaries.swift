@@ -108,9 +108,28 @@ enum BodyDictionaries {
 /// `contact_body(body)`: a stored body as the JSON text Intercom sent, whether it is stored
 /// compressed or as text. Registered on every connection to a mirror.
 enum BodyFunctions {
+    /// Registers the function with a cache of the connection's own, released with it.
     static func register(on connection: OpaquePointer) {
+        let cache = Unmanaged.passRetained(ConnectionDictionaries()).toOpaque()
         sqlite3_create_function_v2(
-            connection, "contact_body", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nil, contactBody, nil, nil, nil)
+            connection, "contact_body", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, cache, contactBody, nil, nil,
+            { cache in cache.map { Unmanaged<ConnectionDictionaries>.fromOpaque($0).release() } })
+    }
+
+    /// The decompressors a read-only connection has loaded, by dictionary id. Such a connection
+    /// only ever sees committed dictionaries, which never change, so an id names one dictionary
+    /// for its life; a connection that writes could see one of its own that is rolled back
+    /// later, so it asks the table for the dictionary's token each time instead.
+    final class ConnectionDictionaries: @unchecked Sendable {
+        private let lock = NSLock()
+        private var byID: [Int64: BodyDecompressor] = [:]
+
+        func decompressor(_ id: Int64, load: () throws -> BodyDecompressor) rethrows -> BodyDecompressor {
+            if let found = lock.withLock({ byID[id] }) { return found }
+            let loaded = try load()
+            lock.withLock { byID[id] = loaded }
+            return loaded
+        }
     }
 
     private static let contactBody: @convention(c) (OpaquePointer?, Int32, UnsafeMutablePointer<OpaquePointer?>?) -> Void = {
@@ -123,7 +142,10 @@ enum BodyFunctions {
         let count = Int(sqlite3_value_bytes(value))
         let bytes = UnsafeRawBufferPointer(start: sqlite3_value_blob(value), count: count)
         do {
-            let (pointer, length) = try BodyFunctions.unpack(bytes, on: sqlite3_context_db_handle(context))
+            let cache = sqlite3_user_data(context).map {
+                Unmanaged<ConnectionDictionaries>.fromOpaque($0).takeUnretainedValue()
+            }
+            let (pointer, length) = try BodyFunctions.unpack(bytes, on: sqlite3_context_db_handle(context), cache: cache)
             sqlite3_result_text64(
                 context, pointer.assumingMemoryBound(to: CChar.self), UInt64(length), sqlite3_free, UInt8(SQLITE_UTF8))
         } catch {
@@ -133,13 +155,20 @@ enum BodyFunctions {
 
     /// Decompresses a stored body into memory from `sqlite3_malloc`, with the dictionary its
     /// prefix names, read from `connection` when this process has not met it yet.
-    static func unpack(_ bytes: UnsafeRawBufferPointer, on connection: OpaquePointer?) throws
-        -> (UnsafeMutableRawPointer, Int)
-    {
+    static func unpack(
+        _ bytes: UnsafeRawBufferPointer, on connection: OpaquePointer?, cache: ConnectionDictionaries? = nil
+    ) throws -> (UnsafeMutableRawPointer, Int) {
         guard let (id, length) = BodyCompression.readVarint(bytes) else {
             throw MirrorError(.corrupt, detail: "a stored body is cut short")
         }
-        let decompressor = id == 0 ? BodyDecompressor.plain : try dictionary(id, on: connection)
+        let decompressor: BodyDecompressor
+        if id == 0 {
+            decompressor = .plain
+        } else if let cache, sqlite3_db_readonly(connection, "main") == 1 {
+            decompressor = try cache.decompressor(id) { try dictionary(id, on: connection) }
+        } else {
+            decompressor = try dictionary(id, on: connection)
+        }
         let frame = UnsafeRawBufferPointer(rebasing: bytes[length...])
         // One byte more than the body: SQLite would copy a text handed over without a terminator.
         var target: UnsafeMutableRawPointer?

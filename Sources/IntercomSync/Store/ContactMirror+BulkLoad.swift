@@ -56,9 +56,6 @@ extension ContactMirror {
 
     private func beginBulkLoad(appending: Bool = false) throws {
         try writer.write { db in try Self.beginBulkLoad(in: db) }
-        // Checkpoint every 64 MB of WAL rather than every 4 MB: each checkpoint waits for an
-        // fsync of the mirror, and a bulk load would otherwise wait for hundreds of them.
-        try writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384") }
         if appending {
             // Rows and ids that only append touch the last pages of each b-tree: 8 MB of cache
             // hold them, where the usual 32 MB filled up with pages never read again.
@@ -66,12 +63,8 @@ extension ContactMirror {
         }
     }
 
-    /// Builds the deferred indexes (their pages checkpointed every 64 MB too), then gives the
-    /// writer its usual checkpoints back.
+    /// Builds the deferred indexes.
     private func endBulkLoad(following: FTSBuildBeside? = nil) throws {
-        defer {
-            try? writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = 1000") }
-        }
         try finishDeferredIndexing(besideBuild: following)
     }
 

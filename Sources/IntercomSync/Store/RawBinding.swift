@@ -62,6 +62,21 @@ struct RawBinding {
         }
     }
 
+    /// Runs a query and hands its first row to `read` (nil without a row), then clears its
+    /// bindings for the next run.
+    func firstRow<T>(in db: Database, _ read: (RawRow) throws -> T) throws -> T? {
+        defer {
+            sqlite3_reset(handle)
+            sqlite3_clear_bindings(handle)
+            arena.used = 0
+        }
+        switch sqlite3_step(handle) {
+        case SQLITE_ROW: return try read(RawRow(handle: handle))
+        case SQLITE_DONE: return nil
+        case let code: throw error(code, in: db)
+        }
+    }
+
     private func error(_ code: Int32, in db: Database) -> DatabaseError {
         DatabaseError(
             resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
@@ -101,5 +116,34 @@ private final class Arena {
         if let source = bytes.baseAddress { start.copyMemory(from: source, byteCount: bytes.count) }
         used += bytes.count
         return start
+    }
+}
+
+/// The row a raw statement stands on, read by column position; valid during `firstRow` only.
+struct RawRow {
+    let handle: OpaquePointer
+
+    func value(_ index: Int32) -> ScannedContact.ColumnValue {
+        switch sqlite3_column_type(handle, index) {
+        case SQLITE_NULL: return .null
+        case SQLITE_INTEGER: return .int(sqlite3_column_int64(handle, index))
+        case SQLITE_FLOAT: return .double(sqlite3_column_double(handle, index))
+        default: return text(index).map { .text($0) } ?? .null
+        }
+    }
+
+    func int64(_ index: Int32) -> Int64? {
+        sqlite3_column_type(handle, index) == SQLITE_NULL ? nil : sqlite3_column_int64(handle, index)
+    }
+
+    func text(_ index: Int32) -> String? {
+        guard let bytes = sqlite3_column_text(handle, index) else { return nil }
+        return String(decoding: UnsafeBufferPointer(start: bytes, count: Int(sqlite3_column_bytes(handle, index))), as: UTF8.self)
+    }
+
+    func isBlob(_ index: Int32) -> Bool { sqlite3_column_type(handle, index) == SQLITE_BLOB }
+
+    func blob(_ index: Int32) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: sqlite3_column_blob(handle, index), count: Int(sqlite3_column_bytes(handle, index)))
     }
 }

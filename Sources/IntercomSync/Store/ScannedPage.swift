@@ -130,17 +130,51 @@ struct ScannedContact: Sendable {
         }
     }
 
-    /// Binds ?1…?13 of the upsert statement: the columns as SQLite's `->>` would give them
-    /// (scalars as themselves, containers as JSON text), the body compressed, then the fetch time.
-    func bind(to statement: RawBinding, fetchedAt: Int, compressor: BodyCompressor) throws {
-        for (index, field) in [Field.id, .externalID, .role, .email, .phone, .name].enumerated() {
-            bind(fields[field], at: Int32(index + 1), to: statement)
+    /// What SQLite stores for a column, as the mirror binds it.
+    enum ColumnValue: Equatable {
+        case null
+        case int(Int64)
+        case double(Double)
+        case text(String)
+    }
+
+    /// The columns ?1…?11 of the upsert statement, in order.
+    static let columns = [
+        "id", "external_id", "role", "email", "phone", "name", "avatar", "owner_id", "custom_attributes", "created_at",
+        "updated_at",
+    ]
+
+    /// The values of `columns`, as SQLite's `->>` would give them (scalars as themselves,
+    /// containers as JSON text).
+    var columnValues: [ColumnValue] {
+        func value(_ json: JSONValue?) -> ColumnValue {
+            switch json {
+            case nil, .null?: return .null
+            case .bool(let flag)?: return .int(flag ? 1 : 0)
+            case .int(let number)?: return .int(number)
+            case .double(let number)?: return .double(number)
+            case .string(let text)?: return .text(text)
+            case let container?: return .text(container.jsonText)
+            }
         }
-        if case .string(let url)? = avatar { statement.bind(7, url) }
-        bind(fields[.ownerID], at: 8, to: statement)
-        statement.bind(9, customAttributes)
-        bind(fields[.createdAt], at: 10, to: statement)
-        bind(fields[.updatedAt], at: 11, to: statement)
+        var values = [Field.id, .externalID, .role, .email, .phone, .name].map { value(fields[$0]) }
+        if case .string(let url)? = avatar { values.append(.text(url)) } else { values.append(.null) }
+        values += [value(fields[.ownerID]), .text(customAttributes), value(fields[.createdAt]), value(fields[.updatedAt])]
+        return values
+    }
+
+    /// Binds ?1…?13 of the upsert statement: `columnValues`, the body compressed, then the fetch
+    /// time.
+    func bind(to statement: RawBinding, fetchedAt: Int, compressor: BodyCompressor) throws {
+        for (index, value) in columnValues.enumerated() {
+            let position = Int32(index + 1)
+            switch value {
+            case .null: break
+            case .int(let number): statement.bind(position, number)
+            case .double(let number): statement.bind(position, number)
+            case .text(let text): statement.bind(position, text)
+            }
+        }
         if let packed, packed.compressor === compressor {
             packed.bytes.withUnsafeBytes { statement.bind(12, blob: $0) }
         } else {
@@ -148,17 +182,6 @@ struct ScannedContact: Sendable {
             try body.withUTF8 { text in try compressor.pack(text) { statement.bind(12, blob: $0) } }
         }
         statement.bind(13, Int64(fetchedAt))
-    }
-
-    private func bind(_ value: JSONValue?, at index: Int32, to statement: RawBinding) {
-        switch value {
-        case nil, .null?: break
-        case .bool(let flag)?: statement.bind(index, Int64(flag ? 1 : 0))
-        case .int(let number)?: statement.bind(index, number)
-        case .double(let number)?: statement.bind(index, number)
-        case .string(let text)?: statement.bind(index, text)
-        case let container?: statement.bind(index, container.jsonText)
-        }
     }
 }
 
