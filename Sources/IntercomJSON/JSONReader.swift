@@ -92,6 +92,49 @@ package struct JSONReader {
         }
     }
 
+    /// `readObject` for a hot path: each member's name comes as a `JSONKey`, compared by its bytes,
+    /// with no `String` made for it.
+    package mutating func readObjectKeys(_ body: (inout JSONReader, JSONKey) throws(JSONReadError) -> Void)
+        throws(JSONReadError)
+    {
+        try expect(UInt8(ascii: "{"))
+        try enter()
+        defer { depth -= 1 }
+        if peek() == UInt8(ascii: "}") {
+            offset += 1
+            return
+        }
+        while true {
+            guard peek() == UInt8(ascii: "\"") else { throw error("expected a member name in quotes") }
+            let key = try readKey()
+            try expect(UInt8(ascii: ":"))
+            try body(&self, key)
+            switch peek() {
+            case UInt8(ascii: ","): offset += 1
+            case UInt8(ascii: "}"):
+                offset += 1
+                return
+            default: throw error("expected ',' or '}' after an object member")
+            }
+        }
+    }
+
+    /// A member name: its bytes between the quotes, or decoded when it has escapes.
+    private mutating func readKey() throws(JSONReadError) -> JSONKey {
+        let start = offset + 1
+        var scan = start
+        while scan < bytes.count, bytes[scan] != UInt8(ascii: "\""), bytes[scan] != UInt8(ascii: "\\"),
+            bytes[scan] >= 0x20
+        {
+            scan += 1
+        }
+        if scan < bytes.count, bytes[scan] == UInt8(ascii: "\"") {
+            offset = scan + 1
+            return JSONKey(bytes: UnsafeBufferPointer(rebasing: bytes[start..<scan]))
+        }
+        return JSONKey(decoded: Array(try readString().utf8))
+    }
+
     /// Calls `body` positioned at each element, which `body` must read or skip.
     package mutating func readArray(_ body: (inout JSONReader) throws(JSONReadError) -> Void) throws(JSONReadError) {
         try expect(UInt8(ascii: "["))
@@ -320,5 +363,36 @@ package struct JSONReader {
     /// The text of a byte range, as it appears in the input.
     package func text(_ range: Range<Int>) -> String {
         String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+    }
+}
+
+/// A member name read by `JSONReader.readObjectKeys`, valid while the reader's bytes are.
+package struct JSONKey {
+    private let bytes: UnsafeBufferPointer<UInt8>?
+    private let decoded: [UInt8]
+
+    init(bytes: UnsafeBufferPointer<UInt8>) {
+        self.bytes = bytes
+        decoded = []
+    }
+
+    init(decoded: [UInt8]) {
+        bytes = nil
+        self.decoded = decoded
+    }
+
+    /// Whether the name is `name`, byte for byte.
+    package func `is`(_ name: StaticString) -> Bool {
+        name.withUTF8Buffer { expected in
+            if let bytes {
+                return bytes.count == expected.count
+                    && (expected.count == 0 || memcmp(bytes.baseAddress!, expected.baseAddress!, expected.count) == 0)
+            }
+            return decoded.elementsEqual(expected)
+        }
+    }
+
+    package var string: String {
+        bytes.map { String(decoding: $0, as: UTF8.self) } ?? String(decoding: decoded, as: UTF8.self)
     }
 }

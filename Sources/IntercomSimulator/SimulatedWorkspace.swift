@@ -65,9 +65,9 @@ public actor SimulatedWorkspace {
 
     var faults: FaultPlan
     var random: SplitMix64
-    /// Bumped whenever anything search sees changes, and the last search's sorted matches.
+    /// Bumped whenever anything search sees changes, and the sorted answers of recent searches.
     var searchRevision = 0
-    var searchCache: (key: String, revision: Int, matches: [SimContact])?
+    var searchCache = SearchCache()
     var burstRemaining = 0
     var windowIndex = -1
     var windowUsed = 0
@@ -678,10 +678,10 @@ public actor SimulatedWorkspace {
         // A walk asks the same query page after page: its sorted matches are kept until anything
         // search sees changes (Intercom's own index answers a page in about the same time).
         let cacheKey = "\(version.isPreview)|\(query.jsonText)|\(body["sort"]?.jsonText ?? "")"
-        if let cached = searchCache, cached.key == cacheKey, cached.revision == searchRevision {
-            return searchPage(cached.matches, offset: offset, size: size, page: page, version: version)
+        if let matches = searchCache.matches(for: cacheKey, revision: searchRevision) {
+            return searchPage(matches, offset: offset, size: size, page: page, version: version)
         }
-        var matches = candidates(for: filter).compactMap(searchable).filter { filter.matches($0) }
+        var matches = Array(candidates(for: filter).lazy.compactMap(searchable).filter { filter.matches($0) })
         if let sort = body["sort"] {
             let field = sort["field"]?.string ?? "updated_at"
             let orderText = sort["order"]?.string ?? "descending"
@@ -710,7 +710,7 @@ public actor SimulatedWorkspace {
                 matches.sort(by: before)
             }
         }
-        searchCache = (cacheKey, searchRevision, matches)
+        searchCache.keep(matches, for: cacheKey, revision: searchRevision)
         return searchPage(matches, offset: offset, size: size, page: page, version: version)
     }
 
@@ -935,4 +935,35 @@ struct Cursor {
 public struct SimulatorError: Error, CustomStringConvertible {
     public var description: String
     init(_ description: String) { self.description = description }
+}
+
+/// The sorted answers of the searches walked lately, each valid until anything search sees
+/// changes. Several: a partitioned pull walks dozens of queries at once, page by page, and a
+/// cache of one answered every page by filtering and sorting its range again.
+struct SearchCache {
+    private var entries: [String: (revision: Int, matches: [SimContact], used: Int)] = [:]
+    private var uses = 0
+    private var held = 0
+    /// Contacts held in all answers together, at most: a few times a large workspace.
+    static let capacity = 2_000_000
+
+    mutating func matches(for key: String, revision: Int) -> [SimContact]? {
+        guard let entry = entries[key], entry.revision == revision else { return nil }
+        uses += 1
+        entries[key]?.used = uses
+        return entry.matches
+    }
+
+    mutating func keep(_ matches: [SimContact], for key: String, revision: Int) {
+        if let old = entries.removeValue(forKey: key) { held -= old.matches.count }
+        entries = entries.filter { $0.value.revision == revision }
+        held = entries.values.reduce(0) { $0 + $1.matches.count }
+        while held + matches.count > Self.capacity, let oldest = entries.min(by: { $0.value.used < $1.value.used }) {
+            held -= oldest.value.matches.count
+            entries.removeValue(forKey: oldest.key)
+        }
+        uses += 1
+        entries[key] = (revision, matches, uses)
+        held += matches.count
+    }
 }

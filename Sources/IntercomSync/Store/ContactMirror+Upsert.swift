@@ -83,10 +83,27 @@ extension ContactMirror {
             var written = 0
             let upsert = RawBinding(try db.cachedStatement(sql: upsertSQL))
             let lookup = RawBinding(try db.cachedStatement(sql: lookupSQL))
+            let insert = RawBinding(try db.cachedStatement(sql: insertSQL))
             var updates: [String: RawBinding] = [:]
             for (position, contact) in newestVersions(of: contacts) {
+                func run(_ statement: RawBinding) throws -> Int {
+                    do {
+                        return try statement.execute(in: db)
+                    } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+                        throw diagnose(contact, position: position, count: contacts.count, sqliteError: error)
+                    }
+                }
                 let values = contact.columnValues
-                let write = try plannedWrite(of: contact, values: values, fetchedAt: fetchedAt, lookup: lookup, in: db)
+                var write = PlannedWrite.upsert
+                if Self.isWellFormed(values) {
+                    // Most contacts of a first pull are new: one insert finds out.
+                    try contact.bind(to: insert, fetchedAt: fetchedAt, compressor: compressor)
+                    if try run(insert) == 1 {
+                        written += 1
+                        continue
+                    }
+                    write = try plannedWrite(of: contact, values: values, fetchedAt: fetchedAt, lookup: lookup, in: db)
+                }
                 let statement: RawBinding
                 switch write {
                 case .none: continue
@@ -98,11 +115,7 @@ extension ContactMirror {
                     statement.bind(14, rowID)
                 }
                 try contact.bind(to: statement, fetchedAt: fetchedAt, compressor: compressor)
-                do {
-                    written += try statement.execute(in: db)
-                } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-                    throw diagnose(contact, position: position, count: contacts.count, sqliteError: error)
-                }
+                written += try run(statement)
             }
             return written
         }
@@ -114,9 +127,9 @@ extension ContactMirror {
         return written
     }
 
-    /// How a contact reaches the mirror: not at all, through the upsert statement (a new
-    /// contact, or values the table's constraints must judge), or by an update of the columns
-    /// whose values changed. An update that sets every column rewrites every index entry of the
+    /// How a contact already stored (or malformed) reaches the mirror: not at all, through the
+    /// upsert statement (values the table's constraints must judge), or by an update of the
+    /// columns whose values changed. An update that sets every column rewrites every index entry of the
     /// row, changed or not: an incremental pull mostly brings a new `updated_at` and body, and
     /// writing only those took a page of 150 from 63 ms to a third of that in a mirror of 1M.
     enum PlannedWrite: Equatable {
@@ -126,16 +139,23 @@ extension ContactMirror {
         case update(rowID: Int64, changed: [Int], revives: Bool)
     }
 
-    /// The rules of `upsertSQL`, decided here for a contact already stored: a pending contact
-    /// is never overwritten; a tombstone is revived by an answer fetched after it was found
-    /// gone; a synced contact takes a newer `updated_at`, or at the same one a different body.
+    /// Whether the values are what the table's constraints accept (an id, a role, integer
+    /// times): others go through `upsertSQL`, whose failure `diagnose` explains.
+    static func isWellFormed(_ values: [ScannedContact.ColumnValue]) -> Bool {
+        guard case .text = values[0], case .int = values[10], case .int = values[9], case .text(let role) = values[2]
+        else { return false }
+        return role == "user" || role == "lead"
+    }
+
+    /// The rules of `upsertSQL`, decided here for a well-formed contact already stored: a
+    /// pending contact is never overwritten; a tombstone is revived by an answer fetched after it
+    /// was found gone; a synced contact takes a newer `updated_at`, or at the same one a
+    /// different body.
     static func plannedWrite(
         of contact: ScannedContact, values: [ScannedContact.ColumnValue], fetchedAt: Int, lookup: RawBinding,
         in db: Database
     ) throws -> PlannedWrite {
-        guard case .text(let id) = values[0], case .int(let updatedAt) = values[10], case .int = values[9],
-            case .text(let role) = values[2], role == "user" || role == "lead"
-        else { return .upsert }
+        guard case .text(let id) = values[0], case .int(let updatedAt) = values[10] else { return .upsert }
         lookup.bind(1, id)
         let planned = try lookup.firstRow(in: db) { row -> PlannedWrite in
             let state = row.text(1)
@@ -219,6 +239,15 @@ extension ContactMirror {
             return "\(error)"
         }
     }
+
+    /// `upsertSQL` for a contact not stored yet; one that is is left alone (no change).
+    private static let insertSQL = """
+        INSERT INTO contacts (
+            id, external_id, role, email, phone, name, avatar, owner_id, custom_attributes,
+            created_at, updated_at, body, fetched_at, validated_at, state)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, 'synced')
+        ON CONFLICT (id) DO NOTHING
+        """
 
     /// ?1…?12 are the contact's columns (`ScannedContact.bind`), ?13 the fetch time. Bodies
     /// compressed under different dictionaries differ as bytes, so an equal `updated_at` compares

@@ -10,36 +10,44 @@ struct ScannedPage: Sendable {
 
     init(_ text: String) throws {
         var text = text
+        self = try text.withUTF8 { try ScannedPage(utf8: $0) }
+    }
+
+    /// Reads a page from its bytes as received, without making a `String` of the whole of it
+    /// first (invalid UTF-8 inside a value is repaired as `String(decoding:)` repairs it).
+    init(data: Data) throws {
+        self = try data.withUnsafeBytes { try ScannedPage(utf8: $0.bindMemory(to: UInt8.self)) }
+    }
+
+    private init(utf8 bytes: UnsafeBufferPointer<UInt8>) throws {
         var type: JSONValue?
         var sawData = false
         var contacts: [ScannedContact] = []
         var nextCursor: String?
         var totalCount: Int?
         do {
-            try text.withUTF8 { bytes in
-                var reader = JSONReader(bytes)
-                guard reader.peek() == UInt8(ascii: "{") else { throw reader.error("expected an object") }
-                try reader.readObject { (reader, key) throws(JSONReadError) in
-                    switch key {
-                    case "type": type = try reader.readValue()
-                    case "total_count":
-                        if case .int(let count) = try reader.readValue() { totalCount = Int(count) }
-                    case "pages":
-                        if case .object(let pages) = try reader.readValue(), case .object(let next)? = pages["next"],
-                            case .string(let cursor)? = next["starting_after"]
-                        {
-                            nextCursor = cursor
-                        }
-                    case "data" where reader.peek() == UInt8(ascii: "["):
-                        sawData = true
-                        try reader.readArray { (reader) throws(JSONReadError) in
-                            contacts.append(try ScannedContact(&reader))
-                        }
-                    default: try reader.skipValue()
+            var reader = JSONReader(bytes)
+            guard reader.peek() == UInt8(ascii: "{") else { throw reader.error("expected an object") }
+            try reader.readObject { (reader, key) throws(JSONReadError) in
+                switch key {
+                case "type": type = try reader.readValue()
+                case "total_count":
+                    if case .int(let count) = try reader.readValue() { totalCount = Int(count) }
+                case "pages":
+                    if case .object(let pages) = try reader.readValue(), case .object(let next)? = pages["next"],
+                        case .string(let cursor)? = next["starting_after"]
+                    {
+                        nextCursor = cursor
                     }
+                case "data" where reader.peek() == UInt8(ascii: "["):
+                    sawData = true
+                    try reader.readArray { (reader) throws(JSONReadError) in
+                        contacts.append(try ScannedContact(&reader))
+                    }
+                default: try reader.skipValue()
                 }
-                try reader.expectEnd()
             }
+            try reader.expectEnd()
         } catch {
             throw MirrorError(.malformedResponse, detail: "the page is not valid JSON (\(error))")
         }
@@ -66,7 +74,7 @@ struct ScannedPage: Sendable {
 /// One contact as the mirror stores it: the fields it indexes, read leniently (a wrong type is
 /// stored as it came and left to the table's constraints), and its raw bytes as the body.
 struct ScannedContact: Sendable {
-    var fields: [Field: JSONValue] = [:]
+    var fields = Fields()
     var avatar: JSONValue?
     /// The raw text of `custom_attributes` when it is an object.
     var customAttributes = "{}"
@@ -74,12 +82,65 @@ struct ScannedContact: Sendable {
     /// The body compressed ahead of the writer, and by what (`ScannedPage.pack(with:)`).
     var packed: (compressor: BodyCompressor, bytes: [UInt8])?
 
-    enum Field: String {
-        case id, role, email, phone, name
-        case externalID = "external_id"
-        case ownerID = "owner_id"
-        case createdAt = "created_at"
-        case updatedAt = "updated_at"
+    enum Field: Int, CaseIterable {
+        case id, role, email, phone, name, externalID, ownerID, createdAt, updatedAt
+
+        /// The member's name in Intercom's JSON.
+        var key: StaticString {
+            switch self {
+            case .id: "id"
+            case .role: "role"
+            case .email: "email"
+            case .phone: "phone"
+            case .name: "name"
+            case .externalID: "external_id"
+            case .ownerID: "owner_id"
+            case .createdAt: "created_at"
+            case .updatedAt: "updated_at"
+            }
+        }
+
+        /// The field a member name is, if any: compared as bytes, shortest test first (most of a
+        /// contact's forty members are none of these).
+        static func named(_ key: JSONKey) -> Field? {
+            allCases.first { key.is($0.key) }
+        }
+    }
+
+    /// The indexed fields' values, stored in place rather than hashed into a dictionary.
+    struct Fields: Sendable {
+        private var values:
+            (JSONValue?, JSONValue?, JSONValue?, JSONValue?, JSONValue?, JSONValue?, JSONValue?, JSONValue?, JSONValue?) =
+                (nil, nil, nil, nil, nil, nil, nil, nil, nil)
+
+        subscript(field: Field) -> JSONValue? {
+            get {
+                switch field {
+                case .id: values.0
+                case .role: values.1
+                case .email: values.2
+                case .phone: values.3
+                case .name: values.4
+                case .externalID: values.5
+                case .ownerID: values.6
+                case .createdAt: values.7
+                case .updatedAt: values.8
+                }
+            }
+            set {
+                switch field {
+                case .id: values.0 = newValue
+                case .role: values.1 = newValue
+                case .email: values.2 = newValue
+                case .phone: values.3 = newValue
+                case .name: values.4 = newValue
+                case .externalID: values.5 = newValue
+                case .ownerID: values.6 = newValue
+                case .createdAt: values.7 = newValue
+                case .updatedAt: values.8 = newValue
+                }
+            }
+        }
     }
 
     var id: String? { fields[.id]?.string }
@@ -94,15 +155,15 @@ struct ScannedContact: Sendable {
             body = reader.text(try reader.skipValue())
             return
         }
-        try reader.readObject { (reader, key) throws(JSONReadError) in
-            if let field = Field(rawValue: key) {
+        try reader.readObjectKeys { (reader, key) throws(JSONReadError) in
+            if let field = Field.named(key) {
                 fields[field] = try reader.readValue()
-            } else if key == "avatar" {
+            } else if key.is("avatar") {
                 switch try reader.readValue() {
                 case .object(let avatar): self.avatar = avatar["image_url"]
                 case let value: self.avatar = value
                 }
-            } else if key == "custom_attributes" {
+            } else if key.is("custom_attributes") {
                 if reader.peek() == UInt8(ascii: "{") {
                     customAttributes = reader.text(try reader.skipValue())
                 } else {

@@ -125,7 +125,7 @@ public final class ContactSync: Sendable {
     {
         let sentAt = now()
         var page = try await client.send(method, path, query: query, json: json) { response in
-            try ScannedPage(String(decoding: response.body, as: UTF8.self))
+            try ScannedPage(data: response.body)
         }
         // Compressed here, on the fetching thread, so that the writer only stores the bytes.
         if let compressor = try? await mirror.writer.read({ db in try BodyDictionaries.current(in: db) }) {
