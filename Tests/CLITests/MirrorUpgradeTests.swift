@@ -129,7 +129,7 @@ import Testing
         let path = workspace.db
         // Off the cooperative pool, which the other suites' clients need meanwhile.
         let bodies = try await CLI.offPool {
-            try Self.makeMirror(at: path, contacts: 30_000)
+            try Self.makeMirror(at: path, contacts: 20_000)
             let bodies = try Self.column("SELECT contact_body(body) FROM contacts ORDER BY row_id", in: path, functions: true)
             try Self.writeAsBeforeCompression(path)
             return bodies
@@ -139,7 +139,7 @@ import Testing
             try CLI.runKilled(["doctor", "--db", path], whenStderrMatches: /compressing bodies: [1-9]/)
         }
         #expect(killed.status == nil, "killed before it finished: \(killed.stderr as String)")
-        #expect(killed.stderr.contains("upgrading the mirror: compressing the bodies of 30002 contacts"))
+        #expect(killed.stderr.contains("upgrading the mirror: compressing the bodies of 20002 contacts"))
         let kinds = try Self.column("SELECT DISTINCT typeof(body) FROM contacts WHERE body != '' ORDER BY 1", in: path)
         #expect(kinds == ["blob", "text"], "the kill landed part-way")
         let reached = try Self.column("SELECT value FROM sync_state WHERE key = 'bodies.upgrade'", in: path)

@@ -61,6 +61,9 @@ struct QueryPlan {
         if query.states.count < ContactState.allCases.count {
             let states = query.states.map(\.rawValue).sorted()
             add(states.count == 1 ? "state = ?" : "state IN (\(databaseQuestionMarks(count: states.count)))", states)
+            // The state index holds only contacts that are not synced, and SQLite uses it only
+            // for a query that says so in these words.
+            if !query.states.contains(.synced) { conditions.append("state != 'synced'") }
         }
         if let email = query.email {
             add("ifnull(email, '') = ? COLLATE NOCASE", [email])

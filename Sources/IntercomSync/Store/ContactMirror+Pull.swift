@@ -5,8 +5,18 @@ import GRDB
 extension ContactMirror {
     /// Notes that a full pull saw these contacts (`full_pull_seen`), so that at its end those it
     /// did not see can be tombstoned.
-    static func markSeen(_ page: ScannedPage, in db: Database) throws {
-        try markSeen(ids: page.contacts.compactMap(\.id), in: db)
+    ///
+    /// A contact the page wrote (its `fetched_at` is the page's) needs no mark: a pull counts
+    /// unseen only contacts fetched before it began. So a first pull, which writes every
+    /// contact, marks none, which spared a million inserts into a table freed at its end (33 MB
+    /// of free pages left in the file).
+    static func markSeen(_ page: ScannedPage, fetchedAt: Int, in db: Database) throws {
+        let statement = try db.cachedStatement(
+            sql: """
+                INSERT OR IGNORE INTO full_pull_seen (id) SELECT ?1
+                WHERE NOT EXISTS (SELECT 1 FROM contacts WHERE id = ?1 AND ifnull(fetched_at, 0) >= ?2)
+                """)
+        for id in page.contacts.compactMap(\.id) { try statement.execute(arguments: [id, fetchedAt]) }
     }
 
     static func markSeen(ids: [String], in db: Database) throws {

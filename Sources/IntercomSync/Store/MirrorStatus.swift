@@ -25,9 +25,16 @@ extension ContactMirror {
     public func status() throws -> MirrorStatus {
         try writer.read { db in
             var contacts = Dictionary(uniqueKeysWithValues: ContactState.allCases.map { ($0.rawValue, 0) })
-            for row in try Row.fetchAll(db, sql: "SELECT state, count(*) AS n FROM contacts GROUP BY state") {
+            // The state index holds the contacts that are not synced; the synced are the rest.
+            var others = 0
+            for row in try Row.fetchAll(
+                db, sql: "SELECT state, count(*) AS n FROM contacts WHERE state != 'synced' GROUP BY state")
+            {
                 contacts[row["state"]] = row["n"]
+                others += row["n"] as Int
             }
+            let all = try Int.fetchOne(db, sql: "SELECT count(*) FROM contacts") ?? 0
+            contacts[ContactState.synced.rawValue] = all - others
             var outbox = Dictionary(uniqueKeysWithValues: OutboxState.allCases.map { ($0.rawValue, 0) })
             for row in try Row.fetchAll(db, sql: "SELECT state, count(*) AS n FROM outbox GROUP BY state") {
                 outbox[row["state"]] = row["n"]

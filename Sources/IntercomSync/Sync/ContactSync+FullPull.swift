@@ -131,7 +131,7 @@ extension ContactSync {
             let page = current
             let written = try await mirror.writer.write { db in
                 let written = try ContactMirror.upsert(page: page.page, fetchedAt: page.fetchedAt, in: db)
-                try ContactMirror.markSeen(page.page, in: db)
+                try ContactMirror.markSeen(page.page, fetchedAt: page.fetchedAt, in: db)
                 try ContactMirror.setSyncState(.fullPullCursor, to: next, in: db)
                 return written
             }

@@ -64,7 +64,7 @@ extension ContactSync {
             }
             let written = try await mirror.writer.write { [now] db in
                 let written = try ContactMirror.upsert(page: current.page, fetchedAt: current.fetchedAt, in: db)
-                if floor != nil { try ContactMirror.markSeen(current.page, in: db) }
+                if floor != nil { try ContactMirror.markSeen(current.page, fetchedAt: current.fetchedAt, in: db) }
                 try Self.notePassNewest(current.page, in: db)
                 if done {
                     try Self.finishIncrementalPass(now: now(), in: db)

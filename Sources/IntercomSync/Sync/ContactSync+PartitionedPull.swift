@@ -158,7 +158,7 @@ extension ContactSync {
             }
             let written = try await mirror.writer.write { [next, done] db in
                 let written = try ContactMirror.upsert(page: current.page, fetchedAt: current.fetchedAt, in: db)
-                if kind.markingSeen { try ContactMirror.markSeen(current.page, in: db) }
+                if kind.markingSeen { try ContactMirror.markSeen(current.page, fetchedAt: current.fetchedAt, in: db) }
                 if kind.updatedAfter != nil { try Self.notePassNewest(current.page, in: db) }
                 try PullRange.advance(
                     seq: range.seq, cursor: next, fetched: current.page.contacts.count, total: total, done: done,

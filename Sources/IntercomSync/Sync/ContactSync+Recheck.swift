@@ -91,7 +91,7 @@ extension ContactSync {
                 ? searchPage(range.query, sort: range.sort, after: cursor) : fetchListPage(after: cursor)
             let written = try await mirror.writer.write { db in
                 let written = try ContactMirror.upsert(page: current.page, fetchedAt: current.fetchedAt, in: db)
-                try ContactMirror.markSeen(current.page, in: db)
+                try ContactMirror.markSeen(current.page, fetchedAt: current.fetchedAt, in: db)
                 return written
             }
             for contact in current.page.contacts { if let id = contact.id { seen.insert(id) } }
