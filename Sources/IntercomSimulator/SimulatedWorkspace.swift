@@ -681,34 +681,61 @@ public actor SimulatedWorkspace {
         if let matches = searchCache.matches(for: cacheKey, revision: searchRevision) {
             return searchPage(matches, offset: offset, size: size, page: page, version: version)
         }
-        var matches = Array(candidates(for: filter).lazy.compactMap(searchable).filter { filter.matches($0) })
+        var order: (field: String, ascending: Bool)?
         if let sort = body["sort"] {
-            let field = sort["field"]?.string ?? "updated_at"
             let orderText = sort["order"]?.string ?? "descending"
             guard orderText == "ascending" || orderText == "descending" else {
                 throw APIError(400, "invalid_sort_order", "Sort order must be ascending or descending")
             }
-            let ascending = orderText == "ascending"
-            if field == "created_at" && createdInOrder {
-                // Already in creation order: no sort needed (ties keep creation order ascending).
-                if !ascending { matches.reverse() }
+            order = (sort["field"]?.string ?? "updated_at", orderText == "ascending")
+        }
+        // Contacts held in creation order answer an unsorted or created_at-sorted query in that
+        // order (ties keep creation order ascending).
+        let inCreationOrder = order == nil || (order?.field == "created_at" && createdInOrder)
+        let before: (SimContact, SimContact) -> Bool = { left, right in
+            guard let (field, ascending) = order else { return left.sequence < right.sequence }
+            let comparison = Self.compare(left.searchValue(field), right.searchValue(field))
+            if comparison == 0 { return left.sequence < right.sequence }
+            return ascending ? comparison < 0 : comparison > 0
+        }
+        let candidates = candidates(for: filter)
+        let found = candidates.lazy.compactMap(searchable).filter { filter.matches($0) }
+        let wanted = offset + size
+        if wanted <= 1_000 && wanted * 8 < candidates.count {
+            // The first pages of a large answer (a count, the oldest or newest contact): one pass
+            // that keeps the best `wanted`, as an index would give them, rather than gathering and
+            // sorting every match. (Deeper pages gather once, and are kept.)
+            var total = 0
+            var best: [SimContact] = []
+            best.reserveCapacity(wanted + 1)
+            if inCreationOrder && order?.ascending != false {
+                for contact in found {
+                    total += 1
+                    if best.count < wanted { best.append(contact) }
+                }
+            } else if inCreationOrder {
+                // Descending creation order: the last `wanted` (kept in a ring), newest first.
+                var next = 0
+                for contact in found {
+                    total += 1
+                    if best.count < wanted {
+                        best.append(contact)
+                    } else {
+                        best[next] = contact
+                        next = (next + 1) % wanted
+                    }
+                }
+                best = Array((best[next...] + best[..<next]).reversed())
             } else {
-                let before: (SimContact, SimContact) -> Bool = { left, right in
-                    let comparison = Self.compare(left.searchValue(field), right.searchValue(field))
-                    if comparison == 0 { return left.sequence < right.sequence }
-                    return ascending ? comparison < 0 : comparison > 0
-                }
-                let wanted = offset + size
-                if wanted <= 1_000 && wanted * 8 < matches.count {
-                    // The first pages of a large answer (a count, the newest contact): the best
-                    // `wanted` by insertion, as an index would give them, rather than sorting all.
-                    // (Insertion shifts up to `wanted` items: deeper pages sort once, and are kept.)
-                    return searchPage(
-                        Self.first(wanted, of: matches, by: before), total: matches.count, offset: offset, size: size,
-                        page: page, version: version)
-                }
-                matches.sort(by: before)
+                best = Self.first(wanted, of: found, by: before, counting: &total)
             }
+            return searchPage(best, total: total, offset: offset, size: size, page: page, version: version)
+        }
+        var matches = Array(found)
+        if inCreationOrder {
+            if order?.ascending == false { matches.reverse() }
+        } else {
+            matches.sort(by: before)
         }
         searchCache.keep(matches, for: cacheKey, revision: searchRevision)
         return searchPage(matches, offset: offset, size: size, page: page, version: version)
@@ -729,10 +756,14 @@ public actor SimulatedWorkspace {
     }
 
     /// The first `count` of `items` in the order `before`, in that order.
-    static func first(_ count: Int, of items: [SimContact], by before: (SimContact, SimContact) -> Bool) -> [SimContact] {
+    static func first(
+        _ count: Int, of items: some Sequence<SimContact>, by before: (SimContact, SimContact) -> Bool,
+        counting total: inout Int
+    ) -> [SimContact] {
         var best: [SimContact] = []
         best.reserveCapacity(count + 1)
         for item in items {
+            total += 1
             if best.count == count, let last = best.last, !before(item, last) { continue }
             var low = 0
             var high = best.count
