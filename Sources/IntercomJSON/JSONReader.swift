@@ -70,26 +70,7 @@ package struct JSONReader {
     /// Calls `body` with each member's key, positioned at the member's value, which `body` must
     /// read or skip.
     package mutating func readObject(_ body: (inout JSONReader, String) throws(JSONReadError) -> Void) throws(JSONReadError) {
-        try expect(UInt8(ascii: "{"))
-        try enter()
-        defer { depth -= 1 }
-        if peek() == UInt8(ascii: "}") {
-            offset += 1
-            return
-        }
-        while true {
-            guard peek() == UInt8(ascii: "\"") else { throw error("expected a member name in quotes") }
-            let key = try readString()
-            try expect(UInt8(ascii: ":"))
-            try body(&self, key)
-            switch peek() {
-            case UInt8(ascii: ","): offset += 1
-            case UInt8(ascii: "}"):
-                offset += 1
-                return
-            default: throw error("expected ',' or '}' after an object member")
-            }
-        }
+        try readObjectKeys { (reader, key) throws(JSONReadError) in try body(&reader, key.string) }
     }
 
     /// `readObject` for a hot path: each member's name comes as a `JSONKey`, compared by its bytes,

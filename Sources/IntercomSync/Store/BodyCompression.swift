@@ -125,6 +125,11 @@ final class BodyCompressor: @unchecked Sendable {
         return try use(UnsafeRawBufferPointer(start: scratch.buffer, count: prefix + size))
     }
 
+    /// Starts the tally again.
+    func resetTally() {
+        lock.withLock { (rawBytes, packedBytes, packed) = (0, 0, 0) }
+    }
+
     /// Bodies compressed by this value so far, and the ratio of their sizes.
     var tally: (bodies: Int, ratio: Double) {
         lock.withLock { (packed, rawBytes == 0 ? 1 : Double(packedBytes) / Double(rawBytes)) }

@@ -64,7 +64,11 @@ enum BodyDictionaries {
         // bodies it was trained from better than the ones it will meet.
         let training = samples.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)
         let held = samples.enumerated().filter { $0.offset % 2 == 1 }.map(\.element)
-        guard let bytes = BodyCompression.trainDictionary(from: training) else { return nil }
+        guard let bytes = BodyCompression.trainDictionary(from: training) else {
+            // Not again at every batch: after as many bodies more.
+            try ContactMirror.setSyncState(.plainBodies, to: nil, in: db)
+            return nil
+        }
         let id = (try Int64.fetchOne(db, sql: "SELECT max(id) FROM body_dictionaries") ?? 0) + 1
         guard let trial = BodyCompressor(dictionaryID: id, bytes: bytes, trainedRatio: 1) else { return nil }
         var raw = 0
