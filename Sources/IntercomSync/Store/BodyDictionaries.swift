@@ -8,7 +8,7 @@ import GRDBSQLite
 ///
 /// The first is trained once `BodyCompression.firstTrainingAfter` bodies were stored without
 /// one (they are compressed again with it); a new one when the bodies compressed under the
-/// newest take half again as many bytes as its training samples did.
+/// newest take half again as many bytes as its held-out samples did.
 enum BodyDictionaries {
     /// Bodies compressed under one dictionary, in this process, before it is judged.
     static let retrainAfter = 20_000
