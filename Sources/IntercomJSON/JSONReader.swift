@@ -148,7 +148,7 @@ package struct JSONReader {
         skipWhitespace()
         let start = offset
         switch peek() {
-        case UInt8(ascii: "{"): try readObject { (reader, _) throws(JSONReadError) in try reader.skipValue() }
+        case UInt8(ascii: "{"): try readObjectKeys { (reader, _) throws(JSONReadError) in try reader.skipValue() }
         case UInt8(ascii: "["): try readArray { (reader) throws(JSONReadError) in try reader.skipValue() }
         case UInt8(ascii: "\""): try skipString()
         default: _ = try readScalar()

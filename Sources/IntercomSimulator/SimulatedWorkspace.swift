@@ -974,7 +974,6 @@ public struct SimulatorError: Error, CustomStringConvertible {
 struct SearchCache {
     private var entries: [String: (revision: Int, matches: [SimContact], used: Int)] = [:]
     private var uses = 0
-    private var held = 0
     /// Contacts held in all answers together, at most: a few times a large workspace.
     static let capacity = 2_000_000
 
@@ -986,15 +985,14 @@ struct SearchCache {
     }
 
     mutating func keep(_ matches: [SimContact], for key: String, revision: Int) {
-        if let old = entries.removeValue(forKey: key) { held -= old.matches.count }
-        entries = entries.filter { $0.value.revision == revision }
-        held = entries.values.reduce(0) { $0 + $1.matches.count }
+        // Answers of an older revision are stale; then the least recently used go first.
+        entries = entries.filter { $0.key != key && $0.value.revision == revision }
+        var held = entries.values.reduce(0) { $0 + $1.matches.count }
         while held + matches.count > Self.capacity, let oldest = entries.min(by: { $0.value.used < $1.value.used }) {
             held -= oldest.value.matches.count
             entries.removeValue(forKey: oldest.key)
         }
         uses += 1
         entries[key] = (revision, matches, uses)
-        held += matches.count
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import SyntheticData
 import Testing
 
 @testable import IntercomSync
@@ -144,6 +145,38 @@ import Testing
         _ = try mirror.upsertPage(pages.page(0..<1), fetchedAt: 1)
         let changed = pages.page(0..<1) { $0.city = "Reykjavík" }
         #expect(try mirror.upsertPage(changed, fetchedAt: 2).written == 1)
+    }
+
+    /// An update writes only the columns that changed: one that became null is cleared, a new
+    /// name reaches the name index and FTS, and what did not change stays as it was.
+    @Test func anUpdateWritesEveryChangedColumnAndOnlyThose() throws {
+        let mirror = try ContactMirror.inMemory()
+        let original = PageFactory().generator.contact(at: 0)
+        _ = try mirror.upsertPage(pages.page(0..<1) { $0.phone = "+15550100" }, fetchedAt: 1)
+        let edit: (inout SyntheticContact) -> Void = { contact in
+            contact.phone = nil
+            contact.name = "Zephyrine Quillfeather"
+            contact.updatedAt += 60
+        }
+        var expected = original
+        edit(&expected)
+        #expect(try mirror.upsertPage(pages.page(0..<1, edit: edit), fetchedAt: 2).written == 1)
+        let stored = try #require(try mirror.contact(id: original.id))
+        #expect(stored.contact.phone == nil)
+        #expect(stored.contact.name == "Zephyrine Quillfeather")
+        #expect(stored.contact.email == original.email)
+        #expect(stored.contact.updatedAt == original.updatedAt + 60)
+        #expect(stored.body == expected.intercomJSON())
+        var byNewName = ContactQuery()
+        byNewName.search = "zephyr"
+        #expect(try mirror.contacts(matching: byNewName).contacts.map(\.id) == [original.id])
+        let oldTerm = String(original.name.split(separator: " ").last ?? "").lowercased()
+        let oldNameHits = try mirror.count(
+            "SELECT count(*) FROM contacts_fts WHERE contacts_fts MATCH ?", arguments: ["name:\"\(oldTerm)\""])
+        #expect(oldNameHits == 0, "the old name left the index")
+        var byEmail = ContactQuery()
+        byEmail.email = original.email.uppercased()
+        #expect(try mirror.contacts(matching: byEmail).contacts.map(\.id) == [original.id])
     }
 
     @Test func pendingContactsAreNeverOverwritten() throws {

@@ -130,6 +130,12 @@ final class BodyCompressor: @unchecked Sendable {
         lock.withLock { (rawBytes, packedBytes, packed) = (0, 0, 0) }
     }
 
+    /// `pack` for a body held as a `String`.
+    func pack<T>(_ text: String, _ use: (UnsafeRawBufferPointer) throws -> T) throws -> T {
+        var text = text
+        return try text.withUTF8 { bytes in try pack(bytes, use) }
+    }
+
     /// Bodies compressed by this value so far, and the ratio of their sizes.
     var tally: (bodies: Int, ratio: Double) {
         lock.withLock { (packed, rawBytes == 0 ? 1 : Double(packedBytes) / Double(rawBytes)) }

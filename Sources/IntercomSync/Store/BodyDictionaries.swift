@@ -73,9 +73,9 @@ enum BodyDictionaries {
         guard let trial = BodyCompressor(dictionaryID: id, bytes: bytes, trainedRatio: 1) else { return nil }
         var raw = 0
         var packed = 0
-        for var sample in held {
+        for sample in held {
             raw += sample.utf8.count
-            packed += try sample.withUTF8 { text in try trial.pack(text) { $0.count } }
+            packed += try trial.pack(sample) { $0.count }
         }
         let ratio = Double(packed) / Double(max(raw, 1))
         let token = Int64.random(in: 1...Int64.max)
@@ -101,9 +101,9 @@ enum BodyDictionaries {
         var bodies: [(Int64, String)] = []
         while let row = try rows.next() { bodies.append((row[0], row[1])) }
         let update = RawBinding(try db.cachedStatement(sql: "UPDATE contacts SET body = ?2 WHERE row_id = ?1"))
-        for (rowID, var body) in bodies {
+        for (rowID, body) in bodies {
             update.bind(1, rowID)
-            try body.withUTF8 { text in try compressor.pack(text) { update.bind(2, blob: $0) } }
+            try compressor.pack(body) { update.bind(2, blob: $0) }
             try update.execute(in: db)
         }
     }

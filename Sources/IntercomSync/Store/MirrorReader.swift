@@ -42,7 +42,7 @@ final class MirrorReader: @unchecked Sendable {
             try check(bind(value, at: Int32(offset + 1), in: statement), sql: sql)
         }
         var contacts: [StoredContact] = []
-        let columns = StatementColumns(statement: statement)
+        let columns = RawRow(handle: statement)
         while true {
             switch sqlite3_step(statement) {
             case SQLITE_ROW: contacts.append(try StoredContact(columns: columns))
@@ -122,23 +122,6 @@ final class MirrorReader: @unchecked Sendable {
 
     private func message() -> String {
         connection.map { String(cString: sqlite3_errmsg($0)) } ?? "no connection"
-    }
-}
-
-/// The columns of the row a raw statement stands on.
-private struct StatementColumns: ContactColumns {
-    let statement: OpaquePointer
-
-    var count: Int { Int(sqlite3_column_count(statement)) }
-
-    func string(_ index: Int) -> String? {
-        guard let text = sqlite3_column_text(statement, Int32(index)) else { return nil }
-        let length = Int(sqlite3_column_bytes(statement, Int32(index)))
-        return String(decoding: UnsafeBufferPointer(start: text, count: length), as: UTF8.self)
-    }
-
-    func int64(_ index: Int) -> Int64? {
-        sqlite3_column_type(statement, Int32(index)) == SQLITE_NULL ? nil : sqlite3_column_int64(statement, Int32(index))
     }
 }
 

@@ -119,9 +119,14 @@ private final class Arena {
     }
 }
 
-/// The row a raw statement stands on, read by column position; valid during `firstRow` only.
-struct RawRow {
+/// The row a raw statement stands on, read by column position; valid until the statement
+/// steps again (`firstRow`, `MirrorReader`).
+struct RawRow: ContactColumns {
     let handle: OpaquePointer
+
+    var count: Int { Int(sqlite3_column_count(handle)) }
+    func string(_ index: Int) -> String? { text(Int32(index)) }
+    func int64(_ index: Int) -> Int64? { int64(Int32(index)) }
 
     func value(_ index: Int32) -> ScannedContact.ColumnValue {
         switch sqlite3_column_type(handle, index) {

@@ -64,8 +64,7 @@ struct ScannedPage: Sendable {
     /// compression then runs where the page was read, beside the writer rather than on it.
     mutating func pack(with compressor: BodyCompressor) {
         for index in contacts.indices {
-            var body = contacts[index].body
-            let bytes = try? body.withUTF8 { text in try compressor.pack(text) { [UInt8]($0) } }
+            let bytes = try? compressor.pack(contacts[index].body) { [UInt8]($0) }
             contacts[index].packed = bytes.map { (compressor, $0) }
         }
     }
@@ -239,8 +238,7 @@ struct ScannedContact: Sendable {
         if let packed, packed.compressor === compressor {
             packed.bytes.withUnsafeBytes { statement.bind(12, blob: $0) }
         } else {
-            var body = body
-            try body.withUTF8 { text in try compressor.pack(text) { statement.bind(12, blob: $0) } }
+            try compressor.pack(body) { statement.bind(12, blob: $0) }
         }
         statement.bind(13, Int64(fetchedAt))
     }
