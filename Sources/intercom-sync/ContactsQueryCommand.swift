@@ -55,7 +55,13 @@ struct ContactsQueryCommand: ParsableCommand {
         help: ArgumentHelp("A custom attribute equal to a value; repeatable.", valueName: "name=value"))
     var attributes: [String] = []
 
-    @Option(help: "updated_at, name, email, relevance (with --search) or stored (mirror order; fastest for short searches).")
+    @Option(
+        help: ArgumentHelp(
+            "updated_at, name, email, relevance or stored.",
+            discussion: """
+                relevance (with --search) puts names that begin with the words first, then names \
+                with every word, then email and phone matches. stored is the mirror's own order.
+                """))
     var sort: ContactSort.Field = .updatedAt
 
     @Option(help: "asc or desc. Default: desc for updated_at, asc otherwise.")

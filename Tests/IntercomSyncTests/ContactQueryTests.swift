@@ -211,15 +211,165 @@ import Testing
         }
     }
 
-    @Test func storedOrderSearchLetsFTSStopAtTheLimit() throws {
+    private func explained(_ statement: PlannedStatement) throws -> [String] {
+        try mirror.writer.read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + statement.sql, arguments: statement.arguments)
+                .map { $0["detail"] as String }
+        }
+    }
+
+    @Test func storedOrderAndEveryRelevanceTierLetFTSStopAtTheLimit() throws {
+        var query = ContactQuery()
+        query.search = "ma lo"
+        query.sort = ContactSort(.stored)
+        let stored = try QueryPlan(query)
+        let statements = [stored.statement()] + stored.relevanceTiers.map { stored.storedStatement(match: $0, after: 9) }
+        for statement in statements {
+            let plan = try explained(statement)
+            #expect(!plan.contains { $0.contains("TEMP B-TREE") }, "\(statement.sql): \(plan)")
+        }
+    }
+
+    /// Contacts with these names and emails, in this row order, in a mirror of their own.
+    private func mirror(of people: [(name: String, email: String)]) throws -> ContactMirror {
+        let contacts = generator.contacts(0..<people.count).enumerated().map { offset, contact -> SyntheticContact in
+            var copy = contact
+            copy.name = people[offset].name
+            copy.email = people[offset].email
+            return copy
+        }
+        let mirror = try ContactMirror.inMemory()
+        _ = try mirror.upsertPage(
+            IntercomPage.list(contacts, page: 1, perPage: contacts.count, totalCount: contacts.count, nextCursor: nil),
+            fetchedAt: 1)
+        return mirror
+    }
+
+    @Test func relevanceRanksTheNameBeforeTheEmailAndTheStartBeforeTheRest() throws {
+        // Row order deliberately runs against the ranking.
+        let ranked = try mirror(of: [
+            ("Zed Quinn", "ana.quinn@example.org"),  // 3: only the email
+            ("Bruno Anaya", "bruno@example.org"),  // 2: a later word of the name
+            ("Anaïs Wilson", "anais@example.org"),  // 1: the name begins with the prefix
+            ("Ana Rossi", "ana.rossi@example.org"),  // 0: the name begins with the word
+            ("Carla Ruiz", "carla@example.org"),  // no match
+            ("Ana Lopez", "ana@example.org"),  // 0
+        ])
+        var query = ContactQuery()
+        query.search = "ana"
+        query.sort = ContactSort(.relevance)
+        query.limit = 2
+        let names = try ranked.all(query).map { $0.contact.name ?? "" }
+        #expect(names == ["Ana Rossi", "Ana Lopez", "Anaïs Wilson", "Bruno Anaya", "Zed Quinn"])
+        query.sort = ContactSort(.relevance, descending: true)
+        #expect(try ranked.all(query).map { $0.contact.name ?? "" } == names.reversed())
+
+        query.sort = ContactSort(.relevance)
+        query.search = "ana r"
+        #expect(try ranked.all(query).map { $0.contact.name ?? "" } == ["Ana Rossi"])
+        query.search = "ros ana"
+        #expect(try ranked.all(query).map { $0.contact.name ?? "" } == ["Ana Rossi"])
+        query.search = "quinn ana"
+        #expect(try ranked.all(query).map { $0.contact.name ?? "" } == ["Zed Quinn"])
+    }
+
+    @Test func relevanceCursorsOfTheEarlierRankingAreRefused() throws {
         var query = ContactQuery()
         query.search = "ma"
-        query.sort = ContactSort(.stored)
-        let plan = try QueryPlan(query)
-        let explained = try mirror.writer.read { db in
-            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + plan.sql, arguments: plan.arguments).map { $0["detail"] as String }
+        query.sort = ContactSort(.relevance)
+        query.cursor = ContactCursor(sort: query.sort, key: .real(-4.5), rowID: 3)
+        #expect(throws: QueryError.self) { try mirror.contacts(matching: query) }
+    }
+
+    @Test(arguments: [false, true])
+    func aSearchByUpdatedAtFindsTheSamePagesEveryWay(descending: Bool) throws {
+        for search in ["ma", "o'br", "ana lo"] {
+            var query = ContactQuery()
+            query.search = search
+            query.sort = ContactSort(.updatedAt, descending: descending)
+            query.limit = 6
+            let ways: [QueryPlan.SearchWay] = [.readingMatches, .walking, .checkingRows]
+            var pages: [[String]] = ways.map { _ in [] }
+            for (index, way) in ways.enumerated() {
+                var page = query
+                while true {
+                    let plan = try QueryPlan(page)
+                    let rows = try mirror.writer.read { db in try PoolQueries(db: db).contacts(plan.statement(way)) }
+                    pages[index] += rows.prefix(query.limit).map(\.id)
+                    guard rows.count > query.limit, let last = rows.prefix(query.limit).last else { break }
+                    page.cursor = ContactCursor(
+                        sort: query.sort, key: .integer(Int64(last.contact.updatedAt)), rowID: last.rowID)
+                }
+            }
+            var plain = ContactQuery()
+            plain.search = search
+            plain.sort = ContactSort(.stored)
+            let everyMatch = try mirror.all(plain)
+            #expect(!everyMatch.isEmpty, "\(search)")
+            #expect(pages[0] == pages[1], "\(search)")
+            #expect(pages[0] == pages[2], "\(search)")
+            #expect(Set(pages[0]) == Set(everyMatch.map(\.id)), "\(search)")
+            #expect(try mirror.all(query).map(\.id) == pages[0], "\(search)")
+            for way in [QueryPlan.SearchWay.walking, .checkingRows] {
+                let walk = try explained(try QueryPlan(query).statement(way))
+                #expect(walk.contains { $0.contains("contacts_by_updated_at") }, "\(walk)")
+                #expect(!walk.contains { $0.contains("TEMP B-TREE") }, "\(walk)")
+            }
         }
-        #expect(!explained.contains { $0.contains("TEMP B-TREE") }, "\(explained)")
+    }
+
+    /// `contact_matches` must find exactly what the full-text index finds, or the walk that
+    /// uses it would answer differently from the other ways.
+    @Test func contactMatchesAgreesWithTheFullTextIndex() throws {
+        let odd = try mirror(of: [
+            ("Ana-Lucía Núñez", "ana_lucia@example.org"),
+            ("François O'Brien", "f.obrien+crm@example.co.uk"),
+            ("Łukasz Żółć", "lukasz@example.pl"),
+            ("हिंदी नाम", "hindi@example.in"),
+            ("李小龍", "bruce@example.hk"),
+            ("Zoë  van der Berg", "zoe@example.nl"),
+            ("", "no.name.42@example.org"),
+            ("ǅemal Ǉubić", "dzemal@example.ba"),
+        ])
+        var texts: Set<String> = [
+            "ana luc", "nunez", "núñ", "o brien", "obrien", "lukasz", "zol", "हिं", "नाम", "李", "小龍", "van der", "42", "no name",
+            "ǆe", "crm", "co uk", "zz", "a", "e",
+        ]
+        for contact in generator.contacts(0..<200) {
+            let words = (contact.name + " " + contact.email).split { !($0.isLetter || $0.isNumber) }
+            for word in words.prefix(3) { texts.insert(String(word.prefix(1 + contact.index % 4))) }
+        }
+        let contacts = generator.contacts(0..<200)
+        let everyone = try mirror(of: contacts.map { ($0.name, $0.email) })
+        for candidate in [odd, everyone] {
+            for text in texts.sorted() {
+                let words = try QueryPlan.words(of: text)
+                let (byIndex, byRows) = try candidate.writer.read { db in
+                    let plan = try QueryPlan(
+                        {
+                            var query = ContactQuery(); query.search = text; return query
+                        }())
+                    let byIndex = try Set(
+                        Int64.fetchAll(
+                            db, sql: "SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ?",
+                            arguments: [plan.matchExpression]))
+                    let byRows = try Set(
+                        Int64.fetchAll(
+                            db, sql: "SELECT row_id FROM contacts WHERE contact_matches(?, name, email, phone)",
+                            arguments: [words.joined(separator: " ")]))
+                    return (byIndex, byRows)
+                }
+                #expect(byIndex == byRows, "\(text)")
+            }
+        }
+    }
+
+    @Test func theWalkThresholdsGrowWithTheMirrorAndThePage() {
+        #expect(QueryPlan.walkThresholds(limit: 20, contacts: 0) == (200, 200))
+        let million = QueryPlan.walkThresholds(limit: 20, contacts: 1_000_000)
+        #expect(million == (2_645, 14_491))
+        let larger = QueryPlan.walkThresholds(limit: 200, contacts: 1_000_000)
+        #expect(larger.walking > million.walking && larger.checkingRows > million.checkingRows)
     }
 
     @Test func cursorOfAnotherSortAndBadLimitsAreRefused() throws {
@@ -242,11 +392,8 @@ import Testing
     @Test func emailLookupUsesTheIndex() throws {
         var query = ContactQuery()
         query.email = "x@example.com"
-        let plan = try QueryPlan(query)
-        let explained = try mirror.writer.read { db in
-            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + plan.sql, arguments: plan.arguments).map { $0["detail"] as String }
-        }
-        #expect(explained.contains { $0.contains("contacts_by_email") })
+        let plan = try explained(try QueryPlan(query).statement())
+        #expect(plan.contains { $0.contains("contacts_by_email") })
     }
 
     @Test func statusCountsByState() throws {
@@ -287,6 +434,11 @@ import Testing
             query.updatedSince = target.updatedAt - 86_400 * 200
             queries.append(query)
         }
+        var ranked = ContactQuery()
+        ranked.search = "ma"
+        ranked.sort = ContactSort(.relevance)
+        ranked.limit = 9
+        queries.append(ranked)
         var byEmail = ContactQuery()
         byEmail.email = target.email.uppercased()
         queries.append(byEmail)

@@ -4,38 +4,79 @@ extension ContactMirror {
     /// Runs a query against the mirror. Reads never wait for a writer in another process.
     public func contacts(matching query: ContactQuery) throws -> ContactPage {
         let plan = try QueryPlan(query)
-        // One statement answers every sort but relevance, whose cursor takes a second one.
-        if plan.sort.field != .relevance, let rows = try reader?.tryFetch(sql: plan.sql, arguments: plan.values) {
-            return plan.page(of: rows) { _ in nil }
+        if let page = try reader?.tryRead(snapshot: plan.needsSnapshot, { session in try plan.run(on: session) }) {
+            return page
         }
-        return try writer.read { db in
-            let rows = try StoredContact.fetchAll(db.cachedStatement(sql: plan.sql), arguments: plan.arguments)
-            return try plan.page(of: rows) { last in try plan.rank(of: last, in: db) }
-        }
+        return try writer.read { db in try plan.run(on: PoolQueries(db: db)) }
     }
 
     /// The contact with this Intercom id or local id, body included, in any state. A local id
     /// whose create was pushed resolves to the Intercom contact it became.
     public func contact(id: String) throws -> StoredContact? {
-        let sql = """
-            SELECT \(StoredContact.columns), contact_body(body) FROM contacts
-            WHERE id = ifnull((SELECT id FROM contact_aliases WHERE alias = ?1), ?1)
-            """
-        if let rows = try reader?.tryFetch(sql: sql, arguments: [id.databaseValue]) { return rows.first }
-        return try writer.read { db in try StoredContact.fetchOne(db.cachedStatement(sql: sql), arguments: [id]) }
+        let statement = PlannedStatement(
+            sql: """
+                SELECT \(StoredContact.columns), contact_body(body) FROM contacts
+                WHERE id = ifnull((SELECT id FROM contact_aliases WHERE alias = ?1), ?1)
+                """,
+            values: [id.databaseValue])
+        if let rows = try reader?.tryRead(snapshot: false, { session in try session.contacts(statement) }) {
+            return rows.first
+        }
+        return try writer.read { db in try PoolQueries(db: db).contacts(statement).first }
     }
 }
 
-/// A query turned into SQL text and its arguments.
-struct QueryPlan {
-    let sql: String
-    /// The statement's arguments, in order.
-    let values: [DatabaseValue]
+/// One SQL statement with its arguments.
+struct PlannedStatement {
+    var sql: String
+    var values: [DatabaseValue]
     var arguments: StatementArguments { StatementArguments(values) }
+}
+
+/// Runs a query's statements: the mirror's own connection (`MirrorReader`) or one of the pool's.
+protocol QueryRunner {
+    func contacts(_ statement: PlannedStatement) throws -> [StoredContact]
+    /// The first column of the first row, as an integer (0 without a row).
+    func integer(_ statement: PlannedStatement) throws -> Int64
+}
+
+/// A pool connection running a query's statements.
+struct PoolQueries: QueryRunner {
+    let db: Database
+
+    func contacts(_ statement: PlannedStatement) throws -> [StoredContact] {
+        try StoredContact.fetchAll(db.cachedStatement(sql: statement.sql), arguments: statement.arguments)
+    }
+
+    func integer(_ statement: PlannedStatement) throws -> Int64 {
+        try Int64.fetchOne(db.cachedStatement(sql: statement.sql), arguments: statement.arguments) ?? 0
+    }
+}
+
+/// A query turned into SQL statements, and the way to run them.
+///
+/// Most queries are one statement. Two kinds of search are not, because a short prefix can match
+/// tens of thousands of contacts and no single statement reads only the first page of them:
+///
+/// - **By relevance**, contacts rank in tiers, each one a full-text expression that FTS answers in
+///   row order and stops reading at the limit (see `relevanceTiers`). A page reads the tiers in
+///   turn until it is full, so it never ranks every match.
+/// - **By `updated_at`**, a search that matches many contacts walks the `updated_at` index from
+///   the top and keeps the rows among the matches, which it gathers in one pass of the full-text
+///   index; one that matches few reads those rows and sorts them. A first statement counts the
+///   matches, up to the point where the walk becomes the cheaper way (`walkThreshold`).
+struct QueryPlan {
     let sort: ContactSort
-    /// The page size asked for; the statement reads one row more, to know whether more follow.
+    /// The page size asked for; a statement reads one row more, to know whether more follow.
     let limit: Int
-    private let matchExpression: String?
+    /// The conditions other than the search and the cursor, and their arguments.
+    private let conditions: [String]
+    private let conditionValues: [DatabaseValue]
+    /// The search's words, each to be the prefix of a word of the name, email or phone.
+    private let words: [Substring]
+    private let cursor: ContactCursor?
+    /// Whether an index on another column serves the query better than a walk of `updated_at`.
+    private let hasSelectiveFilter: Bool
 
     static let maximumLimit = 10_000
 
@@ -46,8 +87,13 @@ struct QueryPlan {
         if let cursor = query.cursor, cursor.sort != query.sort {
             throw QueryError("this cursor belongs to a query sorted another way; repeat the query with the same sort")
         }
+        if query.sort.field == .relevance, let cursor = query.cursor, case .real = cursor.key {
+            throw QueryError(
+                "this cursor comes from an earlier version, which ranked searches another way; repeat the query")
+        }
         sort = query.sort
         limit = query.limit
+        cursor = query.cursor
         var conditions: [String] = []
         var values: [DatabaseValue] = []
         func add(_ condition: String, _ items: [(any DatabaseValueConvertible)?]) {
@@ -89,63 +135,199 @@ struct QueryPlan {
                 "EXISTS (SELECT 1 FROM json_each(contacts.custom_attributes) AS a WHERE a.key = ? AND \(typeCondition))",
                 [name] + comparand)
         }
+        self.conditions = conditions
+        conditionValues = values
+        hasSelectiveFilter = query.email != nil || query.externalID != nil
 
         if let search = query.search {
-            matchExpression = try Self.matchExpression(for: search)
+            words = try Self.words(of: search)
         } else if sort.field == .relevance {
             throw QueryError("sorting by relevance needs a search text")
         } else {
-            matchExpression = nil
+            words = []
         }
+    }
 
+    /// Whether the query runs several statements, which must read one snapshot.
+    var needsSnapshot: Bool { !words.isEmpty && (sort.field == .relevance || sort.field == .updatedAt) }
+
+    func run(on runner: some QueryRunner) throws -> ContactPage {
+        if words.isEmpty || sort.field == .stored {
+            return page(of: try runner.contacts(statement()))
+        }
+        switch sort.field {
+        case .relevance: return try rankedPage(on: runner)
+        case .updatedAt where !hasSelectiveFilter:
+            let total = try runner.integer(PlannedStatement(sql: "SELECT ifnull(max(row_id), 0) FROM contacts", values: []))
+            let thresholds = Self.walkThresholds(limit: limit, contacts: total)
+            let matches = try runner.integer(
+                PlannedStatement(
+                    sql: "SELECT count(*) FROM (SELECT 1 FROM contacts_fts WHERE contacts_fts MATCH ? LIMIT ?)",
+                    values: [matchExpression.databaseValue, (thresholds.checkingRows + 1).databaseValue]))
+            let way: SearchWay =
+                matches > thresholds.checkingRows ? .checkingRows : matches > thresholds.walking ? .walking : .readingMatches
+            return page(of: try runner.contacts(statement(way)))
+        default:
+            return page(of: try runner.contacts(statement()))
+        }
+    }
+
+    /// How a search sorted by a key other than relevance finds its page.
+    enum SearchWay {
+        /// Read every match's row and sort them: for a search that matches few.
+        case readingMatches
+        /// Walk the sort key's index and keep the entries among the matches, gathered first.
+        case walking
+        /// Walk the sort key's index and ask each row's text (`contact_matches`): for a search
+        /// that matches many, where gathering them all would cost more than the walk.
+        case checkingRows
+    }
+
+    /// The match counts above which each walk costs less than the way before it. Reading a
+    /// match costs a row lookup, about three entries of a walk that gathered the matches, or
+    /// one of a walk that checks rows; a walk reads about `(limit + 1) * contacts / matches`
+    /// entries; gathering costs a tenth of a lookup a match. Each pair meets near the square
+    /// root of the product of their costs.
+    static func walkThresholds(limit: Int, contacts: Int64) -> (walking: Int, checkingRows: Int) {
+        let entries = Double(limit + 1) * Double(max(contacts, 1))
+        let walking = max(200, Int((entries / 3).squareRoot()))
+        return (walking, max(walking, Int((entries * 10).squareRoot())))
+    }
+
+    /// The FTS5 expression of the search: every word a quoted prefix, so that user input is
+    /// never read as FTS syntax.
+    var matchExpression: String { words.map { "\"\($0)\"*" }.joined(separator: " ") }
+
+    /// The statement of a query that has one: every sort without a search, or in stored order, or
+    /// by name, email or `updated_at`. With a search, `way` says how it finds the matches (the
+    /// walks only for `updated_at`).
+    func statement(_ way: SearchWay = .readingMatches) -> PlannedStatement {
+        var conditions = conditions
+        var values = conditionValues
         let keyExpression: String
-        var from = "contacts"
         switch sort.field {
         case .updatedAt: keyExpression = "updated_at"
         case .name: keyExpression = "ifnull(name, '') COLLATE NOCASE"
         case .email: keyExpression = "ifnull(email, '') COLLATE NOCASE"
-        case .relevance: keyExpression = "contacts_fts.rank"
-        case .stored: keyExpression = matchExpression == nil ? "contacts.row_id" : "contacts_fts.rowid"
+        case .stored, .relevance: return storedStatement(match: words.isEmpty ? nil : matchExpression, after: cursor?.rowID)
         }
-        if let matchExpression {
-            if sort.field == .relevance || sort.field == .stored {
-                from = "contacts_fts JOIN contacts ON contacts.row_id = contacts_fts.rowid"
-                add("contacts_fts MATCH ?", [matchExpression])
-            } else {
-                add("row_id IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ?)", [matchExpression])
+        if !words.isEmpty {
+            // With no condition SQLite could look up by an index, it walks the sort key's. (No
+            // INDEXED BY: a bulk load in another process may have dropped the index for now.)
+            switch way {
+            case .readingMatches:
+                conditions.append("row_id IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ?)")
+                values.append(matchExpression.databaseValue)
+            case .walking:
+                // The unary plus keeps SQLite from reading the matches' rows by their row_id.
+                conditions.append("+row_id IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ?)")
+                values.append(matchExpression.databaseValue)
+            case .checkingRows:
+                conditions.append("contact_matches(?, name, email, phone)")
+                values.append(words.joined(separator: " ").databaseValue)
             }
         }
-        if let cursor = query.cursor {
-            let comparison = sort.descending ? "<" : ">"
-            let keyValue: any DatabaseValueConvertible
+        if let cursor {
+            let keyValue: DatabaseValue
             switch cursor.key {
-            case .integer(let value): keyValue = value
-            case .text(let value): keyValue = value
-            case .real(let value): keyValue = value
+            case .integer(let value): keyValue = value.databaseValue
+            case .text(let value): keyValue = value.databaseValue
+            case .real(let value): keyValue = value.databaseValue
             }
-            if sort.field == .stored {
-                add("\(keyExpression) \(comparison) ?", [cursor.rowID])
-            } else {
-                add("(\(keyExpression), contacts.row_id) \(comparison) (?, ?)", [keyValue, cursor.rowID])
-            }
+            conditions.append("(\(keyExpression), contacts.row_id) \(sort.descending ? "<" : ">") (?, ?)")
+            values += [keyValue, cursor.rowID.databaseValue]
         }
         let direction = sort.descending ? "DESC" : "ASC"
-        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        // Stored order is the row order itself: a single ORDER BY term lets FTS5 hand rows over
-        // in rowid order and stop at the limit.
-        let order =
-            sort.field == .stored
-            ? "\(keyExpression) \(direction)" : "\(keyExpression) \(direction), contacts.row_id \(direction)"
-        sql = """
-            SELECT \(StoredContact.qualifiedColumns) FROM \(from) \(whereClause) ORDER BY \(order) LIMIT ?
-            """
-        values.append((query.limit + 1).databaseValue)
-        self.values = values
+        values.append((limit + 1).databaseValue)
+        return PlannedStatement(
+            sql: """
+                SELECT \(StoredContact.columns) FROM contacts \(Self.whereClause(conditions)) \
+                ORDER BY \(keyExpression) \(direction), contacts.row_id \(direction) LIMIT ?
+                """,
+            values: values)
     }
 
-    /// The page the rows (up to `limit + 1` of them) make, with the cursor after its last row
-    /// when there are more. `rank` gives the last row's rank, for a relevance sort.
-    func page(of rows: [StoredContact], rank: (StoredContact) throws -> Double?) rethrows -> ContactPage {
+    /// Contacts in the mirror's row order: all of them, or those `match` finds, after the row
+    /// `after`, up to `count` (the page and one more by default). With a single ORDER BY term on
+    /// the rowid, FTS5 hands rows over in that order and stops at the limit.
+    func storedStatement(match: String?, after rowID: Int64?, count: Int? = nil) -> PlannedStatement {
+        var conditions = conditions
+        var values = conditionValues
+        let from: String
+        let key: String
+        if let match {
+            from = "contacts_fts JOIN contacts ON contacts.row_id = contacts_fts.rowid"
+            key = "contacts_fts.rowid"
+            conditions.append("contacts_fts MATCH ?")
+            values.append(match.databaseValue)
+        } else {
+            from = "contacts"
+            key = "contacts.row_id"
+        }
+        if let rowID {
+            conditions.append("\(key) \(sort.descending ? "<" : ">") ?")
+            values.append(rowID.databaseValue)
+        }
+        values.append((count ?? limit + 1).databaseValue)
+        return PlannedStatement(
+            sql: """
+                SELECT \(StoredContact.qualifiedColumns) FROM \(from) \(Self.whereClause(conditions)) \
+                ORDER BY \(key) \(sort.descending ? "DESC" : "ASC") LIMIT ?
+                """,
+            values: values)
+    }
+
+    /// The full-text expressions of relevance, best first. Each finds the contacts that match it
+    /// and none of the tiers before it, and together they find every match of the search:
+    ///
+    /// 0. the name begins with the words as typed ("ana" finds Ana Rossi);
+    /// 1. the name begins with them, the last one as a prefix ("ana" finds Anaïs Wilson, "ana ro"
+    ///    finds Ana Rossi);
+    /// 2. every word begins a word of the name, in any order ("ros" finds Ana Rossi);
+    /// 3. every word begins a word of the name, email or phone.
+    ///
+    /// Within a tier, contacts come in the mirror's row order.
+    var relevanceTiers: [String] {
+        let phrase = "\"" + words.joined(separator: " ") + "\""
+        let nested = [
+            "name : ^\(phrase)",
+            "name : ^\(phrase)*",
+            "name : (" + words.map { "\"\($0)\"*" }.joined(separator: " AND ") + ")",
+            matchExpression,
+        ]
+        return nested.indices.map { tier in tier == 0 ? nested[0] : "(\(nested[tier])) NOT (\(nested[tier - 1]))" }
+    }
+
+    /// A page by relevance: the tiers in turn (in reverse for a descending sort), from the
+    /// cursor's, each read in row order until the page is full.
+    private func rankedPage(on runner: some QueryRunner) throws -> ContactPage {
+        let tiers = relevanceTiers
+        var order = Array(tiers.indices)
+        if sort.descending { order.reverse() }
+        var resumeAfter: Int64?
+        if let cursor, case .integer(let tier) = cursor.key, let position = order.firstIndex(of: Int(tier)) {
+            order.removeFirst(position)
+            resumeAfter = cursor.rowID
+        }
+        var rows: [(tier: Int, contact: StoredContact)] = []
+        for tier in order where rows.count <= limit {
+            let found = try runner.contacts(
+                storedStatement(match: tiers[tier], after: resumeAfter, count: limit + 1 - rows.count))
+            rows += found.map { (tier, $0) }
+            resumeAfter = nil
+        }
+        let contacts = rows.prefix(limit).map(\.contact)
+        guard rows.count > limit, let last = rows.prefix(limit).last else {
+            return ContactPage(contacts: contacts, nextCursor: nil)
+        }
+        return ContactPage(
+            contacts: contacts,
+            nextCursor: ContactCursor(sort: sort, key: .integer(Int64(last.tier)), rowID: last.contact.rowID))
+    }
+
+    /// The page the rows (up to `limit + 1` of them) of a single statement make, with the cursor
+    /// after its last row when there are more.
+    private func page(of rows: [StoredContact]) -> ContactPage {
         let contacts = Array(rows.prefix(limit))
         guard rows.count > limit, let last = contacts.last else { return ContactPage(contacts: contacts, nextCursor: nil) }
         let key: ContactCursor.Key
@@ -153,28 +335,22 @@ struct QueryPlan {
         case .updatedAt: key = .integer(Int64(last.contact.updatedAt))
         case .name: key = .text(last.contact.name ?? "")
         case .email: key = .text(last.contact.email ?? "")
-        case .stored: key = .integer(last.rowID)
-        case .relevance: key = .real(try rank(last) ?? 0)
+        case .stored, .relevance: key = .integer(last.rowID)
         }
         return ContactPage(contacts: contacts, nextCursor: ContactCursor(sort: sort, key: key, rowID: last.rowID))
     }
 
-    /// A row's FTS rank for this query's search.
-    func rank(of contact: StoredContact, in db: Database) throws -> Double? {
-        guard sort.field == .relevance else { return nil }
-        return try Double.fetchOne(
-            db, sql: "SELECT rank FROM contacts_fts WHERE contacts_fts MATCH ? AND rowid = ?",
-            arguments: [matchExpression, contact.rowID])
+    private static func whereClause(_ conditions: [String]) -> String {
+        conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
     }
 
-    /// An FTS5 expression in which every word of `text` is a quoted prefix: user input can never
-    /// be read as FTS syntax.
-    static func matchExpression(for text: String) throws -> String {
+    /// The words of a search text: runs of letters and digits.
+    static func words(of text: String) throws -> [Substring] {
         let words = text.split { !($0.isLetter || $0.isNumber) }
         guard !words.isEmpty else {
             throw QueryError("the search text \"\(text)\" has no letters or digits to look for")
         }
-        return words.map { "\"\($0)\"*" }.joined(separator: " ")
+        return words
     }
 
     static func escapeLike(_ text: String) -> String {

@@ -33,8 +33,10 @@ public struct ContactSort: Sendable, Hashable {
         case updatedAt = "updated_at"
         case name
         case email
-        /// Full-text relevance (FTS5 rank); only with `ContactQuery.search`. It ranks every match
-        /// before returning the first, so short prefixes over a large mirror take a while.
+        /// Best match first; only with `ContactQuery.search`. Names that begin with the words
+        /// as typed come first, then names that begin with them as a prefix, then names with
+        /// every word somewhere, then matches in the email or phone; the mirror's order within
+        /// each. A page reads only as far as it needs, however many contacts match.
         case relevance
         /// The order contacts entered the mirror (for a full pull, Intercom's list order). The
         /// fastest: a search stops reading as soon as the page is full.

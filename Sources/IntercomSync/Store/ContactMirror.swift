@@ -36,9 +36,14 @@ public struct ContactMirror: Sendable {
         reader = MirrorReader(path: sqlitePath)
     }
 
-    /// The mirror's SQL functions (`contact_body`), on one of its connections.
+    /// The mirror's SQL functions (`contact_body`, `contact_matches`), on one of its connections.
     static func registerFunctions(_ db: Database) {
-        if let connection = db.sqliteConnection { BodyFunctions.register(on: connection) }
+        if let connection = db.sqliteConnection { registerFunctions(on: connection) }
+    }
+
+    static func registerFunctions(on connection: OpaquePointer) {
+        BodyFunctions.register(on: connection)
+        SearchMatch.register(on: connection)
     }
 
     /// Whether the mirror was opened with `OpenMode.readOnly`: every write fails.

@@ -6,9 +6,10 @@ import GRDBSQLite
 /// once: a point lookup then costs about what SQLite does, where a read through the pool adds a
 /// dispatch, a pool checkout and a transaction around a single statement (more than the lookup).
 ///
-/// Each query is one statement in autocommit mode, so it reads one consistent snapshot; it is
-/// reset as soon as its rows are read, so it never holds the WAL back. The connection serves one
-/// query at a time: a caller that finds it busy goes through the pool instead (`tryFetch`).
+/// A query of one statement runs in autocommit mode, which reads one consistent snapshot; one of
+/// several runs them in a transaction. Either way it ends as soon as its rows are read, so it
+/// never holds the WAL back. The connection serves one query at a time: a caller that finds it
+/// busy goes through the pool instead (`tryRead`).
 final class MirrorReader: @unchecked Sendable {
     private let path: String
     private let lock = NSLock()
@@ -29,25 +30,52 @@ final class MirrorReader: @unchecked Sendable {
         if let connection { sqlite3_close_v2(connection) }
     }
 
-    /// The rows of `sql` decoded as contacts, or nil when another query holds the connection.
-    func tryFetch(sql: String, arguments: [DatabaseValue]) throws -> [StoredContact]? {
+    /// Runs `body` on the connection, or returns nil when another query holds it. With
+    /// `snapshot`, its statements read inside one transaction, so they see one state of the mirror.
+    func tryRead<T>(snapshot: Bool, _ body: (Session) throws -> T) throws -> T? {
         guard lock.try() else { return nil }
         defer { lock.unlock() }
-        let statement = try prepared(sql)
+        let session = Session(reader: self)
+        guard snapshot else { return try body(session) }
+        let connection = try open()
+        try check(sqlite3_exec(connection, "BEGIN", nil, nil, nil), sql: "BEGIN")
+        defer { sqlite3_exec(connection, "COMMIT", nil, nil, nil) }
+        return try body(session)
+    }
+
+    /// The connection while `tryRead` holds it.
+    struct Session: QueryRunner {
+        fileprivate let reader: MirrorReader
+
+        func contacts(_ statement: PlannedStatement) throws -> [StoredContact] {
+            var contacts: [StoredContact] = []
+            try reader.run(statement) { columns in contacts.append(try StoredContact(columns: columns)) }
+            return contacts
+        }
+
+        func integer(_ statement: PlannedStatement) throws -> Int64 {
+            var value: Int64?
+            try reader.run(statement) { columns in value = value ?? columns.int64(0) }
+            return value ?? 0
+        }
+    }
+
+    /// Runs a statement, handing each row to `read`; the caller holds `lock`.
+    private func run(_ planned: PlannedStatement, _ read: (RawRow) throws -> Void) throws {
+        let statement = try prepared(planned.sql)
         defer {
             sqlite3_reset(statement)
             sqlite3_clear_bindings(statement)
         }
-        for (offset, value) in arguments.enumerated() {
-            try check(bind(value, at: Int32(offset + 1), in: statement), sql: sql)
+        for (offset, value) in planned.values.enumerated() {
+            try check(bind(value, at: Int32(offset + 1), in: statement), sql: planned.sql)
         }
-        var contacts: [StoredContact] = []
         let columns = RawRow(handle: statement)
         while true {
             switch sqlite3_step(statement) {
-            case SQLITE_ROW: contacts.append(try StoredContact(columns: columns))
-            case SQLITE_DONE: return contacts
-            case let code: try check(code, sql: sql)
+            case SQLITE_ROW: try read(columns)
+            case SQLITE_DONE: return
+            case let code: try check(code, sql: planned.sql)
             }
         }
     }
@@ -94,7 +122,7 @@ final class MirrorReader: @unchecked Sendable {
             throw DatabaseError(resultCode: ResultCode(rawValue: code), message: text)
         }
         sqlite3_busy_timeout(opened, 10_000)
-        BodyFunctions.register(on: opened)
+        ContactMirror.registerFunctions(on: opened)
         // The pool's page cache, but no memory map: cold point lookups measured slower with one
         // (page faults cost more than the reads they spare).
         sqlite3_exec(opened, "PRAGMA cache_size = \(ContactMirror.cacheSize)", nil, nil, nil)
