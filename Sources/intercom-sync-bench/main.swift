@@ -205,6 +205,23 @@ func stageMessages(count: Int, mirror: ContactMirror) throws {
     report("staging rate", Double(count) / (Double(now() - began) / 1e9), "messages/s", decimals: 0)
 }
 
+/// An open of the mirror read-only and one `contact(id:)`, as `contacts get --offline` does
+/// them, in this process: what the command costs besides starting a process.
+func openAndGet(count: Int, seed: UInt64, samples: Int) throws {
+    let id = ContactGenerator(seed: seed).contact(at: count / 2).id
+    var latencies: [Double] = []
+    for _ in 0..<samples {
+        let began = now()
+        let mirror = try ContactMirror.open(at: path, mode: .readOnly)
+        guard try mirror.contact(id: id)?.body != nil else { throw MirrorError(.corrupt, detail: "no contact \(id)") }
+        try mirror.close()
+        latencies.append(Double(now() - began) / 1000)
+    }
+    report("open read-only and contact(id:), first in the process", latencies[0], "µs")
+    latencies.sort()
+    report("open read-only and contact(id:) p50", percentile(latencies, 0.5), "µs")
+}
+
 let command = CommandLine.arguments.dropFirst().first ?? ""
 let count = Int(option("count", default: "100000"))!
 let seed = UInt64(option("seed", default: "42"))!
@@ -227,11 +244,13 @@ do {
         let pragmas = option("pragmas", default: "")
         if !pragmas.isEmpty { try mirror.writer.writeWithoutTransaction { db in try db.execute(sql: pragmas) } }
         try steadyUpsert(count: count, seed: seed, pages: pages, mirror: mirror)
+    case "open":
+        try openAndGet(count: count, seed: seed, samples: Int(option("samples", default: "50"))!)
     case "stage-messages":
         try stageMessages(count: count, mirror: try ContactMirror.open(at: path, mode: .existing))
     default:
         print(
-            "usage: intercom-sync-bench upsert|lookups|steady|stage-messages [--count N] [--pages N] [--seed S] [--db PATH] [--samples N] [--only email] [--pages-per-commit N] [--defer-indexing yes|no]"
+            "usage: intercom-sync-bench upsert|lookups|steady|open|stage-messages [--count N] [--pages N] [--seed S] [--db PATH] [--samples N] [--only email] [--pages-per-commit N] [--defer-indexing yes|no]"
         )
         exit(2)
     }
