@@ -49,9 +49,25 @@ public enum UnixTime {
         return hour < 24 && minute < 60 && second < 60
     }
 
-    /// `2025-03-01T12:30:00Z`.
+    /// `2025-03-01T12:30:00Z`. Computed, not formatted by Foundation: its formatter loads ICU's
+    /// calendar data, a few milliseconds of every command that prints a date.
     public static func iso8601(_ seconds: Int) -> String {
-        ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
+        let (days, second) = seconds.quotientAndRemainder(dividingBy: 86_400)
+        let (day, secondOfDay) = second < 0 ? (days - 1, second + 86_400) : (days, second)
+        // Days since 1970-01-01 to a Gregorian date, in eras of 400 years from 0000-03-01.
+        let shifted = day + 719_468
+        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let dayOfMonth = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let yearText = String(repeating: "0", count: max(0, 4 - String(year).count)) + String(year)
+        return "\(yearText)-\(two(month))-\(two(dayOfMonth))T\(two(secondOfDay / 3_600)):"
+            + "\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60))Z"
     }
 
     /// `45 s`, `12 min`, `3 h`, `2 d`: how long ago, for people.

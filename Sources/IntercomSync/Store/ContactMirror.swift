@@ -115,7 +115,11 @@ public struct ContactMirror: Sendable {
             throw MirrorError(.notAMirror, path: path, detail: "it is \(kind), not a mirror file: give a file's path")
         }
         if fileManager.fileExists(atPath: path) {
-            try inspectExistingFile(at: path)
+            let inspected = try inspectExistingFile(
+                at: path, readOnlyConfiguration: mode == .readOnly ? readOnlyConfiguration : nil)
+            if let (queue, sqlitePath) = inspected {
+                return try openReadOnly(at: path, checkingSchema: checkingSchema, opened: queue, sqlitePath: sqlitePath)
+            }
         } else if mode != .createIfMissing {
             throw MirrorError(
                 .missingMirror, path: path,
@@ -183,7 +187,8 @@ public struct ContactMirror: Sendable {
     /// Opens an existing mirror without ever writing to it. A WAL database needs its `-shm` file,
     /// which a reader creates when it is missing; where it cannot (a read-only medium, a folder
     /// this user may not write), the file is opened as immutable, since nothing can be changing it.
-    private static func openReadOnly(at path: String, checkingSchema: Bool) throws -> ContactMirror {
+    /// The configuration of a mirror opened read-only.
+    private static var readOnlyConfiguration: Configuration {
         var configuration = Configuration()
         configuration.readonly = true
         configuration.busyMode = .timeout(10)
@@ -191,15 +196,29 @@ public struct ContactMirror: Sendable {
             try db.execute(sql: "PRAGMA cache_size = \(cacheSize); PRAGMA temp_store = MEMORY")
             registerFunctions(db)
         }
+        return configuration
+    }
+
+    /// `opened` is the connection that inspected the file, when it can serve (`sqlitePath` is
+    /// what it opened).
+    private static func openReadOnly(
+        at path: String, checkingSchema: Bool, opened: DatabaseQueue? = nil, sqlitePath: String? = nil
+    ) throws -> ContactMirror {
+        let configuration = readOnlyConfiguration
         var mirror: ContactMirror
         do {
-            do {
-                mirror = try ContactMirror(
-                    readOnly: try DatabaseQueue(path: path, configuration: configuration), path: path, sqlitePath: path)
-            } catch let error as DatabaseError where error.resultCode == .SQLITE_CANTOPEN {
-                let uri = immutableURI(path)
-                mirror = try ContactMirror(
-                    readOnly: try DatabaseQueue(path: uri, configuration: configuration), path: path, sqlitePath: uri)
+            if let opened, let sqlitePath {
+                mirror = try ContactMirror(readOnly: opened, path: path, sqlitePath: sqlitePath)
+            } else {
+                do {
+                    mirror = try ContactMirror(
+                        readOnly: try DatabaseQueue(path: path, configuration: configuration), path: path,
+                        sqlitePath: path)
+                } catch let error as DatabaseError where error.resultCode == .SQLITE_CANTOPEN {
+                    let uri = immutableURI(path)
+                    mirror = try ContactMirror(
+                        readOnly: try DatabaseQueue(path: uri, configuration: configuration), path: path, sqlitePath: uri)
+                }
             }
         } catch let error as DatabaseError {
             throw MirrorError(.corrupt, path: path, detail: "cannot read the mirror: \(error.message ?? "\(error)")")
@@ -231,30 +250,38 @@ public struct ContactMirror: Sendable {
     /// journal beside it (a first open killed while it switched the new file to WAL) is the one
     /// exception: SQLite must roll it back before anything can read the file, so the check
     /// opens it for writing then.
-    private static func inspectExistingFile(at path: String) throws {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
+    ///
+    /// Given `readOnlyConfiguration`, it opens the file that way and returns the connection and
+    /// what it opened (the path, or an immutable URI), for the read-only mirror to keep: nil
+    /// when the file is not one yet, or needed writing.
+    private static func inspectExistingFile(
+        at path: String, readOnlyConfiguration: Configuration? = nil
+    ) throws -> (DatabaseQueue, String)? {
+        guard let header = fileHeader(path) else {
             throw MirrorError(.notAMirror, path: path, detail: "the file cannot be read (check its permissions)")
         }
-        let header = (try? handle.read(upToCount: 16)) ?? Data()
-        try? handle.close()
-        if header.isEmpty { return }  // An empty file becomes a new mirror.
-        guard header == Data("SQLite format 3\0".utf8) else {
+        if header.isEmpty { return nil }  // An empty file becomes a new mirror.
+        guard header == Array("SQLite format 3\0".utf8) else {
             throw MirrorError(.notAMirror, path: path, detail: "not an intercom-sync mirror (not an SQLite database)")
         }
-        var configuration = Configuration()
-        let journal = try? FileManager.default.attributesOfItem(atPath: path + "-journal")
-        configuration.readonly = (journal?[.size] as? Int ?? 0) == 0
+        var journal = stat()
+        let hotJournal = stat(path + "-journal", &journal) == 0 && journal.st_size > 0
+        var configuration = readOnlyConfiguration ?? Configuration()
+        configuration.readonly = !hotJournal
         configuration.busyMode = .timeout(10)
         do {
             var queue: DatabaseQueue
+            var sqlitePath = path
             do {
                 queue = try DatabaseQueue(path: path, configuration: configuration)
                 // The first read finds whether a WAL file can be read here (its -shm made).
                 _ = try queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM sqlite_master") }
             } catch let error as DatabaseError where error.resultCode == .SQLITE_CANTOPEN && configuration.readonly {
-                queue = try DatabaseQueue(path: immutableURI(path), configuration: configuration)
+                sqlitePath = immutableURI(path)
+                queue = try DatabaseQueue(path: sqlitePath, configuration: configuration)
             }
-            defer { try? queue.close() }
+            var keep = readOnlyConfiguration != nil && !hotJournal
+            defer { if !keep { try? queue.close() } }
             try queue.read { db in
                 let applicationID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
                 // GRDB creates its migrations table before the first migration (which sets the
@@ -262,7 +289,10 @@ public struct ContactMirror: Sendable {
                 let tableCount =
                     try Int.fetchOne(
                         db, sql: "SELECT count(*) FROM sqlite_master WHERE tbl_name != 'grdb_migrations'") ?? 0
-                if applicationID == 0 && tableCount == 0 { return }
+                if applicationID == 0 && tableCount == 0 {
+                    keep = false
+                    return
+                }
                 guard applicationID == MirrorSchema.applicationID else {
                     throw MirrorError(
                         .notAMirror, path: path,
@@ -274,6 +304,7 @@ public struct ContactMirror: Sendable {
                         detail: "this mirror was written by a newer intercom-sync; upgrade intercom-sync to use it")
                 }
             }
+            return keep ? (queue, sqlitePath) : nil
         } catch let error as DatabaseError {
             switch error.resultCode {
             case .SQLITE_CORRUPT, .SQLITE_NOTADB:
@@ -283,4 +314,14 @@ public struct ContactMirror: Sendable {
             }
         }
     }
+}
+
+/// The first 16 bytes of a file (fewer if it is shorter), or nil if it cannot be read.
+private func fileHeader(_ path: String) -> [UInt8]? {
+    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+    guard descriptor >= 0 else { return nil }
+    defer { close(descriptor) }
+    var header = [UInt8](repeating: 0, count: 16)
+    let length = read(descriptor, &header, header.count)
+    return length < 0 ? nil : Array(header.prefix(length))
 }

@@ -72,7 +72,7 @@ public final class MirrorLock: Sendable {
             throw SyncError.busy(
                 "\(who) is using the mirror \(path); wait for it to finish, or pass --wait SECONDS (queries still work)")
         }
-        let started = ISO8601DateFormatter().string(from: Date())
+        let started = UnixTime.iso8601(Int(Date().timeIntervalSince1970))
         let note = "\(purpose) (pid \(getpid()), started \(started))\n"
         _ = ftruncate(descriptor, 0)
         _ = note.withCString { pwrite(descriptor, $0, strlen($0), 0) }
