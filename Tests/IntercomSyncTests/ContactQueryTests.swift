@@ -372,6 +372,30 @@ import Testing
         #expect(larger.walking > million.walking && larger.checkingRows > million.checkingRows)
     }
 
+    @Test func cursorTokensRoundTripAndThoseOfTheEarlierEncoderStillRead() throws {
+        let cursors = [
+            ContactCursor(sort: ContactSort(.updatedAt, descending: true), key: .integer(1_767_255_600), rowID: 885_144),
+            ContactCursor(sort: ContactSort(.name), key: .text(#"Zoë "Z" O'Brien \ 李"#), rowID: 7),
+            ContactCursor(sort: ContactSort(.relevance), key: .integer(2), rowID: 1),
+            ContactCursor(sort: ContactSort(.email), key: .real(-4.5), rowID: 3),
+        ]
+        for cursor in cursors {
+            #expect(try ContactCursor(token: cursor.token) == cursor)
+            #expect(!cursor.token.contains { "+/=".contains($0) })
+        }
+        // What JSONEncoder wrote for the first cursor, before the token was written by hand.
+        struct Earlier: Encodable {
+            var f = "updated_at"
+            var d = true
+            var i: Int64? = 1_767_255_600
+            var r: Int64 = 885_144
+        }
+        let earlier = try JSONEncoder().encode(Earlier()).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+        #expect(try ContactCursor(token: earlier) == cursors[0])
+    }
+
     @Test func cursorOfAnotherSortAndBadLimitsAreRefused() throws {
         var query = ContactQuery()
         query.limit = 2

@@ -20,7 +20,7 @@ public struct ContactCursor: Sendable, Hashable {
         self.rowID = rowID
     }
 
-    private struct Wire: Codable {
+    private struct Wire: Decodable {
         var f: String
         var d: Bool
         var i: Int64?
@@ -29,16 +29,19 @@ public struct ContactCursor: Sendable, Hashable {
         var r: Int64
     }
 
-    /// The cursor as an opaque, URL-safe string.
+    /// The cursor as an opaque, URL-safe string: `Wire` as JSON, in base64. Written by hand
+    /// (JSONEncoder's first use costs a command a millisecond); read by JSONDecoder.
     public var token: String {
-        var wire = Wire(f: sort.field.rawValue, d: sort.descending, r: rowID)
+        var json = #"{"f":"\#(sort.field.rawValue)","d":\#(sort.descending),"r":\#(rowID),"#
         switch key {
-        case .integer(let value): wire.i = value
-        case .text(let value): wire.s = value
-        case .real(let value): wire.x = value
+        case .integer(let value): json += #""i":\#(value)}"#
+        case .text(let value):
+            json += #""s":"#
+            JSONValue.appendQuoted(value, to: &json)
+            json += "}"
+        case .real(let value): json += #""x":\#(value)}"#
         }
-        let data = (try? JSONEncoder().encode(wire)) ?? Data()
-        return data.base64EncodedString()
+        return Data(json.utf8).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-")
             .replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")

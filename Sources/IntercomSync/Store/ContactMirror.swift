@@ -22,9 +22,22 @@ public struct ContactMirror: Sendable {
     }
 
     /// Wraps a database opened read-only, which must be at the current schema already: an
-    /// upgrade writes. `sqlitePath` is what SQLite opens (a URI for a read-only medium).
-    private init(readOnly database: any DatabaseWriter, path: String, sqlitePath: String) throws {
-        let current = try database.read { try MirrorSchema.migrator.hasCompletedMigrations($0) }
+    /// upgrade writes. `sqlitePath` is what SQLite opens (a URI for a read-only medium). The
+    /// schema's damage and any deferred indexing are read in the same transaction, for
+    /// `openReadOnly` to judge.
+    private init(
+        readOnly database: any DatabaseWriter, path: String, sqlitePath: String, checkingSchema: Bool,
+        damage: inout SchemaDamage?, deferredIndexing: inout Bool
+    ) throws {
+        let (current, foundDamage, deferred) = try database.read { db in
+            (
+                try MirrorSchema.migrator.hasCompletedMigrations(db),
+                checkingSchema ? try Self.schemaDamage(db) : nil,
+                try Self.hasDeferredIndexing(in: db)
+            )
+        }
+        damage = foundDamage
+        deferredIndexing = deferred
         guard current else {
             throw MirrorError(
                 .readOnly, path: path,
@@ -206,30 +219,34 @@ public struct ContactMirror: Sendable {
     ) throws -> ContactMirror {
         let configuration = readOnlyConfiguration
         var mirror: ContactMirror
+        var damage: SchemaDamage?
+        var deferredIndexing = false
+        func wrap(_ queue: DatabaseQueue, _ sqlitePath: String) throws -> ContactMirror {
+            try ContactMirror(
+                readOnly: queue, path: path, sqlitePath: sqlitePath, checkingSchema: checkingSchema, damage: &damage,
+                deferredIndexing: &deferredIndexing)
+        }
         do {
             if let opened, let sqlitePath {
-                mirror = try ContactMirror(readOnly: opened, path: path, sqlitePath: sqlitePath)
+                mirror = try wrap(opened, sqlitePath)
             } else {
                 do {
-                    mirror = try ContactMirror(
-                        readOnly: try DatabaseQueue(path: path, configuration: configuration), path: path,
-                        sqlitePath: path)
+                    mirror = try wrap(try DatabaseQueue(path: path, configuration: configuration), path)
                 } catch let error as DatabaseError where error.resultCode == .SQLITE_CANTOPEN {
                     let uri = immutableURI(path)
-                    mirror = try ContactMirror(
-                        readOnly: try DatabaseQueue(path: uri, configuration: configuration), path: path, sqlitePath: uri)
+                    mirror = try wrap(try DatabaseQueue(path: uri, configuration: configuration), uri)
                 }
             }
         } catch let error as DatabaseError {
             throw MirrorError(.corrupt, path: path, detail: "cannot read the mirror: \(error.message ?? "\(error)")")
         }
-        if checkingSchema, let damage = try mirror.schemaDamage() {
+        if let damage {
             throw MirrorError(
                 .damagedSchema, path: path,
                 detail: "the mirror's schema is damaged (\(damage)); it is read-only here, so "
                     + "`intercom-sync doctor --repair` must run where it can be written")
         }
-        if try mirror.hasDeferredIndexing() {
+        if deferredIndexing {
             throw MirrorError(
                 .readOnly, path: path,
                 detail: "an import or sync into this mirror was stopped before it finished its indexes, and the "
