@@ -218,6 +218,17 @@ func openAndGet(count: Int, seed: UInt64, samples: Int) throws {
         latencies.append(Double(now() - began) / 1000)
     }
     report("open read-only and contact(id:), first in the process", latencies[0], "µs")
+    if option("parts", default: "no") == "yes" {
+        var configuration = Configuration()
+        configuration.readonly = true
+        var began = now()
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        _ = try queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") }
+        report("a GRDB queue and one read", Double(now() - began) / 1000, "µs")
+        began = now()
+        _ = try queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_state") }
+        report("a second read through it", Double(now() - began) / 1000, "µs")
+    }
     latencies.sort()
     report("open read-only and contact(id:) p50", percentile(latencies, 0.5), "µs")
 }

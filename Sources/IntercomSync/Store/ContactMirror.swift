@@ -6,19 +6,34 @@ import GRDB
 /// A file mirror is a WAL-mode `DatabasePool`: one process may write (a sync, an import) while
 /// others query. Tests hand `init(writer:)` an in-memory `DatabaseQueue`.
 public struct ContactMirror: Sendable {
-    public let writer: any DatabaseWriter
+    /// The GRDB connection (a pool, or a queue for a mirror opened read-only). A mirror opened
+    /// read-only opens it at first use: a query or a lookup goes through `reader` alone.
+    public var writer: any DatabaseWriter { database.writer }
+    let database: LazyWriter
     /// The file behind the mirror, or nil for an in-memory one.
     public let path: String?
     /// The query path's own connection, for a file mirror (`MirrorReader`).
     let reader: MirrorReader?
+    /// Whether the mirror was opened with `OpenMode.readOnly`: every write fails.
+    public let isReadOnly: Bool
 
     /// Wraps an open database, migrating it to the current schema.
     public init(writer: any DatabaseWriter, path: String? = nil) throws {
         try writer.writeWithoutTransaction { db in Self.registerFunctions(db) }
         try MirrorSchema.migrator.migrate(writer)
-        self.writer = writer
+        database = LazyWriter(writer)
         self.path = path
         reader = path.map { MirrorReader(path: $0) }
+        isReadOnly = writer.configuration.readonly
+    }
+
+    /// A mirror opened read-only whose `reader` found it current and whole; its GRDB queue
+    /// opens when something asks for it.
+    private init(checkedReadOnly reader: MirrorReader, path: String, sqlitePath: String) {
+        database = LazyWriter { try DatabaseQueue(path: sqlitePath, configuration: Self.readOnlyConfiguration) }
+        self.path = path
+        self.reader = reader
+        isReadOnly = true
     }
 
     /// Wraps a database opened read-only, which must be at the current schema already: an
@@ -44,9 +59,10 @@ public struct ContactMirror: Sendable {
                 detail: "the mirror is read-only here and was written by an older intercom-sync: it needs an "
                     + "upgrade, which writes; open it once where it can be written (any command that writes, such as `sync`)")
         }
-        writer = database
+        self.database = LazyWriter(database)
         self.path = path
         reader = MirrorReader(path: sqlitePath)
+        isReadOnly = true
     }
 
     /// The mirror's SQL functions (`contact_body`, `contact_matches`), on one of its connections.
@@ -59,13 +75,10 @@ public struct ContactMirror: Sendable {
         SearchMatch.register(on: connection)
     }
 
-    /// Whether the mirror was opened with `OpenMode.readOnly`: every write fails.
-    public var isReadOnly: Bool { writer.configuration.readonly }
-
     /// Closes the mirror's connections. Later use of this value fails.
     public func close() throws {
         reader?.close()
-        try writer.close()
+        try database.close()
     }
 
     /// A fresh mirror in memory, for tests and dry runs.
@@ -126,6 +139,9 @@ public struct ContactMirror: Sendable {
             default: kind = "a special file"
             }
             throw MirrorError(.notAMirror, path: path, detail: "it is \(kind), not a mirror file: give a file's path")
+        }
+        if mode == .readOnly, checkingSchema, let mirror = checkedReadOnly(at: path) {
+            return mirror
         }
         if fileManager.fileExists(atPath: path) {
             let inspected = try inspectExistingFile(
@@ -200,6 +216,34 @@ public struct ContactMirror: Sendable {
     /// Opens an existing mirror without ever writing to it. A WAL database needs its `-shm` file,
     /// which a reader creates when it is missing; where it cannot (a read-only medium, a folder
     /// this user may not write), the file is opened as immutable, since nothing can be changing it.
+    /// A read-only open in one pass of the query connection, for the common case: a mirror of
+    /// this version, whole and current, with no load left unfinished. Anything else returns nil
+    /// for the full open, which explains it. A lookup then never opens a GRDB connection: a
+    /// command such as `contacts get --offline` spends a millisecond less.
+    private static func checkedReadOnly(at path: String) -> ContactMirror? {
+        guard let header = fileHeader(path), header == Array("SQLite format 3\0".utf8) else { return nil }
+        var journal = stat()
+        if stat(path + "-journal", &journal) == 0 && journal.st_size > 0 { return nil }
+        for sqlitePath in [path, immutableURI(path)] {
+            let reader = MirrorReader(path: sqlitePath)
+            do {
+                let found = try reader.inspection()
+                guard found.applicationID == MirrorSchema.applicationID,
+                    found.migrations == Set(MirrorSchema.migrator.migrations),
+                    schemaDigest(found.schema) == expectedSchemaDigest, !found.deferredIndexing
+                else { break }
+                return ContactMirror(checkedReadOnly: reader, path: path, sqlitePath: sqlitePath)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_CANTOPEN {
+                reader.close()
+                continue  // A WAL mirror this user cannot make a -shm for: as immutable.
+            } catch {
+                reader.close()
+                return nil
+            }
+        }
+        return nil
+    }
+
     /// The configuration of a mirror opened read-only.
     private static var readOnlyConfiguration: Configuration {
         var configuration = Configuration()
@@ -341,4 +385,43 @@ private func fileHeader(_ path: String) -> [UInt8]? {
     var header = [UInt8](repeating: 0, count: 16)
     let length = read(descriptor, &header, header.count)
     return length < 0 ? nil : Array(header.prefix(length))
+}
+
+/// A GRDB connection, open now or at first use. Opening fails only where the query connection
+/// already opened the same file (a process out of file descriptors): that stops the process with
+/// the reason, since a property cannot throw.
+final class LazyWriter: @unchecked Sendable {
+    private let lock = NSLock()
+    /// Guarded by `lock`.
+    private var opened: (any DatabaseWriter)?
+    private let open: (() throws -> any DatabaseWriter)?
+
+    init(_ writer: any DatabaseWriter) {
+        opened = writer
+        open = nil
+    }
+
+    init(opening open: @escaping () throws -> any DatabaseWriter) {
+        self.open = open
+    }
+
+    var writer: any DatabaseWriter {
+        lock.withLock {
+            if let opened { return opened }
+            do {
+                let writer = try open!()
+                opened = writer
+                return writer
+            } catch {
+                fatalError("intercom-sync: cannot open the mirror a second time: \(error)")
+            }
+        }
+    }
+
+    func close() throws {
+        try lock.withLock { try opened?.close() }
+    }
+
+    /// Whether the connection is open yet.
+    var isOpen: Bool { lock.withLock { opened != nil } }
 }

@@ -43,9 +43,53 @@ final class MirrorReader: @unchecked Sendable {
         return try body(session)
     }
 
+    /// What a read-only open checks of the file, read in one transaction.
+    struct Inspection {
+        var applicationID: Int64
+        /// The migrations applied (GRDB's `grdb_migrations`).
+        var migrations: Set<String>
+        /// "type name" → normalized SQL, as `ContactMirror.schemaObjects` reads them.
+        var schema: [String: String]
+        /// Whether a load left indexes or full-text entries to build.
+        var deferredIndexing: Bool
+    }
+
+    /// Reads what a read-only open checks. Throws what SQLite reports, such as `SQLITE_CANTOPEN`
+    /// for a WAL file whose `-shm` this user cannot create, or an error for a file that is not
+    /// a mirror.
+    func inspection() throws -> Inspection {
+        let found = try tryRead(snapshot: true) { session -> Inspection in
+            var migrations: Set<String> = []
+            try session.rows(PlannedStatement(sql: "SELECT identifier FROM grdb_migrations", values: [])) { row in
+                if let identifier = row.string(0) { migrations.insert(identifier) }
+            }
+            var schema: [String: String] = [:]
+            try session.rows(PlannedStatement(sql: ContactMirror.schemaObjectsSQL, values: [])) { row in
+                if let name = row.string(0), let sql = row.string(1) { schema[name] = ContactMirror.normalizedSQL(sql) }
+            }
+            return Inspection(
+                applicationID: try session.integer(PlannedStatement(sql: "PRAGMA application_id", values: [])),
+                migrations: migrations, schema: schema,
+                deferredIndexing: try session.integer(
+                    PlannedStatement(
+                        sql: "SELECT count(*) FROM sync_state WHERE key IN (?, ?)",
+                        values: [
+                            SyncStateKey.ftsDeferred.rawValue.databaseValue,
+                            SyncStateKey.indexesDeferred.rawValue.databaseValue,
+                        ])) > 0)
+        }
+        guard let found else { throw DatabaseError(resultCode: .SQLITE_BUSY, message: "the query connection is busy") }
+        return found
+    }
+
     /// The connection while `tryRead` holds it.
     struct Session: QueryRunner {
         fileprivate let reader: MirrorReader
+
+        /// Runs a statement, handing each row to `read`.
+        func rows(_ statement: PlannedStatement, _ read: (RawRow) throws -> Void) throws {
+            try reader.run(statement, read)
+        }
 
         func contacts(_ statement: PlannedStatement) throws -> [StoredContact] {
             var contacts: [StoredContact] = []

@@ -49,14 +49,15 @@ extension ContactMirror {
         SHA256.hex(objects.sorted { $0.key < $1.key }.map { "\($0.key)\n\($0.value)\n" }.joined())
     }
 
+    /// Each schema object's "type name" and SQL.
+    static let schemaObjectsSQL = """
+        SELECT type || ' ' || name, sql FROM sqlite_master
+        WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' AND type IN ('table', 'index', 'trigger')
+        """
+
     static func schemaObjects(_ db: Database) throws -> [String: String] {
         var objects: [String: String] = [:]
-        let rows = try Row.fetchCursor(
-            db,
-            sql: """
-                SELECT type || ' ' || name, sql FROM sqlite_master
-                WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' AND type IN ('table', 'index', 'trigger')
-                """)
+        let rows = try Row.fetchCursor(db, sql: schemaObjectsSQL)
         while let row = try rows.next() {
             objects[row[0] as String] = normalizedSQL(row[1] as String)
         }
