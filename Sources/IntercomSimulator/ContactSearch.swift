@@ -129,6 +129,17 @@ indirect enum SearchFilter {
         }
     }
 
+    /// Whether the filter says nothing but a window of `created_at` (`createdAtWindow`), so that
+    /// a contact inside the window matches.
+    var isCreatedAtWindowOnly: Bool {
+        switch self {
+        case .field("created_at", let op, let value, let window):
+            return window != nil || (value.int != nil && [.equal, .greater, .less].contains(op))
+        case .all(let filters): return !filters.isEmpty && filters.allSatisfy(\.isCreatedAtWindowOnly)
+        default: return false
+        }
+    }
+
     func matches(_ contact: SimContact) -> Bool {
         switch self {
         case .all(let filters): return filters.allSatisfy { $0.matches(contact) }

@@ -387,7 +387,7 @@ public actor SimulatedWorkspace {
 
     /// A contact that GET, list and search can see: not archived, merged or deleted.
     func live(_ id: String) -> SimContact? {
-        guard let contact = contacts[id], !archived.contains(id) else { return nil }
+        guard let contact = contacts[id], archived.isEmpty || !archived.contains(id) else { return nil }
         return contact
     }
 
@@ -557,8 +557,8 @@ public actor SimulatedWorkspace {
     /// The version of a live contact that search sees now: the current one without a lag, else
     /// the one indexed once its lag passed (none yet for a contact created within the lag).
     private func searchable(_ id: String) -> SimContact? {
-        guard live(id) != nil else { return nil }
-        return configuration.searchLagSeconds > 0 ? searchVisible[id] : contacts[id]
+        guard configuration.searchLagSeconds > 0 else { return live(id) }
+        return live(id) != nil ? searchVisible[id] : nil
     }
 
     /// Moves the changes whose lag has passed into what search sees.
@@ -699,7 +699,9 @@ public actor SimulatedWorkspace {
             return ascending ? comparison < 0 : comparison > 0
         }
         let candidates = candidates(for: filter)
-        let found = candidates.lazy.compactMap(searchable).filter { filter.matches($0) }
+        // A filter of creation time alone is what the candidates' range already holds.
+        let impliedByRange = createdInOrder && filter.isCreatedAtWindowOnly
+        let found = candidates.lazy.compactMap(searchable).filter { impliedByRange || filter.matches($0) }
         let wanted = offset + size
         if wanted <= 1_000 && wanted * 8 < candidates.count {
             // The first pages of a large answer (a count, the oldest or newest contact): one pass
