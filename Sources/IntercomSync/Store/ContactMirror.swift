@@ -213,9 +213,6 @@ public struct ContactMirror: Sendable {
             + "`contacts get --offline`, `outbox list`, `doctor`); this command writes, so it needs write access"
     }
 
-    /// Opens an existing mirror without ever writing to it. A WAL database needs its `-shm` file,
-    /// which a reader creates when it is missing; where it cannot (a read-only medium, a folder
-    /// this user may not write), the file is opened as immutable, since nothing can be changing it.
     /// A read-only open in one pass of the query connection, for the common case: a mirror of
     /// this version, whole and current, with no load left unfinished. Anything else returns nil
     /// for the full open, which explains it. A lookup then never opens a GRDB connection: a
@@ -256,6 +253,9 @@ public struct ContactMirror: Sendable {
         return configuration
     }
 
+    /// Opens an existing mirror without ever writing to it. A WAL database needs its `-shm` file,
+    /// which a reader creates when it is missing; where it cannot (a read-only medium, a folder
+    /// this user may not write), the file is opened as immutable, since nothing can be changing it.
     /// `opened` is the connection that inspected the file, when it can serve (`sqlitePath` is
     /// what it opened).
     private static func openReadOnly(
