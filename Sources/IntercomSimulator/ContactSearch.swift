@@ -124,6 +124,17 @@ indirect enum SearchFilter {
             let windows = filters.compactMap(\.createdAtWindow)
             guard !windows.isEmpty else { return nil }
             return DateWindow(lower: windows.map(\.lower).max()!, upper: windows.map(\.upper).min()!)
+        case .any(let filters):
+            // A union of windows is one window only when they overlap or touch, with no gap.
+            let windows = filters.map(\.createdAtWindow)
+            guard !windows.isEmpty, windows.allSatisfy({ $0 != nil }) else { return nil }
+            let sorted = windows.compactMap { $0 }.sorted { $0.lower < $1.lower }
+            var union = sorted[0]
+            for window in sorted.dropFirst() {
+                guard window.lower <= union.upper else { return nil }
+                union.upper = max(union.upper, window.upper)
+            }
+            return union
         default:
             return nil
         }
@@ -136,6 +147,7 @@ indirect enum SearchFilter {
         case .field("created_at", let op, let value, let window):
             return window != nil || (value.int != nil && [.equal, .greater, .less].contains(op))
         case .all(let filters): return !filters.isEmpty && filters.allSatisfy(\.isCreatedAtWindowOnly)
+        case .any(let filters): return filters.allSatisfy(\.isCreatedAtWindowOnly) && createdAtWindow != nil
         default: return false
         }
     }

@@ -703,6 +703,24 @@ public actor SimulatedWorkspace {
         let impliedByRange = createdInOrder && filter.isCreatedAtWindowOnly
         let found = candidates.lazy.compactMap(searchable).filter { impliedByRange || filter.matches($0) }
         let wanted = offset + size
+        if impliedByRange && inCreationOrder && configuration.searchLagSeconds == 0 && wanted <= 1_000 {
+            // A window of creation time alone, as a planner's count or the oldest and newest
+            // contact ask: count the live ids without copying a contact, and read the `wanted`
+            // at the end the order starts from.
+            var total = 0
+            for id in candidates where contacts.index(forKey: id) != nil && (archived.isEmpty || !archived.contains(id)) {
+                total += 1
+            }
+            var best: [SimContact] = []
+            func take(_ ids: some Sequence<String>) {
+                for id in ids {
+                    guard best.count < wanted else { return }
+                    if let contact = live(id) { best.append(contact) }
+                }
+            }
+            if order?.ascending == false { take(candidates.reversed()) } else { take(candidates) }
+            return searchPage(best, total: total, offset: offset, size: size, page: page, version: version)
+        }
         if wanted <= 1_000 && wanted * 8 < candidates.count {
             // The first pages of a large answer (a count, the oldest or newest contact): one pass
             // that keeps the best `wanted`, as an index would give them, rather than gathering and

@@ -140,4 +140,39 @@ import Testing
         #expect(await matched(">", noon) == [ids[86_399]!, ids[86_400]!])
         #expect(await matched("=", dayStart + 3_600) == [ids[3_600]!])
     }
+
+    /// Windows of creation time alone are counted from the creation order without reading a
+    /// contact; the counts and the first and last contacts must be those of the contacts whose
+    /// creation time falls in the window, archived and deleted ones left out.
+    @Test func creationWindowsCountAndEndAsTheirContactsSay() async throws {
+        var client = Client { $0.seedContacts = 500 }
+        let ids = await client.workspace.contactIDs()
+        try await client.workspace.delete(id: ids[10])
+        try await client.workspace.archive(id: ids[20])
+        let live = await client.workspace.exportContacts().map { try! JSONValue(jsonText: $0) }
+            .filter { $0["id"]?.string != ids[20] }
+        let created = live.compactMap { $0["created_at"]?.int }.sorted()
+        let (low, middle) = (created[100], created[created.count / 2])
+        func filter(_ op: String, _ value: Int) -> String { #"{"field":"created_at","operator":"\#(op)","value":\#(value)}"# }
+        // Preview compares exact seconds, so that each window is exactly the predicate beside it.
+        client.version = "Preview"
+        let queries: [(String, (Int) -> Bool)] = [
+            (#"{"operator":"OR","value":[\#(filter("<", 172_800)),\#(filter(">", 172_799))]}"#, { _ in true }),
+            (#"{"operator":"AND","value":[\#(filter(">", low)),\#(filter("<", middle))]}"#, { $0 > low && $0 < middle }),
+            (#"{"operator":"OR","value":[\#(filter("<", low)),\#(filter(">", middle))]}"#, { $0 < low || $0 > middle }),
+            (filter(">", middle), { $0 > middle }),
+        ]
+        for (query, holds) in queries {
+            let expected = live.filter { holds($0["created_at"]!.int!) }.compactMap { $0["id"]?.string }
+            #expect(!expected.isEmpty)
+            for order in ["ascending", "descending"] {
+                let first = await search(
+                    client,
+                    #"{"query":\#(query),"pagination":{"per_page":1},"sort":{"field":"created_at","order":"\#(order)"}}"#)
+                #expect(first.json["total_count"] == .int(Int64(expected.count)), "\(query)")
+                let end = order == "ascending" ? expected.first : expected.last
+                #expect(first.json["data"]?.items.first?["id"]?.string == end, "\(query) \(order)")
+            }
+        }
+    }
 }
