@@ -124,31 +124,49 @@ indirect enum SearchFilter {
             let windows = filters.compactMap(\.createdAtWindow)
             guard !windows.isEmpty else { return nil }
             return DateWindow(lower: windows.map(\.lower).max()!, upper: windows.map(\.upper).min()!)
-        case .any(let filters):
-            // A union of windows is one window only when they overlap or touch, with no gap.
-            let windows = filters.map(\.createdAtWindow)
-            guard !windows.isEmpty, windows.allSatisfy({ $0 != nil }) else { return nil }
-            let sorted = windows.compactMap { $0 }.sorted { $0.lower < $1.lower }
-            var union = sorted[0]
-            for window in sorted.dropFirst() {
-                guard window.lower <= union.upper else { return nil }
-                union.upper = max(union.upper, window.upper)
-            }
-            return union
         default:
             return nil
         }
     }
 
-    /// Whether the filter says nothing but a window of `created_at` (`createdAtWindow`), so that
-    /// a contact inside the window matches.
-    var isCreatedAtWindowOnly: Bool {
+    /// The windows of `created_at` the filter is, sorted and apart, when it says nothing else:
+    /// nil for any other filter. (The engine's "everything" is `< day 2 OR > day 2`, which in a
+    /// workspace's timezone leaves a day between them.)
+    var createdAtWindows: [DateWindow]? {
         switch self {
-        case .field("created_at", let op, let value, let window):
-            return window != nil || (value.int != nil && [.equal, .greater, .less].contains(op))
-        case .all(let filters): return !filters.isEmpty && filters.allSatisfy(\.isCreatedAtWindowOnly)
-        case .any(let filters): return filters.allSatisfy(\.isCreatedAtWindowOnly) && createdAtWindow != nil
-        default: return false
+        case .field("created_at", _, _, _):
+            return createdAtWindow.map { $0.lower < $0.upper ? [$0] : [] }
+        case .all(let filters):
+            guard !filters.isEmpty else { return nil }
+            var windows: [DateWindow] = [DateWindow()]
+            for filter in filters {
+                guard let other = filter.createdAtWindows else { return nil }
+                windows = windows.flatMap { window in
+                    other.compactMap { part in
+                        let both = DateWindow(lower: max(window.lower, part.lower), upper: min(window.upper, part.upper))
+                        return both.lower < both.upper ? both : nil
+                    }
+                }
+            }
+            return windows.sorted { $0.lower < $1.lower }
+        case .any(let filters):
+            guard !filters.isEmpty else { return nil }
+            var parts: [DateWindow] = []
+            for filter in filters {
+                guard let windows = filter.createdAtWindows else { return nil }
+                parts += windows
+            }
+            var union: [DateWindow] = []
+            for part in parts.sorted(by: { $0.lower < $1.lower }) {
+                if let last = union.last, part.lower <= last.upper {
+                    union[union.count - 1].upper = max(last.upper, part.upper)
+                } else {
+                    union.append(part)
+                }
+            }
+            return union
+        default:
+            return nil
         }
     }
 

@@ -699,17 +699,21 @@ public actor SimulatedWorkspace {
             return ascending ? comparison < 0 : comparison > 0
         }
         let candidates = candidates(for: filter)
-        // A filter of creation time alone is what the candidates' range already holds.
-        let impliedByRange = createdInOrder && filter.isCreatedAtWindowOnly
+        let windows = createdInOrder ? filter.createdAtWindows : nil
+        // A filter of one window of creation time is what the candidates' range already holds.
+        let impliedByRange = windows?.count == 1
         let found = candidates.lazy.compactMap(searchable).filter { impliedByRange || filter.matches($0) }
         let wanted = offset + size
-        if impliedByRange && inCreationOrder && configuration.searchLagSeconds == 0 && wanted <= 1_000 {
-            // A window of creation time alone, as a planner's count or the oldest and newest
-            // contact ask: count the live ids without copying a contact, and read the `wanted`
-            // at the end the order starts from.
+        if let windows, inCreationOrder, configuration.searchLagSeconds == 0, wanted <= 1_000 {
+            // Windows of creation time alone, as a planner's counts and the oldest and newest
+            // contact ask: count the live ids of their ranges without copying a contact, and read
+            // the `wanted` at the end the order starts from.
+            let slices = windows.map { self.order[range(of: $0)] }
             var total = 0
-            for id in candidates where contacts.index(forKey: id) != nil && (archived.isEmpty || !archived.contains(id)) {
-                total += 1
+            for slice in slices {
+                for id in slice where contacts.index(forKey: id) != nil && (archived.isEmpty || !archived.contains(id)) {
+                    total += 1
+                }
             }
             var best: [SimContact] = []
             func take(_ ids: some Sequence<String>) {
@@ -718,7 +722,11 @@ public actor SimulatedWorkspace {
                     if let contact = live(id) { best.append(contact) }
                 }
             }
-            if order?.ascending == false { take(candidates.reversed()) } else { take(candidates) }
+            if order?.ascending == false {
+                slices.reversed().forEach { take($0.reversed()) }
+            } else {
+                slices.forEach { take($0) }
+            }
             return searchPage(best, total: total, offset: offset, size: size, page: page, version: version)
         }
         if wanted <= 1_000 && wanted * 8 < candidates.count {
@@ -802,6 +810,11 @@ public actor SimulatedWorkspace {
     /// held in creation order), which keeps a partitioned walk of a large workspace cheap.
     private func candidates(for filter: SearchFilter) -> ArraySlice<String> {
         guard createdInOrder, let window = filter.createdAtWindow else { return order[...] }
+        return order[range(of: window)]
+    }
+
+    /// The positions in `order` of the contacts created in `window` (contacts created in order).
+    private func range(of window: DateWindow) -> Range<Int> {
         func firstIndex(atLeast time: Int) -> Int {
             var low = 0
             var high = orderCreated.count
@@ -813,7 +826,7 @@ public actor SimulatedWorkspace {
         }
         let lower = window.lower == Int.min ? 0 : firstIndex(atLeast: window.lower)
         let upper = window.upper == Int.max ? order.count : firstIndex(atLeast: window.upper)
-        return lower < upper ? order[lower..<upper] : []
+        return lower < upper ? lower..<upper : lower..<lower
     }
 
     private static func compare(_ left: JSONValue?, _ right: JSONValue?) -> Int {
