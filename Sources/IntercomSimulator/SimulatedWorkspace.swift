@@ -704,28 +704,50 @@ public actor SimulatedWorkspace {
         let impliedByRange = windows?.count == 1
         let found = candidates.lazy.compactMap(searchable).filter { impliedByRange || filter.matches($0) }
         let wanted = offset + size
-        if let windows, inCreationOrder, configuration.searchLagSeconds == 0, wanted <= 1_000 {
-            // Windows of creation time alone, as a planner's counts and the oldest and newest
-            // contact ask: count the live ids of their ranges without copying a contact, and read
-            // the `wanted` at the end the order starts from.
-            let slices = windows.map { self.order[range(of: $0)] }
+        let byUpdate = order?.field == "updated_at"
+        if let windows, inCreationOrder || byUpdate, configuration.searchLagSeconds == 0, wanted <= 1_000 {
+            // Windows of creation time alone, as a planner's counts and the oldest, newest and
+            // last updated contact ask: count the live ids of their ranges without copying a
+            // contact, and read the `wanted` at the end the order starts from.
+            let slices = windows.map { range(of: $0) }
+            if byUpdate, let ascending = order?.ascending {
+                // The `wanted` first by updated_at, ties in creation order, kept as positions.
+                var total = 0
+                var best: [(key: Int, position: Int)] = []
+                for slice in slices {
+                    for position in slice {
+                        guard let index = contacts.index(forKey: self.order[position]),
+                            archived.isEmpty || !archived.contains(self.order[position])
+                        else { continue }
+                        total += 1
+                        let updatedAt = contacts.values[index].updatedAt
+                        let entry = (key: ascending ? updatedAt : -updatedAt, position: position)
+                        if best.count == wanted, let last = best.last, (entry.key, entry.position) >= (last.key, last.position) {
+                            continue
+                        }
+                        let at = best.firstIndex { ($0.key, $0.position) > (entry.key, entry.position) } ?? best.count
+                        best.insert(entry, at: at)
+                        if best.count > wanted { best.removeLast() }
+                    }
+                }
+                let contacts = best.compactMap { live(self.order[$0.position]) }
+                return searchPage(contacts, total: total, offset: offset, size: size, page: page, version: version)
+            }
             var total = 0
             for slice in slices {
-                for id in slice where contacts.index(forKey: id) != nil && (archived.isEmpty || !archived.contains(id)) {
+                for id in self.order[slice]
+                where contacts.index(forKey: id) != nil && (archived.isEmpty || !archived.contains(id)) {
                     total += 1
                 }
             }
             var best: [SimContact] = []
-            func take(_ ids: some Sequence<String>) {
-                for id in ids {
-                    guard best.count < wanted else { return }
-                    if let contact = live(id) { best.append(contact) }
+            let descending = order?.ascending == false
+            for slice in descending ? slices.reversed() : slices {
+                var position = descending ? slice.upperBound - 1 : slice.lowerBound
+                while best.count < wanted && slice.contains(position) {
+                    if let contact = live(self.order[position]) { best.append(contact) }
+                    position += descending ? -1 : 1
                 }
-            }
-            if order?.ascending == false {
-                slices.reversed().forEach { take($0.reversed()) }
-            } else {
-                slices.forEach { take($0) }
             }
             return searchPage(best, total: total, offset: offset, size: size, page: page, version: version)
         }

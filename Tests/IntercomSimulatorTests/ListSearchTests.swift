@@ -172,6 +172,19 @@ import Testing
                 #expect(first.json["total_count"] == .int(Int64(expected.count)), "\(query)")
                 let end = order == "ascending" ? expected.first : expected.last
                 #expect(first.json["data"]?.items.first?["id"]?.string == end, "\(query) \(order)")
+                // By updated_at: the first three, ties in creation order.
+                let byUpdate = await search(
+                    client,
+                    #"{"query":\#(query),"pagination":{"per_page":3},"sort":{"field":"updated_at","order":"\#(order)"}}"#)
+                let matching = live.filter { holds($0["created_at"]!.int!) }.enumerated()
+                let ranked = matching.sorted { left, right in
+                    let (a, b) = (left.element["updated_at"]!.int!, right.element["updated_at"]!.int!)
+                    return a != b ? (order == "ascending" ? a < b : a > b) : left.offset < right.offset
+                }
+                #expect(byUpdate.json["total_count"] == .int(Int64(expected.count)))
+                #expect(
+                    byUpdate.json["data"]!.items.compactMap { $0["id"]?.string }
+                        == ranked.prefix(3).compactMap { $0.element["id"]?.string }, "\(query) \(order)")
             }
         }
         // In a stable version the engine's "everything" leaves a day of 1970 out between its two
