@@ -27,6 +27,17 @@ import Testing
 
     // MARK: The planner
 
+    @Test func rangesGrowWhereTheRoundTripIsShort() {
+        let page = ContactSync.pageSize
+        #expect(ContactSync.rangeTarget(roundTrip: 1) == 20 * page)
+        #expect(ContactSync.rangeTarget(roundTrip: 0.25) == 20 * page)
+        #expect(ContactSync.rangeTarget(roundTrip: 0.1) == 20 * page)
+        #expect(ContactSync.rangeTarget(roundTrip: 0.05) == 40 * page)
+        #expect(ContactSync.rangeTarget(roundTrip: 0.005) == 100 * page)
+        #expect(ContactSync.rangeTarget(roundTrip: 0) == 100 * page)
+        #expect(ContactSync.slowRangeTarget == 20 * page)
+    }
+
     @Test func dayStartsFollowTheWorkspacesTimezoneThroughDST() {
         let planner = PullPlanner(timezone: "America/Los_Angeles", target: 10, concurrency: 4)
         // 2025-03-08 12:00 to 2025-03-10 12:00 UTC: the US moved its clocks on the 9th.

@@ -12,6 +12,9 @@ public final class IntercomClient: Sendable {
         public var retries = 0
         /// The requests a rate-limit window allows (`X-RateLimit-Limit` of the latest answer).
         public var windowLimit: Int?
+        /// The shortest time from sending a request to its answer so far, in seconds: the
+        /// server's round trip with no queue in front of it.
+        public var fastestRoundTrip: Double?
     }
 
     public let connection: IntercomConnection
@@ -55,7 +58,10 @@ public final class IntercomClient: Sendable {
             state.withLock { $0.requests += 1 }
             let failure: IntercomError
             do {
+                let sent = ContinuousClock.now
                 let response = try await transport.send(request)
+                let roundTrip = Self.seconds(ContinuousClock.now - sent)
+                state.withLock { $0.fastestRoundTrip = min($0.fastestRoundTrip ?? roundTrip, roundTrip) }
                 await governor.record(response, ticket: ticket)
                 if let limit = response.header("x-ratelimit-limit").flatMap(Int.init) {
                     state.withLock { $0.windowLimit = limit }
@@ -91,6 +97,10 @@ public final class IntercomClient: Sendable {
                 try await Task.sleep(for: .seconds(policy.delay(beforeRetry: attempt)))
             }
         }
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     /// `send` for answers whose body is JSON: the body must be one complete JSON value.

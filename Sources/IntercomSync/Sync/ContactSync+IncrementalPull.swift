@@ -129,7 +129,7 @@ extension ContactSync {
             let last = newest.page.contacts.first?.fields[.createdAt]?.int
         else { return [] }
         let timezone = try mirror.syncState(.workspaceTimezone)
-        let target = min(rangeTarget, max(2 * Self.pageSize, total / concurrency))
+        let target = min(rangeTarget ?? Self.slowRangeTarget, max(2 * Self.pageSize, total / concurrency))
         let planner = PullPlanner(timezone: timezone, target: target, concurrency: concurrency)
         let counts = RequestCount()
         do {

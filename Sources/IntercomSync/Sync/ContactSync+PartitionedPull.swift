@@ -48,7 +48,8 @@ extension ContactSync {
         // A range a worker where the workspace is small (down to 2 pages a range), so that every
         // worker has one and the last to finish is short: at a second a page, a range of n pages
         // takes n seconds whatever the budget. `rangeTarget` at most: each range costs a count.
-        let target = min(rangeTarget, max(2 * Self.pageSize, searched / concurrency))
+        let cap = rangeTarget ?? Self.rangeTarget(roundTrip: client.counters.fastestRoundTrip ?? 1)
+        let target = min(cap, max(2 * Self.pageSize, searched / concurrency))
         let planner = PullPlanner(timezone: timezone, target: target, concurrency: concurrency)
         do {
             let ranges = try await planner.plan(total: searched, first: min(first, last), last: max(first, last)) {
@@ -62,6 +63,20 @@ extension ContactSync {
         } catch let error as IntercomError where error.kind == .permanent {
             return .fallback("search refused a range query (\(error.code): \(error.message))")
         }
+    }
+
+    /// Contacts a range aims at where the round trip is long (a second, as Intercom's is): 20
+    /// pages, so that the last range, walked alone, takes 20 round trips.
+    static let slowRangeTarget = 20 * pageSize
+
+    /// Contacts a range of a full pull aims at, for the server's round trip (the fastest answer
+    /// so far, in seconds): as many pages as 2 seconds of round trips walk, from 20 (a round
+    /// trip of 100 ms or more) to 100. Each range costs a count request of the budget (588 for a
+    /// million contacts in ranges of 20 pages, 3.5 s at Intercom's limit); the last range, walked
+    /// alone, costs its pages' round trips.
+    static func rangeTarget(roundTrip seconds: Double) -> Int {
+        let pages = seconds > 0 ? Int((2 / seconds).rounded(.down)) : 100
+        return min(100, max(20, pages)) * pageSize
     }
 
     func searchPage(

@@ -57,16 +57,17 @@ public final class ContactSync: Sendable {
     /// Requests a full pull keeps in flight: above 1 it walks ranges of `created_at` by search,
     /// several at once (`partitionedWalk`); at 1 it walks the list, one cursor.
     public let concurrency: Int
-    /// The most contacts a range of a partitioned pull aims at: 20 pages, so that planning a
-    /// large workspace costs about one count request per 20 pages walked.
-    let rangeTarget: Int
+    /// The most contacts a range of a partitioned pull aims at. Nil (the default) lets a full
+    /// pull size its ranges from the server's round trip (`rangeTarget(roundTrip:)`), and an
+    /// incremental pass take 20 pages.
+    let rangeTarget: Int?
     /// Seconds to wait for another pull, flush or import to release the mirror (0: refuse at once).
     public let lockWait: Double
 
     public init(
         mirror: ContactMirror, client: IntercomClient,
         now: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }, bulkLoadFrom: Int = 20_000,
-        concurrency: Int = 1, rangeTarget: Int = 20 * 150, lockWait: Double = 0
+        concurrency: Int = 1, rangeTarget: Int? = nil, lockWait: Double = 0
     ) {
         self.lockWait = max(0, lockWait)
         self.mirror = mirror
@@ -74,7 +75,7 @@ public final class ContactSync: Sendable {
         self.now = now
         self.bulkLoadFrom = bulkLoadFrom
         self.concurrency = max(1, concurrency)
-        self.rangeTarget = max(1, rangeTarget)
+        self.rangeTarget = rangeTarget.map { max(1, $0) }
     }
 
     /// Runs the passes `mode` asks for, holding the mirror's lock, after checking that the
