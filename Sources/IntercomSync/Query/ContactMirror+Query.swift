@@ -61,10 +61,11 @@ struct PoolQueries: QueryRunner {
 /// - **By relevance**, contacts rank in tiers, each one a full-text expression that FTS answers in
 ///   row order and stops reading at the limit (see `relevanceTiers`). A page reads the tiers in
 ///   turn until it is full, so it never ranks every match.
-/// - **By `updated_at`**, a search that matches many contacts walks the `updated_at` index from
-///   the top and keeps the rows among the matches, which it gathers in one pass of the full-text
-///   index; one that matches few reads those rows and sorts them. A first statement counts the
-///   matches, up to the point where the walk becomes the cheaper way (`walkThreshold`).
+/// - **By `updated_at`**, a first statement counts the matches, up to a bound, and picks the
+///   cheapest of three ways (`SearchWay`, `walkThresholds`): read the few matches' rows and sort
+///   them; walk the `updated_at` index against the matches gathered in one pass of the full-text
+///   index; or, for a search that matches a large share of the mirror, walk the index and decide
+///   each row from its own text (`contact_matches`).
 struct QueryPlan {
     let sort: ContactSort
     /// The page size asked for; a statement reads one row more, to know whether more follow.
