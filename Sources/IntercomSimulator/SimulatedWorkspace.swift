@@ -387,9 +387,14 @@ public actor SimulatedWorkspace {
 
     /// A contact that GET, list and search can see: not archived, merged or deleted.
     func live(_ id: String) -> SimContact? {
-        guard let contact = contacts[id], archived.isEmpty || !archived.contains(id) else { return nil }
+        guard let contact = contacts[id], !isArchived(id) else { return nil }
         return contact
     }
+
+    /// Whether `id` names a live contact, found without copying it.
+    private func isLive(_ id: String) -> Bool { contacts.index(forKey: id) != nil && !isArchived(id) }
+
+    private func isArchived(_ id: String) -> Bool { !archived.isEmpty && archived.contains(id) }
 
     private func insert(_ contact: SimContact) {
         contacts[contact.id] = contact
@@ -716,9 +721,8 @@ public actor SimulatedWorkspace {
                 var best: [(key: Int, position: Int)] = []
                 for slice in slices {
                     for position in slice {
-                        guard let index = contacts.index(forKey: self.order[position]),
-                            archived.isEmpty || !archived.contains(self.order[position])
-                        else { continue }
+                        let id = self.order[position]
+                        guard let index = contacts.index(forKey: id), !isArchived(id) else { continue }
                         total += 1
                         let updatedAt = contacts.values[index].updatedAt
                         let entry = (key: ascending ? updatedAt : -updatedAt, position: position)
@@ -735,10 +739,7 @@ public actor SimulatedWorkspace {
             }
             var total = 0
             for slice in slices {
-                for id in self.order[slice]
-                where contacts.index(forKey: id) != nil && (archived.isEmpty || !archived.contains(id)) {
-                    total += 1
-                }
+                for id in self.order[slice] where isLive(id) { total += 1 }
             }
             var best: [SimContact] = []
             let descending = order?.ascending == false

@@ -279,6 +279,10 @@ import Testing
         query.sort = ContactSort(.relevance)
         query.cursor = ContactCursor(sort: query.sort, key: .real(-4.5), rowID: 3)
         #expect(throws: QueryError.self) { try mirror.contacts(matching: query) }
+        query.cursor = ContactCursor(sort: query.sort, key: .integer(9), rowID: 3)  // no such tier
+        #expect(throws: QueryError.self) { try mirror.contacts(matching: query) }
+        query.cursor = ContactCursor(sort: query.sort, key: .integer(3), rowID: 3)
+        #expect(throws: Never.self) { try mirror.contacts(matching: query) }
     }
 
     @Test(arguments: [false, true])

@@ -201,7 +201,10 @@ struct QueryPlan {
 
     /// The FTS5 expression of the search: every word a quoted prefix, so that user input is
     /// never read as FTS syntax.
-    var matchExpression: String { words.map { "\"\($0)\"*" }.joined(separator: " ") }
+    var matchExpression: String { quotedPrefixes.joined(separator: " ") }
+
+    /// Each word as a quoted FTS5 prefix, `"ana"*`.
+    private var quotedPrefixes: [String] { words.map { "\"\($0)\"*" } }
 
     /// The statement of a query that has one: every sort without a search, or in stored order, or
     /// by name, email or `updated_at`. With a search, `way` says how it finds the matches (the
@@ -294,7 +297,7 @@ struct QueryPlan {
         let nested = [
             "name : ^\(phrase)",
             "name : ^\(phrase)*",
-            "name : (" + words.map { "\"\($0)\"*" }.joined(separator: " AND ") + ")",
+            "name : (" + quotedPrefixes.joined(separator: " AND ") + ")",
             matchExpression,
         ]
         return nested.indices.map { tier in tier == 0 ? nested[0] : "(\(nested[tier])) NOT (\(nested[tier - 1]))" }
@@ -307,7 +310,10 @@ struct QueryPlan {
         var order = Array(tiers.indices)
         if sort.descending { order.reverse() }
         var resumeAfter: Int64?
-        if let cursor, case .integer(let tier) = cursor.key, let position = order.firstIndex(of: Int(tier)) {
+        if let cursor {
+            guard case .integer(let tier) = cursor.key, let position = order.firstIndex(of: Int(tier)) else {
+                throw QueryError("the cursor is not one this tool produced for a search by relevance")
+            }
             order.removeFirst(position)
             resumeAfter = cursor.rowID
         }

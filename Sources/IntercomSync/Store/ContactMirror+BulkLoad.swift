@@ -162,10 +162,14 @@ extension ContactMirror {
     }
 
     static func hasDeferredIndexing(in db: Database) throws -> Bool {
-        try Bool.fetchOne(
-            db, sql: "SELECT count(*) > 0 FROM sync_state WHERE key IN (?, ?)",
-            arguments: [SyncStateKey.ftsDeferred.rawValue, SyncStateKey.indexesDeferred.rawValue]) ?? false
+        try Bool.fetchOne(db, sql: deferredIndexingSQL) ?? false
     }
+
+    /// Whether a load left indexes or full-text entries to build.
+    static let deferredIndexingSQL = """
+        SELECT count(*) > 0 FROM sync_state WHERE key IN ('\(SyncStateKey.ftsDeferred.rawValue)', \
+        '\(SyncStateKey.indexesDeferred.rawValue)')
+        """
 
     /// Runs `body`, which writes contacts inside the caller's transaction, and indexes the rows
     /// it inserted with one statement at the end: FTS5 flushes its pending terms at every

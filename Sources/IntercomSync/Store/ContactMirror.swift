@@ -144,11 +144,7 @@ public struct ContactMirror: Sendable {
             return mirror
         }
         if fileManager.fileExists(atPath: path) {
-            let inspected = try inspectExistingFile(
-                at: path, readOnlyConfiguration: mode == .readOnly ? readOnlyConfiguration : nil)
-            if let (queue, sqlitePath) = inspected {
-                return try openReadOnly(at: path, checkingSchema: checkingSchema, opened: queue, sqlitePath: sqlitePath)
-            }
+            try inspectExistingFile(at: path)
         } else if mode != .createIfMissing {
             throw MirrorError(
                 .missingMirror, path: path,
@@ -218,9 +214,7 @@ public struct ContactMirror: Sendable {
     /// for the full open, which explains it. A lookup then never opens a GRDB connection: a
     /// command such as `contacts get --offline` spends a millisecond less.
     private static func checkedReadOnly(at path: String) -> ContactMirror? {
-        guard let header = fileHeader(path), header == Array("SQLite format 3\0".utf8) else { return nil }
-        var journal = stat()
-        if stat(path + "-journal", &journal) == 0 && journal.st_size > 0 { return nil }
+        guard fileHeader(path) == sqliteHeader, !hasHotJournal(path) else { return nil }
         for sqlitePath in [path, immutableURI(path)] {
             let reader = MirrorReader(path: sqlitePath)
             do {
@@ -256,11 +250,7 @@ public struct ContactMirror: Sendable {
     /// Opens an existing mirror without ever writing to it. A WAL database needs its `-shm` file,
     /// which a reader creates when it is missing; where it cannot (a read-only medium, a folder
     /// this user may not write), the file is opened as immutable, since nothing can be changing it.
-    /// `opened` is the connection that inspected the file, when it can serve (`sqlitePath` is
-    /// what it opened).
-    private static func openReadOnly(
-        at path: String, checkingSchema: Bool, opened: DatabaseQueue? = nil, sqlitePath: String? = nil
-    ) throws -> ContactMirror {
+    private static func openReadOnly(at path: String, checkingSchema: Bool) throws -> ContactMirror {
         let configuration = readOnlyConfiguration
         var mirror: ContactMirror
         var damage: SchemaDamage?
@@ -271,15 +261,11 @@ public struct ContactMirror: Sendable {
                 deferredIndexing: &deferredIndexing)
         }
         do {
-            if let opened, let sqlitePath {
-                mirror = try wrap(opened, sqlitePath)
-            } else {
-                do {
-                    mirror = try wrap(try DatabaseQueue(path: path, configuration: configuration), path)
-                } catch let error as DatabaseError where error.resultCode == .SQLITE_CANTOPEN {
-                    let uri = immutableURI(path)
-                    mirror = try wrap(try DatabaseQueue(path: uri, configuration: configuration), uri)
-                }
+            do {
+                mirror = try wrap(try DatabaseQueue(path: path, configuration: configuration), path)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_CANTOPEN {
+                let uri = immutableURI(path)
+                mirror = try wrap(try DatabaseQueue(path: uri, configuration: configuration), uri)
             }
         } catch let error as DatabaseError {
             throw MirrorError(.corrupt, path: path, detail: "cannot read the mirror: \(error.message ?? "\(error)")")
@@ -311,38 +297,27 @@ public struct ContactMirror: Sendable {
     /// journal beside it (a first open killed while it switched the new file to WAL) is the one
     /// exception: SQLite must roll it back before anything can read the file, so the check
     /// opens it for writing then.
-    ///
-    /// Given `readOnlyConfiguration`, it opens the file that way and returns the connection and
-    /// what it opened (the path, or an immutable URI), for the read-only mirror to keep: nil
-    /// when the file is not one yet, or needed writing.
-    private static func inspectExistingFile(
-        at path: String, readOnlyConfiguration: Configuration? = nil
-    ) throws -> (DatabaseQueue, String)? {
+    private static func inspectExistingFile(at path: String) throws {
         guard let header = fileHeader(path) else {
             throw MirrorError(.notAMirror, path: path, detail: "the file cannot be read (check its permissions)")
         }
-        if header.isEmpty { return nil }  // An empty file becomes a new mirror.
-        guard header == Array("SQLite format 3\0".utf8) else {
+        if header.isEmpty { return }  // An empty file becomes a new mirror.
+        guard header == sqliteHeader else {
             throw MirrorError(.notAMirror, path: path, detail: "not an intercom-sync mirror (not an SQLite database)")
         }
-        var journal = stat()
-        let hotJournal = stat(path + "-journal", &journal) == 0 && journal.st_size > 0
-        var configuration = readOnlyConfiguration ?? Configuration()
-        configuration.readonly = !hotJournal
+        var configuration = Configuration()
+        configuration.readonly = !hasHotJournal(path)
         configuration.busyMode = .timeout(10)
         do {
             var queue: DatabaseQueue
-            var sqlitePath = path
             do {
                 queue = try DatabaseQueue(path: path, configuration: configuration)
                 // The first read finds whether a WAL file can be read here (its -shm made).
                 _ = try queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM sqlite_master") }
             } catch let error as DatabaseError where error.resultCode == .SQLITE_CANTOPEN && configuration.readonly {
-                sqlitePath = immutableURI(path)
-                queue = try DatabaseQueue(path: sqlitePath, configuration: configuration)
+                queue = try DatabaseQueue(path: immutableURI(path), configuration: configuration)
             }
-            var keep = readOnlyConfiguration != nil && !hotJournal
-            defer { if !keep { try? queue.close() } }
+            defer { try? queue.close() }
             try queue.read { db in
                 let applicationID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
                 // GRDB creates its migrations table before the first migration (which sets the
@@ -350,10 +325,7 @@ public struct ContactMirror: Sendable {
                 let tableCount =
                     try Int.fetchOne(
                         db, sql: "SELECT count(*) FROM sqlite_master WHERE tbl_name != 'grdb_migrations'") ?? 0
-                if applicationID == 0 && tableCount == 0 {
-                    keep = false
-                    return
-                }
+                if applicationID == 0 && tableCount == 0 { return }
                 guard applicationID == MirrorSchema.applicationID else {
                     throw MirrorError(
                         .notAMirror, path: path,
@@ -365,7 +337,6 @@ public struct ContactMirror: Sendable {
                         detail: "this mirror was written by a newer intercom-sync; upgrade intercom-sync to use it")
                 }
             }
-            return keep ? (queue, sqlitePath) : nil
         } catch let error as DatabaseError {
             switch error.resultCode {
             case .SQLITE_CORRUPT, .SQLITE_NOTADB:
@@ -375,6 +346,16 @@ public struct ContactMirror: Sendable {
             }
         }
     }
+}
+
+/// The first 16 bytes of every SQLite database.
+private let sqliteHeader = Array("SQLite format 3\0".utf8)
+
+/// Whether a rollback journal with content lies beside the file: SQLite must roll it back
+/// before anything can read the file.
+private func hasHotJournal(_ path: String) -> Bool {
+    var journal = stat()
+    return stat(path + "-journal", &journal) == 0 && journal.st_size > 0
 }
 
 /// The first 16 bytes of a file (fewer if it is shorter), or nil if it cannot be read.

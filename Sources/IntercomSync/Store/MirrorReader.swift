@@ -71,12 +71,7 @@ final class MirrorReader: @unchecked Sendable {
                 applicationID: try session.integer(PlannedStatement(sql: "PRAGMA application_id", values: [])),
                 migrations: migrations, schema: schema,
                 deferredIndexing: try session.integer(
-                    PlannedStatement(
-                        sql: "SELECT count(*) FROM sync_state WHERE key IN (?, ?)",
-                        values: [
-                            SyncStateKey.ftsDeferred.rawValue.databaseValue,
-                            SyncStateKey.indexesDeferred.rawValue.databaseValue,
-                        ])) > 0)
+                    PlannedStatement(sql: ContactMirror.deferredIndexingSQL, values: [])) != 0)
         }
         guard let found else { throw DatabaseError(resultCode: .SQLITE_BUSY, message: "the query connection is busy") }
         return found
