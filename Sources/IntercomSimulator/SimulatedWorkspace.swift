@@ -68,6 +68,8 @@ public actor SimulatedWorkspace {
     /// Bumped whenever anything search sees changes, and the sorted answers of recent searches.
     var searchRevision = 0
     var searchCache = SearchCache()
+    /// Live contacts counted in ranges of creation positions, at a search revision.
+    var liveCounts: [Range<Int>: (revision: Int, count: Int)] = [:]
     var burstRemaining = 0
     var windowIndex = -1
     var windowUsed = 0
@@ -393,6 +395,18 @@ public actor SimulatedWorkspace {
 
     /// Whether `id` names a live contact, found without copying it.
     private func isLive(_ id: String) -> Bool { contacts.index(forKey: id) != nil && !isArchived(id) }
+
+    /// How many live contacts were created in `slice` of `order`, kept until search sees a
+    /// change: a walk asks its range's total with every page, as an index would answer it.
+    private func liveCount(in slice: Range<Int>) -> Int {
+        if let kept = liveCounts[slice], kept.revision == searchRevision { return kept.count }
+        var count = 0
+        for id in order[slice] where isLive(id) { count += 1 }
+        if liveCounts.count >= 4_096 { liveCounts = liveCounts.filter { $0.value.revision == searchRevision } }
+        if liveCounts.count >= 4_096 { liveCounts = [:] }
+        liveCounts[slice] = (searchRevision, count)
+        return count
+    }
 
     private func isArchived(_ id: String) -> Bool { !archived.isEmpty && archived.contains(id) }
 
@@ -737,10 +751,7 @@ public actor SimulatedWorkspace {
                 let contacts = best.compactMap { live(self.order[$0.position]) }
                 return searchPage(contacts, total: total, offset: offset, size: size, page: page, version: version)
             }
-            var total = 0
-            for slice in slices {
-                for id in self.order[slice] where isLive(id) { total += 1 }
-            }
+            let total = slices.reduce(0) { $0 + liveCount(in: $1) }
             var best: [SimContact] = []
             let descending = order?.ascending == false
             for slice in descending ? slices.reversed() : slices {

@@ -131,6 +131,7 @@ struct SyncCommand: AsyncParsableCommand {
             "rate_limited": .int(Int64(summary.rateLimited)), "retries": .int(Int64(summary.retries)),
             "duration_seconds": .double(summary.duration), "deferred_indexing": .bool(summary.deferredIndexing),
             "ranges": .int(Int64(summary.ranges)), "fallback": summary.fallback.map(JSONValue.string) ?? .null,
+            "plan_requests": .int(Int64(summary.planRequests)), "planned_pages": .int(Int64(summary.plannedPages)),
             "proof_requests": .int(Int64(summary.proofRequests)),
             "recheck_requests": .int(Int64(summary.recheckRequests)),
             "rewalked_ranges": .int(Int64(summary.rewalkedRanges)),

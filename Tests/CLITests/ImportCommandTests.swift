@@ -151,7 +151,10 @@ import Testing
             #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM sync_state WHERE key LIKE '%deferred'") == 0)
             #expect(
                 try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
-                    == ["contacts_fts_delete", "contacts_fts_insert", "contacts_fts_update"])
+                    == [
+                        "contacts_fts_deferred_delete", "contacts_fts_deferred_update", "contacts_fts_delete",
+                        "contacts_fts_insert", "contacts_fts_update",
+                    ])
             let contacts = try Int.fetchOne(db, sql: "SELECT count(*) FROM contacts")!
             #expect(try Int.fetchOne(db, sql: "SELECT sum(waiting) FROM imported_creates") == contacts)
             var rows: [String: String] = [:]

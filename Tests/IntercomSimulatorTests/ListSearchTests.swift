@@ -199,5 +199,10 @@ import Testing
             let end = order == "ascending" ? live.first : live.last
             #expect(first.json["data"]?.items.first?["id"] == end?["id"], "\(order)")
         }
+        // The counts are kept between pages, and follow a deletion and an archive.
+        try await client.workspace.delete(id: ids[30])
+        try await client.workspace.archive(id: ids[40])
+        let again = await search(client, #"{"query":\#(everything),"pagination":{"per_page":1}}"#)
+        #expect(again.json["total_count"] == .int(Int64(live.count - 2)))
     }
 }

@@ -69,6 +69,42 @@ import Testing
         }
     }
 
+    /// A row a pass indexed that changes afterwards, from the load or from another process,
+    /// makes the build start again: the copy holds every row as it ends.
+    @Test func aFollowedBuildStartsAgainWhenAnIndexedRowChanges() throws {
+        let folder = try TemporaryDirectory()
+        let mirror = try ContactMirror.open(at: folder.path("mirror.sqlite"), mode: .createIfMissing)
+        _ = try mirror.upsertPage(pages.page(0..<4), fetchedAt: 1)
+        try mirror.writer.write { db in try ContactMirror.beginBulkLoad(in: db) }
+        let beside = try FTSBuildBeside(mirrorPath: folder.path("mirror.sqlite"), followingLoad: true)
+        _ = try mirror.upsertPage(pages.page(4..<20), fetchedAt: 2)
+        #expect(beside.waitUntilIndexed(through: 20, seconds: 30) == (true, 0))
+
+        // A loaded row renamed by another connection, and one deleted by the load's.
+        let other = try ContactMirror.open(at: folder.path("mirror.sqlite"), mode: .existing)
+        try other.writer.write { db in
+            try db.execute(sql: "UPDATE contacts SET name = 'Zébulon Quistreau' WHERE row_id = 10")
+        }
+        #expect(beside.waitUntilIndexed(through: 20, restarts: 1, seconds: 30) == (true, 1))
+        try mirror.writer.write { db in try db.execute(sql: "DELETE FROM contacts WHERE row_id = 12") }
+        _ = try mirror.upsertPage(pages.page(20..<30), fetchedAt: 2)
+        #expect(beside.waitUntilIndexed(through: 30, restarts: 2, seconds: 30) == (true, 2))
+        // A row the mirror indexed before the load.
+        try other.writer.write { db in
+            try db.execute(sql: "UPDATE contacts SET name = 'Zéphyrine Quistreau' WHERE row_id = 2")
+        }
+        _ = try mirror.upsertPage(pages.page(30..<40), fetchedAt: 2)
+        beside.loadEnded()
+        #expect(try mirror.finishDeferredIndexing(besideBuild: beside) == .beside)
+        #expect(beside.waitUntilIndexed(through: 0, seconds: 0).restarts == 3)
+        try BulkLoadTests.expectExact(mirror)
+        #expect(try search("zebul", in: mirror).count == 1)
+        #expect(try search("zephyr", in: mirror).count == 1)
+        #expect(try search(pages.generator.contact(at: 11).email, in: mirror).isEmpty)
+        #expect(try search(pages.generator.contact(at: 9).name ?? "", in: mirror).isEmpty == false)
+        #expect(try mirror.syncState(.ftsRewrites) == nil)
+    }
+
     /// The whole path of an import: a file big enough to load in bulk, followed as it loads.
     @Test func aBulkImportOfAFileMirrorEndsExact() throws {
         let folder = try TemporaryDirectory()

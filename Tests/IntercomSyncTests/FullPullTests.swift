@@ -66,6 +66,30 @@ import Testing
         #expect(summary.fetched >= 300 && summary.fetched < 300 + 150, "\(summary)")
         #expect(try await harness.differences() == [])
     }
+
+    /// A mirror that held no synced contact when the pull began can have none left unseen: the
+    /// walk marks nothing seen. One that held some marks the contacts it did not rewrite.
+    @Test func aPullIntoAnEmptyMirrorLooksForNothingUnseen() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 600)
+        defer { Task { await harness.stop() } }
+        func seen() throws -> Int { try harness.mirror.count("SELECT count(*) FROM full_pull_seen") }
+        #expect(try await harness.sync.runUntil(PageLimit(pages: 2)) == 300)
+        #expect(try harness.mirror.syncState(.fullPullNoneOlder) == "1")
+        #expect(try seen() == 0)
+        _ = try await harness.sync.run()
+        #expect(try harness.mirror.syncState(.fullPullNoneOlder) == nil)
+        #expect(try await harness.differences() == [])
+
+        harness.workspace.clock.advance(by: 60)
+        #expect(try await harness.sync.runUntil(PageLimit(pages: 2), mode: .full) == 600)
+        #expect(try harness.mirror.syncState(.fullPullNoneOlder) == nil)
+        #expect(try seen() == 300, "the unchanged contacts of two pages")
+        let ids = await harness.workspace.contactIDs()
+        try await harness.workspace.delete(id: ids[599])
+        let summary = try await harness.sync.run(.full)
+        #expect(summary.tombstoned == 1)
+        #expect(try await harness.differences() == [])
+    }
 }
 
 extension FullPullTests {
@@ -138,9 +162,9 @@ final class PageLimit: Sendable {
 extension ContactSync {
     /// Runs an automatic sync and cancels it once `limit.pages` pages are committed; returns
     /// how many contacts were committed.
-    func runUntil(_ limit: PageLimit) async throws -> Int {
+    func runUntil(_ limit: PageLimit, mode: Mode = .automatic) async throws -> Int {
         let task = Task {
-            try await self.run { progress in
+            try await self.run(mode) { progress in
                 if progress.fetched >= limit.pages * ContactSync.pageSize { withUnsafeCurrentTask { $0?.cancel() } }
             }
         }

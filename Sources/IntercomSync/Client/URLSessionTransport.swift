@@ -58,8 +58,17 @@ public final class URLSessionTransport: HTTPTransport, @unchecked Sendable {
         let response: URLResponse
         let fresh = request.freshConnection ? makeSession() : nil
         defer { fresh?.finishTasksAndInvalidate() }
+        let session = fresh ?? session
         do {
-            (data, response) = try await (fresh ?? session).data(for: urlRequest, delegate: RedirectRefusal.shared)
+            // In a task of its own, which the caller's cancellation does not reach: Foundation on
+            // Linux can deadlock when a request is cancelled as it completes (the cancellation
+            // waits for the session's queue while that queue waits for the task to resume it),
+            // and a sync that stops (an error in one worker, a prefetch no longer wanted) cancels
+            // requests in flight. A cancelled caller gets its answer, or the timeout, and stops
+            // at its next check.
+            (data, response) = try await Task {
+                try await session.data(for: urlRequest, delegate: RedirectRefusal.shared)
+            }.value
         } catch let error as URLError {
             throw Self.transportError(error)
         }

@@ -39,18 +39,23 @@ extension ContactMirror {
         return result
     }
 
-    /// `bulkLoading` for a load that awaits (a pull).
+    /// `bulkLoading` for a load that awaits (a pull). The full-text index of a load into a mirror
+    /// file is built as the load commits (`FTSBuildBeside`), on the time its threads leave: a
+    /// pull at the rate limit waits for every window's reset.
     public func bulkLoading<T>(beforeIndexing: () -> Void = {}, _ body: () async throws -> T) async throws -> T {
         try beginBulkLoad()
+        let following = path.flatMap { try? FTSBuildBeside(mirrorPath: $0, followingLoad: true) }
         let result: T
         do {
             result = try await body()
         } catch {
-            try? endBulkLoad()
+            following?.loadEnded()
+            try? endBulkLoad(following: following)
             throw error
         }
+        following?.loadEnded()
         beforeIndexing()
-        try endBulkLoad()
+        try endBulkLoad(following: following)
         return result
     }
 
@@ -85,21 +90,23 @@ extension ContactMirror {
         func set(_ pragmas: String) throws {
             try writer.writeWithoutTransaction { db in try db.execute(sql: pragmas) }
         }
-        let (indexesDeferred, waitingForFTS) = try writer.read { db in
+        let (indexesDeferred, lastRowID, waitingForFTS) = try writer.read { db in
             let deferred = try Self.syncState(.ftsDeferred, in: db).map { Int64($0) ?? 0 }
+            let lastRowID = try Int64.fetchOne(db, sql: "SELECT ifnull(max(row_id), 0) FROM contacts") ?? 0
             // The row_ids above the flag's, a bound on the rows waiting that costs no scan.
-            let waiting = try deferred.map {
-                try Int.fetchOne(db, sql: "SELECT ifnull(max(row_id), 0) - ? FROM contacts", arguments: [$0]) ?? 0
-            }
-            return (try Self.syncState(.indexesDeferred, in: db) != nil, waiting)
+            let waiting = deferred.map { Int(lastRowID - $0) }
+            return (try Self.syncState(.indexesDeferred, in: db) != nil, lastRowID, waiting)
         }
         var beside = besideBuild
         if beside == nil, let path, let waitingForFTS, waitingForFTS >= ftsBesideMinimumRows {
             beside = try? FTSBuildBeside(mirrorPath: path)
         }
         // With the FTS index building beside, each core has its own work: helper threads for
-        // the sorts would take the FTS build's core, and it is the longer of the two.
-        try set("PRAGMA temp_store = FILE; PRAGMA cache_size = -4096; PRAGMA threads = \(beside == nil ? 2 : 0)")
+        // the sorts would take the FTS build's core, and it is the longer of the two. Unless a
+        // build that followed the load has little left (a pull leaves it the time it waits for
+        // the rate limit): then the sorts take both cores, and the build finishes after them.
+        let besideIsBehind = beside.map { lastRowID - $0.indexedThrough > Int64(waitingForFTS ?? 0) / 10 } ?? false
+        try set("PRAGMA temp_store = FILE; PRAGMA cache_size = -4096; PRAGMA threads = \(besideIsBehind ? 0 : 2)")
         defer {
             try? set("PRAGMA temp_store = MEMORY; PRAGMA cache_size = \(ContactMirror.cacheSize); PRAGMA threads = 0")
         }
@@ -231,6 +238,7 @@ extension ContactMirror {
                 try db.execute(sql: MirrorSchema.ftsInsertTrigger())
             }
             try setSyncState(.ftsDeferred, to: nil, in: db)
+            try setSyncState(.ftsRewrites, to: nil, in: db)
         }
     }
 

@@ -12,20 +12,25 @@ import GRDB
 /// the same settings; another connection commits them, and FTS5 reloads its cached state of
 /// the index whenever another connection has committed (`PRAGMA data_version`).
 ///
-/// An import's load, which only appends, is followed as it commits (`followingLoad`), a pass of
-/// the new rows each time, on the time the load leaves the second core; other loads are indexed
-/// from one snapshot taken when they end.
+/// A load (an import, a first pull) can be followed as it commits (`followingLoad`), a pass of
+/// the new rows each time, on the time the load leaves the second core; otherwise the build
+/// reads one snapshot taken when the load ends.
 ///
-/// The copy is refused (and the caller builds the index in place) unless the mirror still holds
-/// the contacts the passes indexed: the FTS index unchanged since the first (an update or delete
-/// of an indexed row changes it), as many contacts up to the last row_id indexed, and the last
-/// row of each pass as it was (only a last row can have its row_id taken again). Contacts
-/// inserted after the last pass are indexed in the copy's transaction.
+/// A row a pass indexed may change or go afterwards: the mirror's own FTS index changes for the
+/// rows it held before the load, and triggers count the rewrites of the rows above the
+/// load's flag (`SyncStateKey.ftsRewrites`), whichever connection makes them. When either
+/// moves, the build starts again from the snapshot in hand (a few times; then it waits for
+/// the load's end). The copy is refused (and the caller builds the index in place) unless the
+/// mirror still holds the contacts the passes indexed: both marks as the build began, as many
+/// contacts up to the last row_id indexed, and the last row of each pass as it was (only a
+/// last row can have its row_id taken again). Contacts inserted after the last pass are indexed
+/// in the copy's transaction.
 final class FTSBuildBeside: @unchecked Sendable {
     /// What the build saw of the mirror.
     private struct Snapshot {
-        /// The FTS index's structure record when the build began.
-        var structure: Data?
+        /// The FTS index's structure record and the count of rewrites (`SyncStateKey.ftsRewrites`)
+        /// when the build began.
+        var marks = Marks()
         /// How many contacts it indexed.
         var contacts = 0
         /// The row_id and indexed columns of the last contact each pass indexed: only the last
@@ -41,6 +46,9 @@ final class FTSBuildBeside: @unchecked Sendable {
     /// Whether the build follows a load still running, a pass each time the load commits,
     /// until `loadEnded`. Guarded by `lock`.
     private var following: Bool
+    /// The last row_id the build has indexed, and how many times it started again. Guarded by
+    /// `lock`.
+    private var progress: (indexedThrough: Int64, restarts: Int) = (0, 0)
     private let lock = NSCondition()
 
     /// Linux's SCHED_IDLE, which Glibc's headers define only for GNU sources.
@@ -52,8 +60,7 @@ final class FTSBuildBeside: @unchecked Sendable {
 
     /// Starts building on another thread. With `followingLoad`, the build indexes the contacts
     /// a load commits as it goes (using the time the load leaves the second core idle), until
-    /// `loadEnded()`. Only for a load that inserts and never updates its rows: a row updated
-    /// after a pass indexed it would go unnoticed.
+    /// `loadEnded()`.
     init(mirrorPath: String, followingLoad: Bool = false) throws {
         following = followingLoad
         var configuration = Configuration()
@@ -88,7 +95,7 @@ final class FTSBuildBeside: @unchecked Sendable {
     func loadEnded() {
         lock.withLock {
             following = false
-            lock.signal()
+            lock.broadcast()
         }
     }
 
@@ -107,25 +114,27 @@ final class FTSBuildBeside: @unchecked Sendable {
                     INSERT INTO main.contacts_fts (contacts_fts, rank) VALUES ('pgsz', 8000);
                     """)
             var snapshot = Snapshot()
+            var restarts = 0
             var last = true
             repeat {
                 last = lock.withLock { !following }
                 // Each pass reads one snapshot of the mirror; the one after `loadEnded` sees
                 // every row of the load.
                 try db.inTransaction(.deferred) {
-                    let structure = try Self.structure(in: db)
+                    let marks = try Self.marks(in: db)
+                    var lastRow = try Self.lastRow(upTo: .max, in: db)
                     if snapshot.lastRows.isEmpty {
-                        snapshot.structure = structure
-                    } else if structure != snapshot.structure {
-                        throw CancellationError()  // An indexed row changed: the copy would be refused.
+                        snapshot.marks = marks
+                    } else if marks != snapshot.marks || Self.lost(snapshot, lastRow: lastRow) {
+                        // A row a pass indexed changed or went since (a load's update, another
+                        // process's refresh): the copy would be refused. Start again from this
+                        // snapshot.
+                        try db.execute(sql: "INSERT INTO main.contacts_fts (contacts_fts) VALUES ('delete-all')")
+                        snapshot = Snapshot(marks: marks)
+                        restarts += 1
+                        lastRow = try Self.lastRow(upTo: .max, in: db)
                     }
-                    let lastRow = try Self.lastRow(upTo: .max, in: db)
                     let lastRowID = Self.rowID(of: lastRow)
-                    if lastRowID < snapshot.lastRowID
-                        || (lastRowID > 0 && lastRowID == snapshot.lastRowID && lastRow != snapshot.lastRows.last)
-                    {
-                        throw CancellationError()  // An indexed row went: the copy would be refused.
-                    }
                     if lastRowID > snapshot.lastRowID {
                         try db.execute(
                             sql: """
@@ -136,8 +145,14 @@ final class FTSBuildBeside: @unchecked Sendable {
                     }
                     return .commit
                 }
+                lock.withLock {
+                    progress = (snapshot.lastRowID, restarts)
+                    lock.broadcast()
+                }
                 if !last {
-                    lock.withLock { if following { _ = lock.wait(until: Date(timeIntervalSinceNow: 0.05)) } }
+                    // A load that keeps rewriting what was indexed is indexed once, at its end.
+                    let pause = restarts < Self.maximumRestarts ? Date(timeIntervalSinceNow: 0.05) : .distantFuture
+                    lock.withLock { if following { _ = lock.wait(until: pause) } }
                 }
             } while !last
             snapshot.contacts = try Int.fetchOne(db, sql: "SELECT count(*) FROM main.contacts_fts_docsize") ?? 0
@@ -175,8 +190,9 @@ final class FTSBuildBeside: @unchecked Sendable {
                     sql: """
                         INSERT INTO mirror.contacts_fts (rowid, name, email, phone)
                         SELECT row_id, name, email, phone FROM mirror.contacts WHERE row_id > ?;
-                        DELETE FROM mirror.sync_state WHERE key = ?;
-                        """, arguments: [snapshot.lastRowID, SyncStateKey.ftsDeferred.rawValue])
+                        DELETE FROM mirror.sync_state WHERE key IN (?, ?);
+                        """,
+                    arguments: [snapshot.lastRowID, SyncStateKey.ftsDeferred.rawValue, SyncStateKey.ftsRewrites.rawValue])
                 // A bulk load dropped it (`ContactMirror.beginBulkLoad(in:)`); the copy holds
                 // every row, including any a dropped trigger would have indexed at once.
                 try db.execute(sql: MirrorSchema.ftsInsertTrigger(schema: "mirror."))
@@ -189,13 +205,27 @@ final class FTSBuildBeside: @unchecked Sendable {
         }
     }
 
+    /// The last row_id a pass has indexed so far.
+    var indexedThrough: Int64 { lock.withLock { progress.indexedThrough } }
+
+    /// Waits until a pass has indexed the rows up to `rowID` after starting again at least
+    /// `restarts` times (true), or `seconds` went by; returns how many times it started again.
+    func waitUntilIndexed(through rowID: Int64, restarts: Int = 0, seconds: Double) -> (indexed: Bool, restarts: Int) {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        return lock.withLock {
+            func reached() -> Bool { progress.indexedThrough >= rowID && progress.restarts >= restarts }
+            while !reached() && lock.wait(until: deadline) {}
+            return (reached(), progress.restarts)
+        }
+    }
+
     /// Waits until the build has read its snapshot and indexed it.
     func waitUntilBuilt() {
         building.wait()
     }
 
     private func matches(_ snapshot: Snapshot, in db: Database) throws -> Bool {
-        guard try Self.structure(in: db) == snapshot.structure else { return false }
+        guard try Self.marks(in: db) == snapshot.marks else { return false }
         // All of them (SQLite counts the smallest index) less the few inserted since.
         let contacts = try Int.fetchOne(db, sql: "SELECT count(*) FROM mirror.contacts") ?? 0
         let newer =
@@ -208,10 +238,32 @@ final class FTSBuildBeside: @unchecked Sendable {
         return true
     }
 
-    private static func structure(in db: Database) throws -> Data? {
-        try Data.fetchOne(
-            db, sql: "SELECT block FROM mirror.contacts_fts_data WHERE id = ?", arguments: [structureRowID])
+    /// What changes when a row the build has indexed may have: the mirror's FTS index (its
+    /// structure record changes with every write to it) and the count of rewrites of the rows
+    /// waiting for it.
+    private struct Marks: Equatable {
+        var structure: Data?
+        var rewrites: String?
     }
+
+    private static func marks(in db: Database) throws -> Marks {
+        Marks(
+            structure: try Data.fetchOne(
+                db, sql: "SELECT block FROM mirror.contacts_fts_data WHERE id = ?", arguments: [structureRowID]),
+            rewrites: try String.fetchOne(
+                db, sql: "SELECT value FROM mirror.sync_state WHERE key = ?",
+                arguments: [SyncStateKey.ftsRewrites.rawValue]))
+    }
+
+    /// Whether the last row a pass indexed went (a last row's row_id can be taken again).
+    private static func lost(_ snapshot: Snapshot, lastRow: [DatabaseValue]) -> Bool {
+        let lastRowID = rowID(of: lastRow)
+        return lastRowID < snapshot.lastRowID
+            || (lastRowID > 0 && lastRowID == snapshot.lastRowID && lastRow != snapshot.lastRows.last)
+    }
+
+    /// How many times a build that follows a load starts again before it waits for the load's end.
+    private static let maximumRestarts = 3
 
     /// The row_id of a row `lastRow` read; 0 for none.
     private static func rowID(of row: [DatabaseValue]) -> Int64 {

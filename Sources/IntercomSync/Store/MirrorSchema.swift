@@ -240,6 +240,32 @@ enum MirrorSchema {
                     CREATE INDEX contacts_by_state ON contacts(state) WHERE state != 'synced';
                     """)
         }
+        migrator.registerMigration("v12: rewrites under deferred indexing") { db in
+            // While a load defers full-text indexing, the rows above `fts.deferred` change their
+            // indexed text or go without the index hearing of it. A full-text index built beside
+            // the load, as it commits (`FTSBuildBeside`), would keep what it read of them: these
+            // count such changes, from any connection, so that the build starts again when the
+            // count moves. The count goes with the flag.
+            try db.execute(
+                sql: """
+                    CREATE TRIGGER contacts_fts_deferred_update AFTER UPDATE OF name, email, phone ON contacts
+                    WHEN (old.name IS NOT new.name OR old.email IS NOT new.email OR old.phone IS NOT new.phone)
+                        AND EXISTS (
+                            SELECT 1 FROM sync_state
+                            WHERE key = 'fts.deferred' AND old.row_id > CAST(value AS INTEGER))
+                    BEGIN
+                        INSERT INTO sync_state (key, value) VALUES ('fts.rewrites', 1)
+                        ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1;
+                    END;
+                    CREATE TRIGGER contacts_fts_deferred_delete AFTER DELETE ON contacts
+                    WHEN EXISTS (
+                        SELECT 1 FROM sync_state WHERE key = 'fts.deferred' AND old.row_id > CAST(value AS INTEGER))
+                    BEGIN
+                        INSERT INTO sync_state (key, value) VALUES ('fts.rewrites', 1)
+                        ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1;
+                    END;
+                    """)
+        }
         return migrator
     }
 

@@ -15,6 +15,10 @@ public enum SyncStateKey: String, Sendable, CaseIterable {
     /// The newest `updated_at` in the workspace when the full pull in progress began, by the
     /// server's clock: every edit made after the walk began is at or above it.
     case fullPullNewestAtStart = "full_pull.newest_at_start"
+    /// Set when the mirror held no synced contact fetched before the full pull in progress
+    /// began: none can be left unseen by it, so its walk marks nothing seen and it looks for no
+    /// contact to prove gone. (A contact fetched, pushed or stored later is never a candidate.)
+    case fullPullNoneOlder = "full_pull.none_older"
     /// The newest `updated_at` a completed incremental or full pull has seen.
     case incrementalWatermark = "incremental.watermark"
     /// The pass in progress: its `updated_at >` bound, the cursor after its last committed page,
@@ -35,6 +39,9 @@ public enum SyncStateKey: String, Sendable, CaseIterable {
     /// The highest row_id the FTS index held when a load deferred its indexing
     /// (`ContactMirror.bulkLoading`); rows above it wait for the load's end.
     case ftsDeferred = "fts.deferred"
+    /// How many times a row above `fts.deferred` changed its indexed text or went while the
+    /// flag stood (counted by triggers); cleared with the flag.
+    case ftsRewrites = "fts.rewrites"
     /// Set while a bulk load has dropped the secondary contact indexes.
     case indexesDeferred = "indexes.deferred"
     /// How many bodies were compressed without a dictionary, before the first is trained.

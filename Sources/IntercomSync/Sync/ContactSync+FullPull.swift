@@ -3,8 +3,9 @@ import GRDB
 
 extension ContactSync {
     /// When the full pull in progress began, the list cursor it stopped at, whether it was
-    /// found interrupted, and whether it had already walked everything.
-    typealias FullPullStart = (startedAt: Int, cursor: String?, resumed: Bool, walked: Bool)
+    /// found interrupted, whether it had already walked everything, and whether the mirror held
+    /// no synced contact fetched before it began (`SyncStateKey.fullPullNoneOlder`).
+    typealias FullPullStart = (startedAt: Int, cursor: String?, resumed: Bool, walked: Bool, noneOlder: Bool)
 
     /// Walks every contact, then proves the unseen ones gone and tombstones them.
     ///
@@ -14,7 +15,8 @@ extension ContactSync {
     /// cursor, so a killed pull resumes where it stopped, and the synced contacts the walk did
     /// not see are tombstoned only once a `GET` of each answers 404 or 410 (`proveUnseen`).
     func fullPull(
-        into summary: inout SyncSummary, allowMassDelete: Bool = false, progress: (@Sendable (SyncProgress) -> Void)?
+        into summary: inout SyncSummary, allowMassDelete: Bool = false, opening: Task<PlanOpening, any Error>? = nil,
+        progress: (@Sendable (SyncProgress) -> Void)?
     ) async throws {
         summary.passes.append(.full)
         let start = try await mirror.writer.write { [now] db in
@@ -22,7 +24,7 @@ extension ContactSync {
         }
         summary.resumed = summary.resumed || start.resumed
         if !start.walked {
-            try await walkEverything(start: start, into: &summary, progress: progress)
+            try await walkEverything(start: start, opening: opening, into: &summary, progress: progress)
         }
         let newestAtStart = try mirror.syncState(.fullPullNewestAtStart).flatMap(Int.init)
         var caughtUp = false
@@ -37,36 +39,48 @@ extension ContactSync {
             }
             try await recheck(into: &summary, allowMassDelete: allowMassDelete)
         }
-        try await proveUnseen(startedAt: start.startedAt, allowMassDelete: allowMassDelete, into: &summary)
+        if !start.noneOlder {
+            try await proveUnseen(startedAt: start.startedAt, allowMassDelete: allowMassDelete, into: &summary)
+        }
         let tombstoned = try await mirror.writer.write { [now, caughtUp] db in
-            try Self.finishFullPull(startedAt: start.startedAt, now: now(), caughtUp: caughtUp, in: db)
+            try Self.finishFullPull(
+                startedAt: start.startedAt, now: now(), caughtUp: caughtUp, lookingForUnseen: !start.noneOlder, in: db)
         }
         summary.tombstoned += tombstoned
     }
 
     /// Walks the workspace, partitioned when it can be, and marks the walk done.
     private func walkEverything(
-        start: FullPullStart, into summary: inout SyncSummary, progress: (@Sendable (SyncProgress) -> Void)?
+        start: FullPullStart, opening: Task<PlanOpening, any Error>?, into summary: inout SyncSummary,
+        progress: (@Sendable (SyncProgress) -> Void)?
     ) async throws {
         var ranges = try await mirror.writer.read { db in try PullRange.fetchAll(db) }
         let beginning = ranges.isEmpty && start.cursor == nil
         // Before its first page, a walk records the workspace's newest update (`newestUpdateNow`),
-        // asked alongside its plan so that it costs no round trip of its own.
-        async let newest = newestUpdateNow(asking: beginning)
+        // asked alongside its plan's first requests so that it costs no round trip of its own.
+        var newestAtStart: Int?
+        var firstPages: [Int: FetchedPage] = [:]
         if beginning && concurrency > 1 {
-            let planned = try await planRanges()
+            let opened: PlanOpening
+            if let opening { opened = try await opening.value } else { opened = try await openPlan() }
+            newestAtStart = opened.newestUpdate
+            let planned = try await planRanges(from: opened)
             summary.planRequests = planned.requests
             switch planned.outcome {
-            case .ranges(let planned):
+            case .ranges(let planned, let pages):
                 ranges = planned
+                firstPages = pages
+                summary.plannedPages = pages.count
             case .fallback(let reason):
                 summary.fallback = reason
             }
         }
         if beginning {
-            summary.planRequests += 1
-            let newestAtStart = try await newest
-            try await mirror.writer.write { [ranges] db in
+            if concurrency == 1 {
+                summary.planRequests += 1
+                newestAtStart = try await newestUpdateNow()
+            }
+            try await mirror.writer.write { [ranges, newestAtStart] db in
                 try PullRange.save(ranges, in: db)
                 try ContactMirror.setSyncState(.fullPullNewestAtStart, to: newestAtStart.map(String.init), in: db)
             }
@@ -77,8 +91,11 @@ extension ContactSync {
         if !ranges.isEmpty {
             summary.ranges = ranges.count
             let total = ranges.reduce(0) { $0 + $1.expected }
-            try await deferringIndexes(total: total, held: held, into: &summary, progress: progress) { summary in
-                try await self.partitionedWalk(ranges, into: &summary, progress: progress)
+            let kind = RangeWalk(markingSeen: !start.noneOlder)
+            try await deferringIndexes(total: total, held: held, into: &summary, progress: progress) {
+                [firstPages] summary in
+                try await self.partitionedWalk(
+                    ranges, as: kind, firstPages: firstPages, into: &summary, progress: progress)
             }
         } else {
             let first: FetchedPage
@@ -91,7 +108,7 @@ extension ContactSync {
             }
             let total = first.page.totalCount ?? 0
             try await deferringIndexes(total: total, held: held, into: &summary, progress: progress) { summary in
-                try await self.listWalk(from: first, into: &summary, progress: progress)
+                try await self.listWalk(from: first, markingSeen: !start.noneOlder, into: &summary, progress: progress)
             }
         }
         try await mirror.writer.write { db in
@@ -117,7 +134,7 @@ extension ContactSync {
     /// Commits `first` and every list page after it, one transaction a page, fetching each next
     /// page while the current one is written.
     private func listWalk(
-        from first: FetchedPage, into summary: inout SyncSummary, progress: (@Sendable (SyncProgress) -> Void)?
+        from first: FetchedPage, markingSeen: Bool, into summary: inout SyncSummary, progress: (@Sendable (SyncProgress) -> Void)?
     ) async throws {
         var fetched = 0
         var inFlight: Task<FetchedPage, any Error>?
@@ -131,7 +148,7 @@ extension ContactSync {
             let page = current
             let written = try await mirror.writer.write { db in
                 let written = try ContactMirror.upsert(page: page.page, fetchedAt: page.fetchedAt, in: db)
-                try ContactMirror.markSeen(page.page, fetchedAt: page.fetchedAt, in: db)
+                if markingSeen { try ContactMirror.markSeen(page.page, fetchedAt: page.fetchedAt, in: db) }
                 try ContactMirror.setSyncState(.fullPullCursor, to: next, in: db)
                 return written
             }
@@ -156,18 +173,27 @@ extension ContactSync {
         if let started = try ContactMirror.syncState(.fullPullStartedAt, in: db).flatMap(Int.init) {
             return (
                 started, try ContactMirror.syncState(.fullPullCursor, in: db), true,
-                try ContactMirror.syncState(.fullPullWalked, in: db) != nil
+                try ContactMirror.syncState(.fullPullWalked, in: db) != nil,
+                try ContactMirror.syncState(.fullPullNoneOlder, in: db) != nil
             )
         }
+        // Stops at the first synced contact: at most one scan, of a mirror whose every contact
+        // was fetched after `time`.
+        let older =
+            try Bool.fetchOne(
+                db,
+                sql: "SELECT EXISTS (SELECT 1 FROM contacts WHERE state = 'synced' AND ifnull(fetched_at, 0) < ?)",
+                arguments: [time]) ?? true
         let generation = (try ContactMirror.syncState(.fullPullGeneration, in: db).flatMap(Int.init) ?? 0) + 1
         try ContactMirror.setSyncState(.fullPullGeneration, to: String(generation), in: db)
         try ContactMirror.setSyncState(.fullPullStartedAt, to: String(time), in: db)
         try ContactMirror.setSyncState(.fullPullCursor, to: nil, in: db)
         try ContactMirror.setSyncState(.fullPullWalked, to: nil, in: db)
         try ContactMirror.setSyncState(.fullPullNewestAtStart, to: nil, in: db)
+        try ContactMirror.setSyncState(.fullPullNoneOlder, to: older ? nil : "1", in: db)
         try PullRange.save([], in: db)
         try ContactMirror.clearSeen(in: db)
-        return (time, nil, false, false)
+        return (time, nil, false, false, !older)
     }
 
     /// Before a contact the walk did not see becomes a tombstone, a `GET` must prove it gone
@@ -258,8 +284,11 @@ extension ContactSync {
     /// (`caughtUp`) has set the watermark itself, from what it pulled. Without either (a server
     /// that would not say), the newest update the mirror holds. (The share was checked before
     /// the proof, which only ever finds more contacts alive.)
-    private static func finishFullPull(startedAt: Int, now: Int, caughtUp: Bool, in db: Database) throws -> Int {
-        let tombstoned = try ContactMirror.tombstoneUnseen(pullStartedAt: startedAt, now: now, in: db)
+    private static func finishFullPull(
+        startedAt: Int, now: Int, caughtUp: Bool, lookingForUnseen: Bool, in db: Database
+    ) throws -> Int {
+        let tombstoned =
+            lookingForUnseen ? try ContactMirror.tombstoneUnseen(pullStartedAt: startedAt, now: now, in: db) : 0
         let stored = try ContactMirror.syncState(.incrementalWatermark, in: db).flatMap(Int.init)
         if caughtUp {
             // Set by the catch-up pass.
@@ -272,7 +301,9 @@ extension ContactSync {
         try ContactMirror.setSyncState(.fullPullStartedAt, to: nil, in: db)
         try ContactMirror.setSyncState(.fullPullCursor, to: nil, in: db)
         try ContactMirror.setSyncState(.fullPullWalked, to: nil, in: db)
+        try ContactMirror.setSyncState(.fullPullNoneOlder, to: nil, in: db)
         try PullRange.save([], in: db)
+        try ContactMirror.clearSeen(in: db)
         try ContactMirror.setSyncState(.lastFullPullAt, to: String(now), in: db)
         return tombstoned
     }

@@ -8,7 +8,8 @@ import Synchronization
 /// one `RateLimitGovernor`.
 extension ContactSync {
     enum PlanOutcome: Sendable {
-        case ranges([PullRange])
+        /// The ranges, and the first pages of those the plan's counts fetched, by `seq`.
+        case ranges([PullRange], firstPages: [Int: FetchedPage] = [:])
         /// Search cannot serve this workspace: why, for the summary.
         case fallback(String)
     }
@@ -16,25 +17,43 @@ extension ContactSync {
     /// Plans the ranges from search's counts, or says why the list must be walked instead:
     /// search refused the queries, or its count disagrees with the list's by more than the
     /// few contacts its lag may hide.
-    func planRanges() async throws -> (outcome: PlanOutcome, requests: Int) {
+    func planRanges(from opening: PlanOpening) async throws -> (outcome: PlanOutcome, requests: Int) {
         let counts = RequestCount()
-        let outcome = try await planRanges(counting: counts)
-        return (outcome, counts.value)
+        let outcome = try await planRanges(from: opening, counting: counts)
+        return (outcome, counts.value + PlanOpening.requests)
     }
 
-    private func planRanges(counting requests: RequestCount) async throws -> PlanOutcome {
-        let timezone = try mirror.syncState(.workspaceTimezone)
-        let listed: Int
-        let oldest: FetchedPage
-        let newest: FetchedPage
+    /// The requests a plan opens with, sent together (and, by `run`, beside `GET /me`): the
+    /// list's count, the workspace's oldest and newest contacts by search, and its newest update.
+    struct PlanOpening: Sendable {
+        /// The list's count and the two ends, or the permanent error that refused them.
+        var ends: Result<(listed: Int, oldest: FetchedPage, newest: FetchedPage), IntercomError>
+        /// The workspace's newest update (`newestUpdateNow`).
+        var newestUpdate: Int?
+
+        static let requests = 4
+    }
+
+    func openPlan() async throws -> PlanOpening {
+        async let newestUpdate = newestUpdateNow()
+        let ends: Result<(listed: Int, oldest: FetchedPage, newest: FetchedPage), IntercomError>
         do {
-            requests.add(3)
             async let list = fetchPage("GET", "/contacts", query: [("per_page", "1")])
             async let first = searchPage(PullRange.everything, perPage: 1, sort: "ascending")
             async let last = searchPage(PullRange.everything, perPage: 1, sort: "descending")
-            (listed, oldest, newest) = (try await list.page.totalCount ?? 0, try await first, try await last)
+            ends = .success((try await list.page.totalCount ?? 0, try await first, try await last))
         } catch let error as IntercomError where error.kind == .permanent {
-            return .fallback("search refused a range query (\(error.code): \(error.message))")
+            ends = .failure(error)
+        }
+        return PlanOpening(ends: ends, newestUpdate: try await newestUpdate)
+    }
+
+    private func planRanges(from opening: PlanOpening, counting requests: RequestCount) async throws -> PlanOutcome {
+        let timezone = try mirror.syncState(.workspaceTimezone)
+        let (listed, oldest, newest): (Int, FetchedPage, FetchedPage)
+        switch opening.ends {
+        case .success(let ends): (listed, oldest, newest) = ends
+        case .failure(let error): return .fallback("search refused a range query (\(error.code): \(error.message))")
         }
         let searched = oldest.page.totalCount ?? 0
         guard abs(listed - searched) <= max(10, listed / 200) else {
@@ -51,15 +70,20 @@ extension ContactSync {
         let cap = rangeTarget ?? Self.rangeTarget(roundTrip: client.counters.fastestRoundTrip ?? 1)
         let target = min(cap, max(2 * Self.pageSize, searched / concurrency))
         let planner = PullPlanner(timezone: timezone, target: target, concurrency: concurrency)
+        // A count asks for the span's first page in the order its walk would, so that a span
+        // that ends up a range has its first page already: the plan costs the budget only the
+        // counts of spans it cuts or joins.
+        let counted = CountedPages()
         do {
             let ranges = try await planner.plan(total: searched, first: min(first, last), last: max(first, last)) {
                 lower, upper in
                 requests.add(1)
-                return try await self.searchPage(
-                    PullRange(seq: 0, lower: lower, upper: upper, expected: 0).query, perPage: 1, sort: nil
-                ).page.totalCount ?? 0
+                let span = PullRange(seq: 0, lower: lower, upper: upper, expected: 0)
+                let page = try await self.searchPage(span.query, sort: span.sort)
+                counted.keep(page, lower: lower, upper: upper)
+                return page.page.totalCount ?? 0
             }
-            return .ranges(ranges)
+            return .ranges(ranges, firstPages: counted.firstPages(of: ranges))
         } catch let error as IntercomError where error.kind == .permanent {
             return .fallback("search refused a range query (\(error.code): \(error.message))")
         }
@@ -70,12 +94,15 @@ extension ContactSync {
     static let slowRangeTarget = 20 * pageSize
 
     /// Contacts a range of a full pull aims at, for the server's round trip (the fastest answer
-    /// so far, in seconds): as many pages as 2 seconds of round trips walk, from 20 (a round
-    /// trip of 100 ms or more) to 100. Each range costs a count request of the budget (588 for a
-    /// million contacts in ranges of 20 pages, 3.5 s at Intercom's limit); the last range, walked
-    /// alone, costs its pages' round trips.
+    /// so far, in seconds): as many pages as 5 seconds of round trips walk, from 20 (a round
+    /// trip of 250 ms or more) to 100 (50 ms or less). A range costs the budget its last,
+    /// partial page, and a count when the plan cuts or joins its span (588 for a million contacts
+    /// in ranges of 20 pages, 3.5 s at Intercom's limit); the last range, walked alone, costs its
+    /// pages' round trips. The fastest answer so far is often the first, `GET /me`, whose time
+    /// on a new connection varies by tens of milliseconds: 5 seconds keep a server that answers
+    /// in a few (the simulator) planned in ranges of 100 pages whatever that first time was.
     static func rangeTarget(roundTrip seconds: Double) -> Int {
-        let pages = seconds > 0 ? Int((2 / seconds).rounded(.down)) : 100
+        let pages = seconds > 0 ? Int((5 / seconds).rounded(.down)) : 100
         return min(100, max(20, pages)) * pageSize
     }
 
@@ -111,10 +138,10 @@ extension ContactSync {
     /// Walks the ranges not yet done, `concurrency` at a time, the biggest first. Each page,
     /// the contacts it marks seen and its range's cursor commit in one transaction.
     func partitionedWalk(
-        _ ranges: [PullRange], as kind: RangeWalk = .fullPull, into summary: inout SyncSummary,
-        progress: (@Sendable (SyncProgress) -> Void)?
+        _ ranges: [PullRange], as kind: RangeWalk = .fullPull, firstPages: [Int: FetchedPage] = [:],
+        into summary: inout SyncSummary, progress: (@Sendable (SyncProgress) -> Void)?
     ) async throws {
-        let state = WalkState(ranges)
+        let state = WalkState(ranges, firstPages: firstPages)
         let total = ranges.reduce(0) { $0 + max($1.expected, $1.fetched) }
         let workers = min(concurrency, max(1, ranges.count))
         let limit = ConcurrencyLimit(cap: workers, client: client)
@@ -125,8 +152,8 @@ extension ContactSync {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<workers {
                 group.addTask {
-                    while let range = state.nextRange() {
-                        try await self.walk(range, as: kind, limit: limit) { fetched, written in
+                    while let (range, first) = state.nextRange() {
+                        try await self.walk(range, as: kind, first: first, limit: limit) { fetched, written in
                             let done = state.count(fetched: fetched, written: written)
                             progress?(SyncProgress(pass: kind.pass, fetched: done, total: max(total, done)))
                         }
@@ -140,12 +167,13 @@ extension ContactSync {
         summary.written += counted.written
     }
 
-    /// Walks one range from its cursor to its end. A saved cursor Intercom no longer accepts
+    /// Walks one range from its cursor to its end, from `first` (its first page, fetched by the
+    /// plan) when it has not begun. A saved cursor Intercom no longer accepts
     /// restarts the range: what it already marked seen was seen in this pull. So does a total
     /// that shrank since the last committed page (`PullRange.sort`), up to
     /// `maximumRangeRestarts` times a run; the page that showed it still commits.
     func walk(
-        _ range: PullRange, as kind: RangeWalk, limit: ConcurrencyLimit,
+        _ range: PullRange, as kind: RangeWalk, first: FetchedPage? = nil, limit: ConcurrencyLimit,
         committed: @Sendable (_ fetched: Int, _ written: Int) -> Void
     ) async throws {
         var cursor = range.cursor
@@ -153,15 +181,21 @@ extension ContactSync {
         var restarts = 0
         let query = kind.query(range)
         let sort = kind.sort(range)
+        var prefetched = range.cursor == nil && range.fetched == 0 ? first : nil
         while true {
             let current: FetchedPage
-            do {
-                current = try await limit.run {
-                    try await searchPage(query, sort: sort.order, by: sort.field, after: cursor)
+            if let page = prefetched {
+                current = page
+                prefetched = nil
+            } else {
+                do {
+                    current = try await limit.run {
+                        try await searchPage(query, sort: sort.order, by: sort.field, after: cursor)
+                    }
+                } catch let error as IntercomError where cursor != nil && error.kind == .permanent {
+                    cursor = nil
+                    continue
                 }
-            } catch let error as IntercomError where cursor != nil && error.kind == .permanent {
-                cursor = nil
-                continue
             }
             let total = current.page.totalCount
             var next = current.page.nextCursor
@@ -202,18 +236,22 @@ extension ContactSync {
     }
 }
 
-/// What the workers of a partitioned walk share: the ranges left, and what was committed.
+/// What the workers of a partitioned walk share: the ranges left (with the first pages the
+/// plan fetched), and what was committed.
 private final class WalkState: Sendable {
-    private let queue: Mutex<ArraySlice<PullRange>>
+    private let queue: Mutex<(ranges: ArraySlice<PullRange>, firstPages: [Int: ContactSync.FetchedPage])>
     private let counts: Mutex<(fetched: Int, new: Int, written: Int)>
 
-    init(_ ranges: [PullRange]) {
-        queue = Mutex(ranges.filter { !$0.done }[...])
+    init(_ ranges: [PullRange], firstPages: [Int: ContactSync.FetchedPage]) {
+        queue = Mutex((ranges.filter { !$0.done }[...], firstPages))
         counts = Mutex((ranges.reduce(0) { $0 + $1.fetched }, 0, 0))
     }
 
-    func nextRange() -> PullRange? {
-        queue.withLock { $0.popFirst() }
+    func nextRange() -> (PullRange, ContactSync.FetchedPage?)? {
+        queue.withLock { queue in
+            guard let range = queue.ranges.popFirst() else { return nil }
+            return (range, queue.firstPages.removeValue(forKey: range.seq))
+        }
     }
 
     /// Counts a committed page; returns the contacts fetched so far, those of earlier runs of
@@ -235,4 +273,35 @@ final class RequestCount: Sendable {
     private let count = Mutex(0)
     var value: Int { count.withLock { $0 } }
     func add(_ requests: Int) { count.withLock { $0 += requests } }
+}
+
+/// The pages a plan's counts fetched, each the first page of its span in the order the span's
+/// walk reads it; kept for the spans that end up ranges of the plan.
+final class CountedPages: Sendable {
+    private struct Span: Hashable {
+        var lower: Int?
+        var upper: Int?
+    }
+
+    private let pages = Mutex<[Span: ContactSync.FetchedPage]>([:])
+    /// The most pages held while planning (about 200 KB each): a workspace planned in many rounds
+    /// keeps the first ones, and its other ranges fetch their first page.
+    static let maximumKept = 2 * PullPlanner.maximumParts
+
+    func keep(_ page: ContactSync.FetchedPage, lower: Int?, upper: Int?) {
+        pages.withLock { pages in
+            if pages.count < Self.maximumKept { pages[Span(lower: lower, upper: upper)] = page }
+        }
+    }
+
+    /// The first pages of `ranges`, by `seq`; the others are dropped.
+    func firstPages(of ranges: [PullRange]) -> [Int: ContactSync.FetchedPage] {
+        pages.withLock { pages in
+            defer { pages = [:] }
+            return Dictionary(
+                uniqueKeysWithValues: ranges.compactMap { range in
+                    pages[Span(lower: range.lower, upper: range.upper)].map { (range.seq, $0) }
+                })
+        }
+    }
 }

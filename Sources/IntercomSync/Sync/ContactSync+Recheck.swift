@@ -14,8 +14,7 @@ import GRDB
 extension ContactSync {
     /// The newest `updated_at` in the workspace now, by the server's clock, or nil when search
     /// will not say. Asked before a full walk's first page: an edit made after it is at or above.
-    func newestUpdateNow(asking: Bool = true) async throws -> Int? {
-        guard asking else { return nil }
+    func newestUpdateNow() async throws -> Int? {
         let body: JSONValue = .object([
             "query": PullRange.everything, "pagination": .object(["per_page": 1]),
             "sort": .object(["field": "updated_at", "order": "descending"]),

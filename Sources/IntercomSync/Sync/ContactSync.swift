@@ -88,20 +88,28 @@ public final class ContactSync: Sendable {
         try mirror.finishDeferredIndexingLeftBehind()
         let started = Date()
         let before = client.counters
+        // A pull that will plan its ranges sends the plan's first requests beside `GET /me`: they
+        // only read, and the plan waits for the binding (and the timezone it records) before
+        // its counts. A rebind that changes the mirror's state just leaves them unused.
+        let opening = try beginsPlannedPull(mode) ? Task { try await self.openPlan() } : nil
+        defer { opening?.cancel() }
         try await WorkspaceBinding.check(mirror, client: client, rebind: safety.rebind)
         var summary = SyncSummary()
         let fullPullInterrupted = try mirror.syncState(.fullPullStartedAt) != nil
         let hasWatermark = try mirror.syncState(.incrementalWatermark) != nil
         switch mode {
         case .automatic where fullPullInterrupted || !hasWatermark, .full:
-            try await fullPull(into: &summary, allowMassDelete: safety.allowMassDelete, progress: progress)
+            try await fullPull(
+                into: &summary, allowMassDelete: safety.allowMassDelete, opening: opening, progress: progress)
         case .automatic:
             try await incrementalPull(into: &summary, progress: progress)
         case .reconcile:
             if hasWatermark && !fullPullInterrupted {
                 try await incrementalPull(into: &summary, progress: progress)
             }
-            try await fullPull(into: &summary, allowMassDelete: safety.allowMassDelete, progress: progress)
+            try await fullPull(
+                into: &summary, allowMassDelete: safety.allowMassDelete,
+                opening: hasWatermark && !fullPullInterrupted ? nil : opening, progress: progress)
         }
         let after = client.counters
         summary.requests = after.requests - before.requests
@@ -109,6 +117,17 @@ public final class ContactSync: Sendable {
         summary.retries = after.retries - before.retries
         summary.duration = Date().timeIntervalSince(started)
         return summary
+    }
+
+    /// Whether `mode` begins, at once, a full pull that plans ranges: no full pull to resume
+    /// and, unless the mode asks for one, no watermark for an incremental pull.
+    private func beginsPlannedPull(_ mode: Mode) throws -> Bool {
+        guard concurrency > 1, try mirror.syncState(.fullPullStartedAt) == nil else { return false }
+        let hasWatermark = try mirror.syncState(.incrementalWatermark) != nil
+        switch mode {
+        case .full: return true
+        case .automatic, .reconcile: return !hasWatermark
+        }
     }
 
     /// A page as received: read (`ScannedPage`) and its bodies compressed before it reaches the

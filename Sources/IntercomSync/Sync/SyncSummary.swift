@@ -25,6 +25,8 @@ public struct SyncSummary: Sendable, Equatable {
     public var peakConcurrency = 0
     /// Requests spent planning the ranges (counts and the workspace's first and last contact).
     public var planRequests = 0
+    /// Ranges whose first page came with the plan's count of them, costing no request of its own.
+    public var plannedPages = 0
     /// Why a full pull walked the list, one cursor, where it would have been partitioned.
     public var fallback: String?
     /// `GET`s sent to prove contacts the walk did not see gone before tombstoning them.
