@@ -370,17 +370,20 @@ public actor SimulatedWorkspace {
         return value
     }
 
-    /// A contact's body for `version`, from the cache when it is current.
-    func render(_ contact: SimContact, version: APIVersion) -> String {
+    /// A contact's body for `version`, from the cache when it is current. Only `GET` keeps what
+    /// it renders (`keeping`): a client revalidates the contacts it reads, where a walk reads
+    /// each contact of a page once, and a million bodies kept would cost the pages' rendering
+    /// their weight again in fresh memory.
+    func render(_ contact: SimContact, version: APIVersion, keeping: Bool = false) -> String {
         guard version.isAtLeast2_16 else { return contact.json(version: version, avatarAsObject: configuration.avatarAsObject) }
         if let cached = renderCache[contact.id], cached.revision == contact.revision { return cached.json }
         let json = contact.json(version: version, avatarAsObject: configuration.avatarAsObject)
-        renderCache[contact.id] = (contact.revision, json)
+        if keeping { renderCache[contact.id] = (contact.revision, json) }
         return json
     }
 
     private func contactResponse(_ contact: SimContact, version: APIVersion) -> SimResponse {
-        var response = SimResponse.json(render(contact, version: version))
+        var response = SimResponse.json(render(contact, version: version, keeping: true))
         if configuration.etags { response.headers.append(("ETag", contact.etag)) }
         return response
     }

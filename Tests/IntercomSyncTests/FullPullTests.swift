@@ -104,11 +104,16 @@ extension FullPullTests {
         defer { Task { await harness.stop() } }
         let sync = Self.bulkSync(harness, from: 500)
         let indexing = Mutex(false)
+        let mirror = harness.mirror
+        let duringLoad = Mutex<Set<String>?>(nil)
         let summary = try await sync.run { progress in
             if progress.indexing { indexing.withLock { $0 = true } }
+            if progress.fetched == 300 { duringLoad.withLock { $0 = try? BulkLoadTests.secondaryIndexes(mirror) } }
         }
         #expect(summary.deferredIndexing && summary.fetched == 700)
         #expect(indexing.withLock { $0 })
+        // Only the state index stays: a pull's contacts are all synced, and it holds the others.
+        #expect(duringLoad.withLock { $0 } == ["contacts_by_state"])
         #expect(try await harness.differences() == [])
         try BulkLoadTests.expectExact(harness.mirror)
         var search = ContactQuery()

@@ -82,6 +82,21 @@ import Testing
         #expect(ranges.first.map { ($0.lower ?? 0) <= bulkDay && bulkDay < ($0.upper ?? .max) } == true)
         #expect(ranges.count >= 8_000 / 400 / 2)
         #expect(requests.withLock { $0 } <= 2 * ranges.count + 12, "planning costs about a request a range")
+
+        // A target lowered after the first round of counts cuts the rounds after it, and the
+        // joins keep to it.
+        let wide = PullPlanner(timezone: "Europe/Dublin", target: 4_000, concurrency: 6)
+        let rounds = Mutex(0)
+        let retargeted = try await wide.plan(
+            total: sorted.count, first: sorted.first!, last: sorted.last!,
+            retarget: {
+                rounds.withLock { $0 += 1 }; return 400
+            }
+        ) { lower, upper in sorted.filter { $0 >= lower && $0 < upper }.count }
+        #expect(rounds.withLock { $0 } >= 2)
+        #expect(retargeted.count >= ranges.count / 2, "\(retargeted.count) ranges, \(ranges.count) at 400 from the start")
+        #expect(retargeted.filter { $0.expected > 600 }.count == ranges.filter { $0.expected > 600 }.count)
+        #expect(retargeted.reduce(0) { $0 + $1.expected } == sorted.count)
     }
 
     // MARK: The walk against the simulator

@@ -43,7 +43,7 @@ extension ContactMirror {
     /// file is built as the load commits (`FTSBuildBeside`), on the time its threads leave: a
     /// pull at the rate limit waits for every window's reset.
     public func bulkLoading<T>(beforeIndexing: () -> Void = {}, _ body: () async throws -> T) async throws -> T {
-        try beginBulkLoad()
+        try beginBulkLoad(pulling: true)
         let following = path.flatMap { try? FTSBuildBeside(mirrorPath: $0, followingLoad: true) }
         let result: T
         do {
@@ -59,8 +59,8 @@ extension ContactMirror {
         return result
     }
 
-    private func beginBulkLoad(appending: Bool = false) throws {
-        try writer.write { db in try Self.beginBulkLoad(in: db) }
+    private func beginBulkLoad(appending: Bool = false, pulling: Bool = false) throws {
+        try writer.write { db in try Self.beginBulkLoad(in: db, pulling: pulling) }
         if appending {
             // Rows and ids that only append touch the last pages of each b-tree: 8 MB of cache
             // hold them, where the usual 32 MB filled up with pages never read again.
@@ -139,9 +139,9 @@ extension ContactMirror {
     /// trigger frame and a lookup of the flag, a quarter of an imported row's insert. The rows it
     /// would have indexed at once are those inserted below the flag's row_id (a row_id freed at
     /// the top and taken again); the end of the load finds them by count and rebuilds the index.
-    static func beginBulkLoad(in db: Database) throws {
+    static func beginBulkLoad(in db: Database, pulling: Bool = false) throws {
         try deferFTS(in: db)
-        for index in MirrorSchema.deferrableIndexes {
+        for index in pulling ? MirrorSchema.droppedByPulls : MirrorSchema.deferrableIndexes {
             try db.execute(sql: "DROP INDEX IF EXISTS \(index.name)")
         }
         try db.execute(sql: "DROP TRIGGER IF EXISTS contacts_fts_insert")

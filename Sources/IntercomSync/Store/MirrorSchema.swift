@@ -300,4 +300,10 @@ enum MirrorSchema {
             "CREATE INDEX IF NOT EXISTS contacts_by_state ON contacts(state) WHERE state != 'synced'"
         ),
     ]
+
+    /// The ones a pull's load drops. The state index stays: it holds only the contacts not
+    /// synced, which a pull's rows are not, where building it again would read every row. (An
+    /// import's rows are pending: those it sorts faster at the end. The end of any load builds
+    /// every deferrable index that is missing.)
+    static let droppedByPulls = deferrableIndexes.filter { $0.name != "contacts_by_state" }
 }

@@ -67,16 +67,25 @@ extension ContactSync {
         // A range a worker where the workspace is small (down to 2 pages a range), so that every
         // worker has one and the last to finish is short: at a second a page, a range of n pages
         // takes n seconds whatever the budget. `rangeTarget` at most: each range costs a count.
-        let cap = rangeTarget ?? Self.rangeTarget(roundTrip: client.counters.fastestRoundTrip ?? 1)
-        let target = min(cap, max(2 * Self.pageSize, searched / concurrency))
-        let planner = PullPlanner(timezone: timezone, target: target, concurrency: concurrency)
+        // The round trip that sizes it is read after the first round of counts: the answers so
+        // far (`GET /me` and the plan's first requests, sent together) may each have waited
+        // behind the others at a server that answers one at a time, where the first of many
+        // counts has not.
+        let perWorker = max(2 * Self.pageSize, searched / concurrency)
+        let planner = PullPlanner(timezone: timezone, target: min(rangeTarget ?? .max, perWorker), concurrency: concurrency)
+        let client = self.client
+        let roundTripTarget: @Sendable () -> Int = {
+            min(perWorker, Self.rangeTarget(roundTrip: client.counters.fastestRoundTrip ?? 1))
+        }
         // A count asks for the span's first page in the order its walk would, so that a span
         // that ends up a range has its first page already: the plan costs the budget only the
         // counts of spans it cuts or joins.
         let counted = CountedPages()
         do {
-            let ranges = try await planner.plan(total: searched, first: min(first, last), last: max(first, last)) {
-                lower, upper in
+            let ranges = try await planner.plan(
+                total: searched, first: min(first, last), last: max(first, last),
+                retarget: rangeTarget == nil ? roundTripTarget : nil
+            ) { lower, upper in
                 requests.add(1)
                 let span = PullRange(seq: 0, lower: lower, upper: upper, expected: 0)
                 let page = try await self.searchPage(span.query, sort: span.sort)

@@ -105,10 +105,14 @@ struct PullPlanner: Sendable {
     }
 
     /// Plans the ranges of a workspace of `total` contacts created between `first` and `last`.
-    /// `count(lower, upper)` asks search how many were created in `lower..<upper`.
+    /// `count(lower, upper)` asks search how many were created in `lower..<upper`. After each
+    /// round of counts, `retarget` (if any) may lower the target for the rounds after it and the
+    /// joins: what it depends on (the server's round trip) is known better once counts came back.
     func plan(
-        total: Int, first: Int, last: Int, count: @escaping @Sendable (Int, Int) async throws -> Int
+        total: Int, first: Int, last: Int, retarget: (@Sendable () -> Int)? = nil,
+        count: @escaping @Sendable (Int, Int) async throws -> Int
     ) async throws -> [PullRange] {
+        var target = self.target
         let days = dayStarts(from: first, through: last)
         // Spans of day indices: days[from]..<days[to], and how many contacts they hold.
         typealias Span = (from: Int, to: Int, count: Int)
@@ -142,6 +146,7 @@ struct PullPlanner: Sendable {
                 }
                 for (index, from, value) in results { counted[index, default: [:]][from] = value }
             }
+            if let retarget, !asks.isEmpty { target = max(1, min(target, retarget())) }
             frontier = []
             for (index, cut) in cuts.enumerated() {
                 var left = cut.span.count
