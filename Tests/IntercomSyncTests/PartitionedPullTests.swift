@@ -329,7 +329,12 @@ import Testing
         harness.workspace.clock.advance(by: 60)
         let third = try await sync.run(.full)
         let connections = await harness.workspace.connectionCount()
-        #expect(summary.requests + again.requests + third.requests > 3 * connections, "connections are kept alive and reused")
+        // Without keep-alive there would be a connection a request. libcurl serves about three
+        // requests a connection here (258 requests on 88 connections, 390 on 113–125 at 15,000
+        // contacts), so twice is the bound that says reuse happens without depending on its churn.
+        let requests = summary.requests + again.requests + third.requests
+        #expect(
+            requests > 2 * connections, "connections are kept alive and reused: \(requests) requests, \(connections) connections")
         // Measured at 20,000 contacts: 68 connections for the first 346 requests, 108 after 346 more. libcurl (under
         // URLSession on Linux) closes and opens connections as requests come and go, rather than
         // keeping one a request in flight; a bounded pool is still to build (issue 17).
