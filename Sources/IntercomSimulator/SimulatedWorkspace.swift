@@ -68,8 +68,9 @@ public actor SimulatedWorkspace {
     /// Bumped whenever anything search sees changes, and the sorted answers of recent searches.
     var searchRevision = 0
     var searchCache = SearchCache()
-    /// Live contacts counted in ranges of creation positions, at a search revision.
-    var liveCounts: [Range<Int>: (revision: Int, count: Int)] = [:]
+    /// Live contacts counted in ranges of creation positions, at `liveCountsRevision`.
+    var liveCounts: [Range<Int>: Int] = [:]
+    var liveCountsRevision = 0
     var burstRemaining = 0
     var windowIndex = -1
     var windowUsed = 0
@@ -402,12 +403,14 @@ public actor SimulatedWorkspace {
     /// How many live contacts were created in `slice` of `order`, kept until search sees a
     /// change: a walk asks its range's total with every page, as an index would answer it.
     private func liveCount(in slice: Range<Int>) -> Int {
-        if let kept = liveCounts[slice], kept.revision == searchRevision { return kept.count }
+        if liveCountsRevision != searchRevision || liveCounts.count >= 4_096 {
+            liveCounts = [:]
+            liveCountsRevision = searchRevision
+        }
+        if let kept = liveCounts[slice] { return kept }
         var count = 0
         for id in order[slice] where isLive(id) { count += 1 }
-        if liveCounts.count >= 4_096 { liveCounts = liveCounts.filter { $0.value.revision == searchRevision } }
-        if liveCounts.count >= 4_096 { liveCounts = [:] }
-        liveCounts[slice] = (searchRevision, count)
+        liveCounts[slice] = count
         return count
     }
 

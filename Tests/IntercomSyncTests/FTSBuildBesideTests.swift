@@ -18,6 +18,14 @@ import Testing
         return mirror
     }
 
+    /// A file mirror with 4 contacts indexed, a load begun, and a build following it.
+    func followedLoad(in folder: TemporaryDirectory) throws -> (ContactMirror, FTSBuildBeside) {
+        let mirror = try ContactMirror.open(at: folder.path("mirror.sqlite"), mode: .createIfMissing)
+        _ = try mirror.upsertPage(pages.page(0..<4), fetchedAt: 1)
+        try mirror.writer.write { db in try ContactMirror.beginBulkLoad(in: db) }
+        return (mirror, try FTSBuildBeside(mirrorPath: folder.path("mirror.sqlite"), followingLoad: true))
+    }
+
     func search(_ text: String, in mirror: ContactMirror) throws -> [String] {
         try BulkLoadTests.search(text, in: mirror)
     }
@@ -52,10 +60,7 @@ import Testing
     /// An import's load is followed pass by pass as it commits.
     @Test func aBuildFollowingALoadIndexesItsRowsAsTheyCommit() throws {
         let folder = try TemporaryDirectory()
-        let mirror = try ContactMirror.open(at: folder.path("mirror.sqlite"), mode: .createIfMissing)
-        _ = try mirror.upsertPage(pages.page(0..<4), fetchedAt: 1)
-        try mirror.writer.write { db in try ContactMirror.beginBulkLoad(in: db) }
-        let beside = try FTSBuildBeside(mirrorPath: folder.path("mirror.sqlite"), followingLoad: true)
+        let (mirror, beside) = try followedLoad(in: folder)
         for batch in 0..<4 {
             _ = try mirror.upsertPage(pages.page((4 + batch * 9)..<(13 + batch * 9)), fetchedAt: 2)
             Thread.sleep(forTimeInterval: 0.06)  // a pass or so between batches
@@ -73,10 +78,7 @@ import Testing
     /// makes the build start again: the copy holds every row as it ends.
     @Test func aFollowedBuildStartsAgainWhenAnIndexedRowChanges() throws {
         let folder = try TemporaryDirectory()
-        let mirror = try ContactMirror.open(at: folder.path("mirror.sqlite"), mode: .createIfMissing)
-        _ = try mirror.upsertPage(pages.page(0..<4), fetchedAt: 1)
-        try mirror.writer.write { db in try ContactMirror.beginBulkLoad(in: db) }
-        let beside = try FTSBuildBeside(mirrorPath: folder.path("mirror.sqlite"), followingLoad: true)
+        let (mirror, beside) = try followedLoad(in: folder)
         _ = try mirror.upsertPage(pages.page(4..<20), fetchedAt: 2)
         #expect(beside.waitUntilIndexed(through: 20, seconds: 30) == (true, 0))
 

@@ -39,6 +39,7 @@ extension ContactMirror {
 
     /// Tombstones synced contacts a complete full pull did not see. Contacts fetched after the
     /// pull started (by a refresh, say) and pending local writes are spared. Returns how many.
+    /// (The caller clears the seen set when the pull ends.)
     static func tombstoneUnseen(pullStartedAt: Int, now: Int, in db: Database) throws -> Int {
         try db.execute(
             sql: """
@@ -46,9 +47,7 @@ extension ContactMirror {
                 WHERE state = 'synced' AND ifnull(fetched_at, 0) < :startedAt
                     AND id NOT IN (SELECT id FROM full_pull_seen)
                 """, arguments: ["now": now, "startedAt": pullStartedAt])
-        let count = db.changesCount
-        try clearSeen(in: db)
-        return count
+        return db.changesCount
     }
 
     /// How many contacts `tombstoneUnseen` would tombstone now.

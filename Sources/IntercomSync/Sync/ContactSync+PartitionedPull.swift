@@ -103,13 +103,11 @@ extension ContactSync {
     static let slowRangeTarget = 20 * pageSize
 
     /// Contacts a range of a full pull aims at, for the server's round trip (the fastest answer
-    /// so far, in seconds): as many pages as 5 seconds of round trips walk, from 20 (a round
-    /// trip of 250 ms or more) to 100 (50 ms or less). A range costs the budget its last,
-    /// partial page, and a count when the plan cuts or joins its span (588 for a million contacts
-    /// in ranges of 20 pages, 3.5 s at Intercom's limit); the last range, walked alone, costs its
-    /// pages' round trips. The fastest answer so far is often the first, `GET /me`, whose time
-    /// on a new connection varies by tens of milliseconds: 5 seconds keep a server that answers
-    /// in a few (the simulator) planned in ranges of 100 pages whatever that first time was.
+    /// once the plan's first round of counts is in, in seconds): as many pages as 5 seconds of
+    /// round trips walk, from 20 (a round trip of 250 ms or more) to 100 (50 ms or less). A
+    /// range costs the budget its last, partial page, and a count when the plan cuts or joins its
+    /// span (588 for a million contacts in ranges of 20 pages, 3.5 s at Intercom's limit); the
+    /// last range, walked alone, costs its pages' round trips.
     static func rangeTarget(roundTrip seconds: Double) -> Int {
         let pages = seconds > 0 ? Int((5 / seconds).rounded(.down)) : 100
         return min(100, max(20, pages)) * pageSize
