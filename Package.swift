@@ -19,12 +19,16 @@ let package = Package(
         // zstd, for the mirror's compressed contact bodies: the system's (Debian: libzstd-dev).
         .systemLibrary(
             name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
+        // libcurl's calls the HTTP transport makes, loaded at the first request (dlopen), so
+        // that a command that stays offline does not load it (`CurlTransport`).
+        .target(name: "CCurl", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
         // JSON values and a strict reader, shared by the engine and the simulator.
         .target(name: "IntercomJSON"),
         .target(
             name: "IntercomSync",
             dependencies: [
                 "IntercomJSON",
+                "CCurl",
                 "CZstd",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // SQLite's C API, for the query path's connection of its own (`MirrorReader`).

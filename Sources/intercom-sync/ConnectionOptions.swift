@@ -99,9 +99,9 @@ struct ConnectionOptions: ParsableArguments {
         return stored?.apiBaseURL ?? IntercomRegion.us.baseURL
     }
 
-    /// URLSession, logged to stderr with --verbose.
+    /// The default transport, at most `connections` connections, logged to stderr with --verbose.
     func transport(connections: Int = 6) -> any HTTPTransport {
-        let transport = URLSessionTransport(timeout: timeout, maximumConnectionsPerHost: connections)
+        let transport = defaultHTTPTransport(timeout: timeout, maximumConnectionsPerHost: connections)
         guard verbose > 0 else { return transport }
         var logger = Logger(label: "intercom-sync.http") { label in StreamLogHandler.standardError(label: label) }
         logger.logLevel = verbose > 1 ? .debug : .info

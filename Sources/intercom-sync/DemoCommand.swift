@@ -3,10 +3,6 @@ import Foundation
 import IntercomSimulator
 import IntercomSync
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
@@ -117,7 +113,12 @@ private final class DemoRun {
                 endpoints: .init(apiBase: base))
             // The "browser": approve at the authorize URL, follow the redirect to the listener.
             async let redirect = listener.waitForRedirect(timeout: 10)
-            _ = try await URLSession.shared.data(from: flow.authorizeURL)
+            let browser = CurlTransport(timeout: 10)
+            let approval = try await browser.send(HTTPRequest(method: "GET", url: flow.authorizeURL))
+            guard let location = approval.header("location").flatMap(URL.init(string:)) else {
+                throw StepFailure("the authorize page answered \(approval.status) without a redirect")
+            }
+            _ = try await browser.send(HTTPRequest(method: "GET", url: location))
             let code = try flow.code(fromRedirect: try await redirect)
             let token = try await flow.exchange(code)
             let connected = try await Credentials.connect(token: token, method: .oauth, baseURL: base)

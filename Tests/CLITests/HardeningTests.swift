@@ -248,7 +248,7 @@ import Testing
         let get = try await CLI.runOffPool(
             ["contacts", "get", id, "--db", workspace.db, "--base-url", simulator.baseURL], environment: environment)
         #expect(get.status == 0, "\(get.stderr)")
-        // A flush sends each create on a session of its own.
+        // A flush sends each create on a connection of its own.
         let db = ["--db", workspace.db]
         #expect(try CLI.run(["contacts", "create", "--email", "fresh.session@example.com"] + db).status == 0)
         let flush = try await CLI.runOffPool(

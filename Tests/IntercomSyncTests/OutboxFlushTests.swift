@@ -351,7 +351,7 @@ import Testing
 /// Loopback transport that answers the first `POST /messages` with Intercom's 404 for a contact
 /// not yet messageable, and passes everything else through.
 final class NotYetMessageable: HTTPTransport, @unchecked Sendable {
-    private let inner = URLSessionTransport()
+    private let inner = CurlTransport()
     private let lock = NSLock()
     private var refused = false
 

@@ -109,7 +109,7 @@ public struct OAuthLogin: Sendable {
         let operation = "POST /auth/eagle/token"
         let response: HTTPResponse
         do {
-            response = try await (transport ?? URLSessionTransport(timeout: timeout)).send(request)
+            response = try await (transport ?? defaultHTTPTransport(timeout: timeout)).send(request)
         } catch let error as HTTPTransportError {
             throw IntercomError(
                 kind: .transient, status: nil, code: "network_unreachable",

@@ -52,8 +52,18 @@ public enum HTTPTransportError: Error, Sendable, Equatable {
     case connectionLost(String)
 }
 
-/// The seam between the client and the network: the default sends through URLSession; tests
+/// The seam between the client and the network: the default is `defaultHTTPTransport`; tests
 /// and embedders can plug in another.
 public protocol HTTPTransport: Sendable {
     func send(_ request: HTTPRequest) async throws -> HTTPResponse
+}
+
+/// The transport a client uses when it is given none: `CurlTransport` on Linux, URLSession on
+/// Apple's platforms, each with at most `maximumConnectionsPerHost` connections to a host.
+public func defaultHTTPTransport(timeout: TimeInterval, maximumConnectionsPerHost: Int = 6) -> any HTTPTransport {
+    #if canImport(Darwin)
+        URLSessionTransport(timeout: timeout, maximumConnectionsPerHost: maximumConnectionsPerHost)
+    #else
+        CurlTransport(timeout: timeout, maximumConnectionsPerHost: maximumConnectionsPerHost)
+    #endif
 }

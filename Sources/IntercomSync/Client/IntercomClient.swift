@@ -23,13 +23,13 @@ public final class IntercomClient: Sendable {
     private let transport: any HTTPTransport
     private let state = Mutex(Counters())
 
-    /// `transport` defaults to a `URLSessionTransport` bounded by the connection's timeout.
+    /// `transport` defaults to `defaultHTTPTransport`, bounded by the connection's timeout.
     public init(
         connection: IntercomConnection, transport: (any HTTPTransport)? = nil,
         governor: RateLimitGovernor = RateLimitGovernor(), retryPolicy: RetryPolicy = .standard
     ) {
         self.connection = connection
-        self.transport = transport ?? URLSessionTransport(timeout: connection.timeout)
+        self.transport = transport ?? defaultHTTPTransport(timeout: connection.timeout)
         self.governor = governor
         self.retryPolicy = retryPolicy
     }
