@@ -5,6 +5,7 @@ import IntercomJSON
 ///
 ///     GET    /_sim/state                    contacts, archived, deleted, merged, messages, now
 ///     GET    /_sim/log                      every API request: method, path, status, lost, time, rate_limit_reset
+///     GET    /_sim/connections              {"connections": N}: the TCP connections API requests came on
 ///     POST   /_sim/contacts                 create a contact  {"email": …, …}
 ///     POST   /_sim/contacts/{id}            edit a contact (bumps updated_at)
 ///     DELETE /_sim/contacts/{id}            delete a contact
@@ -28,6 +29,8 @@ extension SimulatedWorkspace {
                 text += #""messages":["# + sentMessages().joined(separator: ",") + "],"
                 text += #""now":\#(clock.now)}"#
                 return .json(text)
+            case ("GET", "connections", 1):
+                return .json(.object(["connections": .int(Int64(connectionCount()))]))
             case ("GET", "log", 1):
                 let entries = log.map { entry -> JSONValue in
                     .object([

@@ -28,6 +28,8 @@ import Testing
         #expect(statuses == Array(repeating: 200, count: 40))
         let connections = await harness.workspace.connectionCount()
         #expect(connections <= 4, "\(connections) connections for 40 requests at once, 4 allowed")
+        let counted = try await transport.send(request(harness, "/_sim/connections"))
+        #expect(String(decoding: counted.body, as: UTF8.self) == #"{"connections":\#(connections)}"#)
         // Kept alive: another round reuses them.
         for _ in 0..<8 { _ = try await transport.send(request(harness, "/me")) }
         #expect(await harness.workspace.connectionCount() == connections)
