@@ -65,8 +65,9 @@ public final class IntercomSimulator: Sendable {
     }
 }
 
-/// The request context: Hummingbird's basics plus the channel, so a "lost" answer can close it.
-struct SimRequestContext: RequestContext {
+/// The server's request context: Hummingbird's basics plus the channel, so a "lost" answer can
+/// close it.
+struct SimServerContext: RequestContext {
     var coreContext: CoreRequestContextStorage
     let channel: any Channel
 
@@ -76,11 +77,12 @@ struct SimRequestContext: RequestContext {
     }
 }
 
-/// Carries bytes between Hummingbird and the workspace, applying delays and lost answers.
+/// Carries bytes between Hummingbird and the workspace's routes (`SimRoutes`), applying the
+/// delays and lost answers they ask for.
 struct SimResponder: HTTPResponder {
     let workspace: SimulatedWorkspace
 
-    func respond(to request: Request, context: SimRequestContext) async throws -> Response {
+    func respond(to request: Request, context: SimServerContext) async throws -> Response {
         var headers: [String: String] = [:]
         for field in request.headers {
             headers[field.name.canonicalName] = field.value
@@ -93,22 +95,17 @@ struct SimResponder: HTTPResponder {
         let simRequest = SimRequest(
             method: request.method.rawValue, path: request.uri.path, query: query, headers: headers,
             body: Array(body.readableBytesView))
-        let outcome = await workspace.handle(simRequest, connection: context.channel)
-        if outcome.delayMilliseconds > 0 {
-            try await Task.sleep(for: .milliseconds(outcome.delayMilliseconds))
+        var response = await workspace.respond(to: request, as: simRequest, connection: context.channel)
+        let delivery = Delivery(taking: &response.headers)
+        if delivery.delayMilliseconds > 0 {
+            try await Task.sleep(for: .milliseconds(delivery.delayMilliseconds))
         }
-        if outcome.lost {
+        if delivery.lost {
             let delay = await workspace.faults.lostResponseDelaySeconds
             try? await Task.sleep(for: .milliseconds(Int(delay * 1000)))
             try? await context.channel.close()
             throw CancellationError()
         }
-        var fields = HTTPFields()
-        for (name, value) in outcome.response.headers {
-            if let fieldName = HTTPField.Name(name) { fields.append(HTTPField(name: fieldName, value: value)) }
-        }
-        return Response(
-            status: HTTPResponse.Status(code: outcome.response.status), headers: fields,
-            body: ResponseBody(byteBuffer: ByteBuffer(string: outcome.response.body)))
+        return response
     }
 }
