@@ -10,6 +10,7 @@ from openapi_schema_validator import OAS30Validator
 
 from intercom import (
     CreateContactRequestWithEmail,
+    CreateOrUpdateTagRequest,
     CreateMessageRequest_Email,
     CreateMessageRequest_Inapp,
     Intercom,
@@ -21,6 +22,7 @@ from intercom.contacts.types.contacts_find_response import ContactsFindResponse
 from intercom.core.api_error import ApiError
 from intercom.messages.types.message import Message
 from intercom.types.contact_list import ContactList
+from intercom.types.tag_list import TagList
 
 base_url, token, spec_path = sys.argv[1], sys.argv[2], sys.argv[3]
 checks = 0
@@ -115,6 +117,32 @@ message_body = raw.post("/messages", json={"message_type": "inapp", "body": "raw
                                            "to": {"type": "user", "id": created.id}}).json()
 Message.model_validate(message_body)
 validate(message_body, "message", "POST /messages")
+
+tag = client.tags.create(request=CreateOrUpdateTagRequest(name="VIP"))
+check(tag.id and tag.name == "VIP", "create a tag")
+check(client.tags.find(tag_id=tag.id).name == "VIP", "find the tag")
+check(tag.id in [listed.id for listed in client.tags.list().data], "list the workspace's tags")
+tags_body = raw.get("/tags").json()
+TagList.model_validate(tags_body)
+validate(tags_body, "tag_list", "GET /tags")
+validate(raw.get(f"/tags/{tag.id}").json(), "tag_basic", "GET /tags/{id}")
+applied = client.tags.tag_contact(contact_id=created.id, tag_id=tag.id)
+check(applied.id == tag.id and applied.applied_at, "tag the contact")
+tagged = raw.get(f"/contacts/{created.id}").json()
+validate(tagged, "contact", "GET /contacts/{id} of a tagged contact")
+check([item["id"] for item in tagged["tags"]["data"]] == [tag.id] and tagged["tags"]["total_count"] == 1,
+      "the tagged contact's body lists the tag")
+check([listed.id for listed in client.contacts.list_attached_tags(contact_id=created.id).data] == [tag.id],
+      "list the contact's tags")
+validate(raw.get(f"/contacts/{created.id}/tags").json(), "tag_list", "GET /contacts/{id}/tags")
+check(client.tags.untag_contact(contact_id=created.id, tag_id=tag.id).id == tag.id, "untag the contact")
+check(raw.get(f"/contacts/{created.id}").json()["tags"]["total_count"] == 0, "the untagged contact's body lists none")
+client.tags.delete(tag_id=tag.id)
+try:
+    client.tags.find(tag_id=tag.id)
+    check(False, "a deleted tag is not found")
+except ApiError as error:
+    check(error.status_code == 404, "a deleted tag gives the SDK a 404")
 
 archived = client.contacts.archive(contact_id=created.id)
 check(archived.archived is True and archived.id == created.id, "archive the contact")

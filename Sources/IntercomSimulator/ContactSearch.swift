@@ -58,8 +58,13 @@ indirect enum SearchFilter {
         guard let operatorText = fields["operator"]?.string, let op = SearchOperator(rawValue: operatorText) else {
             throw APIError.invalid("\(fields["operator"]?.jsonText ?? "a missing operator") is not a valid operator")
         }
-        let value = fields["value"] ?? .null
+        var value = fields["value"] ?? .null
         let type = try fieldType(field, value: value)
+        // A date as a number with a fraction is read as its whole seconds: Singer's tap-intercom
+        // sends `datetime.timestamp()` (`946684800.0`), and Intercom serves it.
+        if type == .date, case .double(let seconds) = value, seconds.isFinite, abs(seconds) < 1e15 {
+            value = .int(Int64(seconds.rounded(.down)))
+        }
         guard operators[type]!.contains(op) else {
             throw APIError.invalid("The operator \(op.rawValue) is not supported for the \(type.rawValue) field \(field)")
         }
@@ -175,9 +180,11 @@ indirect enum SearchFilter {
         case .all(let filters): return filters.allSatisfy { $0.matches(contact) }
         case .any(let filters): return filters.contains { $0.matches(contact) }
         case .field(let field, let op, let value, let window):
-            if field == "tag_id" || field == "segment_id" {
-                return op == .notEqual  // no contact here carries tags or segments
+            if field == "tag_id" {
+                let tagged = (value.string ?? value.int.map(String.init)).map(contact.tagIDs.contains) ?? false
+                return op == .notEqual ? !tagged : tagged
             }
+            if field == "segment_id" { return op == .notEqual }  // no contact here is in a segment
             return op.holds(contact.searchValue(field), value, window: window)
         }
     }

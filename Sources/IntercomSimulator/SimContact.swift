@@ -19,6 +19,8 @@ struct SimContact: Sendable {
     var lastSeenAt: Int?
     var unsubscribedFromEmails = false
     var city: String?
+    /// The tags it carries, in the order they were applied.
+    var tagIDs: [String] = []
     /// Creation order: the list endpoint's order and cursor.
     var sequence: Int
     /// Bumped on every change; the ETag is derived from it.
@@ -58,6 +60,15 @@ struct SimContact: Sendable {
     }
 
     var etag: String { "W/\"\(id)-\(revision)\"" }
+
+    /// The body's `tags`: the first `SimulatedWorkspace.tagsInABody` as references, the count of
+    /// all, and whether there are more than it lists.
+    var tagList: String {
+        let listed = tagIDs.prefix(SimulatedWorkspace.tagsInABody).map { #"{"type":"tag","id":"\#($0)","url":"/tags/\#($0)"}"# }
+        let more = tagIDs.count > SimulatedWorkspace.tagsInABody
+        return
+            #"{"type":"list","data":[\#(listed.joined(separator: ","))],"url":"/contacts/\#(id)/tags","total_count":\#(tagIDs.count),"has_more":\#(more)}"#
+    }
 
     var emailDomain: String? {
         guard let email, let at = email.lastIndex(of: "@") else { return nil }
@@ -151,7 +162,8 @@ struct SimContact: Sendable {
             "location",
             .object(["type": "location", "country": .null, "region": .null, "city": .optional(city)]))
         field("custom_attributes", .object(customAttributes))
-        for list in ["tags", "notes", "companies"] {
+        raw("tags", tagList)
+        for list in ["notes", "companies"] {
             raw(list, #"{"type":"list","data":[],"url":"/contacts/\#(id)/\#(list)","total_count":0,"has_more":false}"#)
         }
         field("enabled_push_messaging", .null)

@@ -57,6 +57,16 @@ enum SimRoutes {
         contacts.answer(.delete, ":id") { workspace, call in try workspace.deleteContact(call) }
         contacts.answer(.post, ":id/archive") { workspace, call in try workspace.archiveContact(call, archive: true) }
         contacts.answer(.post, ":id/unarchive") { workspace, call in try workspace.archiveContact(call, archive: false) }
+        contacts.answer(.get, ":id/tags") { workspace, call in try workspace.contactTags(call) }
+        contacts.answer(.post, ":id/tags") { workspace, call in try workspace.tagContact(call) }
+        contacts.answer(.delete, ":id/tags/:tag_id") { workspace, call in try workspace.untagContact(call) }
+
+        // Tags (`SimulatedWorkspace+Tags.swift`).
+        let tags = api.group("tags")
+        tags.answer(.get, "") { workspace, _ in workspace.listTags() }
+        tags.answer(.post, "") { workspace, call in try workspace.createOrUpdateTag(call) }
+        tags.answer(.get, ":id") { workspace, call in try workspace.findTag(call) }
+        tags.answer(.delete, ":id") { workspace, call in try workspace.deleteTag(call) }
 
         // Messages (`SimulatedWorkspace+Messages.swift`).
         api.answer(.post, "messages") { workspace, call in .json(try workspace.sendMessage(try call.jsonBody())) }

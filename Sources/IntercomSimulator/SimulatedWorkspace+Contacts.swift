@@ -109,6 +109,7 @@ extension SimulatedWorkspace {
         guard let contact = contacts.removeValue(forKey: id) else { return }
         searchRevision &+= 1
         renderCache[id] = nil
+        for tagID in contact.tagIDs { taggedContacts[tagID]?.remove(id) }
         searchVisible[id] = nil
         archived.remove(id)
         if let email = contact.email, byEmail[email.lowercased()] == id { byEmail[email.lowercased()] = nil }

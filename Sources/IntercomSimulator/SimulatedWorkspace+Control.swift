@@ -10,6 +10,7 @@ import IntercomJSON
 ///     POST   /_sim/contacts/{id}            edit a contact (bumps updated_at)
 ///     DELETE /_sim/contacts/{id}            delete a contact
 ///     POST   /_sim/contacts/{id}/archive    archive (or …/unarchive)
+///     POST   /_sim/contacts/{id}/tags       {"name": …}: tag it (the tag is made if new); DELETE untags
 ///     POST   /_sim/merge                    {"from": lead id, "into": user id}
 ///     POST   /_sim/edit-many                {"count": N, "spread_s": S, "seed": n}: N edited over the last S seconds
 ///     POST   /_sim/clock                    {"advance": seconds} or {"now": unix seconds}
@@ -47,6 +48,13 @@ extension SimulatedWorkspace {
                 return .json(.object(["ok": true]))
             case ("DELETE", "contacts", 2):
                 try delete(id: parts[1])
+                return .json(.object(["ok": true]))
+            case ("POST", "contacts", 3) where parts[2] == "tags", ("DELETE", "contacts", 3) where parts[2] == "tags":
+                guard let name = body["name"]?.string else { throw SimulatorError("send {\"name\": tag name}") }
+                if request.method == "POST" {
+                    return .json(.object(["id": .string(try tag(contact: parts[1], name: name))]))
+                }
+                try untag(contact: parts[1], name: name)
                 return .json(.object(["ok": true]))
             case ("POST", "contacts", 3) where parts[2] == "archive" || parts[2] == "unarchive":
                 try archive(id: parts[1], parts[2] == "archive")

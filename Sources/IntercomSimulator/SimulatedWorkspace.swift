@@ -58,6 +58,11 @@ public actor SimulatedWorkspace {
     var byEmail: [String: String] = [:]
     var byExternalID: [String: String] = [:]
     var messages: [JSONValue] = []
+    /// Tags by id, in creation order, and the contacts carrying each (`+Tags`).
+    var tags: [String: SimTag] = [:]
+    var tagOrder: [String] = []
+    var taggedContacts: [String: Set<String>] = [:]
+    var nextTagID = 7_000_000
     /// Rendered 2.16 bodies by id, with the revision they show: list pages reuse them.
     var renderCache: [String: (revision: Int, json: String)] = [:]
     var log: [LoggedRequest] = []

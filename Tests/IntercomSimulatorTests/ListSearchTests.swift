@@ -93,6 +93,18 @@ import Testing
         #expect(await search(client, "{}").status == 400)
     }
 
+    @Test func aDateWithAFractionIsReadAsItsWholeSeconds() async throws {
+        // Singer's tap-intercom sends `datetime.timestamp()`, a float.
+        let client = Client { $0.seedContacts = 20 }
+        func ids(_ value: String) async -> [String] {
+            let query = #"{"query":{"field":"updated_at","operator":">","value":\#(value)},"pagination":{"per_page":50}}"#
+            return (await search(client, query)).json["data"]?.items.compactMap { $0["id"]?.string } ?? []
+        }
+        #expect(await ids("946684800.0") == (await ids("946684800")))
+        #expect(await ids("946684800.0").count == 20)
+        #expect(await search(client, #"{"query":{"field":"email","operator":"=","value":1.5}}"#).status == 400)
+    }
+
     @Test func searchPagesInTheBodyDefault50Max150AndSorts() async throws {
         let client = Client { $0.seedContacts = 220 }
         let everyone = #"{"field":"created_at","operator":">","value":0}"#
