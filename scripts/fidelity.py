@@ -10,6 +10,7 @@ from openapi_schema_validator import OAS30Validator
 
 from intercom import (
     CreateContactRequestWithEmail,
+    CreateOrUpdateCompanyRequest,
     CreateOrUpdateTagRequest,
     CreateMessageRequest_Email,
     CreateMessageRequest_Inapp,
@@ -143,6 +144,32 @@ try:
     check(False, "a deleted tag is not found")
 except ApiError as error:
     check(error.status_code == 404, "a deleted tag gives the SDK a 404")
+
+segments = client.segments.list(include_count=True).segments
+check(segments and all(segment.id and segment.name and segment.count is not None for segment in segments),
+      f"list the workspace's {len(segments)} segments with their counts")
+validate(raw.get("/segments", params={"include_count": "true"}).json(), "segment_list", "GET /segments")
+check(client.contacts.list_attached_segments(contact_id=created.id).type == "list", "list the contact's segments")
+validate(raw.get(f"/contacts/{created.id}/segments").json(), "contact_segments", "GET /contacts/{id}/segments")
+
+company = client.companies.create_or_update(
+    request=CreateOrUpdateCompanyRequest(company_id="fidelity-1", name="Fidelity, Inc.", plan="Pro", size=12))
+check(company.id and company.company_id == "fidelity-1" and company.name == "Fidelity, Inc.", "create a company")
+validate(raw.get(f"/companies/{company.id}").json(), "company", "GET /companies/{id}")
+check(client.companies.find(company_id=company.id).plan.name == "Pro", "find the company")
+attached = client.companies.attach_contact(contact_id=created.id, company_id=company.id)
+check(attached.id == company.id and attached.user_count == 1, "attach the contact to the company")
+with_company = raw.get(f"/contacts/{created.id}").json()
+validate(with_company, "contact", "GET /contacts/{id} of a contact with a company")
+check([item["id"] for item in with_company["companies"]["data"]] == [company.id], "the contact's body lists its company")
+check([listed.id for listed in client.contacts.list_attached_companies(contact_id=created.id)] == [company.id],
+      "list the contact's companies")
+validate(raw.get(f"/contacts/{created.id}/companies").json(), "contact_attached_companies", "GET /contacts/{id}/companies")
+check(company.id in [listed.id for listed in client.companies.list(per_page=50)], "the company list pages to the company")
+validate(raw.post("/companies/list", params={"per_page": 5}).json(), "company_list", "POST /companies/list")
+validate(raw.get("/companies/scroll").json(), "company_scroll", "GET /companies/scroll")
+check(client.companies.detach_contact(contact_id=created.id, company_id=company.id).id == company.id,
+      "detach the contact from the company")
 
 archived = client.contacts.archive(contact_id=created.id)
 check(archived.archived is True and archived.id == created.id, "archive the contact")

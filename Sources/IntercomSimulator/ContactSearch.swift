@@ -175,16 +175,22 @@ indirect enum SearchFilter {
         }
     }
 
-    func matches(_ contact: SimContact) -> Bool {
+    func matches(_ contact: SimContact, segments: SegmentMembership) -> Bool {
         switch self {
-        case .all(let filters): return filters.allSatisfy { $0.matches(contact) }
-        case .any(let filters): return filters.contains { $0.matches(contact) }
+        case .all(let filters): return filters.allSatisfy { $0.matches(contact, segments: segments) }
+        case .any(let filters): return filters.contains { $0.matches(contact, segments: segments) }
         case .field(let field, let op, let value, let window):
             if field == "tag_id" {
                 let tagged = (value.string ?? value.int.map(String.init)).map(contact.tagIDs.contains) ?? false
                 return op == .notEqual ? !tagged : tagged
             }
-            if field == "segment_id" { return op == .notEqual }  // no contact here is in a segment
+            if field == "segment_id" {
+                let member =
+                    (value.string ?? value.int.map(String.init)).map {
+                        segments.contains(contact, segmentID: $0)
+                    } ?? false
+                return op == .notEqual ? !member : member
+            }
             return op.holds(contact.searchValue(field), value, window: window)
         }
     }

@@ -21,6 +21,8 @@ struct SimContact: Sendable {
     var city: String?
     /// The tags it carries, in the order they were applied.
     var tagIDs: [String] = []
+    /// The companies it belongs to, in the order it was attached.
+    var companyIDs: [String] = []
     /// Creation order: the list endpoint's order and cursor.
     var sequence: Int
     /// Bumped on every change; the ETag is derived from it.
@@ -60,6 +62,16 @@ struct SimContact: Sendable {
     }
 
     var etag: String { "W/\"\(id)-\(revision)\"" }
+
+    /// The body's `companies`, as its `tags`.
+    var companyList: String {
+        let listed = companyIDs.prefix(SimulatedWorkspace.companiesInABody).map {
+            #"{"type":"company","id":"\#($0)","url":"/companies/\#($0)"}"#
+        }
+        let more = companyIDs.count > SimulatedWorkspace.companiesInABody
+        return
+            #"{"type":"list","data":[\#(listed.joined(separator: ","))],"url":"/contacts/\#(id)/companies","total_count":\#(companyIDs.count),"has_more":\#(more)}"#
+    }
 
     /// The body's `tags`: the first `SimulatedWorkspace.tagsInABody` as references, the count of
     /// all, and whether there are more than it lists.
@@ -163,9 +175,8 @@ struct SimContact: Sendable {
             .object(["type": "location", "country": .null, "region": .null, "city": .optional(city)]))
         field("custom_attributes", .object(customAttributes))
         raw("tags", tagList)
-        for list in ["notes", "companies"] {
-            raw(list, #"{"type":"list","data":[],"url":"/contacts/\#(id)/\#(list)","total_count":0,"has_more":false}"#)
-        }
+        raw("notes", #"{"type":"list","data":[],"url":"/contacts/\#(id)/notes","total_count":0,"has_more":false}"#)
+        raw("companies", companyList)
         field("enabled_push_messaging", .null)
         text += "}"
         return text

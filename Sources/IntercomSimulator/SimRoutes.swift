@@ -60,6 +60,10 @@ enum SimRoutes {
         contacts.answer(.get, ":id/tags") { workspace, call in try workspace.contactTags(call) }
         contacts.answer(.post, ":id/tags") { workspace, call in try workspace.tagContact(call) }
         contacts.answer(.delete, ":id/tags/:tag_id") { workspace, call in try workspace.untagContact(call) }
+        contacts.answer(.get, ":id/segments") { workspace, call in try workspace.contactSegments(call) }
+        contacts.answer(.get, ":id/companies") { workspace, call in try workspace.contactCompanies(call) }
+        contacts.answer(.post, ":id/companies") { workspace, call in try workspace.attachCompany(call) }
+        contacts.answer(.delete, ":id/companies/:company_id") { workspace, call in try workspace.detachCompany(call) }
 
         // Tags (`SimulatedWorkspace+Tags.swift`).
         let tags = api.group("tags")
@@ -67,6 +71,20 @@ enum SimRoutes {
         tags.answer(.post, "") { workspace, call in try workspace.createOrUpdateTag(call) }
         tags.answer(.get, ":id") { workspace, call in try workspace.findTag(call) }
         tags.answer(.delete, ":id") { workspace, call in try workspace.deleteTag(call) }
+
+        // Companies (`SimulatedWorkspace+Companies.swift`).
+        let companies = api.group("companies")
+        companies.answer(.get, "") { workspace, call in try workspace.retrieveCompanies(call) }
+        companies.answer(.post, "") { workspace, call in try workspace.createOrUpdateCompany(call) }
+        companies.answer(.post, "list") { workspace, call in try workspace.listCompanies(call) }
+        companies.answer(.get, "scroll") { workspace, call in try workspace.scrollCompanies(call) }
+        companies.answer(.get, ":id") { workspace, call in try workspace.findCompany(call) }
+        companies.answer(.put, ":id") { workspace, call in try workspace.updateCompany(call) }
+        companies.answer(.delete, ":id") { workspace, call in try workspace.deleteCompany(call) }
+        companies.answer(.get, ":id/contacts") { workspace, call in try workspace.companyContactsList(call) }
+
+        // Segments (`SimulatedWorkspace+Segments.swift`).
+        api.answer(.get, "segments") { workspace, call in workspace.listSegments(call) }
 
         // Messages (`SimulatedWorkspace+Messages.swift`).
         api.answer(.post, "messages") { workspace, call in .json(try workspace.sendMessage(try call.jsonBody())) }

@@ -110,6 +110,7 @@ extension SimulatedWorkspace {
         searchRevision &+= 1
         renderCache[id] = nil
         for tagID in contact.tagIDs { taggedContacts[tagID]?.remove(id) }
+        for companyID in contact.companyIDs { companyContacts[companyID]?.remove(id) }
         searchVisible[id] = nil
         archived.remove(id)
         if let email = contact.email, byEmail[email.lowercased()] == id { byEmail[email.lowercased()] = nil }

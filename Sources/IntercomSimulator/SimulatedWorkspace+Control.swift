@@ -11,6 +11,7 @@ import IntercomJSON
 ///     DELETE /_sim/contacts/{id}            delete a contact
 ///     POST   /_sim/contacts/{id}/archive    archive (or …/unarchive)
 ///     POST   /_sim/contacts/{id}/tags       {"name": …}: tag it (the tag is made if new); DELETE untags
+///     POST   /_sim/contacts/{id}/companies  {"company_id": …, "name": …}: attach (made if new); DELETE detaches
 ///     POST   /_sim/merge                    {"from": lead id, "into": user id}
 ///     POST   /_sim/edit-many                {"count": N, "spread_s": S, "seed": n}: N edited over the last S seconds
 ///     POST   /_sim/clock                    {"advance": seconds} or {"now": unix seconds}
@@ -55,6 +56,16 @@ extension SimulatedWorkspace {
                     return .json(.object(["id": .string(try tag(contact: parts[1], name: name))]))
                 }
                 try untag(contact: parts[1], name: name)
+                return .json(.object(["ok": true]))
+            case ("POST", "contacts", 3) where parts[2] == "companies", ("DELETE", "contacts", 3) where parts[2] == "companies":
+                guard let companyID = body["company_id"]?.string else {
+                    throw SimulatorError("send {\"company_id\": …, \"name\": …}")
+                }
+                if request.method == "POST" {
+                    return .json(
+                        .object(["id": .string(try attach(contact: parts[1], companyID: companyID, name: body["name"]?.string))]))
+                }
+                try detach(contact: parts[1], companyID: companyID)
                 return .json(.object(["ok": true]))
             case ("POST", "contacts", 3) where parts[2] == "archive" || parts[2] == "unarchive":
                 try archive(id: parts[1], parts[2] == "archive")

@@ -103,7 +103,10 @@ extension SimulatedWorkspace {
         let windows = createdInOrder ? filter.createdAtWindows : nil
         // A filter of one window of creation time is what the candidates' range already holds.
         let impliedByRange = windows?.count == 1
-        let found = candidates.lazy.compactMap(searchable).filter { impliedByRange || filter.matches($0) }
+        let segments = segmentMembership()
+        let found = candidates.lazy.compactMap(searchable).filter {
+            impliedByRange || filter.matches($0, segments: segments)
+        }
         let wanted = offset + size
         let byUpdate = order?.field == "updated_at"
         if let windows, inCreationOrder || byUpdate, configuration.searchLagSeconds == 0, wanted <= 1_000 {

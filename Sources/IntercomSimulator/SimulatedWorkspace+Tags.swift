@@ -131,7 +131,7 @@ extension SimulatedWorkspace {
         guard var contact = contacts[contactID], !contact.tagIDs.contains(tagID) else { return false }
         contact.tagIDs.append(tagID)
         taggedContacts[tagID, default: []].insert(contactID)
-        changed(&contact)
+        relationsChanged(&contact)
         return true
     }
 
@@ -139,12 +139,12 @@ extension SimulatedWorkspace {
         guard var contact = contacts[contactID], contact.tagIDs.contains(tagID) else { return false }
         contact.tagIDs.removeAll { $0 == tagID }
         taggedContacts[tagID]?.remove(contactID)
-        changed(&contact)
+        relationsChanged(&contact)
         return true
     }
 
     /// A contact's relations changed: it is updated now, as an edit is.
-    private func changed(_ contact: inout SimContact) {
+    func relationsChanged(_ contact: inout SimContact) {
         contact.updatedAt = max(clock.now, contact.updatedAt)
         contact.revision += 1
         contacts[contact.id] = contact

@@ -63,6 +63,16 @@ public actor SimulatedWorkspace {
     var tagOrder: [String] = []
     var taggedContacts: [String: Set<String>] = [:]
     var nextTagID = 7_000_000
+    /// Companies by id, in creation order, by `company_id`, their contacts, the scrolls under
+    /// way (`+Companies`).
+    var companies: [String: SimCompany] = [:]
+    var companyOrder: [String] = []
+    var byCompanyID: [String: String] = [:]
+    var companyContacts: [String: Set<String>] = [:]
+    var companyScrolls: [String: Int] = [:]
+    var nextCompanySerial = 0
+    /// The segments, fixed rules made with the workspace (`+Segments`).
+    var segments: [SimSegment] = []
     /// Rendered 2.16 bodies by id, with the revision they show: list pages reuse them.
     var renderCache: [String: (revision: Int, json: String)] = [:]
     var log: [LoggedRequest] = []
@@ -117,6 +127,29 @@ public actor SimulatedWorkspace {
             if configuration.searchLagSeconds > 0 { searchVisible[contact.id] = contact }
         }
         nextSequence = configuration.seedContacts
+        segments = Self.segments(for: configuration, startingAt: clock.now)
+        let relations = Self.seededRelations(for: configuration, now: clock.now, contactIDs: order)
+        for tag in relations.tags {
+            tags[tag.id] = tag
+            tagOrder.append(tag.id)
+        }
+        nextTagID += relations.tags.count
+        for company in relations.companies {
+            companies[company.id] = company
+            companyOrder.append(company.id)
+            byCompanyID[company.companyID] = company.id
+        }
+        for (id, tagIDs) in relations.tagsByContact {
+            contacts[id]?.tagIDs = tagIDs
+            for tag in tagIDs { taggedContacts[tag, default: []].insert(id) }
+        }
+        for (id, companyIDs) in relations.companiesByContact {
+            contacts[id]?.companyIDs = companyIDs
+            for company in companyIDs { companyContacts[company, default: []].insert(id) }
+        }
+        if configuration.searchLagSeconds > 0 {
+            for id in order { searchVisible[id] = contacts[id] }
+        }
     }
 
     // MARK: In-process inspection and control (also served under /_sim/)

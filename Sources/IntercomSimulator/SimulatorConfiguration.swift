@@ -24,6 +24,9 @@ public struct SimulatorConfiguration: Sendable {
     /// Send `avatar` as the 2.16 OpenAPI file's `{type, image_url}` object instead of the URL
     /// string Intercom's SDKs expect.
     public var avatarAsObject = false
+    /// Tags and companies the seeded contacts carry (`SeededRelations`): none by default.
+    public var seedTags = 0
+    public var seedCompanies = 0
     /// A day on which a share of the seeded contacts was created at once (a bulk import).
     public var bulkDay: ContactGenerator.BulkDay?
     /// Seconds before a contact created or edited shows in search as it now is (Intercom's
