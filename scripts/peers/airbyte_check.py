@@ -6,30 +6,22 @@ manifest names api.intercom.io, so a copy of the package is made at run time wit
 Usage: python airbyte_check.py BASE_URL TOKEN   (prints one JSON line; exits 1 on failure)
 """
 import json
-import os
-import pathlib
 import shutil
 import subprocess
 import sys
-import tempfile
 
 import source_intercom
+from relocated import relocated
 
 base_url, token = sys.argv[1:3]
-work = pathlib.Path(tempfile.mkdtemp())
-package = work / "source_intercom"
-shutil.copytree(pathlib.Path(source_intercom.__file__).parent, package)
-manifest = package / "manifest.yaml"
-text = manifest.read_text()
-assert 'url_base: "https://api.intercom.io/"' in text, "the manifest no longer names its url_base as expected"
-manifest.write_text(text.replace('url_base: "https://api.intercom.io/"', f'url_base: "{base_url.rstrip("/")}/"'))
+work, environment = relocated(source_intercom, "manifest.yaml", 'url_base: "https://api.intercom.io/"',
+                              f'url_base: "{base_url.rstrip("/")}/"')
 config = work / "config.json"
 config.write_text(json.dumps({"access_token": token, "start_date": "2000-01-01T00:00:00Z"}))
 catalog = work / "catalog.json"
 catalog.write_text(json.dumps({"streams": [
     {"stream": {"name": name, "json_schema": {}, "supported_sync_modes": ["full_refresh"]},
      "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"} for name in ("tags", "contacts")]}))
-environment = dict(os.environ, PYTHONPATH=str(work))
 connector = [sys.executable, "-c", "import sys; from source_intercom.run import run; sys.argv[0] = 'source-intercom'; run()"]
 
 

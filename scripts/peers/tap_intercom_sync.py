@@ -6,27 +6,19 @@ and run with the copy first on the path.
 Usage: python tap_intercom_sync.py BASE_URL TOKEN   (prints one JSON line; exits 1 on failure)
 """
 import json
-import os
-import pathlib
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 import tap_intercom
+from relocated import relocated
 
 base_url, token = sys.argv[1:3]
-work = pathlib.Path(tempfile.mkdtemp())
-package = work / "tap_intercom"
-shutil.copytree(pathlib.Path(tap_intercom.__file__).parent, package)
-client = package / "client.py"
-text = client.read_text()
-assert "self.base_url = 'https://api.intercom.io'" in text, "the tap no longer names its base URL as expected"
-client.write_text(text.replace("self.base_url = 'https://api.intercom.io'", f"self.base_url = '{base_url.rstrip('/')}'"))
+work, environment = relocated(tap_intercom, "client.py", "self.base_url = 'https://api.intercom.io'",
+                              f"self.base_url = '{base_url.rstrip('/')}'")
 config = work / "config.json"
 config.write_text(json.dumps({"access_token": token, "start_date": "2000-01-01T00:00:00Z", "user_agent": "fidelity"}))
-environment = dict(os.environ, PYTHONPATH=str(work))
 tap = [sys.executable, "-c", "import sys; from tap_intercom import main; sys.argv[0] = 'tap-intercom'; main()"]
 started = time.monotonic()
 discovered = subprocess.run(tap + ["--config", str(config), "--discover"], capture_output=True, text=True,
