@@ -26,9 +26,10 @@ struct Outcome: Sendable {
 
 /// The simulated workspace: its contacts, admins, messages, tokens, rate-limit budget and
 /// fault generator. Its state lives here; what each route does lives in one extension a
-/// resource (`SimulatedWorkspace+Contacts.swift`, `+Search`, `+Messages`, `+Admins`, `+OAuth`,
-/// `+Control`, and `+Requests` for what the middleware asks), and `SimRoutes` says which
-/// answers what.
+/// resource (`SimulatedWorkspace+Contacts.swift`, `+Search`, `+Tags`, `+Segments`,
+/// `+Companies`, `+Messages`, `+Admins`, `+OAuth`, `+Control`; `+Requests` for what the
+/// middleware asks, `+SeededRelations` for the seeded tags and companies), and `SimRoutes`
+/// says which answers what.
 public actor SimulatedWorkspace {
     public let configuration: SimulatorConfiguration
     public nonisolated let clock: SimulatorClock

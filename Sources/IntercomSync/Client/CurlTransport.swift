@@ -79,7 +79,6 @@ public final class CurlTransport: HTTPTransport, Sendable {
 /// After `submit`, only the loop's thread touches it.
 private final class CurlTransfer: @unchecked Sendable {
     let easy: OpaquePointer
-    let freshConnection: Bool
     var continuation: CheckedContinuation<HTTPResponse, any Error>?
     /// Set by a cancellation and read by the loop, both under the loop's lock.
     var cancelled = false
@@ -91,7 +90,6 @@ private final class CurlTransfer: @unchecked Sendable {
     init(_ request: HTTPRequest, timeout: TimeInterval) throws {
         guard let easy = ccurl_easy_init() else { throw HTTPTransportError.unreachable("libcurl could not start a request") }
         self.easy = easy
-        freshConnection = request.freshConnection
         errorBuffer.initialize(to: 0)
         let context = Unmanaged.passUnretained(self).toOpaque()
         var failed: Int32 = 0
@@ -136,7 +134,7 @@ private final class CurlTransfer: @unchecked Sendable {
                     easy, CurlOption.copyPostFields.rawValue, bytes.baseAddress ?? UnsafeRawPointer(errorBuffer))
             }
         }
-        // No `Expect: 100-continue` round trip before a body, and no default `Accept`.
+        // No `Expect: 100-continue` round trip before a body.
         var lines = ["Expect:"]
         if request.freshConnection { lines.append("Connection: close") }
         for (name, value) in request.headers.sorted(by: { $0.key < $1.key }) {
