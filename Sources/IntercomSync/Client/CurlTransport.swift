@@ -36,7 +36,7 @@ public final class CurlTransport: HTTPTransport, Sendable {
         started.loop?.stop()
     }
 
-    /// libcurl's version line, loading it if it is not yet: for `doctor` and for logs.
+    /// libcurl's version line, loading it if it is not yet: which libcurl a process would use.
     public static func libraryVersion() throws -> String {
         if let failure = ccurl_load() { throw HTTPTransportError.unreachable(String(cString: failure)) }
         return ccurl_version().map { String(cString: $0) } ?? "unknown"
@@ -287,22 +287,27 @@ private final class CurlLoop: @unchecked Sendable {
     }
 }
 
+// libcurl's callbacks, which must be plain C functions: each hands its bytes to the transfer
+// named by the context pointer.
 private func curlReceivedBody(
     _ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?
 ) -> Int {
-    guard let data, let context else { return 0 }
-    let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
-    transfer.received(body: UnsafeRawBufferPointer(start: data, count: size * count))
-    return size * count
+    deliver(data, size * count, context) { $0.received(body: $1) }
 }
 
 private func curlReceivedHeader(
     _ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?
 ) -> Int {
+    deliver(data, size * count, context) { $0.received(headerLine: $1) }
+}
+
+private func deliver(
+    _ data: UnsafeMutablePointer<CChar>?, _ length: Int, _ context: UnsafeMutableRawPointer?,
+    to receive: (CurlTransfer, UnsafeRawBufferPointer) -> Void
+) -> Int {
     guard let data, let context else { return 0 }
-    let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
-    transfer.received(headerLine: UnsafeRawBufferPointer(start: data, count: size * count))
-    return size * count
+    receive(Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue(), UnsafeRawBufferPointer(start: data, count: length))
+    return length
 }
 
 /// The libcurl options the transport sets, by their numbers in libcurl's ABI (curl.h), which
