@@ -130,6 +130,12 @@ extension SimulatedWorkspace {
 
     func deleteCompany(_ call: SimCall) throws -> SimResponse {
         let company = try company(call.parameter("id"))
+        remove(company)
+        return .json(.object(["id": .string(company.id), "object": "company", "deleted": true]))
+    }
+
+    /// Deletes the company: its contacts lose it (their bodies change, not their `updated_at`).
+    private func remove(_ company: SimCompany) {
         companies[company.id] = nil
         companyOrder.removeAll { $0 == company.id }
         byCompanyID[company.companyID] = nil
@@ -138,7 +144,6 @@ extension SimulatedWorkspace {
             contacts[contactID]?.revision += 1
         }
         searchRevision &+= 1
-        return .json(.object(["id": .string(company.id), "object": "company", "deleted": true]))
     }
 
     /// `GET /companies`: by `company_id` or `name` (one company, or 404), else by `tag_id` or
@@ -282,6 +287,17 @@ extension SimulatedWorkspace {
         _ = attach(company: company, to: id)
         return company
     }
+
+    /// Deletes the company of that `company_id`, as `DELETE /companies/{id}` does.
+    public func deleteCompany(companyID: String) throws {
+        guard let id = byCompanyID[companyID], let company = companies[id] else {
+            throw SimulatorError("no company \(companyID)")
+        }
+        remove(company)
+    }
+
+    /// The Intercom id of the company with that `company_id`.
+    public func companyID(of companyID: String) -> String? { byCompanyID[companyID] }
 
     public func detach(contact id: String, companyID: String) throws {
         guard contacts[id] != nil, let company = byCompanyID[companyID] else {

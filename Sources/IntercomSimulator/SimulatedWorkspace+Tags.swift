@@ -74,14 +74,9 @@ extension SimulatedWorkspace {
 
     func deleteTag(_ call: SimCall) throws -> SimResponse {
         let id = call.parameter("id")
-        guard tags.removeValue(forKey: id) != nil else { throw APIError(404, "not_found", "Resource Not Found") }
-        tagOrder.removeAll { $0 == id }
+        guard let name = tags[id]?.name else { throw APIError(404, "not_found", "Resource Not Found") }
         // Their bodies change, so their ETags do; their `updated_at` does not.
-        for contactID in taggedContacts.removeValue(forKey: id) ?? [] {
-            contacts[contactID]?.tagIDs.removeAll { $0 == id }
-            contacts[contactID]?.revision += 1
-        }
-        searchRevision &+= 1
+        try deleteTag(named: name)
         return SimResponse(status: 200, body: "")
     }
 
@@ -173,5 +168,26 @@ extension SimulatedWorkspace {
     /// The workspace's tags, as (id, name), in creation order.
     public func tagList() -> [(id: String, name: String)] {
         tagOrder.compactMap { tags[$0] }.map { ($0.id, $0.name) }
+    }
+
+    /// Each live contact's tag ids and company ids, for tests that compare a mirror's links.
+    public func relationsByContact() -> [String: (tags: Set<String>, companies: Set<String>)] {
+        var relations: [String: (tags: Set<String>, companies: Set<String>)] = [:]
+        for (id, contact) in contacts where !isArchived(id) {
+            relations[id] = (Set(contact.tagIDs), Set(contact.companyIDs))
+        }
+        return relations
+    }
+
+    /// Deletes a tag by name, as `DELETE /tags/{id}` does.
+    public func deleteTag(named name: String) throws {
+        guard let id = tagID(named: name) else { throw SimulatorError("no tag named \(name)") }
+        tags.removeValue(forKey: id)
+        tagOrder.removeAll { $0 == id }
+        for contactID in taggedContacts.removeValue(forKey: id) ?? [] {
+            contacts[contactID]?.tagIDs.removeAll { $0 == id }
+            contacts[contactID]?.revision += 1
+        }
+        searchRevision &+= 1
     }
 }

@@ -37,7 +37,10 @@ struct ContactsGetCommand: AsyncParsableCommand {
         help: ArgumentHelp("Revalidate when the answer is older than this.", valueName: "seconds"))
     var maximumAge: Int?
 
-    @Flag(help: "Print {\"contact\": <Intercom's body>, \"mirror\": {state, etag, fetched_at, validated_at, source, age}}.")
+    @Flag(
+        help:
+            "Print {\"contact\": <Intercom's body>, \"mirror\": {state, etag, fetched_at, validated_at, source, age, tags, companies, segments}}."
+    )
     var json = false
 
     func validate() throws {
@@ -63,10 +66,11 @@ struct ContactsGetCommand: AsyncParsableCommand {
             let place = freshness == .offline ? "in the mirror \(mirror.resolvedPath)" : "in the mirror or in Intercom"
             throw CommandFailure("no contact with id \(id) \(place)")
         }
+        let links = try store.links(ofContact: stored.id)
         if json {
-            Output.data(MirrorMetadata.json(for: stored, answer: answer))
+            Output.data(MirrorMetadata.json(for: stored, answer: answer, links: links))
         } else {
-            Output.line(ContactRenderer.details(stored))
+            Output.line(ContactRenderer.details(stored, links: links))
             if let note = Self.note(answer, stored: stored) { Output.note(note) }
         }
     }
@@ -88,8 +92,13 @@ struct ContactsGetCommand: AsyncParsableCommand {
 }
 
 enum MirrorMetadata {
-    static func json(for stored: StoredContact, answer: ContactAnswer? = nil) -> String {
+    static func json(for stored: StoredContact, answer: ContactAnswer? = nil, links: ContactLinks? = nil) -> String {
         var fields: [String: JSONValue] = ["state": .string(stored.state.rawValue)]
+        if let links {
+            fields["tags"] = .array(links.tags.map(JSONValue.string))
+            fields["companies"] = .array(links.companies.map(JSONValue.string))
+            fields["segments"] = .array(links.segments.map(JSONValue.string))
+        }
         fields["etag"] = stored.etag.map(JSONValue.string) ?? .null
         fields["fetched_at"] = stored.fetchedAt.map { .int(Int64($0)) } ?? .null
         fields["validated_at"] = stored.validatedAt.map { .int(Int64($0)) } ?? .null

@@ -15,6 +15,8 @@ struct ContactsQueryCommand: ParsableCommand {
               intercom-sync contacts query --search "jose obri" --format json
               intercom-sync contacts query --role lead --updated-since 2025-01-01 --sort name
               intercom-sync contacts query --attribute plan=pro --attribute vip=true --all --format csv > vip.csv
+              intercom-sync contacts query --tag VIP --company "Acme Inc" --updated-before 2025-06-01
+              intercom-sync contacts query --any-tag churn-risk --any-tag at-risk --segment "Active users"
             """
     )
 
@@ -49,6 +51,26 @@ struct ContactsQueryCommand: ParsableCommand {
 
     @Flag(name: .customLong("include-tombstoned"), help: "Also show contacts deleted or merged away on Intercom.")
     var includeTombstoned = false
+
+    @Option(help: ArgumentHelp("Carries this tag (case-insensitive); repeatable: every one must match.", valueName: "name"))
+    var tag: [String] = []
+
+    @Option(
+        name: .customLong("any-tag"),
+        help: ArgumentHelp("Carries at least one of these tags; repeatable.", valueName: "name"))
+    var anyTag: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
+            "Belongs to this company, by name (case-insensitive) or company_id; repeatable: any of them.",
+            valueName: "name"))
+    var company: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
+            "In this segment; repeatable: every one must match. Needs memberships (sync --segments).",
+            valueName: "name"))
+    var segment: [String] = []
 
     @Option(
         name: .customLong("attribute"),
@@ -126,6 +148,10 @@ struct ContactsQueryCommand: ParsableCommand {
             let parts = attribute.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             query.customAttributes[String(parts[0])] = JSONValue(commandLineValue: String(parts[1]))
         }
+        query.tags = tag
+        query.anyTags = anyTag
+        query.companies = company
+        query.segments = segment
         let descending = order.map { $0 == .desc } ?? (sort == .updatedAt)
         query.sort = ContactSort(sort, descending: descending)
         query.limit = limit
@@ -136,6 +162,14 @@ struct ContactsQueryCommand: ParsableCommand {
     func run() throws {
         var query = try makeQuery()
         let store = try mirror.open(.readOnly)
+        if !query.segments.isEmpty, try store.syncState(.segmentMembers) == nil {
+            throw CommandFailure(
+                "the mirror does not keep segment memberships yet: run `intercom-sync sync --segments` once, "
+                    + "and every later sync keeps them current")
+        }
+        for missing in try store.unknownLinkNames(in: query) {
+            Output.note("The mirror knows no \(missing): `intercom-sync tags list` and `companies list` show what it has.")
+        }
         var collected: [StoredContact] = []
         var wroteHeader = false
         while true {

@@ -31,7 +31,7 @@ struct IntercomSyncCommand: AsyncParsableCommand {
             """,
         subcommands: [
             AuthCommand.self, SyncCommand.self, ContactsCommand.self, MessagesCommand.self, OutboxCommand.self,
-            StatusCommand.self, DoctorCommand.self,
+            TagsCommand.self, CompaniesCommand.self, SegmentsCommand.self, StatusCommand.self, DoctorCommand.self,
             SimCommand.self, DemoCommand.self, GenerateCommand.self,
         ]
     )

@@ -12,6 +12,9 @@ struct SyncCommand: AsyncParsableCommand {
             changed since the last (POST /contacts/search on updated_at, with a two-day margin). \
             Each page commits with its cursor: a sync that was stopped resumes where it stopped. \
             Deletions, archives and merges only show in a full walk: run --reconcile now and then. \
+            Every sync also reads the tag and segment lists, the companies (all of them on a full \
+            pull), and the whole tag or company list of a contact whose body lists only some; \
+            --segments also keeps segment memberships. \
             One sync or flush runs at a time per mirror; queries keep working meanwhile.
 
             Safety: the first sync records the workspace (from GET /me) and the API host; a \
@@ -63,10 +66,19 @@ struct SyncCommand: AsyncParsableCommand {
             valueName: "share"))
     var maxRate = 1.0
 
+    @Flag(
+        help:
+            "Also keep segment memberships, from now on at every sync: a search page per 150 members of each segment.")
+    var segments = false
+
+    @Flag(name: .customLong("no-segments"), help: "Stop keeping segment memberships (and drop them).")
+    var noSegments = false
+
     @Flag(help: "Print the summary as one JSON object.")
     var json = false
 
     func validate() throws {
+        if segments && noSegments { throw ValidationError("--segments and --no-segments cannot be combined") }
         if full && reconcile { throw ValidationError("--full and --reconcile cannot be combined") }
         guard (0.01...1).contains(maxRate) else { throw ValidationError("--max-rate must be between 0.01 and 1, not \(maxRate)") }
         guard (1...128).contains(concurrency) else {
@@ -77,6 +89,7 @@ struct SyncCommand: AsyncParsableCommand {
     func run() async throws {
         let client = try connection.client(connections: concurrency, rateShare: maxRate)
         let store = try mirror.open(.createIfMissing)
+        if segments || noSegments { try store.keepSegmentMembers(segments) }
         let sync = ContactSync(mirror: store, client: client, concurrency: concurrency, lockWait: wait.seconds)
         let progress = SyncProgressDisplay(client: client, share: maxRate)
         let summary = try await sync.run(
@@ -117,6 +130,9 @@ struct SyncCommand: AsyncParsableCommand {
                 "the walk was resumed from an earlier run: caught up from its start, \(summary.recheckRequests) ranges "
                     + "counted against the mirror, \(summary.rewalkedRanges) walked again where contacts had gone")
         }
+        lines.append(
+            "\(summary.tags) tags, \(summary.segments) segments, \(summary.companies) companies read; "
+                + "\(summary.followedLinks) contacts' whole tag or company lists read (\(summary.linkRequests) requests)")
         if summary.proofRequests > 0 {
             lines.append("\(summary.proofRequests) contacts missing from the walk were checked one by one before tombstoning")
         }
@@ -138,6 +154,9 @@ struct SyncCommand: AsyncParsableCommand {
             "incremental_ranges": .int(Int64(summary.incrementalRanges)),
             "concurrency_backoffs": .int(Int64(summary.concurrencyBackoffs)),
             "peak_concurrency": .int(Int64(summary.peakConcurrency)),
+            "tags": .int(Int64(summary.tags)), "segments": .int(Int64(summary.segments)),
+            "companies": .int(Int64(summary.companies)), "followed_links": .int(Int64(summary.followedLinks)),
+            "link_requests": .int(Int64(summary.linkRequests)),
         ])
     }
 }

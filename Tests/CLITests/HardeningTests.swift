@@ -89,6 +89,9 @@ import Testing
                 if path.hasPrefix("/contacts/"), path != "/contacts/search" {
                     return StubServer.Answer(status: 404, body: #"{"type":"error.list","errors":[{"code":"not_found"}]}"#)
                 }
+                if path == "/segments" {
+                    return StubServer.Answer(status: 200, body: #"{"type":"segment.list","segments":[]}"#)
+                }
                 return StubServer.Answer(status: 200, body: #"{"type":"list","data":[],"total_count":0}"#)
             }
         }

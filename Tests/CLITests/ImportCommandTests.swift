@@ -152,6 +152,7 @@ import Testing
             #expect(
                 try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
                     == [
+                        "contact_links_delete", "contact_links_follow_updated_at", "contact_links_tombstone",
                         "contacts_fts_deferred_delete", "contacts_fts_deferred_update", "contacts_fts_delete",
                         "contacts_fts_insert", "contacts_fts_update",
                     ])

@@ -14,8 +14,10 @@ import Testing
         #expect(summary.passes == [.full])
         #expect(summary.fetched == 1_000)
         #expect(summary.written == 1_000)
-        // GET /me, the newest update (where the next incremental pull starts), ceil(1000 / 150) pages.
-        #expect(summary.requests == 9)
+        // GET /me, the newest update (where the next incremental pull starts), ceil(1000 / 150) pages,
+        // then the tags, the segments and the companies' one page.
+        #expect(summary.requests == 12)
+        #expect(summary.linkRequests == 3)
         #expect(try await harness.differences() == [])
         #expect(try harness.mirror.syncState(.fullPullStartedAt) == nil)
         #expect(try harness.mirror.syncState(.incrementalWatermark) != nil)

@@ -53,7 +53,9 @@ import Testing
         }
         let summary = try await harness.sync.run()
         #expect(summary.written == 200)
-        #expect(summary.requests == 3)  // GET /me and two pages
+        // GET /me and two pages, then the tags, the segments and the count of companies.
+        #expect(summary.requests == 6)
+        #expect(summary.linkRequests == 3)
         #expect(try await harness.differences() == [])
         // Re-applying the same pages changes nothing.
         let again = try await harness.sync.run()

@@ -123,7 +123,7 @@ public enum ContactRenderer {
     }
 
     /// Fields of one contact as aligned `name  value` lines.
-    public static func details(_ stored: StoredContact) -> String {
+    public static func details(_ stored: StoredContact, links: ContactLinks = ContactLinks()) -> String {
         let contact = stored.contact
         var lines: [[String]] = [
             ["id", contact.id],
@@ -141,6 +141,9 @@ public enum ContactRenderer {
         for (name, value) in contact.customAttributes.sorted(by: { $0.key < $1.key }) {
             lines.append(["custom.\(name)", value.jsonText])
         }
+        lines.append(["tags", links.tags.isEmpty ? "—" : links.tags.joined(separator: ", ")])
+        lines.append(["companies", links.companies.isEmpty ? "—" : links.companies.joined(separator: ", ")])
+        if !links.segments.isEmpty { lines.append(["segments", links.segments.joined(separator: ", ")]) }
         lines.append(["fetched_at", stored.fetchedAt.map(UnixTime.iso8601) ?? "never"])
         lines.append(["validated_at", stored.validatedAt.map(UnixTime.iso8601) ?? "never"])
         lines.append(["etag", stored.etag ?? "—"])
@@ -148,7 +151,7 @@ public enum ContactRenderer {
     }
 
     /// Aligned columns, every cell escaped for a terminal.
-    static func layout(_ rows: [[String]]) -> String {
+    public static func layout(_ rows: [[String]]) -> String {
         let rows = rows.map { $0.map { TerminalText.escaped($0) } }
         guard let columnCount = rows.first?.count else { return "" }
         let widths = (0..<columnCount).map { column in rows.map { $0[column].count }.max() ?? 0 }

@@ -78,6 +78,10 @@ struct QueryPlan {
     private let cursor: ContactCursor?
     /// Whether an index on another column serves the query better than a walk of `updated_at`.
     private let hasSelectiveFilter: Bool
+    /// The link filter whose links, in `updated_at` order, drive a query sorted by `updated_at`
+    /// without a search: a page reads only as many links as it shows contacts (and the ones
+    /// the other conditions turn away), however many contacts carry the tag.
+    private let drivingLink: (condition: String, values: [DatabaseValue])?
 
     static let maximumLimit = 10_000
 
@@ -140,9 +144,20 @@ struct QueryPlan {
                 "EXISTS (SELECT 1 FROM json_each(contacts.custom_attributes) AS a WHERE a.key = ? AND \(typeCondition))")
             values += [name.databaseValue] + comparand
         }
+        var links = Self.linkFilters(query)
+        hasSelectiveFilter = query.email != nil || query.externalID != nil
+        if query.search == nil, query.sort.field == .updatedAt, !hasSelectiveFilter, !links.isEmpty {
+            drivingLink = links.removeFirst()
+        } else {
+            drivingLink = nil
+        }
+        for link in links {
+            conditions.append(
+                "EXISTS (SELECT 1 FROM contact_links l WHERE l.contact_row = contacts.row_id AND \(link.condition))")
+            values += link.values
+        }
         self.conditions = conditions
         conditionValues = values
-        hasSelectiveFilter = query.email != nil || query.externalID != nil
 
         if let search = query.search {
             words = try Self.words(of: search)
@@ -151,6 +166,43 @@ struct QueryPlan {
         } else {
             words = []
         }
+    }
+
+    /// The query's tag, company and segment filters, each a condition on a link `l`: every tag
+    /// and segment alone, the other tags and the companies each as one (any of them).
+    private static func linkFilters(_ query: ContactQuery) -> [(condition: String, values: [DatabaseValue])] {
+        func placeholders(_ count: Int) -> String { Array(repeating: "?", count: count).joined(separator: ", ") }
+        var filters: [(condition: String, values: [DatabaseValue])] = []
+        for tag in query.tags {
+            filters.append(
+                (
+                    "l.kind = 0 AND l.target = (SELECT id FROM tags WHERE name_key = ? ORDER BY id LIMIT 1)",
+                    [LinkName.key(tag).databaseValue]
+                ))
+        }
+        for segment in query.segments {
+            filters.append(
+                (
+                    "l.kind = 2 AND l.target = (SELECT id FROM segments WHERE name_key = ? ORDER BY id LIMIT 1)",
+                    [LinkName.key(segment).databaseValue]
+                ))
+        }
+        if !query.anyTags.isEmpty {
+            filters.append(
+                (
+                    "l.kind = 0 AND l.target IN (SELECT id FROM tags WHERE name_key IN (\(placeholders(query.anyTags.count))))",
+                    query.anyTags.map { LinkName.key($0).databaseValue }
+                ))
+        }
+        if !query.companies.isEmpty {
+            let names = placeholders(query.companies.count)
+            filters.append(
+                (
+                    "l.kind = 1 AND l.target IN (SELECT id FROM companies WHERE name_key IN (\(names)) OR company_id IN (\(names)))",
+                    query.companies.map { LinkName.key($0).databaseValue } + query.companies.map(\.databaseValue)
+                ))
+        }
+        return filters
     }
 
     /// Whether the query runs several statements, which must read one snapshot.
@@ -235,6 +287,15 @@ struct QueryPlan {
                 values.append(words.joined(separator: " ").databaseValue)
             }
         }
+        var from = "contacts"
+        var key = (keyExpression, "contacts.row_id")
+        if let drivingLink {
+            // The link's copy of `updated_at` orders the page, read from the link index in order.
+            from = "contact_links l JOIN contacts ON contacts.row_id = l.contact_row"
+            key = ("l.contact_updated_at", "l.contact_row")
+            conditions.insert(drivingLink.condition, at: 0)
+            values.insert(contentsOf: drivingLink.values, at: 0)
+        }
         if let cursor {
             let keyValue: DatabaseValue
             switch cursor.key {
@@ -242,15 +303,14 @@ struct QueryPlan {
             case .text(let value): keyValue = value.databaseValue
             case .real(let value): keyValue = value.databaseValue
             }
-            conditions.append("(\(keyExpression), contacts.row_id) \(sort.descending ? "<" : ">") (?, ?)")
+            conditions.append("(\(key.0), \(key.1)) \(sort.descending ? "<" : ">") (?, ?)")
             values += [keyValue, cursor.rowID.databaseValue]
         }
         let direction = sort.descending ? " DESC" : " ASC"
         values.append((limit + 1).databaseValue)
         return PlannedStatement(
             sql: Self.select(
-                StoredContact.columns, from: "contacts", conditions,
-                order: [keyExpression, direction, ", contacts.row_id", direction]),
+                StoredContact.qualifiedColumns, from: from, conditions, order: [key.0, direction, ", ", key.1, direction]),
             values: values)
     }
 

@@ -18,6 +18,16 @@ public struct ContactQuery: Sendable, Hashable {
     public var states: Set<ContactState> = [.synced, .pending]
     /// Custom attributes that must equal the given values (type included: `"1"` is not `1`).
     public var customAttributes: [String: JSONValue] = [:]
+    /// Tag names the contact must carry, every one (case-insensitive).
+    public var tags: [String] = []
+    /// Tag names of which the contact must carry at least one.
+    public var anyTags: [String] = []
+    /// Companies, by name (case-insensitive) or `company_id`, the contact must belong to at
+    /// least one of.
+    public var companies: [String] = []
+    /// Segment names the contact must be in, every one (the mirror keeps segment memberships
+    /// when synced with them: `sync --segments`).
+    public var segments: [String] = []
     public var sort: ContactSort = .init(.updatedAt, descending: true)
     /// Page size, 1...10_000.
     public var limit: Int = 50

@@ -84,6 +84,7 @@ extension ContactMirror {
             let upsert = RawBinding(try db.cachedStatement(sql: upsertSQL))
             let lookup = RawBinding(try db.cachedStatement(sql: lookupSQL))
             let insert = RawBinding(try db.cachedStatement(sql: insertSQL))
+            let links = try LinkWriter(in: db)
             var updates: [String: RawBinding] = [:]
             for (position, contact) in newestVersions(of: contacts) {
                 func run(_ statement: RawBinding) throws -> Int {
@@ -100,11 +101,16 @@ extension ContactMirror {
                     try contact.bind(to: insert, fetchedAt: fetchedAt, compressor: compressor)
                     if try run(insert) == 1 {
                         written += 1
+                        if contact.hasLinks, case .int(let updatedAt) = values[10] {
+                            try links.write(
+                                contact, rowID: db.lastInsertedRowID, updatedAt: updatedAt, fresh: true, in: db)
+                        }
                         continue
                     }
                     write = try plannedWrite(of: contact, values: values, fetchedAt: fetchedAt, lookup: lookup, in: db)
                 }
                 let statement: RawBinding
+                var updatedRow: Int64?
                 switch write {
                 case .none: continue
                 case .upsert: statement = upsert
@@ -113,9 +119,14 @@ extension ContactMirror {
                     statement = try updates[sql] ?? RawBinding(try db.cachedStatement(sql: sql))
                     updates[sql] = statement
                     statement.bind(14, rowID)
+                    updatedRow = rowID
                 }
                 try contact.bind(to: statement, fetchedAt: fetchedAt, compressor: compressor)
-                written += try run(statement)
+                let changes = try run(statement)
+                written += changes
+                if changes > 0, contact.hasLinks {
+                    try relink(contact, rowID: updatedRow, links: links, in: db)
+                }
             }
             return written
         }
@@ -127,6 +138,16 @@ extension ContactMirror {
             if try BodyDictionaries.train(in: db, now: fetchedAt) == nil { compressor.resetTally() }
         }
         return written
+    }
+
+    /// Replaces the links of a contact just written with those its body lists; `rowID` nil
+    /// looks the row up by the contact's id (the upsert statement's path).
+    private static func relink(_ contact: ScannedContact, rowID: Int64?, links: LinkWriter, in db: Database) throws {
+        guard let id = contact.id,
+            let row = try Row.fetchOne(
+                db, sql: "SELECT row_id, updated_at FROM contacts WHERE id = ? AND state = 'synced'", arguments: [id])
+        else { return }
+        try links.write(contact, rowID: rowID ?? row[0], updatedAt: row[1], fresh: false, in: db)
     }
 
     /// How a contact already stored (or malformed) reaches the mirror: not at all, through the

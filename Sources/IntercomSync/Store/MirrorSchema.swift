@@ -266,6 +266,87 @@ enum MirrorSchema {
                     END;
                     """)
         }
+        migrator.registerMigration("v13: tags, companies, segments") { db in
+            // The workspace's tags, segments and companies, and each contact's links to them.
+            // A link carries its contact's `updated_at` (a trigger keeps it so), so that the
+            // contacts of one tag come from its links in `updated_at` order, a page at a time,
+            // without reading every contact of the tag. `kind`: 0 tag, 1 company, 2 segment
+            // (`LinkKind`). A contact whose body lists only some of its tags or companies waits
+            // in `link_followups` until a sync reads the rest. `name_key` is the name with its case
+            // folded (`LinkName.key`), which queries compare: SQLite's NOCASE folds ASCII alone. A tombstoned contact keeps no links:
+            // the body that revives it brings them back.
+            try db.execute(
+                sql: """
+                    CREATE TABLE tags (
+                        id TEXT PRIMARY KEY,
+                        name TEXT NOT NULL,
+                        name_key TEXT NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE INDEX tags_by_name ON tags(name_key);
+                    CREATE TABLE segments (
+                        id TEXT PRIMARY KEY,
+                        name TEXT NOT NULL,
+                        name_key TEXT NOT NULL,
+                        person_type TEXT,
+                        created_at INTEGER,
+                        updated_at INTEGER
+                    ) WITHOUT ROWID;
+                    CREATE INDEX segments_by_name ON segments(name_key);
+                    CREATE TABLE companies (
+                        id TEXT PRIMARY KEY,
+                        company_id TEXT,
+                        name TEXT,
+                        name_key TEXT,
+                        plan TEXT,
+                        size INTEGER,
+                        industry TEXT,
+                        website TEXT,
+                        monthly_spend REAL,
+                        user_count INTEGER,
+                        created_at INTEGER,
+                        updated_at INTEGER,
+                        body TEXT NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE INDEX companies_by_name ON companies(name_key);
+                    CREATE INDEX companies_by_company_id ON companies(company_id);
+                    CREATE TABLE contact_links (
+                        kind INTEGER NOT NULL,
+                        target TEXT NOT NULL,
+                        contact_updated_at INTEGER NOT NULL,
+                        contact_row INTEGER NOT NULL,
+                        PRIMARY KEY (kind, target, contact_updated_at, contact_row)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX contact_links_by_contact ON contact_links(contact_row, kind);
+                    CREATE TABLE link_followups (
+                        contact_row INTEGER NOT NULL,
+                        kind INTEGER NOT NULL,
+                        PRIMARY KEY (contact_row, kind)
+                    ) WITHOUT ROWID;
+                    CREATE TRIGGER contact_links_follow_updated_at AFTER UPDATE OF updated_at ON contacts
+                    WHEN old.updated_at IS NOT new.updated_at
+                    BEGIN
+                        UPDATE contact_links SET contact_updated_at = new.updated_at WHERE contact_row = new.row_id;
+                    END;
+                    CREATE TRIGGER contact_links_tombstone AFTER UPDATE OF state ON contacts
+                    WHEN new.state = 'tombstoned' AND old.state != 'tombstoned'
+                    BEGIN
+                        DELETE FROM contact_links WHERE contact_row = new.row_id;
+                        DELETE FROM link_followups WHERE contact_row = new.row_id;
+                    END;
+                    CREATE TRIGGER contact_links_delete AFTER DELETE ON contacts
+                    BEGIN
+                        DELETE FROM contact_links WHERE contact_row = old.row_id;
+                        DELETE FROM link_followups WHERE contact_row = old.row_id;
+                    END;
+                    """)
+            // Contacts already mirrored list their tags and companies in their bodies: a sync
+            // reads them (`ContactMirror.relinkStoredContacts`) the first time it runs.
+            try db.execute(
+                sql: """
+                    INSERT INTO sync_state (key, value)
+                    SELECT 'links.upgrade', '0' WHERE EXISTS (SELECT 1 FROM contacts)
+                    """)
+        }
         return migrator
     }
 

@@ -80,6 +80,10 @@ struct ScannedContact: Sendable {
     var body = ""
     /// The body compressed ahead of the writer, and by what (`ScannedPage.pack(with:)`).
     var packed: (compressor: BodyCompressor, bytes: [UInt8])?
+    /// The tags and companies the body lists; nil where it has no such list (the contact's
+    /// links are then left as they are).
+    var tags: LinkList?
+    var companies: LinkList?
 
     enum Field: Int, CaseIterable {
         case id, role, email, phone, name, externalID, ownerID, createdAt, updatedAt
@@ -143,6 +147,9 @@ struct ScannedContact: Sendable {
     }
 
     var id: String? { fields[.id]?.string }
+    /// Whether the body has links to write: a list of tags or companies, even an empty one
+    /// (which clears a stored contact's).
+    var hasLinks: Bool { tags != nil || companies != nil }
     var updatedAt: Int? { fields[.updatedAt]?.int }
 
     /// Reads the object at the reader's position.
@@ -162,6 +169,10 @@ struct ScannedContact: Sendable {
                 case .object(let avatar): self.avatar = avatar["image_url"]
                 case let value: self.avatar = value
                 }
+            } else if key.is("tags") {
+                tags = try LinkList(&reader)
+            } else if key.is("companies") {
+                companies = try LinkList(&reader)
             } else if key.is("custom_attributes") {
                 if reader.peek() == UInt8(ascii: "{") {
                     customAttributes = reader.text(try reader.skipValue())
@@ -273,5 +284,59 @@ final class ScannedPages: @unchecked Sendable {
         defer { condition.unlock() }
         while results[index] == nil { condition.wait() }
         return try results[index]!.get()
+    }
+}
+
+/// The references to tags or companies a contact's body lists (`{"type":"list","data":[{"id"…}],
+/// "total_count":…,"has_more":…}`): Intercom lists 10 at most, and says when there are more.
+struct LinkList: Sendable, Equatable {
+    var ids: [String] = []
+    /// False when the body says it lists only some (`has_more`, or a `total_count` above the
+    /// ids): the rest must be read from the contact's own list (`/contacts/{id}/tags`).
+    var complete = true
+
+    init(ids: [String] = [], complete: Bool = true) {
+        self.ids = ids
+        self.complete = complete
+    }
+
+    /// Reads the list at the reader's position; nil, having skipped it, when it is no object.
+    init?(_ reader: inout JSONReader) throws(JSONReadError) {
+        guard reader.peek() == UInt8(ascii: "{") else {
+            _ = try reader.skipValue()
+            return nil
+        }
+        var ids: [String] = []
+        var hasMore = false
+        var total: Int64?
+        try reader.readObjectKeys { (reader, key) throws(JSONReadError) in
+            if key.is("data"), reader.peek() == UInt8(ascii: "[") {
+                try reader.readArray { (reader) throws(JSONReadError) in
+                    guard reader.peek() == UInt8(ascii: "{") else {
+                        _ = try reader.skipValue()
+                        return
+                    }
+                    try reader.readObjectKeys { (reader, key) throws(JSONReadError) in
+                        guard key.is("id") else {
+                            _ = try reader.skipValue()
+                            return
+                        }
+                        switch try reader.readValue() {
+                        case .string(let id): ids.append(id)
+                        case .int(let id): ids.append(String(id))
+                        default: break
+                        }
+                    }
+                }
+            } else if key.is("has_more") {
+                hasMore = try reader.readValue() == .bool(true)
+            } else if key.is("total_count") {
+                total = try reader.readValue().int.map(Int64.init)
+            } else {
+                _ = try reader.skipValue()
+            }
+        }
+        self.ids = ids
+        complete = !hasMore && (total.map { $0 <= Int64(ids.count) } ?? true)
     }
 }

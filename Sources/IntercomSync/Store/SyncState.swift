@@ -49,6 +49,14 @@ public enum SyncStateKey: String, Sendable, CaseIterable {
     /// The row_id up to which an upgrade from text bodies has compressed them; absent when
     /// none is under way.
     case bodiesUpgrade = "bodies.upgrade"
+    /// The row_id up to which the contacts of a mirror written before it kept links (tags,
+    /// companies) have been linked from their bodies; absent when none is under way.
+    case linksUpgrade = "links.upgrade"
+    /// Set when the mirror keeps segment memberships (`sync --segments`): every sync then reads
+    /// each segment's members.
+    case segmentMembers = "segments.members"
+    /// When the workspace's companies were last listed whole (their deletions found).
+    case companiesListedAt = "companies.listed_at"
 }
 
 extension ContactMirror {

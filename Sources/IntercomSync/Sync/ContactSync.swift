@@ -86,6 +86,7 @@ public final class ContactSync: Sendable {
         let lock = try await MirrorLock.acquire(mirror, purpose: "intercom-sync sync", waiting: lockWait)
         defer { withExtendedLifetime(lock) {} }
         try mirror.finishDeferredIndexingLeftBehind()
+        try mirror.relinkStoredContacts()
         let started = Date()
         let before = client.counters
         // A pull that will plan its ranges sends the plan's first requests beside `GET /me`: they
@@ -111,6 +112,7 @@ public final class ContactSync: Sendable {
                 into: &summary, allowMassDelete: safety.allowMassDelete,
                 opening: hasWatermark && !fullPullInterrupted ? nil : opening, progress: progress)
         }
+        try await syncLinks(full: summary.passes.contains(.full), into: &summary)
         let after = client.counters
         summary.requests = after.requests - before.requests
         summary.rateLimited = after.rateLimited - before.rateLimited

@@ -38,6 +38,14 @@ public struct SyncSummary: Sendable, Equatable {
     /// True when a full pull into a small mirror deferred its indexing to its end
     /// (`ContactMirror.bulkLoading`).
     public var deferredIndexing = false
+    /// The tags, segments and companies read (a full pull lists every company; an incremental
+    /// one only those newly linked), the contacts whose whole list of tags or companies was read
+    /// because their body listed only some, and the requests all that took.
+    public var tags = 0
+    public var segments = 0
+    public var companies = 0
+    public var followedLinks = 0
+    public var linkRequests = 0
     /// Requests sent, 429 answers received, and retries (from the client's counters).
     public var requests = 0
     public var rateLimited = 0
