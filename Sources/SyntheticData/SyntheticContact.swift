@@ -26,6 +26,10 @@ public struct SyntheticContact: Sendable, Equatable {
     public var lastSeenAt: Int?
     public var city: String
     public var workspaceID: String
+    /// The ids of the tags and companies it carries (none unless set): its body lists the first
+    /// 10 of each, with `total_count` and `has_more`, as Intercom's do.
+    public var tagIDs: [String] = []
+    public var companyIDs: [String] = []
 
     public static func == (lhs: SyntheticContact, rhs: SyntheticContact) -> Bool {
         lhs.intercomJSON() == rhs.intercomJSON()
@@ -88,15 +92,18 @@ public struct SyntheticContact: Sendable, Equatable {
             }
         }
         json.endObject()
-        for list in ["tags", "notes", "companies"] {
+        for (list, type, ids) in [("tags", "tag", tagIDs), ("notes", "note", []), ("companies", "company", companyIDs)] {
             json.key(list)
             json.beginObject()
             json.field("type", "list")
             json.key("data")
-            json.raw("[]")
+            json.raw(
+                "["
+                    + ids.prefix(10).map { #"{"type":"\#(type)","id":"\#($0)","url":"/\#(list)/\#($0)"}"# }
+                    .joined(separator: ",") + "]")
             json.field("url", "/contacts/\(id)/\(list)")
-            json.field("total_count", 0)
-            json.field("has_more", false)
+            json.field("total_count", ids.count)
+            json.field("has_more", ids.count > 10)
             json.endObject()
         }
         json.endObject()

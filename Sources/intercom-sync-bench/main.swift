@@ -46,9 +46,12 @@ func upsert(count: Int, seed: UInt64, pagesPerCommit: Int, deferIndexing: Bool, 
         upsertNanoseconds += now() - began
         pages.removeAll(keepingCapacity: true)
     }
+    let links = Links(
+        tags: Int(option("tags", default: "0"))!, companies: Int(option("companies", default: "0"))!, seed: seed)
     func page(at start: Int) -> String {
         IntercomPage.list(
-            generator.contacts(start..<min(start + perPage, count)), page: start / perPage + 1, perPage: perPage,
+            generator.contacts(start..<min(start + perPage, count)).map(links.apply), page: start / perPage + 1,
+            perPage: perPage,
             totalCount: count, nextCursor: start + perPage < count ? "cursor-\(start + perPage)" : nil)
     }
     // Pages made beforehand (`--pregenerate yes`) leave a profile of the upsert alone, at the
@@ -73,6 +76,10 @@ func upsert(count: Int, seed: UInt64, pagesPerCommit: Int, deferIndexing: Bool, 
     } else {
         try load()
     }
+    if links.tags > 0 || links.companies > 0 {
+        try links.store(in: mirror)
+        print("relations: \(links.tags) tags and \(links.companies) companies carried by the contacts")
+    }
     let seconds = Double(upsertNanoseconds) / 1e9
     print(
         "contacts upserted: \(stored) (pages of \(perPage), \(pagesPerCommit) pages per commit, "
@@ -80,6 +87,125 @@ func upsert(count: Int, seed: UInt64, pagesPerCommit: Int, deferIndexing: Bool, 
     report("upsert time", seconds, "s", decimals: 2)
     report("upsert rate", Double(stored) / seconds, "contacts/s", decimals: 0)
     report("upsert throughput", Double(bytes) / seconds / 1e6, "MB/s of JSON")
+}
+
+/// Tags and companies for generated contacts, shaped as a support team's workspace: tag k is
+/// drawn with weight 1/(k+1), half the contacts carry none and 1 in 250 carries 12 to 15 (more
+/// than a body lists); 56 % belong to one company and 4 % to two.
+struct Links {
+    let tags: Int
+    let companies: Int
+    let seed: UInt64
+    private let cumulative: [Double]
+
+    init(tags: Int, companies: Int, seed: UInt64) {
+        self.tags = tags
+        self.companies = companies
+        self.seed = seed
+        var sums: [Double] = []
+        for index in 0..<tags { sums.append((sums.last ?? 0) + 1 / Double(index + 1)) }
+        cumulative = sums
+    }
+
+    static func tagID(_ number: Int) -> String { String(8_000_001 + number) }
+    static func tagName(_ number: Int) -> String { "bench tag \(number)" }
+    static func companyID(_ number: Int) -> String { "bench-company-\(number)" }
+    static func companyName(_ number: Int) -> String { "Company \(number) Inc" }
+
+    func apply(_ contact: SyntheticContact) -> SyntheticContact {
+        var contact = contact
+        var random = SystemRandomNumberGenerator.seeded(seed ^ UInt64(contact.index) &* 0xD1B5_4A32_D192_ED03)
+        if tags > 0 {
+            let count =
+                random.next() % 250 == 0 ? 12 + Int(random.next() % 4) : [0, 0, 0, 0, 0, 1, 1, 1, 2, 3][Int(random.next() % 10)]
+            var chosen: [String] = []
+            while chosen.count < min(count, tags) {
+                let draw = Double(random.next() % 1_000_000) / 1_000_000 * cumulative[tags - 1]
+                let id = Self.tagID(cumulative.firstIndex { $0 > draw } ?? tags - 1)
+                if !chosen.contains(id) { chosen.append(id) }
+            }
+            contact.tagIDs = chosen
+        }
+        if companies > 0 {
+            let draw = random.next() % 100
+            let count = draw < 56 ? 1 : draw < 60 ? 2 : 0
+            var chosen: [String] = []
+            while chosen.count < min(count, companies) {
+                let id = Self.companyID(Int(random.next() % UInt64(companies)))
+                if !chosen.contains(id) { chosen.append(id) }
+            }
+            contact.companyIDs = chosen
+        }
+        return contact
+    }
+
+    /// The tag and company lists, as a sync stores them.
+    func store(in mirror: ContactMirror) throws {
+        try mirror.writer.write { db in
+            try ContactMirror.replaceTags((0..<tags).map { (Self.tagID($0), Self.tagName($0)) }, in: db)
+            try ContactMirror.upsertCompanies(
+                (0..<companies).compactMap { number in
+                    CompanyRecord(
+                        .object([
+                            "type": "company", "id": .string(Self.companyID(number)),
+                            "company_id": .string("co-\(number)"), "name": .string(Self.companyName(number)),
+                        ]))
+                }, in: db)
+        }
+    }
+}
+
+extension SystemRandomNumberGenerator {
+    /// A deterministic generator for a seed (SplitMix64), whatever the name says.
+    static func seeded(_ seed: UInt64) -> SeededRandom { SeededRandom(state: seed) }
+}
+
+struct SeededRandom: RandomNumberGenerator {
+    var state: UInt64
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var value = state
+        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
+        return value ^ (value >> 31)
+    }
+}
+
+/// The first page (50) of `--tag` and `--company` queries, by the default sort (newest update
+/// first): the most carried tag, one in the middle, the least carried, and random companies.
+func linkQueries(samples: Int, tags: Int, companies: Int, mirror: ContactMirror) throws {
+    func first(_ build: (inout ContactQuery) -> Void) throws -> Int {
+        var query = ContactQuery()
+        build(&query)
+        return try mirror.contacts(matching: query).contacts.count
+    }
+    for (label, number) in [("most carried", 0), ("middling", tags / 2), ("least carried", tags - 1)] where tags > 0 {
+        try measure("--tag, first page of 50, \(label) tag", samples: samples) { _ in
+            try first { $0.tags = [Links.tagName(number)] }
+        }
+    }
+    if tags > 1 {
+        try measure("--tag A --tag B (both), first page of 50", samples: samples) { _ in
+            try first { $0.tags = [Links.tagName(0), Links.tagName(1)] }
+        }
+        try measure("--any-tag (two rare tags), first page of 50", samples: samples) { _ in
+            try first { $0.anyTags = [Links.tagName(tags - 1), Links.tagName(tags - 2)] }
+        }
+    }
+    if companies > 0 {
+        var random = SystemRandomNumberGenerator.seeded(7)
+        let picks = (0..<samples).map { _ in Int(random.next() % UInt64(companies)) }
+        try measure("--company NAME, first page of 50", samples: samples) { sample in
+            try first { $0.companies = [Links.companyName(picks[sample])] }
+        }
+        try measure("--tag and --company, first page of 50", samples: samples) { sample in
+            try first {
+                $0.tags = [Links.tagName(0)]
+                $0.companies = [Links.companyName(picks[sample])]
+            }
+        }
+    }
 }
 
 /// Times `samples` queries, each for a random key, and prints the median and p99.
@@ -257,11 +383,15 @@ do {
         try steadyUpsert(count: count, seed: seed, pages: pages, mirror: mirror)
     case "open":
         try openAndGet(count: count, seed: seed, samples: Int(option("samples", default: "50"))!)
+    case "link-queries":
+        try linkQueries(
+            samples: Int(option("samples", default: "1000"))!, tags: Int(option("tags", default: "20"))!,
+            companies: Int(option("companies", default: "10000"))!, mirror: try ContactMirror.open(at: path, mode: .existing))
     case "stage-messages":
         try stageMessages(count: count, mirror: try ContactMirror.open(at: path, mode: .existing))
     default:
         print(
-            "usage: intercom-sync-bench upsert|lookups|steady|open|stage-messages [--count N] [--pages N] [--seed S] [--db PATH] [--samples N] [--only email] [--pages-per-commit N] [--defer-indexing yes|no]"
+            "usage: intercom-sync-bench upsert|lookups|steady|open|link-queries|stage-messages [--count N] [--tags N] [--companies N] [--pages N] [--seed S] [--db PATH] [--samples N] [--only email] [--pages-per-commit N] [--defer-indexing yes|no]"
         )
         exit(2)
     }

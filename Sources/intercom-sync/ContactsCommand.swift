@@ -6,6 +6,7 @@ struct ContactsCommand: AsyncParsableCommand {
         abstract: "Query, read, create and import the contacts in the mirror.",
         subcommands: [
             ContactsQueryCommand.self, ContactsGetCommand.self, ContactsCreateCommand.self, ContactsImportCommand.self,
+            ContactsTagCommand.self, ContactsUntagCommand.self,
         ]
     )
 }

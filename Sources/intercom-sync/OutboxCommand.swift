@@ -297,7 +297,8 @@ enum OutboxRendering {
     static func text(_ summary: FlushSummary) -> String {
         var lines = [
             "flush: \(summary.contactsCreated) contacts created, \(summary.contactsAdopted) adopted, "
-                + "\(summary.messagesSent) messages sent, \(summary.failed) failed, \(summary.unknown) unknown, "
+                + "\(summary.messagesSent) messages sent, \(summary.taggings) taggings, \(summary.failed) failed, "
+                + "\(summary.unknown) unknown, "
                 + "\(summary.deferred) deferred, \(summary.blocked) waiting for a create"
         ]
         if !summary.interrupted.isEmpty {
@@ -315,6 +316,7 @@ enum OutboxRendering {
         .object([
             "queued": .int(Int64(summary.queued)), "contacts_created": .int(Int64(summary.contactsCreated)),
             "contacts_adopted": .int(Int64(summary.contactsAdopted)), "messages_sent": .int(Int64(summary.messagesSent)),
+            "taggings": .int(Int64(summary.taggings)),
             "failed": .int(Int64(summary.failed)), "unknown": .int(Int64(summary.unknown)),
             "interrupted": .array(summary.interrupted.map { .int($0) }), "deferred": .int(Int64(summary.deferred)),
             "blocked": .int(Int64(summary.blocked)), "stopped_by": summary.stoppedBy.map(JSONValue.string) ?? .null,

@@ -95,4 +95,103 @@ import Testing
         #expect(query.status == 1)
         #expect(query.stderr.contains("sync --segments"), "\(query.stderr)")
     }
+
+    @Test func contactsTagStagesAndOutboxListShowsIt() async throws {
+        let simulator = try await Self.simulator()
+        defer { Task { await simulator.stop() } }
+        let workspace = try Workspace(contacts: 0)
+        let token = ["INTERCOM_ACCESS_TOKEN": simulator.accessToken]
+        let synced = try await CLI.runOffPool(
+            SyncCommandTests.arguments(["sync"], db: workspace.db, simulator: simulator), environment: token)
+        try #require(synced.status == 0, "\(synced.stderr)")
+        let db = ["--db", workspace.db]
+        let id = try #require(await simulator.workspace.contactIDs().first)
+        let tagged = try CLI.run(["contacts", "tag", id, "Key Account", "VIP"] + db)
+        #expect(tagged.status == 0, "\(tagged.stderr)")
+        #expect(tagged.stdout.contains("staged tagging #1, #2 of \(id)"), "\(tagged.stdout)")
+        let query = try CLI.run(["contacts", "query", "--tag", "key account", "--format", "ndjson"] + db)
+        #expect(query.stdout.contains(id))
+        let list = try CLI.run(["outbox", "list"] + db)
+        #expect(list.stdout.contains("tag_contact"), "\(list.stdout)")
+        let empty = try CLI.run(["contacts", "tag", id, " "] + db)
+        #expect(empty.status == 2, "\(empty.stderr)")
+        #expect(empty.stderr.contains("tag name cannot be empty"), "\(empty.stderr)")
+        let flush = try await CLI.runOffPool(
+            SyncCommandTests.arguments(["outbox", "flush"], db: workspace.db, simulator: simulator), environment: token)
+        #expect(flush.status == 0, "\(flush.stderr)")
+        #expect(flush.stdout.contains("2 taggings"), "\(flush.stdout)")
+    }
+
+    /// Taggings (of contacts made offline too) across flushes killed with SIGKILL: each ends on
+    /// Intercom as staged, on the contact it was staged for, and the mirror agrees. The kills
+    /// land within the time a clean flush of the same entries took here.
+    @Test func killedFlushesOfTaggingsEndAsStaged() async throws {
+        let simulator = try await SyncCommandTests.simulator(contacts: 20, latency: 6)
+        defer { Task { await simulator.stop() } }
+        let reference = try Workspace(contacts: 0)
+        let token = ["INTERCOM_ACCESS_TOKEN": simulator.accessToken]
+        let synced = try await CLI.runOffPool(
+            SyncCommandTests.arguments(["sync"], db: reference.db, simulator: simulator), environment: token)
+        try #require(synced.status == 0, "\(synced.stderr)")
+        let ids = await simulator.workspace.contactIDs()
+
+        /// Stages trial `name`'s entries in a copy of the reference mirror: a contact made offline
+        /// and tagged, eight contacts tagged, two of them untagged again.
+        func stage(_ name: String) throws -> Workspace {
+            let workspace = try Workspace(contacts: 0)
+            try FileManager.default.copyItem(atPath: reference.db, toPath: workspace.db)
+            let mirror = try ContactMirror.open(at: workspace.db, mode: .existing)
+            _ = try mirror.stageContact(ContactDraft(email: "\(name)@example.com"), now: 1_767_225_600)
+            _ = try mirror.stageTagging(contact: "\(name)@example.com", tags: ["\(name) new"], now: 1_767_225_600)
+            for id in ids.prefix(8) { _ = try mirror.stageTagging(contact: id, tags: [name], now: 1_767_225_600) }
+            for id in ids.prefix(2) {
+                _ = try mirror.stageTagging(contact: id, tags: [name], untag: true, now: 1_767_225_600)
+            }
+            return workspace
+        }
+        let cleanWorkspace = try stage("clean")
+        let clean = cleanWorkspace.db
+        let started = ContinuousClock.now
+        let cleanRun = try await CLI.runOffPool(
+            SyncCommandTests.arguments(["outbox", "flush"], db: clean, simulator: simulator), environment: token)
+        let cleanTime = ContinuousClock.now - started
+        try #require(cleanRun.status == 0, "\(cleanRun.stderr)")
+
+        var generator = SystemRandomNumberGenerator()
+        var killedMidway = 0
+        let trials = 8
+        for trial in 0..<trials {
+            let name = "trial\(trial)"
+            let workspace = try stage(name)
+            let db = workspace.db
+            let arguments = SyncCommandTests.arguments(["outbox", "flush"], db: db, simulator: simulator)
+            for _ in 0..<(trial % 2 == 0 ? 2 : 1) {
+                let delay = cleanTime * Double.random(in: 0.1...0.9, using: &generator)
+                if try await CLI.offPool({ try CLI.runKilled(arguments, environment: token, after: delay) }) == nil {
+                    killedMidway += 1
+                }
+            }
+            let finish = try await CLI.runOffPool(arguments, environment: token)
+            #expect(finish.status == 0, "trial \(trial): \(finish.stderr)")
+            let mirror = try ContactMirror.open(at: db, mode: .existing)
+            #expect(try mirror.outboxEntries().allSatisfy { $0.state == .sent }, "trial \(trial)")
+            let tags = Dictionary(uniqueKeysWithValues: await simulator.workspace.tagList().map { ($0.name, $0.id) })
+            let relations = await simulator.workspace.relationsByContact()
+            let tagID = try #require(tags[name], "trial \(trial)")
+            let carriers = Set(relations.filter { $0.value.tags.contains(tagID) }.map(\.key))
+            #expect(carriers == Set(ids[2..<8]), "trial \(trial): \(carriers.count) carry the tag")
+            let newTagID = try #require(tags["\(name) new"], "trial \(trial)")
+            let newCarriers = relations.filter { $0.value.tags.contains(newTagID) }.map(\.key)
+            let created = try await simulator.workspace.exportContacts().compactMap { body -> String? in
+                let value = try JSONValue(jsonText: body)
+                return value["email"]?.string == "\(name)@example.com" ? value["id"]?.string : nil
+            }
+            #expect(created.count == 1 && newCarriers == created, "trial \(trial)")
+            var query = ContactQuery()
+            query.tags = [name]
+            query.limit = 100
+            #expect(Set(try mirror.contacts(matching: query).contacts.map(\.id)) == carriers, "trial \(trial)")
+        }
+        #expect(killedMidway >= trials / 2, "most kills should land during the flush")
+    }
 }

@@ -5,6 +5,11 @@ public struct OutboxEntry: Sendable, Equatable {
     public enum Kind: String, Sendable, Codable, CaseIterable {
         case createContact = "create_contact"
         case sendMessage = "send_message"
+        /// Tags the contact with the tag named in the payload (`{"name"}`), making the tag first
+        /// if Intercom has none of that name.
+        case tagContact = "tag_contact"
+        /// Takes the tag named in the payload off the contact.
+        case untagContact = "untag_contact"
     }
 
     /// What went wrong the last time: Intercom's answer, or one of ours for network failures.

@@ -6,6 +6,8 @@ public struct FlushSummary: Sendable, Equatable {
     public var contactsCreated = 0
     public var contactsAdopted = 0
     public var messagesSent = 0
+    /// Tags put on or taken off contacts.
+    public var taggings = 0
     /// Entries Intercom refused for good (other 4xx): they stay `failed` with its error.
     public var failed = 0
     /// Messages whose request may or may not have reached Intercom (a timeout, a dropped
@@ -37,7 +39,7 @@ public struct FlushSummary: Sendable, Equatable {
 
     public init() {}
 
-    public var sent: Int { contactsCreated + contactsAdopted + messagesSent }
+    public var sent: Int { contactsCreated + contactsAdopted + messagesSent + taggings }
     /// True when some entry needs a decision (`outbox list`, `outbox retry`, `outbox drop`).
     public var needsAttention: Bool { failedInOutbox > 0 || unknownInOutbox > 0 }
 }

@@ -5,7 +5,7 @@ import Synchronization
 /// Sends what the outbox holds, as docs/GUARANTEES.md promises (guarantees 5–9, 13):
 ///
 /// - creates first (imported contacts get their entries on the way, `queueImportedCreates`),
-///   then messages, each in queue order, a few at a time through the client's shared rate-limit
+///   then taggings (one at a time), then messages, each in queue order, a few at a time through the client's shared rate-limit
 ///   governor;
 /// - every entry is committed `in_flight` before its request goes out, and its outcome is
 ///   committed when the answer comes: `sent` with the remote id, `failed` on a permanent error,
@@ -84,6 +84,9 @@ public final class OutboxFlush: Sendable {
         try await forEachPendingPage(of: .createContact, in: run) { page in
             try await self.forEach(page, in: run) { entry in try await self.push(entry, in: run) }
         }
+        try await forEachPendingPage(of: [.tagContact, .untagContact], in: run) { page in
+            try await self.forEach(page, width: 1, in: run) { entry in try await self.applyTagging(entry, in: run) }
+        }
         var sender: Result<String, IntercomError>?
         try await forEachPendingPage(of: .sendMessage, in: run) { page in
             if sender == nil { sender = try await self.sender(for: page, in: run) }
@@ -120,8 +123,14 @@ public final class OutboxFlush: Sendable {
     private func forEachPendingPage(
         of kind: OutboxEntry.Kind, in run: FlushRun, _ body: ([OutboxEntry]) async throws -> Void
     ) async throws {
+        try await forEachPendingPage(of: [kind], in: run, body)
+    }
+
+    private func forEachPendingPage(
+        of kinds: [OutboxEntry.Kind], in run: FlushRun, _ body: ([OutboxEntry]) async throws -> Void
+    ) async throws {
         var after: Int64 = 0
-        var importsWaiting = kind == .createContact
+        var importsWaiting = kinds.contains(.createContact)
         while !run.isStopped {
             if importsWaiting {
                 // Imported contacts get their entries a page ahead of their pushes.
@@ -133,9 +142,10 @@ public final class OutboxFlush: Sendable {
                 try OutboxEntry.fetchAll(
                     db,
                     sql: """
-                        SELECT \(OutboxEntry.columns) FROM outbox WHERE state = 'pending' AND kind = ? AND seq > ?
+                        SELECT \(OutboxEntry.columns) FROM outbox
+                        WHERE state = 'pending' AND kind IN (\(databaseQuestionMarks(count: kinds.count))) AND seq > ?
                         ORDER BY seq LIMIT ?
-                        """, arguments: [kind.rawValue, after, pageSize])
+                        """, arguments: StatementArguments(kinds.map(\.rawValue)) + [after, pageSize])
             }
             guard let last = page.last else {
                 if importsWaiting { continue }  // A range whose contacts all had entries already.
@@ -149,13 +159,15 @@ public final class OutboxFlush: Sendable {
     /// Runs `work` over `entries` in order, at most `concurrency` at a time; starts nothing
     /// new once the run is stopped.
     private func forEach(
-        _ entries: [OutboxEntry], in run: FlushRun, _ work: @escaping @Sendable (OutboxEntry) async throws -> Void
+        _ entries: [OutboxEntry], width: Int? = nil, in run: FlushRun,
+        _ work: @escaping @Sendable (OutboxEntry) async throws -> Void
     ) async throws {
+        let width = width ?? concurrency
         try await withThrowingTaskGroup(of: Void.self) { group in
             var pending = entries.makeIterator()
             var running = 0
             while true {
-                while running < concurrency, !run.isStopped, let entry = pending.next() {
+                while running < width, !run.isStopped, let entry = pending.next() {
                     group.addTask { try await work(entry) }
                     running += 1
                 }

@@ -27,8 +27,11 @@ struct LinkWriter {
     private let insert: RawBinding
     private let follow: RawBinding
     private let unfollow: RawBinding
+    /// Whether taggings wait in the outbox, which a contact's new links must not hide.
+    private let taggingsQueued: Bool
 
     init(in db: Database) throws {
+        taggingsQueued = try ContactMirror.hasQueuedTaggings(in: db)
         delete = RawBinding(try db.cachedStatement(sql: "DELETE FROM contact_links WHERE contact_row = ?1 AND kind = ?2"))
         insert = RawBinding(
             try db.cachedStatement(
@@ -45,6 +48,7 @@ struct LinkWriter {
     func write(_ contact: ScannedContact, rowID: Int64, updatedAt: Int64, fresh: Bool, in db: Database) throws {
         if let tags = contact.tags {
             try replace(.tag, ids: tags.ids, complete: tags.complete, rowID: rowID, updatedAt: updatedAt, fresh: fresh, in: db)
+            if taggingsQueued { try ContactMirror.reapplyQueuedTaggings(rowID: rowID, updatedAt: updatedAt, in: db) }
         }
         if let companies = contact.companies {
             try replace(
@@ -163,7 +167,7 @@ public struct ContactLinks: Sendable, Equatable, Codable {
 }
 
 /// A company as the list endpoints send it, taken apart for the `companies` table.
-struct CompanyRecord: Sendable, Equatable {
+package struct CompanyRecord: Sendable, Equatable {
     var id: String
     var companyID: String?
     var name: String?
@@ -178,7 +182,7 @@ struct CompanyRecord: Sendable, Equatable {
     var body: String
 
     /// Reads one company object; nil when it has no id.
-    init?(_ value: JSONValue) {
+    package init?(_ value: JSONValue) {
         guard case .object(let fields) = value, let id = fields["id"]?.string ?? fields["id"]?.int.map(String.init)
         else { return nil }
         self.id = id
@@ -203,8 +207,9 @@ struct CompanyRecord: Sendable, Equatable {
 extension ContactMirror {
     /// Makes the workspace's tags exactly `tags` (id, name): new ones added, renamed ones
     /// renamed, and the ones Intercom no longer has removed with their links.
-    static func replaceTags(_ tags: [(id: String, name: String)], in db: Database) throws {
+    package static func replaceTags(_ tags: [(id: String, name: String)], in db: Database) throws {
         try replaceNamed(table: "tags", kind: .tag, tags.map { ($0.id, $0.name, [] as [DatabaseValue]) }, in: db)
+        try adoptLocalTags(in: db)
     }
 
     /// `replaceTags` for segments: (id, name, person type, created_at, updated_at).
@@ -243,8 +248,9 @@ extension ContactMirror {
         try db.execute(sql: "DELETE FROM temp.kept_ids")
         let keep = try db.cachedStatement(sql: "INSERT OR IGNORE INTO temp.kept_ids (id) VALUES (?)")
         for id in ids { try keep.execute(arguments: [id]) }
+        // Placeholders of tags made offline are not Intercom's to list (`adoptLocalTags`).
         let gone = try String.fetchAll(
-            db, sql: "SELECT id FROM \(table) WHERE id NOT IN (SELECT id FROM temp.kept_ids)")
+            db, sql: "SELECT id FROM \(table) WHERE id NOT IN (SELECT id FROM temp.kept_ids) AND id NOT LIKE 'local:%'")
         for id in gone {
             try db.execute(sql: "DELETE FROM contact_links WHERE kind = ? AND target = ?", arguments: [kind.rawValue, id])
             try db.execute(sql: "DELETE FROM \(table) WHERE id = ?", arguments: [id])
@@ -252,7 +258,7 @@ extension ContactMirror {
     }
 
     /// Stores companies as the list endpoints send them (inserted, or replacing the stored one).
-    static func upsertCompanies(_ companies: [CompanyRecord], in db: Database) throws {
+    package static func upsertCompanies(_ companies: [CompanyRecord], in db: Database) throws {
         let statement = try db.cachedStatement(
             sql: """
                 INSERT INTO companies (

@@ -146,22 +146,27 @@ extension ContactMirror {
 
     static func stageMessage(_ draft: MessageDraft, now: Int, in db: Database) throws -> StagedMessage {
         let recipient = try recipient(draft.to.trimmingCharacters(in: .whitespaces), in: db)
-        var waitsFor: Int64?
-        if recipient.state == .pending {
-            waitsFor = try Int64.fetchOne(
-                db,
-                sql: """
-                    SELECT seq FROM outbox WHERE kind = 'create_contact' AND contact_id = ? AND state != 'sent'
-                    ORDER BY seq DESC LIMIT 1
-                    """, arguments: [recipient.id])
-            if waitsFor == nil { waitsFor = try queueImportedCreate(contactID: recipient.id, now: now, in: db) }
-            guard waitsFor != nil else {
-                throw OutboxError(.unknownRecipient, "contact \(recipient.id) was never queued for creation")
-            }
-        }
+        let waitsFor = try createAwaited(by: recipient, now: now, in: db)
         let seq = try insertEntry(
             .sendMessage, contactID: recipient.id, dependsOn: waitsFor, payload: draft.payload.jsonText, now: now, in: db)
         return StagedMessage(seq: seq, recipientID: recipient.id, waitsFor: waitsFor)
+    }
+
+    /// The create entry an entry for `contact` must wait for: none for a pushed contact; for a
+    /// pending one, its create (written now for an imported contact that has none yet).
+    static func createAwaited(by contact: (id: String, state: ContactState), now: Int, in db: Database) throws -> Int64? {
+        guard contact.state == .pending else { return nil }
+        var waitsFor = try Int64.fetchOne(
+            db,
+            sql: """
+                SELECT seq FROM outbox WHERE kind = 'create_contact' AND contact_id = ? AND state != 'sent'
+                ORDER BY seq DESC LIMIT 1
+                """, arguments: [contact.id])
+        if waitsFor == nil { waitsFor = try queueImportedCreate(contactID: contact.id, now: now, in: db) }
+        guard waitsFor != nil else {
+            throw OutboxError(.unknownRecipient, "contact \(contact.id) was never queued for creation")
+        }
+        return waitsFor
     }
 
     static func insertEntry(
@@ -204,7 +209,7 @@ extension ContactMirror {
     }
 
     /// Resolves a message's `to`: an id or local id (aliases followed), else an email.
-    private static func recipient(_ to: String, in db: Database) throws -> (id: String, state: ContactState) {
+    static func recipient(_ to: String, in db: Database) throws -> (id: String, state: ContactState) {
         if let row = try Row.fetchOne(
             db, sql: "SELECT id, state FROM contacts WHERE id = ?", arguments: [resolve(id: to, in: db)])
         {
@@ -349,7 +354,8 @@ extension ContactMirror {
 
     /// Settles entries a previous flush left `in_flight` (it died mid-request): a message
     /// becomes `unknown` and is not re-sent; a create goes back to `pending`, since a repeated
-    /// create is adopted through its 409. Returns the messages marked unknown.
+    /// create is adopted through its 409, and so does a tagging, which Intercom applies once
+    /// however often it is sent. Returns the messages marked unknown.
     static func recoverInterruptedEntries(now: Int, in db: Database) throws -> [Int64] {
         let messages = try Int64.fetchAll(
             db, sql: "SELECT seq FROM outbox WHERE state = 'in_flight' AND kind = 'send_message' ORDER BY seq")
@@ -360,7 +366,7 @@ extension ContactMirror {
                     last_error_message = 'a flush stopped while sending this message: it may or may not have been sent'
                 WHERE state = 'in_flight' AND kind = 'send_message';
                 UPDATE outbox SET state = 'pending', updated_at = :now
-                WHERE state = 'in_flight' AND kind = 'create_contact';
+                WHERE state = 'in_flight' AND kind != 'send_message';
                 """, arguments: ["now": now])
         return messages
     }

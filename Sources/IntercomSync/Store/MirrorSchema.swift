@@ -347,6 +347,45 @@ enum MirrorSchema {
                     SELECT 'links.upgrade', '0' WHERE EXISTS (SELECT 1 FROM contacts)
                     """)
         }
+        migrator.registerMigration("v14: tagging in the outbox") { db in
+            // Tagging and untagging a contact are queued like creates and messages. SQLite cannot
+            // widen a CHECK in place: the outbox is copied to a table that allows the new kinds,
+            // keeping its sequence so that no number is ever given twice.
+            try db.execute(
+                sql: """
+                    CREATE TABLE outbox_widened (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        kind TEXT NOT NULL
+                            CHECK (kind IN ('create_contact', 'send_message', 'tag_contact', 'untag_contact')),
+                        contact_id TEXT,
+                        depends_on INTEGER REFERENCES outbox(seq),
+                        payload TEXT NOT NULL,
+                        state TEXT NOT NULL DEFAULT 'pending'
+                            CHECK (state IN ('pending', 'in_flight', 'sent', 'failed', 'unknown')),
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        next_attempt_at INTEGER,
+                        last_error_status INTEGER,
+                        last_error_code TEXT,
+                        last_error_message TEXT,
+                        last_error_request_id TEXT,
+                        remote_id TEXT,
+                        created_at INTEGER NOT NULL,
+                        updated_at INTEGER NOT NULL
+                    );
+                    INSERT INTO outbox_widened SELECT * FROM outbox;
+                    CREATE TEMP TABLE outbox_sequence AS SELECT seq FROM sqlite_sequence WHERE name = 'outbox';
+                    DROP TABLE outbox;
+                    ALTER TABLE outbox_widened RENAME TO outbox;
+                    DELETE FROM sqlite_sequence WHERE name = 'outbox';
+                    INSERT INTO sqlite_sequence (name, seq)
+                    SELECT 'outbox', max(ifnull((SELECT seq FROM temp.outbox_sequence), 0), ifnull(max(seq), 0))
+                    FROM outbox;
+                    DROP TABLE temp.outbox_sequence;
+                    CREATE INDEX outbox_by_state ON outbox(state, seq);
+                    CREATE INDEX outbox_by_contact ON outbox(contact_id);
+                    CREATE INDEX outbox_by_dependency ON outbox(depends_on);
+                    """)
+        }
         return migrator
     }
 
