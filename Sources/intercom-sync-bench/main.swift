@@ -108,7 +108,7 @@ struct Links {
     }
 
     static func tagID(_ number: Int) -> String { String(8_000_001 + number) }
-    static func tagName(_ number: Int) -> String { "bench tag \(number)" }
+    static func tagName(_ number: Int) -> String { "bench-tag-\(number)" }
     static func companyID(_ number: Int) -> String { "bench-company-\(number)" }
     static func companyName(_ number: Int) -> String { "Company \(number) Inc" }
 

@@ -9,9 +9,10 @@ struct DemoCommand: AsyncParsableCommand {
         abstract: "Walk the whole loop against a built-in Intercom simulator (no account needed).",
         discussion: """
             Starts the simulator in this process on 127.0.0.1 with generated contacts, then: OAuth \
-            login (code flow end to end), full pull, an offline query, getContact revalidated by \
-            ETag (a 304), a CSV import, a contact created offline, a message staged to it, a flush \
-            (create, then the message to the new Intercom id), a change on the "server" followed by \
+            login (code flow end to end), full pull (tags and companies too), an offline query (by \
+            tag too), getContact revalidated by ETag (a 304), a CSV import, a contact created \
+            offline, tagged and sent a message, a flush (the create, then its tag and the message to \
+            the new Intercom id), a change on the "server" followed by \
             an incremental pull, and status. Each step prints what it did and is checked; the exit \
             status is 1 if any step did not behave as it should. It uses a throw-away mirror and \
             credentials file unless --db is given.
@@ -45,6 +46,8 @@ struct DemoCommand: AsyncParsableCommand {
         var configuration = SimulatorConfiguration()
         configuration.seedContacts = contacts
         configuration.seed = 2026
+        configuration.seedTags = 20
+        configuration.seedCompanies = 100
         configuration.rateLimit = 100_000
         configuration.accessToken = "demo-\(UUID().uuidString)"
         let simulator = try await IntercomSimulator.start(configuration)
@@ -157,7 +160,18 @@ private final class DemoRun {
             query.limit = 5
             let found = try mirror.contacts(matching: query).contacts
             try check(found.contains { $0.id == first.id } || found.count == 5, "searching \"\(word)\" missed \(first.id)")
-            return (first, "search \"\(word)\" → \(found.count) contacts, e.g. \(found[0].contact.name ?? "?"), no request made")
+            var tagged = ContactQuery()
+            tagged.tags = ["VIP"]
+            tagged.limit = 10_000
+            let vips = try mirror.contacts(matching: tagged).contacts.count
+            let vipID = await simulator.workspace.tagList().first { $0.name == "VIP" }?.id ?? ""
+            let expected = await simulator.workspace.relationsByContact().values.count { $0.tags.contains(vipID) }
+            try check(vips == expected && vips > 0, "--tag VIP found \(vips) contacts, Intercom has \(expected)")
+            return (
+                first,
+                "search \"\(word)\" → \(found.count) contacts, e.g. \(found[0].contact.name ?? "?"); "
+                    + "tag VIP → \(vips) contacts; no request made"
+            )
         }
 
         if let sample {
@@ -190,7 +204,7 @@ private final class DemoRun {
             return ((), "\(summary.read) rows: \(summary.imported) pending creates, \(summary.rejected) rejected (bad phone)")
         }
 
-        let staged = await step(6, "create a contact offline, stage a message to it") {
+        let staged = await step(6, "create a contact offline, tag it, stage a message to it") {
             () -> ((StagedContact, StagedMessage), String) in
             let contact = try mirror.stageContact(
                 ContactDraft(email: "ada.demo@example.com", name: "Ada Demo", phone: "+44 20 7946 0000"),
@@ -199,17 +213,25 @@ private final class DemoRun {
                 MessageDraft(kind: .inApp, body: "Welcome aboard, Ada!", to: contact.localID),
                 now: Int(Date().timeIntervalSince1970))
             try check(message.waitsFor == contact.seq, "the message does not wait for its contact's create")
+            _ = try mirror.stageTagging(contact: contact.localID, tags: ["Demo Signup"], now: Int(Date().timeIntervalSince1970))
+            var tagged = ContactQuery()
+            tagged.tags = ["demo signup"]
+            let shown = try mirror.contacts(matching: tagged).contacts.map(\.id)
+            try check(shown == [contact.localID], "the offline tag does not show in the mirror")
             let pending = try mirror.contact(id: contact.localID)?.state
             try check(pending == .pending, "the new contact is \(String(describing: pending)), not pending")
-            return ((contact, message), "\(contact.localID) is pending; message #\(message.seq) waits for #\(contact.seq)")
+            return (
+                (contact, message),
+                "\(contact.localID) is pending, tagged \"Demo Signup\" in the mirror; message #\(message.seq) waits for #\(contact.seq)"
+            )
         }
 
         if let (contact, message) = staged {
             await step(7, "flush the outbox") { () -> (Void, String) in
                 let summary = try await OutboxFlush(mirror: mirror, client: client).run()
                 try check(
-                    summary.contactsCreated == 4 && summary.messagesSent == 1,
-                    "created \(summary.contactsCreated), sent \(summary.messagesSent)")
+                    summary.contactsCreated == 4 && summary.messagesSent == 1 && summary.taggings == 1,
+                    "created \(summary.contactsCreated), sent \(summary.messagesSent), tagged \(summary.taggings)")
                 let create = try mirror.outboxEntry(seq: contact.seq)
                 let sent = try mirror.outboxEntry(seq: message.seq)
                 let remoteID = try require(create?.remoteID, "the create has no Intercom id")
@@ -220,8 +242,13 @@ private final class DemoRun {
                     "Intercom did not receive the message exactly once")
                 let alias = try mirror.contact(id: contact.localID)?.id
                 try check(alias == remoteID, "the local id does not resolve to \(remoteID)")
+                let tagID = await simulator.workspace.tagList().first { $0.name == "Demo Signup" }?.id
+                let tags = await simulator.workspace.relationsByContact()[remoteID]?.tags ?? []
+                try check(tagID.map(tags.contains) == true, "Intercom's \(remoteID) is not tagged Demo Signup")
                 return (
-                    (), "4 contacts created (3 imported), then the message to \(remoteID); \(contact.localID) now resolves to it"
+                    (),
+                    "4 contacts created (3 imported), then its tag and the message to \(remoteID); "
+                        + "\(contact.localID) now resolves to it"
                 )
             }
         }
@@ -242,7 +269,7 @@ private final class DemoRun {
             let status = try mirror.status()
             let total = status.contacts.values.reduce(0, +)
             try check(total == seeded + 4, "the mirror holds \(total) contacts, not \(seeded + 4)")
-            try check(status.outbox["sent"] == 5, "the outbox has \(status.outbox) entries")
+            try check(status.outbox["sent"] == 6, "the outbox has \(status.outbox) entries")
             return (
                 (),
                 "contacts \(status.contacts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")); outbox sent \(status.outbox["sent"] ?? 0)"

@@ -158,7 +158,10 @@ import Testing
     @Test func aTagPageReadsTheLinkIndexInOrder() throws {
         var query = ContactQuery()
         query.tags = ["VIP"]
-        let statement = try QueryPlan(query).statement()
+        let planned = try QueryPlan(query)
+        let driver = try mirror.writer.read { db in try planned.drivingLink(on: PoolQueries(db: db)) }
+        #expect(driver == 0)
+        let statement = planned.statement(driver: driver)
         let plan = try mirror.writer.read { db in
             try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + statement.sql, arguments: statement.arguments)
                 .map { $0["detail"] as String }
@@ -184,5 +187,17 @@ import Testing
         #expect(try mirror.links(ofContact: changed.id) == ContactLinks())
         query.states = [.synced, .pending, .tombstoned]
         #expect(try !walk(query).contains(changed.id))
+    }
+
+    @Test func theFilterWithTheFewestLinksDrives() throws {
+        // "VIP" is on half the contacts, company c2 on a fifth of the rest: the company drives.
+        var query = ContactQuery()
+        query.tags = ["VIP"]
+        query.companies = ["co-2"]
+        let planned = try QueryPlan(query)
+        #expect(try mirror.writer.read { db in try planned.drivingLink(on: PoolQueries(db: db)) } == 1)
+        // Sorted another way, or with a search, no link drives.
+        query.sort = ContactSort(.name)
+        #expect(try mirror.writer.read { db in try QueryPlan(query).drivingLink(on: PoolQueries(db: db)) } == nil)
     }
 }

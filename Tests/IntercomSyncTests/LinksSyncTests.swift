@@ -94,6 +94,21 @@ import Testing
         #expect(try await Self.linkDifferences(harness) == [])
     }
 
+    @Test func aPullThatDefersItsIndexesLinksTheSameAtItsEnd() async throws {
+        let harness = try await Self.seeded(contacts: 1_500)
+        defer { Task { await harness.stop() } }
+        let sync = ContactSync(
+            mirror: harness.mirror, client: harness.client, now: { [clock = harness.workspace.clock] in clock.now },
+            bulkLoadFrom: 100, concurrency: 4, rangeTarget: 400)
+        let summary = try await sync.run()
+        #expect(summary.deferredIndexing)
+        #expect(try await Self.linkDifferences(harness) == [])
+        let left = try await harness.mirror.writer.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM contact_links_loading")
+        }
+        #expect(left == 0)
+    }
+
     @Test func tagsAndCompaniesChangedOnTheServerShowAfterAnIncrementalPull() async throws {
         let harness = try await Self.seeded(contacts: 600, companies: 20)
         defer { Task { await harness.stop() } }

@@ -78,10 +78,11 @@ struct QueryPlan {
     private let cursor: ContactCursor?
     /// Whether an index on another column serves the query better than a walk of `updated_at`.
     private let hasSelectiveFilter: Bool
-    /// The link filter whose links, in `updated_at` order, drive a query sorted by `updated_at`
-    /// without a search: a page reads only as many links as it shows contacts (and the ones
-    /// the other conditions turn away), however many contacts carry the tag.
-    private let drivingLink: (condition: String, values: [DatabaseValue])?
+    /// The tag, company and segment filters (`linkFilters`), each a condition on a link `l`.
+    private let links: [LinkFilter]
+    /// Whether one of `links` may drive the query (`drivingLink`): sorted by `updated_at`, with
+    /// no search and no filter an index serves better.
+    private let linksMayDrive: Bool
 
     static let maximumLimit = 10_000
 
@@ -144,18 +145,9 @@ struct QueryPlan {
                 "EXISTS (SELECT 1 FROM json_each(contacts.custom_attributes) AS a WHERE a.key = ? AND \(typeCondition))")
             values += [name.databaseValue] + comparand
         }
-        var links = Self.linkFilters(query)
+        links = Self.linkFilters(query)
         hasSelectiveFilter = query.email != nil || query.externalID != nil
-        if query.search == nil, query.sort.field == .updatedAt, !hasSelectiveFilter, !links.isEmpty {
-            drivingLink = links.removeFirst()
-        } else {
-            drivingLink = nil
-        }
-        for link in links {
-            conditions.append(
-                "EXISTS (SELECT 1 FROM contact_links l WHERE l.contact_row = contacts.row_id AND \(link.condition))")
-            values += link.values
-        }
+        linksMayDrive = query.search == nil && query.sort.field == .updatedAt && !hasSelectiveFilter && !links.isEmpty
         self.conditions = conditions
         conditionValues = values
 
@@ -168,41 +160,73 @@ struct QueryPlan {
         }
     }
 
-    /// The query's tag, company and segment filters, each a condition on a link `l`: every tag
-    /// and segment alone, the other tags and the companies each as one (any of them).
-    private static func linkFilters(_ query: ContactQuery) -> [(condition: String, values: [DatabaseValue])] {
+    /// A tag, company or segment filter: a condition on a link `l`. `oneTarget`: it names one
+    /// tag or segment, whose links come in `updated_at` order from their index; the others (any
+    /// of several tags, companies by a name several may share) gather their links and sort them.
+    struct LinkFilter {
+        var condition: String
+        var values: [DatabaseValue]
+        var oneTarget: Bool
+    }
+
+    /// The query's tag, company and segment filters: every tag and segment alone, the other
+    /// tags and the companies each as one (any of them).
+    private static func linkFilters(_ query: ContactQuery) -> [LinkFilter] {
         func placeholders(_ count: Int) -> String { Array(repeating: "?", count: count).joined(separator: ", ") }
-        var filters: [(condition: String, values: [DatabaseValue])] = []
+        var filters: [LinkFilter] = []
         for tag in query.tags {
             filters.append(
-                (
-                    "l.kind = 0 AND l.target = (SELECT id FROM tags WHERE name_key = ? ORDER BY id LIMIT 1)",
-                    [LinkName.key(tag).databaseValue]
-                ))
+                LinkFilter(
+                    condition: "l.kind = 0 AND l.target = (SELECT id FROM tags WHERE name_key = ? ORDER BY id LIMIT 1)",
+                    values: [LinkName.key(tag).databaseValue], oneTarget: true))
         }
         for segment in query.segments {
             filters.append(
-                (
-                    "l.kind = 2 AND l.target = (SELECT id FROM segments WHERE name_key = ? ORDER BY id LIMIT 1)",
-                    [LinkName.key(segment).databaseValue]
-                ))
+                LinkFilter(
+                    condition: "l.kind = 2 AND l.target = (SELECT id FROM segments WHERE name_key = ? ORDER BY id LIMIT 1)",
+                    values: [LinkName.key(segment).databaseValue], oneTarget: true))
         }
         if !query.anyTags.isEmpty {
             filters.append(
-                (
-                    "l.kind = 0 AND l.target IN (SELECT id FROM tags WHERE name_key IN (\(placeholders(query.anyTags.count))))",
-                    query.anyTags.map { LinkName.key($0).databaseValue }
-                ))
+                LinkFilter(
+                    condition:
+                        "l.kind = 0 AND l.target IN (SELECT id FROM tags WHERE name_key IN (\(placeholders(query.anyTags.count))))",
+                    values: query.anyTags.map { LinkName.key($0).databaseValue }, oneTarget: false))
         }
         if !query.companies.isEmpty {
             let names = placeholders(query.companies.count)
             filters.append(
-                (
-                    "l.kind = 1 AND l.target IN (SELECT id FROM companies WHERE name_key IN (\(names)) OR company_id IN (\(names)))",
-                    query.companies.map { LinkName.key($0).databaseValue } + query.companies.map(\.databaseValue)
-                ))
+                LinkFilter(
+                    condition:
+                        "l.kind = 1 AND l.target IN (SELECT id FROM companies WHERE name_key IN (\(names)) OR company_id IN (\(names)))",
+                    values: query.companies.map { LinkName.key($0).databaseValue } + query.companies.map(\.databaseValue),
+                    oneTarget: false))
         }
         return filters
+    }
+
+    /// Links counted a filter at most, to choose the one that drives the query.
+    static let drivingCountBound = 2_000
+
+    /// Which link filter drives a query sorted by `updated_at` (its links read in order, or
+    /// gathered and sorted), or nil for a walk of the `updated_at` index that checks each
+    /// contact's links. A lone filter of one tag or segment always drives; otherwise each is
+    /// counted, up to `drivingCountBound` links, and the fewest drives, unless those are many
+    /// links of several targets: sorting them all would cost more than the walk.
+    func drivingLink(on runner: some QueryRunner) throws -> Int? {
+        guard linksMayDrive else { return nil }
+        if links.count == 1 && links[0].oneTarget { return 0 }
+        var best: (index: Int, count: Int64)?
+        for (index, link) in links.enumerated() {
+            let count = try runner.integer(
+                PlannedStatement(
+                    sql: "SELECT count(*) FROM (SELECT 1 FROM contact_links l WHERE \(link.condition) LIMIT ?)",
+                    values: link.values + [Self.drivingCountBound.databaseValue]))
+            if count < best?.count ?? .max { best = (index, count) }
+        }
+        guard let best else { return nil }
+        if !links[best.index].oneTarget && best.count >= Self.drivingCountBound { return nil }
+        return best.index
     }
 
     /// Whether the query runs several statements, which must read one snapshot.
@@ -210,7 +234,7 @@ struct QueryPlan {
 
     func run(on runner: some QueryRunner) throws -> ContactPage {
         if words.isEmpty || sort.field == .stored {
-            return page(of: try runner.contacts(statement()))
+            return page(of: try runner.contacts(statement(driver: try drivingLink(on: runner))))
         }
         switch sort.field {
         case .relevance: return try rankedPage(on: runner)
@@ -261,9 +285,10 @@ struct QueryPlan {
     /// The statement of a query that has one: every sort without a search, or in stored order, or
     /// by name, email or `updated_at`. With a search, `way` says how it finds the matches (the
     /// walks only for `updated_at`).
-    func statement(_ way: SearchWay = .readingMatches) -> PlannedStatement {
+    func statement(_ way: SearchWay = .readingMatches, driver: Int? = nil) -> PlannedStatement {
         var conditions = conditions
         var values = conditionValues
+        appendLinkConditions(to: &conditions, &values, except: driver)
         let keyExpression: String
         switch sort.field {
         case .updatedAt: keyExpression = "updated_at"
@@ -289,12 +314,12 @@ struct QueryPlan {
         }
         var from = "contacts"
         var key = (keyExpression, "contacts.row_id")
-        if let drivingLink {
+        if let driver, sort.field == .updatedAt {
             // The link's copy of `updated_at` orders the page, read from the link index in order.
             from = "contact_links l JOIN contacts ON contacts.row_id = l.contact_row"
             key = ("l.contact_updated_at", "l.contact_row")
-            conditions.insert(drivingLink.condition, at: 0)
-            values.insert(contentsOf: drivingLink.values, at: 0)
+            conditions.insert(links[driver].condition, at: 0)
+            values.insert(contentsOf: links[driver].values, at: 0)
         }
         if let cursor {
             let keyValue: DatabaseValue
@@ -314,12 +339,22 @@ struct QueryPlan {
             values: values)
     }
 
+    /// Each link filter but the driver, as a condition on the contact.
+    private func appendLinkConditions(to conditions: inout [String], _ values: inout [DatabaseValue], except driver: Int?) {
+        for (index, link) in links.enumerated() where index != driver {
+            conditions.append(
+                "EXISTS (SELECT 1 FROM contact_links l WHERE l.contact_row = contacts.row_id AND \(link.condition))")
+            values += link.values
+        }
+    }
+
     /// Contacts in the mirror's row order: all of them, or those `match` finds, after the row
     /// `after`, up to `count` (the page and one more by default). With a single ORDER BY term on
     /// the rowid, FTS5 hands rows over in that order and stops at the limit.
     func storedStatement(match: String?, after rowID: Int64?, count: Int? = nil) -> PlannedStatement {
         var conditions = conditions
         var values = conditionValues
+        appendLinkConditions(to: &conditions, &values, except: nil)
         let from: String
         let key: String
         if let match {

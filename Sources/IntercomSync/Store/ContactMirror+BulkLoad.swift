@@ -214,6 +214,7 @@ extension ContactMirror {
     static func finishDeferredIndexing(in db: Database) throws {
         if try syncState(.indexesDeferred, in: db) != nil {
             for index in MirrorSchema.deferrableIndexes { try db.execute(sql: index.sql) }
+            try mergeLoadedLinks(in: db)
             try setSyncState(.indexesDeferred, to: nil, in: db)
         }
         if let deferred = try syncState(.ftsDeferred, in: db) {

@@ -23,19 +23,33 @@ public enum LinkKind: Int, Sendable, CaseIterable, Codable {
 /// kind. One that lists only some (`LinkList.complete` false) replaces them with those, and puts
 /// the contact in `link_followups`: a sync then reads the whole list and replaces them again.
 struct LinkWriter {
-    private let delete: RawBinding
+    private let deletes: [RawBinding]
     private let insert: RawBinding
     private let follow: RawBinding
     private let unfollow: RawBinding
     /// Whether taggings wait in the outbox, which a contact's new links must not hide.
     private let taggingsQueued: Bool
+    /// Whether a bulk load defers its indexes: links then go to `contact_links_loading`, in
+    /// row order, and reach `contact_links` sorted at the load's end (`mergeLoadedLinks`).
+    private let loading: Bool
 
     init(in db: Database) throws {
         taggingsQueued = try ContactMirror.hasQueuedTaggings(in: db)
-        delete = RawBinding(try db.cachedStatement(sql: "DELETE FROM contact_links WHERE contact_row = ?1 AND kind = ?2"))
+        loading = try ContactMirror.syncState(.indexesDeferred, in: db) != nil
+        var deletes = [
+            RawBinding(try db.cachedStatement(sql: "DELETE FROM contact_links WHERE contact_row = ?1 AND kind = ?2"))
+        ]
+        if loading {
+            deletes.append(
+                RawBinding(
+                    try db.cachedStatement(sql: "DELETE FROM contact_links_loading WHERE contact_row = ?1 AND kind = ?2")))
+        }
+        self.deletes = deletes
         insert = RawBinding(
             try db.cachedStatement(
-                sql: "INSERT OR IGNORE INTO contact_links (kind, target, contact_updated_at, contact_row) VALUES (?1, ?2, ?3, ?4)"
+                sql: loading
+                    ? "INSERT OR IGNORE INTO contact_links_loading (kind, target, contact_row) VALUES (?1, ?2, ?3)"
+                    : "INSERT OR IGNORE INTO contact_links (kind, target, contact_row, contact_updated_at) VALUES (?1, ?2, ?3, ?4)"
             ))
         follow = RawBinding(
             try db.cachedStatement(sql: "INSERT OR IGNORE INTO link_followups (contact_row, kind) VALUES (?1, ?2)"))
@@ -64,15 +78,17 @@ struct LinkWriter {
     ) throws {
         let kindValue = Int64(kind.rawValue)
         if !fresh {
-            delete.bind(1, rowID)
-            delete.bind(2, kindValue)
-            _ = try delete.execute(in: db)
+            for delete in deletes {
+                delete.bind(1, rowID)
+                delete.bind(2, kindValue)
+                _ = try delete.execute(in: db)
+            }
         }
         for id in ids {
             insert.bind(1, kindValue)
             insert.bind(2, id)
-            insert.bind(3, updatedAt)
-            insert.bind(4, rowID)
+            insert.bind(3, rowID)
+            if !loading { insert.bind(4, updatedAt) }
             _ = try insert.execute(in: db)
         }
         if !complete {
@@ -333,6 +349,20 @@ extension ContactMirror {
             current == updatedAt
         else { return }
         try LinkWriter(in: db).replace(kind, ids: ids, complete: true, rowID: rowID, updatedAt: current, in: db)
+    }
+
+    /// Moves the links a bulk load wrote aside into `contact_links`, in the index's order, each
+    /// with its contact's `updated_at` as it is now (the caller's transaction, at the load's end).
+    static func mergeLoadedLinks(in db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT OR IGNORE INTO contact_links (kind, target, contact_updated_at, contact_row)
+                SELECT l.kind, l.target, c.updated_at, l.contact_row
+                FROM contact_links_loading l JOIN contacts c ON c.row_id = l.contact_row
+                WHERE c.state != 'tombstoned'
+                ORDER BY l.kind, l.target, c.updated_at, l.contact_row;
+                DELETE FROM contact_links_loading;
+                """)
     }
 
     /// Drops a followup whose contact is gone from Intercom (the next reconcile tombstones it).
