@@ -34,7 +34,7 @@ struct ContactsQueryCommand: ParsableCommand {
     @Option(name: .customLong("name"), help: "Part of the name, case-insensitive.")
     var nameContains: String?
 
-    @Option(help: "Words that start words of the name, email or phone (accents ignored).")
+    @Option(help: "Words that start words of the name, email or phone, or of a company's name (accents ignored).")
     var search: String?
 
     @Option(name: .customLong("updated-since"), help: "Updated at or after: 2025-03-01, 2025-03-01T12:00:00Z or Unix seconds.")

@@ -200,4 +200,51 @@ import Testing
         query.sort = ContactSort(.name)
         #expect(try mirror.writer.read { db in try QueryPlan(query).drivingLink(on: PoolQueries(db: db)) } == nil)
     }
+
+    @Test func aSearchFindsContactsByTheirCompanysName() throws {
+        let acme = expected { $0.companies.contains("c1") || $0.companies.contains("c3") }
+        let sorts = [
+            ContactSort(.updatedAt, descending: true), ContactSort(.relevance), ContactSort(.relevance, descending: true),
+            ContactSort(.stored), ContactSort(.stored, descending: true), ContactSort(.name),
+        ]
+        for sort in sorts {
+            var query = ContactQuery()
+            query.search = "acme"
+            query.sort = sort
+            let ids = try walk(query)
+            #expect(Set(ids) == acme, "\(sort)")
+            #expect(ids.count == Set(ids).count, "\(sort): a contact twice")
+        }
+        // Each way of a search by updated_at finds the same.
+        var query = ContactQuery()
+        query.search = "ACM"
+        query.limit = 10_000
+        let plan = try QueryPlan(query)
+        for way in [QueryPlan.SearchWay.readingMatches, .walking, .checkingRows] {
+            let ids = try mirror.writer.read { db in try PoolQueries(db: db).contacts(plan.statement(way)).map(\.id) }
+            #expect(Set(ids) == acme, "\(way)")
+        }
+        query.search = "unicode"
+        #expect(Set(try walk(query)) == expected { $0.companies.contains("c2") }, "accents ignored, as in names")
+    }
+
+    @Test func byRelevanceACompanysNameRanksAfterTheContactsOwnText() throws {
+        var moved = fixtures[1]
+        moved.updatedAt = 1_800_000_000
+        moved.companies = ["c4"]
+        _ = try mirror.upsertPage(Self.page([moved]), fetchedAt: 2)
+        try mirror.writer.write { db in
+            try ContactMirror.upsertCompanies(
+                [CompanyRecord(.object(["type": "company", "id": "c4", "company_id": "co-4", "name": "Ana Holdings"]))!],
+                in: db)
+        }
+        var query = ContactQuery()
+        query.search = "ana"
+        query.sort = ContactSort(.relevance)
+        let ids = try walk(query)
+        #expect(ids.last == moved.id)
+        #expect(Set(ids) == expected { $0.name.hasPrefix("Ana") }.union([moved.id]))
+        query.sort = ContactSort(.relevance, descending: true)
+        #expect(try walk(query).first == moved.id)
+    }
 }

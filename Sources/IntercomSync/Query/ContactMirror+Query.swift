@@ -230,11 +230,23 @@ struct QueryPlan {
     }
 
     /// Whether the query runs several statements, which must read one snapshot.
-    var needsSnapshot: Bool { !words.isEmpty && (sort.field == .relevance || sort.field == .updatedAt) }
+    var needsSnapshot: Bool {
+        !words.isEmpty && (sort.field == .relevance || sort.field == .updatedAt || sort.field == .stored)
+    }
 
     func run(on runner: some QueryRunner) throws -> ContactPage {
-        if words.isEmpty || sort.field == .stored {
+        if words.isEmpty {
             return page(of: try runner.contacts(statement(driver: try drivingLink(on: runner))))
+        }
+        if sort.field == .stored {
+            // The full-text matches and the contacts of matching companies, each in row order,
+            // merged.
+            let matches = try runner.contacts(storedStatement(match: matchExpression, after: cursor?.rowID))
+            let viaCompanies = try runner.contacts(companyMatchStatement(after: cursor?.rowID, count: limit + 1))
+            var seen = Set<Int64>()
+            let merged = (matches + viaCompanies).filter { seen.insert($0.rowID).inserted }
+                .sorted { sort.descending ? $0.rowID > $1.rowID : $0.rowID < $1.rowID }
+            return page(of: Array(merged.prefix(limit + 1)))
         }
         switch sort.field {
         case .relevance: return try rankedPage(on: runner)
@@ -301,15 +313,17 @@ struct QueryPlan {
             // INDEXED BY: a bulk load in another process may have dropped the index for now.)
             switch way {
             case .readingMatches:
-                conditions.append("row_id IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ?)")
-                values.append(matchExpression.databaseValue)
+                conditions.append(
+                    "row_id IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ? UNION ALL \(Self.companyContacts))")
+                values += [matchExpression.databaseValue, matchExpression.databaseValue]
             case .walking:
                 // The unary plus keeps SQLite from reading the matches' rows by their row_id.
-                conditions.append("+row_id IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ?)")
-                values.append(matchExpression.databaseValue)
+                conditions.append(
+                    "+row_id IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ? UNION ALL \(Self.companyContacts))")
+                values += [matchExpression.databaseValue, matchExpression.databaseValue]
             case .checkingRows:
-                conditions.append("contact_matches(?, name, email, phone)")
-                values.append(words.joined(separator: " ").databaseValue)
+                conditions.append("(contact_matches(?, name, email, phone) OR row_id IN (\(Self.companyContacts)))")
+                values += [words.joined(separator: " ").databaseValue, matchExpression.databaseValue]
             }
         }
         var from = "contacts"
@@ -348,6 +362,40 @@ struct QueryPlan {
         }
     }
 
+    /// The contacts of the companies whose name the search (?) matches: a search finds a
+    /// contact whose every word begins a word of its name, email or phone, or of the name of
+    /// one of its companies.
+    static let companyContacts = """
+        SELECT l.contact_row FROM contact_links l
+        WHERE l.kind = 1 AND l.target IN (SELECT id FROM companies_fts WHERE companies_fts MATCH ?)
+        """
+
+    /// The contacts that match the search through a company's name, in row order, after the
+    /// row `after`, up to `count`; `excluding` leaves out those the full-text expression finds
+    /// (relevance's last tier leaves out every earlier tier's).
+    func companyMatchStatement(after rowID: Int64?, count: Int, excluding expression: String? = nil) -> PlannedStatement {
+        var conditions = conditions
+        var values = conditionValues
+        appendLinkConditions(to: &conditions, &values, except: nil)
+        conditions.append("contacts.row_id IN (\(Self.companyContacts))")
+        values.append(matchExpression.databaseValue)
+        if let expression {
+            conditions.append(
+                "NOT EXISTS (SELECT 1 FROM contacts_fts WHERE contacts_fts MATCH ? AND rowid = contacts.row_id)")
+            values.append(expression.databaseValue)
+        }
+        if let rowID {
+            conditions.append("contacts.row_id \(sort.descending ? "<" : ">") ?")
+            values.append(rowID.databaseValue)
+        }
+        values.append(count.databaseValue)
+        return PlannedStatement(
+            sql: Self.select(
+                StoredContact.qualifiedColumns, from: "contacts", conditions,
+                order: ["contacts.row_id", sort.descending ? " DESC" : " ASC"]),
+            values: values)
+    }
+
     /// Contacts in the mirror's row order: all of them, or those `match` finds, after the row
     /// `after`, up to `count` (the page and one more by default). With a single ORDER BY term on
     /// the rowid, FTS5 hands rows over in that order and stops at the limit.
@@ -384,7 +432,8 @@ struct QueryPlan {
     /// 1. the name begins with them, the last one as a prefix ("ana" finds Anaïs Wilson, "ana ro"
     ///    finds Ana Rossi);
     /// 2. every word begins a word of the name, in any order ("ros" finds Ana Rossi);
-    /// 3. every word begins a word of the name, email or phone.
+    /// 3. every word begins a word of the name, email or phone;
+    /// 4. (read by `companyMatchStatement`) every word begins a word of a company's name.
     ///
     /// Within a tier, contacts come in the mirror's row order.
     var relevanceTiers: [String] {
@@ -402,7 +451,7 @@ struct QueryPlan {
     /// cursor's, each read in row order until the page is full.
     private func rankedPage(on runner: some QueryRunner) throws -> ContactPage {
         let tiers = relevanceTiers
-        var order = Array(tiers.indices)
+        var order = Array(0...tiers.count)
         if sort.descending { order.reverse() }
         var resumeAfter: Int64?
         if let cursor {
@@ -414,8 +463,11 @@ struct QueryPlan {
         }
         var rows: [(tier: Int, contact: StoredContact)] = []
         for tier in order where rows.count <= limit {
+            let count = limit + 1 - rows.count
             let found = try runner.contacts(
-                storedStatement(match: tiers[tier], after: resumeAfter, count: limit + 1 - rows.count))
+                tier < tiers.count
+                    ? storedStatement(match: tiers[tier], after: resumeAfter, count: count)
+                    : companyMatchStatement(after: resumeAfter, count: count, excluding: matchExpression))
             rows += found.map { (tier, $0) }
             resumeAfter = nil
         }

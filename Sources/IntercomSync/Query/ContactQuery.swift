@@ -8,7 +8,8 @@ public struct ContactQuery: Sendable, Hashable {
     /// A substring of the name, case-insensitive.
     public var nameContains: String?
     /// Full-text prefix search over name, email and phone: every word must start a word of the
-    /// contact's (`ana lop` finds "Ana López"). Accents are ignored.
+    /// contact's (`ana lop` finds "Ana López"), or of the name of one of its companies (`acme`
+    /// finds Acme's people). Accents are ignored.
     public var search: String?
     /// `updated_at >= updatedSince` (Unix seconds).
     public var updatedSince: Int?

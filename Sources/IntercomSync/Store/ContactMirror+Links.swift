@@ -288,6 +288,7 @@ extension ContactMirror {
                     user_count = excluded.user_count, created_at = excluded.created_at,
                     updated_at = excluded.updated_at, body = excluded.body
                 """)
+        defer { try? indexCompanyNames(in: db) }
         for company in companies {
             try statement.execute(arguments: [
                 company.id, company.companyID, company.name, company.name.map(LinkName.key), company.plan, company.size,
@@ -302,6 +303,16 @@ extension ContactMirror {
     /// links to them.
     static func removeCompanies(notIn ids: [String], in db: Database) throws {
         try removeMissing(table: "companies", kind: .company, keeping: ids, in: db)
+        try indexCompanyNames(in: db)
+    }
+
+    /// Writes the full-text index of the companies' names anew, from the companies.
+    static func indexCompanyNames(in db: Database) throws {
+        try db.execute(
+            sql: """
+                DELETE FROM companies_fts;
+                INSERT INTO companies_fts (id, name) SELECT id, name FROM companies WHERE name IS NOT NULL;
+                """)
     }
 
     /// The ids of companies some contact links to that the mirror has no record of (attached

@@ -274,6 +274,8 @@ enum MirrorSchema {
             // (`LinkKind`). A contact whose body lists only some of its tags or companies waits
             // in `link_followups` until a sync reads the rest. `name_key` is the name with its case
             // folded (`LinkName.key`), which queries compare: SQLite's NOCASE folds ASCII alone.
+            // `companies_fts` indexes the companies' names for `--search` (written anew whenever
+            // companies are stored: there are thousands, not millions).
             // While a bulk load defers its indexes, links go to `contact_links_loading`, in the
             // order of their contacts' row_ids, and reach `contact_links` sorted at its end: a
             // million links inserted at their places in the tags' ranges cost a first pull a
@@ -313,6 +315,9 @@ enum MirrorSchema {
                     ) WITHOUT ROWID;
                     CREATE INDEX companies_by_name ON companies(name_key);
                     CREATE INDEX companies_by_company_id ON companies(company_id);
+                    CREATE VIRTUAL TABLE companies_fts USING fts5(
+                        id UNINDEXED, name, tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
+                    );
                     CREATE TABLE contact_links (
                         kind INTEGER NOT NULL,
                         target TEXT NOT NULL,
