@@ -114,7 +114,7 @@ struct Links {
 
     func apply(_ contact: SyntheticContact) -> SyntheticContact {
         var contact = contact
-        var random = SystemRandomNumberGenerator.seeded(seed ^ UInt64(contact.index) &* 0xD1B5_4A32_D192_ED03)
+        var random = SplitMix64(seed: seed ^ UInt64(contact.index) &* 0xD1B5_4A32_D192_ED03)
         if tags > 0 {
             let count =
                 random.next() % 250 == 0 ? 12 + Int(random.next() % 4) : [0, 0, 0, 0, 0, 1, 1, 1, 2, 3][Int(random.next() % 10)]
@@ -155,23 +155,6 @@ struct Links {
     }
 }
 
-extension SystemRandomNumberGenerator {
-    /// A deterministic generator for a seed (SplitMix64), whatever the name says.
-    static func seeded(_ seed: UInt64) -> SeededRandom { SeededRandom(state: seed) }
-}
-
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var value = state
-        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
-        return value ^ (value >> 31)
-    }
-}
-
 /// The first page (50) of `--tag` and `--company` queries, by the default sort (newest update
 /// first): the most carried tag, one in the middle, the least carried, and random companies.
 func linkQueries(samples: Int, tags: Int, companies: Int, mirror: ContactMirror) throws {
@@ -194,7 +177,7 @@ func linkQueries(samples: Int, tags: Int, companies: Int, mirror: ContactMirror)
         }
     }
     if companies > 0 {
-        var random = SystemRandomNumberGenerator.seeded(7)
+        var random = SplitMix64(seed: 7)
         let picks = (0..<samples).map { _ in Int(random.next() % UInt64(companies)) }
         try measure("--company NAME, first page of 50", samples: samples) { sample in
             try first { $0.companies = [Links.companyName(picks[sample])] }

@@ -19,19 +19,25 @@ import Testing
         return try await IntercomSimulator.start(configuration)
     }
 
+    /// A seeded simulator, a mirror synced from it by `sync` with `flags`, and the token.
+    static func synced(_ flags: [String] = []) async throws -> (IntercomSimulator, Workspace, [String: String]) {
+        let simulator = try await Self.simulator()
+        let workspace = try Workspace(contacts: 0)
+        let token = ["INTERCOM_ACCESS_TOKEN": simulator.accessToken]
+        let synced = try await CLI.runOffPool(
+            SyncCommandTests.arguments(["sync"] + flags, db: workspace.db, simulator: simulator), environment: token)
+        #expect(synced.status == 0, "\(synced.stderr)")
+        #expect(synced.stdout.contains("20 tags, 4 segments, 30 companies read"), "\(synced.stdout)")
+        return (simulator, workspace, token)
+    }
+
     static func json(_ text: String) throws -> Any {
         try JSONSerialization.jsonObject(with: Data(text.utf8))
     }
 
     @Test func queriesListingsAndGetShowTheLinks() async throws {
-        let simulator = try await Self.simulator()
+        let (simulator, workspace, _) = try await Self.synced(["--segments"])
         defer { Task { await simulator.stop() } }
-        let workspace = try Workspace(contacts: 0)
-        let token = ["INTERCOM_ACCESS_TOKEN": simulator.accessToken]
-        let synced = try await CLI.runOffPool(
-            SyncCommandTests.arguments(["sync", "--segments"], db: workspace.db, simulator: simulator), environment: token)
-        try #require(synced.status == 0, "\(synced.stderr)")
-        #expect(synced.stdout.contains("20 tags, 4 segments, 30 companies read"), "\(synced.stdout)")
         let db = ["--db", workspace.db]
         let relations = await simulator.workspace.relationsByContact()
         let vipID = try #require(await simulator.workspace.tagList().first { $0.name == "VIP" }?.id)
@@ -84,26 +90,16 @@ import Testing
     }
 
     @Test func aSegmentQueryWithoutMembershipsSaysHowToKeepThem() async throws {
-        let simulator = try await Self.simulator()
+        let (simulator, workspace, _) = try await Self.synced()
         defer { Task { await simulator.stop() } }
-        let workspace = try Workspace(contacts: 0)
-        let token = ["INTERCOM_ACCESS_TOKEN": simulator.accessToken]
-        let synced = try await CLI.runOffPool(
-            SyncCommandTests.arguments(["sync"], db: workspace.db, simulator: simulator), environment: token)
-        try #require(synced.status == 0, "\(synced.stderr)")
         let query = try CLI.run(["contacts", "query", "--segment", "Leads", "--db", workspace.db])
         #expect(query.status == 1)
         #expect(query.stderr.contains("sync --segments"), "\(query.stderr)")
     }
 
     @Test func contactsTagStagesAndOutboxListShowsIt() async throws {
-        let simulator = try await Self.simulator()
+        let (simulator, workspace, token) = try await Self.synced()
         defer { Task { await simulator.stop() } }
-        let workspace = try Workspace(contacts: 0)
-        let token = ["INTERCOM_ACCESS_TOKEN": simulator.accessToken]
-        let synced = try await CLI.runOffPool(
-            SyncCommandTests.arguments(["sync"], db: workspace.db, simulator: simulator), environment: token)
-        try #require(synced.status == 0, "\(synced.stderr)")
         let db = ["--db", workspace.db]
         let id = try #require(await simulator.workspace.contactIDs().first)
         let tagged = try CLI.run(["contacts", "tag", id, "Key Account", "VIP"] + db)
