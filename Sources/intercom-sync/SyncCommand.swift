@@ -193,7 +193,8 @@ final class SyncProgressDisplay: Sendable {
         state.withLock { state in
             if state.pass != progress.pass {
                 state.bar?.finish()
-                state.bar = ProgressBar("\(progress.pass.rawValue) pull", total: progress.total ?? progress.fetched)
+                let label = progress.pass == .links ? "contacts' whole tag and company lists" : "\(progress.pass.rawValue) pull"
+                state.bar = ProgressBar(label, total: progress.total ?? progress.fetched)
                 state.pass = progress.pass
                 state.started = Date()
                 state.requests = client?.counters.requests ?? 0

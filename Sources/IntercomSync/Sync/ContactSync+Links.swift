@@ -30,13 +30,15 @@ extension ContactSync {
     /// Companies a page of `GET /companies`: Intercom's maximum.
     static let companiesPageSize = 60
 
-    func syncLinks(full: Bool, into summary: inout SyncSummary) async throws {
+    func syncLinks(
+        full: Bool, into summary: inout SyncSummary, progress: (@Sendable (SyncProgress) -> Void)? = nil
+    ) async throws {
         let before = client.counters.requests
         var pass = LinkPass()
         pass.tags = try await pullTags()
         pass.segments = try await pullSegments()
         pass.companies = full ? try await pullCompanies() : try await pullChangedCompanies()
-        pass.followed = try await followLinks()
+        pass.followed = try await followLinks(progress: progress)
         if try mirror.syncState(.segmentMembers) != nil {
             try await pullSegmentMembers()
         }
@@ -191,9 +193,13 @@ extension ContactSync {
     }
 
     /// Reads the whole list of tags or companies of each contact whose body listed only some.
-    private func followLinks() async throws -> Int {
+    private func followLinks(progress: (@Sendable (SyncProgress) -> Void)?) async throws -> Int {
         var followed = 0
+        let total = try await mirror.writer.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM link_followups") ?? 0
+        }
         while true {
+            if total > 0 { progress?(SyncProgress(pass: .links, fetched: followed, total: total)) }
             let waiting = try await mirror.writer.read { db in try ContactMirror.linkFollowups(limit: 500, in: db) }
             if waiting.isEmpty { return followed }
             let lists = try await forEach(waiting) { item in

@@ -112,7 +112,7 @@ public final class ContactSync: Sendable {
                 into: &summary, allowMassDelete: safety.allowMassDelete,
                 opening: hasWatermark && !fullPullInterrupted ? nil : opening, progress: progress)
         }
-        try await syncLinks(full: summary.passes.contains(.full), into: &summary)
+        try await syncLinks(full: summary.passes.contains(.full), into: &summary, progress: progress)
         let after = client.counters
         summary.requests = after.requests - before.requests
         summary.rateLimited = after.rateLimited - before.rateLimited

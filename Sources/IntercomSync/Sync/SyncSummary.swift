@@ -3,6 +3,9 @@ public struct SyncSummary: Sendable, Equatable {
     public enum Pass: String, Sendable {
         case full
         case incremental
+        /// The whole tag or company lists of contacts whose bodies list only some (reported as
+        /// progress; not a pass of `passes`).
+        case links
     }
 
     /// The passes run, in order.
