@@ -281,9 +281,15 @@ enum OutboxRendering {
             if let dependency = entry.dependsOn, entry.state == .pending {
                 error = ["waits for #\(dependency)", error].filter { !$0.isEmpty }.joined(separator: "; ")
             }
+            var kind = entry.kind.rawValue
+            if entry.kind == .tagContact || entry.kind == .untagContact,
+                let name = (try? JSONValue(jsonText: entry.payload))?["name"]?.string
+            {
+                kind += " \(JSONValue.string(name).jsonText)"
+            }
             rows.append(
                 [
-                    String(entry.seq), entry.kind.rawValue, entry.state.rawValue, String(entry.attempts),
+                    String(entry.seq), kind, entry.state.rawValue, String(entry.attempts),
                     entry.contactID ?? "", entry.remoteID ?? "", error,
                 ].map { TerminalText.escaped($0) })
         }

@@ -108,7 +108,7 @@ import Testing
         let query = try CLI.run(["contacts", "query", "--tag", "key account", "--format", "ndjson"] + db)
         #expect(query.stdout.contains(id))
         let list = try CLI.run(["outbox", "list"] + db)
-        #expect(list.stdout.contains("tag_contact"), "\(list.stdout)")
+        #expect(list.stdout.contains(#"tag_contact "Key Account""#), "\(list.stdout)")
         let empty = try CLI.run(["contacts", "tag", id, " "] + db)
         #expect(empty.status == 2, "\(empty.stderr)")
         #expect(empty.stderr.contains("tag name cannot be empty"), "\(empty.stderr)")
