@@ -473,29 +473,39 @@ extension ContactMirror {
 
     /// The query's tag, company and segment names the mirror has none of, as `tag "VIP"`.
     public func unknownLinkNames(in query: ContactQuery) throws -> [String] {
-        try writer.read { db in
-            var unknown: [String] = []
-            for name in query.tags + query.anyTags
-            where try !Bool.fetchOne(
-                db, sql: "SELECT count(*) > 0 FROM tags WHERE name_key = ?", arguments: [LinkName.key(name)])!
-            {
-                unknown.append("tag \"\(name)\"")
-            }
-            for name in query.companies
-            where try !Bool.fetchOne(
-                db, sql: "SELECT count(*) > 0 FROM companies WHERE name_key = ? OR company_id = ?",
-                arguments: [LinkName.key(name), name])!
-            {
-                unknown.append("company \"\(name)\"")
-            }
-            for name in query.segments
-            where try !Bool.fetchOne(
-                db, sql: "SELECT count(*) > 0 FROM segments WHERE name_key = ?", arguments: [LinkName.key(name)])!
-            {
-                unknown.append("segment \"\(name)\"")
-            }
-            return unknown
+        var checks: [(label: String, statement: PlannedStatement)] = []
+        for name in query.tags + query.anyTags {
+            checks.append(
+                (
+                    "tag \"\(name)\"",
+                    PlannedStatement(
+                        sql: "SELECT count(*) FROM tags WHERE name_key = ?", values: [LinkName.key(name).databaseValue])
+                ))
         }
+        for name in query.companies {
+            checks.append(
+                (
+                    "company \"\(name)\"",
+                    PlannedStatement(
+                        sql: "SELECT count(*) FROM companies WHERE name_key = ? OR company_id = ?",
+                        values: [LinkName.key(name).databaseValue, name.databaseValue])
+                ))
+        }
+        for name in query.segments {
+            checks.append(
+                (
+                    "segment \"\(name)\"",
+                    PlannedStatement(
+                        sql: "SELECT count(*) FROM segments WHERE name_key = ?", values: [LinkName.key(name).databaseValue])
+                ))
+        }
+        guard !checks.isEmpty else { return [] }
+        // On the query path's own connection where it can: opening GRDB's costs a command 4 ms.
+        func unknown(_ runner: some QueryRunner) throws -> [String] {
+            try checks.filter { try runner.integer($0.statement) == 0 }.map(\.label)
+        }
+        if let found = try reader?.tryRead(snapshot: false, { session in try unknown(session) }) { return found }
+        return try writer.read { db in try unknown(PoolQueries(db: db)) }
     }
 
     /// The names of the tags, companies and segments a contact (by Intercom or local id) is
