@@ -143,7 +143,7 @@ struct Links {
     func store(in mirror: ContactMirror) throws {
         try mirror.writer.write { db in
             try ContactMirror.replaceTags((0..<tags).map { (Self.tagID($0), Self.tagName($0)) }, in: db)
-            try ContactMirror.upsertCompanies(
+            try ContactMirror.storeCompanies(
                 (0..<companies).compactMap { number in
                     CompanyRecord(
                         .object([

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import IntercomSimulator
 import Testing
 
@@ -63,8 +64,13 @@ import Testing
             ["contacts", "query", "--tag", "VIP", "--segment", "leads", "--role", "lead", "--all", "--format", "json"] + db)
         #expect(leads.status == 0, "\(leads.stderr)")
         let leadRows = try #require((try Self.json(leads.stdout) as? [String: Any])?["contacts"] as? [[String: Any]])
-        #expect(Set(leadRows.compactMap { $0["id"] as? String }).isSubset(of: vip))
-        #expect(leadRows.allSatisfy { $0["role"] as? String == "lead" })
+        let leadIDs = Set(
+            try await simulator.workspace.exportContacts().compactMap { body -> String? in
+                let value = try JSONValue(jsonText: body)
+                return value["role"]?.string == "lead" ? value["id"]?.string : nil
+            })
+        #expect(!leadIDs.intersection(vip).isEmpty, "the seed should have VIP leads")
+        #expect(Set(leadRows.compactMap { $0["id"] as? String }) == leadIDs.intersection(vip))
 
         let companies = try CLI.run(["companies", "list", "--search", "co-1", "--json"] + db)
         let companyRows = try #require(try Self.json(companies.stdout) as? [[String: Any]])
@@ -150,8 +156,8 @@ import Testing
         let started = ContinuousClock.now
         let cleanRun = try await CLI.runOffPool(
             SyncCommandTests.arguments(["outbox", "flush"], db: clean, simulator: simulator), environment: token)
-        let cleanTime = ContinuousClock.now - started
         try #require(cleanRun.status == 0, "\(cleanRun.stderr)")
+        var schedule = CLI.KillSchedule(cleanRun: ContinuousClock.now - started, from: 0.1, to: 0.9)
 
         var generator = SystemRandomNumberGenerator()
         var killedMidway = 0
@@ -162,10 +168,10 @@ import Testing
             let db = workspace.db
             let arguments = SyncCommandTests.arguments(["outbox", "flush"], db: db, simulator: simulator)
             for _ in 0..<(trial % 2 == 0 ? 2 : 1) {
-                let delay = cleanTime * Double.random(in: 0.1...0.9, using: &generator)
-                if try await CLI.offPool({ try CLI.runKilled(arguments, environment: token, after: delay) }) == nil {
-                    killedMidway += 1
-                }
+                let delay = schedule.delay(using: &generator)
+                let began = ContinuousClock.now
+                let status = try await CLI.offPool { try CLI.runKilled(arguments, environment: token, after: delay) }
+                if status == nil { killedMidway += 1 } else { schedule.finished(in: ContinuousClock.now - began) }
             }
             let finish = try await CLI.runOffPool(arguments, environment: token)
             #expect(finish.status == 0, "trial \(trial): \(finish.stderr)")
@@ -189,5 +195,69 @@ import Testing
             #expect(Set(try mirror.contacts(matching: query).contacts.map(\.id)) == carriers, "trial \(trial)")
         }
         #expect(killedMidway >= trials / 2, "most kills should land during the flush")
+    }
+
+    /// A mirror's links as (contact id → tag ids, company ids) of synced contacts with any.
+    static func links(of path: String) throws -> [String: [Set<String>]] {
+        let mirror = try ContactMirror.open(at: path, mode: .readOnly)
+        defer { try? mirror.close() }
+        return try mirror.writer.read { db in
+            var links: [String: [Set<String>]] = [:]
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT c.id, l.kind, l.target FROM contact_links l JOIN contacts c ON c.row_id = l.contact_row
+                    WHERE c.state = 'synced' AND l.kind IN (0, 1)
+                    """)
+            for row in rows {
+                let id: String = row[0]
+                links[id, default: [[], []]][row[1] as Int].insert(row[2])
+            }
+            return links
+        }
+    }
+
+    /// First pulls of a workspace with tags and companies, large enough to defer their indexing
+    /// (the links set aside until the load's end), killed with SIGKILL once or twice and then run
+    /// to the end: each ends with every contact's links as Intercom has them (guarantee 2).
+    @Test func killedPullsEndWithEveryLink() async throws {
+        var configuration = SimulatorConfiguration()
+        configuration.seedContacts = 21_000
+        configuration.seed = 9
+        configuration.seedTags = 20
+        configuration.seedCompanies = 300
+        configuration.accessToken = "tok_\(UUID().uuidString)"
+        configuration.startTime = 1_767_225_600
+        configuration.rateLimit = 1_000_000
+        let simulator = try await IntercomSimulator.start(configuration)
+        defer { Task { await simulator.stop() } }
+        let token = ["INTERCOM_ACCESS_TOKEN": simulator.accessToken]
+        let expected = await simulator.workspace.relationsByContact()
+            .filter { !$0.value.tags.isEmpty || !$0.value.companies.isEmpty }
+            .mapValues { [$0.tags, $0.companies] }
+        let reference = try Workspace(contacts: 0)
+        let started = ContinuousClock.now
+        let clean = try await CLI.runOffPool(
+            SyncCommandTests.arguments(["sync"], db: reference.db, simulator: simulator), environment: token)
+        try #require(clean.status == 0, "\(clean.stderr)")
+        #expect(try Self.links(of: reference.db) == expected)
+        var schedule = CLI.KillSchedule(cleanRun: ContinuousClock.now - started, from: 0.1, to: 0.9)
+        var generator = SystemRandomNumberGenerator()
+        var killedMidway = 0
+        let trials = 4
+        for trial in 0..<trials {
+            let workspace = try Workspace(contacts: 0)
+            let arguments = SyncCommandTests.arguments(["sync"], db: workspace.db, simulator: simulator)
+            for _ in 0..<(trial % 2 + 1) {
+                let delay = schedule.delay(using: &generator)
+                let began = ContinuousClock.now
+                let status = try await CLI.offPool { try CLI.runKilled(arguments, environment: token, after: delay) }
+                if status == nil { killedMidway += 1 } else { schedule.finished(in: ContinuousClock.now - began) }
+            }
+            let finish = try await CLI.runOffPool(arguments, environment: token)
+            #expect(finish.status == 0, "trial \(trial): \(finish.stderr)")
+            #expect(try Self.links(of: workspace.db) == expected, "trial \(trial)")
+        }
+        #expect(killedMidway >= trials / 2, "most kills should land during the pull")
     }
 }

@@ -42,7 +42,7 @@ import Testing
         _ = try mirror.upsertPage(Self.page(fixtures), fetchedAt: 1)
         try mirror.writer.write { db in
             try ContactMirror.replaceTags(Self.tagNames.enumerated().map { ("t\($0.offset)", $0.element) }, in: db)
-            try ContactMirror.upsertCompanies(
+            try ContactMirror.storeCompanies(
                 Self.companies.map { id, companyID, name in
                     CompanyRecord(
                         .object(["type": "company", "id": .string(id), "company_id": .string(companyID), "name": .string(name)]))!
@@ -234,7 +234,7 @@ import Testing
         moved.companies = ["c4"]
         _ = try mirror.upsertPage(Self.page([moved]), fetchedAt: 2)
         try mirror.writer.write { db in
-            try ContactMirror.upsertCompanies(
+            try ContactMirror.storeCompanies(
                 [CompanyRecord(.object(["type": "company", "id": "c4", "company_id": "co-4", "name": "Ana Holdings"]))!],
                 in: db)
         }

@@ -172,7 +172,6 @@ struct QueryPlan {
     /// The query's tag, company and segment filters: every tag and segment alone, the other
     /// tags and the companies each as one (any of them).
     private static func linkFilters(_ query: ContactQuery) -> [LinkFilter] {
-        func placeholders(_ count: Int) -> String { Array(repeating: "?", count: count).joined(separator: ", ") }
         var filters: [LinkFilter] = []
         for tag in query.tags {
             filters.append(
@@ -190,11 +189,11 @@ struct QueryPlan {
             filters.append(
                 LinkFilter(
                     condition:
-                        "l.kind = 0 AND l.target IN (SELECT id FROM tags WHERE name_key IN (\(placeholders(query.anyTags.count))))",
+                        "l.kind = 0 AND l.target IN (SELECT id FROM tags WHERE name_key IN (\(databaseQuestionMarks(count: query.anyTags.count))))",
                     values: query.anyTags.map { LinkName.key($0).databaseValue }, oneTarget: false))
         }
         if !query.companies.isEmpty {
-            let names = placeholders(query.companies.count)
+            let names = databaseQuestionMarks(count: query.companies.count)
             filters.append(
                 LinkFilter(
                     condition:

@@ -259,22 +259,27 @@ extension ContactMirror {
 
     /// Deletes the rows of `table` whose id is not in `ids`, and the links to them.
     private static func removeMissing(table: String, kind: LinkKind, keeping ids: [String], in db: Database) throws {
-        try db.execute(sql: "CREATE TEMP TABLE IF NOT EXISTS kept_ids (id TEXT PRIMARY KEY) WITHOUT ROWID")
-        defer { try? db.execute(sql: "DELETE FROM temp.kept_ids") }
-        try db.execute(sql: "DELETE FROM temp.kept_ids")
-        let keep = try db.cachedStatement(sql: "INSERT OR IGNORE INTO temp.kept_ids (id) VALUES (?)")
-        for id in ids { try keep.execute(arguments: [id]) }
+        let kept = Set(ids)
         // Placeholders of tags made offline are not Intercom's to list (`adoptLocalTags`).
-        let gone = try String.fetchAll(
-            db, sql: "SELECT id FROM \(table) WHERE id NOT IN (SELECT id FROM temp.kept_ids) AND id NOT LIKE 'local:%'")
+        let gone = try String.fetchAll(db, sql: "SELECT id FROM \(table) WHERE id NOT LIKE 'local:%'")
+            .filter { !kept.contains($0) }
         for id in gone {
             try db.execute(sql: "DELETE FROM contact_links WHERE kind = ? AND target = ?", arguments: [kind.rawValue, id])
             try db.execute(sql: "DELETE FROM \(table) WHERE id = ?", arguments: [id])
         }
     }
 
-    /// Stores companies as the list endpoints send them (inserted, or replacing the stored one).
-    package static func upsertCompanies(_ companies: [CompanyRecord], in db: Database) throws {
+    /// Stores companies as the list endpoints send them (inserted, or replacing the stored
+    /// one); after a listing of every company (`listingEvery`), removes the ones it did not
+    /// list, with their links. The index of their names is written anew once, at the end.
+    package static func storeCompanies(_ companies: [CompanyRecord], listingEvery: Bool = false, in db: Database) throws {
+        guard !companies.isEmpty || listingEvery else { return }
+        try upsertCompanies(companies, in: db)
+        if listingEvery { try removeMissing(table: "companies", kind: .company, keeping: companies.map(\.id), in: db) }
+        try indexCompanyNames(in: db)
+    }
+
+    private static func upsertCompanies(_ companies: [CompanyRecord], in db: Database) throws {
         let statement = try db.cachedStatement(
             sql: """
                 INSERT INTO companies (
@@ -288,7 +293,6 @@ extension ContactMirror {
                     user_count = excluded.user_count, created_at = excluded.created_at,
                     updated_at = excluded.updated_at, body = excluded.body
                 """)
-        defer { try? indexCompanyNames(in: db) }
         for company in companies {
             try statement.execute(arguments: [
                 company.id, company.companyID, company.name, company.name.map(LinkName.key), company.plan, company.size,
@@ -299,15 +303,8 @@ extension ContactMirror {
         }
     }
 
-    /// After a complete listing of the companies: removes the ones it did not list, and the
-    /// links to them.
-    static func removeCompanies(notIn ids: [String], in db: Database) throws {
-        try removeMissing(table: "companies", kind: .company, keeping: ids, in: db)
-        try indexCompanyNames(in: db)
-    }
-
     /// Writes the full-text index of the companies' names anew, from the companies.
-    static func indexCompanyNames(in db: Database) throws {
+    private static func indexCompanyNames(in db: Database) throws {
         try db.execute(
             sql: """
                 DELETE FROM companies_fts;
@@ -352,14 +349,14 @@ extension ContactMirror {
     /// changed since that list was asked for (its `updated_at` is past `asOf`'s): its newer body
     /// then holds the truth, and queued it again if it lists only some.
     static func completeLinks(
-        _ kind: LinkKind, ids: [String], rowID: Int64, askedAt updatedAt: Int64, in db: Database
+        _ kind: LinkKind, ids: [String], rowID: Int64, askedAt updatedAt: Int64, writer: LinkWriter, in db: Database
     ) throws {
         guard
             let current = try Int64.fetchOne(
                 db, sql: "SELECT updated_at FROM contacts WHERE row_id = ? AND state = 'synced'", arguments: [rowID]),
             current == updatedAt
         else { return }
-        try LinkWriter(in: db).replace(kind, ids: ids, complete: true, rowID: rowID, updatedAt: current, in: db)
+        try writer.replace(kind, ids: ids, complete: true, rowID: rowID, updatedAt: current, in: db)
     }
 
     /// Moves the links a bulk load wrote aside into `contact_links`, in the index's order, each

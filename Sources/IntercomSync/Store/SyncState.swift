@@ -55,8 +55,6 @@ public enum SyncStateKey: String, Sendable, CaseIterable {
     /// Set when the mirror keeps segment memberships (`sync --segments`): every sync then reads
     /// each segment's members.
     case segmentMembers = "segments.members"
-    /// When the workspace's companies were last listed whole (their deletions found).
-    case companiesListedAt = "companies.listed_at"
 }
 
 extension ContactMirror {

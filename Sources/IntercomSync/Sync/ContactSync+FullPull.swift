@@ -234,8 +234,8 @@ extension ContactSync {
     }
 
     /// Runs `work` on each item, `concurrency` at a time; the results in the items' order.
-    func forEachConcurrently<Result: Sendable>(
-        _ items: [String], _ work: @escaping @Sendable (String) async throws -> Result
+    func forEachConcurrently<Item: Sendable, Result: Sendable>(
+        _ items: [Item], _ work: @escaping @Sendable (Item) async throws -> Result
     ) async throws -> [Result] {
         try await withThrowingTaskGroup(of: (Int, Result).self) { group in
             var results = [Result?](repeating: nil, count: items.count)

@@ -16,15 +16,6 @@ import GRDB
 ///
 /// Every request goes through the client, so through the pull's rate budget.
 extension ContactSync {
-    /// What reading the links did.
-    struct LinkPass {
-        var tags = 0
-        var segments = 0
-        var companies = 0
-        /// Contacts whose whole list of tags or companies was read.
-        var followed = 0
-    }
-
     /// Companies `GET /companies` pages through at most; a workspace with more is scrolled.
     static let pagedCompaniesLimit = 10_000
     /// Companies a page of `GET /companies`: Intercom's maximum.
@@ -34,25 +25,20 @@ extension ContactSync {
         full: Bool, into summary: inout SyncSummary, progress: (@Sendable (SyncProgress) -> Void)? = nil
     ) async throws {
         let before = client.counters.requests
-        var pass = LinkPass()
-        pass.tags = try await pullTags()
-        pass.segments = try await pullSegments()
-        pass.companies = full ? try await pullCompanies() : try await pullChangedCompanies()
-        pass.followed = try await followLinks(progress: progress)
+        summary.tags = try await pullTags()
+        summary.segments = try await pullSegments()
+        summary.companies = full ? try await pullCompanies() : try await pullChangedCompanies()
+        summary.followedLinks = try await followLinks(progress: progress)
         if try mirror.syncState(.segmentMembers) != nil {
             try await pullSegmentMembers()
         }
-        summary.tags = pass.tags
-        summary.segments = pass.segments
-        summary.companies = pass.companies
-        summary.followedLinks = pass.followed
         summary.linkRequests = client.counters.requests - before
     }
 
     /// `GET /tags`: every tag of the workspace, in one answer.
     private func pullTags() async throws -> Int {
         let tags = try await client.send("GET", "/tags") { response in
-            try Self.named(in: response.body, member: "data", operation: "GET /tags")
+            try Self.named(Self.list(in: response.body, "data", operation: "GET /tags").items)
         }
         try await mirror.writer.write { db in try ContactMirror.replaceTags(tags.map { ($0.id, $0.name) }, in: db) }
         return tags.count
@@ -61,7 +47,7 @@ extension ContactSync {
     /// `GET /segments`: every segment of the workspace.
     private func pullSegments() async throws -> Int {
         let segments = try await client.send("GET", "/segments") { response in
-            try Self.named(in: response.body, member: "segments", operation: "GET /segments")
+            try Self.named(Self.list(in: response.body, "segments", operation: "GET /segments").items)
         }
         try await mirror.writer.write { db in
             try ContactMirror.replaceSegments(
@@ -75,17 +61,23 @@ extension ContactSync {
         return segments.count
     }
 
-    /// The objects with an id and a name in `member` of a JSON answer.
-    static func named(in body: Data, member: String, operation: String) throws -> [(
-        id: String, name: String, fields: [String: JSONValue]
-    )] {
+    /// An answer's JSON and the list it holds under the first of `members` it has; an answer
+    /// with none of them is malformed.
+    static func list(in body: Data, _ members: String..., operation: String) throws -> (
+        value: JSONValue, items: [JSONValue]
+    ) {
         let value = try JSONValue(jsonText: String(decoding: body, as: UTF8.self))
-        guard case .array(let items)? = value[member] else {
-            throw IntercomError(
-                kind: .permanent, status: 200, code: "malformed_response",
-                message: "the answer has no \"\(member)\" list", operation: operation)
+        for member in members {
+            if case .array(let items)? = value[member] { return (value, items) }
         }
-        return items.compactMap { item in
+        throw IntercomError(
+            kind: .permanent, status: 200, code: "malformed_response",
+            message: "the answer has no \"\(members[0])\" list", operation: operation)
+    }
+
+    /// The objects of `items` with an id and a name.
+    static func named(_ items: [JSONValue]) -> [(id: String, name: String, fields: [String: JSONValue])] {
+        items.compactMap { item in
             guard case .object(let fields) = item, let id = fields["id"]?.string ?? fields["id"]?.int.map(String.init),
                 let name = fields["name"]?.string
             else { return nil }
@@ -93,39 +85,39 @@ extension ContactSync {
         }
     }
 
-    /// Every company: `GET /companies` by page, the pages after the first in parallel, or the
-    /// scroll for a workspace with more than `GET /companies` pages through. Companies not
-    /// listed are removed with their links.
-    private func pullCompanies() async throws -> Int {
-        let first = try await companyPage(1)
+    /// Every company: `GET /companies` by page (`first`, when already read), the pages after the
+    /// first in parallel, or the scroll for a workspace with more than `GET /companies` pages
+    /// through. Companies not listed are removed with their links.
+    private func pullCompanies(first given: CompanyPage? = nil) async throws -> Int {
+        let first: CompanyPage
+        if let given { first = given } else { first = try await companyPage(1) }
         var all = first.companies
         if first.total > Self.pagedCompaniesLimit {
             all = try await scrollCompanies()
         } else if first.pages > 1 {
-            let pages = try await forEach(Array(2...first.pages)) { page in try await self.companyPage(page).companies }
-            all += pages.flatMap { $0 }
+            all += try await forEachConcurrently(Array(2...first.pages)) { page in
+                try await self.companyPage(page).companies
+            }.flatMap { $0 }
         }
-        try await mirror.writer.write { [all, now] db in
-            try ContactMirror.upsertCompanies(all, in: db)
-            try ContactMirror.removeCompanies(notIn: all.map(\.id), in: db)
-            try ContactMirror.setSyncState(.companiesListedAt, to: String(now()), in: db)
-        }
+        try await mirror.writer.write { [all] db in try ContactMirror.storeCompanies(all, listingEvery: true, in: db) }
         return all.count
     }
 
-    private func companyPage(_ page: Int) async throws -> (companies: [CompanyRecord], total: Int, pages: Int) {
+    /// A page of `GET /companies`, with Intercom's count of companies and of pages.
+    struct CompanyPage: Sendable {
+        var companies: [CompanyRecord]
+        var total: Int
+        var pages: Int
+    }
+
+    private func companyPage(_ page: Int) async throws -> CompanyPage {
         try await client.send(
             "GET", "/companies", query: [("page", String(page)), ("per_page", String(Self.companiesPageSize))]
         ) { response in
-            let value = try JSONValue(jsonText: String(decoding: response.body, as: UTF8.self))
-            guard case .array(let items)? = value["data"] else {
-                throw IntercomError(
-                    kind: .permanent, status: 200, code: "malformed_response", message: "the answer has no \"data\" list",
-                    operation: "GET /companies")
-            }
-            let total = value["total_count"]?.int ?? items.count
-            let pages = value["pages"]?["total_pages"]?.int ?? 1
-            return (items.compactMap(CompanyRecord.init), total, pages)
+            let (value, items) = try Self.list(in: response.body, "data", operation: "GET /companies")
+            return CompanyPage(
+                companies: items.compactMap(CompanyRecord.init), total: value["total_count"]?.int ?? items.count,
+                pages: value["pages"]?["total_pages"]?.int ?? 1)
         }
     }
 
@@ -136,12 +128,8 @@ extension ContactSync {
         while true {
             let query = param.map { [("scroll_param", $0)] } ?? []
             let (companies, next) = try await client.send("GET", "/companies/scroll", query: query) { response in
-                let value = try JSONValue(jsonText: String(decoding: response.body, as: UTF8.self))
-                guard case .array(let items)? = value["data"] ?? value["companies"] else {
-                    throw IntercomError(
-                        kind: .permanent, status: 200, code: "malformed_response",
-                        message: "the answer has no \"data\" list", operation: "GET /companies/scroll")
-                }
+                let (value, items) = try Self.list(
+                    in: response.body, "data", "companies", operation: "GET /companies/scroll")
                 return (items.compactMap(CompanyRecord.init), value["scroll_param"]?.string)
             }
             if companies.isEmpty { return all }
@@ -158,7 +146,7 @@ extension ContactSync {
         let read = try await pullUnknownCompanies()
         let first = try await companyPage(1)
         let held = try await mirror.writer.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM companies") ?? 0 }
-        return first.total == held ? read : try await pullCompanies()
+        return first.total == held ? read : try await pullCompanies(first: first)
     }
 
     /// The companies contacts link to that the mirror has no record of, one `GET` each; a
@@ -168,7 +156,7 @@ extension ContactSync {
         while true {
             let unknown = try await mirror.writer.read { db in try ContactMirror.unknownLinkedCompanies(limit: 500, in: db) }
             if unknown.isEmpty { return read }
-            let found = try await forEach(unknown) { id -> (String, CompanyRecord?) in
+            let found = try await forEachConcurrently(unknown) { id -> (String, CompanyRecord?) in
                 let path = "/companies/\(Self.pathComponent(id))"
                 let company = try await self.client.send("GET", path, accepting: [404]) { response -> CompanyRecord? in
                     guard response.status != 404 else { return nil }
@@ -183,7 +171,7 @@ extension ContactSync {
                 return (id, company)
             }
             try await mirror.writer.write { db in
-                try ContactMirror.upsertCompanies(found.compactMap(\.1), in: db)
+                try ContactMirror.storeCompanies(found.compactMap(\.1), in: db)
                 for (id, company) in found where company == nil {
                     try db.execute(sql: "DELETE FROM contact_links WHERE kind = 1 AND target = ?", arguments: [id])
                 }
@@ -202,27 +190,25 @@ extension ContactSync {
             if total > 0 { progress?(SyncProgress(pass: .links, fetched: followed, total: total)) }
             let waiting = try await mirror.writer.read { db in try ContactMirror.linkFollowups(limit: 500, in: db) }
             if waiting.isEmpty { return followed }
-            let lists = try await forEach(waiting) { item in
+            let lists = try await forEachConcurrently(waiting) { item in
                 (item, try await self.contactList(item.kind, of: item.id))
             }
             try await mirror.writer.write { db in
+                let tags = try db.cachedStatement(sql: "INSERT OR IGNORE INTO tags (id, name, name_key) VALUES (?, ?, ?)")
+                for tag in lists.flatMap({ $0.1?.named ?? [] }) {
+                    try tags.execute(arguments: [tag.id, tag.name, LinkName.key(tag.name)])
+                }
+                try ContactMirror.storeCompanies(lists.flatMap { $0.1?.companies ?? [] }, in: db)
+                let links = try LinkWriter(in: db)
                 for (item, list) in lists {
                     guard let list else {
                         try ContactMirror.dropLinkFollowup(rowID: item.rowID, kind: item.kind, in: db)
                         continue
                     }
-                    switch item.kind {
-                    case .tag:
-                        let tags = try db.cachedStatement(
-                            sql: "INSERT OR IGNORE INTO tags (id, name, name_key) VALUES (?, ?, ?)")
-                        for tag in list.named { try tags.execute(arguments: [tag.id, tag.name, LinkName.key(tag.name)]) }
-                    case .company: try ContactMirror.upsertCompanies(list.companies, in: db)
-                    case .segment: break
-                    }
                     // Clears the followup, unless the contact changed since it was queued: its
                     // newer body then decided (and queued it again if it lists only some).
                     try ContactMirror.completeLinks(
-                        item.kind, ids: list.ids, rowID: item.rowID, askedAt: item.updatedAt, in: db)
+                        item.kind, ids: list.ids, rowID: item.rowID, askedAt: item.updatedAt, writer: links, in: db)
                 }
             }
             followed += lists.count
@@ -243,12 +229,7 @@ extension ContactSync {
             let answer = try await client.send("GET", path, query: query, accepting: [404, 410]) {
                 response -> (items: [JSONValue], more: Bool)? in
                 guard response.status < 400 else { return nil }
-                let value = try JSONValue(jsonText: String(decoding: response.body, as: UTF8.self))
-                guard case .array(let items)? = value["data"] ?? value["companies"] else {
-                    throw IntercomError(
-                        kind: .permanent, status: response.status, code: "malformed_response",
-                        message: "the answer has no list", operation: "GET \(path)")
-                }
+                let (value, items) = try Self.list(in: response.body, "data", "companies", operation: "GET \(path)")
                 let pages = value["pages"]?["total_pages"]?.int ?? 1
                 return (items, kind == .company && page < pages && !items.isEmpty)
             }
@@ -265,48 +246,23 @@ extension ContactSync {
     }
 
     /// Each segment's members, by search (`segment_id`), replacing the mirror's memberships.
+    /// Only their ids are kept: the pages are read, not stored.
     private func pullSegmentMembers() async throws {
         let segments = try await mirror.writer.read { db in try String.fetchAll(db, sql: "SELECT id FROM segments") }
         for segment in segments {
+            let query: JSONValue = .object(["field": "segment_id", "operator": "=", "value": .string(segment)])
             var members: [String] = []
             var cursor: String?
             repeat {
-                var pagination = #"{"per_page":\#(Self.pageSize)"#
-                if let cursor { pagination += #","starting_after":"\#(cursor)""# }
-                pagination += "}"
-                let json = #"{"query":{"field":"segment_id","operator":"=","value":"\#(segment)"},"pagination":\#(pagination)}"#
-                let page = try await client.send("POST", "/contacts/search", json: json) { response in
-                    try ScannedPage(data: response.body)
-                }
+                let page = try await client.send(
+                    "POST", "/contacts/search", json: Self.searchBody(query, sort: nil, after: cursor)
+                ) { response in try ScannedPage(data: response.body) }
                 members += page.contacts.compactMap(\.id)
                 cursor = page.nextCursor
             } while cursor != nil
             try await mirror.writer.write { [members] db in
                 try ContactMirror.replaceMembers(of: segment, ids: members, in: db)
             }
-        }
-    }
-
-    /// Runs `body` for each item, `concurrency` at a time, and returns the results in order.
-    func forEach<Item: Sendable, Result: Sendable>(
-        _ items: [Item], _ body: @escaping @Sendable (Item) async throws -> Result
-    ) async throws -> [Result] {
-        try await withThrowingTaskGroup(of: (Int, Result).self) { group in
-            var results = [Result?](repeating: nil, count: items.count)
-            var next = 0
-            func start() {
-                guard next < items.count else { return }
-                let index = next
-                let item = items[index]
-                group.addTask { (index, try await body(item)) }
-                next += 1
-            }
-            for _ in 0..<min(concurrency, items.count) { start() }
-            while let (index, result) = try await group.next() {
-                results[index] = result
-                start()
-            }
-            return results.map { $0! }
         }
     }
 }

@@ -117,11 +117,22 @@ extension ContactSync {
         _ query: JSONValue, perPage: Int = pageSize, sort: String? = "ascending", by field: String = "created_at",
         after cursor: String? = nil
     ) async throws -> FetchedPage {
+        try await fetchPage(
+            "POST", "/contacts/search",
+            json: Self.searchBody(query, perPage: perPage, sort: sort, by: field, after: cursor))
+    }
+
+    /// The body of `POST /contacts/search`: the query, a page of `perPage` after `cursor`, and
+    /// the order (none when `sort` is nil).
+    static func searchBody(
+        _ query: JSONValue, perPage: Int = pageSize, sort: String? = "ascending", by field: String = "created_at",
+        after cursor: String? = nil
+    ) -> String {
         var pagination: [String: JSONValue] = ["per_page": .int(Int64(perPage))]
         if let cursor { pagination["starting_after"] = .string(cursor) }
         var body: [String: JSONValue] = ["query": query, "pagination": .object(pagination)]
         if let sort { body["sort"] = .object(["field": .string(field), "order": .string(sort)]) }
-        return try await fetchPage("POST", "/contacts/search", json: JSONValue.object(body).jsonText)
+        return JSONValue.object(body).jsonText
     }
 
     /// What a walk of ranges is part of: a full pull, or an incremental pass (`updatedAfter`)
