@@ -125,7 +125,12 @@ extension ContactMirror {
                 let changes = try run(statement)
                 written += changes
                 if changes > 0, contact.hasLinks {
-                    try relink(contact, rowID: updatedRow, links: links, in: db)
+                    if let updatedRow, case .int(let updatedAt) = values[10] {
+                        // An update of a well-formed contact: its row and time are known.
+                        try links.write(contact, rowID: updatedRow, updatedAt: updatedAt, fresh: false, in: db)
+                    } else {
+                        try relink(contact, links: links, in: db)
+                    }
                 }
             }
             return written
@@ -140,14 +145,14 @@ extension ContactMirror {
         return written
     }
 
-    /// Replaces the links of a contact just written with those its body lists; `rowID` nil
-    /// looks the row up by the contact's id (the upsert statement's path).
-    private static func relink(_ contact: ScannedContact, rowID: Int64?, links: LinkWriter, in db: Database) throws {
+    /// Replaces the links of a contact the upsert statement just wrote with those its body
+    /// lists, its row looked up by the contact's id.
+    private static func relink(_ contact: ScannedContact, links: LinkWriter, in db: Database) throws {
         guard let id = contact.id,
             let row = try Row.fetchOne(
                 db, sql: "SELECT row_id, updated_at FROM contacts WHERE id = ? AND state = 'synced'", arguments: [id])
         else { return }
-        try links.write(contact, rowID: rowID ?? row[0], updatedAt: row[1], fresh: false, in: db)
+        try links.write(contact, rowID: row[0], updatedAt: row[1], fresh: false, in: db)
     }
 
     /// How a contact already stored (or malformed) reaches the mirror: not at all, through the
