@@ -25,9 +25,12 @@ extension ContactSync {
         full: Bool, into summary: inout SyncSummary, progress: (@Sendable (SyncProgress) -> Void)? = nil
     ) async throws {
         let before = client.counters.requests
-        summary.tags = try await pullTags()
-        summary.segments = try await pullSegments()
-        summary.companies = full ? try await pullCompanies() : try await pullChangedCompanies()
+        // Three lists, each a round trip or more, at once: one after another they cost a pull of
+        // 20,000 contacts at 300 ms a request a third of its time.
+        async let tags = pullTags()
+        async let segments = pullSegments()
+        async let companies = full ? pullCompanies() : pullChangedCompanies()
+        (summary.tags, summary.segments, summary.companies) = try await (tags, segments, companies)
         summary.followedLinks = try await followLinks(progress: progress)
         if try mirror.syncState(.segmentMembers) != nil {
             try await pullSegmentMembers()
