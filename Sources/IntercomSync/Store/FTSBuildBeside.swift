@@ -51,8 +51,10 @@ final class FTSBuildBeside: @unchecked Sendable {
     private var progress: (indexedThrough: Int64, restarts: Int) = (0, 0)
     private let lock = NSCondition()
 
-    /// Linux's SCHED_IDLE, which Glibc's headers define only for GNU sources.
-    private static let idlePolicy: Int32 = 5
+    #if os(Linux)
+        /// Linux's SCHED_IDLE, which Glibc's headers define only for GNU sources.
+        private static let idlePolicy: Int32 = 5
+    #endif
 
     /// FTS5's structure record, which changes with every write to the index.
     private static let structureRowID = 10
@@ -81,13 +83,19 @@ final class FTSBuildBeside: @unchecked Sendable {
         // not take the normal policy back.
         let thread = Thread { [self] in
             if followingLoad {
-                var parameters = sched_param()
-                _ = pthread_setschedparam(pthread_self(), Self.idlePolicy, &parameters)
+                #if os(Linux)
+                    var parameters = sched_param()
+                    _ = pthread_setschedparam(pthread_self(), Self.idlePolicy, &parameters)
+                #endif
             }
             built = Result { try build() }
             building.leave()
         }
         thread.name = "intercom-sync fts"
+        #if !os(Linux)
+            // Apple platforms have no SCHED_IDLE: the lowest quality of service is their nearest.
+            if followingLoad { thread.qualityOfService = .background }
+        #endif
         thread.start()
     }
 

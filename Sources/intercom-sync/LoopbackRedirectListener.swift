@@ -1,4 +1,5 @@
 import Foundation
+import IntercomSync
 
 /// A one-shot HTTP listener on 127.0.0.1 that catches the OAuth redirect (`auth login --listen`).
 ///
@@ -6,13 +7,18 @@ import Foundation
 /// the first request that carries `code` or `error` with a page saying the browser can be
 /// closed, and stops. Other requests (a browser's favicon) get a 404. It never listens on any
 /// address but loopback.
-public final class LoopbackRedirectListener: Sendable {
-    public let port: Int
+final class LoopbackRedirectListener: Sendable {
+    let port: Int
     private let socket: Int32
 
     /// Binds 127.0.0.1:`port` (0 picks a free port).
-    public init(port: Int) throws {
-        let descriptor = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    init(port: Int) throws {
+        #if canImport(Glibc)
+            let streamSocket = Int32(SOCK_STREAM.rawValue)  // an enum in Glibc
+        #else
+            let streamSocket = SOCK_STREAM
+        #endif
+        let descriptor = Foundation.socket(AF_INET, streamSocket, 0)
         guard descriptor >= 0 else { throw Self.failure("cannot open a socket") }
         var yes: Int32 = 1
         setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
@@ -44,10 +50,10 @@ public final class LoopbackRedirectListener: Sendable {
     }
 
     /// The redirect URI to register and pass to the authorize URL.
-    public var redirectURI: String { "http://127.0.0.1:\(port)/callback" }
+    var redirectURI: String { "http://127.0.0.1:\(port)/callback" }
 
     /// Waits for the redirect and returns its full URL.
-    public func waitForRedirect(timeout: TimeInterval) async throws -> String {
+    func waitForRedirect(timeout: TimeInterval) async throws -> String {
         let socket = socket
         let port = port
         return try await withCheckedThrowingContinuation { continuation in
