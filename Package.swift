@@ -3,7 +3,10 @@ import PackageDescription
 
 let package = Package(
     name: "intercom-sync",
-    platforms: [.macOS(.v14)],
+    // Linux, and macOS 15 or later (the engine's locks are `Synchronization.Mutex`). The mirror's
+    // compressed bodies need the system's libzstd, which iOS and its siblings do not ship, so
+    // they are not declared. `scripts/check-portability` keeps Linux-only calls guarded.
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "IntercomSync", targets: ["IntercomSync"]),
         .executable(name: "intercom-sync", targets: ["intercom-sync"]),
@@ -14,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
         // The simulator's HTTP server. No traits: swift-configuration is not needed.
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1", traits: []),
+        // `swift package generate-documentation`: the library's DocC catalog (`scripts/test` builds it).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", exact: "1.5.0"),
     ],
     targets: [
         // zstd, for the mirror's compressed contact bodies: the system's (Debian: libzstd-dev).
@@ -36,6 +41,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // What the command-line tool adds to the engine: rendering contacts as tables, CSV and
+        // JSON, terminal-safe text, and where its files live (XDG folders, environment).
+        .target(name: "CLISupport", dependencies: ["IntercomSync"]),
         // Deterministic Intercom-shaped test and benchmark data. Depends on nothing, so the
         // simulator can seed from it without depending on the engine.
         .target(name: "SyntheticData"),
@@ -53,6 +61,7 @@ let package = Package(
             name: "intercom-sync",
             dependencies: [
                 "IntercomSync",
+                "CLISupport",
                 "IntercomSimulator",
                 "SyntheticData",
                 // DatabaseError, to report the mirror's failures without their SQL.
@@ -65,16 +74,19 @@ let package = Package(
             name: "intercom-sync-bench",
             dependencies: ["IntercomSync", "SyntheticData", .product(name: "GRDB", package: "GRDB.swift")]
         ),
+        // A small app that uses only the library's public facade (`scripts/test` runs it).
+        .executableTarget(
+            name: "MirrorTour", dependencies: ["IntercomSync", "IntercomSimulator"], path: "Examples/MirrorTour"),
         .testTarget(
             name: "IntercomSyncTests",
-            dependencies: ["IntercomSync", "IntercomSimulator", "SyntheticData"]
+            dependencies: ["IntercomSync", "CLISupport", "IntercomSimulator", "SyntheticData"]
         ),
         .testTarget(name: "SyntheticDataTests", dependencies: ["SyntheticData"]),
         .testTarget(name: "IntercomSimulatorTests", dependencies: ["IntercomSimulator", "SyntheticData"]),
         .testTarget(
             name: "CLITests",
             dependencies: [
-                "IntercomSync", "IntercomSimulator", "SyntheticData",
+                "IntercomSync", "CLISupport", "IntercomSimulator", "SyntheticData",
                 // Stub servers that misbehave as no simulator of Intercom should (StubServer).
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]

@@ -434,8 +434,8 @@ import Testing
             try ContactMirror.setSyncState(.lastFullPullAt, to: "1700000000", in: db)
         }
         let status = try mirror.status()
-        #expect(status.contacts == ["synced": Self.count - 1, "pending": 1, "tombstoned": 0])
-        #expect(status.outbox["failed"] == 1 && status.outbox["pending"] == 0)
+        #expect(status.contacts == ContactCounts(synced: Self.count - 1, pending: 1, tombstoned: 0))
+        #expect(status.outbox.failed == 1 && status.outbox.pending == 0)
         #expect(status.lastFullPullAt == 1_700_000_000)
         #expect(status.lastIncrementalPullAt == nil)
         #expect(status.path == folder.path("mirror.sqlite"))

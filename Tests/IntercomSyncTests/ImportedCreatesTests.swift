@@ -43,7 +43,7 @@ import Testing
         #expect(try mirror.importedCreatesWaiting() == 250)
         #expect(try mirror.writer.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM imported_creates") } == 3)
         let status = try mirror.status()
-        #expect(status.outbox["pending"] == 250 && status.contacts["pending"] == 250)
+        #expect(status.outbox.pending == 250 && status.contacts.pending == 250)
     }
 
     /// Chunks that end exactly on a batch's last row, and chunks that straddle batches, both
@@ -67,7 +67,7 @@ import Testing
         #expect(zoe.payload == draft.requestBodyText)
         let emails = try entries.map { entry in try mirror.contact(id: entry.contactID!)?.contact.email }
         #expect(emails.prefix(3) == ["p0@example.com", "p1@example.com", "p2@example.com"], "in row order")
-        #expect(try mirror.status().outbox["pending"] == 250)
+        #expect(try mirror.status().outbox.pending == 250)
     }
 
     /// A message to an imported contact writes that contact's create at once, for the message to
@@ -97,7 +97,7 @@ import Testing
             try ContactMirror.noteImportedCreates(
                 firstRowID: first.rowID, lastRowID: last.rowID, count: 2, now: 1, in: db)
         }
-        #expect(try mirror.status().outbox["pending"] == 3)
+        #expect(try mirror.status().outbox.pending == 3)
         try Self.queueAll(mirror)
         let entries = try Self.createEntries(mirror)
         #expect(entries.count == 3 && Set(entries.compactMap(\.contactID)).count == 3)

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 
-/// Imports contacts from a CSV file as pending creates (guarantee 12 of docs/GUARANTEES.md).
+/// Imports contacts from a CSV file as pending creates (guarantee 12 of the Guarantees article (IntercomSync.docc)).
 ///
 /// Rows stream through: each is mapped (`CSVHeaderMap`), validated by the same rules as
 /// `contacts create` (`ContactDraft.problems`), and checked against the emails the mirror
@@ -10,81 +10,12 @@ import GRDB
 /// flush that pushes them writes their `create_contact` entries first. A bad row is
 /// handed to `onRejected` and the rest go on. A killed import is resumed by running it again:
 /// the rows it had committed are skipped as duplicates.
-public struct ContactImport {
-    public struct Options: Sendable {
-        /// The role of rows without a role column or with an empty one.
-        public var defaultRole: ContactRole = .user
-        /// Column → field mappings (`CSVHeaderMap`).
-        public var mappings: [String: String] = [:]
-        /// Columns that match no field become custom attributes.
-        public var customAttributes = false
-        /// Validate and count, write nothing.
-        public var dryRun = false
-        /// Good rows per transaction: a killed import keeps the batches it committed. Rows
-        /// stream from the file into the transaction, so a batch holds no memory of its own.
-        public var batchSize = 20_000
-        /// Defer indexing to the end (`ContactMirror.bulkLoading`): true, false, or nil to decide
-        /// by `expectedBytes` against the mirror's size.
-        public var deferIndexing: Bool?
-        /// The file's size, when known: a file of more than `bulkRows` rows (by its size) and
-        /// twice as many rows as the mirror has contacts is loaded in bulk.
-        public var expectedBytes: Int?
-        /// Seconds to wait for a pull, flush or other import to release the mirror (0: refuse).
-        public var lockWait: Double = 0
-        /// Phones without a country code are read as national numbers of this country
-        /// (`NationalPhone`) and rewritten to the international form. Nil: such phones are invalid.
-        public var phoneCountry: NationalPhone?
-        /// A row whose phone is still invalid keeps its contact, without the phone, and is
-        /// reported (`Rejection.contactImported`), instead of being rejected whole.
-        public var dropInvalidPhones = false
-
-        public init() {}
-    }
-
-    /// A row that was not imported because it is wrong (a duplicate is skipped, not rejected).
-    public struct Rejection: Sendable, Equatable {
-        /// The physical line the row starts on.
-        public var line: Int
-        /// Why, for a person: "email: \"ann.example.com\" has no @; phone: …".
-        public var reason: String
-        /// The reason's kind, for the summary: "invalid email", "malformed row", ….
-        public var category: String
-        /// The row's fields, or nil when the row could not be split into fields.
-        public var fields: [String]?
-        /// What could be recovered of a row that could not be split.
-        public var text: String?
-        /// True when the row is reported but its contact was imported all the same: without
-        /// its invalid phone, under `Options.dropInvalidPhones`.
-        public var contactImported = false
-    }
-
-    public struct Progress: Sendable {
-        public var rowsRead: Int
-        public var bytesRead: Int
-        /// Every row is read, and the indexes deferred by a bulk load are being built.
-        public var indexing = false
-    }
-
-    public struct Summary: Sendable, Equatable {
-        /// Data rows read (the header and blank lines not counted).
-        public var read = 0
-        public var imported = 0
-        public var duplicates = 0
-        public var rejected = 0
-        public var rejectedByCategory: [String: Int] = [:]
-        /// Columns that fed nothing, named once.
-        public var ignoredColumns: [String] = []
-        /// The file's header, as read.
-        public var header: [String] = []
-        /// A few rows skipped as duplicates: the line and the id of the contact it matched.
-        public var duplicateSamples: [DuplicateRow] = []
-        public var dryRun = false
-        public var seconds = 0.0
-        /// Phones rewritten from the national form (`Options.phoneCountry`), of imported contacts.
-        public var phonesRewritten = 0
-        /// Contacts imported without their invalid phone (`Options.dropInvalidPhones`).
-        public var phonesDropped = 0
-    }
+package struct ContactImport: Sendable {
+    package typealias Options = CSVImportOptions
+    package typealias Rejection = CSVImportRejection
+    package typealias Progress = CSVImportProgress
+    package typealias Summary = CSVImportSummary
+    package typealias DuplicateRow = CSVImportDuplicate
 
     /// How rows become drafts: what an import's options say about roles and phones.
     struct RowRules: Sendable {
@@ -100,22 +31,16 @@ public struct ContactImport {
         case dropped(Rejection)
     }
 
-    public struct DuplicateRow: Sendable, Equatable {
-        public var line: Int
-        public var email: String
-        public var existingID: String
-    }
-
     private enum Parsed: Sendable {
         /// The email's `EmailRows.hash64`, taken on the reading thread.
         case draft(line: Int, ContactDraft, emailHash: UInt64, phoneFix: PhoneFix?)
         case rejected(Rejection)
     }
 
-    public let mirror: ContactMirror
-    public let options: Options
+    package let mirror: ContactMirror
+    package let options: Options
 
-    public init(mirror: ContactMirror, options: Options = Options()) {
+    package init(mirror: ContactMirror, options: Options = Options()) {
         self.mirror = mirror
         self.options = options
     }
@@ -125,7 +50,7 @@ public struct ContactImport {
     /// - Throws: `ImportError` when the file cannot be imported at all (empty, a malformed
     ///   header, no email column, a bad mapping), before anything is written; errors of the
     ///   reader or the mirror, after committing the batches before them.
-    public func run(
+    package func run(
         _ reader: inout CSVReader, now: Int, onRejected: (Rejection, _ header: [String]) throws -> Void = { _, _ in },
         onProgress: (Progress) -> Void = { _ in }
     ) throws -> Summary {
@@ -538,5 +463,116 @@ struct EmailRows {
             hash = (hash ^ UInt64(folded)) &* 0x0000_0100_0000_01b3
         }
         return hash
+    }
+}
+
+/// How ``IntercomMirror/importCSV(from:options:progress:onRejected:)`` reads a file.
+public struct CSVImportOptions: Sendable, Equatable {
+    /// The role of rows without a role column or with an empty one.
+    public var defaultRole: ContactRole = .user
+    /// Column → field mappings (`CSVHeaderMap`).
+    public var mappings: [String: String] = [:]
+    /// Columns that match no field become custom attributes.
+    public var customAttributes = false
+    /// Validate and count, write nothing.
+    public var dryRun = false
+    /// Good rows per transaction: a killed import keeps the batches it committed. Rows
+    /// stream from the file into the transaction, so a batch holds no memory of its own.
+    public var batchSize = 20_000
+    /// Defer indexing to the end (`ContactMirror.bulkLoading`): true, false, or nil to decide
+    /// by `expectedBytes` against the mirror's size.
+    public var deferIndexing: Bool?
+    /// The file's size, when known: a file of more than `bulkRows` rows (by its size) and
+    /// twice as many rows as the mirror has contacts is loaded in bulk.
+    public var expectedBytes: Int?
+    /// Seconds to wait for a pull, flush or other import to release the mirror (0: refuse).
+    public var lockWait: Double = 0
+    /// Phones without a country code are read as national numbers of this country
+    /// (`NationalPhone`) and rewritten to the international form. Nil: such phones are invalid.
+    public var phoneCountry: NationalPhone?
+    /// A row whose phone is still invalid keeps its contact, without the phone, and is
+    /// reported (`Rejection.contactImported`), instead of being rejected whole.
+    public var dropInvalidPhones = false
+
+    public init() {}
+}
+
+/// A row that was not imported because it is wrong (a duplicate is skipped, not rejected).
+public struct CSVImportRejection: Sendable, Equatable {
+    /// The physical line the row starts on.
+    public var line: Int
+    /// Why, for a person: "email: \"ann.example.com\" has no @; phone: …".
+    public var reason: String
+    /// The reason's kind, for the summary: "invalid email", "malformed row", ….
+    public var category: String
+    /// The row's fields, or nil when the row could not be split into fields.
+    public var fields: [String]?
+    /// What could be recovered of a row that could not be split.
+    public var text: String?
+    /// True when the row is reported but its contact was imported all the same: without
+    /// its invalid phone, under `Options.dropInvalidPhones`.
+    public var contactImported = false
+
+    public init(
+        line: Int, reason: String, category: String, fields: [String]? = nil, text: String? = nil,
+        contactImported: Bool = false
+    ) {
+        self.line = line
+        self.reason = reason
+        self.category = category
+        self.fields = fields
+        self.text = text
+        self.contactImported = contactImported
+    }
+}
+
+/// How far an import has read.
+public struct CSVImportProgress: Sendable, Equatable {
+    public var rowsRead: Int
+    public var bytesRead: Int
+    /// Every row is read, and the indexes deferred by a bulk load are being built.
+    public var indexing = false
+
+    public init(rowsRead: Int, bytesRead: Int, indexing: Bool = false) {
+        self.rowsRead = rowsRead
+        self.bytesRead = bytesRead
+        self.indexing = indexing
+    }
+}
+
+/// What an import did.
+public struct CSVImportSummary: Sendable, Equatable {
+    /// Data rows read (the header and blank lines not counted).
+    public var read = 0
+    public var imported = 0
+    public var duplicates = 0
+    public var rejected = 0
+    public var rejectedByCategory: [String: Int] = [:]
+    /// Columns that fed nothing, named once.
+    public var ignoredColumns: [String] = []
+    /// The file's header, as read.
+    public var header: [String] = []
+    /// A few rows skipped as duplicates: the line and the id of the contact it matched.
+    public var duplicateSamples: [CSVImportDuplicate] = []
+    public var dryRun = false
+    public var seconds = 0.0
+    /// Phones rewritten from the national form (`Options.phoneCountry`), of imported contacts.
+    public var phonesRewritten = 0
+    /// Contacts imported without their invalid phone (`Options.dropInvalidPhones`).
+    public var phonesDropped = 0
+
+    public init() {}
+}
+
+/// A row an import skipped because the mirror has a contact with its email.
+public struct CSVImportDuplicate: Sendable, Equatable {
+    public var line: Int
+    public var email: String
+    public var existingID: String
+
+    public init(line: Int, email: String, existingID: String) {
+        self.line = line
+        self.email = email
+        self.existingID = existingID
     }
 }

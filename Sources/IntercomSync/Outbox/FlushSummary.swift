@@ -1,4 +1,4 @@
-/// What one `outbox flush` did, and what in the outbox needs attention afterwards.
+/// What one flush did, and what in the outbox needs attention afterwards.
 public struct FlushSummary: Sendable, Equatable {
     /// Entries this flush set out to send (pending when it started).
     public var queued = 0
@@ -11,7 +11,7 @@ public struct FlushSummary: Sendable, Equatable {
     /// Entries Intercom refused for good (other 4xx): they stay `failed` with its error.
     public var failed = 0
     /// Messages whose request may or may not have reached Intercom (a timeout, a dropped
-    /// connection, a 5xx): `unknown`, never re-sent without `outbox retry`.
+    /// connection, a 5xx): `unknown`, never sent again unless a person retries it (``IntercomMirror/retryEntry(seq:)``).
     public var unknown = 0
     /// Messages a previous flush left in flight (it died mid-request), now `unknown`.
     public var interrupted: [Int64] = []
@@ -20,10 +20,10 @@ public struct FlushSummary: Sendable, Equatable {
     /// Messages whose recipient's create has not been pushed (it failed or was deferred).
     public var blocked = 0
     /// Set when Intercom refused the token: the flush stopped there.
-    public var stoppedBy: String?
+    public var stoppedBy: IntercomError?
     /// Set when Intercom could not be reached, or stopped answering: the flush stopped there,
     /// and every entry it had not sent stays queued for the next one.
-    public var unreachable: String?
+    public var unreachable: IntercomError?
     /// Requests sent, 429 answers received and retries, from the client's counters.
     public var requests = 0
     public var rateLimited = 0
@@ -40,7 +40,8 @@ public struct FlushSummary: Sendable, Equatable {
     public init() {}
 
     public var sent: Int { contactsCreated + contactsAdopted + messagesSent + taggings }
-    /// True when some entry needs a decision (`outbox list`, `outbox retry`, `outbox drop`).
+    /// True when some entry needs a person's decision: retry it or drop it
+    /// (``IntercomMirror/retryEntry(seq:)``, ``IntercomMirror/dropEntry(seq:cascade:)``).
     public var needsAttention: Bool { failedInOutbox > 0 || unknownInOutbox > 0 }
 }
 

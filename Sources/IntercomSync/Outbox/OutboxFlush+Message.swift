@@ -21,7 +21,7 @@ extension OutboxFlush {
             try mirror.setSyncState(.adminID, to: id)
             return .success(id)
         } catch let error as IntercomError {
-            if error.kind == .authentication { run.stop(error.description) }
+            if error.kind == .authentication { run.stop(error) }
             return .failure(error)
         }
     }

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import Synchronization
 
-/// Sends what the outbox holds, as docs/GUARANTEES.md promises (guarantees 5–9, 13):
+/// Sends what the outbox holds, as IntercomSync.docc/Guarantees.md promises (guarantees 5–9, 13):
 ///
 /// - creates first (imported contacts get their entries on the way, `queueImportedCreates`),
 ///   then taggings (one at a time), then messages, each in queue order, a few at a time through the client's shared rate-limit
@@ -21,11 +21,11 @@ import Synchronization
 ///   stays queued, and the summary says why (`unreachable`).
 ///
 ///     let summary = try await OutboxFlush(mirror: mirror, client: client).run()
-public final class OutboxFlush: Sendable {
-    public let mirror: ContactMirror
-    public let client: IntercomClient
+package final class OutboxFlush: Sendable {
+    package let mirror: ContactMirror
+    package let client: IntercomClient
     /// Requests in flight at once.
-    public let concurrency: Int
+    package let concurrency: Int
     /// Entries read from the queue at once: a queue of a million imported creates is read a page
     /// at a time, never held whole.
     let pageSize: Int
@@ -40,7 +40,7 @@ public final class OutboxFlush: Sendable {
     /// connections) before the flush takes Intercom for unreachable and stops.
     static let silenceLimit = 3
 
-    public init(
+    package init(
         mirror: ContactMirror, client: IntercomClient, concurrency: Int = 4, pageSize: Int = 2_000,
         now: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }
     ) {
@@ -55,7 +55,7 @@ public final class OutboxFlush: Sendable {
     /// (the lock is held elsewhere, the mirror cannot be written, the server is not the
     /// mirror's workspace and `rebind` is false: `WorkspaceBinding`); Intercom's refusals end up
     /// in the entries and the summary.
-    public func run(
+    package func run(
         rebind: Bool = false, lockWait: Double = 0, progress: (@Sendable (FlushProgress) -> Void)? = nil
     ) async throws -> FlushSummary {
         let lock = try await MirrorLock.acquire(mirror, purpose: "intercom-sync outbox flush", waiting: lockWait)
@@ -79,7 +79,7 @@ public final class OutboxFlush: Sendable {
             if queued > 0 { try await WorkspaceBinding.check(mirror, client: client, rebind: rebind) }
         } catch let error as IntercomError where error.kind == .authentication || error.isNoAnswer {
             // Stopped before any entry was touched.
-            if error.kind == .authentication { run.stop(error.description) } else { run.stopUnreachable(error) }
+            if error.kind == .authentication { run.stop(error) } else { run.stopUnreachable(error) }
         }
         try await forEachPendingPage(of: .createContact, in: run) { page in
             try await self.forEach(page, in: run) { entry in try await self.push(entry, in: run) }
@@ -200,7 +200,7 @@ public final class OutboxFlush: Sendable {
         switch error.kind {
         case .authentication:
             try await settle(entry, .pending, error: OutboxEntry.Failure(error))
-            run.stop(error.description)
+            run.stop(error)
             run.update { $0.deferred += 1 }
         case .transient:
             try await settle(entry, .pending, error: OutboxEntry.Failure(error), retryAfter: Self.deferral)
@@ -240,13 +240,13 @@ final class FlushRun: Sendable {
         state.withLock { change(&$0.summary) }
     }
 
-    func stop(_ reason: String) {
-        state.withLock { $0.summary.stoppedBy = $0.summary.stoppedBy ?? reason }
+    func stop(_ error: IntercomError) {
+        state.withLock { $0.summary.stoppedBy = $0.summary.stoppedBy ?? error }
     }
 
     /// Stops the run: Intercom could not be reached.
     func stopUnreachable(_ error: IntercomError) {
-        state.withLock { $0.summary.unreachable = $0.summary.unreachable ?? error.description }
+        state.withLock { $0.summary.unreachable = $0.summary.unreachable ?? error }
     }
 
     /// Counts a request that failed for good: one that found Intercom unreachable stops the
@@ -260,7 +260,7 @@ final class FlushRun: Sendable {
             state.silences += 1
             state.lastSilence = error
             if error.isOffline || state.silences >= OutboxFlush.silenceLimit {
-                state.summary.unreachable = state.summary.unreachable ?? error.description
+                state.summary.unreachable = state.summary.unreachable ?? error
             }
         }
     }
@@ -270,7 +270,7 @@ final class FlushRun: Sendable {
     func finish() {
         state.withLock { state in
             if state.answered == 0, state.silences > 0, let error = state.lastSilence {
-                state.summary.unreachable = state.summary.unreachable ?? error.description
+                state.summary.unreachable = state.summary.unreachable ?? error
             }
         }
     }

@@ -16,26 +16,52 @@ public struct ContactQuery: Sendable, Hashable {
     /// `updated_at < updatedBefore` (Unix seconds).
     public var updatedBefore: Int?
     /// States to include; tombstoned contacts are hidden unless asked for.
-    public var states: Set<ContactState> = [.synced, .pending]
+    public var states: Set<ContactState>
     /// Custom attributes that must equal the given values (type included: `"1"` is not `1`).
-    public var customAttributes: [String: JSONValue] = [:]
+    public var customAttributes: [String: JSONValue]
     /// Tag names the contact must carry, every one (case-insensitive).
-    public var tags: [String] = []
+    public var tags: [String]
     /// Tag names of which the contact must carry at least one.
-    public var anyTags: [String] = []
+    public var anyTags: [String]
     /// Companies, by name (case-insensitive) or `company_id`, the contact must belong to at
     /// least one of.
-    public var companies: [String] = []
+    public var companies: [String]
     /// Segment names the contact must be in, every one (the mirror keeps segment memberships
-    /// when synced with them: `sync --segments`).
-    public var segments: [String] = []
-    public var sort: ContactSort = .init(.updatedAt, descending: true)
+    /// once ``IntercomMirror/keepSegmentMemberships(_:)`` turned them on).
+    public var segments: [String]
+    public var sort: ContactSort
     /// Page size, 1...10_000.
-    public var limit: Int = 50
+    public var limit: Int
     /// Continue after the last row of a previous page (`ContactPage.nextCursor`).
     public var cursor: ContactCursor?
 
-    public init() {}
+    /// A query in one expression: every criterion given must match.
+    ///
+    ///     ContactQuery(role: .lead, tags: ["VIP"], sort: ContactSort(.name), limit: 20)
+    public init(
+        email: String? = nil, externalID: String? = nil, role: ContactRole? = nil, nameContains: String? = nil,
+        search: String? = nil, updatedSince: Int? = nil, updatedBefore: Int? = nil,
+        states: Set<ContactState> = [.synced, .pending], customAttributes: [String: JSONValue] = [:],
+        tags: [String] = [], anyTags: [String] = [], companies: [String] = [], segments: [String] = [],
+        sort: ContactSort = ContactSort(.updatedAt, descending: true), limit: Int = 50, cursor: ContactCursor? = nil
+    ) {
+        self.email = email
+        self.externalID = externalID
+        self.role = role
+        self.nameContains = nameContains
+        self.search = search
+        self.updatedSince = updatedSince
+        self.updatedBefore = updatedBefore
+        self.states = states
+        self.customAttributes = customAttributes
+        self.tags = tags
+        self.anyTags = anyTags
+        self.companies = companies
+        self.segments = segments
+        self.sort = sort
+        self.limit = limit
+        self.cursor = cursor
+    }
 }
 
 /// The order of query results. Ties break on the mirror's row order, so pages never overlap.
@@ -64,14 +90,19 @@ public struct ContactSort: Sendable, Hashable {
 }
 
 /// One page of query results.
-public struct ContactPage: Sendable {
+public struct ContactPage: Sendable, Equatable {
     public var contacts: [StoredContact]
     /// Pass as `ContactQuery.cursor` to get the next page; nil when this page is the last.
     public var nextCursor: ContactCursor?
+
+    public init(contacts: [StoredContact], nextCursor: ContactCursor? = nil) {
+        self.contacts = contacts
+        self.nextCursor = nextCursor
+    }
 }
 
 /// Why a query cannot run.
-public struct QueryError: Error, Sendable, CustomStringConvertible {
+public struct QueryError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String
 
     public init(_ description: String) {

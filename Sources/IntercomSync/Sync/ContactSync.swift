@@ -1,33 +1,13 @@
 import Foundation
 
 /// Keeps a mirror in step with an Intercom workspace: full pulls, incremental pulls, and
-/// `getContact` revalidation (guarantees 2, 3, 4, 10, 11, 13 and 15 of docs/GUARANTEES.md).
+/// `getContact` revalidation (guarantees 2, 3, 4, 10, 11, 13 and 15 of the Guarantees article (IntercomSync.docc)).
 ///
 ///     let sync = ContactSync(mirror: mirror, client: IntercomClient(connection: connection))
 ///     let summary = try await sync.run()
-public final class ContactSync: Sendable {
-    public enum Mode: Sendable {
-        /// Resume an interrupted full pull, else pull everything the first time, else pull
-        /// what changed since the watermark.
-        case automatic
-        /// Walk every contact again (resuming an interrupted walk) and tombstone the missing.
-        case full
-        /// An incremental pull, then a full walk to detect deletions, archives and merges.
-        case reconcile
-    }
-
-    /// What a sync may do that it otherwise refuses.
-    public struct Safety: Sendable, Equatable {
-        /// Sync against another workspace or API host than the mirror's (`WorkspaceBinding`).
-        public var rebind: Bool
-        /// Let a full walk tombstone more than `massDeleteShare` of the mirror.
-        public var allowMassDelete: Bool
-
-        public init(rebind: Bool = false, allowMassDelete: Bool = false) {
-            self.rebind = rebind
-            self.allowMassDelete = allowMassDelete
-        }
-    }
+package final class ContactSync: Sendable {
+    package typealias Mode = SyncMode
+    package typealias Safety = SyncSafety
 
     /// A full walk that would tombstone more than this share of the synced contacts (and more
     /// than `massDeleteFloor` of them), or every one of them, stops before committing it. An
@@ -40,7 +20,7 @@ public final class ContactSync: Sendable {
     /// about 166 requests a second (10,000 a minute); 64 in flight fill 40 % of that at a second
     /// a page and all of it at 0.4 s, for about 15 MB of pages in flight and one connection
     /// each. The governor keeps them inside the budget whatever their number.
-    public static let defaultConcurrency = 64
+    package static let defaultConcurrency = 64
 
     /// Page size for list and search: Intercom's maximum.
     static let pageSize = 150
@@ -48,23 +28,23 @@ public final class ContactSync: Sendable {
     /// to whole days in the workspace's timezone.
     static let incrementalMargin = 2 * 86_400
 
-    public let mirror: ContactMirror
-    public let client: IntercomClient
+    package let mirror: ContactMirror
+    package let client: IntercomClient
     let now: @Sendable () -> Int
     /// A full pull of at least this many contacts, into a mirror holding fewer than half as
     /// many, defers its indexing to its end (`ContactMirror.bulkLoading`).
     let bulkLoadFrom: Int
     /// Requests a full pull keeps in flight: above 1 it walks ranges of `created_at` by search,
     /// several at once (`partitionedWalk`); at 1 it walks the list, one cursor.
-    public let concurrency: Int
+    package let concurrency: Int
     /// The most contacts a range of a partitioned pull aims at. Nil (the default) lets a full
     /// pull size its ranges from the server's round trip (`rangeTarget(roundTrip:)`), and an
     /// incremental pass take 20 pages.
     let rangeTarget: Int?
     /// Seconds to wait for another pull, flush or import to release the mirror (0: refuse at once).
-    public let lockWait: Double
+    package let lockWait: Double
 
-    public init(
+    package init(
         mirror: ContactMirror, client: IntercomClient,
         now: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }, bulkLoadFrom: Int = 20_000,
         concurrency: Int = 1, rangeTarget: Int? = nil, lockWait: Double = 0
@@ -80,7 +60,7 @@ public final class ContactSync: Sendable {
 
     /// Runs the passes `mode` asks for, holding the mirror's lock, after checking that the
     /// server is the mirror's workspace (`WorkspaceBinding`).
-    public func run(
+    package func run(
         _ mode: Mode = .automatic, safety: Safety = Safety(), progress: (@Sendable (SyncProgress) -> Void)? = nil
     ) async throws -> SyncSummary {
         let lock = try await MirrorLock.acquire(mirror, purpose: "intercom-sync sync", waiting: lockWait)
@@ -154,5 +134,29 @@ public final class ContactSync: Sendable {
             page.pack(with: compressor)
         }
         return FetchedPage(page: page, fetchedAt: sentAt)
+    }
+}
+
+/// What a sync pulls.
+public enum SyncMode: Sendable, Equatable {
+    /// Resume an interrupted full pull, else pull everything the first time, else pull
+    /// what changed since the watermark.
+    case automatic
+    /// Walk every contact again (resuming an interrupted walk) and tombstone the missing.
+    case full
+    /// An incremental pull, then a full walk to detect deletions, archives and merges.
+    case reconcile
+}
+
+/// What a sync may do that it otherwise refuses.
+public struct SyncSafety: Sendable, Equatable {
+    /// Sync against another workspace or API host than the mirror's (`WorkspaceBinding`).
+    public var rebind: Bool
+    /// Let a full walk tombstone more than `massDeleteShare` of the mirror.
+    public var allowMassDelete: Bool
+
+    public init(rebind: Bool = false, allowMassDelete: Bool = false) {
+        self.rebind = rebind
+        self.allowMassDelete = allowMassDelete
     }
 }

@@ -1,4 +1,4 @@
-/// What one `intercom-sync sync` did.
+/// What one sync did.
 public struct SyncSummary: Sendable, Equatable {
     public enum Pass: String, Sendable {
         case full
@@ -68,4 +68,11 @@ public struct SyncProgress: Sendable, Equatable {
     public var total: Int?
     /// Every page is in, and the indexes the pull deferred are being built.
     public var indexing = false
+
+    public init(pass: SyncSummary.Pass, fetched: Int, total: Int? = nil, indexing: Bool = false) {
+        self.pass = pass
+        self.fetched = fetched
+        self.total = total
+        self.indexing = indexing
+    }
 }

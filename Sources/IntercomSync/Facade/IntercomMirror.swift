@@ -1,0 +1,366 @@
+import Foundation
+
+/// An offline mirror of one Intercom workspace's contacts, with an outbox of writes waiting to
+/// be pushed: the one type an app needs.
+///
+/// Reads (``contact(id:)``, ``contacts(matching:)``, ``status()``) never touch the network and
+/// work with no connection at all. Writes (``stageContact(_:allowingDuplicateEmail:)``,
+/// ``stageMessage(_:)``, ``stageTagging(contact:tags:untag:)``) land in the mirror at once and
+/// wait in the outbox for ``flush(rebind:progress:)``. ``sync(_:safety:progress:)`` brings the mirror in step with
+/// Intercom. ``observe(_:)`` and ``observeStatus()`` yield again whenever the mirror changes.
+///
+/// ```swift
+/// let connection = IntercomConnection(region: .us, accessToken: token)
+/// let mirror = try await IntercomMirror.open(at: path, connection: connection)
+/// try await mirror.sync()
+/// let leads = try await mirror.contacts(matching: ContactQuery(role: .lead, tags: ["VIP"]))
+/// ```
+///
+/// Sync, flush and import on one `IntercomMirror` take turns: each waits for the one before it,
+/// in the order they were called. Another process working on the same file holds a lock that
+/// these wait for up to ``Configuration/lockWait``, then fail with ``SyncError``. Queries and
+/// staging never wait for either. Every long piece of work runs on the engine's own threads,
+/// never on the cooperative pool that an app's tasks share.
+public final class IntercomMirror: Sendable {
+    /// How a mirror talks to Intercom and paces itself.
+    public struct Configuration: Sendable {
+        /// Requests a full pull keeps in flight. Intercom's rate limit, not this, sets the pace.
+        public var syncConcurrency: Int
+        /// Outbox entries sent at once by a flush.
+        public var flushConcurrency: Int
+        /// How long sync, flush and import wait for another process holding the mirror.
+        public var lockWait: Duration
+        /// How often observers look for commits by other processes (this process's own
+        /// commits are seen at once).
+        public var observationInterval: Duration
+        /// Where the mirror reads the time of day.
+        public var clock: WallClock
+
+        public init(
+            syncConcurrency: Int = 64, flushConcurrency: Int = 4, lockWait: Duration = .zero,
+            observationInterval: Duration = .milliseconds(250), clock: WallClock = .system
+        ) {
+            self.syncConcurrency = syncConcurrency
+            self.flushConcurrency = flushConcurrency
+            self.lockWait = lockWait
+            self.observationInterval = observationInterval
+            self.clock = clock
+        }
+    }
+
+    let store: ContactMirror
+    /// The client every network call shares, so one rate-limit budget paces them all; nil for
+    /// a mirror opened without a connection.
+    let client: IntercomClient?
+    public let configuration: Configuration
+    private let turns = TurnQueue()
+
+    package init(store: ContactMirror, client: IntercomClient?, configuration: Configuration) {
+        self.store = store
+        self.client = client
+        self.configuration = configuration
+    }
+
+    /// Opens the mirror file at `path`, creating it (its folder must exist) when there is none.
+    ///
+    /// A mirror written by an older version is upgraded in place; a file that is not a mirror,
+    /// or is damaged, is refused with a ``MirrorError`` before anything is written to it.
+    /// Without a `connection` the mirror still answers queries and stages writes; ``sync(_:safety:progress:)``,
+    /// ``refreshContact(id:)`` and ``flush(rebind:progress:)`` then fail with ``SyncError`` (``SyncError/Kind-swift.enum/notConnected``).
+    public static func open(
+        at path: String, connection: IntercomConnection? = nil, configuration: Configuration = Configuration()
+    ) async throws -> IntercomMirror {
+        let store = try await WorkExecutor.shared.run { try ContactMirror.open(at: path, mode: .createIfMissing) }
+        return IntercomMirror(
+            store: store, client: connection.map { IntercomClient(connection: $0) }, configuration: configuration)
+    }
+
+    /// A mirror in memory, gone when the value is: for tests, previews and dry runs.
+    public static func inMemory(
+        connection: IntercomConnection? = nil, configuration: Configuration = Configuration()
+    ) throws -> IntercomMirror {
+        IntercomMirror(
+            store: try ContactMirror.inMemory(), client: connection.map { IntercomClient(connection: $0) },
+            configuration: configuration)
+    }
+
+    /// The mirror file, or nil for one in memory.
+    public var path: String? { store.path }
+
+    /// Closes the mirror's connections; later calls fail.
+    public func close() throws {
+        try store.close()
+    }
+
+    // MARK: Sync
+
+    /// Brings the mirror in step with Intercom and reports what it did.
+    ///
+    /// `.automatic` resumes an interrupted pull, makes a first full pull, or pulls what changed
+    /// since the last one. `progress` is called from the engine's threads as pages are stored.
+    @discardableResult
+    public func sync(
+        _ mode: SyncMode = .automatic, safety: SyncSafety = SyncSafety(),
+        progress: (@Sendable (SyncProgress) -> Void)? = nil
+    ) async throws -> SyncSummary {
+        let client = try connectedClient()
+        let engine = ContactSync(
+            mirror: store, client: client, now: configuration.clock.secondsSource,
+            concurrency: configuration.syncConcurrency, lockWait: configuration.lockWait.seconds)
+        return try await turns.run {
+            try await WorkExecutor.shared.run { try await engine.run(mode, safety: safety, progress: progress) }
+        }
+    }
+
+    /// Sends what the outbox holds, in order, exactly once, and reports what happened to it.
+    ///
+    /// Intercom's refusals do not throw: they end up in the entries and the summary
+    /// (``FlushSummary/stoppedBy`` when the token was refused, ``FlushSummary/unreachable``
+    /// when Intercom could not be reached).
+    @discardableResult
+    public func flush(rebind: Bool = false, progress: (@Sendable (FlushProgress) -> Void)? = nil) async throws
+        -> FlushSummary
+    {
+        let client = try connectedClient()
+        let engine = OutboxFlush(
+            mirror: store, client: client, concurrency: configuration.flushConcurrency,
+            now: configuration.clock.secondsSource)
+        let lockWait = configuration.lockWait.seconds
+        return try await turns.run {
+            try await WorkExecutor.shared.run {
+                try await engine.run(rebind: rebind, lockWait: lockWait, progress: progress)
+            }
+        }
+    }
+
+    // MARK: Reads
+
+    /// The contact with this Intercom id or local id, from the mirror alone: nil when the
+    /// mirror does not have it. Works offline and without a connection.
+    public func contact(id: String) async throws -> StoredContact? {
+        let store = self.store
+        return try await WorkExecutor.shared.run { try store.contact(id: id) }
+    }
+
+    /// The contact as Intercom has it now: revalidated with the stored ETag (a 304 costs no
+    /// body), fetched when the mirror lacks it, stored either way. When Intercom cannot be
+    /// reached the answer is the mirror's version, with ``ContactAnswer/Source-swift.enum/offline``.
+    public func refreshContact(id: String) async throws -> ContactAnswer {
+        let engine = ContactSync(mirror: store, client: try connectedClient(), now: configuration.clock.secondsSource)
+        return try await WorkExecutor.shared.run { try await engine.getContact(id, freshness: .refresh) }
+    }
+
+    /// A page of the contacts that match `query`, from the mirror alone.
+    public func contacts(matching query: ContactQuery = ContactQuery()) async throws -> ContactPage {
+        let store = self.store
+        return try await WorkExecutor.shared.run { try store.contacts(matching: query) }
+    }
+
+    /// What the mirror holds, what waits in the outbox, and when it last synced.
+    public func status() async throws -> MirrorStatus {
+        let store = self.store
+        return try await WorkExecutor.shared.run { try store.status() }
+    }
+
+    /// The outbox's entries in queue order, `states` only.
+    public func outbox(states: Set<OutboxState> = Set(OutboxState.allCases), limit: Int = 1_000) async throws
+        -> [OutboxEntry]
+    {
+        let store = self.store
+        return try await WorkExecutor.shared.run { try store.outboxEntries(states: states, limit: limit) }
+    }
+
+    /// The workspace's tags, each with how many contacts in the mirror carry it.
+    public func tags() async throws -> [TagSummary] {
+        let store = self.store
+        return try await WorkExecutor.shared.run { try store.tags() }
+    }
+
+    /// The workspace's segments, each with how many contacts in the mirror are in it (counted
+    /// only once ``keepSegmentMemberships(_:)`` turned memberships on).
+    public func segments() async throws -> [SegmentSummary] {
+        let store = self.store
+        return try await WorkExecutor.shared.run { try store.segments() }
+    }
+
+    /// The workspace's companies, those whose name starts a word with `search` when given, at
+    /// most `limit` of them, each with its number of contacts.
+    public func companies(search: String? = nil, limit: Int = 1_000) async throws -> [CompanySummary] {
+        let store = self.store
+        return try await WorkExecutor.shared.run { try store.companies(search: search, limit: limit) }
+    }
+
+    /// Whether syncs keep which contacts are in which segment. Off by default: Intercom lists a
+    /// segment's members only by searching each segment, a request per 150 members at every
+    /// sync. Turning it off drops the memberships kept so far.
+    public func keepSegmentMemberships(_ keep: Bool) async throws {
+        let store = self.store
+        try await WorkExecutor.shared.run { try store.keepSegmentMembers(keep) }
+    }
+
+    /// Whether syncs keep segment memberships (``keepSegmentMemberships(_:)``): without them a
+    /// query by segment finds nothing.
+    public func keepsSegmentMemberships() async throws -> Bool {
+        let store = self.store
+        return try await WorkExecutor.shared.run { try store.syncState(.segmentMembers) != nil }
+    }
+
+    /// The tag, company and segment names `query` filters by that the mirror does not know,
+    /// each as "tag NAME", "company NAME" or "segment NAME": a query by them finds nothing, and
+    /// a person probably mistyped one.
+    public func unknownNames(in query: ContactQuery) async throws -> [String] {
+        let store = self.store
+        return try await WorkExecutor.shared.run { try store.unknownLinkNames(in: query) }
+    }
+
+    /// The tags, companies and segments of a contact, by its Intercom or local id.
+    public func links(ofContact id: String) async throws -> ContactLinks {
+        let store = self.store
+        return try await WorkExecutor.shared.run { try store.links(ofContact: id) }
+    }
+
+    // MARK: Writes
+
+    /// Writes a new contact to the mirror at once, as `pending`, and queues its create.
+    ///
+    /// The contact can be queried, messaged and tagged straight away by its local id; the
+    /// next ``flush(rebind:progress:)`` creates it on Intercom, once. A draft with an email another contact
+    /// has is refused unless `allowingDuplicateEmail`.
+    @discardableResult
+    public func stageContact(_ draft: ContactDraft, allowingDuplicateEmail: Bool = false) async throws
+        -> StagedContact
+    {
+        let store = self.store
+        let now = configuration.clock.unixSeconds
+        return try await WorkExecutor.shared.run {
+            try store.stageContact(draft, allowingDuplicateEmail: allowingDuplicateEmail, now: now)
+        }
+    }
+
+    /// Queues a message for the next ``flush(rebind:progress:)``, which sends it exactly once.
+    @discardableResult
+    public func stageMessage(_ draft: MessageDraft) async throws -> StagedMessage {
+        let store = self.store
+        let now = configuration.clock.unixSeconds
+        return try await WorkExecutor.shared.run { try store.stageMessage(draft, now: now) }
+    }
+
+    /// Tags (or with `untag`, untags) a contact by name: the mirror shows it at once, and the
+    /// next ``flush(rebind:progress:)`` applies it on Intercom.
+    @discardableResult
+    public func stageTagging(contact: String, tags: [String], untag: Bool = false) async throws -> StagedTagging {
+        let store = self.store
+        let now = configuration.clock.unixSeconds
+        return try await WorkExecutor.shared.run {
+            try store.stageTagging(contact: contact, tags: tags, untag: untag, now: now)
+        }
+    }
+
+    /// Imports the contacts of a CSV file into the mirror as `pending`, for the next
+    /// ``flush(rebind:progress:)`` to create. Rows that cannot be imported are counted in the summary by why;
+    /// `onRejected` hears each one, with its line.
+    @discardableResult
+    public func importCSV(
+        from file: URL, options: CSVImportOptions = CSVImportOptions(),
+        progress: (@Sendable (CSVImportProgress) -> Void)? = nil,
+        onRejected: (@Sendable (CSVImportRejection) -> Void)? = nil
+    ) async throws -> CSVImportSummary {
+        var options = options
+        options.lockWait = configuration.lockWait.seconds
+        let store = self.store
+        let now = configuration.clock.unixSeconds
+        let importer = ContactImport(mirror: store, options: options)
+        return try await turns.run {
+            try await WorkExecutor.shared.run {
+                let descriptor = Foundation.open(file.path, O_RDONLY | O_CLOEXEC)
+                guard descriptor >= 0 else {
+                    throw ImportError(.unreadableFile, "cannot open \(file.path): \(String(cString: strerror(errno)))")
+                }
+                defer { Foundation.close(descriptor) }
+                var reader = CSVReader(fileDescriptor: descriptor)
+                return try importer.run(
+                    &reader, now: now, onRejected: { rejection, _ in onRejected?(rejection) },
+                    onProgress: { progress?($0) })
+            }
+        }
+    }
+
+    /// Puts a failed or unknown entry back in the queue, for the next ``flush(rebind:progress:)`` to send.
+    ///
+    /// For an ``OutboxState/unknown`` message this is a person's decision that it did not
+    /// reach its recipient: it may be delivered twice.
+    public func retryEntry(seq: Int64) async throws {
+        let store = self.store
+        let now = configuration.clock.unixSeconds
+        try await WorkExecutor.shared.run { try store.retryOutboxEntry(seq: seq, now: now) }
+    }
+
+    /// Removes an entry that has not been sent, with the entries that wait for it when
+    /// `cascade` (else those refuse it); a contact created offline goes with its create.
+    /// Returns the entries removed.
+    @discardableResult
+    public func dropEntry(seq: Int64, cascade: Bool = false) async throws -> [Int64] {
+        let store = self.store
+        return try await WorkExecutor.shared.run { try store.dropOutboxEntry(seq: seq, cascade: cascade).seqs }
+    }
+
+    // MARK: Live queries
+
+    /// The first page of `query`'s results now, and again each time the mirror changes in a
+    /// way that changes it: a sync or staging in this process, or another process writing the
+    /// same file (seen within ``Configuration/observationInterval``).
+    ///
+    /// The sequence ends when the task iterating it is cancelled, or throws when a read fails.
+    public func observe(_ query: ContactQuery) -> AsyncThrowingStream<ContactPage, any Error> {
+        observe { store in try store.contacts(matching: query) }
+    }
+
+    /// The mirror's status now, and again each time it changes: for a badge of what waits to
+    /// be sent or needs attention.
+    public func observeStatus() -> AsyncThrowingStream<MirrorStatus, any Error> {
+        observe { store in try store.status() }
+    }
+
+    private func observe<Value: Equatable & Sendable>(
+        _ read: @escaping @Sendable (ContactMirror) throws -> Value
+    ) -> AsyncThrowingStream<Value, any Error> {
+        let store = self.store
+        let changes = MirrorChanges(mirror: store, pollInterval: configuration.observationInterval)
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                var last: Value?
+                do {
+                    for await _ in changes.signals {
+                        let value = try await WorkExecutor.shared.run { try read(store) }
+                        if value != last {
+                            last = value
+                            continuation.yield(value)
+                        }
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in
+                task.cancel()
+                changes.stop()
+            }
+        }
+    }
+
+    private func connectedClient() throws -> IntercomClient {
+        guard let client else {
+            throw SyncError(.notConnected, "this mirror was opened without a connection to Intercom", remedy: .connect)
+        }
+        return client
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as the engine's parts take waits.
+    var seconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}
