@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import IntercomSync
 
-struct ContactsCreateCommand: ParsableCommand {
+struct ContactsCreateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "create",
         abstract: "Create a contact locally now; it is pushed to Intercom by `outbox flush`.",
@@ -54,7 +54,7 @@ struct ContactsCreateCommand: ParsableCommand {
     @Flag(help: "Print {\"id\": local id, \"seq\": outbox entry} as JSON.")
     var json = false
 
-    func run() throws {
+    func run() async throws {
         var customAttributes: [String: JSONValue] = [:]
         for attribute in attributes {
             guard let equals = attribute.firstIndex(of: "=") else {
@@ -67,9 +67,8 @@ struct ContactsCreateCommand: ParsableCommand {
             role: role, email: email.trimmingCharacters(in: .whitespaces), name: name, phone: phone, avatar: avatar,
             externalID: externalID, customAttributes: customAttributes)
         try draft.validate()
-        let store = try mirror.open(.createIfMissing)
-        let staged = try store.stageContact(
-            draft, allowingDuplicateEmail: allowDuplicateEmail, now: Int(Date().timeIntervalSince1970))
+        let staged = try await mirror.facade(.createIfMissing).stageContact(
+            draft, allowingDuplicateEmail: allowDuplicateEmail)
         if json {
             Output.data(JSONValue.object(["id": .string(staged.localID), "seq": .int(staged.seq)]).jsonText)
         } else {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLISupport
 import Foundation
 import IntercomSync
 
@@ -161,7 +162,7 @@ struct ContactsImportCommand: AsyncParsableCommand {
         if let client, summary.imported > 0 {
             let flush = try await OutboxFlushCommand.flush(store, client: client, lockWait: wait.seconds, label: "push")
             if json { Output.data(OutboxRendering.json(flush).jsonText) } else { Output.line(OutboxRendering.text(flush)) }
-            if let reason = flush.stoppedBy { throw CommandFailure("the push stopped: \(reason)") }
+            if let reason = flush.stoppedBy { throw CommandFailure("the push stopped: \(Advice.explained(reason))") }
             try OutboxFlushCommand.checkReached(flush)
             if flush.needsAttention { exitCode = 3 }
         }

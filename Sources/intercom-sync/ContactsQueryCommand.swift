@@ -1,8 +1,9 @@
 import ArgumentParser
+import CLISupport
 import Foundation
 import IntercomSync
 
-struct ContactsQueryCommand: ParsableCommand {
+struct ContactsQueryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "query",
         abstract: "Find contacts in the mirror, offline.",
@@ -159,21 +160,21 @@ struct ContactsQueryCommand: ParsableCommand {
         return query
     }
 
-    func run() throws {
+    func run() async throws {
         var query = try makeQuery()
-        let store = try mirror.open(.readOnly)
-        if !query.segments.isEmpty, try store.syncState(.segmentMembers) == nil {
+        let store = try mirror.facade(.readOnly)
+        if !query.segments.isEmpty, try await !store.keepsSegmentMemberships() {
             throw CommandFailure(
                 "the mirror does not keep segment memberships yet: run `intercom-sync sync --segments` once, "
                     + "and every later sync keeps them current")
         }
-        for missing in try store.unknownLinkNames(in: query) {
+        for missing in try await store.unknownNames(in: query) {
             Output.note("The mirror knows no \(missing): `intercom-sync tags list` and `companies list` show what it has.")
         }
         var collected: [StoredContact] = []
         var wroteHeader = false
         while true {
-            let page = try store.contacts(matching: query)
+            let page = try await store.contacts(matching: query)
             switch format {
             case .ndjson:
                 page.contacts.forEach { Output.data(ContactRenderer.jsonLine($0)) }

@@ -3,7 +3,7 @@ import Foundation
 import IntercomSync
 
 /// `contacts tag` and `contacts untag`: stage a tagging in the outbox, shown by the mirror at once.
-struct ContactsTagCommand: ParsableCommand {
+struct ContactsTagCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tag",
         abstract: "Tag a contact, offline (nothing reaches Intercom until `outbox flush`).",
@@ -22,10 +22,10 @@ struct ContactsTagCommand: ParsableCommand {
 
     @OptionGroup var options: TaggingOptions
 
-    func run() throws { try options.stage(untag: false) }
+    func run() async throws { try await options.stage(untag: false) }
 }
 
-struct ContactsUntagCommand: ParsableCommand {
+struct ContactsUntagCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "untag",
         abstract: "Take tags off a contact, offline (nothing reaches Intercom until `outbox flush`).",
@@ -40,7 +40,7 @@ struct ContactsUntagCommand: ParsableCommand {
 
     @OptionGroup var options: TaggingOptions
 
-    func run() throws { try options.stage(untag: true) }
+    func run() async throws { try await options.stage(untag: true) }
 }
 
 struct TaggingOptions: ParsableArguments {
@@ -59,10 +59,8 @@ struct TaggingOptions: ParsableArguments {
         if tags.isEmpty { throw ValidationError("name at least one tag after the contact") }
     }
 
-    func stage(untag: Bool) throws {
-        let store = try mirror.open(.existing)
-        let staged = try store.stageTagging(
-            contact: contact, tags: tags, untag: untag, now: Int(Date().timeIntervalSince1970))
+    func stage(untag: Bool) async throws {
+        let staged = try await mirror.facade(.existing).stageTagging(contact: contact, tags: tags, untag: untag)
         if json {
             Output.data(
                 JSONValue.object([

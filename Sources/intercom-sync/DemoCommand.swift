@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLISupport
 import Foundation
 import IntercomSimulator
 import IntercomSync
@@ -97,7 +98,7 @@ private final class DemoRun {
             return value
         } catch {
             failures += 1
-            Output.line(String(format: "%2d. ✗ %@ — %@", number, title, "\(error)"))
+            Output.line(String(format: "%2d. ✗ %@ — %@", number, title, Advice.explained(error)))
             return nil
         }
     }
@@ -132,38 +133,31 @@ private final class DemoRun {
             return (connected, "state checked, code exchanged, \(connected), stored with mode 600")
         }
         guard let login else { return failures }
-        let client = IntercomClient(connection: IntercomConnection(baseURL: login.apiBaseURL, accessToken: login.accessToken))
-        let mirror: ContactMirror
+        // From here on the demo is an app like any other: it uses the library's facade alone.
+        let mirror: IntercomMirror
         do {
-            mirror = try ContactMirror.open(at: mirrorPath, mode: .createIfMissing)
+            mirror = try await IntercomMirror.open(
+                at: mirrorPath, connection: IntercomConnection(baseURL: login.apiBaseURL, accessToken: login.accessToken))
         } catch {
-            Output.line("✗ cannot open the mirror: \(error)")
+            Output.line("✗ cannot open the mirror: \(Advice.explained(error))")
             return failures + 1
         }
-        let sync = ContactSync(mirror: mirror, client: client)
 
         await step(2, "full pull") { () -> (Void, String) in
-            let summary = try await sync.run(.full)
+            let summary = try await mirror.sync(.full)
             try check(summary.fetched == seeded, "fetched \(summary.fetched) of \(seeded)")
-            let stored = try mirror.status().contacts["synced"] ?? 0
+            let stored = try await mirror.status().contacts.synced
             try check(stored == seeded, "the mirror holds \(stored) of \(seeded)")
             return ((), "\(summary.fetched) contacts in \(summary.requests) requests")
         }
 
         let sample = await step(3, "offline query") { () -> (StoredContact, String) in
-            var all = ContactQuery()
-            all.limit = 1
-            let first = try require(try mirror.contacts(matching: all).contacts.first, "the mirror is empty")
+            let first = try require(
+                try await mirror.contacts(matching: ContactQuery(limit: 1)).contacts.first, "the mirror is empty")
             let word = String((first.contact.name ?? first.contact.email ?? "").prefix(3))
-            var query = ContactQuery()
-            query.search = word
-            query.limit = 5
-            let found = try mirror.contacts(matching: query).contacts
+            let found = try await mirror.contacts(matching: ContactQuery(search: word, limit: 5)).contacts
             try check(found.contains { $0.id == first.id } || found.count == 5, "searching \"\(word)\" missed \(first.id)")
-            var tagged = ContactQuery()
-            tagged.tags = ["VIP"]
-            tagged.limit = 10_000
-            let vips = try mirror.contacts(matching: tagged).contacts.count
+            let vips = try await mirror.contacts(matching: ContactQuery(tags: ["VIP"], limit: 10_000)).contacts.count
             let vipID = await simulator.workspace.tagList().first { $0.name == "VIP" }?.id ?? ""
             let expected = await simulator.workspace.relationsByContact().values.count { $0.tags.contains(vipID) }
             try check(vips == expected && vips > 0, "--tag VIP found \(vips) contacts, Intercom has \(expected)")
@@ -177,14 +171,14 @@ private final class DemoRun {
         if let sample {
             await step(4, "getContact revalidated by ETag") { () -> (Void, String) in
                 let before = await simulator.workspace.requestLog().count
-                let cached = try await sync.getContact(sample.id)
+                let cached = try await mirror.contact(id: sample.id)
                 let afterCached = await simulator.workspace.requestLog().count
-                try check(cached.source == .mirror && afterCached == before, "the cached read asked Intercom")
+                try check(cached?.contact == sample.contact && afterCached == before, "the cached read asked Intercom")
                 // A list page carries no ETag: the first refresh fetches the contact with one.
-                let first = try await sync.getContact(sample.id, freshness: .refresh)
+                let first = try await mirror.refreshContact(id: sample.id)
                 let firstStatus = await simulator.workspace.requestLog().last?.status
                 try check(first.contact?.etag != nil, "GET /contacts/\(sample.id) stored no ETag")
-                let refreshed = try await sync.getContact(sample.id, freshness: .refresh)
+                let refreshed = try await mirror.refreshContact(id: sample.id)
                 let last = await simulator.workspace.requestLog().last
                 try check(refreshed.source == .revalidated && last?.status == 304, "expected a 304, got \(last?.status ?? 0)")
                 try check(refreshed.contact?.contact == sample.contact, "the revalidated contact changed")
@@ -197,8 +191,9 @@ private final class DemoRun {
         }
 
         await step(5, "CSV import") { () -> (Void, String) in
-            var reader = CSVReader(bytes: Array(Self.sampleCSV().utf8))
-            let summary = try ContactImport(mirror: mirror).run(&reader, now: Int(Date().timeIntervalSince1970))
+            let file = URL(fileURLWithPath: mirrorPath).deletingLastPathComponent().appendingPathComponent("demo-import.csv")
+            try Self.sampleCSV().write(to: file, atomically: true, encoding: .utf8)
+            let summary = try await mirror.importCSV(from: file)
             try check(
                 summary.imported == 3 && summary.rejected == 1, "imported \(summary.imported), rejected \(summary.rejected)")
             return ((), "\(summary.read) rows: \(summary.imported) pending creates, \(summary.rejected) rejected (bad phone)")
@@ -206,19 +201,15 @@ private final class DemoRun {
 
         let staged = await step(6, "create a contact offline, tag it, stage a message to it") {
             () -> ((StagedContact, StagedMessage), String) in
-            let contact = try mirror.stageContact(
-                ContactDraft(email: "ada.demo@example.com", name: "Ada Demo", phone: "+44 20 7946 0000"),
-                now: Int(Date().timeIntervalSince1970))
-            let message = try mirror.stageMessage(
-                MessageDraft(kind: .inApp, body: "Welcome aboard, Ada!", to: contact.localID),
-                now: Int(Date().timeIntervalSince1970))
+            let contact = try await mirror.stageContact(
+                ContactDraft(email: "ada.demo@example.com", name: "Ada Demo", phone: "+44 20 7946 0000"))
+            let message = try await mirror.stageMessage(
+                MessageDraft(kind: .inApp, body: "Welcome aboard, Ada!", to: contact.localID))
             try check(message.waitsFor == contact.seq, "the message does not wait for its contact's create")
-            _ = try mirror.stageTagging(contact: contact.localID, tags: ["Demo Signup"], now: Int(Date().timeIntervalSince1970))
-            var tagged = ContactQuery()
-            tagged.tags = ["demo signup"]
-            let shown = try mirror.contacts(matching: tagged).contacts.map(\.id)
+            try await mirror.stageTagging(contact: contact.localID, tags: ["Demo Signup"])
+            let shown = try await mirror.contacts(matching: ContactQuery(tags: ["demo signup"])).contacts.map(\.id)
             try check(shown == [contact.localID], "the offline tag does not show in the mirror")
-            let pending = try mirror.contact(id: contact.localID)?.state
+            let pending = try await mirror.contact(id: contact.localID)?.state
             try check(pending == .pending, "the new contact is \(String(describing: pending)), not pending")
             return (
                 (contact, message),
@@ -228,19 +219,20 @@ private final class DemoRun {
 
         if let (contact, message) = staged {
             await step(7, "flush the outbox") { () -> (Void, String) in
-                let summary = try await OutboxFlush(mirror: mirror, client: client).run()
+                let summary = try await mirror.flush()
                 try check(
                     summary.contactsCreated == 4 && summary.messagesSent == 1 && summary.taggings == 1,
                     "created \(summary.contactsCreated), sent \(summary.messagesSent), tagged \(summary.taggings)")
-                let create = try mirror.outboxEntry(seq: contact.seq)
-                let sent = try mirror.outboxEntry(seq: message.seq)
+                let entries = try await mirror.outbox()
+                let create = entries.first { $0.seq == contact.seq }
+                let sent = entries.first { $0.seq == message.seq }
                 let remoteID = try require(create?.remoteID, "the create has no Intercom id")
                 try check(sent?.state == .sent && sent?.contactID == remoteID, "the message did not go to \(remoteID)")
                 let received = try await simulator.workspace.sentMessages().map { try JSONValue(jsonText: $0) }
                 try check(
                     received.filter { $0["body"]?.string == "Welcome aboard, Ada!" }.count == 1,
                     "Intercom did not receive the message exactly once")
-                let alias = try mirror.contact(id: contact.localID)?.id
+                let alias = try await mirror.contact(id: contact.localID)?.id
                 try check(alias == remoteID, "the local id does not resolve to \(remoteID)")
                 let tagID = await simulator.workspace.tagList().first { $0.name == "Demo Signup" }?.id
                 let tags = await simulator.workspace.relationsByContact()[remoteID]?.tags ?? []
@@ -257,22 +249,22 @@ private final class DemoRun {
             await step(8, "a change in Intercom, then an incremental pull") { () -> (Void, String) in
                 simulator.workspace.clock.advance(by: 3_600)
                 try await simulator.workspace.edit(id: sample.id, fieldsJSON: #"{"name": "Renamed In Intercom"}"#)
-                let summary = try await sync.run(.automatic)
+                let summary = try await mirror.sync()
                 try check(summary.passes == [.incremental], "ran \(summary.passes), not an incremental pull")
-                let name = try mirror.contact(id: sample.id)?.contact.name
+                let name = try await mirror.contact(id: sample.id)?.contact.name
                 try check(name == "Renamed In Intercom", "the mirror still has \(name ?? "nothing")")
                 return ((), "\(summary.fetched) contacts fetched in \(summary.requests) requests; the new name is in the mirror")
             }
         }
 
         await step(9, "status") { () -> (Void, String) in
-            let status = try mirror.status()
-            let total = status.contacts.values.reduce(0, +)
+            let status = try await mirror.status()
+            let total = status.contacts.total
             try check(total == seeded + 4, "the mirror holds \(total) contacts, not \(seeded + 4)")
-            try check(status.outbox["sent"] == 6, "the outbox has \(status.outbox) entries")
+            try check(status.outbox.sent == 6, "the outbox has \(status.outbox) entries")
             return (
                 (),
-                "contacts \(status.contacts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")); outbox sent \(status.outbox["sent"] ?? 0)"
+                "contacts \(ContactState.allCases.sorted { $0.rawValue < $1.rawValue }.map { "\($0.rawValue) \(status.contacts[$0])" }.joined(separator: ", ")); outbox sent \(status.outbox.sent)"
             )
         }
         let seconds = Double((ContinuousClock.now - started).milliseconds) / 1000

@@ -64,16 +64,16 @@ struct IntercomSyncCommand: AsyncParsableCommand {
         case let error as ExitCode:
             Foundation.exit(error.rawValue)
         case let error as QueryError:
-            Output.note("error: \(error)")
+            Output.note("error: \(Advice.explained(error))")
             Foundation.exit(2)
         case let error as DraftError:
-            Output.note("error: \(error)")
+            Output.note("error: \(Advice.explained(error))")
             Foundation.exit(2)
         case let error as IntercomError where error.isNoAnswer:
-            Output.note("error: Intercom could not be reached: \(error)")
+            Output.note("error: Intercom could not be reached: \(Advice.explained(error))")
             Foundation.exit(4)
         case let error as SyncError where error.kind == .busy:
-            Output.note("error: \(error)")
+            Output.note("error: \(Advice.explained(error))")
             Foundation.exit(5)
         case let error as DatabaseError:
             // Never the statement: a person can do nothing with SQL, and it may hold values.
@@ -91,10 +91,10 @@ struct IntercomSyncCommand: AsyncParsableCommand {
             Foundation.exit(1)
         case let error as ImportError where error.kind == .badMapping:
             // A --map that fits no column is a usage error, known only once the header is read.
-            Output.note("error: \(error) (see --help)")
+            Output.note("error: \(Advice.explained(error)) (see --help)")
             Foundation.exit(2)
         default:
-            Output.note("error: \(error)")
+            Output.note("error: \(Advice.explained(error))")
             Foundation.exit(1)
         }
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLISupport
 import Foundation
 import IntercomSync
 
@@ -7,7 +8,7 @@ struct TagsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tags", abstract: "The workspace's tags, from the mirror.", subcommands: [List.self])
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "list",
             abstract: "List the tags, with how many contacts of the mirror carry each.",
@@ -25,8 +26,8 @@ struct TagsCommand: ParsableCommand {
         @Flag(help: "Print a JSON array of {id, name, contacts}.")
         var json = false
 
-        func run() throws {
-            let tags = try mirror.open(.readOnly).tags()
+        func run() async throws {
+            let tags = try await mirror.facade(.readOnly).tags()
             if json { return Output.data(LinkListing.json(tags)) }
             guard !tags.isEmpty else { return Output.note("The mirror has no tags: run `intercom-sync sync`.") }
             Output.line(ContactRenderer.layout([["NAME", "CONTACTS", "ID"]] + tags.map { [$0.name, "\($0.contacts)", $0.id] }))
@@ -38,7 +39,7 @@ struct CompaniesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "companies", abstract: "The workspace's companies, from the mirror.", subcommands: [List.self])
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "list",
             abstract: "List the companies, with how many contacts of the mirror belong to each.",
@@ -66,8 +67,8 @@ struct CompaniesCommand: ParsableCommand {
             if let limit, limit < 1 { throw ValidationError("--limit must be 1 or more, not \(limit).") }
         }
 
-        func run() throws {
-            let companies = try mirror.open(.readOnly).companies(search: search, limit: limit ?? .max)
+        func run() async throws {
+            let companies = try await mirror.facade(.readOnly).companies(search: search, limit: limit ?? .max)
             if json { return Output.data(LinkListing.json(companies)) }
             guard !companies.isEmpty else {
                 return Output.note(
@@ -88,7 +89,7 @@ struct SegmentsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "segments", abstract: "The workspace's segments, from the mirror.", subcommands: [List.self])
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "list",
             abstract: "List the segments, with how many contacts of the mirror are in each.",
@@ -107,16 +108,16 @@ struct SegmentsCommand: ParsableCommand {
         @Flag(help: "Print a JSON array of {id, name, personType, contacts}.")
         var json = false
 
-        func run() throws {
-            let store = try mirror.open(.readOnly)
-            let segments = try store.segments()
+        func run() async throws {
+            let store = try mirror.facade(.readOnly)
+            let segments = try await store.segments()
             if json { return Output.data(LinkListing.json(segments)) }
             guard !segments.isEmpty else { return Output.note("The mirror has no segments: run `intercom-sync sync`.") }
             Output.line(
                 ContactRenderer.layout(
                     [["NAME", "CONTACTS", "PERSON_TYPE", "ID"]]
                         + segments.map { [$0.name, "\($0.contacts)", $0.personType ?? "—", $0.id] }))
-            if try store.syncState(.segmentMembers) == nil {
+            if try await !store.keepsSegmentMemberships() {
                 Output.note("Memberships are not kept: `intercom-sync sync --segments` reads them.")
             }
         }

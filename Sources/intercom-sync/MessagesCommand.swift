@@ -10,7 +10,7 @@ struct MessagesCommand: ParsableCommand {
     )
 }
 
-struct MessagesSendCommand: ParsableCommand {
+struct MessagesSendCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "send",
         abstract: "Stage a message in the outbox (nothing is sent until `outbox flush`).",
@@ -52,11 +52,10 @@ struct MessagesSendCommand: ParsableCommand {
     @Flag(help: "Print {\"seq\", \"to\", \"waits_for\"} as JSON.")
     var json = false
 
-    func run() throws {
+    func run() async throws {
         let draft = MessageDraft(kind: kind, subject: subject, body: body, template: template, to: to, from: from)
         try draft.validate()
-        let store = try mirror.open(.existing)
-        let staged = try store.stageMessage(draft, now: Int(Date().timeIntervalSince1970))
+        let staged = try await mirror.facade(.existing).stageMessage(draft)
         if json {
             Output.data(
                 JSONValue.object([

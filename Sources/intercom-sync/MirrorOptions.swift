@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLISupport
 import Foundation
 import IntercomSync
 
@@ -37,5 +38,11 @@ struct MirrorOptions: ParsableArguments {
                 upgrade?.update(done)
                 if done >= total { upgrade?.finish() }
             })
+    }
+
+    /// The mirror opened as `open(_:)` does, as the library's facade, with no connection to
+    /// Intercom: for commands that only read it or stage writes.
+    func facade(_ mode: ContactMirror.OpenMode) throws -> IntercomMirror {
+        IntercomMirror(store: try open(mode), client: nil, configuration: IntercomMirror.Configuration())
     }
 }

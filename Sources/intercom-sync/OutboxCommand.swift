@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLISupport
 import Foundation
 import IntercomSync
 import Synchronization
@@ -132,7 +133,7 @@ struct OutboxFlushCommand: AsyncParsableCommand {
             store, client: client, concurrency: concurrency, rebind: rebind, lockWait: wait.seconds, label: "flush")
         if json { Output.data(OutboxRendering.json(summary).jsonText) } else { Output.line(OutboxRendering.text(summary)) }
         if let reason = summary.stoppedBy {
-            throw CommandFailure("the flush stopped: \(reason)")
+            throw CommandFailure("the flush stopped: \(Advice.explained(reason))")
         }
         try Self.checkReached(summary)
         if summary.needsAttention {
@@ -160,8 +161,10 @@ extension OutboxFlushCommand {
         label: String
     ) async throws -> FlushSummary {
         let display = Mutex<ProgressBar?>(nil)
-        let summary = try await OutboxFlush(mirror: store, client: client, concurrency: concurrency).run(rebind: rebind) {
-            progress in
+        let mirror = IntercomMirror(
+            store: store, client: client,
+            configuration: IntercomMirror.Configuration(flushConcurrency: concurrency, lockWait: .seconds(lockWait)))
+        let summary = try await mirror.flush(rebind: rebind) { progress in
             display.withLock { bar in
                 if bar == nil { bar = ProgressBar(label, total: progress.total) }
                 bar?.update(progress.done)
@@ -325,8 +328,8 @@ enum OutboxRendering {
             "taggings": .int(Int64(summary.taggings)),
             "failed": .int(Int64(summary.failed)), "unknown": .int(Int64(summary.unknown)),
             "interrupted": .array(summary.interrupted.map { .int($0) }), "deferred": .int(Int64(summary.deferred)),
-            "blocked": .int(Int64(summary.blocked)), "stopped_by": summary.stoppedBy.map(JSONValue.string) ?? .null,
-            "unreachable": summary.unreachable.map(JSONValue.string) ?? .null,
+            "blocked": .int(Int64(summary.blocked)), "stopped_by": summary.stoppedBy.map { .string($0.description) } ?? .null,
+            "unreachable": summary.unreachable.map { .string($0.description) } ?? .null,
             "pending_in_outbox": .int(Int64(summary.pendingInOutbox)),
             "requests": .int(Int64(summary.requests)), "rate_limited": .int(Int64(summary.rateLimited)),
             "retries": .int(Int64(summary.retries)), "duration_seconds": .double(summary.duration),

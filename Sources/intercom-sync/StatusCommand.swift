@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import IntercomSync
 
-struct StatusCommand: ParsableCommand {
+struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show what the mirror holds, what waits to be pushed, and when it last synced.",
@@ -18,9 +18,8 @@ struct StatusCommand: ParsableCommand {
     @Flag(help: "Print the status as one JSON object.")
     var json = false
 
-    func run() throws {
-        let store = try mirror.open(.readOnly)
-        let status = try store.status()
+    func run() async throws {
+        let status = try await mirror.facade(.readOnly).status()
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -28,8 +27,8 @@ struct StatusCommand: ParsableCommand {
             return
         }
         func when(_ time: Int?) -> String { time.map(UnixTime.iso8601) ?? "never" }
-        let contactStates = ContactState.allCases.map { "\($0.rawValue) \(status.contacts[$0.rawValue] ?? 0)" }
-        let outboxStates = OutboxState.allCases.map { "\($0.rawValue) \(status.outbox[$0.rawValue] ?? 0)" }
+        let contactStates = ContactState.allCases.map { "\($0.rawValue) \(status.contacts[$0])" }
+        let outboxStates = OutboxState.allCases.map { "\($0.rawValue) \(status.outbox[$0])" }
         Output.line("mirror             \(mirror.resolvedPath)")
         Output.line("contacts           \(contactStates.joined(separator: ", "))")
         Output.line("outbox             \(outboxStates.joined(separator: ", "))")

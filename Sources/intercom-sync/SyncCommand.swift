@@ -88,13 +88,14 @@ struct SyncCommand: AsyncParsableCommand {
 
     func run() async throws {
         let client = try connection.client(connections: concurrency, rateShare: maxRate)
-        let store = try mirror.open(.createIfMissing)
-        if segments || noSegments { try store.keepSegmentMembers(segments) }
-        let sync = ContactSync(mirror: store, client: client, concurrency: concurrency, lockWait: wait.seconds)
+        let mirror = IntercomMirror(
+            store: try self.mirror.open(.createIfMissing), client: client,
+            configuration: IntercomMirror.Configuration(syncConcurrency: concurrency, lockWait: .seconds(wait.seconds)))
+        if segments || noSegments { try await mirror.keepSegmentMemberships(segments) }
         let progress = SyncProgressDisplay(client: client, share: maxRate)
-        let summary = try await sync.run(
+        let summary = try await mirror.sync(
             full ? .full : (reconcile ? .reconcile : .automatic),
-            safety: ContactSync.Safety(rebind: rebind, allowMassDelete: allowMassDelete)
+            safety: SyncSafety(rebind: rebind, allowMassDelete: allowMassDelete)
         ) { progress.show($0) }
         progress.finish()
         if json {

@@ -1,3 +1,4 @@
+import CLISupport
 import Foundation
 import Testing
 
@@ -69,7 +70,7 @@ import Testing
         } throws: { error in
             (error as? SyncError)?.kind == .massDelete && "\(error)".contains("tombstone 30 (35%)")
         }
-        #expect(try harness.mirror.status().contacts["synced"] == 85, "nothing of the walk's end was committed")
+        #expect(try harness.mirror.status().contacts.synced == 85, "nothing of the walk's end was committed")
         let confirmed = try await harness.sync.run(.full, safety: ContactSync.Safety(allowMassDelete: true))
         #expect(confirmed.tombstoned == 30)
         #expect(try await harness.differences() == [])

@@ -49,14 +49,14 @@ import Testing
         }
     }
 
-    @Test func revokedTokenSaysToLogInAgainAndNeverShowsTheToken() async throws {
+    @Test func revokedTokenAsksToConnectAgainAndNeverShowsTheToken() async throws {
         let harness = try await SimulatorHarness.start(contacts: 10)
         defer { Task { await harness.stop() } }
         await harness.workspace.revoke(token: harness.simulator.accessToken)
         let error = try await #require(throws: IntercomError.self) { try await harness.sync.run() }
         #expect(error.kind == .authentication)
         #expect(error.code == "token_revoked")
-        #expect(error.description.contains("log in again"))
+        #expect(error.remedy == .reconnect && error.description.contains("refused the access token"))
         #expect(!error.description.contains(harness.simulator.accessToken))
         #expect(await harness.workspace.requestLog().count == 1, "no retry of a refused token")
     }

@@ -99,7 +99,12 @@ public struct OAuthLogin: Sendable {
 
     /// Exchanges a code for an access token (`POST /auth/eagle/token`, form-encoded). A code
     /// works once: a refused one gives Intercom's 401 as an `IntercomError`.
-    public func exchange(_ code: String, transport: (any HTTPTransport)? = nil) async throws -> String {
+    public func exchange(_ code: String) async throws -> String {
+        try await exchange(code, transport: nil)
+    }
+
+    /// `exchange(_:)` through `transport`, or the default one when nil.
+    package func exchange(_ code: String, transport: (any HTTPTransport)?) async throws -> String {
         let body = [("code", code), ("client_id", clientID), ("client_secret", clientSecret)]
             .map { "\($0.0)=\(Self.formEncode($0.1))" }.joined(separator: "&")
         let request = HTTPRequest(
@@ -145,7 +150,18 @@ extension Credentials {
     /// `baseURL`, later requests go to the region `/me` reports.
     public static func connect(
         token: String, method: Method, region: IntercomRegion = .us, baseURL: URL? = nil, version: String = "2.16",
-        timeout: TimeInterval = 30, transport: (any HTTPTransport)? = nil, now: Int = Int(Date().timeIntervalSince1970)
+        timeout: TimeInterval = 30, clock: WallClock = .system
+    ) async throws -> Credentials {
+        try await connect(
+            token: token, method: method, region: region, baseURL: baseURL, version: version, timeout: timeout,
+            transport: nil, now: clock.unixSeconds)
+    }
+
+    /// `connect(token:method:region:baseURL:version:timeout:clock:)` through `transport`, or
+    /// the default one when nil.
+    package static func connect(
+        token: String, method: Method, region: IntercomRegion = .us, baseURL: URL? = nil, version: String = "2.16",
+        timeout: TimeInterval = 30, transport: (any HTTPTransport)?, now: Int = Int(Date().timeIntervalSince1970)
     ) async throws -> Credentials {
         let client = IntercomClient(
             connection: IntercomConnection(

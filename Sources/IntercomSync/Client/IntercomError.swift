@@ -3,7 +3,7 @@ import Foundation
 /// An Intercom request that did not succeed: Intercom's own `error.list` answer, a network
 /// failure, or a reply that could not be read. Carries what a person needs to act on it; never
 /// the access token.
-public struct IntercomError: Error, Sendable, CustomStringConvertible {
+public struct IntercomError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
         /// Worth retrying: network failures, timeouts, 5xx, 429, broken replies.
         case transient
@@ -40,6 +40,14 @@ public struct IntercomError: Error, Sendable, CustomStringConvertible {
         self.headers = headers
     }
 
+    /// What would fix it: connecting again for a refused token, checking the base URL for a
+    /// server that does not answer as Intercom's API does.
+    public var remedy: ErrorRemedy? {
+        if kind == .authentication { return .reconnect }
+        if code == "redirect_refused" || (code == "malformed_response" && operation == "GET /me") { return .checkBaseURL }
+        return nil
+    }
+
     /// True when the request never reached Intercom: the mirror can answer instead.
     public var isOffline: Bool { code == "network_unreachable" }
 
@@ -63,8 +71,8 @@ public struct IntercomError: Error, Sendable, CustomStringConvertible {
             code = "redirect_refused"
             message =
                 "the server answered with a redirect (\(response.status)) to \(response.header("location") ?? "no location"); "
-                + "Intercom's API does not redirect, and intercom-sync never follows one, so the access token "
-                + "goes to no other address. Check --base-url"
+                + "Intercom's API does not redirect, and the engine never follows one, so the access token "
+                + "goes to no other address"
         }
         self.init(
             kind: Self.classify(status: response.status, code: code), status: response.status, code: code,
@@ -87,10 +95,7 @@ public struct IntercomError: Error, Sendable, CustomStringConvertible {
         if let status { text += "\(status) " }
         text += "\(code): \(message)"
         if let requestID { text += " (request \(requestID))" }
-        if kind == .authentication {
-            text += ". Intercom refused the access token: log in again (`intercom-sync auth login`) "
-            text += "or give a valid token with --token or INTERCOM_ACCESS_TOKEN."
-        }
+        if kind == .authentication { text += ". Intercom refused the access token" }
         return text
     }
 }

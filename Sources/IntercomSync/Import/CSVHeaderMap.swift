@@ -6,9 +6,9 @@ import Foundation
 /// exports commonly use (`Email`, `E-mail address`, `Full name`, `Phone number`, `Type`,
 /// `User ID`, …). `First name` and `Last name` columns are joined into the name. Explicit
 /// mappings (`--map column=field`) win over the aliases.
-public struct CSVHeaderMap: Sendable, Equatable {
+package struct CSVHeaderMap: Sendable, Equatable {
     /// A contact field a column can feed.
-    public enum Field: String, Sendable, CaseIterable {
+    package enum Field: String, Sendable, CaseIterable {
         case email
         case name
         case firstName = "first_name"
@@ -20,26 +20,26 @@ public struct CSVHeaderMap: Sendable, Equatable {
     }
 
     /// What one column becomes.
-    public enum Target: Sendable, Equatable {
+    package enum Target: Sendable, Equatable {
         case field(Field)
         case customAttribute(String)
         case ignored
     }
 
     /// One entry per column, in file order.
-    public private(set) var targets: [Target]
+    package private(set) var targets: [Target]
     /// The header as the file has it.
-    public let header: [String]
+    package let header: [String]
 
     /// Columns that feed nothing.
-    public var ignoredColumns: [String] {
+    package var ignoredColumns: [String] {
         zip(header, targets).compactMap { $1 == .ignored ? $0 : nil }
     }
 
     /// The column each field comes from, settled with the header: rows look it up.
     private var columns: [Field: Int] = [:]
 
-    public func column(of field: Field) -> Int? {
+    package func column(of field: Field) -> Int? {
         columns[field]
     }
 
@@ -53,7 +53,7 @@ public struct CSVHeaderMap: Sendable, Equatable {
     ///     their header; otherwise they are ignored.
     /// - Throws: `ImportError` when an override names no column or no field, two columns claim
     ///   one field, or no column holds the email.
-    public init(header: [String], overrides: [String: String] = [:], customAttributes: Bool = false) throws {
+    package init(header: [String], overrides: [String: String] = [:], customAttributes: Bool = false) throws {
         self.header = header
         let keys = header.map(Self.key)
         var targets: [Target?] = Array(repeating: nil, count: header.count)
@@ -61,8 +61,8 @@ public struct CSVHeaderMap: Sendable, Equatable {
             guard let index = keys.firstIndex(of: Self.key(column)) else {
                 throw ImportError(
                     .badMapping,
-                    "--map \(column)=\(fieldName): the file has no column \"\(column)\" (it has "
-                        + header.map { "\"\($0)\"" }.joined(separator: ", ") + ")")
+                    "mapping \(column)=\(fieldName): the file has no column \"\(column)\" (it has "
+                        + header.map { "\"\($0)\"" }.joined(separator: ", ") + ")", remedy: .mapColumns)
             }
             targets[index] = try Self.target(named: fieldName, column: column)
         }
@@ -84,13 +84,13 @@ public struct CSVHeaderMap: Sendable, Equatable {
             throw ImportError(
                 .badMapping,
                 "columns \(columns.joined(separator: " and ")) both map to \(field.rawValue): "
-                    + "pick one with --map COLUMN=ignore")
+                    + "map all but one of them to ignore", remedy: .mapColumns)
         }
         guard column(of: .email) != nil else {
             throw ImportError(
                 .noEmailColumn,
                 "no column holds the email (the header is "
-                    + header.map { "\"\($0)\"" }.joined(separator: ", ") + "): name it with --map COLUMN=email")
+                    + header.map { "\"\($0)\"" }.joined(separator: ", ") + ")", remedy: .mapColumns)
         }
     }
 
@@ -100,15 +100,17 @@ public struct CSVHeaderMap: Sendable, Equatable {
         if trimmed.lowercased().hasPrefix("custom:") {
             let attribute = String(trimmed.dropFirst("custom:".count)).trimmingCharacters(in: .whitespaces)
             guard !attribute.isEmpty else {
-                throw ImportError(.badMapping, "--map \(column)=\(name): name the attribute after custom:")
+                throw ImportError(
+                    .badMapping, "mapping \(column)=\(name): name the attribute after custom:", remedy: .mapColumns)
             }
             return .customAttribute(attribute)
         }
         guard let field = Field(rawValue: trimmed.lowercased().replacingOccurrences(of: "-", with: "_")) else {
             throw ImportError(
                 .badMapping,
-                "--map \(column)=\(name): unknown field; use one of "
-                    + Field.allCases.map(\.rawValue).joined(separator: ", ") + ", ignore, or custom:NAME")
+                "mapping \(column)=\(name): unknown field; use one of "
+                    + Field.allCases.map(\.rawValue).joined(separator: ", ") + ", ignore, or custom:NAME",
+                remedy: .mapColumns)
         }
         return .field(field)
     }

@@ -7,18 +7,23 @@ public struct ImportError: Error, Sendable, Equatable, CustomStringConvertible {
         case badHeader
         /// No column maps to the email.
         case noEmailColumn
-        /// A `--map` names no column or no field, or two columns claim one field.
+        /// A mapping names no column or no field, or two columns claim one field.
         case badMapping
         /// The disk filled part-way. Unlike the others, rows may have been committed before it:
         /// the description says how many, and that running the import again goes on from there.
         case diskFull
+        /// The file cannot be opened or read.
+        case unreadableFile
     }
 
     public var kind: Kind
     public var description: String
+    /// What would let the file in.
+    public var remedy: ErrorRemedy?
 
-    public init(_ kind: Kind, _ description: String) {
+    public init(_ kind: Kind, _ description: String, remedy: ErrorRemedy? = nil) {
         self.kind = kind
         self.description = description
+        self.remedy = remedy
     }
 }

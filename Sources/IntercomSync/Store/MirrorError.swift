@@ -1,6 +1,6 @@
 /// Why a mirror could not be opened or written. Carries the path and the detail a person needs
 /// to act on it.
-public struct MirrorError: Error, Sendable, CustomStringConvertible {
+public struct MirrorError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
         /// The folder that should hold the mirror does not exist.
         case missingDirectory
@@ -24,11 +24,14 @@ public struct MirrorError: Error, Sendable, CustomStringConvertible {
     public var kind: Kind
     public var path: String?
     public var detail: String
+    /// What would fix it, when something would.
+    public var remedy: ErrorRemedy?
 
-    public init(_ kind: Kind, path: String? = nil, detail: String) {
+    public init(_ kind: Kind, path: String? = nil, detail: String, remedy: ErrorRemedy? = nil) {
         self.kind = kind
         self.path = path
         self.detail = detail
+        self.remedy = remedy
     }
 
     public var description: String {

@@ -6,16 +6,16 @@ import GRDB
 /// The expected schema is the one the migrations build, read from a fresh in-memory mirror, so
 /// it never drifts from them. SQLite stores each object's `CREATE` statement normalized (no
 /// `IF NOT EXISTS`); whitespace is collapsed before comparing.
-public struct SchemaDamage: Sendable, Equatable, CustomStringConvertible {
+package struct SchemaDamage: Sendable, Equatable, CustomStringConvertible {
     /// `index contacts_by_email`, `table contacts_fts`…
-    public var missing: [String]
-    public var altered: [String]
+    package var missing: [String]
+    package var altered: [String]
     /// Objects whose loss is loss of data (the contacts, the outbox): no repair brings them back.
-    public var underivable: [String]
+    package var underivable: [String]
 
-    public var isRepairable: Bool { underivable.isEmpty }
+    package var isRepairable: Bool { underivable.isEmpty }
 
-    public var description: String {
+    package var description: String {
         var parts: [String] = []
         if !missing.isEmpty { parts.append("missing " + missing.joined(separator: ", ")) }
         if !altered.isEmpty { parts.append("altered " + altered.joined(separator: ", ")) }
@@ -85,7 +85,7 @@ extension ContactMirror {
     /// What differs from the schema the migrations build, or nil when nothing does. The indexes
     /// and trigger a bulk load drops for its length are not counted missing while its flags say
     /// it is under way.
-    public func schemaDamage() throws -> SchemaDamage? {
+    package func schemaDamage() throws -> SchemaDamage? {
         try writer.read { db in try Self.schemaDamage(db) }
     }
 
@@ -107,14 +107,14 @@ extension ContactMirror {
     /// Rebuilds what `schemaDamage` found and can be derived: indexes and triggers from their
     /// definitions, the full-text index from the contacts. Contacts and the outbox are not
     /// touched. Returns what was rebuilt; throws when something underivable is gone.
-    public func repairSchema() throws -> [String] {
+    package func repairSchema() throws -> [String] {
         try writer.write { db in
             guard let damage = try Self.schemaDamage(db) else { return [] }
             guard damage.isRepairable else {
                 throw MirrorError(
                     .corrupt, path: path,
-                    detail: "the mirror has lost \(damage.underivable.joined(separator: ", ")), which cannot be rebuilt: "
-                        + "move the file aside and run `intercom-sync sync` to make a new mirror")
+                    detail: "the mirror has lost \(damage.underivable.joined(separator: ", ")), which cannot be rebuilt",
+                    remedy: .newMirror)
             }
             let broken = damage.missing + damage.altered
             var rebuilt: [String] = []
@@ -145,7 +145,7 @@ extension ContactMirror {
     ///
     /// On a mirror opened read-only the full-text index is not compared (`isReadOnly`): FTS5's
     /// check is a write, in SQLite's eyes.
-    public func integrityProblems() throws -> [String] {
+    package func integrityProblems() throws -> [String] {
         if isReadOnly {
             return try writer.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check").filter { $0 != "ok" } }
         }

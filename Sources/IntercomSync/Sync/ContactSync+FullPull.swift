@@ -274,8 +274,8 @@ extension ContactSync {
             .massDelete,
             "the walk found \(synced - doomed) of the mirror's \(synced) contacts, so it would tombstone \(doomed) "
                 + String(format: "(%.0f%%)", share * 100)
-                + ". Stopped before tombstoning any: an empty or wrong answer from the server looks just like this. "
-                + "If that many contacts really were deleted on Intercom, run the sync again with --allow-mass-delete")
+                + ". Stopped before tombstoning any: an empty or wrong answer from the server looks just like this",
+            remedy: .allowMassDelete)
     }
 
     /// The walk is complete and the unseen are proven gone: tombstone them, and set where the

@@ -176,7 +176,7 @@ extension ContactSync {
         }
         let watermark = try ContactMirror.syncState(.incrementalWatermark, in: db).flatMap(Int.init)
         guard let floor = given ?? watermark.map({ $0 - incrementalMargin }) else {
-            throw SyncError(.notReady, "no incremental watermark yet: run a full pull first (`intercom-sync sync --full`)")
+            throw SyncError(.notReady, "no incremental watermark yet", remedy: .fullSync)
         }
         try ContactMirror.setSyncState(.incrementalFloor, to: String(floor), in: db)
         try ContactMirror.setSyncState(.incrementalCursor, to: nil, in: db)

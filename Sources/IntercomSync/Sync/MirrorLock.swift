@@ -1,13 +1,13 @@
 import Foundation
 import Synchronization
 
-/// Lets one pull or flush at a time work on a mirror (guarantee 13 of docs/GUARANTEES.md). Queries do not take it.
+/// Lets one pull or flush at a time work on a mirror (guarantee 13 of the Guarantees article (IntercomSync.docc)). Queries do not take it.
 ///
 /// A file mirror is locked with `flock` on `<mirror>.lock`, which the system releases when the
 /// process ends however it ends, so a killed sync never leaves a stale lock. The holder writes
 /// what it is doing and its pid into the file, for the refusal message. An in-memory mirror is
 /// locked within the process.
-public final class MirrorLock: Sendable {
+package final class MirrorLock: Sendable {
     private let descriptor: Int32?
     private let memoryKey: ObjectIdentifier?
 
@@ -20,7 +20,7 @@ public final class MirrorLock: Sendable {
 
     /// Takes the lock, waiting up to `seconds` for its holder to let go (checking every tenth
     /// of a second, without holding a thread), then throws `SyncError.busy` as `acquire` does.
-    public static func acquire(_ mirror: ContactMirror, purpose: String, waiting seconds: Double) async throws
+    package static func acquire(_ mirror: ContactMirror, purpose: String, waiting seconds: Double) async throws
         -> MirrorLock
     {
         let deadline = Date().addingTimeInterval(seconds)
@@ -31,7 +31,7 @@ public final class MirrorLock: Sendable {
     }
 
     /// `acquire(_:purpose:waiting:)` for synchronous work, which may block its thread.
-    public static func acquireBlocking(_ mirror: ContactMirror, purpose: String, waiting seconds: Double) throws
+    package static func acquireBlocking(_ mirror: ContactMirror, purpose: String, waiting seconds: Double) throws
         -> MirrorLock
     {
         let deadline = Date().addingTimeInterval(seconds)
@@ -52,7 +52,7 @@ public final class MirrorLock: Sendable {
 
     /// Takes the lock for `purpose` ("sync", "outbox flush"…), or throws `SyncError.busy`
     /// naming what holds it.
-    public static func acquire(_ mirror: ContactMirror, purpose: String) throws -> MirrorLock {
+    package static func acquire(_ mirror: ContactMirror, purpose: String) throws -> MirrorLock {
         guard let path = mirror.path else {
             let key = ObjectIdentifier(mirror.writer as AnyObject)
             let inserted = heldInMemory.withLock { $0.insert(key).inserted }
@@ -70,7 +70,7 @@ public final class MirrorLock: Sendable {
             close(descriptor)
             let who = holder.flatMap { $0.isEmpty ? nil : $0 } ?? "another intercom-sync process"
             throw SyncError.busy(
-                "\(who) is using the mirror \(path); wait for it to finish, or pass --wait SECONDS (queries still work)")
+                "\(who) is using the mirror \(path) (queries still work)")
         }
         let started = UnixTime.iso8601(Int(Date().timeIntervalSince1970))
         let note = "\(purpose) (pid \(getpid()), started \(started))\n"

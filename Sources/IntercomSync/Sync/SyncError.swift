@@ -1,6 +1,6 @@
 /// Why a pull, refresh or flush could not run, in words a person can act on. Failures of
 /// Intercom requests come as `IntercomError`, of the mirror as `MirrorError`.
-public struct SyncError: Error, Sendable, CustomStringConvertible {
+public struct SyncError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
         /// Another pull or flush holds the mirror's lock.
         case busy
@@ -12,15 +12,20 @@ public struct SyncError: Error, Sendable, CustomStringConvertible {
         /// A full walk would tombstone more of the mirror than is plausible; nothing of it was
         /// committed.
         case massDelete
+        /// The mirror was opened without a connection to Intercom, and the call needs one.
+        case notConnected
     }
 
     public var kind: Kind
     public var description: String
+    /// What would let it run.
+    public var remedy: ErrorRemedy?
 
-    public init(_ kind: Kind, _ description: String) {
+    public init(_ kind: Kind, _ description: String, remedy: ErrorRemedy? = nil) {
         self.kind = kind
         self.description = description
+        self.remedy = remedy
     }
 
-    static func busy(_ description: String) -> SyncError { SyncError(.busy, description) }
+    static func busy(_ description: String) -> SyncError { SyncError(.busy, description, remedy: .waitForLock) }
 }

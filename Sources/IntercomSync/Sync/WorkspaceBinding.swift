@@ -9,18 +9,18 @@ import GRDB
 /// whole mirror, and a flush would push its creates and messages to strangers. `GET /me` names
 /// the workspace (`app.id_code`); it and the API origin (scheme, host and port) are kept in
 /// `sync_state`, and a mismatch is refused unless the caller asks to rebind.
-public struct WorkspaceBinding: Sendable, Equatable {
-    public var workspaceID: String
+package struct WorkspaceBinding: Sendable, Equatable {
+    package var workspaceID: String
     /// `https://api.intercom.io`, `http://127.0.0.1:8700`.
-    public var origin: String
+    package var origin: String
 
-    public init(workspaceID: String, origin: String) {
+    package init(workspaceID: String, origin: String) {
         self.workspaceID = workspaceID
         self.origin = origin
     }
 
     /// The origin (scheme, host, port) of `url`.
-    public static func origin(of url: URL) -> String {
+    package static func origin(of url: URL) -> String {
         var components = URLComponents()
         components.scheme = url.scheme?.lowercased()
         components.host = url.host?.lowercased()
@@ -47,7 +47,7 @@ public struct WorkspaceBinding: Sendable, Equatable {
         guard let id = admin?["app"]?["id_code"]?.string, !id.isEmpty else {
             throw IntercomError(
                 kind: .permanent, status: me.response.status, code: "malformed_response",
-                message: "GET /me did not name a workspace (app.id_code): is this Intercom's API? Check --base-url",
+                message: "GET /me did not name a workspace (app.id_code): is this Intercom's API?",
                 operation: "GET /me")
         }
         let server = WorkspaceBinding(workspaceID: id, origin: origin(of: client.connection.baseURL))
@@ -88,7 +88,6 @@ public struct WorkspaceBinding: Sendable, Equatable {
             : "\(server.origin), but this mirror was synced from \(recorded.origin) (the same workspace, \(server.workspaceID))"
         return SyncError(
             .foreignWorkspace,
-            "the server is \(what). Nothing was changed. Use another mirror (--db) for another workspace, "
-                + "or rebind this one to the server (--rebind) if it really should mirror it now")
+            "the server is \(what). Nothing was changed", remedy: .rebind)
     }
 }

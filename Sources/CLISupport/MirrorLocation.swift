@@ -1,10 +1,11 @@
 import Foundation
+import IntercomSync
 
 /// Where the mirror lives when no `--db` is given.
-public enum MirrorLocation {
+package enum MirrorLocation {
     /// `$INTERCOM_SYNC_DB`, else `$XDG_DATA_HOME/intercom-sync/mirror.sqlite`, else
     /// `~/.local/share/intercom-sync/mirror.sqlite` (the XDG default).
-    public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+    package static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         if let path = environment["INTERCOM_SYNC_DB"], !path.isEmpty {
             return path
         }

@@ -1,11 +1,11 @@
 import Foundation
 
 /// Reading and writing the Unix-seconds timestamps Intercom uses.
-public enum UnixTime {
+package enum UnixTime {
     /// Parses `2025-03-01` (midnight UTC), `2025-03-01T12:30:00Z` / `+02:00`, or Unix seconds.
     /// A date that does not exist (`2025-02-30`, `2025-04-31`, hour 25) is refused, not rolled
     /// over into the next month as Foundation's formatter would.
-    public static func parse(_ text: String) -> Int? {
+    package static func parse(_ text: String) -> Int? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         if let seconds = Int(trimmed), seconds >= 0 {
             return seconds
@@ -51,7 +51,7 @@ public enum UnixTime {
 
     /// `2025-03-01T12:30:00Z`. Computed, not formatted by Foundation: its formatter loads ICU's
     /// calendar data, a few milliseconds of every command that prints a date.
-    public static func iso8601(_ seconds: Int) -> String {
+    package static func iso8601(_ seconds: Int) -> String {
         let (days, second) = seconds.quotientAndRemainder(dividingBy: 86_400)
         let (day, secondOfDay) = second < 0 ? (days - 1, second + 86_400) : (days, second)
         // Days since 1970-01-01 to a Gregorian date, in eras of 400 years from 0000-03-01.
@@ -71,7 +71,7 @@ public enum UnixTime {
     }
 
     /// `45 s`, `12 min`, `3 h`, `2 d`: how long ago, for people.
-    public static func duration(_ seconds: Int) -> String {
+    package static func duration(_ seconds: Int) -> String {
         switch seconds {
         case ..<60: "\(seconds) s"
         case ..<3_600: "\(seconds / 60) min"
