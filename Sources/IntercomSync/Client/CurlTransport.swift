@@ -21,13 +21,13 @@ import Foundation
 ///
 /// libcurl is loaded (`dlopen`) when the first request is sent, not linked: a command that
 /// never touches the network starts without the thirty libraries it brings.
-public final class CurlTransport: HTTPTransport, Sendable {
+package final class CurlTransport: HTTPTransport, Sendable {
     private let timeout: TimeInterval
     private let maximumConnectionsPerHost: Int
     private let started = Started()
 
     /// `timeout` bounds each request, as its own `timeout` does: the shorter of the two counts.
-    public init(timeout: TimeInterval = 60, maximumConnectionsPerHost: Int = 6) {
+    package init(timeout: TimeInterval = 60, maximumConnectionsPerHost: Int = 6) {
         self.timeout = timeout
         self.maximumConnectionsPerHost = max(1, maximumConnectionsPerHost)
     }
@@ -37,12 +37,12 @@ public final class CurlTransport: HTTPTransport, Sendable {
     }
 
     /// libcurl's version line, loading it if it is not yet: which libcurl a process would use.
-    public static func libraryVersion() throws -> String {
+    package static func libraryVersion() throws -> String {
         if let failure = ccurl_load() { throw HTTPTransportError.unreachable(String(cString: failure)) }
         return ccurl_version().map { String(cString: $0) } ?? "unknown"
     }
 
-    public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+    package func send(_ request: HTTPRequest) async throws -> HTTPResponse {
         try Task.checkCancellation()
         let loop = try started.loop(connections: maximumConnectionsPerHost)
         let transfer = try CurlTransfer(request, timeout: min(timeout, request.timeout))

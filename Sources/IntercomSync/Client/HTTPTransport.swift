@@ -1,18 +1,18 @@
 import Foundation
 
 /// One HTTP request, free of any networking library's types.
-public struct HTTPRequest: Sendable {
-    public var method: String
-    public var url: URL
-    public var headers: [String: String]
-    public var body: Data?
+package struct HTTPRequest: Sendable {
+    package var method: String
+    package var url: URL
+    package var headers: [String: String]
+    package var body: Data?
     /// Seconds to wait for the answer before giving up with `HTTPTransportError.timedOut`.
-    public var timeout: TimeInterval
+    package var timeout: TimeInterval
     /// Send on a new connection that is not reused: for writes that must not happen twice, which
     /// a transport must never re-send on its own.
-    public var freshConnection: Bool
+    package var freshConnection: Bool
 
-    public init(
+    package init(
         method: String, url: URL, headers: [String: String] = [:], body: Data? = nil, timeout: TimeInterval = 30,
         freshConnection: Bool = false
     ) {
@@ -26,24 +26,24 @@ public struct HTTPRequest: Sendable {
 }
 
 /// One HTTP answer. Header names are lower-cased.
-public struct HTTPResponse: Sendable {
-    public var status: Int
-    public var headers: [String: String]
-    public var body: Data
+package struct HTTPResponse: Sendable {
+    package var status: Int
+    package var headers: [String: String]
+    package var body: Data
 
-    public init(status: Int, headers: [String: String] = [:], body: Data = Data()) {
+    package init(status: Int, headers: [String: String] = [:], body: Data = Data()) {
         self.status = status
         self.headers = headers.reduce(into: [:]) { $0[$1.key.lowercased()] = $1.value }
         self.body = body
     }
 
-    public func header(_ name: String) -> String? {
+    package func header(_ name: String) -> String? {
         headers[name.lowercased()]
     }
 }
 
 /// Why a request got no HTTP answer at all.
-public enum HTTPTransportError: Error, Sendable, Equatable {
+package enum HTTPTransportError: Error, Sendable, Equatable {
     /// No answer within the request's timeout: the request may or may not have been processed.
     case timedOut
     /// The host could not be reached: the request was not sent.
@@ -54,13 +54,13 @@ public enum HTTPTransportError: Error, Sendable, Equatable {
 
 /// The seam between the client and the network: the default is `defaultHTTPTransport`; tests
 /// and embedders can plug in another.
-public protocol HTTPTransport: Sendable {
+package protocol HTTPTransport: Sendable {
     func send(_ request: HTTPRequest) async throws -> HTTPResponse
 }
 
 /// The transport a client uses when it is given none: `CurlTransport` on Linux, URLSession on
 /// Apple's platforms, each with at most `maximumConnectionsPerHost` connections to a host.
-public func defaultHTTPTransport(timeout: TimeInterval, maximumConnectionsPerHost: Int = 6) -> any HTTPTransport {
+package func defaultHTTPTransport(timeout: TimeInterval, maximumConnectionsPerHost: Int = 6) -> any HTTPTransport {
     #if canImport(Darwin)
         URLSessionTransport(timeout: timeout, maximumConnectionsPerHost: maximumConnectionsPerHost)
     #else

@@ -4,27 +4,27 @@ import Synchronization
 /// Talks to one Intercom workspace: sends the headers Intercom expects, paces every request
 /// through the shared `RateLimitGovernor`, retries transient failures by its `RetryPolicy`, and
 /// turns every other answer into a typed `IntercomError`.
-public final class IntercomClient: Sendable {
+package final class IntercomClient: Sendable {
     /// What a client has done so far, for summaries and benchmarks.
-    public struct Counters: Sendable, Equatable {
-        public var requests = 0
-        public var rateLimited = 0
-        public var retries = 0
+    package struct Counters: Sendable, Equatable {
+        package var requests = 0
+        package var rateLimited = 0
+        package var retries = 0
         /// The requests a rate-limit window allows (`X-RateLimit-Limit` of the latest answer).
-        public var windowLimit: Int?
+        package var windowLimit: Int?
         /// The shortest time from sending a request to its answer so far, in seconds: the
         /// server's round trip with no queue in front of it.
-        public var fastestRoundTrip: Double?
+        package var fastestRoundTrip: Double?
     }
 
-    public let connection: IntercomConnection
-    public let governor: RateLimitGovernor
-    public let retryPolicy: RetryPolicy
+    package let connection: IntercomConnection
+    package let governor: RateLimitGovernor
+    package let retryPolicy: RetryPolicy
     private let transport: any HTTPTransport
     private let state = Mutex(Counters())
 
     /// `transport` defaults to `defaultHTTPTransport`, bounded by the connection's timeout.
-    public init(
+    package init(
         connection: IntercomConnection, transport: (any HTTPTransport)? = nil,
         governor: RateLimitGovernor = RateLimitGovernor(), retryPolicy: RetryPolicy = .standard
     ) {
@@ -34,12 +34,12 @@ public final class IntercomClient: Sendable {
         self.retryPolicy = retryPolicy
     }
 
-    public var counters: Counters { state.withLock { $0 } }
+    package var counters: Counters { state.withLock { $0 } }
 
     /// Sends a request and hands a successful answer (2xx, 304, or a status in `accepting`) to
     /// `decode`. A reply `decode` cannot read counts as a transient failure (a truncated body)
     /// and is retried like one.
-    public func send<Value>(
+    package func send<Value>(
         _ method: String, _ path: String, query: [(String, String)] = [], json body: String? = nil,
         headers extraHeaders: [String: String] = [:], accepting: Set<Int> = [], retry: RetryPolicy? = nil,
         decode: (HTTPResponse) throws -> Value
@@ -104,7 +104,7 @@ public final class IntercomClient: Sendable {
     }
 
     /// `send` for answers whose body is JSON: the body must be one complete JSON value.
-    public func sendJSON(
+    package func sendJSON(
         _ method: String, _ path: String, query: [(String, String)] = [], json body: String? = nil,
         headers: [String: String] = [:], accepting: Set<Int> = [], retry: RetryPolicy? = nil
     ) async throws -> (response: HTTPResponse, text: String) {

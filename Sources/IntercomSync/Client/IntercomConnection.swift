@@ -21,7 +21,7 @@ public enum IntercomRegion: String, Sendable, CaseIterable {
 }
 
 /// Where and as whom the client talks to Intercom.
-public struct IntercomConnection: Sendable {
+public struct IntercomConnection: Sendable, Equatable {
     public var baseURL: URL
     public var accessToken: String
     /// Sent as `Intercom-Version` on every request.

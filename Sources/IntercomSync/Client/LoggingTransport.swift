@@ -4,16 +4,16 @@ import Logging
 /// Wraps a transport and logs each exchange (`--verbose`): method, URL, status and time at
 /// `.info`; the headers too at `.debug`, with `Authorization` shown only as the token's
 /// fingerprint. The token itself is never logged, nor are request or answer bodies.
-public struct LoggingTransport: HTTPTransport {
+package struct LoggingTransport: HTTPTransport {
     let wrapped: any HTTPTransport
     let logger: Logger
 
-    public init(wrapping wrapped: any HTTPTransport, logger: Logger) {
+    package init(wrapping wrapped: any HTTPTransport, logger: Logger) {
         self.wrapped = wrapped
         self.logger = logger
     }
 
-    public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+    package func send(_ request: HTTPRequest) async throws -> HTTPResponse {
         let started = ContinuousClock.now
         let target = "\(request.method) \(request.url.absoluteString)"
         logger.debug("→ \(target) \(Self.redacted(request.headers))")

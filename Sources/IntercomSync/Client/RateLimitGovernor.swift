@@ -7,27 +7,27 @@ import Foundation
 /// requests already let through since the last answer) is down to `reserve`, it waits for the
 /// reset, so the budget is spent without a 429. A 429 makes every caller wait for the reset.
 /// Share one governor between everything that talks to one workspace in a process.
-public actor RateLimitGovernor {
+package actor RateLimitGovernor {
     /// What the governor knows of the current window.
-    public struct Budget: Sendable, Equatable {
-        public var limit: Int
-        public var remaining: Int
+    package struct Budget: Sendable, Equatable {
+        package var limit: Int
+        package var remaining: Int
         /// Unix seconds at which the window refills.
-        public var reset: Double
+        package var reset: Double
     }
 
     /// Requests kept back from the budget, for answers still in flight when it is read.
-    public let reserve: Int
+    package let reserve: Int
     /// The share of each window's limit this process may spend (0 < share ≤ 1): the rest is
     /// left to a flush, another sync, or the workspace's other apps.
-    public let share: Double
+    package let share: Double
     /// The longest wait for a reset. Intercom's windows last 10 seconds; a reset further away
     /// means the two clocks disagree, and waiting longer would only stall.
-    public let maximumWait: Double
+    package let maximumWait: Double
     private let now: @Sendable () -> Double
     private let sleep: @Sendable (Double) async throws -> Void
 
-    public private(set) var budget: Budget?
+    package private(set) var budget: Budget?
     /// The budget is a guess made at a reset, not yet confirmed by an answer.
     private var budgetAssumed = false
     /// Requests let through so far (each gets this count as its ticket), and the ticket of the
@@ -40,7 +40,7 @@ public actor RateLimitGovernor {
     /// After a 429 nothing goes out before this time.
     private var blockedUntil: Double = 0
 
-    public init(
+    package init(
         reserve: Int = 4, maximumWait: Double = 10, share: Double = 1,
         now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
         sleep: @escaping @Sendable (Double) async throws -> Void = { try await Task.sleep(for: .seconds($0)) }
@@ -55,7 +55,7 @@ public actor RateLimitGovernor {
     /// Waits until a request may be sent, and counts it against the budget. Returns the
     /// request's ticket, for `record(_:ticket:)`.
     @discardableResult
-    public func acquire() async throws -> Int {
+    package func acquire() async throws -> Int {
         while true {
             let time = now()
             if blockedUntil > time {
@@ -79,7 +79,7 @@ public actor RateLimitGovernor {
 
     /// Reads the rate-limit headers of an answer to the request that `ticket` let through (nil
     /// when unknown: then the answer is taken for the newest request's).
-    public func record(_ response: HTTPResponse, ticket: Int? = nil) {
+    package func record(_ response: HTTPResponse, ticket: Int? = nil) {
         guard let limit = response.header("x-ratelimit-limit").flatMap(Int.init),
             let remaining = response.header("x-ratelimit-remaining").flatMap(Int.init),
             let reset = response.header("x-ratelimit-reset").flatMap(Double.init)
@@ -121,7 +121,7 @@ public actor RateLimitGovernor {
     }
 
     /// A 429: every caller waits until the window resets (or, without headers, for `fallback`).
-    public func rateLimited(_ response: HTTPResponse, fallback: Double) {
+    package func rateLimited(_ response: HTTPResponse, fallback: Double) {
         let time = now()
         if let reset = response.header("x-ratelimit-reset").flatMap(Double.init), reset > time {
             blockedUntil = max(blockedUntil, min(reset, time + maximumWait) + jitter())

@@ -1,10 +1,10 @@
 import Foundation
 
 /// How a request is retried after a transient failure: capped, jittered exponential backoff and
-/// a bounded number of attempts (guarantee 9 of docs/GUARANTEES.md). A 429 waits for the window's reset instead.
-public struct RetryPolicy: Sendable {
+/// a bounded number of attempts (guarantee 9 of the Guarantees article (IntercomSync.docc)). A 429 waits for the window's reset instead.
+package struct RetryPolicy: Sendable {
     /// Which transient failures may be retried.
-    public enum Scope: Sendable {
+    package enum Scope: Sendable {
         /// Every transient failure: for reads and for writes that are safe to repeat.
         case anyTransient
         /// Only failures where Intercom certainly did not act on the request (the host was
@@ -12,15 +12,15 @@ public struct RetryPolicy: Sendable {
         case unprocessedOnly
     }
 
-    public var maximumAttempts: Int
+    package var maximumAttempts: Int
     /// Timeouts one request may meet before it gives up: a server that accepts connections
     /// but never answers costs this many full timeouts, not `maximumAttempts` of them.
-    public var maximumTimeouts: Int
-    public var baseDelay: Double
-    public var maximumDelay: Double
-    public var scope: Scope
+    package var maximumTimeouts: Int
+    package var baseDelay: Double
+    package var maximumDelay: Double
+    package var scope: Scope
 
-    public init(
+    package init(
         maximumAttempts: Int = 6, maximumTimeouts: Int = 2, baseDelay: Double = 0.25, maximumDelay: Double = 8,
         scope: Scope = .anyTransient
     ) {
@@ -31,12 +31,12 @@ public struct RetryPolicy: Sendable {
         self.scope = scope
     }
 
-    public static let standard = RetryPolicy()
+    package static let standard = RetryPolicy()
     /// One quick try: for reads the mirror can answer anyway when the network is gone.
-    public static let once = RetryPolicy(maximumAttempts: 1)
+    package static let once = RetryPolicy(maximumAttempts: 1)
 
     /// The same policy with another scope.
-    public func scoped(_ scope: Scope) -> RetryPolicy {
+    package func scoped(_ scope: Scope) -> RetryPolicy {
         var policy = self
         policy.scope = scope
         return policy

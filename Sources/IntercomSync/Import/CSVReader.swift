@@ -5,14 +5,14 @@
 #endif
 
 /// One row of a CSV file, or why it could not be read.
-public enum CSVRow: Sendable, Equatable {
+package enum CSVRow: Sendable, Equatable {
     /// A well-formed record: its fields, and the physical line (1-based) it starts on.
     case record(line: Int, fields: [String])
     /// A row that cannot be used. `text` is what could be recovered of it (invalid UTF-8
     /// replaced), for an errors file.
     case malformed(line: Int, reason: String, text: String)
 
-    public var line: Int {
+    package var line: Int {
         switch self {
         case .record(let line, _), .malformed(let line, _, _): line
         }
@@ -34,11 +34,11 @@ public enum CSVRow: Sendable, Equatable {
 /// quote still open), and reading resumes at the next line end.
 ///
 /// It depends on nothing but the C library, so `scripts/fuzz-csv` compiles it alone.
-public struct CSVReader {
+package struct CSVReader {
     /// Fills the buffer it is given from the start and returns the byte count; 0 at the end.
-    public typealias Source = (UnsafeMutableRawBufferPointer) throws -> Int
+    package typealias Source = (UnsafeMutableRawBufferPointer) throws -> Int
 
-    public static let defaultMaximumRowBytes = 1 << 20
+    package static let defaultMaximumRowBytes = 1 << 20
 
     private let source: Source
     private let maximumRowBytes: Int
@@ -50,9 +50,9 @@ public struct CSVReader {
     /// The physical line the next byte belongs to.
     private var line = 1
     /// Fields in the first record; later records must match it.
-    public private(set) var width: Int?
+    package private(set) var width: Int?
     /// The byte between fields: given, or found at the first row (`,` until then).
-    public private(set) var delimiter: UInt8
+    package private(set) var delimiter: UInt8
     private let detectDelimiter: Bool
 
     // The record being read: its bytes, where each field ends, and whether it went wrong.
@@ -60,9 +60,9 @@ public struct CSVReader {
     private var fieldEnds: [Int] = []
 
     /// Bytes consumed so far, for progress.
-    public private(set) var bytesRead = 0
+    package private(set) var bytesRead = 0
 
-    public init(
+    package init(
         maximumRowBytes: Int = defaultMaximumRowBytes, chunkSize: Int = 1 << 16, delimiter: UInt8? = nil,
         source: @escaping Source
     ) {
@@ -74,7 +74,7 @@ public struct CSVReader {
     }
 
     /// Reads bytes already in memory.
-    public init(bytes input: [UInt8], maximumRowBytes: Int = defaultMaximumRowBytes, delimiter: UInt8? = nil) {
+    package init(bytes input: [UInt8], maximumRowBytes: Int = defaultMaximumRowBytes, delimiter: UInt8? = nil) {
         var offset = 0
         self.init(maximumRowBytes: maximumRowBytes, delimiter: delimiter) { buffer in
             let count = min(buffer.count, input.count - offset)
@@ -90,7 +90,7 @@ public struct CSVReader {
 
     /// Reads a file descriptor (a file, a pipe, standard input) until its end. The descriptor is
     /// not closed.
-    public init(fileDescriptor: Int32, maximumRowBytes: Int = defaultMaximumRowBytes, delimiter: UInt8? = nil) {
+    package init(fileDescriptor: Int32, maximumRowBytes: Int = defaultMaximumRowBytes, delimiter: UInt8? = nil) {
         self.init(maximumRowBytes: maximumRowBytes, delimiter: delimiter) { buffer in
             while true {
                 let count = read(fileDescriptor, buffer.baseAddress, buffer.count)
@@ -129,7 +129,7 @@ public struct CSVReader {
     private static let cr = UInt8(ascii: "\r")
 
     /// The next row, or nil at the end of the input.
-    public mutating func next() throws -> CSVRow? {
+    package mutating func next() throws -> CSVRow? {
         if !startedFile {
             startedFile = true
             try skipByteOrderMark()
@@ -365,14 +365,14 @@ public struct CSVReader {
 }
 
 /// The input could not be read at all (not a row's problem).
-public struct CSVReadError: Error, Sendable, CustomStringConvertible {
-    public var description: String
+package struct CSVReadError: Error, Sendable, CustomStringConvertible {
+    package var description: String
 
-    public init(errno: Int32) {
+    package init(errno: Int32) {
         description = "cannot read the file: " + String(cString: strerror(errno))
     }
 
-    public init(message: String) {
+    package init(message: String) {
         description = message
     }
 }

@@ -5,7 +5,7 @@ import Foundation
 /// Intercom's bodies vary, and decoding takes both shapes: `avatar` may be an object `{image_url}` or a plain URL string,
 /// `owner_id` may be a string (2.16) or an integer (≤ 2.15), unknown keys are ignored and
 /// every field Intercom does not always send is optional.
-public struct Contact: Sendable, Hashable {
+public struct Contact: Sendable, Hashable, Identifiable {
     public var id: String
     public var workspaceID: String?
     public var externalID: String?

@@ -1,7 +1,7 @@
 import GRDB
 
 /// One queued operation in the outbox.
-public struct OutboxEntry: Sendable, Equatable {
+public struct OutboxEntry: Sendable, Equatable, Identifiable {
     public enum Kind: String, Sendable, Codable, CaseIterable {
         case createContact = "create_contact"
         case sendMessage = "send_message"
@@ -48,15 +48,37 @@ public struct OutboxEntry: Sendable, Equatable {
     public var remoteID: String?
     public var createdAt: Int
     public var updatedAt: Int
+
+    public init(
+        seq: Int64, kind: Kind, contactID: String? = nil, dependsOn: Int64? = nil, payload: String,
+        state: OutboxState = .pending, attempts: Int = 0, nextAttemptAt: Int? = nil, lastError: Failure? = nil,
+        remoteID: String? = nil, createdAt: Int, updatedAt: Int
+    ) {
+        self.seq = seq
+        self.kind = kind
+        self.contactID = contactID
+        self.dependsOn = dependsOn
+        self.payload = payload
+        self.state = state
+        self.attempts = attempts
+        self.nextAttemptAt = nextAttemptAt
+        self.lastError = lastError
+        self.remoteID = remoteID
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+
+    /// The queue position.
+    public var id: Int64 { seq }
 }
 
-extension OutboxEntry: FetchableRecord {
+extension OutboxEntry: MirrorRow {
     static let columns = """
         seq, kind, contact_id, depends_on, payload, state, attempts, next_attempt_at, last_error_status, \
         last_error_code, last_error_message, last_error_request_id, remote_id, created_at, updated_at
         """
 
-    public init(row: Row) throws {
+    init(row: Row) throws {
         let kindText: String = row[1]
         let stateText: String = row[5]
         guard let kind = Kind(rawValue: kindText), let state = OutboxState(rawValue: stateText) else {
@@ -103,10 +125,15 @@ public struct OutboxError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String
     /// The contact that already has the email, for `.emailExists`.
     public var existingContactID: String?
+    /// What would let it through.
+    public var remedy: ErrorRemedy?
 
-    public init(_ kind: Kind, _ description: String, existingContactID: String? = nil) {
+    public init(
+        _ kind: Kind, _ description: String, existingContactID: String? = nil, remedy: ErrorRemedy? = nil
+    ) {
         self.kind = kind
         self.description = description
         self.existingContactID = existingContactID
+        self.remedy = remedy
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 
 /// A contact as the mirror holds it: Intercom's fields plus where it stands locally.
-public struct StoredContact: Sendable, Hashable {
+public struct StoredContact: Sendable, Hashable, Identifiable {
     public var contact: Contact
     public var state: ContactState
     /// The ETag the server sent with this version, if it sent one.
@@ -17,10 +17,23 @@ public struct StoredContact: Sendable, Hashable {
     /// The mirror's row number: stable for the life of the row, used for keyset pagination.
     public var rowID: Int64
 
+    public init(
+        contact: Contact, state: ContactState = .synced, etag: String? = nil, fetchedAt: Int? = nil,
+        validatedAt: Int? = nil, body: String? = nil, rowID: Int64 = 0
+    ) {
+        self.contact = contact
+        self.state = state
+        self.etag = etag
+        self.fetchedAt = fetchedAt
+        self.validatedAt = validatedAt
+        self.body = body
+        self.rowID = rowID
+    }
+
     public var id: String { contact.id }
 }
 
-extension StoredContact: FetchableRecord {
+extension StoredContact: MirrorRow {
     /// The columns a query selects (`body` only when asked).
     static let columns =
         "row_id, id, external_id, role, email, phone, name, avatar, owner_id, custom_attributes, created_at, updated_at, state, etag, fetched_at, validated_at"
@@ -30,7 +43,7 @@ extension StoredContact: FetchableRecord {
 
     /// Reads the row by position (in `columns` order), which spares a name lookup per column on
     /// the query path.
-    public init(row: Row) throws {
+    init(row: Row) throws {
         try self.init(columns: RowColumns(row: row))
     }
 

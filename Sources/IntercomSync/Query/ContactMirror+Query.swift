@@ -2,7 +2,7 @@ import GRDB
 
 extension ContactMirror {
     /// Runs a query against the mirror. Reads never wait for a writer in another process.
-    public func contacts(matching query: ContactQuery) throws -> ContactPage {
+    package func contacts(matching query: ContactQuery) throws -> ContactPage {
         let plan = try QueryPlan(query)
         if let page = try reader?.tryRead(snapshot: plan.needsSnapshot, { session in try plan.run(on: session) }) {
             return page
@@ -12,7 +12,7 @@ extension ContactMirror {
 
     /// The contact with this Intercom id or local id, body included, in any state. A local id
     /// whose create was pushed resolves to the Intercom contact it became.
-    public func contact(id: String) throws -> StoredContact? {
+    package func contact(id: String) throws -> StoredContact? {
         let statement = PlannedStatement(
             sql: """
                 SELECT \(StoredContact.columns), contact_body(body) FROM contacts

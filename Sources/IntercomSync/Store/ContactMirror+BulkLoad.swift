@@ -20,7 +20,7 @@ extension ContactMirror {
     ///
     /// `appending` says the load only inserts, in row_id and id order (an import: local ids are
     /// time-ordered), so it runs with a smaller page cache.
-    public func bulkLoading<T>(
+    package func bulkLoading<T>(
         appending: Bool = false, beforeIndexing: () -> Void = {}, _ body: () throws -> T
     ) throws -> T {
         try beginBulkLoad(appending: appending)
@@ -42,7 +42,7 @@ extension ContactMirror {
     /// `bulkLoading` for a load that awaits (a pull). The full-text index of a load into a mirror
     /// file is built as the load commits (`FTSBuildBeside`), on the time its threads leave: a
     /// pull at the rate limit waits for every window's reset.
-    public func bulkLoading<T>(beforeIndexing: () -> Void = {}, _ body: () async throws -> T) async throws -> T {
+    package func bulkLoading<T>(beforeIndexing: () -> Void = {}, _ body: () async throws -> T) async throws -> T {
         try beginBulkLoad(pulling: true)
         let following = path.flatMap { try? FTSBuildBeside(mirrorPath: $0, followingLoad: true) }
         let result: T
@@ -149,7 +149,7 @@ extension ContactMirror {
     }
 
     /// Whether a load left indexing to finish (it was killed, or is running in another process).
-    public func hasDeferredIndexing() throws -> Bool {
+    package func hasDeferredIndexing() throws -> Bool {
         try writer.read { db in try Self.hasDeferredIndexing(in: db) }
     }
 

@@ -27,7 +27,7 @@ extension ContactMirror {
     }
 
     /// How many imported contacts have no create entry yet; the next flush writes them.
-    public func importedCreatesWaiting() throws -> Int {
+    package func importedCreatesWaiting() throws -> Int {
         try writer.read { db in try Self.importedCreatesWaiting(in: db) }
     }
 

@@ -169,7 +169,7 @@ public struct CompanySummary: Sendable, Equatable, Identifiable, Codable {
     }
 }
 
-/// The names of what a contact is linked to, for `contacts get`.
+/// The names of the tags, companies and segments a contact is linked to.
 public struct ContactLinks: Sendable, Equatable, Codable {
     public var tags: [String]
     public var companies: [String]
@@ -406,7 +406,7 @@ extension ContactMirror {
 
 extension ContactMirror {
     /// The workspace's tags by name, with how many contacts carry each (tombstones excluded).
-    public func tags() throws -> [TagSummary] {
+    package func tags() throws -> [TagSummary] {
         try writer.read { db in
             try Row.fetchAll(
                 db,
@@ -419,7 +419,7 @@ extension ContactMirror {
     }
 
     /// The workspace's segments by name, with how many contacts of the mirror each holds.
-    public func segments() throws -> [SegmentSummary] {
+    package func segments() throws -> [SegmentSummary] {
         try writer.read { db in
             try Row.fetchAll(
                 db,
@@ -434,7 +434,7 @@ extension ContactMirror {
 
     /// The companies by name, with how many contacts of the mirror belong to each; `search`
     /// keeps those whose name, `company_id` or website contains it (case-insensitive).
-    public func companies(search: String? = nil, limit: Int = .max) throws -> [CompanySummary] {
+    package func companies(search: String? = nil, limit: Int = .max) throws -> [CompanySummary] {
         try writer.read { db in
             var sql = """
                 SELECT c.id, c.company_id, c.name, c.plan, c.size, c.industry, c.website, c.monthly_spend,
@@ -461,7 +461,7 @@ extension ContactMirror {
 
     /// Whether every sync from now on reads segment memberships; turned off, the memberships
     /// the mirror holds are dropped (they would only grow stale).
-    public func keepSegmentMembers(_ keep: Bool) throws {
+    package func keepSegmentMembers(_ keep: Bool) throws {
         try writer.write { db in
             try Self.setSyncState(.segmentMembers, to: keep ? "1" : nil, in: db)
             if !keep { try db.execute(sql: "DELETE FROM contact_links WHERE kind = 2") }
@@ -469,7 +469,7 @@ extension ContactMirror {
     }
 
     /// The query's tag, company and segment names the mirror has none of, as `tag "VIP"`.
-    public func unknownLinkNames(in query: ContactQuery) throws -> [String] {
+    package func unknownLinkNames(in query: ContactQuery) throws -> [String] {
         var checks: [(label: String, statement: PlannedStatement)] = []
         for name in query.tags + query.anyTags {
             checks.append(
@@ -508,7 +508,7 @@ extension ContactMirror {
     /// The names of the tags, companies and segments a contact (by Intercom or local id) is
     /// linked to, each sorted; a company without a name shows its `company_id`, else its id.
     /// Read on the query path's own connection where it can (`contacts get --offline`).
-    public func links(ofContact id: String) throws -> ContactLinks {
+    package func links(ofContact id: String) throws -> ContactLinks {
         let statement = PlannedStatement(sql: Self.linkNamesSQL, values: [id.databaseValue])
         var named: [(kind: Int64, name: String)] = []
         let read = try reader?.tryRead(snapshot: false) { session in

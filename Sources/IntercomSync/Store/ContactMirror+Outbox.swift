@@ -3,11 +3,27 @@ import GRDB
 import Synchronization
 
 /// A contact staged by `stageContact`: its local id and its outbox entry.
-public struct StagedContact: Sendable, Equatable {
+public struct StagedContact: Sendable, Equatable, Identifiable {
+    /// The id the contact is known by until its create is pushed, and an alias of its
+    /// Intercom id after.
     public var localID: String
+    /// Its create's place in the outbox.
     public var seq: Int64
     /// The contact's row in the mirror.
     var rowID: Int64 = 0
+
+    public init(localID: String, seq: Int64) {
+        self.localID = localID
+        self.seq = seq
+    }
+
+    init(localID: String, seq: Int64, rowID: Int64) {
+        self.localID = localID
+        self.seq = seq
+        self.rowID = rowID
+    }
+
+    public var id: String { localID }
 }
 
 /// A message staged by `stageMessage`.
@@ -17,17 +33,23 @@ public struct StagedMessage: Sendable, Equatable {
     public var recipientID: String
     /// The create entry the message waits for, when its recipient is not pushed yet.
     public var waitsFor: Int64?
+
+    public init(seq: Int64, recipientID: String, waitsFor: Int64? = nil) {
+        self.seq = seq
+        self.recipientID = recipientID
+        self.waitsFor = waitsFor
+    }
 }
 
 /// What `dropOutboxEntry` removed.
-public struct DroppedEntries: Sendable, Equatable {
+package struct DroppedEntries: Sendable, Equatable {
     /// The entry asked for, then those that depended on it.
-    public var seqs: [Int64]
+    package var seqs: [Int64]
     /// The unpushed local contact removed with its create, if any.
-    public var removedContactID: String?
+    package var removedContactID: String?
 }
 
-/// Staging writes and managing the outbox (guarantees 1, 6, 7 and 8 of docs/GUARANTEES.md). Every write
+/// Staging writes and managing the outbox (guarantees 1, 6, 7 and 8 of the Guarantees article (IntercomSync.docc)). Every write
 /// here is one transaction.
 extension ContactMirror {
     // MARK: Staging
@@ -35,7 +57,7 @@ extension ContactMirror {
     /// Writes a new contact locally (state `pending`, id `local_<uuid>`) together with its
     /// `create_contact` entry. Refuses invalid input, and an email another contact already has
     /// unless `allowingDuplicateEmail`.
-    public func stageContact(_ draft: ContactDraft, allowingDuplicateEmail: Bool = false, now: Int) throws
+    package func stageContact(_ draft: ContactDraft, allowingDuplicateEmail: Bool = false, now: Int) throws
         -> StagedContact
     {
         try draft.validate()
@@ -50,9 +72,8 @@ extension ContactMirror {
         if !allowingDuplicateEmail, let existing = try contactID(withEmail: draft.email, in: db) {
             throw OutboxError(
                 .emailExists,
-                "\(draft.email) already belongs to contact \(existing); stage it anyway with --allow-duplicate-email "
-                    + "(Intercom will then adopt that contact instead of creating one)",
-                existingContactID: existing)
+                "\(draft.email) already belongs to contact \(existing)", existingContactID: existing,
+                remedy: .allowDuplicateEmail)
         }
         let (localID, rowID) = try insertLocalContact(draft, now: now, in: db)
         let seq = try insertEntry(
@@ -139,7 +160,7 @@ extension ContactMirror {
 
     /// Queues a message. Its recipient must be in the mirror (by id, local id or email); a
     /// recipient not pushed yet makes the message wait for that contact's create.
-    public func stageMessage(_ draft: MessageDraft, now: Int) throws -> StagedMessage {
+    package func stageMessage(_ draft: MessageDraft, now: Int) throws -> StagedMessage {
         try draft.validate()
         return try writer.write { db in try Self.stageMessage(draft, now: now, in: db) }
     }
@@ -220,8 +241,7 @@ extension ContactMirror {
             return (row["id"], state)
         }
         guard to.contains("@") else {
-            throw OutboxError(
-                .unknownRecipient, "no contact \(to) in the mirror: run `intercom-sync sync`, or give an email")
+            throw OutboxError(.unknownRecipient, "no contact \(to) in the mirror", remedy: .sync)
         }
         let matches = try Row.fetchAll(
             db,
@@ -232,9 +252,7 @@ extension ContactMirror {
         switch matches.count {
         case 0:
             throw OutboxError(
-                .unknownRecipient,
-                "no contact with email \(to) in the mirror: run `intercom-sync sync`, or create it with "
-                    + "`intercom-sync contacts create --email \(to)`")
+                .unknownRecipient, "no contact with email \(to) in the mirror", remedy: .createContact(email: to))
         case 1:
             return (matches[0]["id"], ContactState(rawValue: matches[0]["state"]) ?? .synced)
         default:
@@ -251,7 +269,7 @@ extension ContactMirror {
     // MARK: Reading and managing the queue
 
     /// Entries in queue order, optionally only those in `states`, at most `limit` of them.
-    public func outboxEntries(states: Set<OutboxState> = Set(OutboxState.allCases), limit: Int = .max) throws
+    package func outboxEntries(states: Set<OutboxState> = Set(OutboxState.allCases), limit: Int = .max) throws
         -> [OutboxEntry]
     {
         try writer.read { db in
@@ -266,7 +284,7 @@ extension ContactMirror {
     }
 
     /// How many entries are in `states`.
-    public func outboxCount(states: Set<OutboxState> = Set(OutboxState.allCases)) throws -> Int {
+    package func outboxCount(states: Set<OutboxState> = Set(OutboxState.allCases)) throws -> Int {
         try writer.read { db in
             let names = states.map(\.rawValue).sorted()
             return try Int.fetchOne(
@@ -276,7 +294,7 @@ extension ContactMirror {
         }
     }
 
-    public func outboxEntry(seq: Int64) throws -> OutboxEntry? {
+    package func outboxEntry(seq: Int64) throws -> OutboxEntry? {
         try writer.read { db in try Self.entry(seq: seq, in: db) }
     }
 
@@ -286,7 +304,7 @@ extension ContactMirror {
 
     /// Puts a failed, unknown or deferred entry back in the queue for the next flush. A sent
     /// entry, or one a flush is sending, is refused.
-    public func retryOutboxEntry(seq: Int64, now: Int) throws {
+    package func retryOutboxEntry(seq: Int64, now: Int) throws {
         try writer.write { db in
             guard let entry = try Self.entry(seq: seq, in: db) else {
                 throw OutboxError(.noSuchEntry, "no outbox entry #\(seq)")
@@ -307,7 +325,7 @@ extension ContactMirror {
     }
 
     /// Re-queues every `unknown` entry; returns their sequence numbers.
-    public func retryUnknownOutboxEntries(now: Int) throws -> [Int64] {
+    package func retryUnknownOutboxEntries(now: Int) throws -> [Int64] {
         try writer.write { db in
             let seqs = try Int64.fetchAll(db, sql: "SELECT seq FROM outbox WHERE state = 'unknown' ORDER BY seq")
             try db.execute(
@@ -319,7 +337,7 @@ extension ContactMirror {
 
     /// Removes an entry. Unsent entries that wait for it are refused unless `cascade`, which
     /// removes them too. Dropping an unsent create also removes its local contact.
-    public func dropOutboxEntry(seq: Int64, cascade: Bool) throws -> DroppedEntries {
+    package func dropOutboxEntry(seq: Int64, cascade: Bool) throws -> DroppedEntries {
         try writer.write { db in
             guard let entry = try Self.entry(seq: seq, in: db) else {
                 throw OutboxError(.noSuchEntry, "no outbox entry #\(seq)")
@@ -334,7 +352,7 @@ extension ContactMirror {
                 throw OutboxError(
                     .hasDependents,
                     "\(list) wait\(waiting.count == 1 ? "s" : "") for entry #\(seq): drop \(waiting.count == 1 ? "it" : "them") "
-                        + "first, or pass --cascade to drop \(waiting.count == 1 ? "it" : "them") with it")
+                        + "first, or drop \(waiting.count == 1 ? "it" : "them") with it", remedy: .cascade)
             }
             try db.execute(sql: "UPDATE outbox SET depends_on = NULL WHERE depends_on = ? AND state = 'sent'", arguments: [seq])
             for dependent in waiting {

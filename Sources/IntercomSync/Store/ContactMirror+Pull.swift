@@ -66,7 +66,7 @@ extension ContactMirror {
 
     /// Marks a contact gone (404, merged away, or absent from a full pull). `validated_at`
     /// records when, so that only an answer fetched later can bring it back.
-    public static func tombstone(id: String, at time: Int, in db: Database) throws {
+    package static func tombstone(id: String, at time: Int, in db: Database) throws {
         try db.execute(
             sql: "UPDATE contacts SET state = 'tombstoned', validated_at = ? WHERE id = ? AND state = 'synced'",
             arguments: [time, id])

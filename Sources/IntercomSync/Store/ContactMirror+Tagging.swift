@@ -9,6 +9,12 @@ public struct StagedTagging: Sendable, Equatable {
     public var contactID: String
     /// The create entry the taggings wait for, when the contact is not pushed yet.
     public var waitsFor: Int64?
+
+    public init(seqs: [Int64], contactID: String, waitsFor: Int64? = nil) {
+        self.seqs = seqs
+        self.contactID = contactID
+        self.waitsFor = waitsFor
+    }
 }
 
 /// Offline tagging: a tag put on (or taken off) a contact is queued in the outbox and shows in
@@ -24,7 +30,7 @@ extension ContactMirror {
 
     /// Queues tagging (or, with `untag`, untagging) a contact (by id, local id or email) with
     /// each of `tags`, by name. A contact not pushed yet makes the entries wait for its create.
-    public func stageTagging(contact: String, tags: [String], untag: Bool = false, now: Int) throws -> StagedTagging {
+    package func stageTagging(contact: String, tags: [String], untag: Bool = false, now: Int) throws -> StagedTagging {
         let names = try Self.validTagNames(tags)
         return try writer.write { db in
             let target = try Self.recipient(contact.trimmingCharacters(in: .whitespaces), in: db)

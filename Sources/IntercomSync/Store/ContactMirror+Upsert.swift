@@ -3,17 +3,17 @@ import GRDB
 import GRDBSQLite
 
 /// What storing one Intercom list or search page did.
-public struct PageUpsert: Sendable, Equatable {
+package struct PageUpsert: Sendable, Equatable {
     /// Contacts in the page's `data` array.
-    public var received: Int
+    package var received: Int
     /// Contacts inserted or replaced by a newer version (pending and stale ones are left alone).
-    public var written: Int
+    package var written: Int
     /// `pages.next.starting_after`: the cursor of the next page, nil on the last one.
-    public var nextCursor: String?
+    package var nextCursor: String?
     /// `total_count`, when the page carries it.
-    public var totalCount: Int?
+    package var totalCount: Int?
 
-    public init(received: Int, written: Int, nextCursor: String? = nil, totalCount: Int? = nil) {
+    package init(received: Int, written: Int, nextCursor: String? = nil, totalCount: Int? = nil) {
         self.received = received
         self.written = written
         self.nextCursor = nextCursor
@@ -24,7 +24,7 @@ public struct PageUpsert: Sendable, Equatable {
 extension ContactMirror {
     /// Stores an Intercom list or search page (`{"type":"list","data":[contact…],"pages":…}`)
     /// in one transaction.
-    public func upsertPage(_ pageJSON: String, fetchedAt: Int) throws -> PageUpsert {
+    package func upsertPage(_ pageJSON: String, fetchedAt: Int) throws -> PageUpsert {
         try writer.write { db in try Self.upsertPage(pageJSON, fetchedAt: fetchedAt, in: db) }
     }
 
@@ -32,7 +32,7 @@ extension ContactMirror {
     /// Each page commit writes every index page it touches, so batching pages is much cheaper.
     /// The pages are taken apart on other threads, every core, while this one writes them in
     /// order: reading the JSON was a third of the work.
-    public func upsertPages(_ pages: [String], fetchedAt: Int) throws -> PageUpsert {
+    package func upsertPages(_ pages: [String], fetchedAt: Int) throws -> PageUpsert {
         let scanned = ScannedPages(pages, compressor: try? writer.read { db in try BodyDictionaries.current(in: db) })
         return try writer.write { db in
             var total = PageUpsert(received: 0, written: 0)
@@ -56,7 +56,7 @@ extension ContactMirror {
     /// `pending` is never overwritten, and a tombstone is revived only by an answer fetched after
     /// the contact was found gone (a stale page does not resurrect it).
     /// A malformed contact rejects the whole page.
-    public static func upsertPage(_ pageJSON: String, fetchedAt: Int, in db: Database) throws -> PageUpsert {
+    package static func upsertPage(_ pageJSON: String, fetchedAt: Int, in db: Database) throws -> PageUpsert {
         let page = try ScannedPage(pageJSON)
         let written = try upsert(page.contacts, fetchedAt: fetchedAt, in: db)
         return PageUpsert(
@@ -65,7 +65,7 @@ extension ContactMirror {
 
     /// Stores one contact body as Intercom sends it from `GET`/`POST`/`PUT /contacts`.
     @discardableResult
-    public static func upsertContact(_ contactJSON: String, fetchedAt: Int, in db: Database) throws -> Bool {
+    package static func upsertContact(_ contactJSON: String, fetchedAt: Int, in db: Database) throws -> Bool {
         try upsert([ScannedContact.read(contactJSON)], fetchedAt: fetchedAt, in: db) > 0
     }
 

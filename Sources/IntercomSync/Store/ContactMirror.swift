@@ -5,20 +5,20 @@ import GRDB
 ///
 /// A file mirror is a WAL-mode `DatabasePool`: one process may write (a sync, an import) while
 /// others query. Tests hand `init(writer:)` an in-memory `DatabaseQueue`.
-public struct ContactMirror: Sendable {
+package struct ContactMirror: Sendable {
     /// The GRDB connection (a pool, or a queue for a mirror opened read-only). A mirror opened
     /// read-only opens it at first use: a query or a lookup goes through `reader` alone.
-    public var writer: any DatabaseWriter { database.writer }
+    package var writer: any DatabaseWriter { database.writer }
     let database: LazyWriter
     /// The file behind the mirror, or nil for an in-memory one.
-    public let path: String?
+    package let path: String?
     /// The query path's own connection, for a file mirror (`MirrorReader`).
     let reader: MirrorReader?
     /// Whether the mirror was opened with `OpenMode.readOnly`: every write fails.
-    public let isReadOnly: Bool
+    package let isReadOnly: Bool
 
     /// Wraps an open database, migrating it to the current schema.
-    public init(writer: any DatabaseWriter, path: String? = nil) throws {
+    package init(writer: any DatabaseWriter, path: String? = nil) throws {
         try writer.writeWithoutTransaction { db in Self.registerFunctions(db) }
         try MirrorSchema.migrator.migrate(writer)
         database = LazyWriter(writer)
@@ -57,7 +57,7 @@ public struct ContactMirror: Sendable {
             throw MirrorError(
                 .readOnly, path: path,
                 detail: "the mirror is read-only here and was written by an older intercom-sync: it needs an "
-                    + "upgrade, which writes; open it once where it can be written (any command that writes, such as `sync`)")
+                    + "upgrade, which writes; open it once where it can be written", remedy: .openWritable)
         }
         self.database = LazyWriter(database)
         self.path = path
@@ -76,17 +76,17 @@ public struct ContactMirror: Sendable {
     }
 
     /// Closes the mirror's connections. Later use of this value fails.
-    public func close() throws {
+    package func close() throws {
         reader?.close()
         try database.close()
     }
 
     /// A fresh mirror in memory, for tests and dry runs.
-    public static func inMemory() throws -> ContactMirror {
+    package static func inMemory() throws -> ContactMirror {
         try ContactMirror(writer: DatabaseQueue())
     }
 
-    public enum OpenMode: Sendable {
+    package enum OpenMode: Sendable {
         /// Open an existing mirror; fail if there is none.
         case existing
         /// Open the mirror, creating the file if needed (its folder must exist).
@@ -117,7 +117,7 @@ public struct ContactMirror: Sendable {
     /// A schema that differs from what the migrations build (a table, index or trigger dropped
     /// or altered by hand) is refused with `MirrorError.damagedSchema`, naming what and how to
     /// repair it, unless `checkingSchema` is false (for the repair itself).
-    public static func open(
+    package static func open(
         at path: String, mode: OpenMode, checkingSchema: Bool = true, onFinishingLoad: () -> Void = {},
         onUpgrade: (_ done: Int, _ total: Int) -> Void = { _, _ in }
     ) throws -> ContactMirror {
@@ -146,15 +146,13 @@ public struct ContactMirror: Sendable {
         if fileManager.fileExists(atPath: path) {
             try inspectExistingFile(at: path)
         } else if mode != .createIfMissing {
-            throw MirrorError(
-                .missingMirror, path: path,
-                detail: "no mirror here yet: run `intercom-sync sync` first, or pass --db to pick another file")
+            throw MirrorError(.missingMirror, path: path, detail: "no mirror here yet", remedy: .sync)
         }
         if mode == .readOnly {
             return try openReadOnly(at: path, checkingSchema: checkingSchema)
         }
         if let refusal = writeRefusal(path: path, directory: directory) {
-            throw MirrorError(.readOnly, path: path, detail: refusal)
+            throw MirrorError(.readOnly, path: path, detail: refusal, remedy: .openWritable)
         }
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
@@ -180,8 +178,9 @@ public struct ContactMirror: Sendable {
                     .damagedSchema, path: path,
                     detail: "the mirror's schema is damaged (\(damage)); "
                         + (damage.isRepairable
-                            ? "`intercom-sync doctor --repair` rebuilds it from the contacts, which are intact"
-                            : "the lost tables held data: move the file aside and run `intercom-sync sync` for a new mirror"))
+                            ? "the contacts are intact, and what is damaged derives from them"
+                            : "the lost tables held data"),
+                    remedy: damage.isRepairable ? .repairSchema : .newMirror)
             }
             try mirror.finishInterruptedLoad(onFinishing: onFinishingLoad)
             try mirror.finishBodyUpgrade(progress: onUpgrade)
@@ -205,8 +204,7 @@ public struct ContactMirror: Sendable {
         }
         let exists = FileManager.default.fileExists(atPath: path)
         guard let reason = (exists ? denied(path) : nil) ?? denied(directory) else { return nil }
-        return "the mirror is read-only here (\(reason)). Reading works (`status`, `contacts query`, "
-            + "`contacts get --offline`, `outbox list`, `doctor`); this command writes, so it needs write access"
+        return "the mirror is read-only here (\(reason)): it can be read, not written"
     }
 
     /// A read-only open in one pass of the query connection, for the common case: a mirror of
@@ -273,8 +271,8 @@ public struct ContactMirror: Sendable {
         if let damage {
             throw MirrorError(
                 .damagedSchema, path: path,
-                detail: "the mirror's schema is damaged (\(damage)); it is read-only here, so "
-                    + "`intercom-sync doctor --repair` must run where it can be written")
+                detail: "the mirror's schema is damaged (\(damage)); it is read-only here, so the repair must run "
+                    + "where it can be written", remedy: .repairSchema)
         }
         if deferredIndexing {
             throw MirrorError(
@@ -334,7 +332,7 @@ public struct ContactMirror: Sendable {
                 if try MirrorSchema.migrator.hasBeenSuperseded(db) {
                     throw MirrorError(
                         .newerSchema, path: path,
-                        detail: "this mirror was written by a newer intercom-sync; upgrade intercom-sync to use it")
+                        detail: "this mirror was written by a newer intercom-sync", remedy: .upgrade)
                 }
             }
         } catch let error as DatabaseError {

@@ -1,7 +1,7 @@
 import GRDB
 
 /// The keys of the `sync_state` table: where each pull stands, and facts about the workspace.
-public enum SyncStateKey: String, Sendable, CaseIterable {
+package enum SyncStateKey: String, Sendable, CaseIterable {
     /// The cursor after the last page a full pull committed.
     case fullPullCursor = "full_pull.cursor"
     /// When the full pull in progress started; absent when none is in progress.
@@ -58,12 +58,12 @@ public enum SyncStateKey: String, Sendable, CaseIterable {
 }
 
 extension ContactMirror {
-    public static func syncState(_ key: SyncStateKey, in db: Database) throws -> String? {
+    package static func syncState(_ key: SyncStateKey, in db: Database) throws -> String? {
         try String.fetchOne(db, sql: "SELECT value FROM sync_state WHERE key = ?", arguments: [key.rawValue])
     }
 
     /// Sets (or, with nil, removes) a sync-state value inside the caller's transaction.
-    public static func setSyncState(_ key: SyncStateKey, to value: String?, in db: Database) throws {
+    package static func setSyncState(_ key: SyncStateKey, to value: String?, in db: Database) throws {
         if let value {
             try db.execute(
                 sql: "INSERT INTO sync_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -73,11 +73,11 @@ extension ContactMirror {
         }
     }
 
-    public func syncState(_ key: SyncStateKey) throws -> String? {
+    package func syncState(_ key: SyncStateKey) throws -> String? {
         try writer.read { db in try Self.syncState(key, in: db) }
     }
 
-    public func setSyncState(_ key: SyncStateKey, to value: String?) throws {
+    package func setSyncState(_ key: SyncStateKey, to value: String?) throws {
         try writer.write { db in try Self.setSyncState(key, to: value, in: db) }
     }
 }

@@ -14,7 +14,7 @@ public enum ContactFreshness: Sendable, Equatable {
 }
 
 /// A `getContact` answer and where it came from.
-public struct ContactAnswer: Sendable {
+public struct ContactAnswer: Sendable, Equatable {
     public enum Source: Sendable, Equatable {
         /// Served from the mirror without asking Intercom.
         case mirror
@@ -50,14 +50,14 @@ public struct ContactAnswer: Sendable {
 }
 
 extension ContactSync {
-    /// Answers from the mirror, revalidating with Intercom as `freshness` asks (guarantee 11 of docs/GUARANTEES.md).
+    /// Answers from the mirror, revalidating with Intercom as `freshness` asks (guarantee 11 of the Guarantees article (IntercomSync.docc)).
     ///
     /// A revalidation sends `If-None-Match` with the stored ETag: a 304 updates only
     /// `validated_at`, a 200 replaces body and ETag together. Without an ETag the 200 is compared
     /// by `updated_at` and body. A 404 tombstones the contact; a 410 `contact_merged` tombstones it
     /// and follows the `Link` to the survivor. A contact with a pending local write is served as
     /// it is. When Intercom is unreachable the mirror answers and says how old its answer is.
-    public func getContact(_ id: String, freshness: ContactFreshness = .cached) async throws -> ContactAnswer {
+    package func getContact(_ id: String, freshness: ContactFreshness = .cached) async throws -> ContactAnswer {
         let stored = try mirror.contact(id: id)
         if let answer = Self.mirrorAnswer(stored, freshness: freshness, at: now()) {
             return answer
@@ -71,7 +71,7 @@ extension ContactSync {
 
     /// The answer the mirror gives on its own, or nil when `freshness` needs Intercom. Callers
     /// without a connection (no token) use it to answer what needs no network.
-    public static func mirrorAnswer(_ stored: StoredContact?, freshness: ContactFreshness, at time: Int) -> ContactAnswer? {
+    package static func mirrorAnswer(_ stored: StoredContact?, freshness: ContactFreshness, at time: Int) -> ContactAnswer? {
         guard let stored else {
             return freshness == .offline ? ContactAnswer(contact: nil, source: .mirror) : nil
         }
