@@ -55,19 +55,21 @@ struct ContactsGetCommand: AsyncParsableCommand {
         let store = try mirror.open(refresh || maximumAge != nil ? .createIfMissing : (offline ? .readOnly : .existing))
         let freshness: ContactFreshness =
             offline ? .offline : (refresh ? .refresh : (maximumAge.map(ContactFreshness.maximumAge) ?? .cached))
+        // Without a connection first: when no request is needed, neither is a token.
+        let unconnected = IntercomMirror(store: store, client: nil, configuration: IntercomMirror.Configuration())
         let answer: ContactAnswer
-        let now = Int(Date().timeIntervalSince1970)
-        if let fromMirror = ContactSync.mirrorAnswer(try store.contact(id: id), freshness: freshness, at: now) {
-            // No request is needed, so neither is a token.
-            answer = fromMirror
-        } else {
-            answer = try await ContactSync(mirror: store, client: try connection.client()).getContact(id, freshness: freshness)
+        do {
+            answer = try await unconnected.contact(id: id, freshness: freshness)
+        } catch let error as SyncError where error.kind == .notConnected {
+            answer = try await IntercomMirror(
+                store: store, client: try connection.client(), configuration: IntercomMirror.Configuration()
+            ).contact(id: id, freshness: freshness)
         }
         guard let stored = answer.contact else {
             let place = freshness == .offline ? "in the mirror \(mirror.resolvedPath)" : "in the mirror or in Intercom"
             throw CommandFailure("no contact with id \(id) \(place)")
         }
-        let links = try store.links(ofContact: stored.id)
+        let links = try await unconnected.links(ofContact: stored.id)
         if json {
             Output.data(MirrorMetadata.json(for: stored, answer: answer, links: links))
         } else {

@@ -175,7 +175,7 @@ extension OutboxFlushCommand {
     }
 }
 
-struct OutboxRetryCommand: ParsableCommand {
+struct OutboxRetryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "retry",
         abstract: "Put failed or unknown entries back in the queue for the next flush.",
@@ -201,21 +201,20 @@ struct OutboxRetryCommand: ParsableCommand {
         if (seq == nil) == !unknown { throw ValidationError("give one entry number, or --unknown") }
     }
 
-    func run() throws {
-        let store = try mirror.open(.existing)
-        let now = Int(Date().timeIntervalSince1970)
+    func run() async throws {
+        let store = try mirror.facade(.existing)
         if let seq {
-            try store.retryOutboxEntry(seq: seq, now: now)
+            try await store.retryEntry(seq: seq)
             Output.line("entry #\(seq) is queued again")
         } else {
-            let seqs = try store.retryUnknownOutboxEntries(now: now)
+            let seqs = try await store.retryUnknownEntries()
             Output.line(
                 seqs.isEmpty ? "no unknown entries" : "queued again: " + seqs.map { "#\($0)" }.joined(separator: ", "))
         }
     }
 }
 
-struct OutboxDropCommand: ParsableCommand {
+struct OutboxDropCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "drop",
         abstract: "Remove an entry from the outbox, saying what depended on it.",
@@ -237,8 +236,8 @@ struct OutboxDropCommand: ParsableCommand {
     @Flag(help: "Also drop the entries that wait for this one.")
     var cascade = false
 
-    func run() throws {
-        let dropped = try mirror.open(.existing).dropOutboxEntry(seq: seq, cascade: cascade)
+    func run() async throws {
+        let dropped = try await mirror.facade(.existing).dropEntry(seq: seq, cascade: cascade)
         var text = "dropped entry #\(seq)"
         let dependents = dropped.seqs.dropFirst()
         if !dependents.isEmpty {

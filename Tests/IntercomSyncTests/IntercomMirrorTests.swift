@@ -117,7 +117,9 @@ import Testing
         let staged = try await mirror.stageContact(ContactDraft(email: "dropped@example.com"))
         let message = try await mirror.stageMessage(MessageDraft(kind: .inApp, body: "never sent", to: staged.localID))
         await #expect(throws: OutboxError.self) { try await mirror.dropEntry(seq: staged.seq) }
-        #expect(try await mirror.dropEntry(seq: staged.seq, cascade: true) == [staged.seq, message.seq])
+        #expect(
+            try await mirror.dropEntry(seq: staged.seq, cascade: true)
+                == DroppedEntries(seqs: [staged.seq, message.seq], removedContactID: staged.localID))
         #expect(try await mirror.contact(id: staged.localID) == nil)
         let flushed = try await mirror.flush()
         #expect(flushed.taggings == 1 && flushed.contactsCreated == 0 && flushed.messagesSent == 0)

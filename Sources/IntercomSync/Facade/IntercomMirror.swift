@@ -146,8 +146,22 @@ public final class IntercomMirror: Sendable {
     /// body), fetched when the mirror lacks it, stored either way. When Intercom cannot be
     /// reached the answer is the mirror's version, with ``ContactAnswer/Source-swift.enum/offline``.
     public func refreshContact(id: String) async throws -> ContactAnswer {
+        try await contact(id: id, freshness: .refresh)
+    }
+
+    /// The contact with this Intercom id or local id, as fresh as `freshness` asks: from the
+    /// mirror alone (`.offline`), from the mirror unless it lacks the contact (`.cached`),
+    /// revalidated with Intercom (`.refresh`), or revalidated when last confirmed longer ago
+    /// than an age (`.maximumAge`). Needs a connection only when Intercom must be asked.
+    public func contact(id: String, freshness: ContactFreshness) async throws -> ContactAnswer {
+        let store = self.store
+        let now = configuration.clock.unixSeconds
+        let fromMirror = try await WorkExecutor.shared.run {
+            ContactSync.mirrorAnswer(try store.contact(id: id), freshness: freshness, at: now)
+        }
+        if let fromMirror { return fromMirror }
         let engine = ContactSync(mirror: store, client: try connectedClient(), now: configuration.clock.secondsSource)
-        return try await WorkExecutor.shared.run { try await engine.getContact(id, freshness: .refresh) }
+        return try await WorkExecutor.shared.run { try await engine.getContact(id, freshness: freshness) }
     }
 
     /// A page of the contacts that match `query`, from the mirror alone.
@@ -295,13 +309,21 @@ public final class IntercomMirror: Sendable {
         try await WorkExecutor.shared.run { try store.retryOutboxEntry(seq: seq, now: now) }
     }
 
+    /// Puts every ``OutboxState/unknown`` entry back in the queue: a person's decision that
+    /// none reached its recipient. Returns the entries queued again.
+    @discardableResult
+    public func retryUnknownEntries() async throws -> [Int64] {
+        let store = self.store
+        let now = configuration.clock.unixSeconds
+        return try await WorkExecutor.shared.run { try store.retryUnknownOutboxEntries(now: now) }
+    }
+
     /// Removes an entry that has not been sent, with the entries that wait for it when
     /// `cascade` (else those refuse it); a contact created offline goes with its create.
-    /// Returns the entries removed.
     @discardableResult
-    public func dropEntry(seq: Int64, cascade: Bool = false) async throws -> [Int64] {
+    public func dropEntry(seq: Int64, cascade: Bool = false) async throws -> DroppedEntries {
         let store = self.store
-        return try await WorkExecutor.shared.run { try store.dropOutboxEntry(seq: seq, cascade: cascade).seqs }
+        return try await WorkExecutor.shared.run { try store.dropOutboxEntry(seq: seq, cascade: cascade) }
     }
 
     // MARK: Live queries

@@ -41,12 +41,17 @@ public struct StagedMessage: Sendable, Equatable {
     }
 }
 
-/// What `dropOutboxEntry` removed.
-package struct DroppedEntries: Sendable, Equatable {
+/// What dropping an outbox entry removed.
+public struct DroppedEntries: Sendable, Equatable {
     /// The entry asked for, then those that depended on it.
-    package var seqs: [Int64]
+    public var seqs: [Int64]
     /// The unpushed local contact removed with its create, if any.
-    package var removedContactID: String?
+    public var removedContactID: String?
+
+    public init(seqs: [Int64], removedContactID: String? = nil) {
+        self.seqs = seqs
+        self.removedContactID = removedContactID
+    }
 }
 
 /// Staging writes and managing the outbox (guarantees 1, 6, 7 and 8 of the Guarantees article (IntercomSync.docc)). Every write
