@@ -19,7 +19,7 @@ struct OutboxCommand: AsyncParsableCommand {
     )
 }
 
-struct OutboxListCommand: ParsableCommand {
+struct OutboxListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
         abstract: "Show the outbox: each entry's state, attempts, last error and remote id.",
@@ -51,17 +51,18 @@ struct OutboxListCommand: ParsableCommand {
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
     }
 
-    func run() throws {
-        let store = try mirror.open(.readOnly)
+    func run() async throws {
+        let store = try mirror.facade(.readOnly)
         let states = state.isEmpty ? Set(OutboxState.allCases) : Set(state)
-        let entries = try store.outboxEntries(states: states, limit: limit ?? .max)
+        let entries = try await store.outbox(states: states, limit: limit ?? .max)
+        let counts = try await store.status().outbox
         if let limit, entries.count == limit {
-            let total = try store.outboxCount(states: states)
+            let total = counts.entries(in: states)
             if total > limit {
                 Output.note("showing the first \(limit) of \(total) entries: raise --limit, or pick with --state")
             }
         }
-        let imported = states.contains(.pending) ? try store.importedCreatesWaiting() : 0
+        let imported = states.contains(.pending) ? counts.importsWaiting : 0
         if imported > 0 {
             Output.note("\(imported) imported contacts wait to be pushed too: the next flush queues their creates")
         }

@@ -87,6 +87,8 @@ import Testing
             })
         #expect(imported.imported == 2 && imported.rejected == 1)
         #expect(rejected.withLock { $0 } == [3])
+        let waiting = try await mirror.status().outbox
+        #expect(waiting.pending == 2 && waiting.importsWaiting == 2 && waiting.entries(in: [.pending]) == 0)
         #expect(try await mirror.flush().contactsCreated == 2)
         status = try await mirror.status()
         #expect(status.outbox.pending == 0 && status.outbox.sent == 4)

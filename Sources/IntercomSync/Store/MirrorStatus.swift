@@ -74,13 +74,25 @@ public struct OutboxCounts: Sendable, Equatable, Codable {
     public var failed: Int
     /// Messages that may or may not have gone out: they need a person.
     public var unknown: Int
+    /// Of `pending`, the imported contacts whose create entries are not written yet: the next
+    /// flush writes them, a page at a time, as it pushes them.
+    public var importsWaiting: Int
 
-    public init(pending: Int = 0, inFlight: Int = 0, sent: Int = 0, failed: Int = 0, unknown: Int = 0) {
+    public init(
+        pending: Int = 0, inFlight: Int = 0, sent: Int = 0, failed: Int = 0, unknown: Int = 0, importsWaiting: Int = 0
+    ) {
         self.pending = pending
         self.inFlight = inFlight
         self.sent = sent
         self.failed = failed
         self.unknown = unknown
+        self.importsWaiting = importsWaiting
+    }
+
+    /// The entries written in the outbox in `states` (imports waiting for their entries not
+    /// counted).
+    public func entries(in states: Set<OutboxState>) -> Int {
+        states.reduce(0) { $0 + self[$1] } - (states.contains(.pending) ? importsWaiting : 0)
     }
 
     public subscript(state: OutboxState) -> Int {
@@ -99,6 +111,7 @@ public struct OutboxCounts: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
         case pending, sent, failed, unknown
         case inFlight = "in_flight"
+        case importsWaiting = "imports_waiting"
     }
 }
 
@@ -133,7 +146,8 @@ extension ContactMirror {
                 }
             }
             // An imported contact's create is pending before its entry is written.
-            outbox.pending += try Self.importedCreatesWaiting(in: db)
+            outbox.importsWaiting = try Self.importedCreatesWaiting(in: db)
+            outbox.pending += outbox.importsWaiting
             func time(_ key: SyncStateKey) throws -> Int? {
                 try Self.syncState(key, in: db).flatMap { Int($0) }
             }
