@@ -2,6 +2,7 @@ import ArgumentParser
 import CLISupport
 import Foundation
 import IntercomSync
+import Synchronization
 
 struct ContactsImportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -109,12 +110,11 @@ struct ContactsImportCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var options = ContactImport.Options()
+        var options = CSVImportOptions()
         options.defaultRole = role
         options.dryRun = dryRun
         options.customAttributes = customAttributes
         options.batchSize = batchSize
-        options.lockWait = wait.seconds
         options.phoneCountry = phoneCountry.flatMap(NationalPhone.init)
         options.dropInvalidPhones = dropInvalidPhones
         for mapping in mappings {
@@ -130,19 +130,33 @@ struct ContactsImportCommand: AsyncParsableCommand {
                     protecting: OutputFile.mirrorFiles(mirror.resolvedPath)
                         + (file == "-" ? [] : [OutputFile.ProtectedFile(path: file, role: "the file being imported")])))
         }
+        // Checked here for a message that names the file; the import opens it itself.
         let input = try InputFile(path: file)
-        defer { input.release() }
+        input.release()
         options.expectedBytes = input.size
+        options.delimiter = delimiter.flatMap(Self.delimiterByte).map { Character(Unicode.Scalar($0)) }
         // A dry run on a mirror that does not exist yet checks against an empty one.
         let existed = FileManager.default.fileExists(atPath: mirror.resolvedPath)
         let store = dryRun && !existed ? try ContactMirror.inMemory() : try mirror.open(.createIfMissing)
+        let importer = IntercomMirror(
+            store: store, client: nil, configuration: IntercomMirror.Configuration(lockWait: .seconds(wait.seconds)))
         // The rows rejected before a failure are worth keeping too.
         defer { try? rejectedFile?.commit() }
-        var progress = ProgressBar("import", total: input.size, unit: "rows")
-        var reader = CSVReader(fileDescriptor: input.descriptor, delimiter: delimiter.flatMap(Self.delimiterByte))
-        let summary: ContactImport.Summary
+        let progress = Mutex(ProgressBar("import", total: input.size, unit: "rows"))
+        let summary: CSVImportSummary
         do {
-            summary = try runImport(store, options: options, reader: &reader, progress: &progress, rejectedFile: rejectedFile)
+            summary = try await importer.importCSV(
+                from: URL(fileURLWithPath: file == "-" ? "/dev/stdin" : file), options: options,
+                progress: { step in
+                    progress.withLock { bar in
+                        bar.update(step.bytesRead, count: step.rowsRead)
+                        if step.indexing {
+                            bar.finish()
+                            Output.note("import: every row is read; building the indexes of \(step.rowsRead) rows")
+                        }
+                    }
+                },
+                onRejected: { rejection, header in try rejectedFile?.write(rejection, header: header) })
         } catch let error as ImportError {
             // Refused before any row was written: a mirror made just for this import goes too.
             if error.kind != .diskFull, !existed, let path = store.path {
@@ -151,7 +165,7 @@ struct ContactsImportCommand: AsyncParsableCommand {
             }
             throw error
         }
-        progress.finish()
+        progress.withLock { $0.finish() }
         try rejectedFile?.commit()
         if json {
             Output.data(ImportRendering.json(summary).jsonText)
@@ -181,21 +195,6 @@ extension ContactsImportCommand {
         }
     }
 
-    private func runImport(
-        _ store: ContactMirror, options: ContactImport.Options, reader: inout CSVReader, progress: inout ProgressBar,
-        rejectedFile: RejectedRowsFile?
-    ) throws -> ContactImport.Summary {
-        try ContactImport(mirror: store, options: options).run(
-            &reader, now: Int(Date().timeIntervalSince1970),
-            onRejected: { rejection, header in try rejectedFile?.write(rejection, header: header) },
-            onProgress: { step in
-                progress.update(step.bytesRead, count: step.rowsRead)
-                if step.indexing {
-                    progress.finish()
-                    Output.note("import: every row is read; building the indexes of \(step.rowsRead) rows")
-                }
-            })
-    }
 }
 
 /// The file to import, or standard input for `-`.
@@ -232,7 +231,8 @@ struct InputFile {
 /// `--errors`: the rejected rows as CSV, with their line and reason first, then the file's own
 /// columns, then `raw` for a row that could not be split into fields. Made only when a row is
 /// rejected.
-final class RejectedRowsFile {
+/// Written from the import's thread alone, one row after another.
+final class RejectedRowsFile: @unchecked Sendable {
     private let file: OutputFile
     private var wroteHeader = false
 

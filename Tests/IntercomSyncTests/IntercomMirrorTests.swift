@@ -82,7 +82,7 @@ import Testing
         let rejected = Shared<[Int]>([])
         let imported = try await mirror.importCSV(
             from: URL(fileURLWithPath: csv),
-            onRejected: { rejection in
+            onRejected: { rejection, _ in
                 rejected.withLock { $0.append(rejection.line) }
             })
         #expect(imported.imported == 2 && imported.rejected == 1)

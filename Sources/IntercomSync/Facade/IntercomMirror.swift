@@ -271,29 +271,41 @@ public final class IntercomMirror: Sendable {
     }
 
     /// Imports the contacts of a CSV file into the mirror as `pending`, for the next
-    /// ``flush(rebind:progress:)`` to create. Rows that cannot be imported are counted in the summary by why;
-    /// `onRejected` hears each one, with its line.
+    /// ``flush(rebind:progress:)`` to create. Rows that cannot be imported are counted in the
+    /// summary by why; `onRejected` hears each one, with the file's header (an error it throws
+    /// stops the import, keeping the batches committed before it).
     @discardableResult
     public func importCSV(
         from file: URL, options: CSVImportOptions = CSVImportOptions(),
         progress: (@Sendable (CSVImportProgress) -> Void)? = nil,
-        onRejected: (@Sendable (CSVImportRejection) -> Void)? = nil
+        onRejected: (@Sendable (CSVImportRejection, _ header: [String]) throws -> Void)? = nil
     ) async throws -> CSVImportSummary {
         var options = options
         options.lockWait = configuration.lockWait.seconds
+        var delimiter: UInt8?
+        if let character = options.delimiter {
+            guard let byte = character.asciiValue, [",", ";", "\t", "|"].contains(character) else {
+                throw ImportError(.badHeader, "the delimiter must be one of , ; tab |, not \(character)")
+            }
+            delimiter = byte
+        }
         let store = self.store
         let now = configuration.clock.unixSeconds
-        let importer = ContactImport(mirror: store, options: options)
         return try await turns.run {
-            try await WorkExecutor.shared.run {
+            try await WorkExecutor.shared.run { [options, delimiter] in
+                var options = options
                 let descriptor = Foundation.open(file.path, O_RDONLY | O_CLOEXEC)
                 guard descriptor >= 0 else {
                     throw ImportError(.unreadableFile, "cannot open \(file.path): \(String(cString: strerror(errno)))")
                 }
                 defer { Foundation.close(descriptor) }
-                var reader = CSVReader(fileDescriptor: descriptor)
-                return try importer.run(
-                    &reader, now: now, onRejected: { rejection, _ in onRejected?(rejection) },
+                var status = stat()
+                if options.expectedBytes == nil, fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG {
+                    options.expectedBytes = Int(status.st_size)
+                }
+                var reader = CSVReader(fileDescriptor: descriptor, delimiter: delimiter)
+                return try ContactImport(mirror: store, options: options).run(
+                    &reader, now: now, onRejected: { rejection, header in try onRejected?(rejection, header) },
                     onProgress: { progress?($0) })
             }
         }

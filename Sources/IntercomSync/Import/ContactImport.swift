@@ -470,8 +470,13 @@ struct EmailRows {
 public struct CSVImportOptions: Sendable, Equatable {
     /// The role of rows without a role column or with an empty one.
     public var defaultRole: ContactRole = .user
-    /// Column → field mappings (`CSVHeaderMap`).
+    /// Column → field mappings: a column's header to `email`, `name`, `phone`, `role`,
+    /// `external_id` or `avatar`, to `ignore`, or to `custom:NAME` for a custom attribute. They
+    /// win over the header names recognised by themselves.
     public var mappings: [String: String] = [:]
+    /// The field delimiter: `,`, `;`, a tab or `|`; nil reads it from an Excel `sep=` first line,
+    /// else takes the header's most frequent of them.
+    public var delimiter: Character?
     /// Columns that match no field become custom attributes.
     public var customAttributes = false
     /// Validate and count, write nothing.
@@ -479,16 +484,17 @@ public struct CSVImportOptions: Sendable, Equatable {
     /// Good rows per transaction: a killed import keeps the batches it committed. Rows
     /// stream from the file into the transaction, so a batch holds no memory of its own.
     public var batchSize = 20_000
-    /// Defer indexing to the end (`ContactMirror.bulkLoading`): true, false, or nil to decide
-    /// by `expectedBytes` against the mirror's size.
+    /// Build the indexes once at the end rather than row by row: true, false, or nil to decide
+    /// by the file's size against the mirror's.
     public var deferIndexing: Bool?
-    /// The file's size, when known: a file of more than `bulkRows` rows (by its size) and
-    /// twice as many rows as the mirror has contacts is loaded in bulk.
+    /// The file's size, when it cannot be read from the file (a pipe): a file of many rows
+    /// (by its size), twice as many as the mirror has contacts, is loaded in bulk.
     public var expectedBytes: Int?
     /// Seconds to wait for a pull, flush or other import to release the mirror (0: refuse).
+    /// ``IntercomMirror`` sets it from its configuration.
     public var lockWait: Double = 0
-    /// Phones without a country code are read as national numbers of this country
-    /// (`NationalPhone`) and rewritten to the international form. Nil: such phones are invalid.
+    /// Phones without a country code are read as national numbers of this country and
+    /// rewritten to the international form. Nil: such phones are invalid.
     public var phoneCountry: NationalPhone?
     /// A row whose phone is still invalid keeps its contact, without the phone, and is
     /// reported (`Rejection.contactImported`), instead of being rejected whole.
