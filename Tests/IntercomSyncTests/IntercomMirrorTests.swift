@@ -148,6 +148,21 @@ import Testing
         #expect(try await mirror.status().outbox.pending == 1)
     }
 
+    /// A connection that would send the token in clear to another machine is refused unless
+    /// the configuration allows it; loopback is fine.
+    @Test func aTokenInClearToAnotherMachineIsRefused() throws {
+        let remote = IntercomConnection(baseURL: URL(string: "http://intercom.example.com")!, accessToken: "secret")
+        #expect {
+            try IntercomMirror.inMemory(connection: remote)
+        } throws: { error in
+            (error as? IntercomError)?.code == "insecure_base_url" && !"\(error)".contains("secret")
+        }
+        _ = try IntercomMirror.inMemory(
+            connection: remote, configuration: IntercomMirror.Configuration(allowsInsecureHTTP: true))
+        let loopback = IntercomConnection(baseURL: URL(string: "http://127.0.0.1:8700")!, accessToken: "secret")
+        _ = try IntercomMirror.inMemory(connection: loopback)
+    }
+
     /// The injected clock is what the mirror records, not the system's.
     @Test func stagingReadsTheInjectedClock() async throws {
         let pinned = Date(timeIntervalSince1970: 1_600_000_000)

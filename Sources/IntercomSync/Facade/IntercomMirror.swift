@@ -35,16 +35,21 @@ public final class IntercomMirror: Sendable {
         public var observationInterval: Duration
         /// Where the mirror reads the time of day.
         public var clock: WallClock
+        /// Whether a connection may send its token over plain `http` to another machine than
+        /// this one. Off: anyone on the path could read the token, a key to the whole workspace.
+        public var allowsInsecureHTTP: Bool
 
         public init(
             syncConcurrency: Int = 64, flushConcurrency: Int = 4, lockWait: Duration = .zero,
-            observationInterval: Duration = .milliseconds(250), clock: WallClock = .system
+            observationInterval: Duration = .milliseconds(250), clock: WallClock = .system,
+            allowsInsecureHTTP: Bool = false
         ) {
             self.syncConcurrency = syncConcurrency
             self.flushConcurrency = flushConcurrency
             self.lockWait = lockWait
             self.observationInterval = observationInterval
             self.clock = clock
+            self.allowsInsecureHTTP = allowsInsecureHTTP
         }
     }
 
@@ -70,9 +75,25 @@ public final class IntercomMirror: Sendable {
     public static func open(
         at path: String, connection: IntercomConnection? = nil, configuration: Configuration = Configuration()
     ) async throws -> IntercomMirror {
+        let client = try client(for: connection, configuration)
         let store = try await WorkExecutor.shared.run { try ContactMirror.open(at: path, mode: .createIfMissing) }
-        return IntercomMirror(
-            store: store, client: connection.map { IntercomClient(connection: $0) }, configuration: configuration)
+        return IntercomMirror(store: store, client: client, configuration: configuration)
+    }
+
+    /// The client of `connection`, refusing one that would send its token in clear to
+    /// another machine unless the configuration allows it.
+    private static func client(for connection: IntercomConnection?, _ configuration: Configuration) throws
+        -> IntercomClient?
+    {
+        guard let connection else { return nil }
+        if IntercomConnection.sendsTokenInClear(to: connection.baseURL), !configuration.allowsInsecureHTTP {
+            throw IntercomError(
+                kind: .permanent, status: nil, code: "insecure_base_url",
+                message: "\(connection.baseURL) is plain http to another machine: the access token would cross the "
+                    + "network in clear. Use https, or allow it in the configuration (allowsInsecureHTTP)",
+                operation: "connect")
+        }
+        return IntercomClient(connection: connection)
     }
 
     /// A mirror in memory, gone when the value is: for tests, previews and dry runs.
@@ -80,7 +101,7 @@ public final class IntercomMirror: Sendable {
         connection: IntercomConnection? = nil, configuration: Configuration = Configuration()
     ) throws -> IntercomMirror {
         IntercomMirror(
-            store: try ContactMirror.inMemory(), client: connection.map { IntercomClient(connection: $0) },
+            store: try ContactMirror.inMemory(), client: try client(for: connection, configuration),
             configuration: configuration)
     }
 
