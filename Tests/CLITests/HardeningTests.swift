@@ -198,6 +198,18 @@ import Testing
         lock = nil
         let waited = try await waiting.value
         #expect(waited.status == 0, "\(waited.stderr)")
+        // So does a flush: its --wait once went nowhere, and it was refused at once.
+        lock = try MirrorLock.acquire(mirror, purpose: "a test holding the mirror")
+        let flushing = Task {
+            try await CLI.runOffPool(
+                ["outbox", "flush", "--db", workspace.db, "--base-url", simulator.baseURL, "--wait", "60"],
+                environment: token)
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        withExtendedLifetime(lock) {}
+        lock = nil
+        let flushed = try await flushing.value
+        #expect(flushed.status == 0, "\(flushed.stderr)")
     }
 
     @Test func aDamagedSchemaIsCaughtOnOpenAndRepairedWithoutLosingAContact() throws {
