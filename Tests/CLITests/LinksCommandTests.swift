@@ -8,12 +8,14 @@ import Testing
 /// `contacts query --tag/--any-tag/--company/--segment`, `contacts get`'s links, and the
 /// `tags`, `companies` and `segments` listings, as a user runs them.
 @Suite(.serialized) struct LinksCommandTests {
-    static func simulator() async throws -> IntercomSimulator {
+    static func simulator(contacts: Int = 600, seed: UInt64 = 5, companies: Int = 30) async throws
+        -> IntercomSimulator
+    {
         var configuration = SimulatorConfiguration()
-        configuration.seedContacts = 600
-        configuration.seed = 5
+        configuration.seedContacts = contacts
+        configuration.seed = seed
         configuration.seedTags = 20
-        configuration.seedCompanies = 30
+        configuration.seedCompanies = companies
         configuration.accessToken = "tok_\(UUID().uuidString)"
         configuration.startTime = 1_767_225_600
         configuration.rateLimit = 1_000_000
@@ -221,15 +223,7 @@ import Testing
     /// (the links set aside until the load's end), killed with SIGKILL once or twice and then run
     /// to the end: each ends with every contact's links as Intercom has them (guarantee 2).
     @Test func killedPullsEndWithEveryLink() async throws {
-        var configuration = SimulatorConfiguration()
-        configuration.seedContacts = 21_000
-        configuration.seed = 9
-        configuration.seedTags = 20
-        configuration.seedCompanies = 300
-        configuration.accessToken = "tok_\(UUID().uuidString)"
-        configuration.startTime = 1_767_225_600
-        configuration.rateLimit = 1_000_000
-        let simulator = try await IntercomSimulator.start(configuration)
+        let simulator = try await Self.simulator(contacts: 21_000, seed: 9, companies: 300)
         defer { Task { await simulator.stop() } }
         let token = ["INTERCOM_ACCESS_TOKEN": simulator.accessToken]
         let expected = await simulator.workspace.relationsByContact()
