@@ -102,6 +102,11 @@ final class SilentServer: Sendable {
     var baseURL: String { "http://127.0.0.1:\(port)" }
 
     init() throws {
+        (descriptor, port) = try Self.listening()
+    }
+
+    /// A socket listening on 127.0.0.1 at a port of the system's choosing.
+    static func listening() throws -> (descriptor: Int32, port: Int) {
         #if canImport(Glibc)
             let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
@@ -124,8 +129,7 @@ final class SilentServer: Sendable {
         _ = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
         }
-        self.descriptor = descriptor
-        port = Int(UInt16(bigEndian: address.sin_port))
+        return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
     }
 
     deinit {

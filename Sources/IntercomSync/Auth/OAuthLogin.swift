@@ -110,11 +110,17 @@ public struct OAuthLogin: Sendable {
         let request = HTTPRequest(
             method: "POST", url: endpoints.token,
             headers: ["Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"],
-            body: Data(body.utf8), timeout: timeout, freshConnection: true)
+            body: Data(body.utf8), timeout: timeout, freshConnection: true,
+            maximumBodyBytes: HTTPRequest.maximumObjectBytes)
         let operation = "POST /auth/eagle/token"
         let response: HTTPResponse
         do {
             response = try await (transport ?? defaultHTTPTransport(timeout: timeout)).send(request)
+        } catch HTTPTransportError.answerTooLarge(let limit, let declared) {
+            throw IntercomError(
+                kind: .permanent, status: nil, code: "response_too_large",
+                message: IntercomError.tooLargeMessage(limit: limit, declared: declared, host: endpoints.token.host),
+                operation: operation)
         } catch let error as HTTPTransportError {
             throw IntercomError(
                 kind: .transient, status: nil, code: "network_unreachable",
@@ -167,7 +173,8 @@ extension Credentials {
             connection: IntercomConnection(
                 baseURL: baseURL ?? region.baseURL, accessToken: token, version: version, timeout: timeout),
             transport: transport)
-        let me = try JSONValue(jsonText: try await client.sendJSON("GET", "/me").text)
+        let me = try JSONValue(
+            jsonText: try await client.sendJSON("GET", "/me", maximumBodyBytes: HTTPRequest.maximumObjectBytes).text)
         guard let adminID = me["id"]?.string ?? me["id"]?.int.map(String.init), let app = me["app"],
             let workspaceID = app["id_code"]?.string
         else {

@@ -18,6 +18,10 @@ import Foundation
 ///   is handed back as it is. Only `http` and `https` are spoken.
 /// - **No cache, no cookies.** A 304 reaches the engine as a 304 and nothing of a contact is
 ///   kept outside the mirror.
+/// - **Bounded answers.** An answer that declares more than the request's `maximumBodyBytes`
+///   is refused at its headers; one that sends more (a stream without end, a small gzip body
+///   that unpacks to gigabytes) is cut off as the bytes arrive, counted after decompression.
+///   Either fails with `HTTPTransportError.answerTooLarge` and holds at most the bound.
 ///
 /// libcurl is loaded (`dlopen`) when the first request is sent, not linked: a command that
 /// never touches the network starts without the thirty libraries it brings.
@@ -86,10 +90,16 @@ private final class CurlTransfer: @unchecked Sendable {
     private let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: 256)
     private var body = Data()
     private var headers: [String: String] = [:]
+    private let maximumBodyBytes: Int
+    private var headerBytes = 0
+    /// Set when the answer went past a bound and reading stopped: the bound, and the length the
+    /// server declared if it declared one.
+    private var overflow: (limit: Int, declared: Int?)?
 
     init(_ request: HTTPRequest, timeout: TimeInterval) throws {
         guard let easy = ccurl_easy_init() else { throw HTTPTransportError.unreachable("libcurl could not start a request") }
         self.easy = easy
+        maximumBodyBytes = max(0, request.maximumBodyBytes)
         errorBuffer.initialize(to: 0)
         let context = Unmanaged.passUnretained(self).toOpaque()
         var failed: Int32 = 0
@@ -151,28 +161,47 @@ private final class CurlTransfer: @unchecked Sendable {
         errorBuffer.deallocate()
     }
 
-    func received(body bytes: UnsafeRawBufferPointer) {
+    /// Keeps the bytes, or returns false (which stops the transfer) when they would take the
+    /// body past its bound.
+    func received(body bytes: UnsafeRawBufferPointer) -> Bool {
+        guard body.count + bytes.count <= maximumBodyBytes else {
+            overflow = (maximumBodyBytes, overflow?.declared)
+            return false
+        }
         body.append(bytes.assumingMemoryBound(to: UInt8.self))
+        return true
     }
 
-    func received(headerLine bytes: UnsafeRawBufferPointer) {
+    /// Keeps a header line, or returns false (which stops the transfer) when the headers grow
+    /// past `maximumHeaderBytes` or declare a body longer than the request's bound.
+    func received(headerLine bytes: UnsafeRawBufferPointer) -> Bool {
+        headerBytes += bytes.count
+        guard headerBytes <= HTTPTransportError.maximumHeaderBytes else {
+            overflow = (HTTPTransportError.maximumHeaderBytes, nil)
+            return false
+        }
         let line = String(decoding: bytes, as: UTF8.self)
         // A status line starts the headers of an answer: a `100 Continue` has its own.
         if line.hasPrefix("HTTP/") {
             headers = [:]
-            return
+            return true
         }
-        guard let colon = line.firstIndex(of: ":") else { return }
+        guard let colon = line.firstIndex(of: ":") else { return true }
         let name = line[..<colon].lowercased()
         let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+        if name == "content-length", let length = Int(value), length > maximumBodyBytes {
+            overflow = (maximumBodyBytes, length)
+            return false
+        }
         if let earlier = headers[name] {
             headers[name] = "\(earlier), \(value)"
         } else {
             headers[name] = value
             if name == "content-length", let length = Int(value), length > 0 {
-                body.reserveCapacity(min(length, 64 << 20))
+                body.reserveCapacity(length)
             }
         }
+        return true
     }
 
     /// Hands the caller its answer, or why there is none. Called once, by the loop.
@@ -192,6 +221,7 @@ private final class CurlTransfer: @unchecked Sendable {
     }
 
     private func error(_ code: Int32) -> HTTPTransportError {
+        if let overflow { return .answerTooLarge(limit: overflow.limit, declared: overflow.declared) }
         let detail = errorBuffer.pointee != 0 ? String(cString: errorBuffer) : String(cString: ccurl_easy_strerror(code))
         switch code {
         case 28: return .timedOut
@@ -303,11 +333,12 @@ private func curlReceivedHeader(
 
 private func deliver(
     _ data: UnsafeMutablePointer<CChar>?, _ length: Int, _ context: UnsafeMutableRawPointer?,
-    to receive: (CurlTransfer, UnsafeRawBufferPointer) -> Void
+    to receive: (CurlTransfer, UnsafeRawBufferPointer) -> Bool
 ) -> Int {
     guard let data, let context else { return 0 }
-    receive(Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue(), UnsafeRawBufferPointer(start: data, count: length))
-    return length
+    let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
+    // Any count but `length` makes libcurl stop the transfer with CURLE_WRITE_ERROR.
+    return receive(transfer, UnsafeRawBufferPointer(start: data, count: length)) ? length : 0
 }
 
 /// The libcurl options the transport sets, by their numbers in libcurl's ABI (curl.h), which

@@ -11,10 +11,25 @@ package struct HTTPRequest: Sendable {
     /// Send on a new connection that is not reused: for writes that must not happen twice, which
     /// a transport must never re-send on its own.
     package var freshConnection: Bool
+    /// The most bytes of answer the transport takes, after any decompression: a transport stops
+    /// reading at once with `HTTPTransportError.answerTooLarge` when an answer declares or sends
+    /// more, so that a broken or hostile server cannot fill the machine's memory.
+    package var maximumBodyBytes: Int
+
+    /// The bound of a page of contacts, companies or search results, and of every answer the
+    /// engine does not bound more tightly.
+    ///
+    /// A page holds at most 150 records. A contact as Intercom sends it is 2 to 4 KB, and one
+    /// that carries a workspace's whole allowance of custom attributes (a few hundred, each value
+    /// at most 255 characters) stays under 100 KB: a page of such contacts is about 15 MB. Twice
+    /// that leaves room for what Intercom adds, and still keeps a hostile answer to 32 MB.
+    package static let maximumPageBytes = 32 << 20
+    /// The bound of an answer that is one small object (`/me`, an OAuth token, one contact).
+    package static let maximumObjectBytes = 1 << 20
 
     package init(
         method: String, url: URL, headers: [String: String] = [:], body: Data? = nil, timeout: TimeInterval = 30,
-        freshConnection: Bool = false
+        freshConnection: Bool = false, maximumBodyBytes: Int = HTTPRequest.maximumPageBytes
     ) {
         self.method = method
         self.url = url
@@ -22,6 +37,7 @@ package struct HTTPRequest: Sendable {
         self.body = body
         self.timeout = timeout
         self.freshConnection = freshConnection
+        self.maximumBodyBytes = maximumBodyBytes
     }
 }
 
@@ -50,6 +66,13 @@ package enum HTTPTransportError: Error, Sendable, Equatable {
     case unreachable(String)
     /// The connection failed part-way: the request may or may not have been processed.
     case connectionLost(String)
+    /// The answer declared (`Content-Length`) or sent more than the request's
+    /// `maximumBodyBytes`, or headers beyond `maximumHeaderBytes`: reading stopped there.
+    /// `declared` is the length the server announced, when it announced one.
+    case answerTooLarge(limit: Int, declared: Int?)
+
+    /// The most bytes of headers an answer may carry; Intercom sends about one kilobyte.
+    package static let maximumHeaderBytes = 256 << 10
 }
 
 /// The seam between the client and the network: the default is `defaultHTTPTransport`; tests

@@ -38,14 +38,16 @@ package final class IntercomClient: Sendable {
 
     /// Sends a request and hands a successful answer (2xx, 304, or a status in `accepting`) to
     /// `decode`. A reply `decode` cannot read counts as a transient failure (a truncated body)
-    /// and is retried like one.
+    /// and is retried like one. An answer longer than `maximumBodyBytes` is refused as it
+    /// arrives (`response_too_large`), and not retried.
     package func send<Value>(
         _ method: String, _ path: String, query: [(String, String)] = [], json body: String? = nil,
         headers extraHeaders: [String: String] = [:], accepting: Set<Int> = [], retry: RetryPolicy? = nil,
-        decode: (HTTPResponse) throws -> Value
+        maximumBodyBytes: Int = HTTPRequest.maximumPageBytes, decode: (HTTPResponse) throws -> Value
     ) async throws -> Value {
         let policy = retry ?? retryPolicy
         var request = makeRequest(method, path, query: query, body: body, headers: extraHeaders)
+        request.maximumBodyBytes = maximumBodyBytes
         // A write that must not happen twice never rides a reused connection (`HTTPRequest`).
         request.freshConnection = policy.scope == .unprocessedOnly
         let operation = "\(method) \(path)"
@@ -106,10 +108,13 @@ package final class IntercomClient: Sendable {
     /// `send` for answers whose body is JSON: the body must be one complete JSON value.
     package func sendJSON(
         _ method: String, _ path: String, query: [(String, String)] = [], json body: String? = nil,
-        headers: [String: String] = [:], accepting: Set<Int> = [], retry: RetryPolicy? = nil
+        headers: [String: String] = [:], accepting: Set<Int> = [], retry: RetryPolicy? = nil,
+        maximumBodyBytes: Int = HTTPRequest.maximumPageBytes
     ) async throws -> (response: HTTPResponse, text: String) {
-        try await send(method, path, query: query, json: body, headers: headers, accepting: accepting, retry: retry) {
-            response in
+        try await send(
+            method, path, query: query, json: body, headers: headers, accepting: accepting, retry: retry,
+            maximumBodyBytes: maximumBodyBytes
+        ) { response in
             let text = String(decoding: response.body, as: UTF8.self)
             if response.status != 304 { try JSONValue.validate(text) }
             return (response, text)
@@ -150,6 +155,11 @@ package final class IntercomClient: Sendable {
         case .connectionLost(let detail):
             IntercomError(
                 kind: .transient, status: nil, code: "connection_lost", message: "the connection failed (\(detail))",
+                operation: operation)
+        case .answerTooLarge(let limit, let declared):
+            IntercomError(
+                kind: .permanent, status: nil, code: "response_too_large",
+                message: IntercomError.tooLargeMessage(limit: limit, declared: declared, host: connection.baseURL.host),
                 operation: operation)
         }
     }

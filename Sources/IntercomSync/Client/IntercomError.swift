@@ -18,7 +18,7 @@ public struct IntercomError: Error, Sendable, Equatable, CustomStringConvertible
     public var status: Int?
     /// Intercom's error code (`not_found`, `rate_limit_exceeded`…), or one of ours for failures
     /// without an Intercom answer: `network_unreachable`, `timeout`, `connection_lost`,
-    /// `malformed_response`.
+    /// `malformed_response`, `response_too_large`.
     public var code: String
     public var message: String
     public var requestID: String?
@@ -44,7 +44,11 @@ public struct IntercomError: Error, Sendable, Equatable, CustomStringConvertible
     /// server that does not answer as Intercom's API does.
     public var remedy: ErrorRemedy? {
         if kind == .authentication { return .reconnect }
-        if code == "redirect_refused" || (code == "malformed_response" && operation == "GET /me") { return .checkBaseURL }
+        if code == "redirect_refused" || code == "response_too_large"
+            || (code == "malformed_response" && operation == "GET /me")
+        {
+            return .checkBaseURL
+        }
         return nil
     }
 
@@ -54,6 +58,17 @@ public struct IntercomError: Error, Sendable, Equatable, CustomStringConvertible
     /// True when no answer came back at all: the host was unreachable, the request timed out or
     /// its connection broke. Whether Intercom acted on it is known only for `isOffline`.
     public var isNoAnswer: Bool { status == nil && ["network_unreachable", "timeout", "connection_lost"].contains(code) }
+
+    /// Why an answer was refused for its size: the bound, what the server declared, and that
+    /// Intercom never sends such an answer.
+    static func tooLargeMessage(limit: Int, declared: Int?, host: String?) -> String {
+        let server = host.map { "the server at \($0)" } ?? "the server"
+        let bound = limit >= 1 << 20 ? "\(limit >> 20) MB" : "\(limit >> 10) KB"
+        let what =
+            declared.map { "the answer declared \($0) bytes, more than the \(bound) this request takes" }
+            ?? "the answer went past the \(bound) this request takes, and reading stopped there"
+        return "\(what); Intercom's answers are far smaller, so \(server) is not answering as Intercom does"
+    }
 
     /// Decodes Intercom's `{"type":"error.list","request_id":…,"errors":[{code,message}]}`.
     init(response: HTTPResponse, operation: String) {

@@ -11,6 +11,8 @@
     /// closes after it, so that a write that cannot be repeated never rides a reused connection
     /// that might die under it and be re-sent.
     ///
+    /// An answer is read as it arrives and cut off at the request's `maximumBodyBytes`.
+    ///
     /// Redirects are never followed. Intercom's API does not redirect, and a redirected request
     /// would carry its `Authorization` header (the access token) to wherever the answer points; the
     /// 3xx answer is handed back as it is, and the client reports it.
@@ -49,13 +51,27 @@
             }
             urlRequest.httpBody = request.body
             if request.freshConnection { urlRequest.setValue("close", forHTTPHeaderField: "Connection") }
-            let data: Data
+            var data = Data()
             let response: URLResponse
             let fresh = request.freshConnection ? makeSession() : nil
             defer { fresh?.finishTasksAndInvalidate() }
             let session = fresh ?? session
+            let limit = request.maximumBodyBytes
             do {
-                (data, response) = try await session.data(for: urlRequest, delegate: RedirectRefusal.shared)
+                // Read as it arrives, so that an answer past its bound is cut off there.
+                let (bytes, answer) = try await session.bytes(for: urlRequest, delegate: RedirectRefusal.shared)
+                response = answer
+                if answer.expectedContentLength > Int64(limit) {
+                    bytes.task.cancel()
+                    throw HTTPTransportError.answerTooLarge(limit: limit, declared: Int(answer.expectedContentLength))
+                }
+                for try await byte in bytes {
+                    guard data.count < limit else {
+                        bytes.task.cancel()
+                        throw HTTPTransportError.answerTooLarge(limit: limit, declared: nil)
+                    }
+                    data.append(byte)
+                }
             } catch let error as URLError {
                 throw Self.transportError(error)
             }

@@ -11,7 +11,7 @@ extension OutboxFlush {
         guard needed else { return nil }
         if let cached = try mirror.syncState(.adminID) { return .success(cached) }
         do {
-            let me = try await client.sendJSON("GET", "/me")
+            let me = try await client.sendJSON("GET", "/me", maximumBodyBytes: HTTPRequest.maximumObjectBytes)
             let admin = try JSONValue(jsonText: me.text)
             guard let id = admin["id"]?.string ?? admin["id"]?.int.map(String.init) else {
                 throw IntercomError(

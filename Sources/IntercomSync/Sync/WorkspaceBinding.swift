@@ -42,7 +42,7 @@ package struct WorkspaceBinding: Sendable, Equatable {
     /// the new workspace in full. Returns the workspace's binding.
     @discardableResult
     static func check(_ mirror: ContactMirror, client: IntercomClient, rebind: Bool) async throws -> WorkspaceBinding {
-        let me = try await client.sendJSON("GET", "/me")
+        let me = try await client.sendJSON("GET", "/me", maximumBodyBytes: HTTPRequest.maximumObjectBytes)
         let admin = try? JSONValue(jsonText: me.text)
         guard let id = admin?["app"]?["id_code"]?.string, !id.isEmpty else {
             throw IntercomError(
