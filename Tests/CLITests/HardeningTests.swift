@@ -111,6 +111,13 @@ import Testing
         #expect(otherHost.status == 1)
         #expect(otherHost.stderr.contains("--rebind"), "\(otherHost.stderr)")
         #expect(try Self.status(workspace.db)["synced"] == 300)
+        // A refresh asks the foreign server too, whose 404 would tombstone the contact.
+        let id = await simulator.workspace.contactIDs()[0]
+        let refresh = try await CLI.runOffPool(
+            ["contacts", "get", id, "--refresh", "--db", workspace.db, "--base-url", foreign.baseURL], environment: token)
+        #expect(refresh.status == 1)
+        #expect(refresh.stderr.contains("workspace another"), "\(refresh.stderr)")
+        #expect(try Self.status(workspace.db)["synced"] == 300, "the foreign 404 tombstoned nothing")
 
         // A walk spares contacts fetched in the second it began: let the clock pass the first sync's.
         try await Task.sleep(for: .seconds(1.1))

@@ -57,6 +57,11 @@ extension ContactSync {
     /// by `updated_at` and body. A 404 tombstones the contact; a 410 `contact_merged` tombstones it
     /// and follows the `Link` to the survivor. A contact with a pending local write is served as
     /// it is. When Intercom is unreachable the mirror answers and says how old its answer is.
+    ///
+    /// The server's workspace is checked against the mirror's binding beside the request (one
+    /// `GET /me` at the same time, so no round trip is added) and before anything is stored: a
+    /// refresh against another workspace, whose 404 would tombstone the contact, is refused with
+    /// `SyncError.foreignWorkspace` as a sync or a flush is.
     package func getContact(_ id: String, freshness: ContactFreshness = .cached) async throws -> ContactAnswer {
         let stored = try mirror.contact(id: id)
         if let answer = Self.mirrorAnswer(stored, freshness: freshness, at: now()) {
@@ -66,7 +71,21 @@ extension ContactSync {
             return ContactAnswer(contact: nil, source: .mirror)  // Local ids exist only here.
         }
         // A local id whose create was pushed is asked for by the Intercom id it became.
-        return try await revalidate(stored?.id ?? id, stored: stored, followingMerges: 3)
+        let target = stored?.id ?? id
+        async let binding = WorkspaceBinding.check(mirror, client: client, rebind: false)
+        switch try await fetch(target, stored: stored) {
+        case .offline(let answer):
+            return answer
+        case .answered(let answer):
+            _ = try await binding
+            return try await settle(answer, id: target, stored: stored, followingMerges: 3)
+        }
+    }
+
+    /// Intercom's answer to a `GET` of a contact, or the mirror's when Intercom is out of reach.
+    private enum Fetched {
+        case answered(response: HTTPResponse, text: String, sentAt: Int)
+        case offline(ContactAnswer)
     }
 
     /// The answer the mirror gives on its own, or nil when `freshness` needs Intercom. Callers
@@ -93,6 +112,13 @@ extension ContactSync {
     }
 
     private func revalidate(_ id: String, stored: StoredContact?, followingMerges hops: Int) async throws -> ContactAnswer {
+        switch try await fetch(id, stored: stored) {
+        case .offline(let answer): return answer
+        case .answered(let answer): return try await settle(answer, id: id, stored: stored, followingMerges: hops)
+        }
+    }
+
+    private func fetch(_ id: String, stored: StoredContact?) async throws -> Fetched {
         var headers: [String: String] = [:]
         if let etag = stored?.etag { headers["If-None-Match"] = etag }
         let sentAt = now()
@@ -103,9 +129,19 @@ extension ContactSync {
                 retry: RetryPolicy(maximumAttempts: 3))
         } catch let error as IntercomError where error.isOffline || error.code == "timeout" {
             guard let stored else { throw error }
-            return ContactAnswer(
-                contact: stored, source: .offline, age: Self.age(of: stored, at: sentAt), offlineReason: error.message)
+            return .offline(
+                ContactAnswer(
+                    contact: stored, source: .offline, age: Self.age(of: stored, at: sentAt), offlineReason: error.message))
         }
+        return .answered(response: answer.response, text: answer.text, sentAt: sentAt)
+    }
+
+    /// Stores what Intercom answered and says what the mirror now holds.
+    private func settle(
+        _ answer: (response: HTTPResponse, text: String, sentAt: Int), id: String, stored: StoredContact?,
+        followingMerges hops: Int
+    ) async throws -> ContactAnswer {
+        let sentAt = answer.sentAt
         switch answer.response.status {
         case 304:
             try await mirror.writer.write { db in try ContactMirror.markValidated(id: id, at: sentAt, in: db) }
