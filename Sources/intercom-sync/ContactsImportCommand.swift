@@ -20,6 +20,11 @@ struct ContactsImportCommand: AsyncParsableCommand {
             running it again. Bad rows are reported with their line number and reason, and the \
             good rows still land.
 
+            A file written by `contacts query --format csv` imports back as it was: its \
+            custom_attributes column (a JSON object) gives each contact its attributes with their \
+            types, and its id, owner_id, created_at, updated_at and state columns are left to \
+            the mirror it is imported into.
+
             Exit status: 0 every row was imported or skipped as a duplicate; 3 some rows were \
             rejected (see --errors); 4 with --push, Intercom could not be reached (the contacts \
             are imported and wait for `outbox flush`); 5 another sync, import or flush holds the \
@@ -62,7 +67,7 @@ struct ContactsImportCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("map"),
         help: ArgumentHelp(
-            "Map a column to a field (repeatable): email, name, first_name, last_name, phone, role, external_id, avatar, ignore, or custom:NAME.",
+            "Map a column to a field (repeatable): email, name, first_name, last_name, phone, role, external_id, avatar, ignore, custom_attributes (a JSON object), or custom:NAME.",
             valueName: "column=field"))
     var mappings: [String] = []
 

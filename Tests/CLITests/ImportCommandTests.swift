@@ -52,16 +52,27 @@ import Testing
         #expect(imported.status == 0, "\(imported.stdout) \(imported.stderr)")
         #expect(imported.stdout.contains("\"imported\":200"), "\(imported.stdout)")
         let again = try CLI.run(["contacts", "query", "--all", "--format", "csv", "--db", copy.db])
-        func fields(_ text: String) -> Set<String> {
-            // email, phone, name and role: the columns an import carries over (ids, times and
-            // state are the new mirror's own).
-            Set(
-                text.split(separator: "\n").dropFirst().map { line in
-                    let cells = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-                    return [cells[2], cells[3], cells[4], cells[5]].joined(separator: ",")
-                })
+        /// Every column an import carries over: external_id, role, email, phone, name, avatar and
+        /// custom_attributes (ids, owners, times and state are the new mirror's own).
+        func fields(_ text: String) throws -> Set<[String]> {
+            var reader = CSVReader(bytes: Array(text.utf8))
+            var rows = Set<[String]>()
+            while let row = try reader.next() {
+                guard case .record(let line, let cells) = row, line > 1 else { continue }
+                rows.insert([1, 2, 3, 4, 5, 6, 8].map { cells[$0] })
+            }
+            return rows
         }
-        #expect(fields(again.stdout) == fields(export.stdout))
+        let exported = try fields(export.stdout)
+        #expect(exported.count == 200 && exported.contains { $0[6] != "{}" }, "the export carries attributes")
+        #expect(try fields(again.stdout) == exported)
+        // With --custom-attributes too: no bookkeeping column becomes an attribute.
+        let other = try Workspace(contacts: 0)
+        let flagged = try CLI.run(["contacts", "import", csv.path, "--custom-attributes", "--db", other.db])
+        #expect(flagged.status == 0, "\(flagged.stderr)")
+        #expect(!flagged.stdout.contains("ignored columns"), "\(flagged.stdout)")
+        let third = try CLI.run(["contacts", "query", "--all", "--format", "csv", "--db", other.db])
+        #expect(try fields(third.stdout) == exported)
     }
 
     @Test func cleanFilesExitZeroAndStandardInputWorks() throws {

@@ -1,3 +1,4 @@
+import CLISupport
 import Foundation
 import GRDB
 import Testing
@@ -44,6 +45,66 @@ import Testing
         var query = ContactQuery()
         query.email = email
         return try mirror.contacts(matching: query).contacts.first?.contact
+    }
+
+    /// The CSV export imports back as it was, whatever the attributes' types: the
+    /// `custom_attributes` column's JSON object is read with its types, and the export's ids,
+    /// times and state are left to the new mirror, with or without `--custom-attributes`.
+    @Test func anExportWithEveryAttributeTypeImportsBack() throws {
+        let source = try ContactMirror.inMemory()
+        let attributes: [String: JSONValue] = [
+            "plan": .string("pro, \"gold\""), "seats": .int(12), "ratio": .double(0.75), "vip": .bool(true),
+            "trial_ends_at": .int(1_767_225_600), "note": .string("two\nlines"), "formula": .string("=1+1"),
+            "city": .string("Zürich"),
+        ]
+        _ = try source.stageContact(
+            ContactDraft(
+                role: .lead, email: "ada@example.com", name: "Ada", phone: "+44 20 7946 0958",
+                externalID: "crm-1", customAttributes: attributes), now: 1_767_225_600)
+        _ = try source.stageContact(ContactDraft(email: "bob@example.com", name: "-Bob"), now: 1_767_225_600)
+        let rows = try source.contacts(matching: ContactQuery()).contacts
+        let csv = ([ContactRenderer.csvColumns.joined(separator: ",")] + rows.map(ContactRenderer.csvRow))
+            .joined(separator: "\r\n")
+        for customAttributes in [false, true] {
+            let copy = try ContactMirror.inMemory()
+            var options = ContactImport.Options()
+            options.customAttributes = customAttributes
+            let outcome = try Self.importBytes(Array(csv.utf8), into: copy, options: options)
+            #expect(outcome.summary.imported == 2 && outcome.summary.rejected == 0, "\(outcome.rejections)")
+            #expect(outcome.summary.ignoredColumns == [], "every column of the export is understood")
+            for row in rows {
+                let original = row.contact
+                let email = try #require(original.email)
+                let copied = try #require(try Self.contact(email: email, in: copy))
+                #expect(copied.customAttributes == original.customAttributes, "--custom-attributes \(customAttributes)")
+                #expect(copied.name == original.name && copied.phone == original.phone && copied.role == original.role)
+                #expect(copied.externalID == original.externalID)
+            }
+        }
+    }
+
+    /// Beside the export's map, a column named for one attribute wins where it has a value; a
+    /// map that is not a JSON object rejects its row, naming the column.
+    @Test func theAttributeMapMeetsNamedColumnsAndBadJSON() throws {
+        let mirror = try ContactMirror.inMemory()
+        let csv = """
+            email,custom_attributes,plan
+            a@example.com,"{""plan"":""pro"",""seats"":3}",gold
+            b@example.com,"{""plan"":""pro""}",
+            c@example.com,"{""plan"":",
+            d@example.com,[1],
+
+            """
+        var options = ContactImport.Options()
+        options.customAttributes = true
+        let outcome = try Self.importBytes(Array(csv.utf8), into: mirror, options: options)
+        #expect(outcome.summary.imported == 2 && outcome.summary.rejected == 2)
+        #expect(try Self.contact(email: "a@example.com", in: mirror)?.customAttributes == ["plan": "gold", "seats": 3])
+        #expect(try Self.contact(email: "b@example.com", in: mirror)?.customAttributes == ["plan": "pro"])
+        #expect(outcome.rejections.map(\.line) == [4, 5])
+        for rejection in outcome.rejections {
+            #expect(rejection.reason.hasPrefix("custom_attributes: "), "\(rejection.reason)")
+        }
     }
 
     @Test func exportWithBOMAndCRLF() throws {

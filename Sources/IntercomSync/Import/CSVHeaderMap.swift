@@ -6,6 +6,11 @@ import Foundation
 /// exports commonly use (`Email`, `E-mail address`, `Full name`, `Phone number`, `Type`,
 /// `User ID`, …). `First name` and `Last name` columns are joined into the name. Explicit
 /// mappings (`--map column=field`) win over the aliases.
+///
+/// A file with a `custom_attributes` column is read as this tool's own export: that column's
+/// JSON object becomes the contact's custom attributes, types and all, and the export's
+/// bookkeeping columns (`id`, `owner_id`, `created_at`, `updated_at`, `state`) are left out,
+/// since the contact gets its own in the mirror it is imported into.
 package struct CSVHeaderMap: Sendable, Equatable {
     /// A contact field a column can feed.
     package enum Field: String, Sendable, CaseIterable {
@@ -23,8 +28,17 @@ package struct CSVHeaderMap: Sendable, Equatable {
     package enum Target: Sendable, Equatable {
         case field(Field)
         case customAttribute(String)
+        /// A JSON object of custom attributes (the export's `custom_attributes`).
+        case customAttributeMap
+        /// A column of the export that the mirror sets itself (`id`, `state`, the timestamps).
+        case exportBookkeeping
         case ignored
     }
+
+    /// The header of the column an export writes the custom attributes to.
+    package static let attributeMapHeader = "custom_attributes"
+    /// The export's columns that describe a contact's place in the mirror it came from.
+    private static let exportBookkeeping: Set<String> = ["id", "ownerid", "createdat", "updatedat", "state"]
 
     /// One entry per column, in file order.
     package private(set) var targets: [Target]
@@ -41,6 +55,11 @@ package struct CSVHeaderMap: Sendable, Equatable {
 
     package func column(of field: Field) -> Int? {
         columns[field]
+    }
+
+    /// The columns that hold a JSON object of custom attributes.
+    package var attributeMapColumns: [Int] {
+        targets.indices.filter { targets[$0] == .customAttributeMap }
     }
 
     /// Maps a header row.
@@ -66,9 +85,14 @@ package struct CSVHeaderMap: Sendable, Equatable {
             }
             targets[index] = try Self.target(named: fieldName, column: column)
         }
+        let isExport = header.contains { Self.isAttributeMap($0) }
         for index in header.indices where targets[index] == nil {
             if let field = Self.aliases[keys[index]], !targets.contains(.field(field)) {
                 targets[index] = .field(field)
+            } else if Self.isAttributeMap(header[index]) {
+                targets[index] = .customAttributeMap
+            } else if isExport, Self.exportBookkeeping.contains(keys[index]) {
+                targets[index] = .exportBookkeeping
             } else if customAttributes, !keys[index].isEmpty {
                 targets[index] = .customAttribute(header[index].trimmingCharacters(in: .whitespaces))
             } else {
@@ -97,6 +121,7 @@ package struct CSVHeaderMap: Sendable, Equatable {
     private static func target(named name: String, column: String) throws -> Target {
         let trimmed = name.trimmingCharacters(in: .whitespaces)
         if trimmed.lowercased() == "ignore" { return .ignored }
+        if trimmed.lowercased() == attributeMapHeader { return .customAttributeMap }
         if trimmed.lowercased().hasPrefix("custom:") {
             let attribute = String(trimmed.dropFirst("custom:".count)).trimmingCharacters(in: .whitespaces)
             guard !attribute.isEmpty else {
@@ -109,10 +134,16 @@ package struct CSVHeaderMap: Sendable, Equatable {
             throw ImportError(
                 .badMapping,
                 "mapping \(column)=\(name): unknown field; use one of "
-                    + Field.allCases.map(\.rawValue).joined(separator: ", ") + ", ignore, or custom:NAME",
+                    + Field.allCases.map(\.rawValue).joined(separator: ", ") + ", ignore, custom_attributes, or custom:NAME",
                 remedy: .mapColumns)
         }
         return .field(field)
+    }
+
+    /// The export's own header, matched exactly (but for case and spaces): another tool's
+    /// "Custom Attributes" column of text is not read as JSON.
+    private static func isAttributeMap(_ header: String) -> Bool {
+        header.trimmingCharacters(in: .whitespaces).lowercased() == attributeMapHeader
     }
 
     /// A header reduced to lowercase letters and digits: "E-mail Address" → "emailaddress".

@@ -311,6 +311,22 @@ package struct ContactImport: Sendable {
             if !parts.isEmpty { name = parts.joined(separator: " ") }
         }
         var attributes: [String: JSONValue] = [:]
+        for column in map.attributeMapColumns {
+            let text = fields[column].trimmedOfASCIISpace
+            guard !text.isEmpty else { continue }
+            let name = map.header[column].trimmingCharacters(in: .whitespaces)
+            do {
+                guard case .object(let object) = try JSONValue(jsonText: text) else {
+                    problems.append(FieldProblem(name, "is not a JSON object such as {\"plan\":\"pro\"}"))
+                    continue
+                }
+                attributes.merge(object) { _, later in later }
+            } catch {
+                problems.append(FieldProblem(name, "\(error)"))
+            }
+        }
+        // A column named for one attribute (--custom-attributes, --map COLUMN=custom:NAME) is
+        // an edit made beside the export's map: where it has a value, it wins.
         for (column, target) in map.targets.enumerated() {
             guard case .customAttribute(let attribute) = target else { continue }
             let text = fields[column].trimmedOfASCIISpace.undefusedCSVCell
