@@ -14,7 +14,11 @@ struct DoctorCommand: ParsableCommand {
             A lost table that held data (contacts, outbox) cannot be rebuilt: the mirror must be \
             made anew with `sync`.
 
-            Exit status: 0 the mirror is sound (or was repaired); 1 it is damaged.
+            It also checks that the mirror's files (the mirror, its -wal and -shm) are readable \
+            by their owner alone: they hold customers' personal data. --repair makes them 0600.
+
+            Exit status: 0 the mirror is sound (or was repaired); 1 it is damaged or readable \
+            by other users.
 
             Examples:
               intercom-sync doctor
@@ -24,7 +28,8 @@ struct DoctorCommand: ParsableCommand {
 
     @OptionGroup var mirror: MirrorOptions
 
-    @Flag(help: "Rebuild the indexes, triggers and full-text index that are missing or altered.")
+    @Flag(
+        help: "Rebuild the indexes, triggers and full-text index that are missing or altered; make the files 0600.")
     var repair = false
 
     @Flag(help: "Print the findings as one JSON object.")
@@ -43,7 +48,13 @@ struct DoctorCommand: ParsableCommand {
         if repair, found != nil { rebuilt = try store.repairSchema() }
         let damage = try store.schemaDamage()
         let problems = damage == nil ? try store.integrityProblems() : []
-        let sound = damage == nil && problems.isEmpty
+        var exposed = ContactMirror.looseFiles(at: mirror.resolvedPath)
+        var madePrivate: [String] = []
+        if repair {
+            for file in exposed where chmod(file.path, 0o600) == 0 { madePrivate.append(file.path) }
+            exposed = ContactMirror.looseFiles(at: mirror.resolvedPath)
+        }
+        let sound = damage == nil && problems.isEmpty && exposed.isEmpty
         if json {
             Output.data(
                 JSONValue.object([
@@ -52,11 +63,22 @@ struct DoctorCommand: ParsableCommand {
                     "damage": damage.map { .string($0.description) } ?? .null,
                     "integrity_problems": .array(problems.map(JSONValue.string)),
                     "full_text_checked": .bool(!store.isReadOnly && damage == nil),
+                    "readable_by_others": .array(
+                        exposed.map {
+                            .object(["path": .string($0.path), "mode": .string(String($0.mode, radix: 8))])
+                        }),
+                    "made_private": .array(madePrivate.map(JSONValue.string)),
                 ]).jsonText)
         } else {
             if let found { Output.line("schema: \(found)") }
             for object in rebuilt { Output.line("rebuilt \(object)") }
             for problem in problems { Output.line("integrity: \(problem)") }
+            for file in madePrivate { Output.line("made \(file) readable by its owner alone (0600)") }
+            for file in exposed {
+                Output.line(
+                    "permissions: \(file.path) can be read by other users (mode \(String(file.mode, radix: 8))), "
+                        + "though it holds customers' personal data")
+            }
             if store.isReadOnly, damage == nil {
                 Output.note("the mirror is read-only here, so its full-text index was not compared with the contacts")
             }
@@ -65,6 +87,11 @@ struct DoctorCommand: ParsableCommand {
                     found == nil ? "the mirror is sound" : "the mirror is sound again; its contacts and outbox are as they were")
             } else if let damage, !repair {
                 Output.line(damage.isRepairable ? "run `intercom-sync doctor --repair` to rebuild it" : "it cannot be repaired")
+            } else if !exposed.isEmpty {
+                Output.line(
+                    repair
+                        ? "the files could not be made private: run `chmod 600` on them as their owner"
+                        : "run `intercom-sync doctor --repair` to make the files readable by their owner alone")
             }
         }
         if !sound { throw ExitCode(1) }

@@ -17,15 +17,21 @@ struct MirrorOptions: ParsableArguments {
     }
 
     /// Opens the mirror. Only the default location's folder is created on demand: a folder named
-    /// explicitly must exist, so a typo is reported rather than silently creating a new tree.
+    /// explicitly must exist, so a typo is reported rather than silently creating a new tree. The
+    /// folder it creates is its owner's alone (0700), as the mirror in it is (0600).
     func open(_ mode: ContactMirror.OpenMode, checkingSchema: Bool = true) throws -> ContactMirror {
         let location = resolvedPath
         if path == nil, mode == .createIfMissing {
             let folder = URL(fileURLWithPath: location).deletingLastPathComponent()
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            if !FileManager.default.fileExists(atPath: folder.path) {
+                try FileManager.default.createDirectory(
+                    at: folder.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try FileManager.default.createDirectory(
+                    at: folder, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+            }
         }
         var upgrade: ProgressBar?
-        return try ContactMirror.open(
+        let store = try ContactMirror.open(
             at: location, mode: mode, checkingSchema: checkingSchema,
             onFinishingLoad: {
                 Output.note("finishing the indexes of an import or sync that was stopped part-way; this takes a moment")
@@ -38,6 +44,12 @@ struct MirrorOptions: ParsableArguments {
                 upgrade?.update(done)
                 if done >= total { upgrade?.finish() }
             })
+        if store.loadInProgress {
+            Output.note(
+                "a sync or an import is loading this mirror: what it has committed so far is shown, "
+                    + "and a search finds the contacts it loads once it finishes")
+        }
+        return store
     }
 
     /// The mirror opened as `open(_:)` does, as the library's facade, with no connection to

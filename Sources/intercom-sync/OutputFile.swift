@@ -8,7 +8,8 @@ import Foundation
 /// works on (the mirror and its `-wal`, `-shm`, `-journal` and lock files, the file being read)
 /// are refused even then, whether named by the same path, another path or a link. The content
 /// goes to a temporary file beside the target, renamed over it once complete: until then the
-/// old file is intact, and a command that dies leaves at most that temporary file.
+/// old file is intact, and a command that dies leaves at most that temporary file. A new file
+/// is readable by its owner alone.
 final class OutputFile {
     let path: String
     private let temporaryPath: String
@@ -27,12 +28,11 @@ final class OutputFile {
         guard descriptor >= 0 else {
             throw CommandFailure("\(flag) \(path): cannot write in its folder: \(String(cString: strerror(errno)))")
         }
-        // mkstemp makes the file 0600; give it the mode a new file of the user's gets, or the
-        // mode of the file it replaces.
+        // mkstemp makes the file 0600, which a new file keeps: what these files hold (rejected
+        // rows of contacts, generated contacts) is personal data. A file replaced keeps the
+        // mode its owner gave it.
         var existing = stat()
-        let mask = umask(0)
-        umask(mask)
-        fchmod(descriptor, stat(target, &existing) == 0 ? existing.st_mode & 0o7777 : 0o666 & ~mask)
+        if stat(target, &existing) == 0 { fchmod(descriptor, existing.st_mode & 0o7777) }
         self.path = target
         temporaryPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)

@@ -191,10 +191,12 @@ public final class IntercomMirror: Sendable {
         return try await WorkExecutor.shared.run { try store.contacts(matching: query) }
     }
 
-    /// What the mirror holds, what waits in the outbox, and when it last synced.
+    /// What the mirror holds, what waits in the outbox, when it last synced, and what works on
+    /// it now (a sync, an import or a flush, in any process), with a full pull in progress or
+    /// interrupted.
     public func status() async throws -> MirrorStatus {
         let store = self.store
-        return try await WorkExecutor.shared.run { try store.status() }
+        return try await WorkExecutor.shared.run { try store.statusWithActivity() }
     }
 
     /// The outbox's entries in queue order, `states` only.

@@ -16,6 +16,9 @@ package struct ContactMirror: Sendable {
     let reader: MirrorReader?
     /// Whether the mirror was opened with `OpenMode.readOnly`: every write fails.
     package let isReadOnly: Bool
+    /// Whether a sync or an import was loading the mirror when it was opened read-only: what it
+    /// has committed can be read, and the full-text index does not hold its contacts yet.
+    package var loadInProgress = false
 
     /// Wraps an open database, migrating it to the current schema.
     package init(writer: any DatabaseWriter, path: String? = nil) throws {
@@ -149,11 +152,21 @@ package struct ContactMirror: Sendable {
             throw MirrorError(.missingMirror, path: path, detail: "no mirror here yet", remedy: .sync)
         }
         if mode == .readOnly {
-            return try openReadOnly(at: path, checkingSchema: checkingSchema)
+            let (mirror, stoppedLoad) = try openReadOnly(at: path, checkingSchema: checkingSchema)
+            guard stoppedLoad else { return mirror }
+            // A load that was stopped part-way, with nothing loading now: the open for writing
+            // below finishes its indexes first, where the file can be written.
+            if let refusal = writeRefusal(path: path, directory: directory) {
+                throw MirrorError(
+                    .readOnly, path: path,
+                    detail: "an import or sync into this mirror was stopped before it finished its indexes, which "
+                        + "any command that writes finishes; \(refusal)", remedy: .openWritable)
+            }
         }
         if let refusal = writeRefusal(path: path, directory: directory) {
             throw MirrorError(.readOnly, path: path, detail: refusal, remedy: .openWritable)
         }
+        if !fileManager.fileExists(atPath: path) { try createPrivateFile(at: path) }
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
@@ -187,6 +200,29 @@ package struct ContactMirror: Sendable {
             return mirror
         } catch let error as DatabaseError {
             throw MirrorError(.corrupt, path: path, detail: "cannot open the mirror: \(error.message ?? "\(error)")")
+        }
+    }
+
+    /// Makes the empty file a new mirror starts from, readable and writable by its owner alone:
+    /// it will hold customers' names, emails and phones. SQLite gives the `-wal` and `-shm`
+    /// files it makes beside a database the database's own mode, so they are private too.
+    private static func createPrivateFile(at path: String) throws {
+        let descriptor = Foundation.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if descriptor >= 0 {
+            _ = Foundation.close(descriptor)
+        } else if errno != EEXIST {
+            let reason = String(cString: strerror(errno))
+            throw MirrorError(.readOnly, path: path, detail: "the mirror cannot be created: \(reason)", remedy: .openWritable)
+        }
+    }
+
+    /// The permission bits of the mirror's files that let users other than its owner read or
+    /// write them, by file (the mirror, its `-wal` and `-shm`), for those that have any.
+    package static func looseFiles(at path: String) -> [(path: String, mode: mode_t)] {
+        [path, path + "-wal", path + "-shm"].compactMap { file in
+            var status = stat()
+            guard stat(file, &status) == 0, status.st_mode & 0o077 != 0 else { return nil }
+            return (file, status.st_mode & 0o777)
         }
     }
 
@@ -248,7 +284,13 @@ package struct ContactMirror: Sendable {
     /// Opens an existing mirror without ever writing to it. A WAL database needs its `-shm` file,
     /// which a reader creates when it is missing; where it cannot (a read-only medium, a folder
     /// this user may not write), the file is opened as immutable, since nothing can be changing it.
-    private static func openReadOnly(at path: String, checkingSchema: Bool) throws -> ContactMirror {
+    ///
+    /// A mirror whose indexing is deferred is being loaded by a sync or an import that holds its
+    /// lock (`loadInProgress`: what it has committed is read), or was left so by one that was
+    /// stopped (`stoppedLoad`, for the caller to finish).
+    private static func openReadOnly(at path: String, checkingSchema: Bool) throws -> (
+        mirror: ContactMirror, stoppedLoad: Bool
+    ) {
         let configuration = readOnlyConfiguration
         var mirror: ContactMirror
         var damage: SchemaDamage?
@@ -275,12 +317,13 @@ package struct ContactMirror: Sendable {
                     + "where it can be written", remedy: .repairSchema)
         }
         if deferredIndexing {
-            throw MirrorError(
-                .readOnly, path: path,
-                detail: "an import or sync into this mirror was stopped before it finished its indexes, and the "
-                    + "mirror is read-only here: run any command that writes (such as `sync`) where it can be written")
+            if MirrorLock.holder(of: mirror) != nil {
+                mirror.loadInProgress = true
+            } else if try mirror.writer.read({ db in try hasDeferredIndexing(in: db) }) {
+                return (mirror, true)  // Read again: a load that just ended has cleared it.
+            }
         }
-        return mirror
+        return (mirror, false)
     }
 
     /// SQLite's URI for opening `path` as immutable: no locks, no `-shm`, nothing written.

@@ -13,11 +13,21 @@ public struct MirrorStatus: Sendable, Equatable, Codable {
     public var lastReconcileAt: Int?
     /// The mirror file, or nil for an in-memory mirror.
     public var path: String?
+    /// A full pull that has begun and not finished: running now, or stopped part-way (the next
+    /// sync resumes it). Nil when none is under way.
+    public var fullPull: FullPullState?
+    /// What works on the mirror now (a sync, an import, a flush), as it describes itself ("intercom-sync
+    /// sync (pid 12, started 2026-12-07T05:00:00Z)"); nil when nothing does. Queries never wait
+    /// for it: they read what it has committed.
+    public var busyWith: String?
 
     public init(
         contacts: ContactCounts = ContactCounts(), outbox: OutboxCounts = OutboxCounts(), lastFullPullAt: Int? = nil,
-        lastIncrementalPullAt: Int? = nil, lastReconcileAt: Int? = nil, path: String? = nil
+        lastIncrementalPullAt: Int? = nil, lastReconcileAt: Int? = nil, path: String? = nil,
+        fullPull: FullPullState? = nil, busyWith: String? = nil
     ) {
+        self.fullPull = fullPull
+        self.busyWith = busyWith
         self.contacts = contacts
         self.outbox = outbox
         self.lastFullPullAt = lastFullPullAt
@@ -36,7 +46,31 @@ public struct MirrorStatus: Sendable, Equatable, Codable {
         case lastFullPullAt = "last_full_pull_at"
         case lastIncrementalPullAt = "last_incremental_pull_at"
         case lastReconcileAt = "last_reconcile_at"
+        case fullPull = "full_pull"
+        case busyWith = "busy_with"
     }
+
+    /// Every key, a missing value as null: a script reads `last_reconcile_at` whether or not a
+    /// reconcile has run.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(contacts, forKey: .contacts)
+        try container.encode(outbox, forKey: .outbox)
+        try container.encode(path, forKey: .path)
+        try container.encode(lastFullPullAt, forKey: .lastFullPullAt)
+        try container.encode(lastIncrementalPullAt, forKey: .lastIncrementalPullAt)
+        try container.encode(lastReconcileAt, forKey: .lastReconcileAt)
+        try container.encode(fullPull, forKey: .fullPull)
+        try container.encode(busyWith, forKey: .busyWith)
+    }
+}
+
+/// Where a full pull that has begun stands.
+public enum FullPullState: String, Sendable, Equatable, Codable {
+    /// A sync is walking the workspace now.
+    case inProgress = "in_progress"
+    /// The walk stopped part-way (killed, interrupted, failed): the next sync resumes it.
+    case interrupted
 }
 
 /// How many contacts a mirror holds in each state.
@@ -154,7 +188,19 @@ extension ContactMirror {
             return MirrorStatus(
                 contacts: contacts, outbox: outbox, lastFullPullAt: try time(.lastFullPullAt),
                 lastIncrementalPullAt: try time(.lastIncrementalPullAt), lastReconcileAt: try time(.lastReconcileAt),
-                path: path)
+                path: path, fullPull: try time(.fullPullStartedAt) != nil ? .interrupted : nil)
         }
+    }
+
+    /// `status()`, with what holds the mirror's lock: looked at before and after the counts are
+    /// read, so a sync that ends between the two still counts as the one running.
+    package func statusWithActivity() throws -> MirrorStatus {
+        let before = MirrorLock.holder(of: self)
+        var status = try status()
+        status.busyWith = before ?? MirrorLock.holder(of: self)
+        if status.fullPull != nil, status.busyWith?.hasPrefix(MirrorLock.syncPurpose) == true {
+            status.fullPull = .inProgress
+        }
+        return status
     }
 }

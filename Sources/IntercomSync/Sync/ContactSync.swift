@@ -63,7 +63,7 @@ package final class ContactSync: Sendable {
     package func run(
         _ mode: Mode = .automatic, safety: Safety = Safety(), progress: (@Sendable (SyncProgress) -> Void)? = nil
     ) async throws -> SyncSummary {
-        let lock = try await MirrorLock.acquire(mirror, purpose: "intercom-sync sync", waiting: lockWait)
+        let lock = try await MirrorLock.acquire(mirror, purpose: MirrorLock.syncPurpose, waiting: lockWait)
         defer { withExtendedLifetime(lock) {} }
         try mirror.finishDeferredIndexingLeftBehind()
         try mirror.relinkStoredContacts()
@@ -91,6 +91,7 @@ package final class ContactSync: Sendable {
             try await fullPull(
                 into: &summary, allowMassDelete: safety.allowMassDelete,
                 opening: hasWatermark && !fullPullInterrupted ? nil : opening, progress: progress)
+            try mirror.setSyncState(.lastReconcileAt, to: String(now()))
         }
         try await syncLinks(full: summary.passes.contains(.full), into: &summary, progress: progress)
         let after = client.counters

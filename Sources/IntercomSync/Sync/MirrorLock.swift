@@ -64,7 +64,7 @@ package final class MirrorLock: Sendable {
         guard descriptor >= 0 else {
             throw SyncError.busy("cannot create the lock file \(lockPath): \(String(cString: strerror(errno)))")
         }
-        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+        guard takeExclusive(descriptor) else {
             let holder = (try? String(contentsOfFile: lockPath, encoding: .utf8))?
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             close(descriptor)
@@ -78,6 +78,41 @@ package final class MirrorLock: Sendable {
         _ = note.withCString { pwrite(descriptor, $0, strlen($0), 0) }
         return MirrorLock(descriptor: descriptor, memoryKey: nil)
     }
+
+    /// `LOCK_EX | LOCK_NB`, tried a few times over some milliseconds: `holder(ofMirrorAt:)`
+    /// holds the lock shared for a moment to look, which must not turn a free mirror busy.
+    private static func takeExclusive(_ descriptor: Int32) -> Bool {
+        for attempt in 0..<5 {
+            if flock(descriptor, LOCK_EX | LOCK_NB) == 0 { return true }
+            guard errno == EWOULDBLOCK, attempt < 4 else { return false }
+            usleep(2_000)
+        }
+        return false
+    }
+
+    /// What holds the lock of `mirror` now, as the holder describes itself ("intercom-sync sync
+    /// (pid 12, started …)"), or nil when nothing does. The lock is not taken: a free lock is
+    /// held shared for an instant and let go, and a held one only read.
+    package static func holder(of mirror: ContactMirror) -> String? {
+        guard let path = mirror.path else {
+            let key = ObjectIdentifier(mirror.writer as AnyObject)
+            return heldInMemory.withLock { $0.contains(key) } ? "another pull, flush or import in this process" : nil
+        }
+        let lockPath = path + ".lock"
+        let descriptor = open(lockPath, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }  // No lock file: nothing has ever held it.
+        defer { close(descriptor) }
+        if flock(descriptor, LOCK_SH | LOCK_NB) == 0 {
+            flock(descriptor, LOCK_UN)
+            return nil
+        }
+        guard errno == EWOULDBLOCK else { return nil }
+        let note = (try? String(contentsOfFile: lockPath, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        return note.flatMap { $0.isEmpty ? nil : $0 } ?? "another intercom-sync process"
+    }
+
+    /// The purpose a sync's lock is taken for, which `holder(of:)` reports first.
+    package static let syncPurpose = "intercom-sync sync"
 
     deinit {
         if let descriptor {
