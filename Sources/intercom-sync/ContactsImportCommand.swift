@@ -61,6 +61,12 @@ struct ContactsImportCommand: AsyncParsableCommand {
     @Flag(help: "Let --errors replace an existing file (never the mirror or the file being imported).")
     var force = false
 
+    @Option(
+        help: ArgumentHelp(
+            "The file's encoding: utf-8, or windows-1252 (also latin1), as Excel on Windows saves CSV.",
+            valueName: "name"))
+    var encoding = "utf-8"
+
     @Option(help: "The role of rows that give none: user or lead.")
     var role: ContactRole = .user
 
@@ -106,6 +112,9 @@ struct ContactsImportCommand: AsyncParsableCommand {
         if let delimiter, Self.delimiterByte(delimiter) == nil {
             throw ValidationError("--delimiter must be one of , ; tab |, not \(delimiter)")
         }
+        if CSVEncoding(name: encoding) == nil {
+            throw ValidationError("--encoding must be utf-8 or windows-1252 (latin1), not \(encoding)")
+        }
         if let phoneCountry, NationalPhone(phoneCountry) == nil {
             throw ValidationError("--phone-country must be a country calling code such as +1 or +44, not \(phoneCountry)")
         }
@@ -122,6 +131,7 @@ struct ContactsImportCommand: AsyncParsableCommand {
         options.batchSize = batchSize
         options.phoneCountry = phoneCountry.flatMap(NationalPhone.init)
         options.dropInvalidPhones = dropInvalidPhones
+        options.encoding = CSVEncoding(name: encoding) ?? .utf8
         for mapping in mappings {
             let equals = mapping.lastIndex(of: "=")!
             options.mappings[String(mapping[..<equals])] = String(mapping[mapping.index(after: equals)...])
@@ -277,6 +287,11 @@ enum ImportRendering {
             $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key)
         }) {
             lines.append("  rejected, \(category): \(count)")
+        }
+        if summary.rejectedByCategory["not UTF-8"] != nil {
+            lines.append(
+                "  not UTF-8: the file looks like Windows-1252 or Latin-1, as Excel on Windows saves CSV; "
+                    + "--encoding windows-1252 reads it (or convert it: iconv -f WINDOWS-1252 -t UTF-8 in.csv > out.csv)")
         }
         if summary.rejectedByCategory["invalid phone"] != nil, summary.phonesRewritten == 0 {
             lines.append(

@@ -29,6 +29,7 @@ struct IntercomSyncCommand: AsyncParsableCommand {
               intercom-sync status --json
               intercom-sync sim --seed-contacts 1000
             """,
+        version: "intercom-sync \(IntercomSyncVersion.description)",
         subcommands: [
             AuthCommand.self, SyncCommand.self, ContactsCommand.self, MessagesCommand.self, OutboxCommand.self,
             TagsCommand.self, CompaniesCommand.self, SegmentsCommand.self, StatusCommand.self, DoctorCommand.self,

@@ -274,6 +274,7 @@ enum OutboxRendering {
 
     static func table(_ entries: [OutboxEntry]) -> String {
         var rows = [["SEQ", "KIND", "STATE", "TRIES", "CONTACT", "REMOTE ID", "LAST ERROR"]]
+        let sent = Set(entries.filter { $0.state == .sent }.map(\.seq))
         for entry in entries {
             var error = ""
             if let failure = entry.lastError {
@@ -281,7 +282,7 @@ enum OutboxRendering {
                 error += ": \(failure.message)"
                 if let requestID = failure.requestID { error += " (request \(requestID))" }
             }
-            if let dependency = entry.dependsOn, entry.state == .pending {
+            if let dependency = entry.dependsOn, entry.state == .pending, !sent.contains(dependency) {
                 error = ["waits for #\(dependency)", error].filter { !$0.isEmpty }.joined(separator: "; ")
             }
             var kind = entry.kind.rawValue

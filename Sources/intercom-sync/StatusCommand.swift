@@ -27,8 +27,11 @@ struct StatusCommand: AsyncParsableCommand {
         let status: MirrorStatus
         do {
             status = try await mirror.facade(.readOnly).status()
-        } catch let error as MirrorError where error.kind == .missingMirror || error.kind == .missingDirectory {
-            // A fresh machine: nothing to show, which is no failure.
+        } catch let error as MirrorError
+            where error.kind == .missingMirror || (error.kind == .missingDirectory && mirror.path == nil)
+        {
+            // A fresh machine: nothing to show, which is no failure. A folder named with --db
+            // that does not exist is still an error: most likely a typo.
             if json {
                 Output.data(try Self.json(MirrorStatus(path: mirror.resolvedPath), exists: false))
             } else {

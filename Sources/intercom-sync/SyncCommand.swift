@@ -183,7 +183,7 @@ final class SyncProgressDisplay: Sendable {
         guard let client else { return nil }
         let counters = client.counters
         let seconds = Date().timeIntervalSince(started)
-        guard seconds >= 0.25 else { return nil }
+        guard seconds >= 0.05 else { return nil }
         let rate = Double(counters.requests - requestsAtStart) / seconds
         guard let window = counters.windowLimit else { return String(format: "%.0f req/s", rate) }
         let budget = Double(window) * share / 10  // Intercom's windows are 10 seconds long.

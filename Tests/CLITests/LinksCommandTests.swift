@@ -76,11 +76,11 @@ import Testing
 
         let companies = try CLI.run(["companies", "list", "--search", "co-1", "--json"] + db)
         let companyRows = try #require(try Self.json(companies.stdout) as? [[String: Any]])
-        #expect(companyRows.contains { $0["companyID"] as? String == "co-1" })
-        let companyName = try #require(companyRows.first { $0["companyID"] as? String == "co-1" }?["name"] as? String)
+        #expect(companyRows.contains { $0["company_id"] as? String == "co-1" })
+        let companyName = try #require(companyRows.first { $0["company_id"] as? String == "co-1" }?["name"] as? String)
         let byCompany = try CLI.run(["contacts", "query", "--company", companyName, "--all", "--format", "json"] + db)
         let companyContacts = try #require((try Self.json(byCompany.stdout) as? [String: Any])?["contacts"] as? [Any])
-        #expect(companyContacts.count == companyRows.first { $0["companyID"] as? String == "co-1" }?["contacts"] as? Int)
+        #expect(companyContacts.count == companyRows.first { $0["company_id"] as? String == "co-1" }?["contacts"] as? Int)
 
         let someone = try #require(vip.sorted().first)
         let got = try CLI.run(["contacts", "get", someone, "--offline", "--json"] + db)
@@ -91,6 +91,12 @@ import Testing
 
         let segments = try CLI.run(["segments", "list"] + db)
         #expect(segments.stdout.contains("Leads"), "\(segments.stdout)")
+        // Every list's JSON is snake case, as the rest of the tool's.
+        let segmentRows = try #require(
+            try Self.json(try CLI.run(["segments", "list", "--json"] + db).stdout) as? [[String: Any]])
+        #expect(segmentRows.contains { $0["person_type"] != nil }, "\(segmentRows)")
+        let keys = Set((companyRows + segmentRows).flatMap(\.keys))
+        #expect(keys.allSatisfy { $0 == $0.lowercased() }, "\(keys)")
 
         let unknown = try CLI.run(["contacts", "query", "--tag", "No Such Tag"] + db)
         #expect(unknown.status == 0)

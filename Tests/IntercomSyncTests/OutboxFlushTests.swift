@@ -329,6 +329,22 @@ import Testing
         #expect(second.messagesSent == 1)
     }
 
+    /// An admin that does not exist is no new contact waiting to become messageable: the entry
+    /// fails at once, for a person to decide on, instead of waiting ten minutes.
+    @Test func aMessageFromAnUnknownAdminFailsAtOnce() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 0)
+        defer { Task { await harness.stop() } }
+        let contact = try harness.mirror.stageContact(ContactDraft(email: "fresh@example.com"), now: harness.now)
+        let message = try harness.mirror.stageMessage(
+            MessageDraft(kind: .inApp, body: "Welcome", to: contact.localID, from: "404404"), now: harness.now)
+        let summary = try await harness.flush()
+        #expect(summary.contactsCreated == 1)
+        #expect(summary.deferred == 0 && summary.failed == 1)
+        let entry = try harness.entry(message.seq)
+        #expect(entry.state == .failed)
+        #expect(entry.lastError?.code == "admin_not_found", "\(String(describing: entry.lastError))")
+    }
+
     @Test func conflictIDsAndFieldsToWrite() throws {
         let conflict = IntercomError(
             kind: .permanent, status: 409, code: "conflict",

@@ -326,7 +326,12 @@ public final class IntercomMirror: Sendable {
                 if options.expectedBytes == nil, fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG {
                     options.expectedBytes = Int(status.st_size)
                 }
-                var reader = CSVReader(fileDescriptor: descriptor, delimiter: delimiter)
+                var reader =
+                    options.encoding == .windows1252
+                    ? CSVReader(
+                        delimiter: delimiter,
+                        source: CSVReader.decodingWindows1252(CSVReader.reading(fileDescriptor: descriptor)))
+                    : CSVReader(fileDescriptor: descriptor, delimiter: delimiter)
                 return try ContactImport(mirror: store, options: options).run(
                     &reader, now: now, onRejected: { rejection, header in try onRejected?(rejection, header) },
                     onProgress: { progress?($0) })

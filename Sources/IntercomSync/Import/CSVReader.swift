@@ -39,6 +39,8 @@ package struct CSVReader {
     package typealias Source = (UnsafeMutableRawBufferPointer) throws -> Int
 
     package static let defaultMaximumRowBytes = 1 << 20
+    /// The end of a row's reason when a field is not UTF-8.
+    package static let notUTF8 = "is not valid UTF-8"
 
     private let source: Source
     private let maximumRowBytes: Int
@@ -91,7 +93,12 @@ package struct CSVReader {
     /// Reads a file descriptor (a file, a pipe, standard input) until its end. The descriptor is
     /// not closed.
     package init(fileDescriptor: Int32, maximumRowBytes: Int = defaultMaximumRowBytes, delimiter: UInt8? = nil) {
-        self.init(maximumRowBytes: maximumRowBytes, delimiter: delimiter) { buffer in
+        self.init(maximumRowBytes: maximumRowBytes, delimiter: delimiter, source: Self.reading(fileDescriptor: fileDescriptor))
+    }
+
+    /// A source that reads a file descriptor until its end.
+    package static func reading(fileDescriptor: Int32) -> Source {
+        { buffer in
             while true {
                 let count = read(fileDescriptor, buffer.baseAddress, buffer.count)
                 if count >= 0 { return count }
@@ -335,7 +342,7 @@ package struct CSVReader {
                 return Self.isASCII(field) ? String(decoding: field, as: UTF8.self) : String(validating: field, as: UTF8.self)
             }
             guard let text else {
-                return .malformed(line: startLine, reason: "field \(index + 1) is not valid UTF-8", text: recoveredText())
+                return .malformed(line: startLine, reason: "field \(index + 1) \(Self.notUTF8)", text: recoveredText())
             }
             fields.append(text)
             start = end

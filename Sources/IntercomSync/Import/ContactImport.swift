@@ -249,7 +249,8 @@ package struct ContactImport: Sendable {
     private static func parse(_ row: CSVRow, map: CSVHeaderMap, rules: RowRules) -> Parsed {
         switch row {
         case .malformed(let line, let reason, let text):
-            return .rejected(Rejection(line: line, reason: reason, category: "malformed row", fields: nil, text: text))
+            let category = reason.hasSuffix(CSVReader.notUTF8) ? "not UTF-8" : "malformed row"
+            return .rejected(Rejection(line: line, reason: reason, category: category, fields: nil, text: text))
         case .record(let line, var fields):
             var phoneFix: PhoneFix?
             if let country = rules.phoneCountry, let column = map.column(of: .phone),
@@ -515,6 +516,8 @@ public struct CSVImportOptions: Sendable, Equatable {
     /// A row whose phone is still invalid keeps its contact, without the phone, and is
     /// reported (`Rejection.contactImported`), instead of being rejected whole.
     public var dropInvalidPhones = false
+    /// The file's character encoding: UTF-8, or Windows-1252 (Latin-1) converted as it is read.
+    public var encoding: CSVEncoding = .utf8
 
     public init() {}
 }

@@ -96,7 +96,12 @@ public struct ContactDraft: Sendable, Equatable {
         if local.hasPrefix(".") || local.hasSuffix(".") || local.contains("..") {
             return "\"\(email)\" has a misplaced dot before the @"
         }
-        if local.utf8.contains(where: { !Self.allowedInLocalPart[Int($0)] }) {
+        // Letters and digits of any script are allowed too (internationalised addresses,
+        // RFC 6531), as Intercom stores them.
+        if local.unicodeScalars.contains(where: {
+            $0.isASCII
+                ? !Self.allowedInLocalPart[Int($0.value)] : !($0.properties.isAlphabetic || $0.properties.numericType != nil)
+        }) {
             return "\"\(email)\" has a character not allowed before the @"
         }
         let labels = domain.split(separator: ".", omittingEmptySubsequences: false)

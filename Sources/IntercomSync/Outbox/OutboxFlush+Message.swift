@@ -108,7 +108,9 @@ extension OutboxFlush {
             try await settle(entry, .unknown, error: failure)
             run.update { $0.unknown += 1 }
             run.noteFailure(error)
-        } else if error.kind == .permanent && error.status == 404 && newRecipient {
+        } else if error.kind == .permanent && error.status == 404 && newRecipient
+            && !Self.otherResourceMissing.contains(error.code)
+        {
             var notYet = failure
             notYet.message =
                 "Intercom does not accept messages to this new contact yet (\(error.message)); flush again in a minute"
@@ -118,4 +120,8 @@ extension OutboxFlush {
             try await settleFailure(entry, error, in: run)
         }
     }
+
+    /// The 404s that name something other than the recipient (the admin the message is from):
+    /// waiting for the new contact would not help them.
+    static let otherResourceMissing: Set<String> = ["admin_not_found", "team_not_found"]
 }

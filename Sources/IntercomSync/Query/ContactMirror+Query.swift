@@ -122,7 +122,11 @@ struct QueryPlan {
             if !query.states.contains(.synced) { conditions.append("state != 'synced'") }
         }
         if let email = query.email {
-            add("ifnull(email, '') = ? COLLATE NOCASE", email.databaseValue)
+            if UnicodeLower.needsUnicode(email) {
+                add("\(UnicodeLower.name)(ifnull(email, '')) = ?", email.lowercased().databaseValue)
+            } else {
+                add("ifnull(email, '') = ? COLLATE NOCASE", email.databaseValue)
+            }
         }
         if let externalID = query.externalID {
             add("external_id = ?", externalID.databaseValue)
@@ -131,7 +135,13 @@ struct QueryPlan {
             add("role = ?", role.rawValue.databaseValue)
         }
         if let fragment = query.nameContains {
-            add("name LIKE ? ESCAPE '\\'", ("%" + Self.escapeLike(fragment) + "%").databaseValue)
+            if UnicodeLower.needsUnicode(fragment) {
+                add(
+                    "\(UnicodeLower.name)(name) LIKE ? ESCAPE '\\'",
+                    ("%" + Self.escapeLike(fragment.lowercased()) + "%").databaseValue)
+            } else {
+                add("name LIKE ? ESCAPE '\\'", ("%" + Self.escapeLike(fragment) + "%").databaseValue)
+            }
         }
         if let since = query.updatedSince {
             add("updated_at >= ?", since.databaseValue)

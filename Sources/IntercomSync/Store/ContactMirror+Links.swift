@@ -137,6 +137,12 @@ public struct SegmentSummary: Sendable, Equatable, Identifiable, Codable {
         self.personType = personType
         self.contacts = contacts
     }
+
+    /// Snake case, as Intercom and every other JSON this tool writes.
+    enum CodingKeys: String, CodingKey {
+        case id, name, contacts
+        case personType = "person_type"
+    }
 }
 
 /// A company of the workspace, its fields people filter on, and how many contacts of the
@@ -166,6 +172,13 @@ public struct CompanySummary: Sendable, Equatable, Identifiable, Codable {
         self.website = website
         self.monthlySpend = monthlySpend
         self.contacts = contacts
+    }
+
+    /// Snake case, as Intercom and every other JSON this tool writes.
+    enum CodingKeys: String, CodingKey {
+        case id, name, plan, size, industry, website, contacts
+        case companyID = "company_id"
+        case monthlySpend = "monthly_spend"
     }
 }
 

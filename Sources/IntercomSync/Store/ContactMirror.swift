@@ -76,6 +76,7 @@ package struct ContactMirror: Sendable {
     static func registerFunctions(on connection: OpaquePointer) {
         BodyFunctions.register(on: connection)
         SearchMatch.register(on: connection)
+        UnicodeLower.register(on: connection)
     }
 
     /// Closes the mirror's connections. Later use of this value fails.

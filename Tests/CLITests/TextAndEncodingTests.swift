@@ -1,0 +1,52 @@
+import Foundation
+import Testing
+
+/// Text beyond ASCII, as people type and files carry it: letters of any case in filters,
+/// internationalised emails, CSV saved as Windows-1252, and the tool's own version.
+@Suite struct TextAndEncodingTests {
+    @Test func filtersFoldTheCaseOfEveryLetter() throws {
+        let workspace = try Workspace(contacts: 20)
+        let db = ["--db", workspace.db]
+        let created = try CLI.run(["contacts", "create", "--email", "üñí@exämple.com", "--name", "Zoë Ünal"] + db)
+        #expect(created.status == 0, "an internationalised email is accepted: \(created.stderr)")
+        for filter in [
+            ["--name", "ZOË"], ["--name", "zoë"], ["--name", "ünal"], ["--email", "ÜÑÍ@EXÄMPLE.COM"],
+            ["--email", "üñí@exämple.com"],
+        ] {
+            let found = try CLI.run(["contacts", "query", "--format", "json"] + filter + db)
+            #expect(found.status == 0, "\(filter): \(found.stderr)")
+            #expect(found.stdout.contains("Zoë Ünal"), "\(filter): \(found.stdout)")
+        }
+        let other = try CLI.run(["contacts", "query", "--name", "ZOÉ", "--format", "json"] + db)
+        #expect(!other.stdout.contains("Zoë Ünal"), "another letter is another letter")
+    }
+
+    @Test func aWindows1252FileIsExplainedAndReadWithItsEncoding() throws {
+        let workspace = try Workspace(contacts: 0)
+        let csv = workspace.folder.appendingPathComponent("excel.csv")
+        // "Zoë Müller" and "François – Price" as Excel on Windows saves them.
+        var bytes = Array("email,name\r\nzoe@example.com,Zo".utf8) + [0xEB] + Array(" M".utf8) + [0xFC] + Array("ller\r\n".utf8)
+        bytes += Array("fran@example.com,Fran".utf8) + [0xE7] + Array("ois ".utf8) + [0x96] + Array(" Price\r\n".utf8)
+        try Data(bytes).write(to: csv)
+
+        let plain = try CLI.run(["contacts", "import", csv.path, "--db", workspace.db])
+        #expect(plain.status == 3, "\(plain.stderr)")
+        #expect(plain.stdout.contains("rejected, not UTF-8: 2"), "\(plain.stdout)")
+        #expect(plain.stdout.contains("--encoding windows-1252"), "\(plain.stdout)")
+        #expect(plain.stdout.contains("iconv -f WINDOWS-1252 -t UTF-8"), "\(plain.stdout)")
+
+        let read = try CLI.run(["contacts", "import", csv.path, "--encoding", "latin1", "--db", workspace.db])
+        #expect(read.status == 0, "\(read.stdout) \(read.stderr)")
+        let query = try CLI.run(["contacts", "query", "--format", "json", "--db", workspace.db])
+        #expect(query.stdout.contains("Zoë Müller") && query.stdout.contains("François – Price"), "\(query.stdout)")
+
+        let wrong = try CLI.run(["contacts", "import", csv.path, "--encoding", "ebcdic", "--db", workspace.db])
+        #expect(wrong.status == 2 && wrong.stderr.contains("--encoding"), "\(wrong.stderr)")
+    }
+
+    @Test func versionNamesTheToolAndTheSchema() throws {
+        let version = try CLI.run(["--version"])
+        #expect(version.status == 0, "\(version.stderr)")
+        #expect(version.stdout.contains("intercom-sync 0.") && version.stdout.contains("mirror schema 14"), "\(version.stdout)")
+    }
+}
