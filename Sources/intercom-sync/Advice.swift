@@ -30,6 +30,7 @@ enum Advice {
         case .connect: "log in (`intercom-sync auth login`) or give a token with --token or INTERCOM_ACCESS_TOKEN"
         case .mapColumns: "say which column holds what with --map COLUMN=FIELD"
         case .otherMirror: "pass --db to pick another mirror"
+        case .tryLater: "nothing is lost: run the same command again later, and it goes on from where it stopped"
         }
     }
 

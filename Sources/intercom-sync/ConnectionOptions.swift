@@ -8,9 +8,16 @@ import Logging
 struct ConnectionOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "An Intercom access token. Default: $INTERCOM_ACCESS_TOKEN. Prefer the variable: a token on the command line lands in your shell history.",
+            "An Intercom access token. Default: $INTERCOM_ACCESS_TOKEN. Prefer the variable or --token-file: a token on the command line shows in `ps` to other users and lands in your shell history.",
             valueName: "token"))
     var token: String?
+
+    @Option(
+        name: .customLong("token-file"),
+        help: ArgumentHelp(
+            "Read the access token from this file, or from standard input with -. Unlike --token, it never shows in `ps`.",
+            valueName: "path"))
+    var tokenFile: String?
 
     @Option(
         help: ArgumentHelp(
@@ -38,6 +45,13 @@ struct ConnectionOptions: ParsableArguments {
             valueName: "seconds"))
     var timeout: Double = 30
 
+    @Option(
+        name: .customLong("rate-limit-patience"),
+        help: ArgumentHelp(
+            "Seconds to keep waiting while Intercom answers 429 (rate limited) before giving up (exit 4, resumable).",
+            valueName: "seconds"))
+    var rateLimitPatience: Double = RetryPolicy.defaultRateLimitPatience
+
     @Flag(
         name: .shortAndLong,
         help: "Log each request to stderr (-vv adds headers). The token is never shown, only its fingerprint.")
@@ -57,20 +71,46 @@ struct ConnectionOptions: ParsableArguments {
             }
         }
         guard timeout > 0 else { throw ValidationError("--timeout must be more than 0 seconds") }
+        guard rateLimitPatience >= 0 else { throw ValidationError("--rate-limit-patience must be 0 seconds or more") }
+        if token != nil && tokenFile != nil { throw ValidationError("give the token once: --token or --token-file") }
     }
 
-    /// The token from --token, else the environment; nil when neither has one.
+    /// The token from --token or --token-file, else the environment; nil when none has one.
     var resolvedToken: String? {
-        if let token, !token.isEmpty { return token }
-        if let token = ProcessInfo.processInfo.environment["INTERCOM_ACCESS_TOKEN"], !token.isEmpty { return token }
-        return nil
+        get throws {
+            if let token, !token.isEmpty { return token }
+            if let tokenFile { return try Self.readToken(from: tokenFile) }
+            if let token = ProcessInfo.processInfo.environment["INTERCOM_ACCESS_TOKEN"], !token.isEmpty { return token }
+            return nil
+        }
+    }
+
+    /// The token in a file (or standard input, `-`): its first line, trimmed.
+    static func readToken(from path: String) throws -> String {
+        let data: Data
+        if path == "-" {
+            data = FileHandle.standardInput.readDataToEndOfFile()
+        } else {
+            guard let read = FileManager.default.contents(atPath: path) else {
+                throw CommandFailure("--token-file \(path): cannot read it")
+            }
+            data = read
+        }
+        let token =
+            String(decoding: data.prefix(64 << 10), as: UTF8.self)
+            .split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        guard !token.isEmpty, !token.contains(where: \.isWhitespace) else {
+            throw CommandFailure("--token-file \(path): holds no token (one line, without spaces)")
+        }
+        return token
     }
 
     /// A client for the token given for this run (--token, INTERCOM_ACCESS_TOKEN), else the stored
     /// login's. The host is --base-url, else --region's, else the stored login's.
     func client(connections: Int = 6, rateShare: Double = 1) throws -> IntercomClient {
-        let stored = resolvedToken == nil ? try CredentialStore(path: CredentialStore.defaultPath()).load() : nil
-        guard let token = resolvedToken ?? stored?.accessToken else {
+        let given = try resolvedToken
+        let stored = given == nil ? try CredentialStore(path: CredentialStore.defaultPath()).load() : nil
+        guard let token = given ?? stored?.accessToken else {
             throw CommandFailure(
                 "not connected to Intercom: run `intercom-sync auth login --client-id … --client-secret …` or "
                     + "`intercom-sync auth token -`, or set INTERCOM_ACCESS_TOKEN")
@@ -81,7 +121,8 @@ struct ConnectionOptions: ParsableArguments {
         }
         return IntercomClient(
             connection: IntercomConnection(baseURL: url, accessToken: token, version: version, timeout: timeout),
-            transport: transport(connections: connections), governor: RateLimitGovernor(share: rateShare))
+            transport: transport(connections: connections), governor: RateLimitGovernor(share: rateShare),
+            retryPolicy: RetryPolicy(rateLimitPatience: rateLimitPatience))
     }
 
     static func insecureRefusal(_ url: URL) -> String {

@@ -13,7 +13,8 @@ struct IntercomSyncCommand: AsyncParsableCommand {
             them without a network, and stages new contacts and messages in an outbox that \
             `outbox flush` sends exactly once. Exit codes: 0 ok, 1 failure, 2 usage error or \
             invalid input, 3 a flush left failed or unknown entries (or an import rejected rows), \
-            4 Intercom could not be reached (nothing is lost: run the command again later), 5 \
+            4 Intercom could not be reached, kept rate-limiting, or kept a walk from moving \
+            forward (nothing is lost: run the command again later), 5 \
             the mirror is busy with another sync, import or flush.
 
             Examples:
@@ -72,6 +73,12 @@ struct IntercomSyncCommand: AsyncParsableCommand {
             Foundation.exit(2)
         case let error as IntercomError where error.isNoAnswer:
             Output.note("error: Intercom could not be reached: \(Advice.explained(error))")
+            Foundation.exit(4)
+        case let error as IntercomError where error.isRateLimited:
+            Output.note("error: Intercom kept answering 429 (rate limited): \(Advice.explained(error))")
+            Foundation.exit(4)
+        case let error as SyncError where error.kind == .stalledWalk:
+            Output.note("error: \(Advice.explained(error))")
             Foundation.exit(4)
         case let error as SyncError where error.kind == .busy:
             Output.note("error: \(Advice.explained(error))")

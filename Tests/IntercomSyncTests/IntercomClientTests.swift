@@ -1,5 +1,6 @@
 import Foundation
 import IntercomSimulator
+import Synchronization
 import Testing
 
 @testable import IntercomSync
@@ -74,5 +75,51 @@ import Testing
         #expect(once.allowsRetry(of: limited, attempt: 1))
         #expect(RetryPolicy().allowsRetry(of: server, attempt: 1))
         #expect(!RetryPolicy().allowsRetry(of: server, attempt: 6))
+    }
+
+    /// A 429 is Intercom saying "later": a burst longer than the attempts a request has is
+    /// waited through, and only the patience ends the wait.
+    @Test func burstsOf429AreWaitedThroughUntilThePatienceEnds() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 3) {
+            $0.faults.rateLimitBurstRate = 1
+            $0.faults.rateLimitBurstLength = 10
+            $0.faults.routes = ["GET /contacts"]
+        }
+        defer { Task { await harness.stop() } }
+        let client = IntercomClient(
+            connection: harness.client.connection,
+            retryPolicy: RetryPolicy(maximumAttempts: 2, baseDelay: 0.01, maximumDelay: 0.02, rateLimitPatience: 60))
+        // Bursts without end: the patience ends the wait.
+        let error = await #expect(throws: IntercomError.self) {
+            try await IntercomClient(
+                connection: harness.client.connection,
+                retryPolicy: RetryPolicy(maximumAttempts: 2, baseDelay: 0.01, maximumDelay: 0.02, rateLimitPatience: 0.5)
+            ).sendJSON("GET", "/contacts")
+        }
+        #expect(error?.isRateLimited == true && error?.message.contains("still rate-limited after") == true)
+        #expect(error?.remedy == .tryLater)
+
+        var plan = FaultPlan()
+        plan.rateLimitBurstRate = 1
+        plan.rateLimitBurstLength = 10
+        plan.routes = ["GET /contacts"]
+        plan.seed = 2
+        await harness.simulator.workspace.setFaults(plan)
+        let before = await harness.simulator.workspace.requestLog().filter({ $0.status == 429 }).count
+        let finished = Mutex(false)
+        let waited = Task {
+            defer { finished.withLock { $0 = true } }
+            return try await client.sendJSON("GET", "/contacts")
+        }
+        // Let the burst run its ten (unless the request gave up), then stop starting new ones.
+        while await harness.simulator.workspace.requestLog().filter({ $0.status == 429 }).count < before + 10,
+            !finished.withLock({ $0 })
+        {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        await harness.simulator.workspace.setFaults(FaultPlan())
+        let answer = try await waited.value
+        #expect(answer.response.status == 200)
+        #expect(client.counters.rateLimited >= 10, "more 429s than the request's two attempts")
     }
 }

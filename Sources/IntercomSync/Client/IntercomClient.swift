@@ -54,6 +54,8 @@ package final class IntercomClient: Sendable {
         let started = Date()
         var attempt = 0
         var timeouts = 0
+        var limited = 0
+        var limitedSince: ContinuousClock.Instant?
         while true {
             attempt += 1
             let ticket = try await governor.acquire()
@@ -79,12 +81,30 @@ package final class IntercomClient: Sendable {
                 } else {
                     failure = IntercomError(response: response, operation: operation)
                     if response.status == 429 {
+                        limited += 1
                         state.withLock { $0.rateLimited += 1 }
-                        await governor.rateLimited(response, fallback: policy.delay(beforeRetry: attempt))
+                        await governor.rateLimited(response, fallback: policy.delay(beforeRetry: limited))
                     }
                 }
             } catch let error as HTTPTransportError {
                 failure = networkError(error, operation: operation)
+            }
+            if failure.status == 429 && policy.rateLimitPatience > 0 {
+                // Intercom asks to wait, which is no failed attempt: the governor holds every
+                // request until the window's reset, for as long as the patience lasts.
+                let since = limitedSince ?? ContinuousClock.now
+                limitedSince = since
+                let waited = Self.seconds(ContinuousClock.now - since)
+                guard waited < policy.rateLimitPatience else {
+                    var final = failure
+                    final.message += String(
+                        format: " (still rate-limited after %.0f s and %d answers of 429: Intercom asks to try later)",
+                        waited, limited)
+                    throw final
+                }
+                attempt -= 1
+                state.withLock { $0.retries += 1 }
+                continue
             }
             if failure.code == "timeout" { timeouts += 1 }
             guard policy.allowsRetry(of: failure, attempt: attempt, timeouts: timeouts) else {

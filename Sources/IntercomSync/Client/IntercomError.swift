@@ -44,6 +44,7 @@ public struct IntercomError: Error, Sendable, Equatable, CustomStringConvertible
     /// server that does not answer as Intercom's API does.
     public var remedy: ErrorRemedy? {
         if kind == .authentication { return .reconnect }
+        if isRateLimited { return .tryLater }
         if code == "redirect_refused" || code == "response_too_large"
             || (code == "malformed_response" && operation == "GET /me")
         {
@@ -51,6 +52,10 @@ public struct IntercomError: Error, Sendable, Equatable, CustomStringConvertible
         }
         return nil
     }
+
+    /// True when Intercom answered 429 for longer than the request's patience: it asks to be
+    /// tried later.
+    public var isRateLimited: Bool { status == 429 }
 
     /// True when the request never reached Intercom: the mirror can answer instead.
     public var isOffline: Bool { code == "network_unreachable" }

@@ -1,7 +1,8 @@
 import Foundation
 
 /// How a request is retried after a transient failure: capped, jittered exponential backoff and
-/// a bounded number of attempts (guarantee 9 of the Guarantees article (IntercomSync.docc)). A 429 waits for the window's reset instead.
+/// a bounded number of attempts (guarantee 9 of the Guarantees article (IntercomSync.docc)). A 429 waits for the window's reset
+/// instead, and keeps waiting for as long as `rateLimitPatience` allows.
 package struct RetryPolicy: Sendable {
     /// Which transient failures may be retried.
     package enum Scope: Sendable {
@@ -19,11 +20,20 @@ package struct RetryPolicy: Sendable {
     package var baseDelay: Double
     package var maximumDelay: Double
     package var scope: Scope
+    /// Seconds a request keeps waiting through answers of 429 (rate limited), which do not
+    /// count as attempts: a 429 is Intercom saying "later", not an error. Past it the 429 is
+    /// the request's error. 0 counts each 429 as an attempt.
+    package var rateLimitPatience: Double
+
+    /// Ten minutes: a burst of 429s that lasts longer is an outage of the rate limit rather
+    /// than a full window.
+    package static let defaultRateLimitPatience: Double = 600
 
     package init(
         maximumAttempts: Int = 6, maximumTimeouts: Int = 2, baseDelay: Double = 0.25, maximumDelay: Double = 8,
-        scope: Scope = .anyTransient
+        scope: Scope = .anyTransient, rateLimitPatience: Double = RetryPolicy.defaultRateLimitPatience
     ) {
+        self.rateLimitPatience = max(0, rateLimitPatience)
         self.maximumAttempts = max(1, maximumAttempts)
         self.maximumTimeouts = max(1, maximumTimeouts)
         self.baseDelay = baseDelay
@@ -33,7 +43,7 @@ package struct RetryPolicy: Sendable {
 
     package static let standard = RetryPolicy()
     /// One quick try: for reads the mirror can answer anyway when the network is gone.
-    package static let once = RetryPolicy(maximumAttempts: 1)
+    package static let once = RetryPolicy(maximumAttempts: 1, rateLimitPatience: 0)
 
     /// The same policy with another scope.
     package func scoped(_ scope: Scope) -> RetryPolicy {

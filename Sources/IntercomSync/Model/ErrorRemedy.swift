@@ -38,4 +38,7 @@ public enum ErrorRemedy: Sendable, Equatable {
     case mapColumns
     /// Pick another mirror file.
     case otherMirror
+    /// Run the same thing again later: the server asked to wait, or answered what cannot be
+    /// walked now. Nothing is lost, and the work resumes.
+    case tryLater
 }

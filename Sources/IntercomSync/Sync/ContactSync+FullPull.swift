@@ -140,8 +140,10 @@ extension ContactSync {
         var inFlight: Task<FetchedPage, any Error>?
         defer { inFlight?.cancel() }
         var current = first
+        var walk = CursorGuard("GET /contacts")
         while true {
             let next = current.page.nextCursor
+            try walk.check(next: next, ids: current.page.contacts.compactMap(\.id))
             if let next {
                 inFlight = Task { try await fetchListPage(after: next) }
             }

@@ -126,7 +126,7 @@ extension ContactSync {
         do {
             answer = try await client.sendJSON(
                 "GET", "/contacts/\(Self.pathComponent(id))", headers: headers, accepting: [404, 410],
-                retry: RetryPolicy(maximumAttempts: 3))
+                retry: RetryPolicy(maximumAttempts: 3, rateLimitPatience: 30))
         } catch let error as IntercomError where error.isOffline || error.code == "timeout" {
             guard let stored else { throw error }
             return .offline(

@@ -50,13 +50,19 @@ extension ContactSync {
         var restarts = 0
         var inFlight = Task { [cursor] in try await fetchSearchPage(floor: start.floor, after: cursor) }
         defer { inFlight.cancel() }
+        var walk = CursorGuard("POST /contacts/search", startingAfter: cursor)
         while true {
             let current = try await inFlight.value
             let total = current.page.totalCount
             // Shrunk since the last page: a contact left behind the cursor, so this page may have
             // skipped one. Walk again from the newest (the page itself is good).
             let shrank = Self.shrank(total, since: lastTotal, cursor: cursor, restarts: restarts)
-            if shrank { restarts += 1 }
+            if shrank {
+                restarts += 1
+                walk.restart()
+            } else {
+                try walk.check(next: current.page.nextCursor, ids: current.page.contacts.compactMap(\.id))
+            }
             let next = shrank ? nil : current.page.nextCursor
             let done = next == nil && !shrank
             if !done {

@@ -98,7 +98,9 @@ extension ContactSync {
         if first.total > Self.pagedCompaniesLimit {
             all = try await scrollCompanies()
         } else if first.pages > 1 {
-            all += try await forEachConcurrently(Array(2...first.pages)) { page in
+            // No more pages than the count of companies can fill, whatever the answer claims.
+            let pages = min(first.pages, (first.total + Self.companiesPageSize - 1) / Self.companiesPageSize)
+            all += try await forEachConcurrently(Array(2...max(2, pages))) { page in
                 try await self.companyPage(page).companies
             }.flatMap { $0 }
         }
@@ -128,6 +130,7 @@ extension ContactSync {
     private func scrollCompanies() async throws -> [CompanyRecord] {
         var all: [CompanyRecord] = []
         var param: String?
+        var walk = CursorGuard("GET /companies/scroll")
         while true {
             let query = param.map { [("scroll_param", $0)] } ?? []
             let (companies, next) = try await client.send("GET", "/companies/scroll", query: query) { response in
@@ -137,6 +140,7 @@ extension ContactSync {
             }
             if companies.isEmpty { return all }
             all += companies
+            try walk.check(next: next, ids: companies.map(\.id))
             guard let next else { return all }
             param = next
         }
@@ -227,6 +231,7 @@ extension ContactSync {
         var named: [(id: String, name: String)] = []
         var companies: [CompanyRecord] = []
         var page = 1
+        var walk = CursorGuard("GET \(path)")
         while true {
             let query = kind == .company ? [("page", String(page)), ("per_page", "150")] : []
             let answer = try await client.send("GET", path, query: query, accepting: [404, 410]) {
@@ -237,6 +242,7 @@ extension ContactSync {
                 return (items, kind == .company && page < pages && !items.isEmpty)
             }
             guard let answer else { return nil }
+            try walk.check(next: nil, ids: answer.items.compactMap { $0["id"]?.string ?? $0["id"]?.int.map(String.init) })
             for item in answer.items {
                 guard let itemID = item["id"]?.string ?? item["id"]?.int.map(String.init) else { continue }
                 ids.append(itemID)
@@ -256,11 +262,13 @@ extension ContactSync {
             let query: JSONValue = .object(["field": "segment_id", "operator": "=", "value": .string(segment)])
             var members: [String] = []
             var cursor: String?
+            var walk = CursorGuard("POST /contacts/search (segment \(segment))")
             repeat {
                 let page = try await client.send(
                     "POST", "/contacts/search", json: Self.searchBody(query, sort: nil, after: cursor)
                 ) { response in try ScannedPage(data: response.body) }
                 members += page.contacts.compactMap(\.id)
+                try walk.check(next: page.nextCursor, ids: page.contacts.compactMap(\.id))
                 cursor = page.nextCursor
             } while cursor != nil
             try await mirror.writer.write { [members] db in

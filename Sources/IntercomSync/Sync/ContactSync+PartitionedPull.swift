@@ -200,6 +200,7 @@ extension ContactSync {
         let query = kind.query(range)
         let sort = kind.sort(range)
         var prefetched = range.cursor == nil && range.fetched == 0 ? first : nil
+        var walk = CursorGuard("POST /contacts/search", startingAfter: range.cursor)
         while true {
             let current: FetchedPage
             if let page = prefetched {
@@ -211,6 +212,7 @@ extension ContactSync {
                         try await searchPage(query, sort: sort.order, by: sort.field, after: cursor)
                     }
                 } catch let error as IntercomError where cursor != nil && error.kind == .permanent {
+                    try walk.cursorRefused(error)
                     cursor = nil
                     continue
                 }
@@ -222,6 +224,9 @@ extension ContactSync {
                 restarts += 1
                 next = nil
                 done = false
+                walk.restart()
+            } else {
+                try walk.check(next: next, ids: current.page.contacts.compactMap(\.id))
             }
             let written = try await mirror.writer.write { [next, done] db in
                 let written = try ContactMirror.upsert(page: current.page, fetchedAt: current.fetchedAt, in: db)

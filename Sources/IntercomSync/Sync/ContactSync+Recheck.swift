@@ -84,6 +84,7 @@ extension ContactSync {
         var lastTotal: Int?
         var restarts = 0
         var more = true
+        var walk = CursorGuard(partitioned ? "POST /contacts/search" : "GET /contacts")
         while more {
             let current =
                 try await partitioned
@@ -101,7 +102,9 @@ extension ContactSync {
                 restarts += 1  // It shrank: a page may have skipped a contact (`PullRange.sort`).
                 cursor = nil
                 seen.removeAll()
+                walk.restart()
             } else {
+                try walk.check(next: current.page.nextCursor, ids: current.page.contacts.compactMap(\.id))
                 cursor = current.page.nextCursor
                 more = cursor != nil
             }

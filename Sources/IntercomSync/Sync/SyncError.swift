@@ -14,6 +14,9 @@ public struct SyncError: Error, Sendable, Equatable, CustomStringConvertible {
         case massDelete
         /// The mirror was opened without a connection to Intercom, and the call needs one.
         case notConnected
+        /// The server kept a paged walk from moving forward (a cursor it gave before, the same
+        /// page again): the walk stopped, its pages so far kept, resumable later.
+        case stalledWalk
     }
 
     public var kind: Kind
