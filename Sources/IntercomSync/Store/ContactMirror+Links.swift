@@ -241,6 +241,20 @@ extension ContactMirror {
         try adoptLocalTags(in: db)
     }
 
+    /// Whether a contact links to a tag the mirror has no name for (not a placeholder of a tag
+    /// made offline): a tag made on Intercom after its list was read. One seek a tag linked.
+    static func linksToUnnamedTags(in db: Database) throws -> Bool {
+        let named = Set(try String.fetchAll(db, sql: "SELECT id FROM tags"))
+        let next = try db.cachedStatement(
+            sql: "SELECT target FROM contact_links WHERE kind = ? AND target > ? ORDER BY target LIMIT 1")
+        var after = ""
+        while let target = try String.fetchOne(next, arguments: [LinkKind.tag.rawValue, after]) {
+            if !named.contains(target) && !target.hasPrefix("local:") { return true }
+            after = target
+        }
+        return false
+    }
+
     /// `replaceTags` for segments: (id, name, person type, created_at, updated_at).
     static func replaceSegments(
         _ segments: [(id: String, name: String, personType: String?, createdAt: Int?, updatedAt: Int?)], in db: Database

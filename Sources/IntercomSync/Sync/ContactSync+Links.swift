@@ -21,37 +21,85 @@ extension ContactSync {
     /// Companies a page of `GET /companies`: Intercom's maximum.
     static let companiesPageSize = 60
 
+    /// The workspace's tag and segment lists and its first page of companies, as read by
+    /// `readLists`: the requests every sync makes whatever it pulls.
+    struct WorkspaceLists: Sendable {
+        var tags: [NamedItem]
+        var segments: [NamedItem]
+        var firstCompanies: CompanyPage
+        static let requests = 3
+    }
+
+    typealias NamedItem = (id: String, name: String, fields: [String: JSONValue])
+
+    /// Reads the three lists at once. A sync starts it beside its pull, so that the lists cost
+    /// the pull no round trip of its own, and writes them after the pull (`syncLinks`).
+    func readLists() async throws -> WorkspaceLists {
+        async let tags = readTags()
+        async let segments = readSegments()
+        async let companies = companyPage(1)
+        return try await WorkspaceLists(tags: tags, segments: segments, firstCompanies: companies)
+    }
+
+    /// Writes the workspace's lists (`lists`, read while the pull ran, or read now), follows the
+    /// links the contacts' bodies could not hold, and reads segment members when kept.
     func syncLinks(
-        full: Bool, into summary: inout SyncSummary, progress: (@Sendable (SyncProgress) -> Void)? = nil
+        full: Bool, lists read: Task<WorkspaceLists, any Error>? = nil, into summary: inout SyncSummary,
+        progress: (@Sendable (SyncProgress) -> Void)? = nil
     ) async throws {
         let before = client.counters.requests
+        let lists = try await read?.value
         // Three lists, each a round trip or more, at once: one after another they cost a pull of
         // 20,000 contacts at 300 ms a request a third of its time.
-        async let tags = pullTags()
-        async let segments = pullSegments()
-        async let companies = full ? pullCompanies() : pullChangedCompanies()
+        async let tags = pullTags(given: lists?.tags)
+        async let segments = pullSegments(given: lists?.segments)
+        async let companies =
+            full
+            ? pullCompanies(first: lists?.firstCompanies, readAhead: lists != nil)
+            : pullChangedCompanies(first: lists?.firstCompanies)
         (summary.tags, summary.segments, summary.companies) = try await (tags, segments, companies)
         summary.followedLinks = try await followLinks(progress: progress)
         if try mirror.syncState(.segmentMembers) != nil {
             try await pullSegmentMembers()
         }
-        summary.linkRequests = client.counters.requests - before
+        summary.linkRequests = client.counters.requests - before + (lists == nil ? 0 : WorkspaceLists.requests)
     }
 
     /// `GET /tags`: every tag of the workspace, in one answer.
-    private func pullTags() async throws -> Int {
-        let tags = try await client.send("GET", "/tags") { response in
+    private func readTags() async throws -> [NamedItem] {
+        try await client.send("GET", "/tags") { response in
             try Self.named(Self.list(in: response.body, "data", operation: "GET /tags").items)
         }
-        try await mirror.writer.write { db in try ContactMirror.replaceTags(tags.map { ($0.id, $0.name) }, in: db) }
+    }
+
+    /// Replaces the mirror's tags with `given` (read before the pull's contacts were) or with a
+    /// list read now. A list read before names no tag made during the pull: when the pull's
+    /// contacts link to a tag it does not name, the list is read again.
+    private func pullTags(given: [NamedItem]?) async throws -> Int {
+        var tags: [NamedItem]
+        if let given { tags = given } else { tags = try await readTags() }
+        try await mirror.writer.write { [tags] db in try ContactMirror.replaceTags(tags.map { ($0.id, $0.name) }, in: db) }
+        if given != nil, try await mirror.writer.read({ db in try ContactMirror.linksToUnnamedTags(in: db) }) {
+            tags = try await readTags()
+            try await mirror.writer.write { [tags] db in
+                try ContactMirror.replaceTags(tags.map { ($0.id, $0.name) }, in: db)
+            }
+        }
         return tags.count
     }
 
     /// `GET /segments`: every segment of the workspace.
-    private func pullSegments() async throws -> Int {
-        let segments = try await client.send("GET", "/segments") { response in
+    private func readSegments() async throws -> [NamedItem] {
+        try await client.send("GET", "/segments") { response in
             try Self.named(Self.list(in: response.body, "segments", operation: "GET /segments").items)
         }
+    }
+
+    /// Replaces the mirror's segments with `given`, or with a list read now. No contact's body
+    /// names its segments, so a list read before the pull is as good as one read after it.
+    private func pullSegments(given: [NamedItem]?) async throws -> Int {
+        let segments: [NamedItem]
+        if let given { segments = given } else { segments = try await readSegments() }
         try await mirror.writer.write { db in
             try ContactMirror.replaceSegments(
                 segments.map {
@@ -91,7 +139,9 @@ extension ContactSync {
     /// Every company: `GET /companies` by page (`first`, when already read), the pages after the
     /// first in parallel, or the scroll for a workspace with more than `GET /companies` pages
     /// through. Companies not listed are removed with their links.
-    private func pullCompanies(first given: CompanyPage? = nil) async throws -> Int {
+    /// With `readAhead`, the first page was read before the pull's contacts: the companies they
+    /// link to that it could not list (made during the pull) are read one by one afterwards.
+    private func pullCompanies(first given: CompanyPage? = nil, readAhead: Bool = false) async throws -> Int {
         let first: CompanyPage
         if let given { first = given } else { first = try await companyPage(1) }
         var all = first.companies
@@ -105,6 +155,7 @@ extension ContactSync {
             }.flatMap { $0 }
         }
         try await mirror.writer.write { [all] db in try ContactMirror.storeCompanies(all, listingEvery: true, in: db) }
+        if readAhead { _ = try await pullUnknownCompanies() }
         return all.count
     }
 
@@ -149,9 +200,10 @@ extension ContactSync {
     /// An incremental pull's companies: those newly linked (`pullUnknownCompanies`); then, when
     /// Intercom counts another number of companies than the mirror holds (some were deleted, or
     /// made with no contact yet), every company.
-    private func pullChangedCompanies() async throws -> Int {
+    private func pullChangedCompanies(first given: CompanyPage? = nil) async throws -> Int {
         let read = try await pullUnknownCompanies()
-        let first = try await companyPage(1)
+        let first: CompanyPage
+        if let given { first = given } else { first = try await companyPage(1) }
         let held = try await mirror.writer.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM companies") ?? 0 }
         return first.total == held ? read : try await pullCompanies(first: first)
     }

@@ -75,6 +75,10 @@ package final class ContactSync: Sendable {
         let opening = try beginsPlannedPull(mode) ? Task { try await self.openPlan() } : nil
         defer { opening?.cancel() }
         try await WorkspaceBinding.check(mirror, client: client, rebind: safety.rebind)
+        // The workspace's lists are read while the pull walks, and written after it: they add
+        // no round trip to the end of the pull.
+        let lists = Task { try await self.readLists() }
+        defer { lists.cancel() }
         var summary = SyncSummary()
         let fullPullInterrupted = try mirror.syncState(.fullPullStartedAt) != nil
         let hasWatermark = try mirror.syncState(.incrementalWatermark) != nil
@@ -93,7 +97,7 @@ package final class ContactSync: Sendable {
                 opening: hasWatermark && !fullPullInterrupted ? nil : opening, progress: progress)
             try mirror.setSyncState(.lastReconcileAt, to: String(now()))
         }
-        try await syncLinks(full: summary.passes.contains(.full), into: &summary, progress: progress)
+        try await syncLinks(full: summary.passes.contains(.full), lists: lists, into: &summary, progress: progress)
         let after = client.counters
         summary.requests = after.requests - before.requests
         summary.rateLimited = after.rateLimited - before.rateLimited
