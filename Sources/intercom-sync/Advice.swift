@@ -30,6 +30,9 @@ enum Advice {
         case .connect: "log in (`intercom-sync auth login`) or give a token with --token or INTERCOM_ACCESS_TOKEN"
         case .mapColumns: "say which column holds what with --map COLUMN=FIELD"
         case .otherMirror: "pass --db to pick another mirror"
+        case .repairContacts:
+            "`intercom-sync doctor` lists the damaged contacts, and `intercom-sync doctor --repair` marks them for "
+                + "`intercom-sync sync --full` to fetch again"
         case .tryLater: "nothing is lost: run the same command again later, and it goes on from where it stopped"
         }
     }

@@ -46,10 +46,14 @@ struct AuthLoginCommand: AsyncParsableCommand {
             all of it is stored. The client secret is used once and never stored.
 
             Examples:
-              intercom-sync auth login --client-id 4f2… --client-secret "$SECRET" --redirect-uri https://example.com/cb
-              intercom-sync auth login --client-id 4f2… --client-secret "$SECRET" --listen 8765
-              intercom-sync auth login --client-id sim-client-id --client-secret sim-client-secret \\
-                  --listen 0 --base-url http://127.0.0.1:8700      # against `intercom-sync sim`
+              intercom-sync auth login --client-id 4f2… --client-secret "$SECRET" \\
+                  --redirect-uri https://example.com/cb
+              intercom-sync auth login --client-id 4f2… --client-secret "$SECRET" \\
+                  --listen 8765
+              # against `intercom-sync sim`:
+              intercom-sync auth login --client-id sim-client-id \\
+                  --client-secret sim-client-secret \\
+                  --listen 0 --base-url http://127.0.0.1:8700
             """
     )
 
@@ -130,7 +134,8 @@ struct AuthTokenCommand: AsyncParsableCommand {
             Examples:
               intercom-sync auth token - < token.txt
               pbpaste | intercom-sync auth token -
-              intercom-sync auth token - --base-url http://127.0.0.1:8700 <<< sim-access-token
+              intercom-sync auth token - --base-url http://127.0.0.1:8700 \\
+                  <<< sim-access-token
             """
     )
 

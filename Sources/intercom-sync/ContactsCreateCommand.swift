@@ -15,8 +15,10 @@ struct ContactsCreateCommand: AsyncParsableCommand {
             Invalid input is refused before anything is written, naming each field.
 
             Examples:
-              intercom-sync contacts create --email ann@example.com --name "Ann O'Neil" --phone "+44 20 7946 0958"
-              intercom-sync contacts create --email lead@example.com --role lead --attribute plan=pro --attribute seats=3
+              intercom-sync contacts create --email ann@example.com --name "Ann O'Neil" \\
+                  --phone "+44 20 7946 0958"
+              intercom-sync contacts create --email lead@example.com --role lead \\
+                  --attribute plan=pro --attribute seats=3
               intercom-sync outbox flush
             """
     )

@@ -17,14 +17,16 @@ struct ContactsGetCommand: AsyncParsableCommand {
             Examples:
               intercom-sync contacts get 6762f0d01bb69f9f2193bb7d --offline
               intercom-sync contacts get 6762f0d01bb69f9f2193bb7d --refresh
-              intercom-sync contacts get 6762f0d01bb69f9f2193bb7d --max-age 3600 --json | jq .contact.email
+              intercom-sync contacts get ann@example.com --offline
+              intercom-sync contacts get 6762f0d01bb69f9f2193bb7d --max-age 3600 --json \\
+                  | jq .contact.email
             """
     )
 
     @OptionGroup var mirror: MirrorOptions
     @OptionGroup var connection: ConnectionOptions
 
-    @Argument(help: "The contact's Intercom id (or local id while pending).")
+    @Argument(help: "The contact's Intercom id (or local id while pending), or its email.")
     var id: String
 
     @Flag(help: "Answer from the mirror only; never contact Intercom.")
@@ -51,12 +53,32 @@ struct ContactsGetCommand: AsyncParsableCommand {
         if let maximumAge, maximumAge < 0 { throw ValidationError("--max-age must be 0 or more seconds") }
     }
 
+    /// The id of the one contact of the mirror with `email`: as `contacts tag` and `messages
+    /// send` take an email.
+    static func contactID(email: String, in mirror: IntercomMirror) async throws -> String {
+        var query = ContactQuery()
+        query.email = email
+        query.limit = 6
+        let matches = try await mirror.contacts(matching: query).contacts
+        switch matches.count {
+        case 0:
+            throw CommandFailure(
+                "no contact with email \(email) in the mirror: `intercom-sync sync` brings Intercom's contacts")
+        case 1:
+            return matches[0].contact.id
+        default:
+            let ids = matches.prefix(5).map(\.contact.id).joined(separator: ", ")
+            throw CommandFailure("several contacts have email \(email) (\(ids)): give the id instead")
+        }
+    }
+
     func run() async throws {
         let store = try mirror.open(refresh || maximumAge != nil ? .createIfMissing : (offline ? .readOnly : .existing))
         let freshness: ContactFreshness =
             offline ? .offline : (refresh ? .refresh : (maximumAge.map(ContactFreshness.maximumAge) ?? .cached))
         // Without a connection first: when no request is needed, neither is a token.
         let unconnected = IntercomMirror(store: store, client: nil, configuration: IntercomMirror.Configuration())
+        let id = self.id.contains("@") ? try await Self.contactID(email: self.id, in: unconnected) : self.id
         let answer: ContactAnswer
         do {
             answer = try await unconnected.contact(id: id, freshness: freshness)

@@ -33,7 +33,8 @@ struct ContactsImportCommand: AsyncParsableCommand {
             Examples:
               intercom-sync contacts import leads.csv --role lead --errors rejected.csv
               intercom-sync contacts import export.csv --dry-run
-              intercom-sync contacts import crm.csv --map "Work Email=email" --map Notes=ignore --custom-attributes
+              intercom-sync contacts import crm.csv --map "Work Email=email" \\
+                  --map Notes=ignore --custom-attributes
               cat contacts.csv | intercom-sync contacts import - --push
             """
     )
@@ -151,7 +152,8 @@ struct ContactsImportCommand: AsyncParsableCommand {
         options.expectedBytes = input.size
         options.delimiter = delimiter.flatMap(Self.delimiterByte).map { Character(Unicode.Scalar($0)) }
         // A dry run on a mirror that does not exist yet checks against an empty one.
-        let existed = FileManager.default.fileExists(atPath: mirror.resolvedPath)
+        // An empty file holds no mirror either.
+        let existed = ((try? FileManager.default.attributesOfItem(atPath: mirror.resolvedPath)[.size]) as? Int ?? 0) > 0
         let store = dryRun && !existed ? try ContactMirror.inMemory() : try mirror.open(.createIfMissing)
         let importer = IntercomMirror(
             store: store, client: nil, configuration: IntercomMirror.Configuration(lockWait: .seconds(wait.seconds)))

@@ -14,10 +14,14 @@ struct ContactsQueryCommand: AsyncParsableCommand {
             Examples:
               intercom-sync contacts query --email ana@example.com
               intercom-sync contacts query --search "jose obri" --format json
-              intercom-sync contacts query --role lead --updated-since 2025-01-01 --sort name
-              intercom-sync contacts query --attribute plan=pro --attribute vip=true --all --format csv > vip.csv
-              intercom-sync contacts query --tag VIP --company "Acme Inc" --updated-before 2025-06-01
-              intercom-sync contacts query --any-tag churn-risk --any-tag at-risk --segment "Active users"
+              intercom-sync contacts query --role lead --updated-since 2025-01-01 \\
+                  --sort name
+              intercom-sync contacts query --attribute plan=pro --attribute vip=true \\
+                  --all --format csv > vip.csv
+              intercom-sync contacts query --tag VIP --company "Acme Inc" \\
+                  --updated-before 2025-06-01
+              intercom-sync contacts query --any-tag churn-risk --any-tag at-risk \\
+                  --segment "Active users"
             """
     )
 

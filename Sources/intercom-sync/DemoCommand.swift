@@ -175,11 +175,14 @@ private final class DemoRun {
                 let afterCached = await simulator.workspace.requestLog().count
                 try check(cached?.contact == sample.contact && afterCached == before, "the cached read asked Intercom")
                 // A list page carries no ETag: the first refresh fetches the contact with one.
+                // A refresh checks the workspace beside it (GET /me): the contact's own request is
+                // the one that tells.
+                let path = "/contacts/\(sample.id)"
                 let first = try await mirror.refreshContact(id: sample.id)
-                let firstStatus = await simulator.workspace.requestLog().last?.status
+                let firstStatus = await simulator.workspace.requestLog().last { $0.path == path }?.status
                 try check(first.contact?.etag != nil, "GET /contacts/\(sample.id) stored no ETag")
                 let refreshed = try await mirror.refreshContact(id: sample.id)
-                let last = await simulator.workspace.requestLog().last
+                let last = await simulator.workspace.requestLog().last { $0.path == path }
                 try check(refreshed.source == .revalidated && last?.status == 304, "expected a 304, got \(last?.status ?? 0)")
                 try check(refreshed.contact?.contact == sample.contact, "the revalidated contact changed")
                 return (

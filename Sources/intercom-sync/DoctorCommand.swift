@@ -14,6 +14,10 @@ struct DoctorCommand: ParsableCommand {
             A lost table that held data (contacts, outbox) cannot be rebuilt: the mirror must be \
             made anew with `sync`.
 
+            It reads every contact's stored data too: a contact whose columns or body cannot be \
+            read (a flipped byte on the disk) is listed, and --repair marks it for the next \
+            `sync --full` to fetch again from Intercom.
+
             It also checks that the mirror's files (the mirror, its -wal and -shm) are readable \
             by their owner alone: they hold customers' personal data. --repair makes them 0600.
 
@@ -54,7 +58,14 @@ struct DoctorCommand: ParsableCommand {
             for file in exposed where chmod(file.path, 0o600) == 0 { madePrivate.append(file.path) }
             exposed = ContactMirror.looseFiles(at: mirror.resolvedPath)
         }
-        let sound = damage == nil && problems.isEmpty && exposed.isEmpty
+        // Rows whose data cannot be read (a flipped byte, a write by another tool).
+        var damagedContacts = damage == nil ? try store.damagedContacts() : []
+        var markedForRefetch: [ContactMirror.DamagedContact] = []
+        if repair, !damagedContacts.isEmpty, !store.isReadOnly {
+            markedForRefetch = try store.markDamagedForRefetch(damagedContacts)
+            damagedContacts = try store.damagedContacts()
+        }
+        let sound = damage == nil && problems.isEmpty && exposed.isEmpty && damagedContacts.isEmpty
         if json {
             Output.data(
                 JSONValue.object([
@@ -68,11 +79,22 @@ struct DoctorCommand: ParsableCommand {
                             .object(["path": .string($0.path), "mode": .string(String($0.mode, radix: 8))])
                         }),
                     "made_private": .array(madePrivate.map(JSONValue.string)),
+                    "damaged_contacts": .array(
+                        damagedContacts.map {
+                            .object(["id": .string($0.id), "state": .string($0.state), "problem": .string($0.what)])
+                        }),
+                    "marked_for_refetch": .array(markedForRefetch.map { .string($0.id) }),
                 ]).jsonText)
         } else {
             if let found { Output.line("schema: \(found)") }
             for object in rebuilt { Output.line("rebuilt \(object)") }
             for problem in problems { Output.line("integrity: \(problem)") }
+            for contact in markedForRefetch {
+                Output.line("contact \(contact.id): \(contact.what); marked for the next full pull to fetch again")
+            }
+            for contact in damagedContacts {
+                Output.line("contact \(contact.id) (\(contact.state)) is damaged: \(contact.what)")
+            }
             for file in madePrivate { Output.line("made \(file) readable by its owner alone (0600)") }
             for file in exposed {
                 Output.line(
@@ -83,10 +105,27 @@ struct DoctorCommand: ParsableCommand {
                 Output.note("the mirror is read-only here, so its full-text index was not compared with the contacts")
             }
             if sound {
-                Output.line(
-                    found == nil ? "the mirror is sound" : "the mirror is sound again; its contacts and outbox are as they were")
+                if !markedForRefetch.isEmpty {
+                    Output.line(
+                        "the mirror is readable again: run `intercom-sync sync --full` to fetch the "
+                            + "\(markedForRefetch.count) marked contacts again")
+                } else {
+                    Output.line(
+                        found == nil
+                            ? "the mirror is sound" : "the mirror is sound again; its contacts and outbox are as they were")
+                }
             } else if let damage, !repair {
                 Output.line(damage.isRepairable ? "run `intercom-sync doctor --repair` to rebuild it" : "it cannot be repaired")
+            } else if !problems.isEmpty {
+                Output.line(
+                    "SQLite finds the file damaged: keep the outbox (`intercom-sync outbox list --json > outbox.json`), "
+                        + "move the file aside and run `intercom-sync sync` for a new mirror")
+            } else if !damagedContacts.isEmpty {
+                Output.line(
+                    repair
+                        ? "the damaged contacts left are pending creates: their fields are in the outbox "
+                            + "(`intercom-sync outbox list`); drop and stage them again"
+                        : "run `intercom-sync doctor --repair` to mark them for `intercom-sync sync --full` to fetch again")
             } else if !exposed.isEmpty {
                 Output.line(
                     repair

@@ -22,9 +22,10 @@ struct MessagesSendCommand: AsyncParsableCommand {
             the admin the token belongs to (GET /me) unless --from names another admin.
 
             Examples:
-              intercom-sync messages send --to ann@example.com --body "Your order has shipped"
-              intercom-sync messages send --to 6762f0d01bb69f9f2193bb7d --type email --subject "Welcome" \\
-                  --body "<p>Hello!</p>" --template personal
+              intercom-sync messages send --to ann@example.com \\
+                  --body "Your order has shipped"
+              intercom-sync messages send --to 6762f0d01bb69f9f2193bb7d --type email \\
+                  --subject "Welcome" --body "<p>Hello!</p>" --template personal
               intercom-sync outbox flush
             """
     )

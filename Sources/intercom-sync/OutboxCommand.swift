@@ -104,7 +104,8 @@ struct OutboxFlushCommand: AsyncParsableCommand {
             Examples:
               intercom-sync outbox flush
               intercom-sync outbox flush --json
-              intercom-sync outbox flush --base-url http://127.0.0.1:8080   # against `intercom-sync sim`
+              # against `intercom-sync sim`:
+              intercom-sync outbox flush --base-url http://127.0.0.1:8080
             """
     )
 

@@ -15,8 +15,10 @@ struct SimCommand: AsyncParsableCommand {
 
             Examples:
               intercom-sync sim --seed-contacts 1000
-              curl -i -H "Authorization: Bearer sim-access-token" http://127.0.0.1:8700/contacts?per_page=2
-              intercom-sync sim --port 8700 --error-rate 0.05 --latency-ms 40 --jitter-ms 20
+              curl -i -H "Authorization: Bearer sim-access-token" \\
+                  "http://127.0.0.1:8700/contacts?per_page=2"
+              intercom-sync sim --port 8700 --error-rate 0.05 --latency-ms 40 \\
+                  --jitter-ms 20
             """
     )
 

@@ -27,7 +27,8 @@ struct SyncCommand: AsyncParsableCommand {
               export INTERCOM_ACCESS_TOKEN=…
               intercom-sync sync
               intercom-sync sync --reconcile --json
-              intercom-sync sync --full --base-url http://127.0.0.1:8080   # against `intercom-sync sim`
+              # against `intercom-sync sim`:
+              intercom-sync sync --full --base-url http://127.0.0.1:8080
             """
     )
 

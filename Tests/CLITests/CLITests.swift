@@ -201,6 +201,37 @@ final class Workspace {
         #expect(try String(contentsOf: notes, encoding: .utf8) == "hello")
     }
 
+    /// Every example in every command's help fits 80 columns as the help prints it, so that a
+    /// pasted example runs as written: a long one is split with `\` and an indented rest, and
+    /// no line of the examples starts at the margin (a wrapped piece that would run alone).
+    @Test func everyExampleFitsEightyColumns() throws {
+        let commands = [
+            [], ["auth", "login"], ["auth", "token"], ["auth", "logout"], ["auth", "status"], ["sync"],
+            ["contacts", "query"], ["contacts", "get"], ["contacts", "create"], ["contacts", "import"],
+            ["contacts", "tag"], ["contacts", "untag"], ["messages", "send"], ["outbox", "flush"], ["outbox", "list"],
+            ["outbox", "retry"], ["outbox", "drop"], ["tags", "list"], ["companies", "list"], ["segments", "list"],
+            ["status"], ["doctor"], ["sim"], ["demo"], ["generate"],
+        ]
+        for command in commands {
+            let help = try CLI.run(command + ["--help"], environment: ["COLUMNS": "80"])
+            #expect(help.status == 0, "\(command)")
+            var inExamples = false
+            var continued = false
+            for line in help.stdout.split(separator: "\n", omittingEmptySubsequences: false) {
+                if line.hasPrefix("Examples:") {
+                    inExamples = true
+                    continue
+                }
+                guard inExamples else { continue }
+                if line.isEmpty { break }
+                #expect(line.count <= 78, "\(command): \(line)")
+                #expect(line.hasPrefix("  "), "\(command): a wrapped example: \(line)")
+                if line.hasPrefix("    ") { #expect(continued, "\(command): \(line) continues nothing") }
+                continued = line.hasSuffix("\\")
+            }
+        }
+    }
+
     @Test func everyCommandHasHelpWithAnExample() throws {
         for command in [["contacts", "query"], ["contacts", "get"], ["status"], ["generate"], []] {
             let result = try CLI.run(command + ["--help"])

@@ -41,4 +41,6 @@ public enum ErrorRemedy: Sendable, Equatable {
     /// Run the same thing again later: the server asked to wait, or answered what cannot be
     /// walked now. Nothing is lost, and the work resumes.
     case tryLater
+    /// Find the contacts whose stored data is damaged and have them fetched again (`doctor`).
+    case repairContacts
 }

@@ -52,8 +52,15 @@ extension StoredContact: MirrorRow {
     init<Columns: ContactColumns>(columns row: Columns) throws {
         let attributesText = row.string(9) ?? "{}"
         var attributes: [String: JSONValue] = [:]
-        if attributesText != "{}", case .object(let fields) = try JSONValue(jsonText: attributesText) {
-            attributes = fields
+        do {
+            if attributesText != "{}", case .object(let fields) = try JSONValue(jsonText: attributesText) {
+                attributes = fields
+            }
+        } catch {
+            throw MirrorError(
+                .corrupt,
+                detail: "contact \(row.string(1) ?? "?") is damaged in the mirror (its custom attributes: \(error))",
+                remedy: .repairContacts)
         }
         let roleText = row.string(3) ?? ""
         let stateText = row.string(12) ?? ""
@@ -62,7 +69,9 @@ extension StoredContact: MirrorRow {
             let rowID = row.int64(0)
         else {
             throw MirrorError(
-                .corrupt, detail: "contact \(row.string(1) ?? "?") has role \(roleText), state \(stateText)")
+                .corrupt,
+                detail: "contact \(row.string(1) ?? "?") is damaged in the mirror (role \(roleText), state \(stateText))",
+                remedy: .repairContacts)
         }
         contact = Contact(
             id: id, externalID: row.string(2), role: role, email: row.string(4), phone: row.string(5),

@@ -185,7 +185,8 @@ enum BodyFunctions {
                 })
         else {
             sqlite3_free(target)
-            throw MirrorError(.corrupt, detail: "a stored body is damaged (dictionary \(id))")
+            throw MirrorError(
+                .corrupt, detail: "a stored body is damaged (dictionary \(id))", remedy: .repairContacts)
         }
         pointer.storeBytes(of: 0, toByteOffset: count, as: UInt8.self)
         return (pointer, count)

@@ -148,7 +148,9 @@ package struct ContactMirror: Sendable {
             return mirror
         }
         if fileManager.fileExists(atPath: path) {
-            try inspectExistingFile(at: path)
+            if try inspectExistingFile(at: path), mode != .createIfMissing {
+                throw MirrorError(.missingMirror, path: path, detail: "no mirror here yet (the file is empty)", remedy: .sync)
+            }
         } else if mode != .createIfMissing {
             throw MirrorError(.missingMirror, path: path, detail: "no mirror here yet", remedy: .sync)
         }
@@ -339,17 +341,23 @@ package struct ContactMirror: Sendable {
     /// journal beside it (a first open killed while it switched the new file to WAL) is the one
     /// exception: SQLite must roll it back before anything can read the file, so the check
     /// opens it for writing then.
-    private static func inspectExistingFile(at path: String) throws {
+    ///
+    /// Returns true for a file that holds no mirror yet (empty, or left by a first open killed
+    /// before its schema was written): only an open that may create a mirror makes it one, and
+    /// every other open answers as for a missing file.
+    @discardableResult
+    private static func inspectExistingFile(at path: String) throws -> Bool {
         guard let header = fileHeader(path) else {
             throw MirrorError(.notAMirror, path: path, detail: "the file cannot be read (check its permissions)")
         }
-        if header.isEmpty { return }  // An empty file becomes a new mirror.
+        if header.isEmpty { return true }
         guard header == sqliteHeader else {
             throw MirrorError(.notAMirror, path: path, detail: "not an intercom-sync mirror (not an SQLite database)")
         }
         var configuration = Configuration()
         configuration.readonly = !hasHotJournal(path)
         configuration.busyMode = .timeout(10)
+        var blank = false
         do {
             var queue: DatabaseQueue
             do {
@@ -367,7 +375,10 @@ package struct ContactMirror: Sendable {
                 let tableCount =
                     try Int.fetchOne(
                         db, sql: "SELECT count(*) FROM sqlite_master WHERE tbl_name != 'grdb_migrations'") ?? 0
-                if applicationID == 0 && tableCount == 0 { return }
+                if applicationID == 0 && tableCount == 0 {
+                    blank = true
+                    return
+                }
                 guard applicationID == MirrorSchema.applicationID else {
                     throw MirrorError(
                         .notAMirror, path: path,
@@ -387,6 +398,7 @@ package struct ContactMirror: Sendable {
                 throw MirrorError(.corrupt, path: path, detail: "cannot read the mirror: \(error.message ?? "\(error)")")
             }
         }
+        return blank
     }
 }
 

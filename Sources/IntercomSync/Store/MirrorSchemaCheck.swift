@@ -140,6 +140,87 @@ extension ContactMirror {
         }
     }
 
+    /// A contact whose stored data cannot be read: a column that is not what the mirror writes
+    /// (custom attributes that are not a JSON object, an unknown role or state), or a body
+    /// that does not decode. A flipped byte on the disk, a write by another tool.
+    package struct DamagedContact: Sendable, Equatable {
+        package var rowID: Int64
+        package var id: String
+        package var state: String
+        package var what: String
+    }
+
+    /// Every damaged contact (`DamagedContact`): the columns by SQL, the bodies one by one.
+    package func damagedContacts() throws -> [DamagedContact] {
+        try writer.read { db in
+            var found: [Int64: DamagedContact] = [:]
+            for row in try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT row_id, id, state, json_valid(custom_attributes) AS attributes_valid,
+                        ifnull(CASE WHEN json_valid(custom_attributes) THEN json_type(custom_attributes) END = 'object', 0)
+                            AS attributes_object, role IN ('user', 'lead') AS role_valid,
+                        state IN ('synced', 'pending', 'tombstoned') AS state_valid
+                    FROM contacts
+                    WHERE NOT ifnull(CASE WHEN json_valid(custom_attributes) THEN json_type(custom_attributes) END = 'object', 0)
+                        OR role NOT IN ('user', 'lead') OR state NOT IN ('synced', 'pending', 'tombstoned')
+                    """)
+            {
+                let what: String
+                if !(row["attributes_valid"] as Bool? ?? false) || !(row["attributes_object"] as Bool? ?? false) {
+                    what = "its custom attributes are not a JSON object"
+                } else if !(row["role_valid"] as Bool? ?? false) {
+                    what = "its role is neither user nor lead"
+                } else {
+                    what = "its state is unknown"
+                }
+                let rowID: Int64 = row["row_id"]
+                found[rowID] = DamagedContact(rowID: rowID, id: row["id"] ?? "?", state: row["state"] ?? "?", what: what)
+            }
+            let decode = try db.cachedStatement(sql: "SELECT contact_body(body) FROM contacts WHERE row_id = ?")
+            let rows = try Row.fetchCursor(db, sql: "SELECT row_id, id, state FROM contacts WHERE body != ''")
+            while let row = try rows.next() {
+                let rowID: Int64 = row[0]
+                do {
+                    guard let text = try String.fetchOne(decode, arguments: [rowID]),
+                        text.utf8.first(where: { $0 != 0x20 && $0 != 0x0A }) == UInt8(ascii: "{")
+                    else { throw MirrorError(.corrupt, detail: "not a JSON object") }
+                    try JSONValue.validate(text)
+                } catch {
+                    if found[rowID] == nil {
+                        found[rowID] = DamagedContact(
+                            rowID: rowID, id: row[1] ?? "?", state: row[2] ?? "?", what: "its stored body cannot be read")
+                    }
+                }
+            }
+            return found.values.sorted { $0.rowID < $1.rowID }
+        }
+    }
+
+    /// Makes the damaged contacts readable again and has Intercom's copy replace them: a synced
+    /// or tombstoned contact's unreadable columns are reset (no attributes, role user), its body
+    /// emptied and its `updated_at` set to 0, so the next full pull writes Intercom's version
+    /// over it (and tombstones it if Intercom has none). A pending contact is only reported:
+    /// its create in the outbox holds its fields. Returns the contacts marked.
+    package func markDamagedForRefetch(_ damaged: [DamagedContact]) throws -> [DamagedContact] {
+        let marked = damaged.filter { $0.state != ContactState.pending.rawValue }
+        try writer.write { db in
+            for contact in marked {
+                try db.execute(
+                    sql: """
+                        UPDATE contacts SET
+                            custom_attributes = CASE WHEN ifnull(CASE WHEN json_valid(custom_attributes)
+                                THEN json_type(custom_attributes) END = 'object', 0) THEN custom_attributes ELSE '{}' END,
+                            role = CASE WHEN role IN ('user', 'lead') THEN role ELSE 'user' END,
+                            state = CASE WHEN state IN ('synced', 'tombstoned') THEN state ELSE 'synced' END,
+                            body = '', etag = NULL, updated_at = 0
+                        WHERE row_id = ?
+                        """, arguments: [contact.rowID])
+            }
+        }
+        return marked
+    }
+
     /// What SQLite's own checks find wrong with the file and the full-text index; empty when
     /// nothing.
     ///

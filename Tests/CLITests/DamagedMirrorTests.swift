@@ -1,0 +1,87 @@
+import Foundation
+import GRDB
+import Testing
+
+/// A mirror file that is empty or whose rows were damaged (a flipped byte, another tool's
+/// write) says what is wrong and what to do, and `doctor --repair` makes it readable again
+/// without losing what Intercom can give back.
+@Suite struct DamagedMirrorTests {
+    @Test func anEmptyFileIsNoMirrorYetEverywhere() throws {
+        let workspace = try Workspace(contacts: 0)
+        #expect(FileManager.default.createFile(atPath: workspace.db, contents: Data()))
+        let status = try CLI.run(["status", "--db", workspace.db])
+        #expect(status.status == 0, "\(status.stderr)")
+        #expect(status.stdout.contains("none yet"), "\(status.stdout)")
+        let query = try CLI.run(["contacts", "query", "--db", workspace.db])
+        #expect(query.status == 1)
+        #expect(query.stderr.contains("no mirror here yet"), "\(query.stderr)")
+        #expect(!query.stderr.contains("no such table"), "\(query.stderr)")
+        let created = try CLI.run(["contacts", "create", "--email", "first@example.com", "--db", workspace.db])
+        #expect(created.status == 0, "\(created.stderr)")
+        #expect(try CLI.run(["status", "--json", "--db", workspace.db]).stdout.contains(#""pending":1"#))
+    }
+
+    @Test func aDamagedContactIsNamedAndRepairMarksItForTheNextFullPull() throws {
+        let workspace = try Workspace(contacts: 5)
+        let queue = try DatabaseQueue(path: workspace.db)
+        let (attributesID, bodyID) = try queue.write { db in
+            let ids = try String.fetchAll(db, sql: "SELECT id FROM contacts WHERE body != '' ORDER BY row_id LIMIT 2")
+            try db.execute(sql: #"UPDATE contacts SET custom_attributes = '{"plan":' WHERE id = ?"#, arguments: [ids[0]])
+            try db.execute(sql: "UPDATE contacts SET body = x'28b52ffd0000ffffffff' WHERE id = ?", arguments: [ids[1]])
+            return (ids[0], ids[1])
+        }
+        try queue.close()
+
+        let query = try CLI.run(["contacts", "query", "--format", "json", "--db", workspace.db])
+        #expect(query.status == 1)
+        #expect(query.stderr.contains("contact \(attributesID) is damaged in the mirror"), "\(query.stderr)")
+        #expect(query.stderr.contains("intercom-sync doctor"), "\(query.stderr)")
+
+        let check = try CLI.run(["doctor", "--db", workspace.db])
+        #expect(check.status == 1)
+        #expect(check.stdout.contains("contact \(attributesID) (synced) is damaged"), "\(check.stdout)")
+        #expect(check.stdout.contains("contact \(bodyID) (synced) is damaged: its stored body"), "\(check.stdout)")
+        #expect(check.stdout.contains("doctor --repair"), "\(check.stdout)")
+
+        let repaired = try CLI.run(["doctor", "--repair", "--json", "--db", workspace.db])
+        #expect(repaired.status == 0, "\(repaired.stdout) \(repaired.stderr)")
+        #expect(repaired.stdout.contains(#""marked_for_refetch":["\#(attributesID)","\#(bodyID)"]"#), "\(repaired.stdout)")
+        let again = try CLI.run(["contacts", "query", "--format", "json", "--db", workspace.db])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stdout.contains(attributesID) && again.stdout.contains(bodyID))
+        #expect(try CLI.run(["doctor", "--db", workspace.db]).status == 0)
+    }
+
+    @Test func contactsGetTakesAnEmail() throws {
+        let workspace = try Workspace(contacts: 5)
+        let page = try CLI.run(["contacts", "query", "--limit", "1", "--format", "json", "--db", workspace.db])
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(page.stdout.utf8)) as? [String: Any])
+        let first = try #require((document["contacts"] as? [[String: Any]])?.first)
+        let id = try #require(first["id"] as? String)
+        let email = try #require(first["email"] as? String)
+        let got = try CLI.run(["contacts", "get", email.uppercased(), "--offline", "--json", "--db", workspace.db])
+        #expect(got.status == 0, "\(got.stderr)")
+        #expect(got.stdout.contains(id))
+        let unknown = try CLI.run(["contacts", "get", "nobody@example.com", "--offline", "--db", workspace.db])
+        #expect(unknown.status == 1 && unknown.stderr.contains("no contact with email nobody@example.com"))
+    }
+
+    @Test func theTokenCanComeFromAFileOrStandardInput() async throws {
+        let simulator = try await SyncCommandTests.simulator(contacts: 5)
+        defer { Task { await simulator.stop() } }
+        let workspace = try Workspace(contacts: 0)
+        let fromInput = try await CLI.runOffPool(
+            SyncCommandTests.arguments(["sync", "--token-file", "-"], db: workspace.db, simulator: simulator),
+            input: Data((simulator.accessToken + "\n").utf8))
+        #expect(fromInput.status == 0, "\(fromInput.stderr)")
+        let file = workspace.folder.appendingPathComponent("token").path
+        try Data(simulator.accessToken.utf8).write(to: URL(fileURLWithPath: file))
+        let fromFile = try await CLI.runOffPool(
+            SyncCommandTests.arguments(["sync", "--token-file", file], db: workspace.db, simulator: simulator))
+        #expect(fromFile.status == 0, "\(fromFile.stderr)")
+        let missing = try CLI.run(["sync", "--token-file", file + ".missing", "--db", workspace.db])
+        #expect(missing.status == 1 && missing.stderr.contains("--token-file"), "\(missing.stderr)")
+        let both = try CLI.run(["sync", "--token", "t", "--token-file", file, "--db", workspace.db])
+        #expect(both.status == 2, "\(both.stderr)")
+    }
+}
