@@ -150,8 +150,8 @@ struct AuthTokenCommand: AsyncParsableCommand {
         if value == "-" {
             token = (readLine(strippingNewline: true) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        guard !token.isEmpty, !token.contains(where: \.isWhitespace) else {
-            throw ValidationError("the token is empty or has spaces in it")
+        guard IntercomConnection.isUsableToken(token) else {
+            throw ValidationError("the token is empty or has spaces or control characters in it")
         }
         let connected = try await Credentials.connect(
             token: token, method: .accessToken, region: connection.requestedRegion,

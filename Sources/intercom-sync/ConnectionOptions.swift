@@ -3,6 +3,7 @@ import CLISupport
 import Foundation
 import IntercomSync
 import Logging
+import Synchronization
 
 /// Where Intercom is and the token to reach it, shared by every command that talks to it.
 struct ConnectionOptions: ParsableArguments {
@@ -115,6 +116,11 @@ struct ConnectionOptions: ParsableArguments {
                 "not connected to Intercom: run `intercom-sync auth login --client-id … --client-secret …` or "
                     + "`intercom-sync auth token -`, or set INTERCOM_ACCESS_TOKEN")
         }
+        guard IntercomConnection.isUsableToken(token) else {
+            throw CommandFailure(
+                "the access token is empty or holds spaces or control characters, which no Intercom token has: "
+                    + "check --token, --token-file or INTERCOM_ACCESS_TOKEN")
+        }
         let url = apiBaseURL(stored: stored)
         if IntercomConnection.sendsTokenInClear(to: url) && !allowInsecureHTTP {
             throw CommandFailure(Self.insecureRefusal(url))
@@ -122,7 +128,25 @@ struct ConnectionOptions: ParsableArguments {
         return IntercomClient(
             connection: IntercomConnection(baseURL: url, accessToken: token, version: version, timeout: timeout),
             transport: transport(connections: connections), governor: RateLimitGovernor(share: rateShare),
-            retryPolicy: RetryPolicy(rateLimitPatience: rateLimitPatience))
+            retryPolicy: RetryPolicy(rateLimitPatience: rateLimitPatience),
+            onRateLimitWait: Self.rateLimitNotice(patience: rateLimitPatience))
+    }
+
+    /// A note on stderr, at most every ten seconds, while requests wait through answers of 429.
+    static func rateLimitNotice(patience: Double) -> @Sendable (Double) -> Void {
+        let last = Mutex(Date.distantPast)
+        return { waited in
+            let due = last.withLock { last in
+                guard Date().timeIntervalSince(last) >= 10 else { return false }
+                last = Date()
+                return true
+            }
+            guard due else { return }
+            Output.note(
+                String(
+                    format: "Intercom is answering 429 (rate limited): waiting for it, %.0f s so far of the %.0f s "
+                        + "--rate-limit-patience", waited, patience))
+        }
     }
 
     static func insecureRefusal(_ url: URL) -> String {

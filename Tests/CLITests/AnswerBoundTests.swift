@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 
+@testable import IntercomSync
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -114,6 +116,34 @@ import Testing
         Self.expectRefused(login, "gzip /me to auth token", saying: ["GET /me", "went past the 1 MB"])
         let sync = try Self.sync(server)
         Self.expectRefused(sync, "gzip /me to sync", saying: ["GET /me", "went past the 1 MB"])
+    }
+
+    /// Answers each under their own bound, received at once, share a budget: twenty of 20 MB
+    /// cannot hold 400 MB between them.
+    @Test func answersInFlightShareABudget() async throws {
+        let server = try HostileServer { _ in .large(size: 20 << 20) }
+        defer { server.stop() }
+        let transport = CurlTransport(timeout: 30, maximumConnectionsPerHost: 20)
+        let outcomes = await withTaskGroup(of: (any Error)?.self) { group in
+            for index in 0..<20 {
+                group.addTask {
+                    do {
+                        _ = try await transport.send(HTTPRequest(method: "GET", url: URL(string: server.baseURL + "/p\(index)")!))
+                        return nil
+                    } catch {
+                        return error
+                    }
+                }
+            }
+            var outcomes: [(any Error)?] = []
+            for await outcome in group { outcomes.append(outcome) }
+            return outcomes
+        }
+        let refused = outcomes.compactMap { $0 as? HTTPTransportError }.filter {
+            $0 == .answersInFlightTooLarge(limit: HTTPTransportError.maximumBytesInFlight)
+        }
+        #expect(!refused.isEmpty, "\(outcomes)")
+        #expect(outcomes.filter { $0 == nil }.count <= HTTPTransportError.maximumBytesInFlight / (20 << 20))
     }
 
     @Test func aPageLargerThanAnyIntercomSendsIsRefused() throws {

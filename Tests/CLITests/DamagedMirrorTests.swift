@@ -79,9 +79,20 @@ import Testing
         let fromFile = try await CLI.runOffPool(
             SyncCommandTests.arguments(["sync", "--token-file", file], db: workspace.db, simulator: simulator))
         #expect(fromFile.status == 0, "\(fromFile.stderr)")
+        let before = await simulator.workspace.requestLog().count
         let missing = try CLI.run(["sync", "--token-file", file + ".missing", "--db", workspace.db])
         #expect(missing.status == 1 && missing.stderr.contains("--token-file"), "\(missing.stderr)")
         let both = try CLI.run(["sync", "--token", "t", "--token-file", file, "--db", workspace.db])
         #expect(both.status == 2, "\(both.stderr)")
+        // A line break in a token would add a header of its own to every request.
+        for (flags, environment) in [
+            (["--token", "tok\r\nX-Evil: 1"], [:]), ([], ["INTERCOM_ACCESS_TOKEN": "tok\nX-Evil: 2"]),
+        ] {
+            let injected = try await CLI.runOffPool(
+                SyncCommandTests.arguments(["sync"] + flags, db: workspace.db, simulator: simulator),
+                environment: environment)
+            #expect(injected.status == 1 && injected.stderr.contains("control characters"), "\(injected.stderr)")
+        }
+        #expect(await simulator.workspace.requestLog().count == before, "nothing was sent")
     }
 }

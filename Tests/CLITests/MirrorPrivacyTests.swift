@@ -34,6 +34,13 @@ import Testing
         }
     }
 
+    @Test func anEmptyFileMadeAMirrorBecomesPrivate() throws {
+        let workspace = try Workspace(contacts: 0)
+        #expect(FileManager.default.createFile(atPath: workspace.db, contents: Data(), attributes: [.posixPermissions: 0o644]))
+        #expect(try CLI.run(["contacts", "create", "--email", "ada@example.com", "--db", workspace.db]).status == 0)
+        #expect(try Self.mode(workspace.db) == 0o600)
+    }
+
     @Test func doctorReportsAMirrorOthersCanReadAndRepairMakesItPrivate() throws {
         let workspace = try Workspace(contacts: 20)
         #expect(try Self.mode(workspace.db) == 0o600)

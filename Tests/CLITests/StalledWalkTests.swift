@@ -1,5 +1,6 @@
 import Foundation
 import IntercomSimulator
+import Synchronization
 import Testing
 
 /// A server that keeps a walk from moving forward (a cursor it gave before, 429 without end)
@@ -48,6 +49,35 @@ import Testing
         #expect(status.stdout.contains(#""full_pull":"interrupted""#), "resumable: \(status.stdout)")
     }
 
+    /// New contacts on every page and a cursor for more, far past the count the server gave:
+    /// stopped, not left to fill the disk.
+    @Test func aWalkFarPastItsCountStops() async throws {
+        let served = PageCounter()
+        let server = try await StubServer.start { _, path in
+            switch path {
+            case "/me": return StubServer.Answer(status: 200, body: Self.me)
+            case "/contacts", "/contacts/search":
+                let page = served.next()
+                let contacts = (0..<150).map {
+                    #"{"type":"contact","id":"c\#(page)-\#($0)","role":"user","created_at":1734537000,"updated_at":1734537000}"#
+                }
+                return StubServer.Answer(
+                    status: 200,
+                    body: #"{"type":"list","data":[\#(contacts.joined(separator: ","))],"total_count":300,"#
+                        + #""pages":{"type":"pages","next":{"starting_after":"p\#(page)"}}}"#)
+            case "/segments": return StubServer.Answer(status: 200, body: #"{"type":"segment.list","segments":[]}"#)
+            default: return StubServer.Answer(status: 200, body: #"{"type":"list","data":[],"total_count":0}"#)
+            }
+        }
+        defer { Task { await server.stop() } }
+        let workspace = try Workspace(contacts: 0)
+        let arguments = ["sync", "--concurrency", "1", "--db", workspace.db, "--base-url", server.baseURL]
+        let result = try await CLI.runOffPool(arguments, environment: ["INTERCOM_ACCESS_TOKEN": "tok_more"])
+        #expect(result.status == 4, "\(result.stderr)")
+        #expect(result.stderr.contains("in a walk it counts 300"), "\(result.stderr)")
+        #expect(served.count < 40, "pages asked for: \(served.count)")
+    }
+
     /// 429 after 429 on the pages: the sync keeps waiting (each 429 is no failed attempt) until
     /// its patience runs out, then exits 4; once Intercom lets it through, it resumes.
     @Test func rateLimitingWithoutEndExitsFourAndResumes() async throws {
@@ -72,6 +102,7 @@ import Testing
             environment: token)
         #expect(limited.status == 4, "\(limited.stderr)")
         #expect(limited.stderr.contains("kept answering 429") && limited.stderr.contains("still rate-limited after"))
+        #expect(limited.stderr.contains("Intercom is answering 429 (rate limited): waiting"), "the wait is not silent")
         #expect(Date().timeIntervalSince(started) >= 3, "it waited for its patience")
         let tries = await simulator.workspace.requestLog().filter { $0.status == 429 }.count
         #expect(tries > 6, "more 429s than a request has attempts: \(tries)")
@@ -82,5 +113,19 @@ import Testing
         #expect(resumed.status == 0, "\(resumed.stderr)")
         let found = try CLI.run(["contacts", "query", "--name", "Later", "--db", workspace.db])
         #expect(found.stdout.contains("Later"), "\(found.stdout)")
+    }
+}
+
+/// Counts the pages a stub server has served, from its handler's threads.
+final class PageCounter: Sendable {
+    private let served = Mutex(0)
+
+    var count: Int { served.withLock { $0 } }
+
+    func next() -> Int {
+        served.withLock { value in
+            value += 1
+            return value
+        }
     }
 }

@@ -17,6 +17,11 @@ import Testing
             #expect(found.status == 0, "\(filter): \(found.stderr)")
             #expect(found.stdout.contains("Zoë Ünal"), "\(filter): \(found.stdout)")
         }
+        // Every way to name a contact by email folds the case the same way.
+        let tagged = try CLI.run(["contacts", "tag", "ÜÑÍ@EXÄMPLE.COM", "VIP"] + db)
+        #expect(tagged.status == 0, "\(tagged.stderr)")
+        let again = try CLI.run(["contacts", "create", "--email", "ÜÑÍ@EXÄMPLE.COM"] + db)
+        #expect(again.status != 0 && again.stderr.contains("already"), "a duplicate: \(again.stderr)")
         let other = try CLI.run(["contacts", "query", "--name", "ZOÉ", "--format", "json"] + db)
         #expect(!other.stdout.contains("Zoë Ünal"), "another letter is another letter")
     }

@@ -59,6 +59,31 @@ import Testing
         #expect(try given.next() == .record(line: 1, fields: ["a", "b,c"]))
     }
 
+    /// Delimiters count toward a row's bound: a row of nothing but commas is refused at the
+    /// bound, not gathered into millions of empty fields; input that never ends its line (a
+    /// device, a binary file) is given up after 64 MB instead of read forever.
+    @Test func rowsOfDelimitersAndLinesWithoutEndAreBounded() throws {
+        var bytes = Array("email,name\n".utf8) + [UInt8](repeating: UInt8(ascii: ","), count: 3 << 20)
+        bytes += Array("\nann@example.com,Ann\n".utf8)
+        var reader = CSVReader(bytes: bytes)
+        #expect(try reader.next() == .record(line: 1, fields: ["email", "name"]))
+        guard case .malformed(_, let reason, _)? = try reader.next() else {
+            Issue.record("the row of commas was not refused")
+            return
+        }
+        #expect(reason.contains("longer than"), "\(reason)")
+        #expect(try reader.next() == .record(line: 3, fields: ["ann@example.com", "Ann"]))
+
+        var served = 0
+        var endless = CSVReader { buffer in
+            buffer.initializeMemory(as: UInt8.self, repeating: UInt8(ascii: "a"))
+            served += buffer.count
+            return buffer.count
+        }
+        #expect(throws: CSVReadError.self) { while try endless.next() != nil {} }
+        #expect(served < 80 << 20, "gave up after \(served >> 20) MB")
+    }
+
     @Test func aUTF16FileIsRefusedWithTheWayToConvertIt() throws {
         for bytes in [[0xFF, 0xFE, 0x65, 0x00], [0xFE, 0xFF, 0x00, 0x65]] as [[UInt8]] {
             #expect {

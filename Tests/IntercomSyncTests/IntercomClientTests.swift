@@ -37,6 +37,13 @@ import Testing
         #expect(await harness.workspace.requestLog().count == 1, "a permanent error is not retried")
     }
 
+    @Test func anErrorFromTheServerStaysOneLine() {
+        let body = #"{"type":"error.list","request_id":"r\n1","errors":[{"code":"bad\r\ncode","message":"no\r\nfake: line"}]}"#
+        let error = IntercomError(response: HTTPResponse(status: 400, body: Data(body.utf8)), operation: "GET /x")
+        #expect(!error.description.contains("\n") && !error.description.contains("\r"), "\(error.description)")
+        #expect(error.message == "no  fake: line")
+    }
+
     @Test func intercomVersionHeaderIsSent() async throws {
         // A merged contact answers 410 on 2.16 and 404 on 2.15: the header must reach Intercom.
         let harness = try await SimulatorHarness.start(contacts: 30)

@@ -21,7 +21,9 @@ import Foundation
 /// - **Bounded answers.** An answer that declares more than the request's `maximumBodyBytes`
 ///   is refused at its headers; one that sends more (a stream without end, a small gzip body
 ///   that unpacks to gigabytes) is cut off as the bytes arrive, counted after decompression.
-///   Either fails with `HTTPTransportError.answerTooLarge` and holds at most the bound.
+///   Either fails with `HTTPTransportError.answerTooLarge` and holds at most the bound. The
+///   answers being received at once share a budget too (`maximumBytesInFlight`): 64 requests
+///   in flight, each under its own bound, cannot hold gigabytes between them.
 ///
 /// libcurl is loaded (`dlopen`) when the first request is sent, not linked: a command that
 /// never touches the network starts without the thirty libraries it brings.
@@ -49,7 +51,7 @@ package final class CurlTransport: HTTPTransport, Sendable {
     package func send(_ request: HTTPRequest) async throws -> HTTPResponse {
         try Task.checkCancellation()
         let loop = try started.loop(connections: maximumConnectionsPerHost)
-        let transfer = try CurlTransfer(request, timeout: min(timeout, request.timeout))
+        let transfer = try CurlTransfer(request, timeout: min(timeout, request.timeout), budget: loop.budget)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 transfer.continuation = continuation
@@ -91,12 +93,17 @@ private final class CurlTransfer: @unchecked Sendable {
     private var body = Data()
     private var headers: [String: String] = [:]
     private let maximumBodyBytes: Int
+    /// The loop's budget of bytes being received, which `body` draws on until it is handed over.
+    private let budget: ReceiveBudget
     private var headerBytes = 0
     /// Set when the answer went past a bound and reading stopped: the bound, and the length the
     /// server declared if it declared one.
     private var overflow: (limit: Int, declared: Int?)?
+    /// Set when the answers in flight together went past the loop's budget.
+    private var inFlightOverflow = false
 
-    init(_ request: HTTPRequest, timeout: TimeInterval) throws {
+    init(_ request: HTTPRequest, timeout: TimeInterval, budget: ReceiveBudget) throws {
+        self.budget = budget
         guard let easy = ccurl_easy_init() else { throw HTTPTransportError.unreachable("libcurl could not start a request") }
         self.easy = easy
         maximumBodyBytes = max(0, request.maximumBodyBytes)
@@ -168,6 +175,10 @@ private final class CurlTransfer: @unchecked Sendable {
             overflow = (maximumBodyBytes, overflow?.declared)
             return false
         }
+        guard budget.take(bytes.count) else {
+            inFlightOverflow = true
+            return false
+        }
         body.append(bytes.assumingMemoryBound(to: UInt8.self))
         return true
     }
@@ -216,12 +227,14 @@ private final class CurlTransfer: @unchecked Sendable {
     }
 
     func finish(_ result: Result<HTTPResponse, any Error>) {
+        budget.give(body.count)
         continuation?.resume(with: result)
         continuation = nil
     }
 
     private func error(_ code: Int32) -> HTTPTransportError {
         if let overflow { return .answerTooLarge(limit: overflow.limit, declared: overflow.declared) }
+        if inFlightOverflow { return .answersInFlightTooLarge(limit: budget.limit) }
         let detail = errorBuffer.pointee != 0 ? String(cString: errorBuffer) : String(cString: ccurl_easy_strerror(code))
         switch code {
         case 28: return .timedOut
@@ -237,6 +250,8 @@ private final class CurlTransfer: @unchecked Sendable {
 /// this thread alone; other threads hand it transfers and cancellations under `lock` and wake
 /// it.
 private final class CurlLoop: @unchecked Sendable {
+    /// The bytes its transfers are receiving, together; only the loop's thread touches it.
+    let budget = ReceiveBudget(limit: HTTPTransportError.maximumBytesInFlight)
     private let multi: OpaquePointer
     private let lock = NSLock()
     // Guarded by `lock`.
@@ -314,6 +329,28 @@ private final class CurlLoop: @unchecked Sendable {
             _ = ccurl_multi_poll(multi, 1000)
         }
         _ = ccurl_multi_cleanup(multi)
+    }
+}
+
+/// The bytes a loop's transfers hold while they receive, against a limit. Used by the loop's
+/// thread alone (libcurl calls the write callbacks there), so it needs no lock.
+private final class ReceiveBudget: @unchecked Sendable {
+    let limit: Int
+    private var held = 0
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// Takes `count` bytes, or returns false when they would go past the limit.
+    func take(_ count: Int) -> Bool {
+        guard held + count <= limit else { return false }
+        held += count
+        return true
+    }
+
+    func give(_ count: Int) {
+        held = max(0, held - count)
     }
 }
 

@@ -70,6 +70,13 @@ package enum HTTPTransportError: Error, Sendable, Equatable {
     /// `maximumBodyBytes`, or headers beyond `maximumHeaderBytes`: reading stopped there.
     /// `declared` is the length the server announced, when it announced one.
     case answerTooLarge(limit: Int, declared: Int?)
+    /// The answers being received at once went past `limit` bytes together: each under its
+    /// own bound, but more than a pull's pages ever hold.
+    case answersInFlightTooLarge(limit: Int)
+
+    /// The bytes a transport's answers may hold together while they are received. Pages of
+    /// Intercom's contacts are rarely above a megabyte, so 64 at once stay under 100 MB.
+    package static let maximumBytesInFlight = 160 << 20
 
     /// The most bytes of headers an answer may carry; Intercom sends about one kilobyte.
     package static let maximumHeaderBytes = 256 << 10

@@ -22,12 +22,17 @@ package final class IntercomClient: Sendable {
     package let retryPolicy: RetryPolicy
     private let transport: any HTTPTransport
     private let state = Mutex(Counters())
+    /// Told, at each 429 a request waits through, how long it has waited so far (seconds): a
+    /// wait of minutes should not be silent.
+    private let onRateLimitWait: (@Sendable (_ waited: Double) -> Void)?
 
     /// `transport` defaults to `defaultHTTPTransport`, bounded by the connection's timeout.
     package init(
         connection: IntercomConnection, transport: (any HTTPTransport)? = nil,
-        governor: RateLimitGovernor = RateLimitGovernor(), retryPolicy: RetryPolicy = .standard
+        governor: RateLimitGovernor = RateLimitGovernor(), retryPolicy: RetryPolicy = .standard,
+        onRateLimitWait: (@Sendable (_ waited: Double) -> Void)? = nil
     ) {
+        self.onRateLimitWait = onRateLimitWait
         self.connection = connection
         self.transport = transport ?? defaultHTTPTransport(timeout: connection.timeout)
         self.governor = governor
@@ -104,6 +109,7 @@ package final class IntercomClient: Sendable {
                 }
                 attempt -= 1
                 state.withLock { $0.retries += 1 }
+                onRateLimitWait?(waited)
                 continue
             }
             if failure.code == "timeout" { timeouts += 1 }
@@ -175,6 +181,13 @@ package final class IntercomClient: Sendable {
         case .connectionLost(let detail):
             IntercomError(
                 kind: .transient, status: nil, code: "connection_lost", message: "the connection failed (\(detail))",
+                operation: operation)
+        case .answersInFlightTooLarge(let limit):
+            IntercomError(
+                kind: .permanent, status: nil, code: "response_too_large",
+                message: "the answers being received at once went past \(limit >> 20) MB together; Intercom's pages are "
+                    + "far smaller, so the server at \(connection.baseURL.host ?? "?") is not answering as Intercom does "
+                    + "(a workspace of very large contacts would pull with fewer requests at once)",
                 operation: operation)
         case .answerTooLarge(let limit, let declared):
             IntercomError(

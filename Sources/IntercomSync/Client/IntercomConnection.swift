@@ -40,6 +40,12 @@ public struct IntercomConnection: Sendable, Equatable {
         self.init(baseURL: region.baseURL, accessToken: accessToken, version: version, timeout: timeout)
     }
 
+    /// Whether `token` can go in an `Authorization` header as it is: printable ASCII without
+    /// spaces, as Intercom's tokens are. A line break in it would add headers of its own.
+    public static func isUsableToken(_ token: String) -> Bool {
+        !token.isEmpty && token.utf8.allSatisfy { (0x21...0x7E).contains($0) }
+    }
+
     /// True when requests to `url` would carry the access token unencrypted over a network:
     /// plain `http` to anything but this machine's loopback (`localhost`, 127.0.0.0/8, `::1`).
     public static func sendsTokenInClear(to url: URL) -> Bool {

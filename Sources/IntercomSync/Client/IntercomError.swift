@@ -81,10 +81,10 @@ public struct IntercomError: Error, Sendable, Equatable, CustomStringConvertible
         var message = HTTPURLResponseStatus.text(response.status)
         var requestID: String?
         if let envelope = try? JSONValue(jsonText: String(decoding: response.body, as: UTF8.self)) {
-            requestID = envelope["request_id"]?.string
+            requestID = envelope["request_id"]?.string.map(Self.oneLine)
             if let first = envelope["errors"]?.elements.first {
-                code = first["code"]?.string ?? code
-                message = first["message"]?.string ?? message
+                code = first["code"]?.string.map(Self.oneLine) ?? code
+                message = first["message"]?.string.map(Self.oneLine) ?? message
             }
         }
         if (300..<400).contains(response.status) {
@@ -97,6 +97,12 @@ public struct IntercomError: Error, Sendable, Equatable, CustomStringConvertible
         self.init(
             kind: Self.classify(status: response.status, code: code), status: response.status, code: code,
             message: message, requestID: requestID, operation: operation, headers: response.headers)
+    }
+
+    /// The server's words on one line: its line breaks and other control characters become
+    /// spaces, so that an error printed as one line stays one line.
+    static func oneLine(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : $0 }))
     }
 
     /// 401 and the `token_*` codes are authentication; 408, 429 and 5xx transient.

@@ -86,6 +86,12 @@ public final class IntercomMirror: Sendable {
         -> IntercomClient?
     {
         guard let connection else { return nil }
+        guard IntercomConnection.isUsableToken(connection.accessToken) else {
+            throw IntercomError(
+                kind: .authentication, status: nil, code: "invalid_token",
+                message: "the access token is empty or holds spaces or control characters, which no Intercom token has",
+                operation: "connect")
+        }
         if IntercomConnection.sendsTokenInClear(to: connection.baseURL), !configuration.allowsInsecureHTTP {
             throw IntercomError(
                 kind: .permanent, status: nil, code: "insecure_base_url",

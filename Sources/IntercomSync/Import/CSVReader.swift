@@ -152,7 +152,7 @@ package struct CSVReader {
                 continue  // A blank line is not a record.
             }
             if let problem = try readRecord() {
-                if bytes.count > maximumRowBytes { try skipRestOfLine() }
+                if rowLength > maximumRowBytes { try skipRestOfLine() }
                 return .malformed(line: startLine, reason: problem, text: recoveredText())
             }
             return try finish(startLine: startLine)
@@ -212,6 +212,8 @@ package struct CSVReader {
             guard let separator = try peekByte() else { return problem }
             if separator == delimiter {
                 _ = try nextByte()
+                // Delimiters count too: a row of nothing but commas is as long as its bytes.
+                if rowLength > maximumRowBytes { return "the row is longer than \(maximumRowBytes) bytes" }
                 continue
             }
             try consumeLineEnd()
@@ -242,8 +244,22 @@ package struct CSVReader {
         return false
     }
 
+    /// The bytes of the record being read, its delimiters included.
+    private var rowLength: Int { bytes.count + fieldEnds.count }
+
+    /// The most bytes a line that outgrew the limit is read on for its end, before the input is
+    /// taken for something other than rows of text (`/dev/zero`, a binary file).
+    static let maximumSkippedBytes = 64 << 20
+
     private mutating func skipRestOfLine() throws {
+        var skipped = 0
         while let byte = try peekByte() {
+            skipped += 1
+            if skipped > Self.maximumSkippedBytes {
+                throw CSVReadError(
+                    message: "line \(line) runs on for more than \(Self.maximumSkippedBytes >> 20) MB without a line end: "
+                        + "this is not a file of CSV rows")
+            }
             if byte == Self.lf || byte == Self.cr {
                 try consumeLineEnd()
                 return

@@ -209,8 +209,18 @@ extension ContactMirror {
     }
 
     /// A live contact with this email (synced before pending), or nil.
+    /// An email with letters beyond ASCII is compared by Unicode's lower case (`UnicodeLower`),
+    /// which no index serves: a scan, for the rare such address.
     static func contactID(withEmail email: String, in db: Database) throws -> String? {
-        try String.fetchOne(db.cachedStatement(sql: contactIDByEmailSQL), arguments: [email])
+        guard UnicodeLower.needsUnicode(email) else {
+            return try String.fetchOne(db.cachedStatement(sql: contactIDByEmailSQL), arguments: [email])
+        }
+        return try String.fetchOne(
+            db,
+            sql: """
+                SELECT id FROM contacts WHERE \(UnicodeLower.name)(ifnull(email, '')) = ? AND state != 'tombstoned'
+                ORDER BY state = 'pending', row_id LIMIT 1
+                """, arguments: [email.lowercased()])
     }
 
     static let contactIDByEmailSQL = """
@@ -248,12 +258,13 @@ extension ContactMirror {
         guard to.contains("@") else {
             throw OutboxError(.unknownRecipient, "no contact \(to) in the mirror", remedy: .sync)
         }
+        let unicode = UnicodeLower.needsUnicode(to)
         let matches = try Row.fetchAll(
             db,
             sql: """
-                SELECT id, state FROM contacts WHERE ifnull(email, '') = ? COLLATE NOCASE AND state != 'tombstoned'
-                ORDER BY row_id LIMIT 6
-                """, arguments: [to])
+                SELECT id, state FROM contacts WHERE \(unicode ? "\(UnicodeLower.name)(ifnull(email, '')) = ?" : "ifnull(email, '') = ? COLLATE NOCASE")
+                AND state != 'tombstoned' ORDER BY row_id LIMIT 6
+                """, arguments: [unicode ? to.lowercased() : to])
         switch matches.count {
         case 0:
             throw OutboxError(

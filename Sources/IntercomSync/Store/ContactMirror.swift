@@ -148,8 +148,13 @@ package struct ContactMirror: Sendable {
             return mirror
         }
         if fileManager.fileExists(atPath: path) {
-            if try inspectExistingFile(at: path), mode != .createIfMissing {
-                throw MirrorError(.missingMirror, path: path, detail: "no mirror here yet (the file is empty)", remedy: .sync)
+            if try inspectExistingFile(at: path) {
+                guard mode == .createIfMissing else {
+                    throw MirrorError(
+                        .missingMirror, path: path, detail: "no mirror here yet (the file is empty)", remedy: .sync)
+                }
+                // The empty file becomes a mirror: its owner's alone, as a new one is.
+                _ = chmod(path, 0o600)
             }
         } else if mode != .createIfMissing {
             throw MirrorError(.missingMirror, path: path, detail: "no mirror here yet", remedy: .sync)

@@ -61,7 +61,8 @@ extension ContactSync {
                 restarts += 1
                 walk.restart()
             } else {
-                try walk.check(next: current.page.nextCursor, ids: current.page.contacts.compactMap(\.id))
+                try walk.check(
+                    next: current.page.nextCursor, ids: current.page.contacts.compactMap(\.id), total: total)
             }
             let next = shrank ? nil : current.page.nextCursor
             let done = next == nil && !shrank

@@ -226,7 +226,7 @@ extension ContactSync {
                 done = false
                 walk.restart()
             } else {
-                try walk.check(next: next, ids: current.page.contacts.compactMap(\.id))
+                try walk.check(next: next, ids: current.page.contacts.compactMap(\.id), total: total)
             }
             let written = try await mirror.writer.write { [next, done] db in
                 let written = try ContactMirror.upsert(page: current.page, fetchedAt: current.fetchedAt, in: db)

@@ -14,14 +14,21 @@ struct CursorGuard {
     private var pages: Set<Int> = []
     private var repeated = 0
     private var refused = 0
+    private var fetched = 0
 
     init(_ operation: String, startingAfter cursor: String? = nil) {
         self.operation = operation
         if let cursor { cursors.insert(cursor) }
     }
 
-    /// Checks a page (the ids it holds) and the cursor it gives for the next one.
-    mutating func check(next cursor: String?, ids: [String]) throws {
+    /// Checks a page (the ids it holds) and the cursor it gives for the next one. With `total`
+    /// (the count the server gives for the walk), a walk that runs on far past it stops too:
+    /// new contacts on every page, without end, would fill the disk.
+    mutating func check(next cursor: String?, ids: [String], total: Int? = nil) throws {
+        fetched += ids.count
+        if let total, cursor != nil, fetched > 2 * total + 3_000 {
+            throw stalled("sent \(fetched) contacts in a walk it counts \(total) for, and gives a cursor for more")
+        }
         var hasher = Hasher()
         for id in ids { hasher.combine(id) }
         repeated = !ids.isEmpty && !pages.insert(hasher.finalize()).inserted ? repeated + 1 : 0
@@ -36,6 +43,7 @@ struct CursorGuard {
     /// The walk starts again from its beginning on purpose (its total shrank): the pages and
     /// cursors it meets again are no loop.
     mutating func restart() {
+        fetched = 0
         cursors.removeAll()
         pages.removeAll()
         repeated = 0
