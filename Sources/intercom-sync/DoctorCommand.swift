@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GRDB
 import IntercomSync
 
 struct DoctorCommand: ParsableCommand {
@@ -51,7 +52,13 @@ struct DoctorCommand: ParsableCommand {
         var rebuilt: [String] = []
         if repair, found != nil { rebuilt = try store.repairSchema() }
         let damage = try store.schemaDamage()
-        let problems = damage == nil ? try store.integrityProblems() : []
+        // A page SQLite cannot read fails the checks' own reads: that is the finding.
+        var problems: [String] = []
+        do {
+            problems = damage == nil ? try store.integrityProblems() : []
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CORRUPT || error.resultCode == .SQLITE_NOTADB {
+            problems = ["the file is damaged (\(error.message ?? "corrupt"))"]
+        }
         var exposed = ContactMirror.looseFiles(at: mirror.resolvedPath)
         var madePrivate: [String] = []
         if repair {
@@ -59,7 +66,16 @@ struct DoctorCommand: ParsableCommand {
             exposed = ContactMirror.looseFiles(at: mirror.resolvedPath)
         }
         // Rows whose data cannot be read (a flipped byte, a write by another tool).
-        var damagedContacts = damage == nil ? try store.damagedContacts() : []
+        var damagedContacts: [ContactMirror.DamagedContact] = []
+        if damage == nil, problems.isEmpty {
+            do {
+                damagedContacts = try store.damagedContacts()
+            } catch let error as DatabaseError
+                where error.resultCode == .SQLITE_CORRUPT || error.resultCode == .SQLITE_NOTADB
+            {
+                problems = ["the file is damaged (\(error.message ?? "corrupt"))"]
+            }
+        }
         var markedForRefetch: [ContactMirror.DamagedContact] = []
         if repair, !damagedContacts.isEmpty, !store.isReadOnly {
             markedForRefetch = try store.markDamagedForRefetch(damagedContacts)

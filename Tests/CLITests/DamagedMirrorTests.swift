@@ -52,6 +52,24 @@ import Testing
         #expect(try CLI.run(["doctor", "--db", workspace.db]).status == 0)
     }
 
+    /// Bytes flipped inside a page of the file: SQLite's own reads fail, and `doctor` says so
+    /// with what to do, in text and in JSON, instead of failing as its first read does.
+    @Test func doctorExplainsAPageSQLiteCannotRead() throws {
+        let workspace = try Workspace(contacts: 2_000)
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: workspace.db))
+        let size = try handle.seekToEnd()
+        try handle.seek(toOffset: size / 2 / 4096 * 4096)
+        try handle.write(contentsOf: Data(repeating: 0xFF, count: 64))
+        try handle.close()
+        let text = try CLI.run(["doctor", "--db", workspace.db])
+        #expect(text.status == 1, "\(text.stderr)")
+        #expect(text.stdout.contains("move the file aside"), "\(text.stdout) \(text.stderr)")
+        let json = try CLI.run(["doctor", "--json", "--db", workspace.db])
+        #expect(json.status == 1)
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect((document["integrity_problems"] as? [Any])?.isEmpty == false, "\(json.stdout)")
+    }
+
     @Test func contactsGetTakesAnEmail() throws {
         let workspace = try Workspace(contacts: 5)
         let page = try CLI.run(["contacts", "query", "--limit", "1", "--format", "json", "--db", workspace.db])
