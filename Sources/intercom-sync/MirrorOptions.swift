@@ -30,8 +30,28 @@ struct MirrorOptions: ParsableArguments {
                     at: folder, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
             }
         }
+        let store: ContactMirror
+        do {
+            store = try openStore(location, mode, checkingSchema: checkingSchema)
+        } catch let error as MirrorError where error.kind == .missingDirectory && path == nil {
+            // The default location on a fresh machine: its folder is made by the first sync.
+            throw MirrorError(.missingMirror, path: location, detail: "no mirror here yet", remedy: .sync)
+        }
+        if store.loadInProgress {
+            Output.note(
+                "a sync or an import is loading this mirror: what it has committed so far is shown, "
+                    + "and a search finds the contacts it loads once it finishes")
+        }
+        return store
+    }
+
+    /// The mirror at `location`, telling on stderr when its open finishes a stopped load or
+    /// upgrades it.
+    private func openStore(_ location: String, _ mode: ContactMirror.OpenMode, checkingSchema: Bool) throws
+        -> ContactMirror
+    {
         var upgrade: ProgressBar?
-        let store = try ContactMirror.open(
+        return try ContactMirror.open(
             at: location, mode: mode, checkingSchema: checkingSchema,
             onFinishingLoad: {
                 Output.note("finishing the indexes of an import or sync that was stopped part-way; this takes a moment")
@@ -44,12 +64,6 @@ struct MirrorOptions: ParsableArguments {
                 upgrade?.update(done)
                 if done >= total { upgrade?.finish() }
             })
-        if store.loadInProgress {
-            Output.note(
-                "a sync or an import is loading this mirror: what it has committed so far is shown, "
-                    + "and a search finds the contacts it loads once it finishes")
-        }
-        return store
     }
 
     /// The mirror opened as `open(_:)` does, as the library's facade, with no connection to

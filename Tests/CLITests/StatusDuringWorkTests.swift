@@ -26,7 +26,13 @@ import Testing
         #expect(document["exists"] as? Bool == false)
         #expect(Self.synced(document) == 0)
         #expect(document["last_reconcile_at"] is NSNull && document["full_pull"] is NSNull)
-        #expect(!FileManager.default.fileExists(atPath: data), "status creates nothing")
+        for command in [["contacts", "query"], ["doctor"], ["outbox", "list"]] {
+            let read = try CLI.run(command, environment: environment)
+            #expect(read.status == 1, "\(command)")
+            #expect(read.stderr.contains("no mirror here yet") && read.stderr.contains("intercom-sync sync"), "\(read.stderr)")
+            #expect(!read.stderr.contains("does not exist"), "\(command): \(read.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: data), "status and reads create nothing")
     }
 
     @Test func aReconcileIsRecorded() async throws {

@@ -21,9 +21,9 @@ package struct HTTPRequest: Sendable {
     ///
     /// A page holds at most 150 records. A contact as Intercom sends it is 2 to 4 KB, and one
     /// that carries a workspace's whole allowance of custom attributes (a few hundred, each value
-    /// at most 255 characters) stays under 100 KB: a page of such contacts is about 15 MB. Twice
-    /// that leaves room for what Intercom adds, and still keeps a hostile answer to 32 MB.
-    package static let maximumPageBytes = 32 << 20
+    /// at most 255 characters) stays under 100 KB: a page of such contacts is about 15 MB. Half
+    /// as much again leaves room for what Intercom adds, and keeps a hostile answer to 24 MB.
+    package static let maximumPageBytes = 24 << 20
     /// The bound of an answer that is one small object (`/me`, an OAuth token, one contact).
     package static let maximumObjectBytes = 1 << 20
 
@@ -75,8 +75,10 @@ package enum HTTPTransportError: Error, Sendable, Equatable {
     case answersInFlightTooLarge(limit: Int)
 
     /// The bytes a transport's answers may hold together while they are received. Pages of
-    /// Intercom's contacts are rarely above a megabyte, so 64 at once stay under 100 MB.
-    package static let maximumBytesInFlight = 160 << 20
+    /// Intercom's contacts are rarely above a megabyte, so 64 at once stay under it; a body
+    /// that grows as it arrives may hold up to twice its bytes, so the process stays under
+    /// 300 MB whatever a server sends.
+    package static let maximumBytesInFlight = 96 << 20
 
     /// The most bytes of headers an answer may carry; Intercom sends about one kilobyte.
     package static let maximumHeaderBytes = 256 << 10
