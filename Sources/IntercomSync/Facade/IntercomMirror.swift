@@ -384,9 +384,10 @@ public final class IntercomMirror: Sendable {
     }
 
     /// The mirror's status now, and again each time it changes: for a badge of what waits to
-    /// be sent or needs attention.
+    /// be sent or needs attention. Like ``status()``, it says what works on the mirror and
+    /// whether a full pull is running or was interrupted.
     public func observeStatus() -> AsyncThrowingStream<MirrorStatus, any Error> {
-        observe { store in try store.status() }
+        observe { store in try store.statusWithActivity() }
     }
 
     private func observe<Value: Equatable & Sendable>(
