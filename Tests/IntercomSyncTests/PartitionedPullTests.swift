@@ -63,7 +63,7 @@ import Testing
         let requests = Mutex(0)
         let ranges = try await planner.plan(total: sorted.count, first: sorted.first!, last: sorted.last!) { lower, upper in
             requests.withLock { $0 += 1 }
-            return sorted.filter { $0 >= lower && $0 < upper }.count
+            return sorted.filter { $0 >= (lower ?? .min) && $0 < (upper ?? .max) }.count
         }
         // Every time falls in exactly one range.
         for time in sorted {
@@ -92,11 +92,46 @@ import Testing
             retarget: {
                 rounds.withLock { $0 += 1 }; return 400
             }
-        ) { lower, upper in sorted.filter { $0 >= lower && $0 < upper }.count }
+        ) { lower, upper in sorted.filter { $0 >= (lower ?? .min) && $0 < (upper ?? .max) }.count }
         #expect(rounds.withLock { $0 } >= 2)
         #expect(retargeted.count >= ranges.count / 2, "\(retargeted.count) ranges, \(ranges.count) at 400 from the start")
         #expect(retargeted.filter { $0.expected > 600 }.count == ranges.filter { $0.expected > 600 }.count)
         #expect(retargeted.reduce(0) { $0 + $1.expected } == sorted.count)
+    }
+
+    /// Counting every part asks, for each span the plan cuts, the very bounds of the range it
+    /// may become (open at the workspace's edges), so that a plan made in one round of counts
+    /// holds a count, and with it a first page, for every range.
+    @Test func countingEveryPartAsksForTheRangesThemselves() async throws {
+        var generator = SyntheticData.SplitMix64(seed: 5)
+        let times = (0..<6_400).map { _ in 1_700_000_000 + generator.below(30_000_000) }.sorted()
+        let planner = PullPlanner(timezone: "UTC", target: 100, concurrency: 64, countingEveryPart: true)
+        let asked = Mutex<[Bound]>([])
+        let ranges = try await planner.plan(total: times.count, first: times.first!, last: times.last!) { lower, upper in
+            asked.withLock { $0.append(Bound(lower: lower, upper: upper)) }
+            return times.filter { $0 >= (lower ?? .min) && $0 < (upper ?? .max) }.count
+        }
+        let spans = asked.withLock { $0 }
+        #expect(spans.filter { $0.lower == nil }.count >= 1 && spans.filter { $0.upper == nil }.count >= 1)
+        #expect(spans.allSatisfy { $0.lower != nil || $0.upper != nil }, "the whole workspace is never counted")
+        let counted = Set(spans)
+        let uncounted = ranges.filter { !counted.contains(Bound(lower: $0.lower, upper: $0.upper)) }
+        #expect(uncounted.count <= ranges.count / 10, "\(uncounted.count) of \(ranges.count) ranges without a count")
+        #expect(ranges.reduce(0) { $0 + $1.expected } == times.count)
+
+        // Without it, the last part of each cut span is left to hold the rest, uncounted.
+        let thrifty = PullPlanner(timezone: "UTC", target: 100, concurrency: 64)
+        let thriftyAsks = Mutex(0)
+        _ = try await thrifty.plan(total: times.count, first: times.first!, last: times.last!) { lower, upper in
+            thriftyAsks.withLock { $0 += 1 }
+            return times.filter { $0 >= (lower ?? .min) && $0 < (upper ?? .max) }.count
+        }
+        #expect(thriftyAsks.withLock { $0 } < spans.count)
+    }
+
+    private struct Bound: Hashable {
+        var lower: Int?
+        var upper: Int?
     }
 
     // MARK: The walk against the simulator

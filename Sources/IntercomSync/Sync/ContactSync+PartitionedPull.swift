@@ -72,14 +72,17 @@ extension ContactSync {
         // behind the others at a server that answers one at a time, where the first of many
         // counts has not.
         let perWorker = max(2 * Self.pageSize, searched / concurrency)
-        let planner = PullPlanner(timezone: timezone, target: min(rangeTarget ?? .max, perWorker), concurrency: concurrency)
+        let planner = PullPlanner(
+            timezone: timezone, target: min(rangeTarget ?? .max, perWorker), concurrency: concurrency,
+            countingEveryPart: true)
         let client = self.client
         let roundTripTarget: @Sendable () -> Int = {
             min(perWorker, Self.rangeTarget(roundTrip: client.counters.fastestRoundTrip ?? 1))
         }
         // A count asks for the span's first page in the order its walk would, so that a span
         // that ends up a range has its first page already: the plan costs the budget only the
-        // counts of spans it cuts or joins.
+        // counts of spans it cuts or joins, and a workspace planned in one round of counts is
+        // walked from the second page of every range on.
         let counted = CountedPages()
         do {
             let ranges = try await planner.plan(

@@ -66,7 +66,9 @@ struct PullRange: Sendable, Equatable {
 ///
 /// A span of days holding more than 1.5 × `target` contacts is cut into as many parts of equal days
 /// as it needs (count ÷ target, at most 64 a round); one count request a part but the last tells
-/// how many each holds (the last holds the rest). The requests of a round go out together, so a
+/// how many each holds (the last holds the rest), or every part when `countingEveryPart`: a
+/// count that fetches its span's first page saves the walk that page, so the last part is worth
+/// its request there. The requests of a round go out together, so a
 /// workspace spread evenly is planned in one round trip or two, and a lopsided one (a bulk
 /// import day) in a few more. Then neighbours are joined while they stay within `target`. A
 /// single day can hold more than `target`; it stays one range, walked first.
@@ -74,15 +76,17 @@ struct PullPlanner: Sendable {
     let calendar: Calendar
     let target: Int
     let concurrency: Int
+    let countingEveryPart: Bool
     /// The most parts a span is cut into in one round.
     static let maximumParts = 64
 
-    init(timezone: String?, target: Int, concurrency: Int) {
+    init(timezone: String?, target: Int, concurrency: Int, countingEveryPart: Bool = false) {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = timezone.flatMap(TimeZone.init(identifier:)) ?? TimeZone(identifier: "UTC")!
         self.calendar = calendar
         self.target = max(1, target)
         self.concurrency = max(1, concurrency)
+        self.countingEveryPart = countingEveryPart
     }
 
     func startOfDay(_ time: Int) -> Int {
@@ -105,12 +109,13 @@ struct PullPlanner: Sendable {
     }
 
     /// Plans the ranges of a workspace of `total` contacts created between `first` and `last`.
-    /// `count(lower, upper)` asks search how many were created in `lower..<upper`. After each
+    /// `count(lower, upper)` asks search how many were created in `lower..<upper`, each bound
+    /// nil where the span reaches the workspace's edge, as the range it may become does. After each
     /// round of counts, `retarget` (if any) may lower the target for the rounds after it and the
     /// joins: what it depends on (the server's round trip) is known better once counts came back.
     func plan(
         total: Int, first: Int, last: Int, retarget: (@Sendable () -> Int)? = nil,
-        count: @escaping @Sendable (Int, Int) async throws -> Int
+        count: @escaping @Sendable (Int?, Int?) async throws -> Int
     ) async throws -> [PullRange] {
         var target = self.target
         let days = dayStarts(from: first, through: last)
@@ -129,16 +134,18 @@ struct PullPlanner: Sendable {
                 let at = (1..<parts).map { span.from + (span.to - span.from) * $0 / parts }
                 return (span, Array(Set(at)).sorted())
             }
-            // One count a part but the last of each span, `concurrency` at a time.
+            // One count a part but the last of each span (or every part), `concurrency` at a time.
             let asks = cuts.enumerated().flatMap { index, cut in
-                zip([cut.span.from] + cut.at, cut.at).map { (index, $0.0, $0.1) }
+                zip([cut.span.from] + cut.at, cut.at + (countingEveryPart ? [cut.span.to] : [])).map { (index, $0.0, $0.1) }
             }
             var counted: [Int: [Int: Int]] = [:]
             for batch in stride(from: 0, to: asks.count, by: concurrency) {
                 let slice = Array(asks[batch..<min(asks.count, batch + concurrency)])
                 let results = try await withThrowingTaskGroup(of: (Int, Int, Int).self) { group in
                     for (index, from, to) in slice {
-                        group.addTask { (index, from, try await count(days[from], days[to])) }
+                        let lower = from == 0 ? nil : days[from]
+                        let upper = to == days.count - 1 ? nil : days[to]
+                        group.addTask { (index, from, try await count(lower, upper)) }
                     }
                     var results: [(Int, Int, Int)] = []
                     for try await result in group { results.append(result) }
@@ -155,7 +162,8 @@ struct PullPlanner: Sendable {
                     frontier.append((from, to, value))
                     left -= value
                 }
-                frontier.append((cut.at.last ?? cut.span.from, cut.span.to, max(0, left)))
+                let last = cut.at.last ?? cut.span.from
+                frontier.append((last, cut.span.to, counted[index]?[last] ?? max(0, left)))
             }
         }
         leaves.sort { $0.from < $1.from }
