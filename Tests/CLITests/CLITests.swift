@@ -20,6 +20,13 @@ struct CLI {
         var stderr: String
     }
 
+    /// The mirror's contacts by state, as `status --json` reports them.
+    static func contactCounts(_ db: String) throws -> [String: Int] {
+        let status = try run(["status", "--json", "--db", db])
+        let document = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
+        return document?["contacts"] as? [String: Int] ?? [:]
+    }
+
     @discardableResult
     static func run(_ arguments: [String], environment: [String: String] = [:], input: Data? = nil) throws -> Result {
         let process = Process()

@@ -113,4 +113,36 @@ import Testing
         }
         #expect(await simulator.workspace.requestLog().count == before, "nothing was sent")
     }
+
+    @Test func aDamagedSchemaIsCaughtOnOpenAndRepairedWithoutLosingAContact() throws {
+        let workspace = try Workspace(contacts: 300)
+        let db = ["--db", workspace.db]
+        #expect(try CLI.run(["contacts", "create", "--email", "kept@example.com"] + db).status == 0)
+        let queue = try DatabaseQueue(path: workspace.db)
+        try queue.write { db in try db.execute(sql: "DROP TABLE contacts_fts; DROP INDEX contacts_by_email") }
+        try queue.close()
+        for command in [["status"], ["contacts", "query", "--search", "ana"], ["contacts", "create", "--email", "x@y.io"]] {
+            let refused = try CLI.run(command + db)
+            #expect(refused.status == 1, "\(command)")
+            #expect(refused.stderr.contains("missing index contacts_by_email, table contacts_fts"), "\(refused.stderr)")
+            #expect(refused.stderr.contains("doctor --repair"))
+            #expect(!refused.stderr.contains("SELECT") && !refused.stderr.contains("INSERT"), "no SQL: \(refused.stderr)")
+        }
+        let check = try CLI.run(["doctor"] + db)
+        #expect(check.status == 1 && check.stdout.contains("--repair"))
+        let repaired = try CLI.run(["doctor", "--repair", "--json"] + db)
+        #expect(repaired.status == 0, "\(repaired.stdout) \(repaired.stderr)")
+        #expect(repaired.stdout.contains("\"sound\":true"))
+        #expect(try CLI.contactCounts(workspace.db) == ["synced": 300, "pending": 1, "tombstoned": 0])
+        let search = try CLI.run(["contacts", "query", "--search", "kept", "--format", "ndjson"] + db)
+        #expect(search.stdout.contains("kept@example.com"), "the full-text index was rebuilt from the contacts")
+        #expect(try CLI.run(["outbox", "list", "--json"] + db).stdout.contains("kept@example.com"))
+
+        let lost = try DatabaseQueue(path: workspace.db)
+        try lost.write { db in try db.execute(sql: "DROP TABLE outbox") }
+        try lost.close()
+        let beyond = try CLI.run(["doctor", "--repair"] + db)
+        #expect(beyond.status == 1)
+        #expect(beyond.stderr.contains("lost table outbox, which cannot be rebuilt"), "\(beyond.stderr)")
+    }
 }

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 
+@testable import IntercomSync
+
 /// Text beyond ASCII, as people type and files carry it: letters of any case in filters,
 /// internationalised emails, CSV saved as Windows-1252, and the tool's own version.
 @Suite struct TextAndEncodingTests {
@@ -53,5 +55,36 @@ import Testing
         let version = try CLI.run(["--version"])
         #expect(version.status == 0, "\(version.stderr)")
         #expect(version.stdout.contains("intercom-sync 0.") && version.stdout.contains("mirror schema 14"), "\(version.stdout)")
+    }
+
+    @Test func controlCharactersInContactsNeverReachTheTerminal() async throws {
+        let simulator = try await SyncCommandTests.simulator(contacts: 3)
+        defer { Task { await simulator.stop() } }
+        let evil = "Evil \u{1b}[2J\u{1b}]0;pwned\u{07}\rfake\u{202e}gnp.exe"
+        let id = await simulator.workspace.contactIDs()[0]
+        let fields = JSONValue.object(["name": .string(evil)]).jsonText
+        try await simulator.workspace.edit(id: id, fieldsJSON: fields)
+        let workspace = try Workspace(contacts: 0)
+        let token = ["INTERCOM_ACCESS_TOKEN": simulator.accessToken]
+        let sync = try await CLI.runOffPool(
+            SyncCommandTests.arguments(["sync"], db: workspace.db, simulator: simulator), environment: token)
+        #expect(sync.status == 0, "\(sync.stderr)")
+        let db = ["--db", workspace.db]
+        let shown = [
+            try CLI.run(["contacts", "query", "--search", "evil"] + db),
+            try CLI.run(["contacts", "get", id, "--offline"] + db),
+        ]
+        for result in shown {
+            #expect(result.status == 0, "\(result.stderr)")
+            let raw = Set(result.stdout.unicodeScalars.map(\.value))
+            #expect(raw.isDisjoint(with: [0x1b, 0x07, 0x0d, 0x202e]), "\(result.stdout.debugDescription)")
+            #expect(result.stdout.contains(#"Evil \u001b[2J\u001b]0;pwned\u0007\r"#), "\(result.stdout)")
+        }
+        // Machine-readable output stays exact.
+        let json = try CLI.run(["contacts", "get", id, "--offline", "--json"] + db)
+        let document = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect((document?["contact"] as? [String: Any])?["name"] as? String == evil)
+        let csv = try CLI.run(["contacts", "query", "--search", "evil", "--format", "csv"] + db)
+        #expect(csv.stdout.contains(evil))
     }
 }

@@ -119,6 +119,29 @@ import Testing
         #expect(summary.tombstoned == 1)
         #expect(try await harness.differences() == [])
     }
+
+    @Test func aWalkThatWouldTombstoneTooMuchStopsBeforeCommitting() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 100)
+        defer { Task { await harness.stop() } }
+        _ = try await harness.sync.run()
+        let ids = await harness.workspace.contactIDs()
+        for id in ids.prefix(15) { try await harness.workspace.delete(id: id) }
+        harness.workspace.clock.advance(by: 60)
+        let fifteen = try await harness.sync.run(.full)
+        #expect(fifteen.tombstoned == 15, "15 of 100 is a plausible cull")
+
+        for id in ids.dropFirst(15).prefix(30) { try await harness.workspace.delete(id: id) }
+        harness.workspace.clock.advance(by: 60)
+        await #expect {
+            try await harness.sync.run(.full)
+        } throws: { error in
+            (error as? SyncError)?.kind == .massDelete && "\(error)".contains("tombstone 30 (35%)")
+        }
+        #expect(try harness.mirror.status().contacts.synced == 85, "nothing of the walk's end was committed")
+        let confirmed = try await harness.sync.run(.full, safety: ContactSync.Safety(allowMassDelete: true))
+        #expect(confirmed.tombstoned == 30)
+        #expect(try await harness.differences() == [])
+    }
 }
 
 extension FullPullTests {

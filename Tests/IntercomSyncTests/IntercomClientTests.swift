@@ -129,4 +129,17 @@ import Testing
         #expect(answer.response.status == 200)
         #expect(client.counters.rateLimited >= 10, "more 429s than the request's two attempts")
     }
+
+    @Test func onlyLoopbackMayBePlainHTTP() {
+        for url in [
+            "http://127.0.0.1:8700", "http://127.5.6.7", "http://localhost:1", "http://[::1]:80", "https://api.intercom.io",
+        ] {
+            #expect(!IntercomConnection.sendsTokenInClear(to: URL(string: url)!), "\(url)")
+        }
+        for url in [
+            "http://api.intercom.io", "http://10.0.0.1", "http://0.0.0.0:9", "http://127.0.0.1.evil.example", "http://128.0.0.1",
+        ] {
+            #expect(IntercomConnection.sendsTokenInClear(to: URL(string: url)!), "\(url)")
+        }
+    }
 }

@@ -269,26 +269,43 @@ func threadName() -> String { Thread.current.name ?? "" }
 @Suite struct TurnQueueTests {
     @Test func workRunsOneAtATimeInTheOrderItAsked() async throws {
         let turns = TurnQueue()
-        let log = Shared<[String]>([])
+        let log = Shared<[Int]>([])
         let inside = Shared(0)
+        let overlaps = Shared(0)
+        let (gate, opened) = AsyncStream<Void>.makeStream()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<8 {
                 group.addTask {
                     try await turns.run {
-                        let overlapping = inside.withLock {
-                            $0 += 1
-                            return $0 > 1
+                        if inside.withLock({
+                            $0 += 1; return $0 > 1
+                        }) {
+                            overlaps.withLock { $0 += 1 }
                         }
-                        log.withLock { $0.append(overlapping ? "overlap" : "ok \(index)") }
-                        try await Task.sleep(for: .milliseconds(5))
+                        log.withLock { $0.append(index) }
+                        // The first holds the turn until every other one is in line.
+                        if index == 0 { for await _ in gate { break } }
+                        try await Task.sleep(for: .milliseconds(2))
                         inside.withLock { $0 -= 1 }
                     }
                 }
+                // Each asks only once the one before it is running or in line.
+                try await Self.until { log.withLock { $0.count } + turns.waiting == index + 1 }
             }
+            opened.yield()
             try await group.waitForAll()
         }
-        let entries = log.withLock { $0 }
-        #expect(entries.count == 8 && !entries.contains("overlap"))
+        #expect(overlaps.withLock { $0 } == 0)
+        #expect(log.withLock { $0 } == Array(0..<8))
+    }
+
+    /// Polls `condition` every millisecond, failing after 10 s.
+    static func until(_ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !condition() {
+            try #require(ContinuousClock.now < deadline, "the condition never held")
+            try await Task.sleep(for: .milliseconds(1))
+        }
     }
 
     @Test func aFailingTurnPassesTheTurnOn() async throws {

@@ -228,6 +228,30 @@ import Testing
         #expect(try await harness.differences() == [])
     }
 
+    /// A resumed pull walks again each range whose count differs from the mirror's, and what
+    /// the new walk does not see is only a candidate: a contact search does not show yet (created
+    /// within its lag, fetched by `GET`) is proven alive by its own `GET` and kept.
+    @Test func aRewalkKeepsALiveContactItCannotSee() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 4_500) {
+            $0.faults.latencyMilliseconds = 2
+            $0.searchLagSeconds = 600
+        }
+        defer { Task { await harness.stop() } }
+        let sync = Self.parallelSync(harness, concurrency: 4, rangeTarget: 450)
+        _ = try await sync.runUntil(PageLimit(pages: 12))
+        // Created now: the list and `GET` see it at once, search only after its lag.
+        let unseen = try await harness.workspace.create(fieldsJSON: #"{"email": "not-in-search-yet@example.com"}"#)
+        #expect(try await sync.getContact(unseen, freshness: .refresh).contact?.state == .synced)
+        harness.workspace.clock.advance(by: 60)
+        let summary = try await sync.run()
+        #expect(summary.resumed)
+        #expect(summary.rewalkedRanges >= 1, "the range holding it counts one fewer than the mirror: \(summary)")
+        #expect(summary.proofRequests >= 1, "\(summary)")
+        #expect(summary.tombstoned == 0, "\(summary)")
+        #expect(try harness.mirror.contact(id: unseen)?.state == .synced, "a live contact was tombstoned")
+        #expect(try harness.tombstonedIDs().isEmpty)
+    }
+
     @Test func aStoppedParallelPullResumesEveryRangeWithoutRefetching() async throws {
         let harness = try await SimulatorHarness.start(contacts: 4_500) { $0.faults.latencyMilliseconds = 2 }
         defer { Task { await harness.stop() } }

@@ -148,11 +148,26 @@ final class ManualTime: Sendable {
     @Test func aWaiterGetsTheSlotOfTheFirstRelease() async throws {
         let limit = ConcurrencyLimit(cap: 1) { 0 }
         await limit.acquire()
-        let waiter = Task { await limit.acquire() }
+        let acquired = Shared(0)
+        let waiter = Task {
+            await limit.acquire()
+            acquired.withLock { $0 += 1 }
+        }
         try await Task.sleep(for: .milliseconds(20))
+        #expect(acquired.withLock { $0 } == 0, "a second caller waits while the only slot is held")
         limit.release()
-        await waiter.value  // would hang if the slot were not handed on
+        try await TurnQueueTests.until { acquired.withLock { $0 } == 1 }
+        await waiter.value
+        // The slot passed to the waiter: a third caller waits until the waiter releases it.
+        let third = Task {
+            await limit.acquire()
+            acquired.withLock { $0 += 1 }
+        }
+        try await Task.sleep(for: .milliseconds(20))
+        #expect(acquired.withLock { $0 } == 1, "the waiter holds the slot")
         limit.release()
-        #expect(limit.limit == 1)
+        try await TurnQueueTests.until { acquired.withLock { $0 } == 2 }
+        await third.value
+        limit.release()
     }
 }

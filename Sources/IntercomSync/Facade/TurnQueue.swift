@@ -37,6 +37,9 @@ final class TurnQueue: Sendable {
         }
     }
 
+    /// How many callers are waiting for their turn.
+    var waiting: Int { state.withLock { $0.waiting.count } }
+
     private func release() {
         let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
             if state.waiting.isEmpty {
