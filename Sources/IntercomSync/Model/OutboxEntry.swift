@@ -1,5 +1,3 @@
-import GRDB
-
 /// One queued operation in the outbox.
 public struct OutboxEntry: Sendable, Equatable, Identifiable {
     public enum Kind: String, Sendable, Codable, CaseIterable {
@@ -70,35 +68,6 @@ public struct OutboxEntry: Sendable, Equatable, Identifiable {
 
     /// The queue position.
     public var id: Int64 { seq }
-}
-
-extension OutboxEntry: MirrorRow {
-    static let columns = """
-        seq, kind, contact_id, depends_on, payload, state, attempts, next_attempt_at, last_error_status, \
-        last_error_code, last_error_message, last_error_request_id, remote_id, created_at, updated_at
-        """
-
-    init(row: Row) throws {
-        let kindText: String = row[1]
-        let stateText: String = row[5]
-        guard let kind = Kind(rawValue: kindText), let state = OutboxState(rawValue: stateText) else {
-            throw MirrorError(.corrupt, detail: "outbox entry \(row[0] as Int64) has kind \(kindText), state \(stateText)")
-        }
-        seq = row[0]
-        self.kind = kind
-        contactID = row[2]
-        dependsOn = row[3]
-        payload = row[4]
-        self.state = state
-        attempts = row[6]
-        nextAttemptAt = row[7]
-        if let code: String = row[9] {
-            lastError = Failure(status: row[8], code: code, message: row[10] ?? "", requestID: row[11])
-        }
-        remoteID = row[12]
-        createdAt = row[13]
-        updatedAt = row[14]
-    }
 }
 
 /// A staging or outbox command that cannot be done as asked.

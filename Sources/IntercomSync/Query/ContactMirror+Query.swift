@@ -26,33 +26,6 @@ extension ContactMirror {
     }
 }
 
-/// One SQL statement with its arguments.
-struct PlannedStatement {
-    var sql: String
-    var values: [DatabaseValue]
-    var arguments: StatementArguments { StatementArguments(values) }
-}
-
-/// Runs a query's statements: the mirror's own connection (`MirrorReader`) or one of the pool's.
-protocol QueryRunner {
-    func contacts(_ statement: PlannedStatement) throws -> [StoredContact]
-    /// The first column of the first row, as an integer (0 without a row).
-    func integer(_ statement: PlannedStatement) throws -> Int64
-}
-
-/// A pool connection running a query's statements.
-struct PoolQueries: QueryRunner {
-    let db: Database
-
-    func contacts(_ statement: PlannedStatement) throws -> [StoredContact] {
-        try StoredContact.fetchAll(db.cachedStatement(sql: statement.sql), arguments: statement.arguments)
-    }
-
-    func integer(_ statement: PlannedStatement) throws -> Int64 {
-        try Int64.fetchOne(db.cachedStatement(sql: statement.sql), arguments: statement.arguments) ?? 0
-    }
-}
-
 /// A query turned into SQL statements, and the way to run them.
 ///
 /// Most queries are one statement. Two kinds of search are not, because a short prefix can match

@@ -72,7 +72,7 @@ extension ContactSync {
         }
         // A local id whose create was pushed is asked for by the Intercom id it became.
         let target = stored?.id ?? id
-        async let binding = WorkspaceBinding.check(mirror, client: client, rebind: false)
+        async let binding = mirror.bind(to: client.workspaceIdentity(), rebind: false)
         switch try await fetch(target, stored: stored) {
         case .offline(let answer):
             return answer

@@ -74,7 +74,7 @@ package final class ContactSync: Sendable {
         // its counts. A rebind that changes the mirror's state just leaves them unused.
         let opening = try beginsPlannedPull(mode) ? Task { try await self.openPlan() } : nil
         defer { opening?.cancel() }
-        try await WorkspaceBinding.check(mirror, client: client, rebind: safety.rebind)
+        try await mirror.bind(to: client.workspaceIdentity(), rebind: safety.rebind)
         // The workspace's lists are read while the pull walks, and written after it: they add
         // no round trip to the end of the pull.
         let lists = Task { try await self.readLists() }

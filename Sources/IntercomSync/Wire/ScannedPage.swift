@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import IntercomJSON
 
 /// An Intercom list or search page taken apart for the mirror in one pass over its bytes.
 struct ScannedPage: Sendable {
@@ -58,16 +58,6 @@ struct ScannedPage: Sendable {
         self.nextCursor = nextCursor
         self.totalCount = totalCount
     }
-
-    /// Compresses every body with `compressor` ahead of the writer, which takes them as they are
-    /// if it still writes with that compressor (and compresses them again otherwise): the
-    /// compression then runs where the page was read, beside the writer rather than on it.
-    mutating func pack(with compressor: BodyCompressor) {
-        for index in contacts.indices {
-            let bytes = try? compressor.pack(contacts[index].body) { [UInt8]($0) }
-            contacts[index].packed = bytes.map { (compressor, $0) }
-        }
-    }
 }
 
 /// One contact as the mirror stores it: the fields it indexes, read leniently (a wrong type is
@@ -78,8 +68,9 @@ struct ScannedContact: Sendable {
     /// The raw text of `custom_attributes` when it is an object.
     var customAttributes = "{}"
     var body = ""
-    /// The body compressed ahead of the writer, and by what (`ScannedPage.pack(with:)`).
-    var packed: (compressor: BodyCompressor, bytes: [UInt8])?
+    /// The body compressed by the store ahead of its writer, and the compressor that did it
+    /// (`ScannedPage.pack(with:)`).
+    var packed: (compressor: any AnyObject & Sendable, bytes: [UInt8])?
     /// The tags and companies the body lists; nil where it has no such list (the contact's
     /// links are then left as they are).
     var tags: LinkList?
@@ -232,58 +223,6 @@ struct ScannedContact: Sendable {
         if case .string(let url)? = avatar { values.append(.text(url)) } else { values.append(.null) }
         values += [value(fields[.ownerID]), .text(customAttributes), value(fields[.createdAt]), value(fields[.updatedAt])]
         return values
-    }
-
-    /// Binds ?1…?13 of the upsert statement: `columnValues`, the body compressed, then the fetch
-    /// time.
-    func bind(to statement: RawBinding, fetchedAt: Int, compressor: BodyCompressor) throws {
-        for (index, value) in columnValues.enumerated() {
-            let position = Int32(index + 1)
-            switch value {
-            case .null: break
-            case .int(let number): statement.bind(position, number)
-            case .double(let number): statement.bind(position, number)
-            case .text(let text): statement.bind(position, text)
-            }
-        }
-        if let packed, packed.compressor === compressor {
-            packed.bytes.withUnsafeBytes { statement.bind(12, blob: $0) }
-        } else {
-            try compressor.pack(body) { statement.bind(12, blob: $0) }
-        }
-        statement.bind(13, Int64(fetchedAt))
-    }
-}
-
-/// Pages taken apart on every core, each waited for in turn by the writer (`upsertPages`).
-final class ScannedPages: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var results: [Result<ScannedPage, any Error>?]
-
-    /// `compressor`, when given, compresses the bodies as the pages are read.
-    init(_ pages: [String], compressor: BodyCompressor? = nil) {
-        results = Array(repeating: nil, count: pages.count)
-        DispatchQueue.global().async { [self] in
-            DispatchQueue.concurrentPerform(iterations: pages.count) { index in
-                let result = Result {
-                    var page = try ScannedPage(pages[index])
-                    if let compressor { page.pack(with: compressor) }
-                    return page
-                }
-                condition.lock()
-                results[index] = result
-                condition.broadcast()
-                condition.unlock()
-            }
-        }
-    }
-
-    /// Page `index`, once it is read; throws what reading it threw.
-    func page(_ index: Int) throws -> ScannedPage {
-        condition.lock()
-        defer { condition.unlock() }
-        while results[index] == nil { condition.wait() }
-        return try results[index]!.get()
     }
 }
 

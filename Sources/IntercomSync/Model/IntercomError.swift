@@ -75,30 +75,6 @@ public struct IntercomError: Error, Sendable, Equatable, CustomStringConvertible
         return "\(what); Intercom's answers are far smaller, so \(server) is not answering as Intercom does"
     }
 
-    /// Decodes Intercom's `{"type":"error.list","request_id":…,"errors":[{code,message}]}`.
-    init(response: HTTPResponse, operation: String) {
-        var code = "http_\(response.status)"
-        var message = HTTPURLResponseStatus.text(response.status)
-        var requestID: String?
-        if let envelope = try? JSONValue(jsonText: String(decoding: response.body, as: UTF8.self)) {
-            requestID = envelope["request_id"]?.string.map(Self.oneLine)
-            if let first = envelope["errors"]?.elements.first {
-                code = first["code"]?.string.map(Self.oneLine) ?? code
-                message = first["message"]?.string.map(Self.oneLine) ?? message
-            }
-        }
-        if (300..<400).contains(response.status) {
-            code = "redirect_refused"
-            message =
-                "the server answered with a redirect (\(response.status)) to \(response.header("location") ?? "no location"); "
-                + "Intercom's API does not redirect, and the engine never follows one, so the access token "
-                + "goes to no other address"
-        }
-        self.init(
-            kind: Self.classify(status: response.status, code: code), status: response.status, code: code,
-            message: message, requestID: requestID, operation: operation, headers: response.headers)
-    }
-
     /// The server's words on one line: its line breaks and other control characters become
     /// spaces, so that an error printed as one line stays one line.
     static func oneLine(_ text: String) -> String {
