@@ -1,12 +1,6 @@
 import Foundation
-import GRDB
 
 extension ContactSync {
-    /// When the full pull in progress began, the list cursor it stopped at, whether it was
-    /// found interrupted, whether it had already walked everything, and whether the mirror held
-    /// no synced contact fetched before it began (`SyncStateKey.fullPullNoneOlder`).
-    typealias FullPullStart = (startedAt: Int, cursor: String?, resumed: Bool, walked: Bool, noneOlder: Bool)
-
     /// Walks every contact, then proves the unseen ones gone and tombstones them.
     ///
     /// With `concurrency` above 1 the walk is partitioned (`partitionedWalk`): ranges of
@@ -19,14 +13,12 @@ extension ContactSync {
         progress: (@Sendable (SyncProgress) -> Void)?
     ) async throws {
         summary.passes.append(.full)
-        let start = try await mirror.writer.write { [now] db in
-            try Self.startFullPull(at: now(), in: db)
-        }
+        let start = try await mirror.beginFullPull(at: now())
         summary.resumed = summary.resumed || start.resumed
         if !start.walked {
             try await walkEverything(start: start, opening: opening, into: &summary, progress: progress)
         }
-        let newestAtStart = try mirror.syncState(.fullPullNewestAtStart).flatMap(Int.init)
+        let newestAtStart = try mirror.fullPullProgress()?.newestAtStart
         var caughtUp = false
         if start.resumed {
             // The walk began in an earlier run, maybe days ago: pages walked then miss what changed
@@ -42,20 +34,16 @@ extension ContactSync {
         if !start.noneOlder {
             try await proveUnseen(startedAt: start.startedAt, allowMassDelete: allowMassDelete, into: &summary)
         }
-        let tombstoned = try await mirror.writer.write { [now, caughtUp] db in
-            try Self.finishFullPull(
-                startedAt: start.startedAt, now: now(), caughtUp: caughtUp, lookingForUnseen: !start.noneOlder, in: db)
-        }
-        summary.tombstoned += tombstoned
+        summary.tombstoned += try await mirror.finishFullPull(at: now(), caughtUp: caughtUp)
     }
 
     /// Walks the workspace, partitioned when it can be, and marks the walk done.
     private func walkEverything(
-        start: FullPullStart, opening: Task<PlanOpening, any Error>?, into summary: inout SyncSummary,
+        start: FullPullProgress, opening: Task<PlanOpening, any Error>?, into summary: inout SyncSummary,
         progress: (@Sendable (SyncProgress) -> Void)?
     ) async throws {
-        var ranges = try await mirror.writer.read { db in try PullRange.fetchAll(db) }
-        let beginning = ranges.isEmpty && start.cursor == nil
+        var ranges = try await mirror.pullRanges()
+        let beginning = ranges.isEmpty && start.listCursor == nil
         // Before its first page, a walk records the workspace's newest update (`newestUpdateNow`),
         // asked alongside its plan's first requests so that it costs no round trip of its own.
         var newestAtStart: Int?
@@ -80,14 +68,9 @@ extension ContactSync {
                 summary.planRequests += 1
                 newestAtStart = try await newestUpdateNow()
             }
-            try await mirror.writer.write { [ranges, newestAtStart] db in
-                try PullRange.save(ranges, in: db)
-                try ContactMirror.setSyncState(.fullPullNewestAtStart, to: newestAtStart.map(String.init), in: db)
-            }
+            try await mirror.planFullPull(ranges, newestAtStart: newestAtStart)
         }
-        let held = try await mirror.writer.writeWithoutTransaction { db in
-            try Int.fetchOne(db, sql: "SELECT count(*) FROM contacts WHERE state != 'tombstoned'") ?? 0
-        }
+        let held = try await mirror.liveContactCount()
         if !ranges.isEmpty {
             summary.ranges = ranges.count
             let total = ranges.reduce(0) { $0 + $1.expected }
@@ -100,8 +83,8 @@ extension ContactSync {
         } else {
             let first: FetchedPage
             do {
-                first = try await fetchListPage(after: start.cursor)
-            } catch let error as IntercomError where start.cursor != nil && error.kind == .permanent {
+                first = try await fetchListPage(after: start.listCursor)
+            } catch let error as IntercomError where start.listCursor != nil && error.kind == .permanent {
                 // Intercom no longer accepts the saved cursor: walk again from the first page.
                 // The contacts already marked seen were seen in this pull: the result is the same.
                 first = try await fetchListPage(after: nil)
@@ -111,9 +94,7 @@ extension ContactSync {
                 try await self.listWalk(from: first, markingSeen: !start.noneOlder, into: &summary, progress: progress)
             }
         }
-        try await mirror.writer.write { db in
-            try ContactMirror.setSyncState(.fullPullWalked, to: "1", in: db)
-        }
+        try await mirror.markFullPullWalked()
     }
 
     /// Runs `walk` with the indexes deferred to its end when it is a first pull of a large
@@ -148,12 +129,8 @@ extension ContactSync {
                 inFlight = Task { try await fetchListPage(after: next) }
             }
             let page = current
-            let written = try await mirror.writer.write { db in
-                let written = try ContactMirror.upsert(page: page.page, fetchedAt: page.fetchedAt, in: db)
-                if markingSeen { try ContactMirror.markSeen(page.page, fetchedAt: page.fetchedAt, in: db) }
-                try ContactMirror.setSyncState(.fullPullCursor, to: next, in: db)
-                return written
-            }
+            let written = try await mirror.commitListPage(
+                page.page, fetchedAt: page.fetchedAt, markingSeen: markingSeen, next: next)
             fetched += page.page.contacts.count
             summary.fetched += page.page.contacts.count
             summary.written += written
@@ -170,51 +147,15 @@ extension ContactSync {
         return try await fetchPage("GET", "/contacts", query: query)
     }
 
-    /// Starts a full pull, or finds the one a killed process left.
-    private static func startFullPull(at time: Int, in db: Database) throws -> FullPullStart {
-        if let started = try ContactMirror.syncState(.fullPullStartedAt, in: db).flatMap(Int.init) {
-            return (
-                started, try ContactMirror.syncState(.fullPullCursor, in: db), true,
-                try ContactMirror.syncState(.fullPullWalked, in: db) != nil,
-                try ContactMirror.syncState(.fullPullNoneOlder, in: db) != nil
-            )
-        }
-        // Stops at the first synced contact: at most one scan, of a mirror whose every contact
-        // was fetched after `time`.
-        let older =
-            try Bool.fetchOne(
-                db,
-                sql: "SELECT EXISTS (SELECT 1 FROM contacts WHERE state = 'synced' AND ifnull(fetched_at, 0) < ?)",
-                arguments: [time]) ?? true
-        let generation = (try ContactMirror.syncState(.fullPullGeneration, in: db).flatMap(Int.init) ?? 0) + 1
-        try ContactMirror.setSyncState(.fullPullGeneration, to: String(generation), in: db)
-        try ContactMirror.setSyncState(.fullPullStartedAt, to: String(time), in: db)
-        try ContactMirror.setSyncState(.fullPullCursor, to: nil, in: db)
-        try ContactMirror.setSyncState(.fullPullWalked, to: nil, in: db)
-        try ContactMirror.setSyncState(.fullPullNewestAtStart, to: nil, in: db)
-        try ContactMirror.setSyncState(.fullPullNoneOlder, to: older ? nil : "1", in: db)
-        try PullRange.save([], in: db)
-        try ContactMirror.clearSeen(in: db)
-        return (time, nil, false, false, !older)
-    }
-
     /// Before a contact the walk did not see becomes a tombstone, a `GET` must prove it gone
     /// (404, or 410 for one merged away): search lags, and a contact can be missing from a walk
     /// that still exists. One that answers is stored and counts as seen. The share check runs
     /// first, so an empty or foreign walk costs no `GET` a contact.
     private func proveUnseen(startedAt: Int, allowMassDelete: Bool, into summary: inout SyncSummary) async throws {
-        if !allowMassDelete {
-            try await mirror.writer.writeWithoutTransaction { db in
-                try Self.checkDeletionShare(pullStartedAt: startedAt, in: db)
-            }
-        }
+        if !allowMassDelete { try await mirror.checkDeletionShare(pullStartedAt: startedAt) }
         var after = ""
         while true {
-            // On the writer's connection: a reader maps the file, and this scan of every contact
-            // would count the whole mirror in the process's resident memory.
-            let ids = try await mirror.writer.writeWithoutTransaction { [after] db in
-                try ContactMirror.unseenIDs(pullStartedAt: startedAt, after: after, limit: 500, in: db)
-            }
+            let ids = try await mirror.unseenIDs(pullStartedAt: startedAt, after: after, limit: 500)
             guard let last = ids.last else { return }
             _ = try await forEachConcurrently(ids) { id in try await self.prove(id) }
             summary.proofRequests += ids.count
@@ -227,11 +168,7 @@ extension ContactSync {
         let sentAt = now()
         let answer = try await client.sendJSON("GET", "/contacts/\(Self.pathComponent(id))", accepting: [404, 410])
         guard answer.response.status < 300 else { return true }
-        try await mirror.writer.write { db in
-            let stored = try ContactMirror.storeFetched(
-                answer.text, etag: answer.response.header("etag"), fetchedAt: sentAt, in: db)
-            try ContactMirror.markSeen(ids: [id, stored], in: db)
-        }
+        try await mirror.storeProvenAlive(answer.text, asked: id, etag: answer.response.header("etag"), fetchedAt: sentAt)
         return false
     }
 
@@ -257,56 +194,5 @@ extension ContactSync {
             }
             return results.map { $0! }
         }
-    }
-
-    /// Throws `SyncError.massDelete` when the walk would tombstone an implausible share of the
-    /// mirror (`massDeleteShare`); nothing is tombstoned, and the next sync proves and checks
-    /// again.
-    private static func checkDeletionShare(pullStartedAt: Int, in db: Database) throws {
-        try checkDeletionShare(doomed: ContactMirror.unseenCount(pullStartedAt: pullStartedAt, in: db), in: db)
-    }
-
-    /// The same check for `doomed` contacts about to be proven and tombstoned.
-    static func checkDeletionShare(doomed: Int, in db: Database) throws {
-        guard doomed > 0 else { return }
-        let synced = try Int.fetchOne(db, sql: "SELECT count(*) FROM contacts WHERE state = 'synced'") ?? 0
-        let share = Double(doomed) / Double(max(synced, 1))
-        guard doomed == synced || (doomed > massDeleteFloor && share > massDeleteShare) else { return }
-        throw SyncError(
-            .massDelete,
-            "the walk found \(synced - doomed) of the mirror's \(synced) contacts, so it would tombstone \(doomed) "
-                + String(format: "(%.0f%%)", share * 100)
-                + ". Stopped before tombstoning any: an empty or wrong answer from the server looks just like this",
-            remedy: .allowMassDelete)
-    }
-
-    /// The walk is complete and the unseen are proven gone: tombstone them, and set where the
-    /// next incremental pull starts. That is the workspace's newest update when the walk began:
-    /// an edit made while it ran may sit behind a page already walked. A catch-up pass
-    /// (`caughtUp`) has set the watermark itself, from what it pulled. Without either (a server
-    /// that would not say), the newest update the mirror holds. (The share was checked before
-    /// the proof, which only ever finds more contacts alive.)
-    private static func finishFullPull(
-        startedAt: Int, now: Int, caughtUp: Bool, lookingForUnseen: Bool, in db: Database
-    ) throws -> Int {
-        let tombstoned =
-            lookingForUnseen ? try ContactMirror.tombstoneUnseen(pullStartedAt: startedAt, now: now, in: db) : 0
-        let stored = try ContactMirror.syncState(.incrementalWatermark, in: db).flatMap(Int.init)
-        if caughtUp {
-            // Set by the catch-up pass.
-        } else if let newestAtStart = try ContactMirror.syncState(.fullPullNewestAtStart, in: db).flatMap(Int.init) {
-            try ContactMirror.setSyncState(.incrementalWatermark, to: String(newestAtStart), in: db)
-        } else if let newest = try ContactMirror.newestUpdate(in: db) {
-            try ContactMirror.setSyncState(.incrementalWatermark, to: String(max(stored ?? newest, newest)), in: db)
-        }
-        try ContactMirror.setSyncState(.fullPullNewestAtStart, to: nil, in: db)
-        try ContactMirror.setSyncState(.fullPullStartedAt, to: nil, in: db)
-        try ContactMirror.setSyncState(.fullPullCursor, to: nil, in: db)
-        try ContactMirror.setSyncState(.fullPullWalked, to: nil, in: db)
-        try ContactMirror.setSyncState(.fullPullNoneOlder, to: nil, in: db)
-        try PullRange.save([], in: db)
-        try ContactMirror.clearSeen(in: db)
-        try ContactMirror.setSyncState(.lastFullPullAt, to: String(now), in: db)
-        return tombstoned
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// How fresh a `getContact` answer must be.
 public enum ContactFreshness: Sendable, Equatable {
@@ -144,24 +143,22 @@ extension ContactSync {
         let sentAt = answer.sentAt
         switch answer.response.status {
         case 304:
-            try await mirror.writer.write { db in try ContactMirror.markValidated(id: id, at: sentAt, in: db) }
+            try await mirror.markValidated(id: id, at: sentAt)
             return ContactAnswer(contact: try mirror.contact(id: id), source: .revalidated, age: 0)
         case 404:
-            try await mirror.writer.write { db in try ContactMirror.tombstone(id: id, at: sentAt, in: db) }
+            try await mirror.tombstone(id: id, at: sentAt)
             return ContactAnswer(contact: try mirror.contact(id: id), source: .fetched, age: 0)
         case 410:
             let error = IntercomError(response: answer.response, operation: "GET /contacts/\(id)")
             guard hops > 0, let survivor = Self.linkedContactID(answer.response.header("link")) else { throw error }
-            try await mirror.writer.write { db in try ContactMirror.tombstone(id: id, at: sentAt, in: db) }
+            try await mirror.tombstone(id: id, at: sentAt)
             var followed = try await revalidate(survivor, stored: try mirror.contact(id: survivor), followingMerges: hops - 1)
             followed.mergedFrom = followed.mergedFrom ?? id
             return followed
         default:
             let etag = answer.response.header("etag")
             let before = stored?.body
-            let storedID = try await mirror.writer.write { db in
-                try ContactMirror.storeFetched(answer.text, etag: etag, fetchedAt: sentAt, in: db)
-            }
+            let storedID = try await mirror.storeFetched(answer.text, etag: etag, fetchedAt: sentAt)
             let current = try mirror.contact(id: storedID)
             let unchanged = before != nil && current?.body == before
             return ContactAnswer(contact: current, source: unchanged ? .revalidated : .fetched, age: 0)

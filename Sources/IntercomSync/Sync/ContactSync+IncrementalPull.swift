@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import IntercomJSON
 
 extension ContactSync {
     /// Pulls what changed since the watermark with `POST /contacts/search` on `updated_at`,
@@ -18,7 +18,7 @@ extension ContactSync {
         catchingUp floor: Int? = nil
     ) async throws {
         guard try await incrementalPass(into: &summary, progress: progress, catchingUp: floor) else { return }
-        let watermark = try mirror.syncState(.incrementalWatermark).flatMap(Int.init)
+        let watermark = try mirror.incrementalWatermark()
         _ = try await incrementalPass(
             into: &summary, progress: progress, catchingUp: floor == nil ? nil : watermark.map { $0 - Self.incrementalMargin })
     }
@@ -28,20 +28,18 @@ extension ContactSync {
         into summary: inout SyncSummary, progress: (@Sendable (SyncProgress) -> Void)?, catchingUp floor: Int?
     ) async throws -> Bool {
         if summary.passes.last != .incremental { summary.passes.append(.incremental) }
-        let start = try await mirror.writer.write { db in try Self.startIncrementalPull(from: floor, in: db) }
+        let start = try await mirror.beginIncrementalPass(from: floor, margin: Self.incrementalMargin)
         summary.resumed = summary.resumed || start.resumed
-        var ranges = try await mirror.writer.read { db in try PullRange.fetchAll(db, table: .incremental) }
+        var ranges = try await mirror.pullRanges(.incremental)
         if ranges.isEmpty && start.cursor == nil && concurrency > 1 {
             ranges = try await planIncrementalRanges(floor: start.floor, into: &summary)
-            try await mirror.writer.write { [ranges] db in try PullRange.save(ranges, table: .incremental, in: db) }
+            try await mirror.planIncrementalPass(ranges)
         }
         if !ranges.isEmpty {
             summary.incrementalRanges = ranges.count
             let kind = RangeWalk(table: .incremental, updatedAfter: start.floor, markingSeen: floor != nil)
             try await partitionedWalk(ranges, as: kind, into: &summary, progress: progress)
-            try await mirror.writer.write { [now] db in
-                try Self.finishIncrementalPass(now: now(), in: db)
-            }
+            try await mirror.finishIncrementalPass(at: now())
             return start.resumed
         }
         var fetched = 0
@@ -69,18 +67,9 @@ extension ContactSync {
             if !done {
                 inFlight = Task { [next] in try await fetchSearchPage(floor: start.floor, after: next) }
             }
-            let written = try await mirror.writer.write { [now] db in
-                let written = try ContactMirror.upsert(page: current.page, fetchedAt: current.fetchedAt, in: db)
-                if floor != nil { try ContactMirror.markSeen(current.page, fetchedAt: current.fetchedAt, in: db) }
-                try Self.notePassNewest(current.page, in: db)
-                if done {
-                    try Self.finishIncrementalPass(now: now(), in: db)
-                } else {
-                    try ContactMirror.setSyncState(.incrementalCursor, to: next, in: db)
-                    try ContactMirror.setSyncState(.incrementalLastTotal, to: total.map(String.init), in: db)
-                }
-                return written
-            }
+            let written = try await mirror.commitIncrementalPage(
+                current.page, fetchedAt: current.fetchedAt, markingSeen: floor != nil, next: next, total: total, done: done,
+                now: now())
             fetched += current.page.contacts.count
             summary.fetched += current.page.contacts.count
             summary.written += written
@@ -90,28 +79,6 @@ extension ContactSync {
             cursor = next
             lastTotal = total
         }
-    }
-
-    /// Keeps the newest `updated_at` the pass in progress has committed.
-    static func notePassNewest(_ page: ScannedPage, in db: Database) throws {
-        let pageNewest = page.contacts.compactMap(\.updatedAt).max()
-        let passNewest = try ContactMirror.syncState(.incrementalPassNewest, in: db).flatMap(Int.init)
-        let newest = [pageNewest, passNewest].compactMap { $0 }.max()
-        try ContactMirror.setSyncState(.incrementalPassNewest, to: newest.map(String.init), in: db)
-    }
-
-    /// The pass is complete: the watermark moves up to the newest update it saw.
-    private static func finishIncrementalPass(now: Int, in db: Database) throws {
-        let newest = try ContactMirror.syncState(.incrementalPassNewest, in: db).flatMap(Int.init)
-        let watermark = try ContactMirror.syncState(.incrementalWatermark, in: db).flatMap(Int.init)
-        let advanced = [watermark, newest].compactMap { $0 }.max()
-        try ContactMirror.setSyncState(.incrementalWatermark, to: advanced.map(String.init), in: db)
-        try ContactMirror.setSyncState(.incrementalFloor, to: nil, in: db)
-        try ContactMirror.setSyncState(.incrementalCursor, to: nil, in: db)
-        try ContactMirror.setSyncState(.incrementalLastTotal, to: nil, in: db)
-        try ContactMirror.setSyncState(.incrementalPassNewest, to: nil, in: db)
-        try ContactMirror.setSyncState(.lastIncrementalPullAt, to: String(now), in: db)
-        try PullRange.save([], table: .incremental, in: db)
     }
 
     /// A pass of more than `partitionFrom` contacts is split into ranges of `created_at`, as a
@@ -169,25 +136,5 @@ extension ContactSync {
             "sort": .object(["field": "updated_at", "order": "descending"]),
         ])
         return try await fetchPage("POST", "/contacts/search", json: body.jsonText)
-    }
-
-    /// Starts a pass from `given`, else from the watermark, or finds the one a killed process left.
-    private static func startIncrementalPull(from given: Int?, in db: Database) throws
-        -> (floor: Int, cursor: String?, lastTotal: Int?, resumed: Bool)
-    {
-        if let floor = try ContactMirror.syncState(.incrementalFloor, in: db).flatMap(Int.init) {
-            return (
-                floor, try ContactMirror.syncState(.incrementalCursor, in: db),
-                try ContactMirror.syncState(.incrementalLastTotal, in: db).flatMap(Int.init), true
-            )
-        }
-        let watermark = try ContactMirror.syncState(.incrementalWatermark, in: db).flatMap(Int.init)
-        guard let floor = given ?? watermark.map({ $0 - incrementalMargin }) else {
-            throw SyncError(.notReady, "no incremental watermark yet", remedy: .fullSync)
-        }
-        try ContactMirror.setSyncState(.incrementalFloor, to: String(floor), in: db)
-        try ContactMirror.setSyncState(.incrementalCursor, to: nil, in: db)
-        try ContactMirror.setSyncState(.incrementalLastTotal, to: nil, in: db)
-        return (floor, nil, nil, false)
     }
 }

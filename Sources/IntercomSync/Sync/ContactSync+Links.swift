@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import IntercomJSON
 
 /// Tags, companies and segments: after a pull's contacts, the workspace's lists and the links
 /// contacts' bodies could not hold.
@@ -59,7 +59,7 @@ extension ContactSync {
             : pullChangedCompanies(first: lists?.firstCompanies)
         (summary.tags, summary.segments, summary.companies) = try await (tags, segments, companies)
         summary.followedLinks = try await followLinks(progress: progress)
-        if try mirror.syncState(.segmentMembers) != nil {
+        if try mirror.keepsSegmentMembers() {
             try await pullSegmentMembers()
         }
         summary.linkRequests = client.counters.requests - before + (lists == nil ? 0 : WorkspaceLists.requests)
@@ -78,12 +78,10 @@ extension ContactSync {
     private func pullTags(given: [NamedItem]?) async throws -> Int {
         var tags: [NamedItem]
         if let given { tags = given } else { tags = try await readTags() }
-        try await mirror.writer.write { [tags] db in try ContactMirror.replaceTags(tags.map { ($0.id, $0.name) }, in: db) }
-        if given != nil, try await mirror.writer.read({ db in try ContactMirror.linksToUnnamedTags(in: db) }) {
+        try await mirror.replaceTags(tags.map { ($0.id, $0.name) })
+        if given != nil, try await mirror.linksToUnnamedTags() {
             tags = try await readTags()
-            try await mirror.writer.write { [tags] db in
-                try ContactMirror.replaceTags(tags.map { ($0.id, $0.name) }, in: db)
-            }
+            try await mirror.replaceTags(tags.map { ($0.id, $0.name) })
         }
         return tags.count
     }
@@ -100,15 +98,13 @@ extension ContactSync {
     private func pullSegments(given: [NamedItem]?) async throws -> Int {
         let segments: [NamedItem]
         if let given { segments = given } else { segments = try await readSegments() }
-        try await mirror.writer.write { db in
-            try ContactMirror.replaceSegments(
-                segments.map {
-                    (
-                        $0.id, $0.name, $0.fields["person_type"]?.string, $0.fields["created_at"]?.int,
-                        $0.fields["updated_at"]?.int
-                    )
-                }, in: db)
-        }
+        try await mirror.replaceSegments(
+            segments.map {
+                (
+                    $0.id, $0.name, $0.fields["person_type"]?.string, $0.fields["created_at"]?.int,
+                    $0.fields["updated_at"]?.int
+                )
+            })
         return segments.count
     }
 
@@ -154,7 +150,7 @@ extension ContactSync {
                 try await self.companyPage(page).companies
             }.flatMap { $0 }
         }
-        try await mirror.writer.write { [all] db in try ContactMirror.storeCompanies(all, listingEvery: true, in: db) }
+        try await mirror.storeCompanies(all, listingEvery: true)
         if readAhead { _ = try await pullUnknownCompanies() }
         return all.count
     }
@@ -204,7 +200,7 @@ extension ContactSync {
         let read = try await pullUnknownCompanies()
         let first: CompanyPage
         if let given { first = given } else { first = try await companyPage(1) }
-        let held = try await mirror.writer.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM companies") ?? 0 }
+        let held = try await mirror.companyCount()
         return first.total == held ? read : try await pullCompanies(first: first)
     }
 
@@ -213,7 +209,7 @@ extension ContactSync {
     private func pullUnknownCompanies() async throws -> Int {
         var read = 0
         while true {
-            let unknown = try await mirror.writer.read { db in try ContactMirror.unknownLinkedCompanies(limit: 500, in: db) }
+            let unknown = try await mirror.unknownLinkedCompanies(limit: 500)
             if unknown.isEmpty { return read }
             let found = try await forEachConcurrently(unknown) { id -> (String, CompanyRecord?) in
                 let path = "/companies/\(Self.pathComponent(id))"
@@ -229,12 +225,8 @@ extension ContactSync {
                 }
                 return (id, company)
             }
-            try await mirror.writer.write { db in
-                try ContactMirror.storeCompanies(found.compactMap(\.1), in: db)
-                for (id, company) in found where company == nil {
-                    try db.execute(sql: "DELETE FROM contact_links WHERE kind = 1 AND target = ?", arguments: [id])
-                }
-            }
+            try await mirror.settleUnknownCompanies(
+                found: found.compactMap(\.1), gone: found.filter { $0.1 == nil }.map(\.0))
             read += found.count { $0.1 != nil }
         }
     }
@@ -242,42 +234,21 @@ extension ContactSync {
     /// Reads the whole list of tags or companies of each contact whose body listed only some.
     private func followLinks(progress: (@Sendable (SyncProgress) -> Void)?) async throws -> Int {
         var followed = 0
-        let total = try await mirror.writer.read { db in
-            try Int.fetchOne(db, sql: "SELECT count(*) FROM link_followups") ?? 0
-        }
+        let total = try await mirror.linkFollowupCount()
         while true {
             if total > 0 { progress?(SyncProgress(pass: .links, fetched: followed, total: total)) }
-            let waiting = try await mirror.writer.read { db in try ContactMirror.linkFollowups(limit: 500, in: db) }
+            let waiting = try await mirror.linkFollowups(limit: 500)
             if waiting.isEmpty { return followed }
             let lists = try await forEachConcurrently(waiting) { item in
                 (item, try await self.contactList(item.kind, of: item.id))
             }
-            try await mirror.writer.write { db in
-                let tags = try db.cachedStatement(sql: "INSERT OR IGNORE INTO tags (id, name, name_key) VALUES (?, ?, ?)")
-                for tag in lists.flatMap({ $0.1?.named ?? [] }) {
-                    try tags.execute(arguments: [tag.id, tag.name, LinkName.key(tag.name)])
-                }
-                try ContactMirror.storeCompanies(lists.flatMap { $0.1?.companies ?? [] }, in: db)
-                let links = try LinkWriter(in: db)
-                for (item, list) in lists {
-                    guard let list else {
-                        try ContactMirror.dropLinkFollowup(rowID: item.rowID, kind: item.kind, in: db)
-                        continue
-                    }
-                    // Clears the followup, unless the contact changed since it was queued: its
-                    // newer body then decided (and queued it again if it lists only some).
-                    try ContactMirror.completeLinks(
-                        item.kind, ids: list.ids, rowID: item.rowID, askedAt: item.updatedAt, writer: links, in: db)
-                }
-            }
+            try await mirror.completeFollowups(lists.map { ($0.0, $0.1) })
             followed += lists.count
         }
     }
 
     /// A contact's whole list of tags or companies (every page); nil when the contact is gone.
-    private func contactList(_ kind: LinkKind, of id: String) async throws -> (
-        ids: [String], named: [(id: String, name: String)], companies: [CompanyRecord]
-    )? {
+    private func contactList(_ kind: LinkKind, of id: String) async throws -> ContactMirror.FollowedList? {
         let path = "/contacts/\(Self.pathComponent(id))/\(kind.contactPath)"
         var ids: [String] = []
         var named: [(id: String, name: String)] = []
@@ -301,7 +272,7 @@ extension ContactSync {
                 if let name = item["name"]?.string { named.append((itemID, name)) }
                 if kind == .company, let company = CompanyRecord(item) { companies.append(company) }
             }
-            guard answer.more else { return (ids, named, companies) }
+            guard answer.more else { return ContactMirror.FollowedList(ids: ids, named: named, companies: companies) }
             page += 1
         }
     }
@@ -309,7 +280,7 @@ extension ContactSync {
     /// Each segment's members, by search (`segment_id`), replacing the mirror's memberships.
     /// Only their ids are kept: the pages are read, not stored.
     private func pullSegmentMembers() async throws {
-        let segments = try await mirror.writer.read { db in try String.fetchAll(db, sql: "SELECT id FROM segments") }
+        let segments = try await mirror.segmentIDs()
         for segment in segments {
             let query: JSONValue = .object(["field": "segment_id", "operator": "=", "value": .string(segment)])
             var members: [String] = []
@@ -323,22 +294,7 @@ extension ContactSync {
                 try walk.check(next: page.nextCursor, ids: page.contacts.compactMap(\.id))
                 cursor = page.nextCursor
             } while cursor != nil
-            try await mirror.writer.write { [members] db in
-                try ContactMirror.replaceMembers(of: segment, ids: members, in: db)
-            }
+            try await mirror.replaceMembers(of: segment, ids: members)
         }
-    }
-}
-
-extension ContactMirror {
-    /// Makes the segment's members exactly the mirrored contacts among `ids`.
-    static func replaceMembers(of segment: String, ids: [String], in db: Database) throws {
-        try db.execute(sql: "DELETE FROM contact_links WHERE kind = 2 AND target = ?", arguments: [segment])
-        let insert = try db.cachedStatement(
-            sql: """
-                INSERT OR IGNORE INTO contact_links (kind, target, contact_updated_at, contact_row)
-                SELECT 2, ?, updated_at, row_id FROM contacts WHERE id = ? AND state = 'synced'
-                """)
-        for id in ids { try insert.execute(arguments: [segment, id]) }
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import IntercomJSON
 import Synchronization
 
 /// A full pull bound by the rate limit rather than the round trip: the workspace is cut into
@@ -231,15 +231,9 @@ extension ContactSync {
             } else {
                 try walk.check(next: next, ids: current.page.contacts.compactMap(\.id), total: total)
             }
-            let written = try await mirror.writer.write { [next, done] db in
-                let written = try ContactMirror.upsert(page: current.page, fetchedAt: current.fetchedAt, in: db)
-                if kind.markingSeen { try ContactMirror.markSeen(current.page, fetchedAt: current.fetchedAt, in: db) }
-                if kind.updatedAfter != nil { try Self.notePassNewest(current.page, in: db) }
-                try PullRange.advance(
-                    seq: range.seq, cursor: next, fetched: current.page.contacts.count, total: total, done: done,
-                    table: kind.table, in: db)
-                return written
-            }
+            let written = try await mirror.commitRangePage(
+                current.page, fetchedAt: current.fetchedAt, range: range.seq, next: next, total: total, done: done,
+                table: kind.table, markingSeen: kind.markingSeen, notingPassNewest: kind.updatedAfter != nil)
             committed(current.page.contacts.count, written)
             guard !done else { return }
             try Task.checkCancellation()

@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import IntercomJSON
 
 /// What makes a resumed full pull exact. A walk killed and resumed, maybe days later, has pages
 /// that were read before the workspace changed. The edits since are caught up by an incremental
@@ -29,15 +29,13 @@ extension ContactSync {
 
     /// Compares every range's count with the mirror's and walks again the ranges that differ.
     func recheck(into summary: inout SyncSummary, allowMassDelete: Bool) async throws {
-        var ranges = try await mirror.writer.read { db in try PullRange.fetchAll(db) }
+        var ranges = try await mirror.pullRanges()
         let partitioned = !ranges.isEmpty
         if !partitioned {
             // A list walk: the whole workspace is one range, counted by the list.
             ranges = [PullRange(seq: 0, lower: nil, upper: nil, expected: 0)]
         }
-        let held = try await mirror.writer.writeWithoutTransaction { [ranges] db in
-            try Self.syncedCounts(in: ranges, db)
-        }
+        let held = try await mirror.syncedCounts(in: ranges)
         let queries = Dictionary(uniqueKeysWithValues: ranges.map { (String($0.seq), $0.query) })
         let counted = try await forEachConcurrently(ranges.map { String($0.seq) }) { seq in
             if partitioned {
@@ -50,26 +48,6 @@ extension ContactSync {
             summary.rewalkedRanges += 1
             try await rewalk(range, partitioned: partitioned, allowMassDelete: allowMassDelete, into: &summary)
         }
-    }
-
-    /// How many synced contacts the mirror holds in each range, in one scan. The ranges are
-    /// disjoint and cover every second, so each contact belongs to the last range (by lower
-    /// bound) that starts at or before it: found by binary search.
-    private static func syncedCounts(in ranges: [PullRange], _ db: Database) throws -> [Int] {
-        let order = ranges.indices.sorted { (ranges[$0].lower ?? .min) < (ranges[$1].lower ?? .min) }
-        let lowers = order.map { ranges[$0].lower ?? .min }
-        var counts = [Int](repeating: 0, count: ranges.count)
-        let cursor = try Int.fetchCursor(db, sql: "SELECT created_at FROM contacts WHERE state = 'synced'")
-        while let createdAt = try cursor.next() {
-            var low = 0
-            var high = lowers.count
-            while low < high {
-                let middle = (low + high) / 2
-                if lowers[middle] <= createdAt { low = middle + 1 } else { high = middle }
-            }
-            if low > 0 { counts[order[low - 1]] += 1 }
-        }
-        return counts
     }
 
     /// Walks one range again from its start, then proves gone, one `GET` each, the mirror's
@@ -89,11 +67,7 @@ extension ContactSync {
             let current =
                 try await partitioned
                 ? searchPage(range.query, sort: range.sort, after: cursor) : fetchListPage(after: cursor)
-            let written = try await mirror.writer.write { db in
-                let written = try ContactMirror.upsert(page: current.page, fetchedAt: current.fetchedAt, in: db)
-                try ContactMirror.markSeen(current.page, fetchedAt: current.fetchedAt, in: db)
-                return written
-            }
+            let written = try await mirror.commitRewalkPage(current.page, fetchedAt: current.fetchedAt)
             for contact in current.page.contacts { if let id = contact.id { seen.insert(id) } }
             summary.fetched += current.page.contacts.count
             summary.written += written
@@ -110,31 +84,13 @@ extension ContactSync {
             }
             lastTotal = total
         }
-        let candidates = try await mirror.writer.writeWithoutTransaction { [seen] db in
-            try String.fetchAll(
-                db,
-                sql: """
-                    SELECT id FROM contacts
-                    WHERE state = 'synced' AND ifnull(fetched_at, 0) < ? AND created_at >= ? AND created_at < ?
-                    """, arguments: [began, range.lower ?? .min, range.upper ?? .max]
-            ).filter { !seen.contains($0) }
-        }
+        let candidates = try await mirror.syncedIDs(createdIn: range.lower, range.upper, fetchedBefore: began)
+            .filter { !seen.contains($0) }
         guard !candidates.isEmpty else { return }
-        if !allowMassDelete {
-            try await mirror.writer.writeWithoutTransaction { db in
-                try Self.checkDeletionShare(doomed: candidates.count, in: db)
-            }
-        }
+        if !allowMassDelete { try await mirror.checkDeletionShare(doomed: candidates.count) }
         let gone = try await forEachConcurrently(candidates) { id in try await self.prove(id) }
         summary.proofRequests += candidates.count
-        let time = now()
-        summary.tombstoned += try await mirror.writer.write { db in
-            var count = 0
-            for (id, isGone) in zip(candidates, gone) where isGone {
-                try ContactMirror.tombstone(id: id, at: time, in: db)
-                count += db.changesCount
-            }
-            return count
-        }
+        let proven = zip(candidates, gone).filter { _, isGone in isGone }.map(\.0)
+        summary.tombstoned += try await mirror.tombstone(proven: proven, at: now())
     }
 }

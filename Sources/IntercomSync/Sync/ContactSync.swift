@@ -9,13 +9,6 @@ package final class ContactSync: Sendable {
     package typealias Mode = SyncMode
     package typealias Safety = SyncSafety
 
-    /// A full walk that would tombstone more than this share of the synced contacts (and more
-    /// than `massDeleteFloor` of them), or every one of them, stops before committing it. An
-    /// empty or foreign answer looks exactly like a workspace whose contacts were all deleted;
-    /// real deletions of that size are rare enough to be confirmed by hand.
-    static let massDeleteShare = 0.2
-    static let massDeleteFloor = 10
-
     /// The CLI's default `concurrency`. Intercom answers a page in about a second and allows
     /// about 166 requests a second (10,000 a minute); 64 in flight fill 40 % of that at a second
     /// a page and all of it at 0.4 s, for about 15 MB of pages in flight and one connection
@@ -135,7 +128,7 @@ package final class ContactSync: Sendable {
             try ScannedPage(data: response.body)
         }
         // Compressed here, on the fetching thread, so that the writer only stores the bytes.
-        if let compressor = try? await mirror.writer.read({ db in try BodyDictionaries.current(in: db) }) {
+        if let compressor = try? await mirror.currentBodyCompressor() {
             page.pack(with: compressor)
         }
         return FetchedPage(page: page, fetchedAt: sentAt)
@@ -157,7 +150,7 @@ public enum SyncMode: Sendable, Equatable {
 public struct SyncSafety: Sendable, Equatable {
     /// Sync against another workspace or API host than the mirror's (`WorkspaceBinding`).
     public var rebind: Bool
-    /// Let a full walk tombstone more than `massDeleteShare` of the mirror.
+    /// Let a full walk tombstone more than `ContactMirror.massDeleteShare` of the mirror.
     public var allowMassDelete: Bool
 
     public init(rebind: Bool = false, allowMassDelete: Bool = false) {
