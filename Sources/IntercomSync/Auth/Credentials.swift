@@ -45,7 +45,7 @@ public struct Credentials: Codable, Sendable, Equatable, CustomStringConvertible
     }
 
     public static func fingerprint(of token: String) -> String {
-        "sha256:" + SHA256.hex(token).prefix(12)
+        SHA256.fingerprint(of: token)
     }
 
     /// The API base URL: the stored one, else the region's.

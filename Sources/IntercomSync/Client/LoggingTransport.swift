@@ -35,7 +35,7 @@ package struct LoggingTransport: HTTPTransport {
         headers.sorted { $0.key < $1.key }.map { name, value in
             guard name.lowercased() == "authorization" else { return "\(name): \(value)" }
             let token = value.hasPrefix("Bearer ") ? String(value.dropFirst(7)) : value
-            return "\(name): Bearer <\(Credentials.fingerprint(of: token))>"
+            return "\(name): Bearer <\(SHA256.fingerprint(of: token))>"
         }.joined(separator: ", ")
     }
 }

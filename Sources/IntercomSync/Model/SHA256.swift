@@ -53,3 +53,10 @@ enum SHA256 {
         hash(Array(message.utf8)).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
     }
 }
+
+extension SHA256 {
+    /// What logs and `auth status` show of a token: enough to tell two apart, nothing to use.
+    static func fingerprint(of token: String) -> String {
+        "sha256:" + hex(token).prefix(12)
+    }
+}

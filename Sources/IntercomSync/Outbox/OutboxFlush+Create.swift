@@ -27,9 +27,7 @@ extension OutboxFlush {
     }
 
     private func complete(_ entry: OutboxEntry, localID: String, contactJSON: String) async throws {
-        try await mirror.writer.write { [now] db in
-            _ = try ContactMirror.completeCreate(seq: entry.seq, localID: localID, contactJSON: contactJSON, now: now(), in: db)
-        }
+        try await mirror.completeCreate(seq: entry.seq, localID: localID, contactJSON: contactJSON, now: now())
     }
 
     /// The id in a 409 `conflict` / `unique_user_constraint` "… already exists with id=<id>".
@@ -45,7 +43,7 @@ extension OutboxFlush {
     /// fetches it, and writes the staged fields it lacks. A create
     /// whose first answer was lost finds its own contact here and writes nothing.
     private func adopt(_ id: String, archived: Bool, entry: OutboxEntry) async throws -> String {
-        let path = "/contacts/\(ContactSync.pathComponent(id))"
+        let path = "/contacts/\(IntercomClient.pathComponent(id))"
         if archived {
             _ = try await client.sendJSON("POST", path + "/unarchive")
         }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// Sending `send_message` entries (guarantees 7 and 8).
 extension OutboxFlush {
@@ -9,7 +8,7 @@ extension OutboxFlush {
     func sender(for messages: [OutboxEntry], in run: FlushRun) async throws -> Result<String, IntercomError>? {
         let needed = messages.contains { (try? JSONValue(jsonText: $0.payload))?["from"] == nil }
         guard needed else { return nil }
-        if let cached = try mirror.syncState(.adminID) { return .success(cached) }
+        if let cached = try mirror.defaultSenderID() { return .success(cached) }
         do {
             let me = try await client.sendJSON("GET", "/me", maximumBodyBytes: HTTPRequest.maximumObjectBytes)
             let admin = try JSONValue(jsonText: me.text)
@@ -18,21 +17,12 @@ extension OutboxFlush {
                     kind: .transient, status: me.response.status, code: "malformed_response",
                     message: "GET /me gave no admin id", operation: "GET /me")
             }
-            try mirror.setSyncState(.adminID, to: id)
+            try mirror.rememberDefaultSender(id)
             return .success(id)
         } catch let error as IntercomError {
             if error.kind == .authentication { run.stop(error) }
             return .failure(error)
         }
-    }
-
-    /// What a message needs to go out, read when it is marked in flight.
-    private enum Readiness {
-        case ready(body: String, newRecipient: Bool)
-        /// Its recipient's create has not been pushed.
-        case blocked
-        /// No longer pending.
-        case gone
     }
 
     func send(_ entry: OutboxEntry, sender: Result<String, IntercomError>?, in run: FlushRun) async throws {
@@ -42,17 +32,16 @@ extension OutboxFlush {
             return
         }
         let senderID = try? sender?.get()
-        let readiness = try await mirror.writer.write { [now] db -> Readiness in
-            try Self.prepare(entry.seq, senderID: senderID, now: now(), in: db)
-        }
+        let readiness = try await mirror.prepareMessage(
+            seq: entry.seq, senderID: senderID, now: now(), grace: Self.newContactGrace)
         let body: String
         let newRecipient: Bool
         switch readiness {
-        case .gone: return
+        case .gone, .tagging: return
         case .blocked:
             run.update { $0.blocked += 1 }
             return
-        case .ready(let text, let isNew):
+        case .message(let text, let isNew):
             body = text
             newRecipient = isNew
         }
@@ -66,32 +55,6 @@ extension OutboxFlush {
         } catch let error as IntercomError {
             try await settleMessageFailure(entry, error, newRecipient: newRecipient, in: run)
         }
-    }
-
-    /// Marks the message in flight and builds its request, in one transaction, from the
-    /// entry's current recipient (remapped if its create was just pushed).
-    private static func prepare(_ seq: Int64, senderID: String?, now: Int, in db: Database) throws -> Readiness {
-        guard let entry = try ContactMirror.entry(seq: seq, in: db), entry.state == .pending else { return .gone }
-        var newRecipient = false
-        if let dependency = entry.dependsOn {
-            guard let create = try ContactMirror.entry(seq: dependency, in: db), create.state == .sent else {
-                return .blocked
-            }
-            newRecipient = create.updatedAt >= now - newContactGrace
-        }
-        let recipientID = try ContactMirror.resolve(id: entry.contactID ?? "", in: db)
-        guard
-            let recipient = try Row.fetchOne(
-                db, sql: "SELECT id, role, state FROM contacts WHERE id = ?", arguments: [recipientID]),
-            recipient["state"] as String != ContactState.pending.rawValue
-        else { return .blocked }
-        guard case .object(var fields) = try JSONValue(jsonText: entry.payload) else {
-            throw MirrorError(.corrupt, detail: "outbox entry #\(seq) has a payload that is not a JSON object")
-        }
-        if fields["from"] == nil, let senderID { fields["from"] = .object(["type": "admin", "id": .string(senderID)]) }
-        fields["to"] = .object(["type": .string(recipient["role"]), "id": .string(recipient["id"])])
-        guard try ContactMirror.markInFlight(seq: seq, now: now, in: db) else { return .gone }
-        return .ready(body: JSONValue.object(fields).jsonText, newRecipient: newRecipient)
     }
 
     /// A message that did not plainly succeed. Only an answer that proves Intercom did not act

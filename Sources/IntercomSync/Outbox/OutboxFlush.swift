@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Synchronization
 
 /// Sends what the outbox holds, as IntercomSync.docc/Guarantees.md promises (guarantees 5–9, 13):
@@ -62,13 +61,7 @@ package final class OutboxFlush: Sendable {
         defer { withExtendedLifetime(lock) {} }
         let started = Date()
         let before = client.counters
-        let (interrupted, queued) = try await mirror.writer.write { [now] db in
-            let interrupted = try ContactMirror.recoverInterruptedEntries(now: now(), in: db)
-            let queued =
-                try (Int.fetchOne(db, sql: "SELECT count(*) FROM outbox WHERE state = 'pending'") ?? 0)
-                + ContactMirror.importedCreatesWaiting(in: db)
-            return (interrupted, queued)
-        }
+        let (interrupted, queued) = try await mirror.beginFlush(now: now())
         let run = FlushRun(total: queued, progress: progress)
         run.update {
             $0.queued = queued
@@ -101,17 +94,10 @@ package final class OutboxFlush: Sendable {
         summary.rateLimited = after.rateLimited - before.rateLimited
         summary.retries = after.retries - before.retries
         summary.duration = Date().timeIntervalSince(started)
-        let left = try await mirror.writer.read { db in
-            (
-                try Int.fetchOne(db, sql: "SELECT count(*) FROM outbox WHERE state = 'failed'") ?? 0,
-                try Int.fetchOne(db, sql: "SELECT count(*) FROM outbox WHERE state = 'unknown'") ?? 0,
-                try (Int.fetchOne(db, sql: "SELECT count(*) FROM outbox WHERE state = 'pending'") ?? 0)
-                    + ContactMirror.importedCreatesWaiting(in: db)
-            )
-        }
-        summary.failedInOutbox = left.0
-        summary.unknownInOutbox = left.1
-        summary.pendingInOutbox = left.2
+        let left = try await mirror.outboxLeft()
+        summary.failedInOutbox = left.failed
+        summary.unknownInOutbox = left.unknown
+        summary.pendingInOutbox = left.pending
         return summary
     }
 
@@ -134,19 +120,9 @@ package final class OutboxFlush: Sendable {
         while !run.isStopped {
             if importsWaiting {
                 // Imported contacts get their entries a page ahead of their pushes.
-                importsWaiting = try await mirror.writer.write { [now, pageSize] db in
-                    try ContactMirror.queueImportedCreates(limit: pageSize, now: now(), in: db)
-                }
+                importsWaiting = try await mirror.queueImportedCreates(limit: pageSize, now: now())
             }
-            let page = try await mirror.writer.read { [after, pageSize] db in
-                try OutboxEntry.fetchAll(
-                    db,
-                    sql: """
-                        SELECT \(OutboxEntry.columns) FROM outbox
-                        WHERE state = 'pending' AND kind IN (\(databaseQuestionMarks(count: kinds.count))) AND seq > ?
-                        ORDER BY seq LIMIT ?
-                        """, arguments: StatementArguments(kinds.map(\.rawValue)) + [after, pageSize])
-            }
+            let page = try await mirror.pendingEntries(of: kinds, after: after, limit: pageSize)
             guard let last = page.last else {
                 if importsWaiting { continue }  // A range whose contacts all had entries already.
                 return
@@ -179,7 +155,7 @@ package final class OutboxFlush: Sendable {
 
     /// Commits an entry `in_flight` before its request; false when it is no longer pending.
     func markInFlight(_ entry: OutboxEntry) async throws -> Bool {
-        try await mirror.writer.write { [now] db in try ContactMirror.markInFlight(seq: entry.seq, now: now(), in: db) }
+        try await mirror.markInFlight(seq: entry.seq, now: now())
     }
 
     func settle(
@@ -187,11 +163,8 @@ package final class OutboxFlush: Sendable {
         retryAfter delay: Int? = nil
     ) async throws {
         let time = now()
-        try await mirror.writer.write { db in
-            try ContactMirror.settle(
-                seq: entry.seq, state: state, error: error, remoteID: remoteID, nextAttemptAt: delay.map { time + $0 },
-                now: time, in: db)
-        }
+        try await mirror.settle(
+            seq: entry.seq, state: state, error: error, remoteID: remoteID, nextAttemptAt: delay.map { time + $0 }, now: time)
     }
 
     /// Settles an entry after an error that is not a message's ambiguity: a refused token stops

@@ -166,7 +166,7 @@ extension ContactSync {
     /// `GET /contacts/{id}`: true when Intercom says the contact is gone; otherwise stores it.
     func prove(_ id: String) async throws -> Bool {
         let sentAt = now()
-        let answer = try await client.sendJSON("GET", "/contacts/\(Self.pathComponent(id))", accepting: [404, 410])
+        let answer = try await client.sendJSON("GET", "/contacts/\(IntercomClient.pathComponent(id))", accepting: [404, 410])
         guard answer.response.status < 300 else { return true }
         try await mirror.storeProvenAlive(answer.text, asked: id, etag: answer.response.header("etag"), fetchedAt: sentAt)
         return false

@@ -124,7 +124,7 @@ extension ContactSync {
         let answer: (response: HTTPResponse, text: String)
         do {
             answer = try await client.sendJSON(
-                "GET", "/contacts/\(Self.pathComponent(id))", headers: headers, accepting: [404, 410],
+                "GET", "/contacts/\(IntercomClient.pathComponent(id))", headers: headers, accepting: [404, 410],
                 retry: RetryPolicy(maximumAttempts: 3, rateLimitPatience: 30))
         } catch let error as IntercomError where error.isOffline || error.code == "timeout" {
             guard let stored else { throw error }
@@ -174,9 +174,5 @@ extension ContactSync {
         guard let marker = target.range(of: "/contacts/") else { return nil }
         let id = target[marker.upperBound...].prefix { $0 != "/" && $0 != "?" }
         return id.isEmpty ? nil : String(id)
-    }
-
-    static func pathComponent(_ id: String) -> String {
-        id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? id
     }
 }

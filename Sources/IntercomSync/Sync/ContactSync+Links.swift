@@ -212,7 +212,7 @@ extension ContactSync {
             let unknown = try await mirror.unknownLinkedCompanies(limit: 500)
             if unknown.isEmpty { return read }
             let found = try await forEachConcurrently(unknown) { id -> (String, CompanyRecord?) in
-                let path = "/companies/\(Self.pathComponent(id))"
+                let path = "/companies/\(IntercomClient.pathComponent(id))"
                 let company = try await self.client.send("GET", path, accepting: [404]) { response -> CompanyRecord? in
                     guard response.status != 404 else { return nil }
                     let value = try JSONValue(jsonText: String(decoding: response.body, as: UTF8.self))
@@ -249,7 +249,7 @@ extension ContactSync {
 
     /// A contact's whole list of tags or companies (every page); nil when the contact is gone.
     private func contactList(_ kind: LinkKind, of id: String) async throws -> ContactMirror.FollowedList? {
-        let path = "/contacts/\(Self.pathComponent(id))/\(kind.contactPath)"
+        let path = "/contacts/\(IntercomClient.pathComponent(id))/\(kind.contactPath)"
         var ids: [String] = []
         var named: [(id: String, name: String)] = []
         var companies: [CompanyRecord] = []
