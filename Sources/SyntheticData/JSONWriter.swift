@@ -88,12 +88,12 @@ public enum IntercomPage {
         text +=
             #"],"total_count":\#(totalCount),"pages":{"type":"pages","page":\#(page),"per_page":\#(perPage),"total_pages":\#(totalPages)"#
         if let nextCursor {
-            var writer = JSONWriter()
-            writer.beginObject()
-            writer.field("per_page", perPage)
-            writer.field("starting_after", nextCursor)
-            writer.endObject()
-            text += #","next":"# + writer.text
+            var next = JSONWriter()
+            next.beginObject()
+            next.field("per_page", perPage)
+            next.field("starting_after", nextCursor)
+            next.endObject()
+            text += #","next":"# + next.text
         }
         text += "}}"
         return text

@@ -141,7 +141,7 @@ struct Links {
 
     /// The tag and company lists, as a sync stores them.
     func store(in mirror: ContactMirror) throws {
-        try mirror.writer.write { db in
+        try mirror.databaseForDeveloperTools.write { db in
             try ContactMirror.replaceTags((0..<tags).map { (Self.tagID($0), Self.tagName($0)) }, in: db)
             try ContactMirror.storeCompanies(
                 (0..<companies).compactMap { number in
@@ -248,7 +248,7 @@ func decompression(samples: Int, count: Int, mirror: ContactMirror) throws {
     var random = SystemRandomNumberGenerator()
     let starts = (0..<max(samples / 1000, 5)).map { _ in Int64.random(in: 1...Int64(max(count - 10_000, 1)), using: &random) }
     func median(_ expression: String) throws -> Double {
-        try mirror.writer.read { db in
+        try mirror.databaseForDeveloperTools.read { db in
             let statement = try db.makeStatement(
                 sql: "SELECT sum(length(\(expression))) FROM contacts WHERE row_id >= ? AND row_id < ? + 10000")
             var perRow: [Double] = []
@@ -263,7 +263,7 @@ func decompression(samples: Int, count: Int, mirror: ContactMirror) throws {
     let stored = try median("body")
     let decompressed = try median("contact_body(body)")
     report("body decompression p50", decompressed - stored, "µs", decimals: 2)
-    let sizes = try mirror.writer.read { db in
+    let sizes = try mirror.databaseForDeveloperTools.read { db in
         try Row.fetchOne(
             db, sql: "SELECT avg(length(body)), avg(length(contact_body(body))) FROM contacts WHERE row_id % 100 = 0")
     }
@@ -301,7 +301,7 @@ func steadyUpsert(count: Int, seed: UInt64, pages: Int, mirror: ContactMirror) t
 
 /// Stages `count` in-app messages, spread over the mirror's synced contacts, for bench-flush.
 func stageMessages(count: Int, mirror: ContactMirror) throws {
-    let recipients = try mirror.writer.read { db in
+    let recipients = try mirror.databaseForDeveloperTools.read { db in
         try String.fetchAll(db, sql: "SELECT id FROM contacts WHERE state = 'synced' ORDER BY row_id LIMIT 1000")
     }
     guard !recipients.isEmpty else { throw MirrorError(.missingMirror, detail: "sync the mirror first") }
@@ -362,7 +362,9 @@ do {
         let pages = Int(option("pages", default: "200"))!
         let mirror = try ContactMirror.open(at: path, mode: .existing)
         let pragmas = option("pragmas", default: "")
-        if !pragmas.isEmpty { try mirror.writer.writeWithoutTransaction { db in try db.execute(sql: pragmas) } }
+        if !pragmas.isEmpty {
+            try mirror.databaseForDeveloperTools.writeWithoutTransaction { db in try db.execute(sql: pragmas) }
+        }
         try steadyUpsert(count: count, seed: seed, pages: pages, mirror: mirror)
     case "open":
         try openAndGet(count: count, seed: seed, samples: Int(option("samples", default: "50"))!)

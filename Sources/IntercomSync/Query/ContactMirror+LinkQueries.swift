@@ -4,7 +4,7 @@ import GRDB
 extension ContactMirror {
     /// The workspace's tags by name, with how many contacts carry each (tombstones excluded).
     package func tags() throws -> [TagSummary] {
-        try writer.read { db in
+        try poolRead { db in
             try Row.fetchAll(
                 db,
                 sql: """
@@ -17,7 +17,7 @@ extension ContactMirror {
 
     /// The workspace's segments by name, with how many contacts of the mirror each holds.
     package func segments() throws -> [SegmentSummary] {
-        try writer.read { db in
+        try poolRead { db in
             try Row.fetchAll(
                 db,
                 sql: """
@@ -32,7 +32,7 @@ extension ContactMirror {
     /// The companies by name, with how many contacts of the mirror belong to each; `search`
     /// keeps those whose name, `company_id` or website contains it (case-insensitive).
     package func companies(search: String? = nil, limit: Int = .max) throws -> [CompanySummary] {
-        try writer.read { db in
+        try poolRead { db in
             var sql = """
                 SELECT c.id, c.company_id, c.name, c.plan, c.size, c.industry, c.website, c.monthly_spend,
                     (SELECT count(*) FROM contact_links l WHERE l.kind = 1 AND l.target = c.id)
@@ -90,7 +90,7 @@ extension ContactMirror {
             try checks.filter { try runner.integer($0.statement) == 0 }.map(\.label)
         }
         if let found = try reader?.tryRead(snapshot: false, { session in try unknown(session) }) { return found }
-        return try writer.read { db in try unknown(PoolQueries(db: db)) }
+        return try poolRead { db in try unknown(PoolQueries(db: db)) }
     }
 
     /// The names of the tags, companies and segments a contact (by Intercom or local id) is
@@ -103,7 +103,7 @@ extension ContactMirror {
             try session.rows(statement) { row in named.append((row.int64(0) ?? -1, row.text(1) ?? "")) }
         }
         if read == nil {
-            named = try writer.read { db in
+            named = try poolRead { db in
                 try Row.fetchAll(db, sql: statement.sql, arguments: statement.arguments).map { ($0[0], $0[1]) }
             }
         }

@@ -7,7 +7,7 @@ extension ContactMirror {
         if let page = try reader?.tryRead(snapshot: plan.needsSnapshot, { session in try plan.run(on: session) }) {
             return page
         }
-        return try writer.read { db in try plan.run(on: PoolQueries(db: db)) }
+        return try poolRead { db in try plan.run(on: PoolQueries(db: db)) }
     }
 
     /// The contact with this Intercom id or local id, body included, in any state. A local id
@@ -22,7 +22,7 @@ extension ContactMirror {
         if let rows = try reader?.tryRead(snapshot: false, { session in try session.contacts(statement) }) {
             return rows.first
         }
-        return try writer.read { db in try PoolQueries(db: db).contacts(statement).first }
+        return try poolRead { db in try PoolQueries(db: db).contacts(statement).first }
     }
 }
 

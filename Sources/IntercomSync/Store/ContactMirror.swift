@@ -8,7 +8,15 @@ import GRDB
 package struct ContactMirror: Sendable {
     /// The GRDB connection (a pool, or a queue for a mirror opened read-only). A mirror opened
     /// read-only opens it at first use: a query or a lookup goes through `reader` alone.
-    package var writer: any DatabaseWriter { database.writer }
+    ///
+    /// Only the store's own files use it: everything else changes the mirror through the store's
+    /// named operations, each one transaction that leaves it consistent, and reads it through
+    /// them or the queries (`scripts/check-dependencies` fails on a use elsewhere).
+    var writer: any DatabaseWriter { database.writer }
+
+    /// The connection, for the developer tools alone: the benchmark measures the store's SQL
+    /// and connection settings directly. Not public, so no app reaches it.
+    package var databaseForDeveloperTools: any DatabaseWriter { database.writer }
     let database: LazyWriter
     /// The file behind the mirror, or nil for an in-memory one.
     package let path: String?

@@ -26,3 +26,11 @@ struct PoolQueries: QueryRunner {
         try Int64.fetchOne(db.cachedStatement(sql: statement.sql), arguments: statement.arguments) ?? 0
     }
 }
+
+extension ContactMirror {
+    /// A read on the pool's connections, for the queries the query path's own connection
+    /// (`MirrorReader`) does not serve.
+    func poolRead<T>(_ body: (Database) throws -> T) throws -> T {
+        try writer.read(body)
+    }
+}
