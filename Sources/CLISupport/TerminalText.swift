@@ -38,7 +38,10 @@ package enum TerminalText {
     static func needsEscape(_ scalar: Unicode.Scalar, keepingNewlines: Bool) -> Bool {
         switch scalar.value {
         case 0x0A: !keepingNewlines
-        case 0x00...0x1F, 0x7F...0x9F, 0x202A...0x202E, 0x2066...0x2069: true
+        // C0 and C1 controls; the marks, embeddings, overrides and isolates that reorder text
+        // (U+061C, U+200E–U+200F, U+202A–U+202E, U+2066–U+2069); the line and paragraph
+        // separators, which some terminals break lines at.
+        case 0x00...0x1F, 0x7F...0x9F, 0x061C, 0x200E...0x200F, 0x2028...0x202E, 0x2066...0x2069: true
         default: false
         }
     }

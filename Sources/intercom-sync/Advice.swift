@@ -22,8 +22,8 @@ enum Advice {
         case .allowMassDelete:
             "if that many contacts really were deleted on Intercom, run the sync again with --allow-mass-delete"
         case .rebind:
-            "use another mirror (--db) for another workspace, or rebind this one to the server (--rebind) if it "
-                + "really should mirror it now"
+            "use another mirror (--db) for another workspace, or rebind this one to the server "
+                + "(`intercom-sync sync --rebind`, or `outbox flush --rebind`) if it really should mirror it now"
         case .checkBaseURL: "check --base-url"
         case .reconnect:
             "log in again (`intercom-sync auth login`) or give a valid token with --token or INTERCOM_ACCESS_TOKEN"

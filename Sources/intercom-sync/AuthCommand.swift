@@ -84,6 +84,7 @@ struct AuthLoginCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let listen, !(0...65535).contains(listen) { throw ValidationError("--listen takes a port from 0 to 65535") }
+        try SecondsFlag.check(wait, "--wait", aboveZero: true)
         if resolvedSecret == nil {
             throw ValidationError("give --client-secret, or set INTERCOM_CLIENT_SECRET")
         }

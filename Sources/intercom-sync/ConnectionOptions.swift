@@ -71,8 +71,8 @@ struct ConnectionOptions: ParsableArguments {
                 throw ValidationError(Self.insecureRefusal(url))
             }
         }
-        guard timeout > 0 else { throw ValidationError("--timeout must be more than 0 seconds") }
-        guard rateLimitPatience >= 0 else { throw ValidationError("--rate-limit-patience must be 0 seconds or more") }
+        try SecondsFlag.check(timeout, "--timeout", aboveZero: true)
+        try SecondsFlag.check(rateLimitPatience, "--rate-limit-patience")
         if token != nil && tokenFile != nil { throw ValidationError("give the token once: --token or --token-file") }
     }
 

@@ -48,6 +48,21 @@ struct DoctorCommand: ParsableCommand {
             // Checking reads; only the full-text comparison needs write access, and is skipped.
             store = try mirror.open(.readOnly, checkingSchema: false)
         }
+        // A sync or an import at work may have deferred its indexes to its end: until then the
+        // mirror looks damaged though nothing is. A repair writes, so it takes the lock itself.
+        let lock: MirrorLock?
+        if repair {
+            lock = try MirrorLock.acquire(store, purpose: "intercom-sync doctor --repair")
+        } else {
+            lock = nil
+            if let holder = MirrorLock.holder(of: store) {
+                throw SyncError(
+                    .busy,
+                    "\(holder) is writing the mirror \(mirror.resolvedPath), and its indexes may be unfinished "
+                        + "until it ends: run doctor once it has")
+            }
+        }
+        defer { withExtendedLifetime(lock) {} }
         let found = try store.schemaDamage()
         var rebuilt: [String] = []
         if repair, found != nil { rebuilt = try store.repairSchema() }

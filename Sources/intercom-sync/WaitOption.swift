@@ -10,6 +10,22 @@ struct WaitOption: ParsableArguments {
     var seconds: Double = 0
 
     func validate() throws {
-        guard seconds >= 0 else { throw ValidationError("--wait must be 0 or more seconds, not \(seconds)") }
+        try SecondsFlag.check(seconds, "--wait")
+    }
+}
+
+/// A number of seconds given to a flag: finite, not negative (or above 0 where 0 means
+/// nothing), and at most a year. Every wait the tool does fits in a year, and a larger number
+/// (or `inf`) would overflow the clocks that count it.
+enum SecondsFlag {
+    static let maximum: Double = 365 * 86_400
+
+    static func check(_ value: Double, _ flag: String, aboveZero: Bool = false) throws {
+        guard value.isFinite, aboveZero ? value > 0 : value >= 0 else {
+            throw ValidationError("\(flag) must be \(aboveZero ? "more than 0" : "0 or more") seconds, not \(value)")
+        }
+        guard value <= maximum else {
+            throw ValidationError("\(flag) must be at most \(Int(maximum)) seconds (a year), not \(value)")
+        }
     }
 }

@@ -49,4 +49,22 @@ import Testing
         let flushed = try await flushing.value
         #expect(flushed.status == 0, "\(flushed.stderr)")
     }
+
+    /// A first sync or a large import defers its indexes to its end, so a check meanwhile
+    /// would find the full-text index behind the contacts and call a sound mirror damaged.
+    @Test func doctorWaitsForTheWriterInsteadOfCallingItsWorkDamage() async throws {
+        let workspace = try Workspace(contacts: 50)
+        let mirror = try ContactMirror.open(at: workspace.db, mode: .existing)
+        var lock: MirrorLock? = try MirrorLock.acquire(mirror, purpose: "intercom-sync sync")
+        for flags in [[], ["--repair"]] {
+            let checked = try CLI.run(["doctor", "--db", workspace.db] + flags)
+            #expect(checked.status == 5, "\(flags): \(checked.stdout) \(checked.stderr)")
+            #expect(checked.stderr.contains("intercom-sync sync (pid"), "\(checked.stderr)")
+            #expect(!checked.stderr.contains("move the file aside") && !checked.stdout.contains("damaged"))
+        }
+        withExtendedLifetime(lock) {}
+        lock = nil
+        let sound = try CLI.run(["doctor", "--db", workspace.db])
+        #expect(sound.status == 0, "\(sound.stdout) \(sound.stderr)")
+    }
 }

@@ -87,4 +87,23 @@ import Testing
         let csv = try CLI.run(["contacts", "query", "--search", "evil", "--format", "csv"] + db)
         #expect(csv.stdout.contains(evil))
     }
+
+    /// An id is one component of a request's path, encoded once: a slash or a percent sign in it
+    /// can neither reach another path nor name another contact.
+    @Test func anIdIsEncodedOnceAsOnePathComponent() async throws {
+        let server = try await StubServer.start { _, path in
+            if path == "/me" {
+                return StubServer.Answer(status: 200, body: #"{"type":"admin","id":"1","app":{"id_code":"w1"}}"#)
+            }
+            return StubServer.Answer(status: 404, body: #"{"type":"error.list","errors":[{"code":"not_found"}]}"#)
+        }
+        defer { Task { await server.stop() } }
+        let workspace = try Workspace(contacts: 0)
+        let result = try await CLI.runOffPool(
+            ["contacts", "get", "../a/b%2F c", "--refresh", "--db", workspace.db, "--base-url", server.baseURL],
+            environment: ["INTERCOM_ACCESS_TOKEN": "tok_paths"])
+        #expect(result.status != 0)
+        let paths = server.requests.map(\.path).filter { $0 != "/me" }
+        #expect(paths == ["/contacts/..%2Fa%2Fb%252F%20c"], "\(paths)")
+    }
 }

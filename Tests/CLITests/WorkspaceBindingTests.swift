@@ -60,6 +60,7 @@ import Testing
             ["contacts", "get", id, "--refresh", "--db", workspace.db, "--base-url", foreign.baseURL], environment: token)
         #expect(refresh.status == 1)
         #expect(refresh.stderr.contains("workspace another"), "\(refresh.stderr)")
+        #expect(refresh.stderr.contains("`intercom-sync sync --rebind`"), "a flag `contacts get` has not: \(refresh.stderr)")
         #expect(try CLI.contactCounts(workspace.db)["synced"] == 300, "the foreign 404 tombstoned nothing")
 
         // A walk spares contacts fetched in the second it began: let the clock pass the first sync's.

@@ -10,6 +10,7 @@ import Testing
         #expect(TerminalText.escaped("line\nnext", keepingNewlines: true) == "line\nnext")
         #expect(TerminalText.escaped("\u{9b}31m\u{7f}") == #"\u009b31m\u007f"#)
         #expect(TerminalText.escaped("abc\u{202e}txt.exe\u{2066}") == #"abc\u202etxt.exe\u2066"#)
+        #expect(TerminalText.escaped("a\u{200f}b\u{61c}c\u{2028}d") == #"a\u200fb\u061cc\u2028d"#)
         // Escaping twice changes nothing more.
         let once = TerminalText.escaped("x\u{1b}y")
         #expect(TerminalText.escaped(once) == once)

@@ -150,7 +150,11 @@ package final class IntercomClient: Sendable {
     private func makeRequest(
         _ method: String, _ path: String, query: [(String, String)], body: String?, headers extraHeaders: [String: String]
     ) -> HTTPRequest {
-        var components = URLComponents(url: connection.baseURL.appendingPathComponent(path), resolvingAgainstBaseURL: false)!
+        // `path` is already percent-encoded (an id in it went through `pathComponent`): it is
+        // appended as it is, where `appendingPathComponent` would encode its `%` again.
+        var components = URLComponents(url: connection.baseURL, resolvingAgainstBaseURL: false)!
+        let base = components.percentEncodedPath
+        components.percentEncodedPath = (base.hasSuffix("/") ? String(base.dropLast()) : base) + path
         if !query.isEmpty {
             components.queryItems = query.map { URLQueryItem(name: $0.0, value: $0.1) }
             // URLComponents leaves `+` alone, which servers read as a space.
