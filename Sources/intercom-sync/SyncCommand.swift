@@ -104,6 +104,20 @@ struct SyncCommand: AsyncParsableCommand {
         } else {
             Output.line(Self.text(summary))
         }
+        Self.warnOfMalformed(summary.malformed)
+    }
+
+    /// On stderr: the contacts Intercom sent that the mirror could not store, at most ten by
+    /// name. They are left out of the mirror, and met again by the next sync.
+    static func warnOfMalformed(_ malformed: [MalformedContact]) {
+        guard !malformed.isEmpty else { return }
+        Output.note(
+            "warning: \(malformed.count) contact\(malformed.count == 1 ? "" : "s") from Intercom could not be stored "
+                + "and \(malformed.count == 1 ? "was" : "were") left out of the mirror (the rest of each page was stored):")
+        for contact in malformed.prefix(10) {
+            Output.note("  \(contact.id ?? "(no id)"): \(contact.reason)")
+        }
+        if malformed.count > 10 { Output.note("  … and \(malformed.count - 10) more (sync --json lists them all)") }
     }
 
     static func text(_ summary: SyncSummary) -> String {
@@ -159,6 +173,10 @@ struct SyncCommand: AsyncParsableCommand {
             "tags": .int(Int64(summary.tags)), "segments": .int(Int64(summary.segments)),
             "companies": .int(Int64(summary.companies)), "followed_links": .int(Int64(summary.followedLinks)),
             "link_requests": .int(Int64(summary.linkRequests)),
+            "malformed": .array(
+                summary.malformed.map {
+                    .object(["id": $0.id.map(JSONValue.string) ?? .null, "reason": .string($0.reason)])
+                }),
         ])
     }
 }

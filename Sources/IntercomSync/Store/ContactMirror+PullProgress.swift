@@ -70,6 +70,13 @@ struct IncrementalProgress: Sendable, Equatable {
     }
 }
 
+/// What a page's commit stored: how many contacts it wrote, and those it left out because the
+/// mirror cannot store them (the rest of the page is stored all the same).
+struct PageCommit: Sendable {
+    var written: Int
+    var malformed: [MalformedContact]
+}
+
 /// The writes of the pulls, each one transaction that leaves the mirror consistent: a page and
 /// the cursor after it commit together, so a killed pull resumes where it stopped.
 extension ContactMirror {
@@ -120,12 +127,13 @@ extension ContactMirror {
     }
 
     /// Commits a page of a list walk with the cursor after it.
-    func commitListPage(_ page: ScannedPage, fetchedAt: Int, markingSeen: Bool, next: String?) async throws -> Int {
+    func commitListPage(_ page: ScannedPage, fetchedAt: Int, markingSeen: Bool, next: String?) async throws -> PageCommit {
         try await writer.write { db in
-            let written = try Self.upsert(page: page, fetchedAt: fetchedAt, in: db)
+            let malformed = MalformedContacts()
+            let written = try Self.upsert(page: page, fetchedAt: fetchedAt, skipping: malformed, in: db)
             if markingSeen { try Self.markSeen(page, fetchedAt: fetchedAt, in: db) }
             try Self.setSyncState(.fullPullCursor, to: next, in: db)
-            return written
+            return PageCommit(written: written, malformed: malformed.contacts)
         }
     }
 
@@ -226,14 +234,15 @@ extension ContactMirror {
     func commitRangePage(
         _ page: ScannedPage, fetchedAt: Int, range seq: Int, next: String?, total: Int?, done: Bool,
         table: PullRange.Table, markingSeen: Bool, notingPassNewest: Bool
-    ) async throws -> Int {
+    ) async throws -> PageCommit {
         try await writer.write { db in
-            let written = try Self.upsert(page: page, fetchedAt: fetchedAt, in: db)
+            let malformed = MalformedContacts()
+            let written = try Self.upsert(page: page, fetchedAt: fetchedAt, skipping: malformed, in: db)
             if markingSeen { try Self.markSeen(page, fetchedAt: fetchedAt, in: db) }
             if notingPassNewest { try Self.notePassNewest(page, in: db) }
             try PullRange.advance(
                 seq: seq, cursor: next, fetched: page.contacts.count, total: total, done: done, table: table, in: db)
-            return written
+            return PageCommit(written: written, malformed: malformed.contacts)
         }
     }
 
@@ -260,11 +269,12 @@ extension ContactMirror {
     }
 
     /// Commits a page of a range walked again, its contacts marked seen.
-    func commitRewalkPage(_ page: ScannedPage, fetchedAt: Int) async throws -> Int {
+    func commitRewalkPage(_ page: ScannedPage, fetchedAt: Int) async throws -> PageCommit {
         try await writer.write { db in
-            let written = try Self.upsert(page: page, fetchedAt: fetchedAt, in: db)
+            let malformed = MalformedContacts()
+            let written = try Self.upsert(page: page, fetchedAt: fetchedAt, skipping: malformed, in: db)
             try Self.markSeen(page, fetchedAt: fetchedAt, in: db)
-            return written
+            return PageCommit(written: written, malformed: malformed.contacts)
         }
     }
 
@@ -318,20 +328,23 @@ extension ContactMirror {
     /// Commits a page of a pass of one cursor; its last page (`next` nil) finishes the pass.
     func commitIncrementalPage(
         _ page: ScannedPage, fetchedAt: Int, markingSeen: Bool, next: String?, total: Int?, done: Bool, now: Int
-    ) async throws -> Int {
+    ) async throws -> PageCommit {
         try await writer.write { db in
-            let written = try Self.upsert(page: page, fetchedAt: fetchedAt, in: db)
+            let malformed = MalformedContacts()
+            let written = try Self.upsert(page: page, fetchedAt: fetchedAt, skipping: malformed, in: db)
             if markingSeen { try Self.markSeen(page, fetchedAt: fetchedAt, in: db) }
             try Self.notePassNewest(page, in: db)
             if done {
                 try Self.finishIncrementalPass(now: now, in: db)
             } else {
-                guard var progress = try IncrementalProgress.read(in: db) else { return written }
+                guard var progress = try IncrementalProgress.read(in: db) else {
+                    return PageCommit(written: written, malformed: malformed.contacts)
+                }
                 progress.cursor = next
                 progress.lastTotal = total
                 try IncrementalProgress.write(progress, in: db)
             }
-            return written
+            return PageCommit(written: written, malformed: malformed.contacts)
         }
     }
 

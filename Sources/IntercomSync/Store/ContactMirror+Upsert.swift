@@ -70,14 +70,20 @@ extension ContactMirror {
     }
 
     /// Stores contacts already read from a page (`ScannedPage`), inside the caller's transaction.
-    static func upsert(page: ScannedPage, fetchedAt: Int, in db: Database) throws -> Int {
-        try upsert(page.contacts, fetchedAt: fetchedAt, in: db)
+    /// With `malformed`, a contact the mirror cannot store is noted there and left out, and the
+    /// rest are stored; without, it fails the whole batch.
+    static func upsert(
+        page: ScannedPage, fetchedAt: Int, skipping malformed: MalformedContacts? = nil, in db: Database
+    ) throws -> Int {
+        try upsert(page.contacts, fetchedAt: fetchedAt, skipping: malformed, in: db)
     }
 
     /// Writes a batch through one prepared statement, its new rows indexed at the end.
     /// Bodies are compressed with the mirror's newest dictionary (`BodyDictionaries`), which a
     /// batch may train first or again after it.
-    static func upsert(_ contacts: [ScannedContact], fetchedAt: Int, in db: Database) throws -> Int {
+    static func upsert(
+        _ contacts: [ScannedContact], fetchedAt: Int, skipping malformed: MalformedContacts? = nil, in db: Database
+    ) throws -> Int {
         let compressor = try BodyDictionaries.current(in: db)
         let written = try indexingFTSAtEnd(in: db) {
             var written = 0
@@ -91,7 +97,11 @@ extension ContactMirror {
                     do {
                         return try statement.execute(in: db)
                     } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-                        throw diagnose(contact, position: position, count: contacts.count, sqliteError: error)
+                        // The failed statement alone is undone: the transaction goes on.
+                        let refusal = diagnose(contact, position: position, count: contacts.count, sqliteError: error)
+                        guard let malformed else { throw refusal }
+                        malformed.note(MalformedContact(id: contact.id, reason: refusal.detail))
+                        return 0
                     }
                 }
                 let values = contact.columnValues
@@ -298,4 +308,11 @@ extension ContactMirror {
                 OR (excluded.updated_at = contacts.updated_at AND excluded.body != contacts.body
                     AND contact_body(excluded.body) != contact_body(contacts.body))))
         """
+}
+
+/// The contacts a batch left out because the mirror cannot store them.
+final class MalformedContacts {
+    private(set) var contacts: [MalformedContact] = []
+
+    func note(_ contact: MalformedContact) { contacts.append(contact) }
 }

@@ -129,11 +129,12 @@ extension ContactSync {
                 inFlight = Task { try await fetchListPage(after: next) }
             }
             let page = current
-            let written = try await mirror.commitListPage(
+            let committed = try await mirror.commitListPage(
                 page.page, fetchedAt: page.fetchedAt, markingSeen: markingSeen, next: next)
             fetched += page.page.contacts.count
             summary.fetched += page.page.contacts.count
-            summary.written += written
+            summary.written += committed.written
+            summary.malformed += committed.malformed
             progress?(SyncProgress(pass: .full, fetched: fetched, total: page.page.totalCount))
             guard next != nil, let inFlight else { return }
             try Task.checkCancellation()

@@ -67,12 +67,13 @@ extension ContactSync {
             if !done {
                 inFlight = Task { [next] in try await fetchSearchPage(floor: start.floor, after: next) }
             }
-            let written = try await mirror.commitIncrementalPage(
+            let committed = try await mirror.commitIncrementalPage(
                 current.page, fetchedAt: current.fetchedAt, markingSeen: floor != nil, next: next, total: total, done: done,
                 now: now())
             fetched += current.page.contacts.count
             summary.fetched += current.page.contacts.count
-            summary.written += written
+            summary.written += committed.written
+            summary.malformed += committed.malformed
             progress?(SyncProgress(pass: .incremental, fetched: fetched, total: current.page.totalCount))
             guard !done else { return start.resumed }
             try Task.checkCancellation()

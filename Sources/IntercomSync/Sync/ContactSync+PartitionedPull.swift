@@ -174,8 +174,8 @@ extension ContactSync {
             for _ in 0..<workers {
                 group.addTask {
                     while let (range, first) = state.nextRange() {
-                        try await self.walk(range, as: kind, first: first, limit: limit) { fetched, written in
-                            let done = state.count(fetched: fetched, written: written)
+                        try await self.walk(range, as: kind, first: first, limit: limit) { fetched, commit in
+                            let done = state.count(fetched: fetched, commit: commit)
                             progress?(SyncProgress(pass: kind.pass, fetched: done, total: max(total, done)))
                         }
                     }
@@ -186,6 +186,7 @@ extension ContactSync {
         let counted = state.tally
         summary.fetched += counted.new
         summary.written += counted.written
+        summary.malformed += counted.malformed
     }
 
     /// Walks one range from its cursor to its end, from `first` (its first page, fetched by the
@@ -195,7 +196,7 @@ extension ContactSync {
     /// `maximumRangeRestarts` times a run; the page that showed it still commits.
     func walk(
         _ range: PullRange, as kind: RangeWalk, first: FetchedPage? = nil, limit: ConcurrencyLimit,
-        committed: @Sendable (_ fetched: Int, _ written: Int) -> Void
+        committed: @Sendable (_ fetched: Int, _ commit: PageCommit) -> Void
     ) async throws {
         var cursor = range.cursor
         var lastTotal = range.lastTotal
@@ -231,10 +232,10 @@ extension ContactSync {
             } else {
                 try walk.check(next: next, ids: current.page.contacts.compactMap(\.id), total: total)
             }
-            let written = try await mirror.commitRangePage(
+            let page = try await mirror.commitRangePage(
                 current.page, fetchedAt: current.fetchedAt, range: range.seq, next: next, total: total, done: done,
                 table: kind.table, markingSeen: kind.markingSeen, notingPassNewest: kind.updatedAfter != nil)
-            committed(current.page.contacts.count, written)
+            committed(current.page.contacts.count, page)
             guard !done else { return }
             try Task.checkCancellation()
             cursor = next
@@ -260,11 +261,11 @@ extension ContactSync {
 /// plan fetched), and what was committed.
 private final class WalkState: Sendable {
     private let queue: Mutex<(ranges: ArraySlice<PullRange>, firstPages: [Int: ContactSync.FetchedPage])>
-    private let counts: Mutex<(fetched: Int, new: Int, written: Int)>
+    private let counts: Mutex<(fetched: Int, new: Int, written: Int, malformed: [MalformedContact])>
 
     init(_ ranges: [PullRange], firstPages: [Int: ContactSync.FetchedPage]) {
         queue = Mutex((ranges.filter { !$0.done }[...], firstPages))
-        counts = Mutex((ranges.reduce(0) { $0 + $1.fetched }, 0, 0))
+        counts = Mutex((ranges.reduce(0) { $0 + $1.fetched }, 0, 0, []))
     }
 
     func nextRange() -> (PullRange, ContactSync.FetchedPage?)? {
@@ -276,16 +277,17 @@ private final class WalkState: Sendable {
 
     /// Counts a committed page; returns the contacts fetched so far, those of earlier runs of
     /// this pull included.
-    func count(fetched: Int, written: Int) -> Int {
+    func count(fetched: Int, commit: PageCommit) -> Int {
         counts.withLock { counts in
             counts.fetched += fetched
             counts.new += fetched
-            counts.written += written
+            counts.written += commit.written
+            counts.malformed += commit.malformed
             return counts.fetched
         }
     }
 
-    var tally: (fetched: Int, new: Int, written: Int) { counts.withLock { $0 } }
+    var tally: (fetched: Int, new: Int, written: Int, malformed: [MalformedContact]) { counts.withLock { $0 } }
 }
 
 /// Requests counted from concurrent tasks.

@@ -67,10 +67,11 @@ extension ContactSync {
             let current =
                 try await partitioned
                 ? searchPage(range.query, sort: range.sort, after: cursor) : fetchListPage(after: cursor)
-            let written = try await mirror.commitRewalkPage(current.page, fetchedAt: current.fetchedAt)
+            let committed = try await mirror.commitRewalkPage(current.page, fetchedAt: current.fetchedAt)
             for contact in current.page.contacts { if let id = contact.id { seen.insert(id) } }
             summary.fetched += current.page.contacts.count
-            summary.written += written
+            summary.written += committed.written
+            summary.malformed += committed.malformed
             let total = current.page.totalCount
             if partitioned, Self.shrank(total, since: lastTotal, cursor: cursor, restarts: restarts) {
                 restarts += 1  // It shrank: a page may have skipped a contact (`PullRange.sort`).

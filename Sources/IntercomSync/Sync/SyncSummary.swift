@@ -16,6 +16,9 @@ public struct SyncSummary: Sendable, Equatable {
     public var fetched = 0
     /// Contacts inserted or changed in the mirror (a contact received again unchanged is not).
     public var written = 0
+    /// Contacts Intercom sent that the mirror cannot store (a role it does not know, a time that
+    /// is not a whole number of seconds): left out, while the rest of their pages were stored.
+    public var malformed: [MalformedContact] = []
     /// Contacts found gone and tombstoned.
     public var tombstoned = 0
     /// The `created_at` ranges a partitioned full pull walked (0: the list walk).
