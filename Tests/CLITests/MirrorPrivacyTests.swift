@@ -64,4 +64,22 @@ import Testing
         }
         #expect(try CLI.run(["doctor", "--db", workspace.db]).status == 0)
     }
+
+    /// A read while the mirror was 0400 leaves SQLite's -wal and -shm at 0400: once the mirror is
+    /// writable again, the next write makes them its owner's to write again rather than failing.
+    @Test func sidecarsLeftReadOnlyByAReadOnlySpellAreMadeWritableAgain() throws {
+        let workspace = try Workspace(contacts: 5)
+        let db = ["--db", workspace.db]
+        #expect(try CLI.run(["contacts", "create", "--email", "before@example.com"] + db).status == 0)
+        for file in [workspace.db + "-wal", workspace.db + "-shm"] {
+            if !FileManager.default.fileExists(atPath: file) { FileManager.default.createFile(atPath: file, contents: Data()) }
+            #expect(chmod(file, 0o400) == 0)
+        }
+        let created = try CLI.run(["contacts", "create", "--email", "after@example.com"] + db)
+        #expect(created.status == 0, "\(created.stderr)")
+        for file in [workspace.db + "-wal", workspace.db + "-shm"] where FileManager.default.fileExists(atPath: file) {
+            #expect(try Self.mode(file) == 0o600, "\(file)")
+        }
+        #expect(try CLI.contactCounts(workspace.db)["pending"] == 2)
+    }
 }

@@ -183,6 +183,7 @@ package struct ContactMirror: Sendable {
             throw MirrorError(.readOnly, path: path, detail: refusal, remedy: .openWritable)
         }
         if !fileManager.fileExists(atPath: path) { try createPrivateFile(at: path) }
+        try makeSidecarsWritable(of: path)
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
@@ -229,6 +230,23 @@ package struct ContactMirror: Sendable {
         } else if errno != EEXIST {
             let reason = String(cString: strerror(errno))
             throw MirrorError(.readOnly, path: path, detail: "the mirror cannot be created: \(reason)", remedy: .openWritable)
+        }
+    }
+
+    /// SQLite gives the `-wal` and `-shm` it makes the database's mode at that moment: a read
+    /// of the mirror while it was read-only (0400) leaves them read-only, and every later write
+    /// would fail ("attempt to write a readonly database") though the mirror itself is writable
+    /// again. The user's own such files are made 0600 again; another user's are refused by name.
+    private static func makeSidecarsWritable(of path: String) throws {
+        for file in [path + "-wal", path + "-shm"] {
+            var status = stat()
+            guard stat(file, &status) == 0, status.st_mode & S_IWUSR == 0 || access(file, W_OK) != 0 else { continue }
+            if status.st_uid == geteuid(), chmod(file, 0o600) == 0 { continue }
+            throw MirrorError(
+                .readOnly, path: path,
+                detail: "the mirror's \(file) is not writable by this user (it was made while the mirror was "
+                    + "read-only, or by another user): its owner can make it 0600, or remove it while nothing uses "
+                    + "the mirror", remedy: .openWritable)
         }
     }
 
