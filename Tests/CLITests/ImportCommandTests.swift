@@ -112,7 +112,7 @@ import Testing
 
     /// Kill -9 of an import at random moments, on both paths (a file of 100,000 rows loads in
     /// bulk, its indexes deferred; one of 20,000 rows does not): running it again gives the
-    /// mirror one uninterrupted run gives (guarantee 12), indexes exact.
+    /// mirror one uninterrupted run gives (an import can be run again), indexes exact.
     @Test func killedImportsFinishWhenRunAgain() async throws {
         let files = try Workspace(contacts: 0)
         for rows in [100_000, 20_000] {

@@ -227,7 +227,7 @@ import Testing
 
     /// First pulls of a workspace with tags and companies, large enough to defer their indexing
     /// (the links set aside until the load's end), killed with SIGKILL once or twice and then run
-    /// to the end: each ends with every contact's links as Intercom has them (guarantee 2).
+    /// to the end: each ends with every contact's links as Intercom has them (a pulled page commits with the cursor after it).
     @Test func killedPullsEndWithEveryLink() async throws {
         let simulator = try await Self.simulator(contacts: 21_000, seed: 9, companies: 300)
         defer { Task { await simulator.stop() } }

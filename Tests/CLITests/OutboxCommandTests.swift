@@ -144,7 +144,7 @@ import Testing
     }
 
     /// Kill -9 of a flush at random moments over a queue of creates, imported contacts (whose
-    /// entries the flush writes) and messages (guarantees 1, 5 and 8): afterwards
+    /// entries the flush writes) and messages (a local write and its outbox entry commit together, creates happen once, a message is sent at most once): afterwards
     /// nothing is lost, no message reached Intercom twice, and each staged or imported email
     /// exists once. The kills land at moments drawn from the quickest of the first trials'
     /// clean flushes, which run to their end, so they fall inside a flush on a slow machine too.

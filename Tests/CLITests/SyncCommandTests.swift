@@ -123,7 +123,7 @@ import Testing
     }
 
     /// Kill -9 of a partitioned, parallel pull at random moments; resuming must give the mirror
-    /// an uninterrupted run gives (guarantee 2). The kills land between a tenth and nine
+    /// an uninterrupted run gives (a pulled page commits with the cursor after it). The kills land between a tenth and nine
     /// tenths of a clean run's time, measured here, so they fall inside the pull on any machine.
     @Test func killedPullsResumeToTheSameMirror() async throws {
         let simulator = try await Self.simulator(contacts: 3_000, latency: 8)

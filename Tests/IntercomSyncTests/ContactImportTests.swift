@@ -201,7 +201,7 @@ import Testing
         #expect(try Self.counts(mirror) == (0, 0, 0))
     }
 
-    /// Guarantee 12: the same file twice adds nothing the second time.
+    /// An import can be run again: the same file twice adds nothing the second time.
     @Test func importingTwiceAddsNothing() throws {
         let mirror = try ContactMirror.inMemory()
         let first = try Self.importFixture("quoted-commas.csv", into: mirror)

@@ -5,7 +5,7 @@ import Testing
 
 @testable import IntercomSync
 
-/// The outbox flush against the simulator over loopback (guarantees 5–9 of the Guarantees article (IntercomSync.docc)).
+/// The outbox flush against the simulator over loopback (the outbox's guarantees: creates happen once, a message is sent at most once, …).
 @Suite struct OutboxFlushTests {
     /// Imported contacts are pushed once each, their entries written by the flush and read a
     /// page at a time, and messages to them follow their creates.

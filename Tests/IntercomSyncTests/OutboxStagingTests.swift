@@ -179,7 +179,7 @@ import Testing
         #expect(try mirror.outboxEntries().isEmpty)
     }
 
-    /// Guarantee 1: the local row and its outbox entry commit together or not at all.
+    /// A local write and its outbox entry commit together: the local row and its outbox entry commit together or not at all.
     @Test func theContactAndItsEntryCommitTogether() throws {
         let mirror = try ContactMirror.inMemory()
         try mirror.writer.write { db in

@@ -1,7 +1,7 @@
 import Foundation
 
 /// How a request is retried after a transient failure: capped, jittered exponential backoff and
-/// a bounded number of attempts (guarantee 9 of the Guarantees article (IntercomSync.docc)). A 429 waits for the window's reset
+/// a bounded number of attempts (the guarantee that retries are bounded and told apart). A 429 waits for the window's reset
 /// instead, and keeps waiting for as long as `rateLimitPatience` allows.
 package struct RetryPolicy: Sendable {
     /// Which transient failures may be retried.

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 
-/// Imports contacts from a CSV file as pending creates (guarantee 12 of the Guarantees article (IntercomSync.docc)).
+/// Imports contacts from a CSV file as pending creates (the guarantee that an import can be run again).
 ///
 /// Rows stream through: each is mapped (`CSVHeaderMap`), validated by the same rules as
 /// `contacts create` (`ContactDraft.problems`), and checked against the emails the mirror

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Pushing `create_contact` entries (guarantees 5 and 6).
+/// Pushing `create_contact` entries (creates happen once; a pushed contact takes its Intercom id).
 extension OutboxFlush {
     /// `POST /contacts`; on 409 "already exists with id=…" adopts that contact. Either way the
     /// local row becomes the Intercom contact in one transaction.

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Sending `send_message` entries (guarantees 7 and 8).
+/// Sending `send_message` entries (a message to a pending contact waits; a message is sent at most once).
 extension OutboxFlush {
     /// The admin to send as when a message names none: `GET /me`, cached in `sync_state`.
     /// Nil when every message names its sender, or when `/me` could not be read (the flush is

@@ -1,7 +1,9 @@
 import Foundation
 import Synchronization
 
-/// Sends what the outbox holds, as IntercomSync.docc/Guarantees.md promises (guarantees 5–9, 13):
+/// Sends what the outbox holds, as the Guarantees article promises (creates happen once, a pushed contact takes its Intercom
+/// id, a message to a pending contact waits, a message is sent at most once, retries are bounded
+/// and told apart, one flush at a time):
 ///
 /// - creates first (imported contacts get their entries on the way, `queueImportedCreates`),
 ///   then taggings (one at a time), then messages, each in queue order, a few at a time through the client's shared rate-limit

@@ -54,7 +54,7 @@ public struct DroppedEntries: Sendable, Equatable {
     }
 }
 
-/// Staging writes and managing the outbox (guarantees 1, 6, 7 and 8 of the Guarantees article (IntercomSync.docc)). Every write
+/// Staging writes and managing the outbox (the Guarantees article: a local write and its outbox entry commit together; a pushed contact takes its Intercom id; a message to a pending contact waits; a message is sent at most once). Every write
 /// here is one transaction.
 extension ContactMirror {
     // MARK: Staging
@@ -436,7 +436,7 @@ extension ContactMirror {
 
     /// A create reached Intercom as `contactJSON`: the local row gives way to the Intercom
     /// contact, the local id becomes an alias of its id, entries that point at the local id
-    /// point at the new one, and the create is `sent`. One transaction (guarantee 6).
+    /// point at the new one, and the create is `sent`. One transaction (the guarantee that a pushed contact takes its Intercom id).
     static func completeCreate(seq: Int64, localID: String, contactJSON: String, now: Int, in db: Database) throws
         -> String
     {

@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 
-/// Lets one pull or flush at a time work on a mirror (guarantee 13 of the Guarantees article (IntercomSync.docc)). Queries do not take it.
+/// Lets one pull or flush at a time work on a mirror (the guarantee of one sync, import or flush at a time per mirror). Queries do not take it.
 ///
 /// A file mirror is locked with `flock` on `<mirror>.lock`, which the system releases when the
 /// process ends however it ends, so a killed sync never leaves a stale lock. The holder writes

@@ -49,7 +49,7 @@ public struct ContactAnswer: Sendable, Equatable {
 }
 
 extension ContactSync {
-    /// Answers from the mirror, revalidating with Intercom as `freshness` asks (guarantee 11 of the Guarantees article (IntercomSync.docc)).
+    /// Answers from the mirror, revalidating with Intercom as `freshness` asks (the guarantee that a cached read makes no request).
     ///
     /// A revalidation sends `If-None-Match` with the stored ETag: a 304 updates only
     /// `validated_at`, a 200 replaces body and ETag together. Without an ETag the 200 is compared

@@ -1,7 +1,10 @@
 import Foundation
 
 /// Keeps a mirror in step with an Intercom workspace: full pulls, incremental pulls, and
-/// `getContact` revalidation (guarantees 2, 3, 4, 10, 11, 13 and 15 of the Guarantees article (IntercomSync.docc)).
+/// `getContact` revalidation. Of the Guarantees article it keeps: a pulled page commits with the
+/// cursor after it; pages can be applied again; a pending local write is never overwritten;
+/// deletes win; a cached read makes no request; one sync at a time per mirror; a pull never
+/// tombstones a contact that exists.
 ///
 ///     let sync = ContactSync(mirror: mirror, client: IntercomClient(connection: connection))
 ///     let summary = try await sync.run()
