@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import GRDB
 import IntercomSync
 
 struct DoctorCommand: ParsableCommand {
@@ -71,8 +70,8 @@ struct DoctorCommand: ParsableCommand {
         var problems: [String] = []
         do {
             problems = damage == nil ? try store.integrityProblems() : []
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_CORRUPT || error.resultCode == .SQLITE_NOTADB {
-            problems = ["the file is damaged (\(error.message ?? "corrupt"))"]
+        } catch let error as MirrorError where error.kind == .corrupt {
+            problems = ["the file is damaged: \(error.detail)"]
         }
         var exposed = ContactMirror.looseFiles(at: mirror.resolvedPath)
         var madePrivate: [String] = []
@@ -85,10 +84,8 @@ struct DoctorCommand: ParsableCommand {
         if damage == nil, problems.isEmpty {
             do {
                 damagedContacts = try store.damagedContacts()
-            } catch let error as DatabaseError
-                where error.resultCode == .SQLITE_CORRUPT || error.resultCode == .SQLITE_NOTADB
-            {
-                problems = ["the file is damaged (\(error.message ?? "corrupt"))"]
+            } catch let error as MirrorError where error.kind == .corrupt {
+                problems = ["the file is damaged: \(error.detail)"]
             }
         }
         var markedForRefetch: [ContactMirror.DamagedContact] = []

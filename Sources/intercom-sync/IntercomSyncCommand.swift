@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import GRDB
 import IntercomSync
 
 @main
@@ -83,20 +82,9 @@ struct IntercomSyncCommand: AsyncParsableCommand {
         case let error as SyncError where error.kind == .busy:
             Output.note("error: \(Advice.explained(error))")
             Foundation.exit(5)
-        case let error as DatabaseError:
-            // Never the statement: a person can do nothing with SQL, and it may hold values.
-            if error.resultCode == .SQLITE_FULL {
-                Output.note(
-                    "error: the disk is full, so the mirror could not be written. Everything committed before this "
-                        + "point is kept and consistent; free some space and run the same command again to go on")
-            } else if error.resultCode == .SQLITE_READONLY {
-                Output.note("error: the mirror is read-only here (\(error.message ?? "read-only")): queries work, writes do not")
-            } else {
-                Output.note(
-                    "error: the mirror failed: \(error.message ?? "unknown error") (SQLite error \(error.resultCode.rawValue)); "
-                        + "`intercom-sync doctor` checks it")
-            }
-            Foundation.exit(1)
+        case let error as MirrorError where error.kind == .busy:
+            Output.note("error: \(Advice.explained(error))")
+            Foundation.exit(5)
         case let error as ImportError where error.kind == .badMapping:
             // A --map that fits no column is a usage error, known only once the header is read.
             Output.note("error: \(Advice.explained(error)) (see --help)")

@@ -276,7 +276,7 @@ import Testing
     @Test func theChecksAreBackAfterAnImport() throws {
         let mirror = try ContactMirror.inMemory()
         _ = try Self.importBytes(Array("email\nann@example.com\n".utf8), into: mirror)
-        #expect(throws: DatabaseError.self) {
+        #expect(throws: MirrorError.self) {
             try mirror.writer.write { db in
                 try db.execute(
                     sql: """

@@ -18,7 +18,7 @@ import Testing
     init() throws {
         folder = try TemporaryDirectory()
         mirror = try ContactMirror.open(at: folder.path("mirror.sqlite"), mode: .createIfMissing)
-        throughThePool = try ContactMirror(writer: mirror.writer)
+        throughThePool = try ContactMirror(writer: mirror.writer.base)
         everyone = generator.contacts(0..<Self.count)
         _ = try mirror.upsertPage(
             IntercomPage.list(everyone, page: 1, perPage: Self.count, totalCount: Self.count, nextCursor: nil),

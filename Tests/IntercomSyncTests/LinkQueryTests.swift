@@ -26,7 +26,7 @@ import Testing
     init() throws {
         folder = try TemporaryDirectory()
         mirror = try ContactMirror.open(at: folder.path("mirror.sqlite"), mode: .createIfMissing)
-        throughThePool = try ContactMirror(writer: mirror.writer)
+        throughThePool = try ContactMirror(writer: mirror.writer.base)
         var fixtures: [Fixture] = []
         for index in 0..<400 {
             // Few distinct times, so pages split runs of equal updated_at.

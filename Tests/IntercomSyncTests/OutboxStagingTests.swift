@@ -179,14 +179,14 @@ import Testing
         #expect(try mirror.outboxEntries().isEmpty)
     }
 
-    /// A local write and its outbox entry commit together: the local row and its outbox entry commit together or not at all.
+    /// A local write and its outbox entry commit together, or neither commits.
     @Test func theContactAndItsEntryCommitTogether() throws {
         let mirror = try ContactMirror.inMemory()
         try mirror.writer.write { db in
             try db.execute(
                 sql: "CREATE TEMP TRIGGER refuse AFTER INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'disk full'); END")
         }
-        #expect(throws: DatabaseError.self) { try mirror.stageContact(ContactDraft(email: "a@b.io"), now: 1) }
+        #expect(throws: MirrorError.self) { try mirror.stageContact(ContactDraft(email: "a@b.io"), now: 1) }
         #expect(try mirror.status().contacts.pending == 0, "no contact without its entry")
         try mirror.writer.write { db in try db.execute(sql: "DROP TRIGGER refuse") }
         _ = try mirror.stageContact(ContactDraft(email: "a@b.io"), now: 1)

@@ -60,16 +60,22 @@ public struct Credentials: Codable, Sendable, Equatable, CustomStringConvertible
 
 /// A login that did not succeed, or credentials that cannot be used.
 public struct AuthError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Kind: Sendable, Equatable {
+    /// What kind of failure it is. New kinds may come with new versions: a `switch` over it
+    /// needs a `default:`, which a new kind does not break.
+    public struct Kind: ErrorKind {
+        public let name: String
+
+        private init(_ name: String) { self.name = name }
+
         /// The redirect's `state` is not the one this login sent: refused, nothing stored.
-        case stateMismatch
+        public static let stateMismatch = Kind("stateMismatch")
         /// The redirect carries no code (the user declined, or the URL was cut).
-        case noCode
+        public static let noCode = Kind("noCode")
         /// The credentials file is readable by group or others.
-        case unsafeCredentials
-        case unreadableCredentials
+        public static let unsafeCredentials = Kind("unsafeCredentials")
+        public static let unreadableCredentials = Kind("unreadableCredentials")
         /// No redirect came back in time to the loopback listener.
-        case listenerFailed
+        public static let listenerFailed = Kind("listenerFailed")
     }
 
     public var kind: Kind
@@ -79,4 +85,9 @@ public struct AuthError: Error, Sendable, Equatable, CustomStringConvertible {
         self.kind = kind
         self.description = description
     }
+}
+
+extension AuthError: IntercomSyncError {
+    /// None: the description says what to do.
+    public var remedy: ErrorRemedy? { nil }
 }

@@ -71,7 +71,7 @@ public final class IntercomMirror: Sendable {
     /// A mirror written by an older version is upgraded in place; a file that is not a mirror,
     /// or is damaged, is refused with a ``MirrorError`` before anything is written to it.
     /// Without a `connection` the mirror still answers queries and stages writes; ``sync(_:safety:progress:)``,
-    /// ``refreshContact(id:)`` and ``flush(rebind:progress:)`` then fail with ``SyncError`` (``SyncError/Kind-swift.enum/notConnected``).
+    /// ``refreshContact(id:)`` and ``flush(rebind:progress:)`` then fail with ``SyncError`` (``SyncError/Kind-swift.struct/notConnected``).
     public static func open(
         at path: String, connection: IntercomConnection? = nil, configuration: Configuration = Configuration()
     ) async throws -> IntercomMirror {

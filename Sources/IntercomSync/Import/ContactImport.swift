@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// Imports contacts from a CSV file as pending creates (the guarantee that an import can be run again).
 ///
@@ -187,7 +186,7 @@ package struct ContactImport: Sendable {
                     try readAll()
                 }
             }
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
+        } catch let error as MirrorError where error.kind == .diskFull {
             throw ImportError(.diskFull, Self.diskFullMessage(committed: committed, indexing: indexing))
         }
         summary.seconds = Date().timeIntervalSince(started)

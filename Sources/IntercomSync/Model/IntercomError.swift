@@ -4,13 +4,19 @@ import Foundation
 /// failure, or a reply that could not be read. Carries what a person needs to act on it; never
 /// the access token.
 public struct IntercomError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Kind: Sendable, Equatable {
+    /// What kind of failure it is. New kinds may come with new versions: a `switch` over it
+    /// needs a `default:`, which a new kind does not break.
+    public struct Kind: ErrorKind {
+        public let name: String
+
+        private init(_ name: String) { self.name = name }
+
         /// Worth retrying: network failures, timeouts, 5xx, 429, broken replies.
-        case transient
+        public static let transient = Kind("transient")
         /// Retrying the same request will not help (4xx other than 401 and 429).
-        case permanent
+        public static let permanent = Kind("permanent")
         /// The access token was refused: the connection must be set up again.
-        case authentication
+        public static let authentication = Kind("authentication")
     }
 
     public var kind: Kind

@@ -72,22 +72,28 @@ public struct OutboxEntry: Sendable, Equatable, Identifiable {
 
 /// A staging or outbox command that cannot be done as asked.
 public struct OutboxError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Kind: Sendable, Equatable {
+    /// What kind of failure it is. New kinds may come with new versions: a `switch` over it
+    /// needs a `default:`, which a new kind does not break.
+    public struct Kind: ErrorKind {
+        public let name: String
+
+        private init(_ name: String) { self.name = name }
+
         /// The email belongs to a contact the mirror already has.
-        case emailExists
+        public static let emailExists = Kind("emailExists")
         /// No contact in the mirror matches the message's recipient.
-        case unknownRecipient
+        public static let unknownRecipient = Kind("unknownRecipient")
         /// Several contacts share the recipient's email.
-        case ambiguousRecipient
+        public static let ambiguousRecipient = Kind("ambiguousRecipient")
         /// The recipient was deleted or merged away.
-        case recipientGone
-        case noSuchEntry
+        public static let recipientGone = Kind("recipientGone")
+        public static let noSuchEntry = Kind("noSuchEntry")
         /// The entry's state does not allow what was asked (retrying a sent message…).
-        case wrongState
+        public static let wrongState = Kind("wrongState")
         /// Other entries wait for this one.
-        case hasDependents
+        public static let hasDependents = Kind("hasDependents")
         /// No admin to send as: `GET /me` has not answered yet and no `from` was given.
-        case noSender
+        public static let noSender = Kind("noSender")
     }
 
     public var kind: Kind

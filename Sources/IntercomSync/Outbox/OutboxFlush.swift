@@ -181,7 +181,7 @@ package final class OutboxFlush: Sendable {
             try await settle(entry, .pending, error: OutboxEntry.Failure(error), retryAfter: Self.deferral)
             run.update { $0.deferred += 1 }
             run.noteFailure(error)
-        case .permanent:
+        default:
             try await settle(entry, .failed, error: OutboxEntry.Failure(error))
             run.update { $0.failed += 1 }
         }

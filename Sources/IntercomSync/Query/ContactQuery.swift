@@ -109,3 +109,8 @@ public struct QueryError: Error, Sendable, Equatable, CustomStringConvertible {
         self.description = description
     }
 }
+
+extension QueryError: IntercomSyncError {
+    /// None: the description names the filter to fix.
+    public var remedy: ErrorRemedy? { nil }
+}

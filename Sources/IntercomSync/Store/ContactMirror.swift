@@ -12,7 +12,7 @@ package struct ContactMirror: Sendable {
     /// Only the store's own files use it: everything else changes the mirror through the store's
     /// named operations, each one transaction that leaves it consistent, and reads it through
     /// them or the queries (`scripts/check-dependencies` fails on a use elsewhere).
-    var writer: any DatabaseWriter { database.writer }
+    var writer: StoreWriter { StoreWriter(base: database.writer, path: path) }
 
     /// The connection, for the developer tools alone: the benchmark measures the store's SQL
     /// and connection settings directly. Not public, so no app reaches it.

@@ -20,7 +20,7 @@ final class MirrorChanges: Sendable {
         self.continuation = continuation
         continuation.yield()
         let region = DatabaseRegionObservation(tracking: .fullDatabase)
-        let cancellable = region.start(in: mirror.writer, onError: { _ in continuation.yield() }) { _ in
+        let cancellable = region.start(in: mirror.writer.base, onError: { _ in continuation.yield() }) { _ in
             continuation.yield()
         }
         observation = Mutex(cancellable)

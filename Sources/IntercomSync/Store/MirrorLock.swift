@@ -54,7 +54,7 @@ package final class MirrorLock: Sendable {
     /// naming what holds it.
     package static func acquire(_ mirror: ContactMirror, purpose: String) throws -> MirrorLock {
         guard let path = mirror.path else {
-            let key = ObjectIdentifier(mirror.writer as AnyObject)
+            let key = ObjectIdentifier(mirror.writer.base as AnyObject)
             let inserted = heldInMemory.withLock { $0.insert(key).inserted }
             guard inserted else { throw SyncError.busy("another pull, flush or import is running on this mirror") }
             return MirrorLock(descriptor: nil, memoryKey: key)
@@ -95,7 +95,7 @@ package final class MirrorLock: Sendable {
     /// held shared for an instant and let go, and a held one only read.
     package static func holder(of mirror: ContactMirror) -> String? {
         guard let path = mirror.path else {
-            let key = ObjectIdentifier(mirror.writer as AnyObject)
+            let key = ObjectIdentifier(mirror.writer.base as AnyObject)
             return heldInMemory.withLock { $0.contains(key) } ? "another pull, flush or import in this process" : nil
         }
         let lockPath = path + ".lock"

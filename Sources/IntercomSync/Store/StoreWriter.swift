@@ -1,0 +1,78 @@
+import GRDB
+
+/// The store's connection as its own files use it: GRDB's `read`, `write` and
+/// `writeWithoutTransaction`, whose SQLite failures leave the store as `MirrorError`s (a full
+/// disk, a read-only medium, a damaged file, a mirror locked past the busy timeout), so that no
+/// GRDB type reaches a caller. Inside a transaction the code sees GRDB's own errors, and may
+/// catch one (a constraint) to go on.
+struct StoreWriter: Sendable {
+    let base: any DatabaseWriter
+    let path: String?
+
+    var configuration: Configuration { base.configuration }
+
+    func read<T>(_ value: (Database) throws -> T) throws -> T {
+        try translating { try base.read(value) }
+    }
+
+    func read<T: Sendable>(_ value: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await translating { try await base.read(value) }
+    }
+
+    func write<T>(_ updates: (Database) throws -> T) throws -> T {
+        try translating { try base.write(updates) }
+    }
+
+    func write<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await translating { try await base.write(updates) }
+    }
+
+    func writeWithoutTransaction<T>(_ updates: (Database) throws -> T) throws -> T {
+        try translating { try base.writeWithoutTransaction(updates) }
+    }
+
+    func writeWithoutTransaction<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await translating { try await base.writeWithoutTransaction(updates) }
+    }
+
+    private func translating<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as DatabaseError { throw MirrorError(error, path: path) }
+    }
+
+    private func translating<T>(_ body: () async throws -> T) async throws -> T {
+        do { return try await body() } catch let error as DatabaseError { throw MirrorError(error, path: path) }
+    }
+}
+
+extension MirrorError {
+    /// What SQLite's failure means for the mirror at `path`, in a person's words. Never the
+    /// statement: a person can do nothing with SQL, and it may hold values.
+    init(_ error: DatabaseError, path: String?) {
+        let message = error.message ?? "\(error.resultCode)"
+        switch error.resultCode {
+        case .SQLITE_FULL:
+            self.init(
+                .diskFull, path: path,
+                detail: "the disk is full, so the mirror could not be written. Everything committed before this point "
+                    + "is kept and consistent; free some space and run the same command again to go on")
+        case .SQLITE_READONLY:
+            self.init(
+                .readOnly, path: path, detail: "the mirror is read-only here (\(message)): queries work, writes do not",
+                remedy: .openWritable)
+        case .SQLITE_CORRUPT, .SQLITE_NOTADB:
+            self.init(
+                .corrupt, path: path,
+                detail: "SQLite finds the mirror damaged (\(message)); `intercom-sync doctor` says what can be saved")
+        case .SQLITE_BUSY, .SQLITE_LOCKED:
+            self.init(
+                .busy, path: path,
+                detail: "another process kept the mirror locked past the wait (\(message)); nothing was changed",
+                remedy: .tryLater)
+        default:
+            self.init(
+                .storage, path: path,
+                detail: "the mirror failed: \(message) (SQLite error \(error.resultCode.rawValue)); "
+                    + "`intercom-sync doctor` checks it")
+        }
+    }
+}
