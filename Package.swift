@@ -64,8 +64,6 @@ let package = Package(
                 "CLISupport",
                 "IntercomSimulator",
                 "SyntheticData",
-                // DatabaseError, to report the mirror's failures without their SQL.
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
