@@ -34,6 +34,8 @@ enum Advice {
             "`intercom-sync doctor` lists the damaged contacts, and `intercom-sync doctor --repair` marks them for "
                 + "`intercom-sync sync --full` to fetch again"
         case .tryLater: "nothing is lost: run the same command again later, and it goes on from where it stopped"
+        case .checkMirror: "`intercom-sync doctor` checks it and says what can be saved"
+        case .freeSpace: "free some space and run the same command again to go on"
         }
     }
 

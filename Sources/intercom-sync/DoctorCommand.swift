@@ -22,7 +22,7 @@ struct DoctorCommand: ParsableCommand {
             by their owner alone: they hold customers' personal data. --repair makes them 0600.
 
             Exit status: 0 the mirror is sound (or was repaired); 1 it is damaged or readable \
-            by other users.
+            by other users; 5 a sync, import or flush is writing it (run doctor once it ends).
 
             Examples:
               intercom-sync doctor
@@ -50,16 +50,21 @@ struct DoctorCommand: ParsableCommand {
         // A sync or an import at work may have deferred its indexes to its end: until then the
         // mirror looks damaged though nothing is. A repair writes, so it takes the lock itself.
         let lock: MirrorLock?
+        let busy = { (holder: String) in
+            SyncError(
+                .busy,
+                "\(holder) is writing the mirror \(mirror.resolvedPath), and its indexes may be unfinished until it "
+                    + "ends: run doctor once it has")
+        }
         if repair {
-            lock = try MirrorLock.acquire(store, purpose: "intercom-sync doctor --repair")
+            do {
+                lock = try MirrorLock.acquire(store, purpose: "intercom-sync doctor --repair")
+            } catch let error as SyncError where error.kind == .busy {
+                throw busy(MirrorLock.holder(of: store) ?? "another intercom-sync process")
+            }
         } else {
             lock = nil
-            if let holder = MirrorLock.holder(of: store) {
-                throw SyncError(
-                    .busy,
-                    "\(holder) is writing the mirror \(mirror.resolvedPath), and its indexes may be unfinished "
-                        + "until it ends: run doctor once it has")
-            }
+            if let holder = MirrorLock.holder(of: store) { throw busy(holder) }
         }
         defer { withExtendedLifetime(lock) {} }
         let found = try store.schemaDamage()

@@ -108,7 +108,8 @@ struct SyncCommand: AsyncParsableCommand {
     }
 
     /// On stderr: the contacts Intercom sent that the mirror could not store, at most ten by
-    /// name. They are left out of the mirror, and met again by the next sync.
+    /// name. They are left out of the mirror until Intercom sends them in a form it can store;
+    /// every full pull asks for them again.
     static func warnOfMalformed(_ malformed: [MalformedContact]) {
         guard !malformed.isEmpty else { return }
         Output.note(

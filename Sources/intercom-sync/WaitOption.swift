@@ -21,7 +21,8 @@ enum SecondsFlag {
     static let maximum: Double = 365 * 86_400
 
     static func check(_ value: Double, _ flag: String, aboveZero: Bool = false) throws {
-        guard value.isFinite, aboveZero ? value > 0 : value >= 0 else {
+        guard value.isFinite else { throw ValidationError("\(flag) must be a finite number of seconds, not \(value)") }
+        guard aboveZero ? value > 0 : value >= 0 else {
             throw ValidationError("\(flag) must be \(aboveZero ? "more than 0" : "0 or more") seconds, not \(value)")
         }
         guard value <= maximum else {

@@ -61,6 +61,7 @@ import Testing
             #expect(checked.status == 5, "\(flags): \(checked.stdout) \(checked.stderr)")
             #expect(checked.stderr.contains("intercom-sync sync (pid"), "\(checked.stderr)")
             #expect(!checked.stderr.contains("move the file aside") && !checked.stdout.contains("damaged"))
+            #expect(!checked.stderr.contains("--wait"), "doctor has no --wait: \(checked.stderr)")
         }
         withExtendedLifetime(lock) {}
         lock = nil

@@ -68,6 +68,13 @@ import Testing
         #expect(json.status == 1)
         let document = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
         #expect((document["integrity_problems"] as? [Any])?.isEmpty == false, "\(json.stdout)")
+        // Every command that meets the damaged page says what failed, never the SQL that did.
+        for command in [["contacts", "query", "--all"], ["contacts", "query", "--search", "a", "--all"]] {
+            let read = try CLI.run(command + ["--db", workspace.db])
+            #expect(read.status == 1, "\(command): every contact is read, the damaged page's among them")
+            #expect(read.stderr.contains("damaged") && read.stderr.contains("doctor"), "\(command): \(read.stderr)")
+            #expect(!read.stderr.contains("SELECT") && !read.stderr.contains("executing"), "no SQL: \(read.stderr)")
+        }
     }
 
     @Test func contactsGetTakesAnEmail() throws {

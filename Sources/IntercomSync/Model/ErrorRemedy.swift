@@ -43,4 +43,8 @@ public enum ErrorRemedy: Sendable, Equatable {
     case tryLater
     /// Find the contacts whose stored data is damaged and have them fetched again (`doctor`).
     case repairContacts
+    /// Check the mirror file: what is damaged, and what can be saved (`doctor`).
+    case checkMirror
+    /// Free some space on the disk, then run the same thing again: what was committed is kept.
+    case freeSpace
 }

@@ -181,7 +181,11 @@ package final class OutboxFlush: Sendable {
             try await settle(entry, .pending, error: OutboxEntry.Failure(error), retryAfter: Self.deferral)
             run.update { $0.deferred += 1 }
             run.noteFailure(error)
+        case .permanent:
+            try await settle(entry, .failed, error: OutboxEntry.Failure(error))
+            run.update { $0.failed += 1 }
         default:
+            // A kind this flush does not know: failed, as a permanent error is, never retried blindly.
             try await settle(entry, .failed, error: OutboxEntry.Failure(error))
             run.update { $0.failed += 1 }
         }

@@ -89,6 +89,20 @@ extension ContactMirror {
 
     // MARK: Full pulls
 
+    /// The full pull in progress, which the caller began: its record gone means another process
+    /// finished or reset it meanwhile, and this one must not write as if it had not.
+    private static func fullPullInProgress(in db: Database) throws -> FullPullProgress {
+        guard let progress = try FullPullProgress.read(in: db) else { throw progressLost("full pull") }
+        return progress
+    }
+
+    private static func progressLost(_ pull: String) -> SyncError {
+        SyncError(
+            .notReady,
+            "the mirror no longer records the \(pull) in progress (another process ended it); nothing "
+                + "more was written", remedy: .tryLater)
+    }
+
     /// Starts a full pull at `time`, or returns the one a killed process left (`resumed`).
     func beginFullPull(at time: Int) async throws -> FullPullProgress {
         try await writer.write { db in
@@ -119,7 +133,7 @@ extension ContactMirror {
     /// workspace's newest update when it began.
     func planFullPull(_ ranges: [PullRange], newestAtStart: Int?) async throws {
         try await writer.write { db in
-            guard var progress = try FullPullProgress.read(in: db) else { return }
+            var progress = try Self.fullPullInProgress(in: db)
             try PullRange.save(ranges, in: db)
             progress.newestAtStart = newestAtStart
             try FullPullProgress.write(progress, in: db)
@@ -132,14 +146,20 @@ extension ContactMirror {
             let malformed = MalformedContacts()
             let written = try Self.upsert(page: page, fetchedAt: fetchedAt, skipping: malformed, in: db)
             if markingSeen { try Self.markSeen(page, fetchedAt: fetchedAt, in: db) }
-            try Self.setSyncState(.fullPullCursor, to: next, in: db)
+            var progress = try Self.fullPullInProgress(in: db)
+            progress.listCursor = next
+            try FullPullProgress.write(progress, in: db)
             return PageCommit(written: written, malformed: malformed.contacts)
         }
     }
 
     /// Records that the full pull in progress walked every page or range.
     func markFullPullWalked() async throws {
-        try await writer.write { db in try Self.setSyncState(.fullPullWalked, to: "1", in: db) }
+        try await writer.write { db in
+            var progress = try Self.fullPullInProgress(in: db)
+            progress.walked = true
+            try FullPullProgress.write(progress, in: db)
+        }
     }
 
     /// The contacts the mirror holds, tombstones aside; read on the writer's connection.
@@ -162,8 +182,14 @@ extension ContactMirror {
     /// answers with) seen by the pull in progress.
     func storeProvenAlive(_ contactJSON: String, asked id: String, etag: String?, fetchedAt: Int) async throws {
         try await writer.write { db in
-            let stored = try Self.storeFetched(contactJSON, etag: etag, fetchedAt: fetchedAt, in: db)
-            try Self.markSeen(ids: [id, stored], in: db)
+            do {
+                let stored = try Self.storeFetched(contactJSON, etag: etag, fetchedAt: fetchedAt, in: db)
+                try Self.markSeen(ids: [id, stored], in: db)
+            } catch let error as MirrorError where error.kind == .malformedResponse {
+                // Alive, though the mirror cannot store this answer: seen, so never tombstoned.
+                // (The failed statement alone is undone: the transaction goes on.)
+                try Self.markSeen(ids: [id], in: db)
+            }
         }
     }
 
@@ -201,7 +227,7 @@ extension ContactMirror {
     /// the proof, which only ever finds more contacts alive.) Returns how many it tombstoned.
     func finishFullPull(at now: Int, caughtUp: Bool) async throws -> Int {
         try await writer.write { db in
-            guard let progress = try FullPullProgress.read(in: db) else { return 0 }
+            let progress = try Self.fullPullInProgress(in: db)
             let tombstoned =
                 progress.noneOlder ? 0 : try Self.tombstoneUnseen(pullStartedAt: progress.startedAt, now: now, in: db)
             let stored = try Self.syncState(.incrementalWatermark, in: db).flatMap(Int.init)
@@ -338,7 +364,7 @@ extension ContactMirror {
                 try Self.finishIncrementalPass(now: now, in: db)
             } else {
                 guard var progress = try IncrementalProgress.read(in: db) else {
-                    return PageCommit(written: written, malformed: malformed.contacts)
+                    throw Self.progressLost("incremental pass")
                 }
                 progress.cursor = next
                 progress.lastTotal = total

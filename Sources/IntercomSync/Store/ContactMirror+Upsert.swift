@@ -98,9 +98,13 @@ extension ContactMirror {
                         return try statement.execute(in: db)
                     } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
                         // The failed statement alone is undone: the transaction goes on.
-                        let refusal = diagnose(contact, position: position, count: contacts.count, sqliteError: error)
-                        guard let malformed else { throw refusal }
-                        malformed.note(MalformedContact(id: contact.id, reason: refusal.detail))
+                        guard let malformed else {
+                            throw diagnose(contact, position: position, count: contacts.count, sqliteError: error)
+                        }
+                        let problem = problem(of: contact, sqliteError: error)
+                        malformed.note(
+                            MalformedContact(
+                                id: contact.id, reason: contact.id == nil ? "contact #\(position + 1): \(problem)" : problem))
                         return 0
                     }
                 }
@@ -257,12 +261,18 @@ extension ContactMirror {
     private static func diagnose(_ contact: ScannedContact, position: Int, count: Int, sqliteError: DatabaseError) -> MirrorError
     {
         let subject = count > 1 ? "contact #\(position + 1)" : "the contact"
+        return MirrorError(.malformedResponse, detail: "\(subject) \(problem(of: contact, sqliteError: sqliteError))")
+    }
+
+    /// What is wrong with a contact the mirror refused: "is malformed: …" with the field the
+    /// Swift decoder names, or what SQLite said.
+    private static func problem(of contact: ScannedContact, sqliteError: DatabaseError) -> String {
         do {
             _ = try JSONDecoder().decode(Contact.self, from: Data(contact.body.utf8))
         } catch {
-            return MirrorError(.malformedResponse, detail: "\(subject) is malformed: \(describe(error))")
+            return "is malformed: \(describe(error))"
         }
-        return MirrorError(.malformedResponse, detail: "\(subject) was refused by the mirror: \(sqliteError.message ?? "")")
+        return "was refused by the mirror: \(sqliteError.message ?? "")"
     }
 
     static func describe(_ error: any Error) -> String {
@@ -272,7 +282,19 @@ extension ContactMirror {
         case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context),
             DecodingError.dataCorrupted(let context):
             let field = context.codingPath.map(\.stringValue).joined(separator: ".")
-            return field.isEmpty ? context.debugDescription : "\"\(field)\": \(context.debugDescription)"
+            var why = context.debugDescription
+            if let range = why.range(of: #"from invalid \w+ value "#, options: .regularExpression),
+                why.hasPrefix("Cannot initialize ")
+            {
+                // "Cannot initialize ContactRole from invalid String value admin": name the value, not the type.
+                why = "\"\(why[range.upperBound...])\" is not one of the values it takes"
+            } else if let underlying = context.underlyingError as NSError?,
+                let detail = underlying.userInfo[NSDebugDescriptionErrorKey] as? String
+            {
+                // Valid JSON whose number no Swift integer holds: say that, not "not valid JSON".
+                why = detail
+            }
+            return field.isEmpty ? why : "\"\(field)\": \(why)"
         default:
             return "\(error)"
         }

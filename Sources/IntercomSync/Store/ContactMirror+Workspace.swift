@@ -14,10 +14,13 @@ extension ContactMirror {
             if let recorded, recorded != server.binding {
                 guard rebind else { throw Self.refusal(recorded: recorded, server: server.binding) }
                 if recorded.workspaceID != server.binding.workspaceID {
-                    for key in [
-                        SyncStateKey.incrementalWatermark, .incrementalFloor, .incrementalCursor, .incrementalPassNewest,
-                        .fullPullStartedAt, .fullPullCursor, .adminID, .workspaceTimezone,
-                    ] {
+                    // Every pull's progress belongs to the other workspace: its cursors, ranges
+                    // and watermark would skip or misplace this one's contacts.
+                    try FullPullProgress.write(nil, in: db)
+                    try IncrementalProgress.write(nil, in: db)
+                    try PullRange.save([], table: .fullPull, in: db)
+                    try PullRange.save([], table: .incremental, in: db)
+                    for key in [SyncStateKey.incrementalWatermark, .incrementalPassNewest, .adminID, .workspaceTimezone] {
                         try Self.setSyncState(key, to: nil, in: db)
                     }
                     try Self.clearSeen(in: db)

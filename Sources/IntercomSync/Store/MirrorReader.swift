@@ -32,7 +32,17 @@ final class MirrorReader: @unchecked Sendable {
 
     /// Runs `body` on the connection, or returns nil when another query holds it. With
     /// `snapshot`, its statements read inside one transaction, so they see one state of the mirror.
+    /// SQLite's failures leave it as `MirrorError`s, as the store's writer's do (`StoreWriter`).
     func tryRead<T>(snapshot: Bool, _ body: (Session) throws -> T) throws -> T? {
+        do {
+            return try tryReadReportingSQLite(snapshot: snapshot, body)
+        } catch let error as DatabaseError {
+            throw MirrorError(error, path: path)
+        }
+    }
+
+    /// `tryRead`, its failures SQLite's own (`inspection` tells a `-shm` it cannot make apart).
+    private func tryReadReportingSQLite<T>(snapshot: Bool, _ body: (Session) throws -> T) throws -> T? {
         guard lock.try() else { return nil }
         defer { lock.unlock() }
         let session = Session(reader: self)
@@ -58,7 +68,7 @@ final class MirrorReader: @unchecked Sendable {
     /// for a WAL file whose `-shm` this user cannot create, or an error for a file that is not
     /// a mirror.
     func inspection() throws -> Inspection {
-        let found = try tryRead(snapshot: true) { session -> Inspection in
+        let found = try tryReadReportingSQLite(snapshot: true) { session -> Inspection in
             var migrations: Set<String> = []
             try session.rows(PlannedStatement(sql: "SELECT identifier FROM grdb_migrations", values: [])) { row in
                 if let identifier = row.string(0) { migrations.insert(identifier) }

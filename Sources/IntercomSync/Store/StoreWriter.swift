@@ -53,26 +53,24 @@ extension MirrorError {
         case .SQLITE_FULL:
             self.init(
                 .diskFull, path: path,
-                detail: "the disk is full, so the mirror could not be written. Everything committed before this point "
-                    + "is kept and consistent; free some space and run the same command again to go on")
+                detail: "the disk is full, so the mirror could not be written; everything committed before this "
+                    + "point is kept and consistent", remedy: .freeSpace)
         case .SQLITE_READONLY:
             self.init(
                 .readOnly, path: path, detail: "the mirror is read-only here (\(message)): queries work, writes do not",
                 remedy: .openWritable)
         case .SQLITE_CORRUPT, .SQLITE_NOTADB:
-            self.init(
-                .corrupt, path: path,
-                detail: "SQLite finds the mirror damaged (\(message)); `intercom-sync doctor` says what can be saved")
-        case .SQLITE_BUSY, .SQLITE_LOCKED:
+            self.init(.corrupt, path: path, detail: "SQLite finds the mirror damaged (\(message))", remedy: .checkMirror)
+        case .SQLITE_BUSY:
             self.init(
                 .busy, path: path,
-                detail: "another process kept the mirror locked past the wait (\(message)); nothing was changed",
-                remedy: .tryLater)
+                detail: "another process kept the mirror locked past the wait (\(message)); this write was not made, "
+                    + "and what was committed before it is kept", remedy: .tryLater)
         default:
+            // SQLITE_LOCKED among them: a conflict within this process, not another one's lock.
             self.init(
                 .storage, path: path,
-                detail: "the mirror failed: \(message) (SQLite error \(error.resultCode.rawValue)); "
-                    + "`intercom-sync doctor` checks it")
+                detail: "the mirror failed: \(message) (SQLite error \(error.resultCode.rawValue))", remedy: .checkMirror)
         }
     }
 }

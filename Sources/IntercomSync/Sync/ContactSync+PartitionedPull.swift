@@ -80,9 +80,9 @@ extension ContactSync {
             min(perWorker, Self.rangeTarget(roundTrip: client.counters.fastestRoundTrip ?? 1))
         }
         // A count asks for the span's first page in the order its walk would, so that a span
-        // that ends up a range has its first page already: the plan costs the budget only the
-        // counts of spans it cuts or joins, and a workspace planned in one round of counts is
-        // walked from the second page of every range on.
+        // that ends up a range has its first page already: a workspace planned in one round of
+        // counts is walked from the second page of every range on, and the plan costs the budget
+        // only the counts of spans it cut further or joined.
         let counted = CountedPages()
         do {
             let ranges = try await planner.plan(
@@ -108,9 +108,9 @@ extension ContactSync {
     /// Contacts a range of a full pull aims at, for the server's round trip (the fastest answer
     /// once the plan's first round of counts is in, in seconds): as many pages as 5 seconds of
     /// round trips walk, from 20 (a round trip of 250 ms or more) to 100 (50 ms or less). A
-    /// range costs the budget its last, partial page, and a count when the plan cuts or joins its
-    /// span (588 for a million contacts in ranges of 20 pages, 3.5 s at Intercom's limit); the
-    /// last range, walked alone, costs its pages' round trips.
+    /// range costs the budget its last, partial page, and its count, which brings its first page
+    /// unless the plan cut its span further or joined it (about a request a range); the last
+    /// range, walked alone, costs its pages' round trips.
     static func rangeTarget(roundTrip seconds: Double) -> Int {
         let pages = seconds > 0 ? Int((5 / seconds).rounded(.down)) : 100
         return min(100, max(20, pages)) * pageSize

@@ -153,7 +153,7 @@ public enum SyncMode: Sendable, Equatable {
 public struct SyncSafety: Sendable, Equatable {
     /// Sync against another workspace or API host than the mirror's (`WorkspaceBinding`).
     public var rebind: Bool
-    /// Let a full walk tombstone more than `ContactMirror.massDeleteShare` of the mirror.
+    /// Let a full walk tombstone more than a fifth of the mirror (or all of it).
     public var allowMassDelete: Bool
 
     public init(rebind: Bool = false, allowMassDelete: Bool = false) {
