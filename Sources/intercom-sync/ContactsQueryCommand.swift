@@ -166,7 +166,7 @@ struct ContactsQueryCommand: AsyncParsableCommand {
 
     func run() async throws {
         var query = try makeQuery()
-        let store = try mirror.facade(.readOnly)
+        let store = try await mirror.facade(.readOnly)
         if !query.segments.isEmpty, try await !store.keepsSegmentMemberships() {
             throw CommandFailure(
                 "the mirror does not keep segment memberships yet: run `intercom-sync sync --segments` once, "

@@ -109,7 +109,7 @@ struct SegmentsCommand: ParsableCommand {
         var json = false
 
         func run() async throws {
-            let store = try mirror.facade(.readOnly)
+            let store = try await mirror.facade(.readOnly)
             let segments = try await store.segments()
             if json { return Output.data(LinkListing.json(segments)) }
             guard !segments.isEmpty else { return Output.note("The mirror has no segments: run `intercom-sync sync`.") }

@@ -2,6 +2,7 @@ import ArgumentParser
 import CLISupport
 import Foundation
 import IntercomSync
+import Synchronization
 
 /// `--db`, shared by every command that touches the mirror.
 struct MirrorOptions: ParsableArguments {
@@ -21,54 +22,80 @@ struct MirrorOptions: ParsableArguments {
     /// folder it creates is its owner's alone (0700), as the mirror in it is (0600).
     func open(_ mode: ContactMirror.OpenMode, checkingSchema: Bool = true) throws -> ContactMirror {
         let location = resolvedPath
-        if path == nil, mode == .createIfMissing {
-            let folder = URL(fileURLWithPath: location).deletingLastPathComponent()
-            if !FileManager.default.fileExists(atPath: folder.path) {
-                try FileManager.default.createDirectory(
-                    at: folder.deletingLastPathComponent(), withIntermediateDirectories: true)
-                try FileManager.default.createDirectory(
-                    at: folder, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
-            }
-        }
+        if mode == .createIfMissing { try makeDefaultFolder() }
+        let progress = OpenProgress()
         let store: ContactMirror
         do {
-            store = try openStore(location, mode, checkingSchema: checkingSchema)
+            store = try ContactMirror.open(
+                at: location, mode: mode, checkingSchema: checkingSchema, onFinishingLoad: OpenProgress.finishingLoad,
+                onUpgrade: progress.upgrade)
         } catch let error as MirrorError where error.kind == .missingDirectory && path == nil {
-            // The default location on a fresh machine: its folder is made by the first sync.
-            throw MirrorError(.missingMirror, path: location, detail: "no mirror here yet", remedy: .sync)
+            throw Self.noMirrorYet(location)
         }
-        if store.loadInProgress {
-            Output.note(
-                "a sync or an import is loading this mirror: what it has committed so far is shown, "
-                    + "and a search finds the contacts it loads once it finishes")
-        }
+        if store.loadInProgress { OpenProgress.noteLoadInProgress() }
         return store
     }
 
-    /// The mirror at `location`, telling on stderr when its open finishes a stopped load or
-    /// upgrades it.
-    private func openStore(_ location: String, _ mode: ContactMirror.OpenMode, checkingSchema: Bool) throws
-        -> ContactMirror
-    {
-        var upgrade: ProgressBar?
-        return try ContactMirror.open(
-            at: location, mode: mode, checkingSchema: checkingSchema,
-            onFinishingLoad: {
-                Output.note("finishing the indexes of an import or sync that was stopped part-way; this takes a moment")
-            },
-            onUpgrade: { done, total in
-                if upgrade == nil {
-                    Output.note("upgrading the mirror: compressing the bodies of \(total) contacts (once; it resumes if stopped)")
-                    upgrade = ProgressBar("compressing bodies", total: total)
-                }
-                upgrade?.update(done)
-                if done >= total { upgrade?.finish() }
-            })
+    /// The mirror opened as `open(_:)` does, through the library's public facade alone, with no
+    /// connection to Intercom: for commands that only read it or stage writes.
+    func facade(_ mode: IntercomMirror.OpenMode) async throws -> IntercomMirror {
+        let location = resolvedPath
+        if mode == .createIfMissing { try makeDefaultFolder() }
+        let progress = OpenProgress()
+        let mirror: IntercomMirror
+        do {
+            mirror = try await IntercomMirror.open(
+                at: location, mode: mode,
+                configuration: IntercomMirror.Configuration(
+                    onFinishingLoad: OpenProgress.finishingLoad, onUpgrade: progress.upgrade))
+        } catch let error as MirrorError where error.kind == .missingDirectory && path == nil {
+            throw Self.noMirrorYet(location)
+        }
+        if mirror.isBeingLoaded { OpenProgress.noteLoadInProgress() }
+        return mirror
     }
 
-    /// The mirror opened as `open(_:)` does, as the library's facade, with no connection to
-    /// Intercom: for commands that only read it or stage writes.
-    func facade(_ mode: ContactMirror.OpenMode) throws -> IntercomMirror {
-        IntercomMirror(store: try open(mode), client: nil, configuration: IntercomMirror.Configuration())
+    /// The default location's folder, made on demand (0700).
+    private func makeDefaultFolder() throws {
+        guard path == nil else { return }
+        let folder = URL(fileURLWithPath: resolvedPath).deletingLastPathComponent()
+        guard !FileManager.default.fileExists(atPath: folder.path) else { return }
+        try FileManager.default.createDirectory(at: folder.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: folder, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+    }
+
+    /// The default location on a fresh machine: its folder is made by the first sync.
+    private static func noMirrorYet(_ location: String) -> MirrorError {
+        MirrorError(.missingMirror, path: location, detail: "no mirror here yet", remedy: .sync)
+    }
+}
+
+/// What an open tells on stderr: that it finishes a stopped load, that it upgrades the mirror
+/// (with a progress bar), or that another process is loading it.
+private final class OpenProgress: Sendable {
+    private let bar = Mutex<ProgressBar?>(nil)
+
+    static let finishingLoad: @Sendable () -> Void = {
+        Output.note("finishing the indexes of an import or sync that was stopped part-way; this takes a moment")
+    }
+
+    var upgrade: @Sendable (_ done: Int, _ total: Int) -> Void {
+        { [self] done, total in
+            self.bar.withLock { bar in
+                if bar == nil {
+                    Output.note("upgrading the mirror: compressing the bodies of \(total) contacts (once; it resumes if stopped)")
+                    bar = ProgressBar("compressing bodies", total: total)
+                }
+                bar?.update(done)
+                if done >= total { bar?.finish() }
+            }
+        }
+    }
+
+    static func noteLoadInProgress() {
+        Output.note(
+            "a sync or an import is loading this mirror: what it has committed so far is shown, "
+                + "and a search finds the contacts it loads once it finishes")
     }
 }

@@ -52,7 +52,7 @@ struct OutboxListCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try mirror.facade(.readOnly)
+        let store = try await mirror.facade(.readOnly)
         let states = state.isEmpty ? Set(OutboxState.allCases) : Set(state)
         let entries = try await store.outbox(states: states, limit: limit ?? .max)
         let counts = try await store.status().outbox
@@ -204,7 +204,7 @@ struct OutboxRetryCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try mirror.facade(.existing)
+        let store = try await mirror.facade(.existing)
         if let seq {
             try await store.retryEntry(seq: seq)
             Output.line("entry #\(seq) is queued again")

@@ -19,7 +19,7 @@ import Testing
         #expect(result.status == 0, "\(result.output)")
         let symbols = Set(result.output.split(separator: "\n").map(String.init))
         for expected in [
-            "IntercomMirror.open(at:connection:configuration:)", "IntercomMirror.sync(_:safety:progress:)",
+            "IntercomMirror.open(at:mode:connection:configuration:)", "IntercomMirror.sync(_:safety:progress:)",
             "IntercomMirror.observe(_:)", "IntercomMirror.observeStatus()", "IntercomMirror.flush(rebind:progress:)",
             "ContactQuery.init(email:externalID:role:nameContains:search:updatedSince:updatedBefore:states:customAttributes:tags:anyTags:companies:segments:sort:limit:cursor:)",
             "StoredContact.init(contact:state:etag:fetchedAt:validatedAt:body:rowID:)",

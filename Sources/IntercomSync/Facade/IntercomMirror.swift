@@ -38,11 +38,18 @@ public final class IntercomMirror: Sendable {
         /// Whether a connection may send its token over plain `http` to another machine than
         /// this one. Off: anyone on the path could read the token, a key to the whole workspace.
         public var allowsInsecureHTTP: Bool
+        /// Called, before it starts, when an open finishes the indexes a load stopped part-way
+        /// left to build (seconds for a million contacts), so a person can be told why it waits.
+        public var onFinishingLoad: (@Sendable () -> Void)?
+        /// Called as an open upgrades a mirror an older version wrote: the contacts done and in
+        /// all, once per committed batch (the upgrade resumes where it stopped).
+        public var onUpgrade: (@Sendable (_ done: Int, _ total: Int) -> Void)?
 
         public init(
             syncConcurrency: Int = 64, flushConcurrency: Int = 4, lockWait: Duration = .zero,
             observationInterval: Duration = .milliseconds(250), clock: WallClock = .system,
-            allowsInsecureHTTP: Bool = false
+            allowsInsecureHTTP: Bool = false, onFinishingLoad: (@Sendable () -> Void)? = nil,
+            onUpgrade: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil
         ) {
             self.syncConcurrency = syncConcurrency
             self.flushConcurrency = flushConcurrency
@@ -50,7 +57,20 @@ public final class IntercomMirror: Sendable {
             self.observationInterval = observationInterval
             self.clock = clock
             self.allowsInsecureHTTP = allowsInsecureHTTP
+            self.onFinishingLoad = onFinishingLoad
+            self.onUpgrade = onUpgrade
         }
+    }
+
+    /// How ``open(at:mode:connection:configuration:)`` treats the file.
+    public enum OpenMode: Sendable {
+        /// Open the mirror, creating the file if there is none (its folder must exist).
+        case createIfMissing
+        /// Open an existing mirror; fail with ``MirrorError`` if there is none.
+        case existing
+        /// Open an existing mirror to read it, never writing: works on a file this user may not
+        /// write, or on a read-only medium, and while another process loads it. Writes fail.
+        case readOnly
     }
 
     let store: ContactMirror
@@ -73,12 +93,28 @@ public final class IntercomMirror: Sendable {
     /// Without a `connection` the mirror still answers queries and stages writes; ``sync(_:safety:progress:)``,
     /// ``refreshContact(id:)`` and ``flush(rebind:progress:)`` then fail with ``SyncError`` (``SyncError/Kind-swift.struct/notConnected``).
     public static func open(
-        at path: String, connection: IntercomConnection? = nil, configuration: Configuration = Configuration()
+        at path: String, mode: OpenMode = .createIfMissing, connection: IntercomConnection? = nil,
+        configuration: Configuration = Configuration()
     ) async throws -> IntercomMirror {
         let client = try client(for: connection, configuration)
-        let store = try await WorkExecutor.shared.run { try ContactMirror.open(at: path, mode: .createIfMissing) }
+        let storeMode: ContactMirror.OpenMode =
+            switch mode {
+            case .createIfMissing: .createIfMissing
+            case .existing: .existing
+            case .readOnly: .readOnly
+            }
+        let store = try await WorkExecutor.shared.run {
+            try ContactMirror.open(
+                at: path, mode: storeMode, onFinishingLoad: { configuration.onFinishingLoad?() },
+                onUpgrade: { done, total in configuration.onUpgrade?(done, total) })
+        }
         return IntercomMirror(store: store, client: client, configuration: configuration)
     }
+
+    /// Whether another process is loading the mirror (its first sync, or a large import) as this
+    /// one reads it: what it has committed is answered, and a search finds its contacts once it
+    /// ends.
+    public var isBeingLoaded: Bool { store.loadInProgress }
 
     /// The client of `connection`, refusing one that would send its token in clear to
     /// another machine unless the configuration allows it.
