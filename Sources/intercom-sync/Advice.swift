@@ -31,8 +31,8 @@ enum Advice {
         case .mapColumns: "say which column holds what with --map COLUMN=FIELD"
         case .otherMirror: "pass --db to pick another mirror"
         case .repairContacts:
-            "`intercom-sync doctor` lists the damaged contacts, and `intercom-sync doctor --repair` marks them for "
-                + "`intercom-sync sync --full` to fetch again"
+            "`intercom-sync doctor` lists the damaged contacts (or says the file itself is damaged, and what to do), "
+                + "and `intercom-sync doctor --repair` marks them for `intercom-sync sync --full` to fetch again"
         case .tryLater: "nothing is lost: run the same command again later, and it goes on from where it stopped"
         case .checkMirror: "`intercom-sync doctor` checks it and says what can be saved"
         case .freeSpace: "free some space and run the same command again to go on"

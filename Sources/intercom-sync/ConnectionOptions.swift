@@ -47,7 +47,7 @@ struct ConnectionOptions: ParsableArguments {
     var timeout: Double = 30
 
     @Option(
-        name: .customLong("rate-limit-patience"),
+        name: .customLong("rate-limit-patience"), parsing: .unconditional,
         help: ArgumentHelp(
             "Seconds to keep waiting while Intercom answers 429 (rate limited) before giving up (exit 4, resumable).",
             valueName: "seconds"))

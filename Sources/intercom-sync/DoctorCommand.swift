@@ -40,6 +40,15 @@ struct DoctorCommand: ParsableCommand {
     var json = false
 
     func run() throws {
+        // A sync or an import at work may have deferred its indexes to its end, or be creating
+        // the mirror: until it ends the mirror looks damaged (or empty) though nothing is.
+        let busy = { (holder: String) in
+            SyncError(
+                .busy,
+                "\(holder) is writing the mirror \(mirror.resolvedPath), and its indexes may be unfinished until it "
+                    + "ends: run doctor once it has")
+        }
+        if let holder = MirrorLock.holder(ofMirrorAt: mirror.resolvedPath) { throw busy(holder) }
         let store: ContactMirror
         do {
             store = try mirror.open(.existing, checkingSchema: false)
@@ -47,15 +56,8 @@ struct DoctorCommand: ParsableCommand {
             // Checking reads; only the full-text comparison needs write access, and is skipped.
             store = try mirror.open(.readOnly, checkingSchema: false)
         }
-        // A sync or an import at work may have deferred its indexes to its end: until then the
-        // mirror looks damaged though nothing is. A repair writes, so it takes the lock itself.
+        // Looked at again now that it is open; a repair writes, so it takes the lock itself.
         let lock: MirrorLock?
-        let busy = { (holder: String) in
-            SyncError(
-                .busy,
-                "\(holder) is writing the mirror \(mirror.resolvedPath), and its indexes may be unfinished until it "
-                    + "ends: run doctor once it has")
-        }
         if repair {
             do {
                 lock = try MirrorLock.acquire(store, purpose: "intercom-sync doctor --repair")

@@ -20,10 +20,15 @@ struct WaitOption: ParsableArguments {
 enum SecondsFlag {
     static let maximum: Double = 365 * 86_400
 
+    /// The least a wait that must be above 0 may be: a millisecond, what the transport counts in
+    /// (less would round to 0, which it reads as no limit at all).
+    static let least: Double = 0.001
+
     static func check(_ value: Double, _ flag: String, aboveZero: Bool = false) throws {
         guard value.isFinite else { throw ValidationError("\(flag) must be a finite number of seconds, not \(value)") }
-        guard aboveZero ? value > 0 : value >= 0 else {
-            throw ValidationError("\(flag) must be \(aboveZero ? "more than 0" : "0 or more") seconds, not \(value)")
+        guard aboveZero ? value >= least : value >= 0 else {
+            throw ValidationError(
+                "\(flag) must be \(aboveZero ? "at least \(least)" : "0 or more") seconds, not \(value)")
         }
         guard value <= maximum else {
             throw ValidationError("\(flag) must be at most \(Int(maximum)) seconds (a year), not \(value)")

@@ -68,4 +68,22 @@ import Testing
         let sound = try CLI.run(["doctor", "--db", workspace.db])
         #expect(sound.status == 0, "\(sound.stdout) \(sound.stderr)")
     }
+
+    /// A first sync or import creates the mirror under its lock: a doctor then must not open the
+    /// file (running the migrations itself, or calling the empty file no mirror).
+    @Test func doctorLeavesAMirrorBeingCreatedAlone() throws {
+        let workspace = try Workspace(contacts: 0)
+        #expect(FileManager.default.createFile(atPath: workspace.db, contents: Data()))
+        let lock = open(workspace.db + ".lock", O_RDWR | O_CREAT, 0o600)
+        #expect(lock >= 0 && flock(lock, LOCK_EX) == 0)
+        defer { close(lock) }
+        let note = "intercom-sync sync (pid 1, started 2026-12-07T00:00:00Z)\n"
+        _ = note.withCString { write(lock, $0, strlen($0)) }
+        for flags in [[], ["--repair"]] {
+            let checked = try CLI.run(["doctor", "--db", workspace.db] + flags)
+            #expect(checked.status == 5, "\(flags): \(checked.stdout) \(checked.stderr)")
+            #expect(checked.stderr.contains("intercom-sync sync (pid 1"), "\(checked.stderr)")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: workspace.db)).isEmpty, "doctor wrote nothing")
+    }
 }

@@ -17,7 +17,7 @@ import Testing
         }
         let page = [
             contact("good1"), contact("bad-role", role: "admin"), contact("good2"), contact("bad-time", updated: "null"),
-            contact("good3"),
+            contact("good3"), contact("bad-float", updated: "1700000000.5"),
         ]
         let server = try await StubServer.start { method, path in
             switch path {
@@ -26,7 +26,7 @@ import Testing
             case "/contacts" where method == "GET", "/contacts/search":
                 // The list and every search answer the one page: a plan of one range, walked by search.
                 return StubServer.Answer(
-                    status: 200, body: #"{"type":"list","data":["# + page.joined(separator: ",") + #"],"total_count":5}"#)
+                    status: 200, body: #"{"type":"list","data":["# + page.joined(separator: ",") + #"],"total_count":6}"#)
             case "/segments":
                 return StubServer.Answer(status: 200, body: #"{"type":"segment.list","segments":[]}"#)
             default:
@@ -41,7 +41,9 @@ import Testing
                 ["sync", "--db", workspace.db, "--base-url", server.baseURL, "--json"] + walk,
                 environment: ["INTERCOM_ACCESS_TOKEN": "tok_malformed"])
             #expect(sync.status == 0, "run \(run): \(sync.stderr)")
-            #expect(sync.stderr.contains("2 contacts from Intercom could not be stored"), "\(sync.stderr)")
+            #expect(sync.stderr.contains("3 contacts from Intercom could not be stored"), "\(sync.stderr)")
+            #expect(sync.stderr.contains(#"bad-float: is malformed: "updated_at": 1700000000.5 is not a whole number"#))
+            #expect(sync.stderr.contains(#"bad-role: is malformed: "role": "admin" is not one of the values"#))
             #expect(sync.stderr.contains("bad-role: ") && sync.stderr.contains("bad-time: "), "\(sync.stderr)")
             #expect(sync.stdout.contains(#""id":"bad-role""#), "\(sync.stdout)")
             #expect(try CLI.contactCounts(workspace.db)["synced"] == 3)

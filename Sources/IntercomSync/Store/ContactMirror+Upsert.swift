@@ -267,6 +267,16 @@ extension ContactMirror {
     /// What is wrong with a contact the mirror refused: "is malformed: …" with the field the
     /// Swift decoder names, or what SQLite said.
     private static func problem(of contact: ScannedContact, sqliteError: DatabaseError) -> String {
+        // The table's own rules first, by the values as they came: the decoder only says "not
+        // valid JSON" of valid JSON whose number is not a whole one.
+        let values = contact.columnValues
+        for (position, field) in [(9, "created_at"), (10, "updated_at")] {
+            switch values[position] {
+            case .double(let number): return "is malformed: \"\(field)\": \(number) is not a whole number of seconds"
+            case .text(let text): return "is malformed: \"\(field)\": \"\(text)\" is not a number of seconds"
+            default: break
+            }
+        }
         do {
             _ = try JSONDecoder().decode(Contact.self, from: Data(contact.body.utf8))
         } catch {

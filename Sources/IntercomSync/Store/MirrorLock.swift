@@ -98,6 +98,12 @@ package final class MirrorLock: Sendable {
             let key = ObjectIdentifier(mirror.writer.base as AnyObject)
             return heldInMemory.withLock { $0.contains(key) } ? "another pull, flush or import in this process" : nil
         }
+        return holder(ofMirrorAt: path)
+    }
+
+    /// `holder(of:)` for the mirror file at `path`, before it is opened: a mirror a first sync
+    /// or import is creating is not one to open (its migrations may be running).
+    package static func holder(ofMirrorAt path: String) -> String? {
         let lockPath = path + ".lock"
         let descriptor = open(lockPath, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }  // No lock file: nothing has ever held it.
