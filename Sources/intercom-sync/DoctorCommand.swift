@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import IntercomSync
 
-struct DoctorCommand: ParsableCommand {
+struct DoctorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "doctor",
         abstract: "Check the mirror's schema and data, and rebuild what can be derived.",
@@ -39,76 +39,33 @@ struct DoctorCommand: ParsableCommand {
     @Flag(help: "Print the findings as one JSON object.")
     var json = false
 
-    func run() throws {
-        // A sync or an import at work may have deferred its indexes to its end, or be creating
-        // the mirror: until it ends the mirror looks damaged (or empty) though nothing is.
-        let busy = { (holder: String) in
-            SyncError(
-                .busy,
-                "\(holder) is writing the mirror \(mirror.resolvedPath), and its indexes may be unfinished until it "
-                    + "ends: run doctor once it has")
-        }
-        if let holder = MirrorLock.holder(ofMirrorAt: mirror.resolvedPath) { throw busy(holder) }
-        let store: ContactMirror
+    func run() async throws {
+        let check: MirrorCheck
         do {
-            store = try mirror.open(.existing, checkingSchema: false)
-        } catch let error as MirrorError where error.kind == .readOnly && !repair {
-            // Checking reads; only the full-text comparison needs write access, and is skipped.
-            store = try mirror.open(.readOnly, checkingSchema: false)
+            check = try await IntercomMirror.check(
+                at: mirror.resolvedPath, repairing: repair, configuration: mirror.configurationReportingOpens())
+        } catch let error as MirrorError where error.kind == .missingDirectory && mirror.path == nil {
+            throw MirrorOptions.noMirrorYet(mirror.resolvedPath)
+        } catch let error as SyncError where error.kind == .busy {
+            throw SyncError(.busy, error.description.replacingOccurrences(of: "check it once", with: "run doctor once"))
         }
-        // Looked at again now that it is open; a repair writes, so it takes the lock itself.
-        let lock: MirrorLock?
-        if repair {
-            do {
-                lock = try MirrorLock.acquire(store, purpose: "intercom-sync doctor --repair")
-            } catch let error as SyncError where error.kind == .busy {
-                throw busy(MirrorLock.holder(of: store) ?? "another intercom-sync process")
-            }
-        } else {
-            lock = nil
-            if let holder = MirrorLock.holder(of: store) { throw busy(holder) }
-        }
-        defer { withExtendedLifetime(lock) {} }
-        let found = try store.schemaDamage()
-        var rebuilt: [String] = []
-        if repair, found != nil { rebuilt = try store.repairSchema() }
-        let damage = try store.schemaDamage()
-        // A page SQLite cannot read fails the checks' own reads: that is the finding.
-        var problems: [String] = []
-        do {
-            problems = damage == nil ? try store.integrityProblems() : []
-        } catch let error as MirrorError where error.kind == .corrupt {
-            problems = ["the file is damaged: \(error.detail)"]
-        }
-        var exposed = ContactMirror.looseFiles(at: mirror.resolvedPath)
-        var madePrivate: [String] = []
-        if repair {
-            for file in exposed where chmod(file.path, 0o600) == 0 { madePrivate.append(file.path) }
-            exposed = ContactMirror.looseFiles(at: mirror.resolvedPath)
-        }
-        // Rows whose data cannot be read (a flipped byte, a write by another tool).
-        var damagedContacts: [ContactMirror.DamagedContact] = []
-        if damage == nil, problems.isEmpty {
-            do {
-                damagedContacts = try store.damagedContacts()
-            } catch let error as MirrorError where error.kind == .corrupt {
-                problems = ["the file is damaged: \(error.detail)"]
-            }
-        }
-        var markedForRefetch: [ContactMirror.DamagedContact] = []
-        if repair, !damagedContacts.isEmpty, !store.isReadOnly {
-            markedForRefetch = try store.markDamagedForRefetch(damagedContacts)
-            damagedContacts = try store.damagedContacts()
-        }
-        let sound = damage == nil && problems.isEmpty && exposed.isEmpty && damagedContacts.isEmpty
+        let found = check.damageFound
+        let rebuilt = check.rebuilt
+        let damage = check.damage
+        let problems = check.integrityProblems
+        let exposed = check.readableByOthers
+        let madePrivate = check.madePrivate
+        let damagedContacts = check.damagedContacts
+        let markedForRefetch = check.markedForRefetch
+        let sound = check.isSound
         if json {
             Output.data(
                 JSONValue.object([
-                    "sound": .bool(sound), "found": found.map { .string($0.description) } ?? .null,
+                    "sound": .bool(sound), "found": found.map(JSONValue.string) ?? .null,
                     "rebuilt": .array(rebuilt.map(JSONValue.string)),
-                    "damage": damage.map { .string($0.description) } ?? .null,
+                    "damage": damage.map(JSONValue.string) ?? .null,
                     "integrity_problems": .array(problems.map(JSONValue.string)),
-                    "full_text_checked": .bool(!store.isReadOnly && damage == nil),
+                    "full_text_checked": .bool(check.fullTextChecked),
                     "readable_by_others": .array(
                         exposed.map {
                             .object(["path": .string($0.path), "mode": .string(String($0.mode, radix: 8))])
@@ -116,7 +73,7 @@ struct DoctorCommand: ParsableCommand {
                     "made_private": .array(madePrivate.map(JSONValue.string)),
                     "damaged_contacts": .array(
                         damagedContacts.map {
-                            .object(["id": .string($0.id), "state": .string($0.state), "problem": .string($0.what)])
+                            .object(["id": .string($0.id), "state": .string($0.state), "problem": .string($0.problem)])
                         }),
                     "marked_for_refetch": .array(markedForRefetch.map { .string($0.id) }),
                 ]).jsonText)
@@ -125,10 +82,10 @@ struct DoctorCommand: ParsableCommand {
             for object in rebuilt { Output.line("rebuilt \(object)") }
             for problem in problems { Output.line("integrity: \(problem)") }
             for contact in markedForRefetch {
-                Output.line("contact \(contact.id): \(contact.what); marked for the next full pull to fetch again")
+                Output.line("contact \(contact.id): \(contact.problem); marked for the next full pull to fetch again")
             }
             for contact in damagedContacts {
-                Output.line("contact \(contact.id) (\(contact.state)) is damaged: \(contact.what)")
+                Output.line("contact \(contact.id) (\(contact.state)) is damaged: \(contact.problem)")
             }
             for file in madePrivate { Output.line("made \(file) readable by its owner alone (0600)") }
             for file in exposed {
@@ -136,7 +93,7 @@ struct DoctorCommand: ParsableCommand {
                     "permissions: \(file.path) can be read by other users (mode \(String(file.mode, radix: 8))), "
                         + "though it holds customers' personal data")
             }
-            if store.isReadOnly, damage == nil {
+            if check.isReadOnly, damage == nil {
                 Output.note("the mirror is read-only here, so its full-text index was not compared with the contacts")
             }
             if sound {
@@ -149,8 +106,9 @@ struct DoctorCommand: ParsableCommand {
                         found == nil
                             ? "the mirror is sound" : "the mirror is sound again; its contacts and outbox are as they were")
                 }
-            } else if let damage, !repair {
-                Output.line(damage.isRepairable ? "run `intercom-sync doctor --repair` to rebuild it" : "it cannot be repaired")
+            } else if damage != nil, !repair {
+                Output.line(
+                    check.damageIsRepairable ? "run `intercom-sync doctor --repair` to rebuild it" : "it cannot be repaired")
             } else if !problems.isEmpty {
                 Output.line(
                     "SQLite finds the file damaged: keep the outbox (`intercom-sync outbox list --json > outbox.json`), "

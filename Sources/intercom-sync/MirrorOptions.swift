@@ -41,18 +41,21 @@ struct MirrorOptions: ParsableArguments {
     func facade(_ mode: IntercomMirror.OpenMode) async throws -> IntercomMirror {
         let location = resolvedPath
         if mode == .createIfMissing { try makeDefaultFolder() }
-        let progress = OpenProgress()
         let mirror: IntercomMirror
         do {
-            mirror = try await IntercomMirror.open(
-                at: location, mode: mode,
-                configuration: IntercomMirror.Configuration(
-                    onFinishingLoad: OpenProgress.finishingLoad, onUpgrade: progress.upgrade))
+            mirror = try await IntercomMirror.open(at: location, mode: mode, configuration: configurationReportingOpens())
         } catch let error as MirrorError where error.kind == .missingDirectory && path == nil {
             throw Self.noMirrorYet(location)
         }
         if mirror.isBeingLoaded { OpenProgress.noteLoadInProgress() }
         return mirror
+    }
+
+    /// A facade configuration whose hooks tell on stderr what an open does: finishing a stopped
+    /// load, upgrading the mirror (with a progress bar).
+    func configurationReportingOpens() -> IntercomMirror.Configuration {
+        let progress = OpenProgress()
+        return IntercomMirror.Configuration(onFinishingLoad: OpenProgress.finishingLoad, onUpgrade: progress.upgrade)
     }
 
     /// The default location's folder, made on demand (0700).
@@ -66,7 +69,7 @@ struct MirrorOptions: ParsableArguments {
     }
 
     /// The default location on a fresh machine: its folder is made by the first sync.
-    private static func noMirrorYet(_ location: String) -> MirrorError {
+    static func noMirrorYet(_ location: String) -> MirrorError {
         MirrorError(.missingMirror, path: location, detail: "no mirror here yet", remedy: .sync)
     }
 }

@@ -21,6 +21,7 @@ import Testing
         for expected in [
             "IntercomMirror.open(at:mode:connection:configuration:)", "IntercomMirror.sync(_:safety:progress:)",
             "IntercomMirror.observe(_:)", "IntercomMirror.observeStatus()", "IntercomMirror.flush(rebind:progress:)",
+            "IntercomMirror.check(at:repairing:configuration:)", "MirrorCheck.isSound",
             "ContactQuery.init(email:externalID:role:nameContains:search:updatedSince:updatedBefore:states:customAttributes:tags:anyTags:companies:segments:sort:limit:cursor:)",
             "StoredContact.init(contact:state:etag:fetchedAt:validatedAt:body:rowID:)",
         ] {

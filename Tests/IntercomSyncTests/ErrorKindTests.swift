@@ -1,3 +1,4 @@
+import Foundation
 import IntercomSync
 import Testing
 
@@ -31,5 +32,22 @@ import Testing
         ]
         #expect(errors.map(\.remedy) == [.waitForLock, nil, .mapColumns, .connect, nil, nil])
         #expect(errors[1].description == "/m.sqlite: full")
+    }
+
+    /// An app checks a mirror the way `doctor` does, through the facade alone.
+    @Test func anAppChecksAMirrorAndFindsWhatIsWrong() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("check-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("mirror.sqlite").path
+        let mirror = try await IntercomMirror.open(at: path)
+        _ = try await mirror.stageContact(ContactDraft(email: "ada@example.com"))
+        try mirror.close()
+        #expect(try await IntercomMirror.check(at: path).isSound)
+        #expect(chmod(path, 0o644) == 0)
+        let loose = try await IntercomMirror.check(at: path)
+        #expect(!loose.isSound && loose.readableByOthers.map(\.path).contains(path))
+        let repaired = try await IntercomMirror.check(at: path, repairing: true)
+        #expect(repaired.isSound && repaired.madePrivate.contains(path), "\(repaired)")
     }
 }
