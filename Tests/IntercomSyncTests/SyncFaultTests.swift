@@ -40,12 +40,14 @@ import Testing
         #expect(statuses.contains(429))
         #expect(log.contains { $0.lost })
         #expect(full.retries + incremental.retries > 0)
-        // After a 429 every request waits for that window's reset, but for one already in flight
-        // when the 429 came back (a walk fetches its next page while it writes the last).
+        // After a 429 every request waits for that window's reset, but for those already in flight
+        // when the 429 came back: a walk fetches its next page while it writes the last, and the
+        // tag, segment and company lists are read beside it, one request each at a time.
+        let streams = 4
         for (index, entry) in log.enumerated().dropLast() where entry.status == 429 {
             let reset = try #require(entry.rateLimitReset)
             let early = log[(index + 1)...].prefix { $0.time < reset }.count
-            #expect(early <= 1, "\(early) requests came before the reset of 429 #\(index)")
+            #expect(early <= streams - 1, "\(early) requests came before the reset of 429 #\(index)")
         }
     }
 
