@@ -46,8 +46,6 @@ struct DoctorCommand: AsyncParsableCommand {
                 at: mirror.resolvedPath, repairing: repair, configuration: mirror.configurationReportingOpens())
         } catch let error as MirrorError where error.kind == .missingDirectory && mirror.path == nil {
             throw MirrorOptions.noMirrorYet(mirror.resolvedPath)
-        } catch let error as SyncError where error.kind == .busy {
-            throw SyncError(.busy, error.description.replacingOccurrences(of: "check it once", with: "run doctor once"))
         }
         let found = check.damageFound
         let rebuilt = check.rebuilt

@@ -281,7 +281,7 @@ public final class IntercomMirror: Sendable {
     /// query by segment finds nothing.
     public func keepsSegmentMemberships() async throws -> Bool {
         let store = self.store
-        return try await WorkExecutor.shared.run { try store.syncState(.segmentMembers) != nil }
+        return try await WorkExecutor.shared.run { try store.keepsSegmentMembers() }
     }
 
     /// The tag, company and segment names `query` filters by that the mirror does not know,

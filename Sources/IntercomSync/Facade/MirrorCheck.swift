@@ -71,8 +71,8 @@ extension IntercomMirror {
         let busy = { (holder: String) in
             SyncError(
                 .busy,
-                "\(holder) is writing the mirror \(path), and its indexes may be unfinished until it ends: check it "
-                    + "once it has")
+                "\(holder) is writing the mirror \(path), and its indexes may be unfinished until it ends: check the "
+                    + "mirror once it has")
         }
         if let holder = MirrorLock.holder(ofMirrorAt: path) { throw busy(holder) }
         let store: ContactMirror
