@@ -9,8 +9,6 @@ struct StoreWriter: Sendable {
     let base: any DatabaseWriter
     let path: String?
 
-    var configuration: Configuration { base.configuration }
-
     func read<T>(_ value: (Database) throws -> T) throws -> T {
         try translating { try base.read(value) }
     }
