@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
         // The simulator's HTTP server. No traits: swift-configuration is not needed.
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1", traits: []),
+        // Hummingbird's own lifecycle, named to stop the simulator gracefully.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
         // `swift package generate-documentation`: the library's DocC catalog (`scripts/test` builds it).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", exact: "1.5.0"),
     ],
@@ -55,6 +57,7 @@ let package = Package(
                 "SyntheticData",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
@@ -87,6 +90,7 @@ let package = Package(
                 "IntercomSync", "CLISupport", "IntercomSimulator", "SyntheticData",
                 // Stub servers that misbehave as no simulator of Intercom should (StubServer).
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
     ],

@@ -2,8 +2,8 @@ import Foundation
 import IntercomSync
 
 /// Renders mirrored contacts for people (a table) and for scripts (JSON, NDJSON, CSV).
-package enum ContactRenderer {
-    package enum Format: String, Sendable, CaseIterable {
+public enum ContactRenderer {
+    public enum Format: String, Sendable, CaseIterable {
         case table, json, ndjson, csv
     }
 
@@ -68,23 +68,23 @@ package enum ContactRenderer {
     }
 
     /// One contact as a single-line JSON object.
-    package static func jsonLine(_ contact: StoredContact) -> String {
+    public static func jsonLine(_ contact: StoredContact) -> String {
         String(decoding: (try? encoder().encode(Record(contact))) ?? Data(), as: UTF8.self)
     }
 
     /// `{"contacts":[…],"next_cursor":…}`.
-    package static func jsonDocument(_ contacts: [StoredContact], nextCursor: String?) -> String {
+    public static func jsonDocument(_ contacts: [StoredContact], nextCursor: String?) -> String {
         let lines = contacts.map(jsonLine).joined(separator: ",")
         let cursor = nextCursor.map { "\"\($0)\"" } ?? "null"
         return "{\"contacts\":[\(lines)],\"next_cursor\":\(cursor)}"
     }
 
-    package static let csvColumns = [
+    public static let csvColumns = [
         "id", "external_id", "role", "email", "phone", "name", "avatar", "owner_id", "custom_attributes",
         "created_at", "updated_at", "state",
     ]
 
-    package static func csvRow(_ stored: StoredContact) -> String {
+    public static func csvRow(_ stored: StoredContact) -> String {
         let contact = stored.contact
         let cells: [String] = [
             contact.id, contact.externalID ?? "", contact.role.rawValue, contact.email ?? "", contact.phone ?? "",
@@ -97,7 +97,7 @@ package enum ContactRenderer {
 
     /// Quotes a cell per RFC 4180 and defuses spreadsheet formulas: a cell that begins with
     /// `=`, `+`, `-` or `@` is prefixed with `'`, so opening the file never runs anything.
-    package static func csvCell(_ value: String) -> String {
+    public static func csvCell(_ value: String) -> String {
         var cell = value
         if let first = cell.first, "=+-@".contains(first) {
             cell = "'" + cell
@@ -110,7 +110,7 @@ package enum ContactRenderer {
 
     /// A fixed-width table with a header line; long cells are cut with "…". Cells are
     /// `TerminalText.escaped`, as in `details`: a contact's fields never act on the terminal.
-    package static func table(_ contacts: [StoredContact]) -> String {
+    public static func table(_ contacts: [StoredContact]) -> String {
         let header = ["ID", "ROLE", "EMAIL", "NAME", "PHONE", "UPDATED", "STATE"]
         let rows = contacts.map { stored -> [String] in
             let contact = stored.contact
@@ -124,7 +124,7 @@ package enum ContactRenderer {
     }
 
     /// Fields of one contact as aligned `name  value` lines.
-    package static func details(_ stored: StoredContact, links: ContactLinks = ContactLinks()) -> String {
+    public static func details(_ stored: StoredContact, links: ContactLinks = ContactLinks()) -> String {
         let contact = stored.contact
         var lines: [[String]] = [
             ["id", contact.id],
@@ -152,7 +152,7 @@ package enum ContactRenderer {
     }
 
     /// Aligned columns, every cell escaped for a terminal.
-    package static func layout(_ rows: [[String]]) -> String {
+    public static func layout(_ rows: [[String]]) -> String {
         let rows = rows.map { $0.map { TerminalText.escaped($0) } }
         guard let columnCount = rows.first?.count else { return "" }
         let widths = (0..<columnCount).map { column in rows.map { $0[column].count }.max() ?? 0 }

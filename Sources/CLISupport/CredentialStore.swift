@@ -6,16 +6,16 @@ import IntercomSync
 /// The folder is created with mode 0700 and the file with 0600, written whole to a temporary file
 /// then renamed, so a reader never sees half of it. A file that group or others can read is
 /// refused, with the command that fixes it.
-package struct CredentialStore: Sendable {
-    package let path: String
+public struct CredentialStore: Sendable {
+    public let path: String
 
-    package init(path: String) {
+    public init(path: String) {
         self.path = path
     }
 
     /// `$INTERCOM_SYNC_CREDENTIALS`, else `$XDG_CONFIG_HOME/intercom-sync/credentials.json`, else
     /// `~/.config/intercom-sync/credentials.json`.
-    package static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+    public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         if let path = environment["INTERCOM_SYNC_CREDENTIALS"], !path.isEmpty { return path }
         let config =
             environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 }
@@ -24,7 +24,7 @@ package struct CredentialStore: Sendable {
     }
 
     /// The stored credentials, or nil when there are none.
-    package func load() throws -> Credentials? {
+    public func load() throws -> Credentials? {
         var status = stat()
         guard stat(path, &status) == 0 else {
             if errno == ENOENT { return nil }
@@ -47,7 +47,7 @@ package struct CredentialStore: Sendable {
         }
     }
 
-    package func save(_ credentials: Credentials) throws {
+    public func save(_ credentials: Credentials) throws {
         let folder = (path as NSString).deletingLastPathComponent
         if !FileManager.default.fileExists(atPath: folder) {
             try FileManager.default.createDirectory(
@@ -72,7 +72,7 @@ package struct CredentialStore: Sendable {
 
     /// Removes the credentials; false when there were none.
     @discardableResult
-    package func remove() throws -> Bool {
+    public func remove() throws -> Bool {
         guard FileManager.default.fileExists(atPath: path) else { return false }
         try FileManager.default.removeItem(atPath: path)
         return true

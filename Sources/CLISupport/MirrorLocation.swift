@@ -2,10 +2,10 @@ import Foundation
 import IntercomSync
 
 /// Where the mirror lives when no `--db` is given.
-package enum MirrorLocation {
+public enum MirrorLocation {
     /// `$INTERCOM_SYNC_DB`, else `$XDG_DATA_HOME/intercom-sync/mirror.sqlite`, else
     /// `~/.local/share/intercom-sync/mirror.sqlite` (the XDG default).
-    package static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+    public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         if let path = environment["INTERCOM_SYNC_DB"], !path.isEmpty {
             return path
         }

@@ -6,12 +6,12 @@ import IntercomSync
 /// server chooses its error messages. Written raw, an ESC or OSC sequence in them could clear the
 /// screen, retitle the window or forge lines, and a CR could overwrite what came before. Human
 /// output writes such characters out as escapes instead; JSON, NDJSON and CSV stay exact.
-package enum TerminalText {
+public enum TerminalText {
     /// `text` with every character a terminal acts on written as an escape: `\n`, `\r` and `\t`
     /// for those, `\u001b` for the other C0 and C1 controls, DEL and the bidirectional
     /// overrides and isolates (which reorder what follows them). `keepingNewlines` leaves line
     /// feeds alone, for whole messages of several lines.
-    package static func escaped(_ text: String, keepingNewlines: Bool = false) -> String {
+    public static func escaped(_ text: String, keepingNewlines: Bool = false) -> String {
         guard text.unicodeScalars.contains(where: { needsEscape($0, keepingNewlines: keepingNewlines) }) else {
             return text
         }

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 
 /// A running simulator: a `SimulatedWorkspace` served over HTTP on 127.0.0.1.
 ///
@@ -14,14 +15,16 @@ public final class IntercomSimulator: Sendable {
     public let workspace: SimulatedWorkspace
     public let port: Int
     private let server: Task<Void, any Error>
+    private let services: ServiceGroup
 
     public var baseURL: String { "http://127.0.0.1:\(port)" }
     public var accessToken: String { workspace.configuration.accessToken }
 
-    private init(workspace: SimulatedWorkspace, port: Int, server: Task<Void, any Error>) {
+    private init(workspace: SimulatedWorkspace, port: Int, server: Task<Void, any Error>, services: ServiceGroup) {
         self.workspace = workspace
         self.port = port
         self.server = server
+        self.services = services
     }
 
     /// Starts serving; returns once the port is bound.
@@ -40,19 +43,32 @@ public final class IntercomSimulator: Sendable {
             },
             logger: logger
         )
-        let server = Task { try await application.run() }
+        let services = ServiceGroup(configuration: .init(services: [application], logger: logger))
+        let server = Task { try await services.run() }
         guard let port = await ports.first(where: { _ in true }), port > 0 else {
             server.cancel()
             _ = await server.result
             throw SimulatorError("the simulator could not listen on 127.0.0.1:\(configuration.port)")
         }
-        return IntercomSimulator(workspace: workspace, port: port, server: server)
+        return IntercomSimulator(workspace: workspace, port: port, server: server, services: services)
     }
 
     /// Stops serving and waits until the port is closed.
+    ///
+    /// The server shuts down gracefully: it stops accepting, answers what it was asked, and
+    /// closes its connections. Cancelling it outright instead can bring the process down when
+    /// a connection it accepted was not yet being served (NIO traps on the writer it drops).
+    /// A shutdown still waiting after five seconds (a client holding a request open) is
+    /// cancelled then.
     public func stop() async {
-        server.cancel()
+        await services.triggerGracefulShutdown()
+        let server = server
+        let deadline = Task {
+            try await Task.sleep(for: .seconds(5))
+            server.cancel()
+        }
         _ = await server.result
+        deadline.cancel()
     }
 
     /// Serves until the task running it is cancelled or the server fails.

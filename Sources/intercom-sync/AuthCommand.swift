@@ -115,11 +115,10 @@ struct AuthLoginCommand: AsyncParsableCommand {
             redirect = line
         }
         let code = try login.code(fromRedirect: redirect)
-        let transport = connection.transport()
-        let token = try await login.exchange(code, transport: transport)
+        let token = try await login.exchange(code, logger: connection.logger)
         let connected = try await Credentials.connect(
             token: token, method: .oauth, region: connection.requestedRegion, baseURL: apiBase,
-            version: connection.version, timeout: connection.timeout, transport: transport)
+            version: connection.version, timeout: connection.timeout, logger: connection.logger)
         try store.save(connected)
         Output.line("logged in: \(connected)\ncredentials: \(store.path)")
     }
@@ -157,7 +156,7 @@ struct AuthTokenCommand: AsyncParsableCommand {
         let connected = try await Credentials.connect(
             token: token, method: .accessToken, region: connection.requestedRegion,
             baseURL: connection.baseURL.flatMap(URL.init(string:)), version: connection.version,
-            timeout: connection.timeout, transport: connection.transport())
+            timeout: connection.timeout, logger: connection.logger)
         try credentials.store.save(connected)
         Output.line("connected: \(connected)\ncredentials: \(credentials.store.path)")
     }

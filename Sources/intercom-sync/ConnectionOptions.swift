@@ -51,7 +51,7 @@ struct ConnectionOptions: ParsableArguments {
         help: ArgumentHelp(
             "Seconds to keep waiting while Intercom answers 429 (rate limited) before giving up (exit 4, resumable).",
             valueName: "seconds"))
-    var rateLimitPatience: Double = RetryPolicy.defaultRateLimitPatience
+    var rateLimitPatience: Double = IntercomMirror.Configuration().rateLimitPatience.asSeconds
 
     @Flag(
         name: .shortAndLong,
@@ -106,9 +106,10 @@ struct ConnectionOptions: ParsableArguments {
         return token
     }
 
-    /// A client for the token given for this run (--token, INTERCOM_ACCESS_TOKEN), else the stored
-    /// login's. The host is --base-url, else --region's, else the stored login's.
-    func client(connections: Int = 6, rateShare: Double = 1) throws -> IntercomClient {
+    /// The connection for the token given for this run (--token, --token-file,
+    /// INTERCOM_ACCESS_TOKEN), else the stored login's. The host is --base-url, else --region's,
+    /// else the stored login's.
+    func intercomConnection() throws -> IntercomConnection {
         let given = try resolvedToken
         let stored = given == nil ? try CredentialStore(path: CredentialStore.defaultPath()).load() : nil
         guard let token = given ?? stored?.accessToken else {
@@ -125,15 +126,22 @@ struct ConnectionOptions: ParsableArguments {
         if IntercomConnection.sendsTokenInClear(to: url) && !allowInsecureHTTP {
             throw CommandFailure(Self.insecureRefusal(url))
         }
-        return IntercomClient(
-            connection: IntercomConnection(baseURL: url, accessToken: token, version: version, timeout: timeout),
-            transport: transport(connections: connections), governor: RateLimitGovernor(share: rateShare),
-            retryPolicy: RetryPolicy(rateLimitPatience: rateLimitPatience),
-            onRateLimitWait: Self.rateLimitNotice(patience: rateLimitPatience))
+        return IntercomConnection(baseURL: url, accessToken: token, version: version, timeout: timeout)
+    }
+
+    /// `configuration` with this run's way of talking to Intercom: --rate-limit-patience, a
+    /// note while 429s hold requests back, --verbose's log, --allow-insecure-http.
+    func configured(_ configuration: IntercomMirror.Configuration) -> IntercomMirror.Configuration {
+        var configuration = configuration
+        configuration.rateLimitPatience = .seconds(rateLimitPatience)
+        configuration.onRateLimitWait = Self.rateLimitNotice(patience: rateLimitPatience)
+        configuration.logger = logger
+        configuration.allowsInsecureHTTP = allowInsecureHTTP
+        return configuration
     }
 
     /// A note on stderr, at most every ten seconds, while requests wait through answers of 429.
-    static func rateLimitNotice(patience: Double) -> @Sendable (Double) -> Void {
+    static func rateLimitNotice(patience: Double) -> @Sendable (Duration) -> Void {
         let last = Mutex(Date.distantPast)
         return { waited in
             let due = last.withLock { last in
@@ -144,8 +152,8 @@ struct ConnectionOptions: ParsableArguments {
             guard due else { return }
             Output.note(
                 String(
-                    format: "Intercom is answering 429 (rate limited): waiting for it, %.0f s so far of the %.0f s "
-                        + "--rate-limit-patience", waited, patience))
+                    format: "Intercom is answering 429 (rate limited): waiting for it, %lld s so far of the %.0f s "
+                        + "--rate-limit-patience", waited.components.seconds, patience))
         }
     }
 
@@ -165,12 +173,11 @@ struct ConnectionOptions: ParsableArguments {
         return stored?.apiBaseURL ?? IntercomRegion.us.baseURL
     }
 
-    /// The default transport, at most `connections` connections, logged to stderr with --verbose.
-    func transport(connections: Int = 6) -> any HTTPTransport {
-        let transport = defaultHTTPTransport(timeout: timeout, maximumConnectionsPerHost: connections)
-        guard verbose > 0 else { return transport }
+    /// Each request logged to stderr with --verbose (-vv adds headers); nil without it.
+    var logger: Logger? {
+        guard verbose > 0 else { return nil }
         var logger = Logger(label: "intercom-sync.http") { label in StreamLogHandler.standardError(label: label) }
         logger.logLevel = verbose > 1 ? .debug : .info
-        return LoggingTransport(wrapping: transport, logger: logger)
+        return logger
     }
 }

@@ -73,19 +73,19 @@ struct ContactsGetCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try mirror.open(refresh || maximumAge != nil ? .createIfMissing : (offline ? .readOnly : .existing))
+        // Without a connection first: when no request is needed, neither is a token.
+        let unconnected = try await mirror.facade(
+            refresh || maximumAge != nil ? .createIfMissing : (offline ? .readOnly : .existing),
+            configuration: connection.configured(IntercomMirror.Configuration()))
         let freshness: ContactFreshness =
             offline ? .offline : (refresh ? .refresh : (maximumAge.map(ContactFreshness.maximumAge) ?? .cached))
-        // Without a connection first: when no request is needed, neither is a token.
-        let unconnected = IntercomMirror(store: store, client: nil, configuration: IntercomMirror.Configuration())
         let id = self.id.contains("@") ? try await Self.contactID(email: self.id, in: unconnected) : self.id
         let answer: ContactAnswer
         do {
             answer = try await unconnected.contact(id: id, freshness: freshness)
         } catch let error as SyncError where error.kind == .notConnected {
-            answer = try await IntercomMirror(
-                store: store, client: try connection.client(), configuration: IntercomMirror.Configuration()
-            ).contact(id: id, freshness: freshness)
+            answer = try await unconnected.connecting(to: try connection.intercomConnection())
+                .contact(id: id, freshness: freshness)
         }
         guard let stored = answer.contact else {
             let place = freshness == .offline ? "in the mirror \(mirror.resolvedPath)" : "in the mirror or in Intercom"
@@ -100,13 +100,23 @@ struct ContactsGetCommand: AsyncParsableCommand {
         }
     }
 
+    /// `45 s`, `12 min`, `3 h`, `2 d`: how long ago, for people.
+    static func duration(_ seconds: Int) -> String {
+        switch seconds {
+        case ..<60: "\(seconds) s"
+        case ..<3_600: "\(seconds / 60) min"
+        case ..<86_400: "\(seconds / 3_600) h"
+        default: "\(seconds / 86_400) d"
+        }
+    }
+
     static func note(_ answer: ContactAnswer, stored: StoredContact) -> String? {
         var notes: [String] = []
         if let merged = answer.mergedFrom { notes.append("\(merged) was merged into \(stored.id) in Intercom") }
         if stored.state == .tombstoned { notes.append("this contact is gone from Intercom (deleted, archived or merged)") }
         switch answer.source {
         case .offline:
-            let age = answer.age.map { "\(UnixTime.duration($0)) old" } ?? "of unknown age"
+            let age = answer.age.map { "\(Self.duration($0)) old" } ?? "of unknown age"
             notes.append("\(answer.offlineReason ?? "Intercom could not be reached"); this answer is \(age)")
         case .revalidated: notes.append("confirmed current by Intercom")
         case .fetched: notes.append("fetched from Intercom")

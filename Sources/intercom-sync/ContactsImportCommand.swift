@@ -96,7 +96,7 @@ struct ContactsImportCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("batch-size"), parsing: .unconditional,
         help: "Rows per transaction: a killed import keeps the batches it committed; larger batches write less.")
-    var batchSize = ContactImport.Options().batchSize
+    var batchSize = CSVImportOptions().batchSize
 
     @Flag(help: "Flush the outbox afterwards, pushing the new contacts to Intercom.")
     var push = false
@@ -137,7 +137,7 @@ struct ContactsImportCommand: AsyncParsableCommand {
             let equals = mapping.lastIndex(of: "=")!
             options.mappings[String(mapping[..<equals])] = String(mapping[mapping.index(after: equals)...])
         }
-        let client = push ? try connection.client() : nil
+        let intercom = push ? try connection.intercomConnection() : nil
         // Checked before anything is read or written: a wrong --errors path must cost nothing.
         let rejectedFile = try errors.map { path in
             try RejectedRowsFile(
@@ -154,9 +154,11 @@ struct ContactsImportCommand: AsyncParsableCommand {
         // A dry run on a mirror that does not exist yet checks against an empty one.
         // An empty file holds no mirror either.
         let existed = ((try? FileManager.default.attributesOfItem(atPath: mirror.resolvedPath)[.size]) as? Int ?? 0) > 0
-        let store = dryRun && !existed ? try ContactMirror.inMemory() : try mirror.open(.createIfMissing)
-        let importer = IntercomMirror(
-            store: store, client: nil, configuration: IntercomMirror.Configuration(lockWait: .seconds(wait.seconds)))
+        let configuration = connection.configured(IntercomMirror.Configuration(lockWait: .seconds(wait.seconds)))
+        let importer =
+            dryRun && !existed
+            ? try IntercomMirror.inMemory(configuration: configuration)
+            : try await mirror.facade(.createIfMissing, connection: intercom, configuration: configuration)
         // The rows rejected before a failure are worth keeping too.
         defer { try? rejectedFile?.commit() }
         let progress = Mutex(ProgressBar("import", total: input.size, unit: "rows"))
@@ -176,8 +178,8 @@ struct ContactsImportCommand: AsyncParsableCommand {
                 onRejected: { rejection, header in try rejectedFile?.write(rejection, header: header) })
         } catch let error as ImportError {
             // Refused before any row was written: a mirror made just for this import goes too.
-            if error.kind != .diskFull, !existed, let path = store.path {
-                try? store.close()
+            if error.kind != .diskFull, !existed, let path = importer.path {
+                try? importer.close()
                 for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
             }
             throw error
@@ -190,8 +192,8 @@ struct ContactsImportCommand: AsyncParsableCommand {
             Output.line(ImportRendering.text(summary, errorsPath: errors))
         }
         var exitCode: Int32 = summary.rejected > 0 ? 3 : 0
-        if let client, summary.imported > 0 {
-            let flush = try await OutboxFlushCommand.flush(store, client: client, lockWait: wait.seconds, label: "push")
+        if push, summary.imported > 0 {
+            let flush = try await OutboxFlushCommand.flush(importer, label: "push")
             if json { Output.data(OutboxRendering.json(flush).jsonText) } else { Output.line(OutboxRendering.text(flush)) }
             if let reason = flush.stoppedBy { throw CommandFailure("the push stopped: \(Advice.explained(reason))") }
             try OutboxFlushCommand.checkReached(flush)
@@ -257,7 +259,7 @@ final class RejectedRowsFile: @unchecked Sendable {
         self.file = file
     }
 
-    func write(_ rejection: ContactImport.Rejection, header: [String]) throws {
+    func write(_ rejection: CSVImportRejection, header: [String]) throws {
         if !wroteHeader {
             try write(["line", "reason"] + header + ["raw"])
             wroteHeader = true
@@ -279,7 +281,7 @@ final class RejectedRowsFile: @unchecked Sendable {
 
 /// How an import summary is printed.
 enum ImportRendering {
-    static func text(_ summary: ContactImport.Summary, errorsPath: String?) -> String {
+    static func text(_ summary: CSVImportSummary, errorsPath: String?) -> String {
         let verb = summary.dryRun ? "would import" : "imported"
         var lines = [
             "\(summary.read) rows read: \(summary.imported) \(verb), \(summary.duplicates) skipped as duplicates, "
@@ -326,7 +328,7 @@ enum ImportRendering {
         return lines.joined(separator: "\n")
     }
 
-    static func json(_ summary: ContactImport.Summary) -> JSONValue {
+    static func json(_ summary: CSVImportSummary) -> JSONValue {
         .object([
             "read": .int(Int64(summary.read)), "imported": .int(Int64(summary.imported)),
             "duplicates": .int(Int64(summary.duplicates)), "rejected": .int(Int64(summary.rejected)),

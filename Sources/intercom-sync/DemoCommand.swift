@@ -93,7 +93,7 @@ private final class DemoRun {
         let began = ContinuousClock.now
         do {
             let (value, detail) = try await body()
-            let milliseconds = (ContinuousClock.now - began).milliseconds
+            let milliseconds = (ContinuousClock.now - began).asMilliseconds
             Output.line(String(format: "%2d. ✓ %@ — %@ (%lld ms)", number, title, detail, milliseconds))
             return value
         } catch {
@@ -117,12 +117,11 @@ private final class DemoRun {
                 endpoints: .init(apiBase: base))
             // The "browser": approve at the authorize URL, follow the redirect to the listener.
             async let redirect = listener.waitForRedirect(timeout: 10)
-            let browser = CurlTransport(timeout: 10)
-            let approval = try await browser.send(HTTPRequest(method: "GET", url: flow.authorizeURL))
-            guard let location = approval.header("location").flatMap(URL.init(string:)) else {
+            let approval = try DemoBrowser.get(flow.authorizeURL)
+            guard let location = approval.location.flatMap(URL.init(string:)) else {
                 throw StepFailure("the authorize page answered \(approval.status) without a redirect")
             }
-            _ = try await browser.send(HTTPRequest(method: "GET", url: location))
+            _ = try DemoBrowser.get(location)
             let code = try flow.code(fromRedirect: try await redirect)
             let token = try await flow.exchange(code)
             let connected = try await Credentials.connect(token: token, method: .oauth, baseURL: base)
@@ -270,7 +269,7 @@ private final class DemoRun {
                 "contacts \(ContactState.allCases.sorted { $0.rawValue < $1.rawValue }.map { "\($0.rawValue) \(status.contacts[$0])" }.joined(separator: ", ")); outbox sent \(status.outbox.sent)"
             )
         }
-        let seconds = Double((ContinuousClock.now - started).milliseconds) / 1000
+        let seconds = Double((ContinuousClock.now - started).asMilliseconds) / 1000
         Output.line(String(format: "\nfinished in %.1f s", seconds))
         return failures
     }

@@ -4,6 +4,10 @@ import IntercomSync
 import SyntheticData
 
 /// Deterministic test and benchmark data; hidden from the main help.
+///
+/// A developer tool, and the one command besides `sim` that uses the engine's package API:
+/// `--into-mirror` stores contacts through the bulk upsert a pull uses (`ContactMirror`), which
+/// the public facade rightly does not offer, so a filled mirror costs no simulated sync.
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
@@ -60,7 +64,7 @@ struct GenerateCommand: ParsableCommand {
     }
 
     private func fillMirror(_ generator: ContactGenerator) throws {
-        let store = try mirror.open(.createIfMissing)
+        let store = try ContactMirror.open(at: mirror.resolvedPath, mode: .createIfMissing)
         let perPage = 150
         let pagesPerTransaction = 20
         var progress = ProgressBar("generate", total: count)

@@ -107,7 +107,8 @@ final class LoopbackRedirectListener: Sendable {
 }
 
 extension [UInt8] {
-    fileprivate var containsHeaderEnd: Bool {
+    /// Whether the bytes hold the blank line that ends HTTP headers.
+    var containsHeaderEnd: Bool {
         count >= 4
             && indices.dropLast(3).contains { self[$0] == 13 && self[$0 + 1] == 10 && self[$0 + 2] == 13 && self[$0 + 3] == 10 }
     }

@@ -17,33 +17,24 @@ struct MirrorOptions: ParsableArguments {
         path ?? MirrorLocation.defaultPath()
     }
 
-    /// Opens the mirror. Only the default location's folder is created on demand: a folder named
-    /// explicitly must exist, so a typo is reported rather than silently creating a new tree. The
-    /// folder it creates is its owner's alone (0700), as the mirror in it is (0600).
-    func open(_ mode: ContactMirror.OpenMode, checkingSchema: Bool = true) throws -> ContactMirror {
+    /// Opens the mirror through the library's public facade, connected to Intercom when a
+    /// `connection` is given. Only the default location's folder is created on demand: a folder
+    /// named explicitly must exist, so a typo is reported rather than silently creating a new
+    /// tree. The folder it creates is its owner's alone (0700), as the mirror in it is (0600).
+    /// What the open does (finishing a stopped load, upgrading the file) is told on stderr.
+    func facade(
+        _ mode: IntercomMirror.OpenMode, connection: IntercomConnection? = nil,
+        configuration: IntercomMirror.Configuration = IntercomMirror.Configuration()
+    ) async throws -> IntercomMirror {
         let location = resolvedPath
         if mode == .createIfMissing { try makeDefaultFolder() }
-        let progress = OpenProgress()
-        let store: ContactMirror
-        do {
-            store = try ContactMirror.open(
-                at: location, mode: mode, checkingSchema: checkingSchema, onFinishingLoad: OpenProgress.finishingLoad,
-                onUpgrade: progress.upgrade)
-        } catch let error as MirrorError where error.kind == .missingDirectory && path == nil {
-            throw Self.noMirrorYet(location)
-        }
-        if store.loadInProgress { OpenProgress.noteLoadInProgress() }
-        return store
-    }
-
-    /// The mirror opened as `open(_:)` does, through the library's public facade alone, with no
-    /// connection to Intercom: for commands that only read it or stage writes.
-    func facade(_ mode: IntercomMirror.OpenMode) async throws -> IntercomMirror {
-        let location = resolvedPath
-        if mode == .createIfMissing { try makeDefaultFolder() }
+        var configuration = configuration
+        configuration.onFinishingLoad = OpenProgress.finishingLoad
+        configuration.onUpgrade = OpenProgress().upgrade
         let mirror: IntercomMirror
         do {
-            mirror = try await IntercomMirror.open(at: location, mode: mode, configuration: configurationReportingOpens())
+            mirror = try await IntercomMirror.open(
+                at: location, mode: mode, connection: connection, configuration: configuration)
         } catch let error as MirrorError where error.kind == .missingDirectory && path == nil {
             throw Self.noMirrorYet(location)
         }
@@ -51,11 +42,9 @@ struct MirrorOptions: ParsableArguments {
         return mirror
     }
 
-    /// A facade configuration whose hooks tell on stderr what an open does: finishing a stopped
-    /// load, upgrading the mirror (with a progress bar).
+    /// The hooks `facade(_:connection:configuration:)` sets, for a mirror opened otherwise.
     func configurationReportingOpens() -> IntercomMirror.Configuration {
-        let progress = OpenProgress()
-        return IntercomMirror.Configuration(onFinishingLoad: OpenProgress.finishingLoad, onUpgrade: progress.upgrade)
+        IntercomMirror.Configuration(onFinishingLoad: OpenProgress.finishingLoad, onUpgrade: OpenProgress().upgrade)
     }
 
     /// The default location's folder, made on demand (0700).

@@ -129,10 +129,12 @@ struct OutboxFlushCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let client = try connection.client()
-        let store = try mirror.open(.existing)
-        let summary = try await Self.flush(
-            store, client: client, concurrency: concurrency, rebind: rebind, lockWait: wait.seconds, label: "flush")
+        let intercom = try connection.intercomConnection()
+        let outbox = try await mirror.facade(
+            .existing, connection: intercom,
+            configuration: connection.configured(
+                IntercomMirror.Configuration(flushConcurrency: concurrency, lockWait: .seconds(wait.seconds))))
+        let summary = try await Self.flush(outbox, rebind: rebind, label: "flush")
         if json { Output.data(OutboxRendering.json(summary).jsonText) } else { Output.line(OutboxRendering.text(summary)) }
         if let reason = summary.stoppedBy {
             throw CommandFailure("the flush stopped: \(Advice.explained(reason))")
@@ -158,14 +160,8 @@ extension OutboxFlushCommand {
     }
 
     /// Runs a flush with a progress bar on stderr.
-    static func flush(
-        _ store: ContactMirror, client: IntercomClient, concurrency: Int = 4, rebind: Bool = false, lockWait: Double = 0,
-        label: String
-    ) async throws -> FlushSummary {
+    static func flush(_ mirror: IntercomMirror, rebind: Bool = false, label: String) async throws -> FlushSummary {
         let display = Mutex<ProgressBar?>(nil)
-        let mirror = IntercomMirror(
-            store: store, client: client,
-            configuration: IntercomMirror.Configuration(flushConcurrency: concurrency, lockWait: .seconds(lockWait)))
         let summary = try await mirror.flush(rebind: rebind) { progress in
             display.withLock { bar in
                 if bar == nil { bar = ProgressBar(label, total: progress.total) }

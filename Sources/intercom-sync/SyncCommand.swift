@@ -58,7 +58,7 @@ struct SyncCommand: AsyncParsableCommand {
         help: ArgumentHelp(
             "The most requests in flight at once (1-128). Above 1 a full pull, and an incremental one of more than 4 pages, walk ranges of created_at by search in parallel: this many in flight, halved on 429s, 5xx or timeouts and grown back by one a round trip; 1 walks one cursor.",
             valueName: "n"))
-    var concurrency = ContactSync.defaultConcurrency
+    var concurrency = IntercomMirror.Configuration().syncConcurrency
 
     @Option(
         name: .customLong("max-rate"), parsing: .unconditional,
@@ -88,12 +88,14 @@ struct SyncCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let client = try connection.client(connections: concurrency, rateShare: maxRate)
-        let mirror = IntercomMirror(
-            store: try self.mirror.open(.createIfMissing), client: client,
-            configuration: IntercomMirror.Configuration(syncConcurrency: concurrency, lockWait: .seconds(wait.seconds)))
+        let intercom = try connection.intercomConnection()
+        let mirror = try await self.mirror.facade(
+            .createIfMissing, connection: intercom,
+            configuration: connection.configured(
+                IntercomMirror.Configuration(
+                    syncConcurrency: concurrency, lockWait: .seconds(wait.seconds), rateShare: maxRate)))
         if segments || noSegments { try await mirror.keepSegmentMemberships(segments) }
-        let progress = SyncProgressDisplay(client: client, share: maxRate)
+        let progress = SyncProgressDisplay(share: maxRate)
         let summary = try await mirror.sync(
             full ? .full : (reconcile ? .reconcile : .automatic),
             safety: SyncSafety(rebind: rebind, allowMassDelete: allowMassDelete)
@@ -189,23 +191,19 @@ struct SyncCommand: AsyncParsableCommand {
 final class SyncProgressDisplay: Sendable {
     private let state = Mutex<(pass: SyncSummary.Pass?, bar: ProgressBar?, started: Date, requests: Int)>(
         (nil, nil, Date(), 0))
-    private let client: IntercomClient?
     private let share: Double
 
     /// `share` is the part of each window this sync may spend (`--max-rate`).
-    init(client: IntercomClient? = nil, share: Double = 1) {
-        self.client = client
+    init(share: Double = 1) {
         self.share = share
     }
 
     /// `48 req/s of 50/s`, over the pass so far.
-    private func budgetText(since started: Date, requestsAtStart: Int) -> String? {
-        guard let client else { return nil }
-        let counters = client.counters
+    private func budgetText(_ progress: SyncProgress, since started: Date, requestsAtStart: Int) -> String? {
         let seconds = Date().timeIntervalSince(started)
         guard seconds >= 0.05 else { return nil }
-        let rate = Double(counters.requests - requestsAtStart) / seconds
-        guard let window = counters.windowLimit else { return String(format: "%.0f req/s", rate) }
+        let rate = Double(progress.requests - requestsAtStart) / seconds
+        guard let window = progress.rateLimit else { return String(format: "%.0f req/s", rate) }
         let budget = Double(window) * share / 10  // Intercom's windows are 10 seconds long.
         return String(format: "%.0f req/s of %.0f/s", rate, budget)
     }
@@ -218,10 +216,10 @@ final class SyncProgressDisplay: Sendable {
                 state.bar = ProgressBar(label, total: progress.total ?? progress.fetched)
                 state.pass = progress.pass
                 state.started = Date()
-                state.requests = client?.counters.requests ?? 0
+                state.requests = progress.requests
             }
             state.bar?.update(
-                progress.fetched, detail: budgetText(since: state.started, requestsAtStart: state.requests))
+                progress.fetched, detail: budgetText(progress, since: state.started, requestsAtStart: state.requests))
             if progress.indexing {
                 state.bar?.finish()
                 Output.note("every page is in; building the indexes of \(progress.fetched) contacts")

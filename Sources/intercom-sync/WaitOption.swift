@@ -35,3 +35,16 @@ enum SecondsFlag {
         }
     }
 }
+
+extension Duration {
+    /// The duration in seconds, as the tool's flags give times.
+    var asSeconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+
+    /// The duration in whole milliseconds, as the tool prints short times.
+    var asMilliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+
+}

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 import Synchronization
 
 #if canImport(Glibc)
@@ -31,14 +32,16 @@ final class StubServer: Sendable {
 
     let port: Int
     private let server: Task<Void, any Error>
+    private let services: ServiceGroup
     private let log: RequestLog
 
     var baseURL: String { "http://127.0.0.1:\(port)" }
     var requests: [Seen] { log.seen.withLock { $0 } }
 
-    private init(port: Int, server: Task<Void, any Error>, log: RequestLog) {
+    private init(port: Int, server: Task<Void, any Error>, services: ServiceGroup, log: RequestLog) {
         self.port = port
         self.server = server
+        self.services = services
         self.log = log
     }
 
@@ -55,17 +58,25 @@ final class StubServer: Sendable {
                 continuation.finish()
             },
             logger: logger)
-        let server = Task { try await application.run() }
+        let services = ServiceGroup(configuration: .init(services: [application], logger: logger))
+        let server = Task { try await services.run() }
         guard let port = await ports.first(where: { _ in true }), port > 0 else {
             server.cancel()
             throw CocoaError(.fileNoSuchFile)
         }
-        return StubServer(port: port, server: server, log: log)
+        return StubServer(port: port, server: server, services: services, log: log)
     }
 
+    /// Shuts the server down gracefully, as `IntercomSimulator.stop()` does and for its reason.
     func stop() async {
-        server.cancel()
+        await services.triggerGracefulShutdown()
+        let server = server
+        let deadline = Task {
+            try await Task.sleep(for: .seconds(5))
+            server.cancel()
+        }
         _ = await server.result
+        deadline.cancel()
     }
 
     private final class RequestLog: Sendable {

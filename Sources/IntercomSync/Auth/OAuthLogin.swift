@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// One OAuth2 authorization-code login: the authorize URL with a fresh random
 /// `state`, the check of the redirect that comes back, and the code's exchange for a token.
@@ -99,8 +100,10 @@ public struct OAuthLogin: Sendable {
 
     /// Exchanges a code for an access token (`POST /auth/eagle/token`, form-encoded). A code
     /// works once: a refused one gives Intercom's 401 as an `IntercomError`.
-    public func exchange(_ code: String) async throws -> String {
-        try await exchange(code, transport: nil)
+    /// With a `logger`, the exchange is logged as ``IntercomMirror/Configuration/logger`` logs
+    /// a mirror's (the code, the secret and the token are never logged).
+    public func exchange(_ code: String, logger: Logger? = nil) async throws -> String {
+        try await exchange(code, transport: defaultHTTPTransport(timeout: timeout, logger: logger))
     }
 
     /// `exchange(_:)` through `transport`, or the default one when nil.
@@ -156,14 +159,14 @@ extension Credentials {
     /// `baseURL`, later requests go to the region `/me` reports.
     public static func connect(
         token: String, method: Method, region: IntercomRegion = .us, baseURL: URL? = nil, version: String = "2.16",
-        timeout: TimeInterval = 30, clock: WallClock = .system
+        timeout: TimeInterval = 30, clock: WallClock = .system, logger: Logger? = nil
     ) async throws -> Credentials {
         try await connect(
             token: token, method: method, region: region, baseURL: baseURL, version: version, timeout: timeout,
-            transport: nil, now: clock.unixSeconds)
+            transport: defaultHTTPTransport(timeout: timeout, logger: logger), now: clock.unixSeconds)
     }
 
-    /// `connect(token:method:region:baseURL:version:timeout:clock:)` through `transport`, or
+    /// `connect(token:method:region:baseURL:version:timeout:clock:logger:)` through `transport`, or
     /// the default one when nil.
     package static func connect(
         token: String, method: Method, region: IntercomRegion = .us, baseURL: URL? = nil, version: String = "2.16",

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// One HTTP request, free of any networking library's types.
 package struct HTTPRequest: Sendable {
@@ -98,4 +99,14 @@ package func defaultHTTPTransport(timeout: TimeInterval, maximumConnectionsPerHo
     #else
         CurlTransport(timeout: timeout, maximumConnectionsPerHost: maximumConnectionsPerHost)
     #endif
+}
+
+/// The default transport, logging each exchange to `logger` when there is one
+/// (`LoggingTransport`): what the public API builds from an app's settings.
+package func defaultHTTPTransport(
+    timeout: TimeInterval, maximumConnectionsPerHost: Int = 6, logger: Logger?
+) -> any HTTPTransport {
+    let transport = defaultHTTPTransport(timeout: timeout, maximumConnectionsPerHost: maximumConnectionsPerHost)
+    guard let logger else { return transport }
+    return LoggingTransport(wrapping: transport, logger: logger)
 }

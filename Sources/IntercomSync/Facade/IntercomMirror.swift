@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// An offline mirror of one Intercom workspace's contacts, with an outbox of writes waiting to
 /// be pushed: the one type an app needs.
@@ -44,12 +45,28 @@ public final class IntercomMirror: Sendable {
         /// Called as an open upgrades a mirror an older version wrote: the contacts done and in
         /// all, once per committed batch (the upgrade resumes where it stopped).
         public var onUpgrade: (@Sendable (_ done: Int, _ total: Int) -> Void)?
+        /// The share of each of Intercom's rate-limit windows this mirror's requests may spend
+        /// (0.01 to 1): the rest is left to other processes and the workspace's other apps.
+        public var rateShare: Double
+        /// How long a request keeps waiting while Intercom answers 429 (rate limited) before
+        /// it fails with ``IntercomError``; the sync or flush it belonged to resumes at the next
+        /// call.
+        public var rateLimitPatience: Duration
+        /// Told, at each 429 a request waits through, how long it has waited so far: a wait of
+        /// minutes should not be silent.
+        public var onRateLimitWait: (@Sendable (_ waited: Duration) -> Void)?
+        /// Where each exchange with Intercom is logged: method, URL, status and time at
+        /// `.info`, the headers too at `.debug`. The access token is shown only as its
+        /// fingerprint, and no body is ever logged. Nil: nothing is logged.
+        public var logger: Logger?
 
         public init(
             syncConcurrency: Int = 64, flushConcurrency: Int = 4, lockWait: Duration = .zero,
             observationInterval: Duration = .milliseconds(250), clock: WallClock = .system,
             allowsInsecureHTTP: Bool = false, onFinishingLoad: (@Sendable () -> Void)? = nil,
-            onUpgrade: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil
+            onUpgrade: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil, rateShare: Double = 1,
+            rateLimitPatience: Duration = .seconds(600), onRateLimitWait: (@Sendable (_ waited: Duration) -> Void)? = nil,
+            logger: Logger? = nil
         ) {
             self.syncConcurrency = syncConcurrency
             self.flushConcurrency = flushConcurrency
@@ -59,6 +76,10 @@ public final class IntercomMirror: Sendable {
             self.allowsInsecureHTTP = allowsInsecureHTTP
             self.onFinishingLoad = onFinishingLoad
             self.onUpgrade = onUpgrade
+            self.rateShare = rateShare
+            self.rateLimitPatience = rateLimitPatience
+            self.onRateLimitWait = onRateLimitWait
+            self.logger = logger
         }
     }
 
@@ -78,12 +99,17 @@ public final class IntercomMirror: Sendable {
     /// a mirror opened without a connection.
     let client: IntercomClient?
     public let configuration: Configuration
-    private let turns = TurnQueue()
+    private let turns: TurnQueue
 
-    package init(store: ContactMirror, client: IntercomClient?, configuration: Configuration) {
+    package convenience init(store: ContactMirror, client: IntercomClient?, configuration: Configuration) {
+        self.init(store: store, client: client, configuration: configuration, turns: TurnQueue())
+    }
+
+    private init(store: ContactMirror, client: IntercomClient?, configuration: Configuration, turns: TurnQueue) {
         self.store = store
         self.client = client
         self.configuration = configuration
+        self.turns = turns
     }
 
     /// Opens the mirror file at `path`, creating it (its folder must exist) when there is none.
@@ -111,6 +137,17 @@ public final class IntercomMirror: Sendable {
         return IntercomMirror(store: store, client: client, configuration: configuration)
     }
 
+    /// This mirror, talking to Intercom through `connection`: for an app that opens a mirror
+    /// offline, and connects only once it needs Intercom (a token may then be asked for only
+    /// when it is needed).
+    ///
+    /// Both values share the mirror's file and take turns as one: closing either closes both.
+    public func connecting(to connection: IntercomConnection) throws -> IntercomMirror {
+        IntercomMirror(
+            store: store, client: try Self.client(for: connection, configuration), configuration: configuration,
+            turns: turns)
+    }
+
     /// Whether another process is loading the mirror (its first sync, or a large import) as this
     /// one reads it: what it has committed is answered, and a search finds its contacts once it
     /// ends.
@@ -135,7 +172,20 @@ public final class IntercomMirror: Sendable {
                     + "network in clear. Use https, or allow it in the configuration (allowsInsecureHTTP)",
                 operation: "connect")
         }
-        return IntercomClient(connection: connection)
+        let patience = configuration.rateLimitPatience.seconds
+        let onRateLimitWait: (@Sendable (Double) -> Void)? = configuration.onRateLimitWait.map { notify in
+            { @Sendable waited in notify(.milliseconds(Int64(waited * 1000))) }
+        }
+        return IntercomClient(
+            connection: connection,
+            // As many connections as the most requests the mirror keeps in flight.
+            transport: defaultHTTPTransport(
+                timeout: connection.timeout,
+                maximumConnectionsPerHost: max(1, configuration.syncConcurrency, configuration.flushConcurrency),
+                logger: configuration.logger),
+            governor: RateLimitGovernor(share: configuration.rateShare),
+            retryPolicy: RetryPolicy(rateLimitPatience: patience),
+            onRateLimitWait: onRateLimitWait)
     }
 
     /// A mirror in memory, gone when the value is: for tests, previews and dry runs.
@@ -170,8 +220,17 @@ public final class IntercomMirror: Sendable {
         let engine = ContactSync(
             mirror: store, client: client, now: configuration.clock.secondsSource,
             concurrency: configuration.syncConcurrency, lockWait: configuration.lockWait.seconds)
+        let counted = progress.map { report in
+            { @Sendable (step: SyncProgress) in
+                var step = step
+                let counters = client.counters
+                step.requests = counters.requests
+                step.rateLimit = counters.windowLimit
+                report(step)
+            }
+        }
         return try await turns.run {
-            try await WorkExecutor.shared.run { try await engine.run(mode, safety: safety, progress: progress) }
+            try await WorkExecutor.shared.run { try await engine.run(mode, safety: safety, progress: counted) }
         }
     }
 

@@ -1,11 +1,11 @@
 import Foundation
 
 /// Reading and writing the Unix-seconds timestamps Intercom uses.
-package enum UnixTime {
+public enum UnixTime {
     /// Parses `2025-03-01` (midnight UTC), `2025-03-01T12:30:00Z` / `+02:00`, or Unix seconds.
     /// A date that does not exist (`2025-02-30`, `2025-04-31`, hour 25) is refused, not rolled
     /// over into the next month as Foundation's formatter would.
-    package static func parse(_ text: String) -> Int? {
+    public static func parse(_ text: String) -> Int? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         if let seconds = Int(trimmed), seconds >= 0 {
             return seconds
@@ -51,7 +51,7 @@ package enum UnixTime {
 
     /// `2025-03-01T12:30:00Z`. Computed, not formatted by Foundation: its formatter loads ICU's
     /// calendar data, a few milliseconds of every command that prints a date.
-    package static func iso8601(_ seconds: Int) -> String {
+    public static func iso8601(_ seconds: Int) -> String {
         let (days, second) = seconds.quotientAndRemainder(dividingBy: 86_400)
         let (day, secondOfDay) = second < 0 ? (days - 1, second + 86_400) : (days, second)
         // Days since 1970-01-01 to a Gregorian date, in eras of 400 years from 0000-03-01.
@@ -68,15 +68,5 @@ package enum UnixTime {
         let yearText = String(repeating: "0", count: max(0, 4 - String(year).count)) + String(year)
         return "\(yearText)-\(two(month))-\(two(dayOfMonth))T\(two(secondOfDay / 3_600)):"
             + "\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60))Z"
-    }
-
-    /// `45 s`, `12 min`, `3 h`, `2 d`: how long ago, for people.
-    package static func duration(_ seconds: Int) -> String {
-        switch seconds {
-        case ..<60: "\(seconds) s"
-        case ..<3_600: "\(seconds / 60) min"
-        case ..<86_400: "\(seconds / 3_600) h"
-        default: "\(seconds / 86_400) d"
-        }
     }
 }

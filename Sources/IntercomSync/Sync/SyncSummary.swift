@@ -71,11 +71,21 @@ public struct SyncProgress: Sendable, Equatable {
     public var total: Int?
     /// Every page is in, and the indexes the pull deferred are being built.
     public var indexing = false
+    /// Requests the mirror has sent to Intercom so far, in this sync and before it.
+    public var requests = 0
+    /// The requests one of Intercom's rate-limit windows allows the workspace (its
+    /// `X-RateLimit-Limit`, per 10 seconds), once an answer has said.
+    public var rateLimit: Int?
 
-    public init(pass: SyncSummary.Pass, fetched: Int, total: Int? = nil, indexing: Bool = false) {
+    public init(
+        pass: SyncSummary.Pass, fetched: Int, total: Int? = nil, indexing: Bool = false, requests: Int = 0,
+        rateLimit: Int? = nil
+    ) {
         self.pass = pass
         self.fetched = fetched
         self.total = total
         self.indexing = indexing
+        self.requests = requests
+        self.rateLimit = rateLimit
     }
 }
