@@ -102,7 +102,8 @@ import Testing
                 onRateLimitWait: { waited in waits.withLock { $0.append(waited) } }))
         let started = ContinuousClock.now
         let error = await #expect(throws: IntercomError.self) { try await mirror.sync(.full) }
-        #expect(error?.status == 429 && error?.message.contains("still rate-limited after") == true, "\(String(describing: error))")
+        #expect(
+            error?.status == 429 && error?.message.contains("still rate-limited after") == true, "\(String(describing: error))")
         #expect(ContinuousClock.now - started >= .seconds(2), "it waited for its patience")
         let heard = waits.withLock { $0 }
         #expect(!heard.isEmpty && heard == heard.sorted() && heard.last! < .seconds(2), "\(heard)")

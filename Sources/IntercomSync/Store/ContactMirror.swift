@@ -216,7 +216,7 @@ package struct ContactMirror: Sendable {
             try mirror.finishBodyUpgrade(progress: onUpgrade)
             return mirror
         } catch let error as DatabaseError {
-            throw MirrorError(.corrupt, path: path, detail: "cannot open the mirror: \(error.message ?? "\(error)")")
+            throw MirrorError(error, path: path)
         }
     }
 
@@ -342,7 +342,7 @@ package struct ContactMirror: Sendable {
                 mirror = try wrap(try DatabaseQueue(path: uri, configuration: configuration), uri)
             }
         } catch let error as DatabaseError {
-            throw MirrorError(.corrupt, path: path, detail: "cannot read the mirror: \(error.message ?? "\(error)")")
+            throw MirrorError(error, path: path)
         }
         if let damage {
             throw MirrorError(
@@ -422,12 +422,7 @@ package struct ContactMirror: Sendable {
                 }
             }
         } catch let error as DatabaseError {
-            switch error.resultCode {
-            case .SQLITE_CORRUPT, .SQLITE_NOTADB:
-                throw MirrorError(.corrupt, path: path, detail: "the mirror is damaged (\(error.message ?? "corrupt"))")
-            default:
-                throw MirrorError(.corrupt, path: path, detail: "cannot read the mirror: \(error.message ?? "\(error)")")
-            }
+            throw MirrorError(error, path: path)
         }
         return blank
     }

@@ -43,7 +43,8 @@ struct StoreWriter: Sendable {
 }
 
 extension MirrorError {
-    /// What SQLite's failure means for the mirror at `path`, in a person's words. Never the
+    /// What SQLite's failure means for the mirror at `path`, in a person's words: the one
+    /// translation of SQLite's errors, for opening the mirror as for writing it. Never the
     /// statement: a person can do nothing with SQL, and it may hold values.
     init(_ error: DatabaseError, path: String?) {
         let message = error.message ?? "\(error.resultCode)"
@@ -59,6 +60,11 @@ extension MirrorError {
                 remedy: .openWritable)
         case .SQLITE_CORRUPT, .SQLITE_NOTADB:
             self.init(.corrupt, path: path, detail: "SQLite finds the mirror damaged (\(message))", remedy: .checkMirror)
+        case .SQLITE_CANTOPEN:
+            self.init(
+                .storage, path: path,
+                detail: "SQLite cannot open the mirror's file (\(message)): check that its folder exists and that "
+                    + "this user may read and write there")
         case .SQLITE_BUSY:
             self.init(
                 .busy, path: path,
