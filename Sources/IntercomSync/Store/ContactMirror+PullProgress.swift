@@ -21,27 +21,36 @@ struct FullPullProgress: Sendable, Equatable {
         .fullPullStartedAt, .fullPullCursor, .fullPullWalked, .fullPullNewestAtStart, .fullPullNoneOlder,
     ]
 
-    /// The pull in progress, if any.
-    static func read(in db: Database) throws -> FullPullProgress? {
-        guard let started = try ContactMirror.syncState(.fullPullStartedAt, in: db).flatMap(Int.init) else { return nil }
-        return FullPullProgress(
-            startedAt: started, listCursor: try ContactMirror.syncState(.fullPullCursor, in: db),
-            walked: try ContactMirror.syncState(.fullPullWalked, in: db) != nil,
-            newestAtStart: try ContactMirror.syncState(.fullPullNewestAtStart, in: db).flatMap(Int.init),
-            noneOlder: try ContactMirror.syncState(.fullPullNoneOlder, in: db) != nil, resumed: true)
+    /// The record as `sync_state` keeps it: each key's value, nil for a key it leaves out.
+    private var stored: [SyncStateKey: String?] {
+        [
+            .fullPullStartedAt: String(startedAt), .fullPullCursor: listCursor, .fullPullWalked: walked ? "1" : nil,
+            .fullPullNewestAtStart: newestAtStart.map(String.init), .fullPullNoneOlder: noneOlder ? "1" : nil,
+        ]
     }
 
-    /// Records `progress` whole, or with nil that no pull is in progress.
-    static func write(_ progress: FullPullProgress?, in db: Database) throws {
+    /// The pull in progress, if any.
+    static func read(in db: Database) throws -> FullPullProgress? {
+        let values = try ContactMirror.syncStates(keys, in: db)
+        guard let started = values[.fullPullStartedAt].flatMap(Int.init) else { return nil }
+        return FullPullProgress(
+            startedAt: started, listCursor: values[.fullPullCursor], walked: values[.fullPullWalked] != nil,
+            newestAtStart: values[.fullPullNewestAtStart].flatMap(Int.init),
+            noneOlder: values[.fullPullNoneOlder] != nil, resumed: true)
+    }
+
+    /// Records `progress` whole, or with nil that no pull is in progress. Given the record as
+    /// it was read (`old`), only the keys whose values changed are written: a page's commit
+    /// moves the cursor alone.
+    static func write(_ progress: FullPullProgress?, over old: FullPullProgress? = nil, in db: Database) throws {
         guard let progress else {
             for key in keys { try ContactMirror.setSyncState(key, to: nil, in: db) }
             return
         }
-        try ContactMirror.setSyncState(.fullPullStartedAt, to: String(progress.startedAt), in: db)
-        try ContactMirror.setSyncState(.fullPullCursor, to: progress.listCursor, in: db)
-        try ContactMirror.setSyncState(.fullPullWalked, to: progress.walked ? "1" : nil, in: db)
-        try ContactMirror.setSyncState(.fullPullNewestAtStart, to: progress.newestAtStart.map(String.init), in: db)
-        try ContactMirror.setSyncState(.fullPullNoneOlder, to: progress.noneOlder ? "1" : nil, in: db)
+        let before = old?.stored
+        for (key, value) in progress.stored where before?[key] != value {
+            try ContactMirror.setSyncState(key, to: value, in: db)
+        }
     }
 }
 
@@ -57,10 +66,12 @@ struct IncrementalProgress: Sendable, Equatable {
     var resumed = false
 
     static func read(in db: Database) throws -> IncrementalProgress? {
-        guard let floor = try ContactMirror.syncState(.incrementalFloor, in: db).flatMap(Int.init) else { return nil }
+        let values = try ContactMirror.syncStates(
+            [.incrementalFloor, .incrementalCursor, .incrementalLastTotal], in: db)
+        guard let floor = values[.incrementalFloor].flatMap(Int.init) else { return nil }
         return IncrementalProgress(
-            floor: floor, cursor: try ContactMirror.syncState(.incrementalCursor, in: db),
-            lastTotal: try ContactMirror.syncState(.incrementalLastTotal, in: db).flatMap(Int.init), resumed: true)
+            floor: floor, cursor: values[.incrementalCursor], lastTotal: values[.incrementalLastTotal].flatMap(Int.init),
+            resumed: true)
     }
 
     static func write(_ progress: IncrementalProgress?, in db: Database) throws {
@@ -133,10 +144,11 @@ extension ContactMirror {
     /// workspace's newest update when it began.
     func planFullPull(_ ranges: [PullRange], newestAtStart: Int?) async throws {
         try await writer.write { db in
-            var progress = try Self.fullPullInProgress(in: db)
+            let old = try Self.fullPullInProgress(in: db)
             try PullRange.save(ranges, in: db)
+            var progress = old
             progress.newestAtStart = newestAtStart
-            try FullPullProgress.write(progress, in: db)
+            try FullPullProgress.write(progress, over: old, in: db)
         }
     }
 
@@ -146,9 +158,10 @@ extension ContactMirror {
             let malformed = MalformedContacts()
             let written = try Self.upsert(page: page, fetchedAt: fetchedAt, skipping: malformed, in: db)
             if markingSeen { try Self.markSeen(page, fetchedAt: fetchedAt, in: db) }
-            var progress = try Self.fullPullInProgress(in: db)
+            let old = try Self.fullPullInProgress(in: db)
+            var progress = old
             progress.listCursor = next
-            try FullPullProgress.write(progress, in: db)
+            try FullPullProgress.write(progress, over: old, in: db)
             return PageCommit(written: written, malformed: malformed.contacts)
         }
     }
@@ -156,9 +169,10 @@ extension ContactMirror {
     /// Records that the full pull in progress walked every page or range.
     func markFullPullWalked() async throws {
         try await writer.write { db in
-            var progress = try Self.fullPullInProgress(in: db)
+            let old = try Self.fullPullInProgress(in: db)
+            var progress = old
             progress.walked = true
-            try FullPullProgress.write(progress, in: db)
+            try FullPullProgress.write(progress, over: old, in: db)
         }
     }
 

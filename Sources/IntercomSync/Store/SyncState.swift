@@ -59,17 +59,31 @@ package enum SyncStateKey: String, Sendable, CaseIterable {
 
 extension ContactMirror {
     package static func syncState(_ key: SyncStateKey, in db: Database) throws -> String? {
-        try String.fetchOne(db, sql: "SELECT value FROM sync_state WHERE key = ?", arguments: [key.rawValue])
+        try String.fetchOne(
+            db.cachedStatement(sql: "SELECT value FROM sync_state WHERE key = ?"), arguments: [key.rawValue])
+    }
+
+    /// The values of `keys` that are set, read in one statement.
+    static func syncStates(_ keys: [SyncStateKey], in db: Database) throws -> [SyncStateKey: String] {
+        let placeholders = Array(repeating: "?", count: keys.count).joined(separator: ", ")
+        let rows = try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT key, value FROM sync_state WHERE key IN (\(placeholders))"),
+            arguments: StatementArguments(keys.map(\.rawValue)))
+        var values: [SyncStateKey: String] = [:]
+        for row in rows {
+            if let key = SyncStateKey(rawValue: row[0]), let value: String = row[1] { values[key] = value }
+        }
+        return values
     }
 
     /// Sets (or, with nil, removes) a sync-state value inside the caller's transaction.
     package static func setSyncState(_ key: SyncStateKey, to value: String?, in db: Database) throws {
         if let value {
-            try db.execute(
-                sql: "INSERT INTO sync_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                arguments: [key.rawValue, value])
+            try db.cachedStatement(
+                sql: "INSERT INTO sync_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            ).execute(arguments: [key.rawValue, value])
         } else {
-            try db.execute(sql: "DELETE FROM sync_state WHERE key = ?", arguments: [key.rawValue])
+            try db.cachedStatement(sql: "DELETE FROM sync_state WHERE key = ?").execute(arguments: [key.rawValue])
         }
     }
 
