@@ -92,7 +92,8 @@ extension ContactMirror {
             let insert = RawBinding(try db.cachedStatement(sql: insertSQL))
             let links = try LinkWriter(in: db)
             var updates: [String: RawBinding] = [:]
-            for (position, contact) in newestVersions(of: contacts) {
+            for position in newestVersions(of: contacts) {
+                let contact = contacts[position]
                 func run(_ statement: RawBinding) throws -> Int {
                     do {
                         return try statement.execute(in: db)
@@ -241,20 +242,24 @@ extension ContactMirror {
         return "UPDATE contacts SET \(assignments.joined(separator: ", ")) WHERE row_id = ?14"
     }
 
-    /// The batch with each contact once, at its newest version (the later one on a tie), with its
-    /// position in the page. Writing one contact twice in a batch would update a row the FTS index
+    /// The positions in the batch of each contact's newest version (the later one on a tie),
+    /// each contact once. Writing one contact twice in a batch would update a row the FTS index
     /// has not received yet, and its update trigger would then delete terms the index never had.
-    static func newestVersions(of contacts: [ScannedContact]) -> [(position: Int, contact: ScannedContact)] {
-        let all = Array(contacts.enumerated()).map { (position: $0.offset, contact: $0.element) }
+    /// Positions, not contacts: a copy of a contact retains each of its parts.
+    static func newestVersions(of contacts: [ScannedContact]) -> [Int] {
         var ids = Set<String>()
-        guard contacts.contains(where: { $0.id.map { !ids.insert($0).inserted } ?? false }) else { return all }
+        guard contacts.contains(where: { $0.id.map { !ids.insert($0).inserted } ?? false }) else {
+            return Array(contacts.indices)
+        }
         var newest: [String: Int] = [:]
-        for (position, contact) in contacts.enumerated() {
-            guard let id = contact.id else { continue }
-            if let kept = newest[id], (contacts[kept].updatedAt ?? .min) > (contact.updatedAt ?? .min) { continue }
+        for position in contacts.indices {
+            guard let id = contacts[position].id else { continue }
+            if let kept = newest[id], (contacts[kept].updatedAt ?? .min) > (contacts[position].updatedAt ?? .min) {
+                continue
+            }
             newest[id] = position
         }
-        return all.filter { item in item.contact.id.map { newest[$0] == item.position } ?? true }
+        return contacts.indices.filter { position in contacts[position].id.map { newest[$0] == position } ?? true }
     }
 
     /// Says which contact the mirror refused and why, using the Swift decoder for the why.

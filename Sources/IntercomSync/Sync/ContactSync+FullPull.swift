@@ -124,7 +124,7 @@ extension ContactSync {
         var walk = CursorGuard("GET /contacts")
         while true {
             let next = current.page.nextCursor
-            try walk.check(next: next, ids: current.page.contacts.compactMap(\.id), total: current.page.totalCount)
+            try walk.check(next: next, ids: current.page.contacts.compactMap { $0.id }, total: current.page.totalCount)
             if let next {
                 inFlight = Task { try await fetchListPage(after: next) }
             }
