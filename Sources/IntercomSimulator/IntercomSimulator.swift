@@ -58,24 +58,28 @@ public final class IntercomSimulator: Sendable {
     /// The server shuts down gracefully: it stops accepting, answers what it was asked, and
     /// closes its connections. Cancelling it outright instead can bring the process down when
     /// a connection it accepted was not yet being served (NIO traps on the writer it drops).
-    /// A shutdown still waiting after five seconds (a client holding a request open) is
-    /// cancelled then.
     public func stop() async {
-        await services.triggerGracefulShutdown()
-        let server = server
-        let deadline = Task {
-            try await Task.sleep(for: .seconds(5))
-            server.cancel()
-        }
+        Self.shutDown(services, server)
         _ = await server.result
-        deadline.cancel()
     }
 
-    /// Serves until the task running it is cancelled or the server fails.
+    /// Serves until the task running it is cancelled (then shuts down as ``stop()`` does) or
+    /// the server fails.
     public func wait() async throws {
+        let (services, server) = (services, server)
         try await withTaskCancellationHandler {
             try await server.value
         } onCancel: {
+            Self.shutDown(services, server)
+        }
+    }
+
+    /// Asks the server to shut down gracefully, and cancels it if it is still running five
+    /// seconds later (a client holding a request open).
+    private static func shutDown(_ services: ServiceGroup, _ server: Task<Void, any Error>) {
+        Task {
+            await services.triggerGracefulShutdown()
+            try await Task.sleep(for: .seconds(5))
             server.cancel()
         }
     }

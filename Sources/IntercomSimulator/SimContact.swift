@@ -23,6 +23,8 @@ struct SimContact: Sendable {
     var tagIDs: [String] = []
     /// The companies it belongs to, in the order it was attached.
     var companyIDs: [String] = []
+    /// Its notes, oldest first.
+    var noteIDs: [String] = []
     /// Creation order: the list endpoint's order and cursor.
     var sequence: Int
     /// Bumped on every change; the ETag is derived from it.
@@ -71,6 +73,16 @@ struct SimContact: Sendable {
         let more = companyIDs.count > SimulatedWorkspace.companiesInABody
         return
             #"{"type":"list","data":[\#(listed.joined(separator: ","))],"url":"/contacts/\#(id)/companies","total_count":\#(companyIDs.count),"has_more":\#(more)}"#
+    }
+
+    /// The body's `notes`, as its `tags`, newest first (as `GET /contacts/{id}/notes` lists them).
+    var noteList: String {
+        let listed = noteIDs.reversed().prefix(SimulatedWorkspace.notesInABody).map {
+            #"{"type":"note","id":"\#($0)","url":"/notes/\#($0)"}"#
+        }
+        let more = noteIDs.count > SimulatedWorkspace.notesInABody
+        return
+            #"{"type":"list","data":[\#(listed.joined(separator: ","))],"url":"/contacts/\#(id)/notes","total_count":\#(noteIDs.count),"has_more":\#(more)}"#
     }
 
     /// The body's `tags`: the first `SimulatedWorkspace.tagsInABody` as references, the count of
@@ -175,7 +187,7 @@ struct SimContact: Sendable {
             .object(["type": "location", "country": .null, "region": .null, "city": .optional(city)]))
         field("custom_attributes", .object(customAttributes))
         raw("tags", tagList)
-        raw("notes", #"{"type":"list","data":[],"url":"/contacts/\#(id)/notes","total_count":0,"has_more":false}"#)
+        raw("notes", noteList)
         raw("companies", companyList)
         field("enabled_push_messaging", .null)
         text += "}"

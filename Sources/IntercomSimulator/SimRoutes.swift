@@ -44,7 +44,7 @@ enum SimRoutes {
         api.answer(.get, "me") { workspace, _ in .json(workspace.me()) }
         api.answer(.get, "admins") { workspace, _ in .json(workspace.adminList()) }
 
-        // Contacts (`SimulatedWorkspace+Contacts.swift`, search in `+Search.swift`).
+        // Contacts (`SimulatedWorkspace+Contacts.swift`, search in `+Search.swift`, notes in `+Notes.swift`).
         let contacts = api.group("contacts")
         contacts.answer(.get, "") { workspace, call in .json(try workspace.list(call.request.query, version: call.version)) }
         contacts.answer(.post, "") { workspace, call in try workspace.createContact(call) }
@@ -60,6 +60,8 @@ enum SimRoutes {
         contacts.answer(.get, ":id/tags") { workspace, call in try workspace.contactTags(call) }
         contacts.answer(.post, ":id/tags") { workspace, call in try workspace.tagContact(call) }
         contacts.answer(.delete, ":id/tags/:tag_id") { workspace, call in try workspace.untagContact(call) }
+        contacts.answer(.get, ":id/notes") { workspace, call in try workspace.contactNotes(call) }
+        contacts.answer(.post, ":id/notes") { workspace, call in try workspace.createNote(call) }
         contacts.answer(.get, ":id/segments") { workspace, call in try workspace.contactSegments(call) }
         contacts.answer(.get, ":id/companies") { workspace, call in try workspace.contactCompanies(call) }
         contacts.answer(.post, ":id/companies") { workspace, call in try workspace.attachCompany(call) }

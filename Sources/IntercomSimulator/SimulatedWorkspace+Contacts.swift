@@ -155,6 +155,10 @@ extension SimulatedWorkspace {
             guard let text = role.string, text == "user" || text == "lead" else {
                 throw APIError.invalid("role must be user or lead", field: "role")
             }
+            // A lead can become a user (it signs up); a user never goes back to being a lead.
+            if !creating, contact.role == "user", text == "lead" {
+                throw APIError.invalid("Contact with user role can't be converted to a lead", field: "role")
+            }
             contact.role = text
         }
         if let email = fields["email"]?.string {

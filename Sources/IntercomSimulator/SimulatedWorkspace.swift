@@ -59,6 +59,9 @@ public actor SimulatedWorkspace {
     var byEmail: [String: String] = [:]
     var byExternalID: [String: String] = [:]
     var messages: [JSONValue] = []
+    /// Notes by id, and the next id to give (`+Notes`).
+    var notes: [String: SimNote] = [:]
+    var nextNoteID = 9_000_000
     /// Tags by id, in creation order, and the contacts carrying each (`+Tags`).
     var tags: [String: SimTag] = [:]
     var tagOrder: [String] = []

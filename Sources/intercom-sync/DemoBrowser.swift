@@ -3,14 +3,21 @@ import Foundation
 /// The browser of the demo's OAuth login: a plain HTTP/1.1 `GET` to a loopback address, read
 /// until the server closes or the headers end, without following redirects. It knows only what
 /// the login needs (the status and the `Location` header) and refuses any address but
-/// 127.0.0.1, as the demo talks to nothing else.
+/// 127.0.0.1, as the demo talks to nothing else. Its blocking calls run on a thread of their
+/// own, never on the cooperative pool the in-process simulator answers from.
 enum DemoBrowser {
     struct Answer {
         var status: Int
         var location: String?
     }
 
-    static func get(_ url: URL, timeout: TimeInterval = 10) throws -> Answer {
+    static func get(_ url: URL, timeout: TimeInterval = 10) async throws -> Answer {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try blockingGet(url, timeout: timeout) }) }.start()
+        }
+    }
+
+    private static func blockingGet(_ url: URL, timeout: TimeInterval) throws -> Answer {
         guard url.scheme == "http", url.host == "127.0.0.1", let port = url.port else {
             throw CommandFailure("the demo's browser opens only http://127.0.0.1:PORT, not \(url.absoluteString)")
         }

@@ -117,11 +117,11 @@ private final class DemoRun {
                 endpoints: .init(apiBase: base))
             // The "browser": approve at the authorize URL, follow the redirect to the listener.
             async let redirect = listener.waitForRedirect(timeout: 10)
-            let approval = try DemoBrowser.get(flow.authorizeURL)
+            let approval = try await DemoBrowser.get(flow.authorizeURL)
             guard let location = approval.location.flatMap(URL.init(string:)) else {
                 throw StepFailure("the authorize page answered \(approval.status) without a redirect")
             }
-            _ = try DemoBrowser.get(location)
+            _ = try await DemoBrowser.get(location)
             let code = try flow.code(fromRedirect: try await redirect)
             let token = try await flow.exchange(code)
             let connected = try await Credentials.connect(token: token, method: .oauth, baseURL: base)

@@ -5,9 +5,9 @@ import SyntheticData
 
 /// Deterministic test and benchmark data; hidden from the main help.
 ///
-/// A developer tool, and the one command besides `sim` that uses the engine's package API:
-/// `--into-mirror` stores contacts through the bulk upsert a pull uses (`ContactMirror`), which
-/// the public facade rightly does not offer, so a filled mirror costs no simulated sync.
+/// A developer tool, and the one command that uses the engine's package API: `--into-mirror`
+/// stores contacts through the bulk upsert a pull uses (`ContactMirror`), which the public
+/// facade rightly does not offer, so a filled mirror costs no simulated sync.
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
@@ -64,6 +64,7 @@ struct GenerateCommand: ParsableCommand {
     }
 
     private func fillMirror(_ generator: ContactGenerator) throws {
+        try mirror.makeDefaultFolder()
         let store = try ContactMirror.open(at: mirror.resolvedPath, mode: .createIfMissing)
         let perPage = 150
         let pagesPerTransaction = 20

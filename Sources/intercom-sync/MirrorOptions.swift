@@ -48,7 +48,7 @@ struct MirrorOptions: ParsableArguments {
     }
 
     /// The default location's folder, made on demand (0700).
-    private func makeDefaultFolder() throws {
+    func makeDefaultFolder() throws {
         guard path == nil else { return }
         let folder = URL(fileURLWithPath: resolvedPath).deletingLastPathComponent()
         guard !FileManager.default.fileExists(atPath: folder.path) else { return }

@@ -106,7 +106,7 @@ public struct OAuthLogin: Sendable {
         try await exchange(code, transport: defaultHTTPTransport(timeout: timeout, logger: logger))
     }
 
-    /// `exchange(_:)` through `transport`, or the default one when nil.
+    /// `exchange(_:logger:)` through `transport`, or the default one when nil.
     package func exchange(_ code: String, transport: (any HTTPTransport)?) async throws -> String {
         let body = [("code", code), ("client_id", clientID), ("client_secret", clientSecret)]
             .map { "\($0.0)=\(Self.formEncode($0.1))" }.joined(separator: "&")

@@ -26,6 +26,7 @@ public final class IntercomMirror: Sendable {
     /// How a mirror talks to Intercom and paces itself.
     public struct Configuration: Sendable {
         /// Requests a full pull keeps in flight. Intercom's rate limit, not this, sets the pace.
+        /// The larger of this and ``flushConcurrency`` bounds the connections to Intercom's host.
         public var syncConcurrency: Int
         /// Outbox entries sent at once by a flush.
         public var flushConcurrency: Int
@@ -50,10 +51,11 @@ public final class IntercomMirror: Sendable {
         public var rateShare: Double
         /// How long a request keeps waiting while Intercom answers 429 (rate limited) before
         /// it fails with ``IntercomError``; the sync or flush it belonged to resumes at the next
-        /// call.
+        /// call. Zero waits through none: each 429 then counts as a failed attempt.
         public var rateLimitPatience: Duration
-        /// Told, at each 429 a request waits through, how long it has waited so far: a wait of
-        /// minutes should not be silent.
+        /// Told, at each 429 a request waits through, how long that request has waited so far:
+        /// a wait of minutes should not be silent. Called from the engine's threads, for several
+        /// requests at once.
         public var onRateLimitWait: (@Sendable (_ waited: Duration) -> Void)?
         /// Where each exchange with Intercom is logged: method, URL, status and time at
         /// `.info`, the headers too at `.debug`. The access token is shown only as its
@@ -142,6 +144,8 @@ public final class IntercomMirror: Sendable {
     /// when it is needed).
     ///
     /// Both values share the mirror's file and take turns as one: closing either closes both.
+    /// Each call makes a new client with a rate-limit budget of its own, so connect once and
+    /// keep the value: two connected values would each spend the whole budget.
     public func connecting(to connection: IntercomConnection) throws -> IntercomMirror {
         IntercomMirror(
             store: store, client: try Self.client(for: connection, configuration), configuration: configuration,

@@ -1,7 +1,7 @@
 import GRDB
 
-/// Where the full pull in progress stands: one record, read and written whole (its keys in
-/// `sync_state`), so that no step of a pull sees half of another's.
+/// Where the full pull in progress stands: one record (its keys in `sync_state`), read whole
+/// and changed whole inside one transaction, so that no step of a pull sees half of another's.
 struct FullPullProgress: Sendable, Equatable {
     /// When it began (the mirror's clock).
     var startedAt: Int
@@ -39,10 +39,25 @@ struct FullPullProgress: Sendable, Equatable {
             noneOlder: values[.fullPullNoneOlder] != nil, resumed: true)
     }
 
-    /// Records `progress` whole, or with nil that no pull is in progress. Given the record as
-    /// it was read (`old`), only the keys whose values changed are written: a page's commit
-    /// moves the cursor alone.
-    static func write(_ progress: FullPullProgress?, over old: FullPullProgress? = nil, in db: Database) throws {
+    /// Records `progress` whole, or with nil that no pull is in progress.
+    static func write(_ progress: FullPullProgress?, in db: Database) throws {
+        try write(progress, over: nil, in: db)
+    }
+
+    /// Reads the pull in progress, changes it, and writes back the keys whose values changed
+    /// (a page's commit moves the cursor alone), all in the caller's transaction. Nil when no
+    /// pull is in progress.
+    static func update(in db: Database, _ change: (inout FullPullProgress) throws -> Void) throws -> FullPullProgress? {
+        guard let old = try read(in: db) else { return nil }
+        var progress = old
+        try change(&progress)
+        try write(progress, over: old, in: db)
+        return progress
+    }
+
+    /// `progress` written over `old`, the record as read in the same transaction: only the
+    /// keys whose values differ are written (every key when `old` is nil).
+    private static func write(_ progress: FullPullProgress?, over old: FullPullProgress?, in db: Database) throws {
         guard let progress else {
             for key in keys { try ContactMirror.setSyncState(key, to: nil, in: db) }
             return
@@ -107,6 +122,11 @@ extension ContactMirror {
         return progress
     }
 
+    /// Changes the full pull in progress; fails when there is none (another process ended it).
+    private static func updateFullPullInProgress(in db: Database, _ change: (inout FullPullProgress) -> Void) throws {
+        guard try FullPullProgress.update(in: db, change) != nil else { throw progressLost("full pull") }
+    }
+
     private static func progressLost(_ pull: String) -> SyncError {
         SyncError(
             .notReady,
@@ -144,11 +164,8 @@ extension ContactMirror {
     /// workspace's newest update when it began.
     func planFullPull(_ ranges: [PullRange], newestAtStart: Int?) async throws {
         try await writer.write { db in
-            let old = try Self.fullPullInProgress(in: db)
+            try Self.updateFullPullInProgress(in: db) { $0.newestAtStart = newestAtStart }
             try PullRange.save(ranges, in: db)
-            var progress = old
-            progress.newestAtStart = newestAtStart
-            try FullPullProgress.write(progress, over: old, in: db)
         }
     }
 
@@ -158,10 +175,7 @@ extension ContactMirror {
             let malformed = MalformedContacts()
             let written = try Self.upsert(page: page, fetchedAt: fetchedAt, skipping: malformed, in: db)
             if markingSeen { try Self.markSeen(page, fetchedAt: fetchedAt, in: db) }
-            let old = try Self.fullPullInProgress(in: db)
-            var progress = old
-            progress.listCursor = next
-            try FullPullProgress.write(progress, over: old, in: db)
+            try Self.updateFullPullInProgress(in: db) { $0.listCursor = next }
             return PageCommit(written: written, malformed: malformed.contacts)
         }
     }
@@ -169,10 +183,7 @@ extension ContactMirror {
     /// Records that the full pull in progress walked every page or range.
     func markFullPullWalked() async throws {
         try await writer.write { db in
-            let old = try Self.fullPullInProgress(in: db)
-            var progress = old
-            progress.walked = true
-            try FullPullProgress.write(progress, over: old, in: db)
+            try Self.updateFullPullInProgress(in: db) { $0.walked = true }
         }
     }
 

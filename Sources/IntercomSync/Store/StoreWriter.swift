@@ -64,12 +64,12 @@ extension MirrorError {
             self.init(
                 .storage, path: path,
                 detail: "SQLite cannot open the mirror's file (\(message)): check that its folder exists and that "
-                    + "this user may read and write there")
+                    + "this user may open files there")
         case .SQLITE_BUSY:
             self.init(
                 .busy, path: path,
-                detail: "another process kept the mirror locked past the wait (\(message)); this write was not made, "
-                    + "and what was committed before it is kept", remedy: .tryLater)
+                detail: "another process kept the mirror locked past the wait (\(message)); this call changed "
+                    + "nothing, and what was committed before it is kept", remedy: .tryLater)
         default:
             // SQLITE_LOCKED among them: a conflict within this process, not another one's lock.
             self.init(
