@@ -8,6 +8,9 @@ public struct OutboxEntry: Sendable, Equatable, Identifiable {
         case tagContact = "tag_contact"
         /// Takes the tag named in the payload off the contact.
         case untagContact = "untag_contact"
+        /// Sends the contact's offline edits (`IntercomMirror.stageEdit(_:to:)`), merged with
+        /// what changed on Intercom since.
+        case updateContact = "update_contact"
     }
 
     /// What went wrong the last time: Intercom's answer, or one of ours for network failures.

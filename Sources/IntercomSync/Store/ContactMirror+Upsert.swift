@@ -91,6 +91,9 @@ extension ContactMirror {
             let lookup = RawBinding(try db.cachedStatement(sql: lookupSQL))
             let insert = RawBinding(try db.cachedStatement(sql: insertSQL))
             let links = try LinkWriter(in: db)
+            // Contacts with offline edits get them laid over the version just stored.
+            let editsPending = try hasPendingEdits(in: db)
+            var rewritten: [String] = []
             var updates: [String: RawBinding] = [:]
             for position in newestVersions(of: contacts) {
                 let contact = contacts[position]
@@ -116,6 +119,7 @@ extension ContactMirror {
                     try contact.bind(to: insert, fetchedAt: fetchedAt, compressor: compressor)
                     if try run(insert) == 1 {
                         written += 1
+                        if editsPending, let id = contact.id { rewritten.append(id) }
                         if contact.hasLinks, case .int(let updatedAt) = values[10] {
                             try links.write(
                                 contact, rowID: db.lastInsertedRowID, updatedAt: updatedAt, fresh: true, in: db)
@@ -139,6 +143,7 @@ extension ContactMirror {
                 try contact.bind(to: statement, fetchedAt: fetchedAt, compressor: compressor)
                 let changes = try run(statement)
                 written += changes
+                if editsPending, changes > 0, let id = contact.id { rewritten.append(id) }
                 if changes > 0, contact.hasLinks {
                     if let updatedRow, case .int(let updatedAt) = values[10] {
                         // An update of a well-formed contact: its row and time are known.
@@ -148,6 +153,7 @@ extension ContactMirror {
                     }
                 }
             }
+            if !rewritten.isEmpty { try reapplyEdits(to: rewritten, in: db) }
             return written
         }
         if try BodyDictionaries.trainingIsDue(

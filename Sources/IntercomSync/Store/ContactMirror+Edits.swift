@@ -1,0 +1,274 @@
+import Foundation
+import GRDB
+
+/// What `stageEdit` staged.
+public struct StagedEdit: Sendable, Equatable {
+    /// The contact's id now: a local id when it waits for its create.
+    public var contactID: String
+    /// The outbox entry that will send the contact's edits (one a contact, whatever the number
+    /// of edits before a flush); nil when nothing is left to send (every field edited back to
+    /// Intercom's value) or when the edit went into the contact's create.
+    public var seq: Int64?
+    /// The create entry the edit went into, for a contact not pushed yet.
+    public var foldedInto: Int64?
+    /// The fields of the contact whose edits wait to be sent.
+    public var pendingFields: [ContactField]
+
+    public init(contactID: String, seq: Int64? = nil, foldedInto: Int64? = nil, pendingFields: [ContactField] = []) {
+        self.contactID = contactID
+        self.seq = seq
+        self.foldedInto = foldedInto
+        self.pendingFields = pendingFields
+    }
+}
+
+/// Offline edits of a contact's fields.
+///
+/// An edit lands in the mirror at once (columns, full-text index and body) and waits in
+/// `contact_edits`, one row a field, with the field's value when it was first edited (its
+/// base) and the newest value Intercom sent (its server value). One `update_contact` entry of
+/// the outbox stands for all of a contact's edits, however many were made before a flush. A
+/// pull or refresh that brings a new version of the contact stores it, records its values as
+/// the server values of the edited fields, and lays the edits over it again: the user's edits
+/// stay on top, every other field follows Intercom. A contact still waiting for its create
+/// takes the edit into the create instead.
+extension ContactMirror {
+    /// The columns of `contacts` an edit of each standard field writes (the flag has none).
+    static func editColumn(of field: ContactField) -> String? {
+        switch field {
+        case .name: "name"
+        case .email: "email"
+        case .phone: "phone"
+        case .role: "role"
+        case .avatar: "avatar"
+        case .externalID: "external_id"
+        case .ownerID: "owner_id"
+        case .unsubscribedFromEmails, .customAttribute: nil
+        }
+    }
+
+    /// Stages `patch` on the contact `contact` names (an id, a local id or an email).
+    package func stageEdit(_ patch: ContactPatch, to contact: String, now: Int) throws -> StagedEdit {
+        try patch.validate()
+        return try writer.write { db in
+            let target = try Self.recipient(contact.trimmingCharacters(in: .whitespaces), in: db)
+            if target.state == .pending { return try Self.foldIntoCreate(patch, contactID: target.id, now: now, in: db) }
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT row_id, contact_body(body) FROM contacts WHERE id = ?", arguments: [target.id]),
+                case .object(var body) = try JSONValue(jsonText: row[1] as String? ?? "{}")
+            else {
+                throw MirrorError(
+                    .corrupt, detail: "contact \(target.id) has no readable body in the mirror", remedy: .repairContacts)
+            }
+            var edits = try Self.edits(of: target.id, in: db)
+            for field in patch.fields {
+                let mine = patch[field] ?? .null
+                if let index = edits.firstIndex(where: { $0.field == field }) {
+                    edits[index].mine = mine
+                } else {
+                    let server = Self.serverValue(of: field, in: body)
+                    edits.append(FieldEdit(field: field, base: server, mine: mine, server: server))
+                }
+            }
+            // An edit back to Intercom's value leaves nothing to send.
+            let pending = edits.filter { $0.mine != ($0.server ?? .null) }
+            let restored = edits.filter { $0.mine == ($0.server ?? .null) }
+            try db.execute(sql: "DELETE FROM contact_edits WHERE contact_id = ?", arguments: [target.id])
+            for edit in pending {
+                try db.execute(
+                    sql: """
+                        INSERT INTO contact_edits (contact_id, field, base, mine, server, edited_at)
+                        VALUES (?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        target.id, edit.field.description, edit.base?.jsonText, edit.mine.jsonText, edit.server?.jsonText,
+                        now,
+                    ])
+            }
+            for edit in restored { Self.set(edit.field, to: edit.server ?? .null, in: &body) }
+            for edit in pending { Self.set(edit.field, to: edit.mine, in: &body) }
+            try Self.writeFields(of: body, toRow: row[0], in: db)
+            let seq = try Self.queueUpdate(of: target.id, needed: !pending.isEmpty, now: now, in: db)
+            return StagedEdit(contactID: target.id, seq: seq, pendingFields: pending.map(\.field))
+        }
+    }
+
+    /// One field's edit as `contact_edits` keeps it.
+    package struct FieldEdit: Sendable, Equatable {
+        package var field: ContactField
+        /// The field's value when it was first edited; nil when the body did not have it.
+        package var base: JSONValue?
+        package var mine: JSONValue
+        /// The newest value Intercom sent; nil when its body did not have the field.
+        package var server: JSONValue?
+
+        package init(field: ContactField, base: JSONValue?, mine: JSONValue, server: JSONValue?) {
+            self.field = field
+            self.base = base
+            self.mine = mine
+            self.server = server
+        }
+    }
+
+    /// The edits of a contact that wait to be sent, by field.
+    package func pendingEdits(of contactID: String) throws -> [FieldEdit] {
+        try writer.read { db in try Self.edits(of: contactID, in: db) }
+    }
+
+    /// The edits of a contact that wait to be sent.
+    static func edits(of contactID: String, in db: Database) throws -> [FieldEdit] {
+        try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT field, base, mine, server FROM contact_edits WHERE contact_id = ? ORDER BY field"),
+            arguments: [contactID]
+        ).compactMap { row in
+            guard let field = ContactField(name: row[0]), let mine = try? JSONValue(jsonText: row[2] as String) else {
+                return nil
+            }
+            return FieldEdit(
+                field: field, base: (row[1] as String?).flatMap { try? JSONValue(jsonText: $0) }, mine: mine,
+                server: (row[3] as String?).flatMap { try? JSONValue(jsonText: $0) })
+        }
+    }
+
+    /// Whether any edit waits: a batch of pulled contacts looks for theirs only then.
+    static func hasPendingEdits(in db: Database) throws -> Bool {
+        try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM contact_edits)")) ?? false
+    }
+
+    /// After a pull or refresh stored new versions of `contactIDs`: records each edited
+    /// field's value in the new version as its server value, and lays the edits over it again.
+    static func reapplyEdits(to contactIDs: [String], in db: Database) throws {
+        for id in Set(contactIDs) {
+            let edits = try edits(of: id, in: db)
+            guard !edits.isEmpty,
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT row_id, contact_body(body) FROM contacts WHERE id = ? AND state = 'synced'",
+                    arguments: [id]),
+                case .object(var body) = try? JSONValue(jsonText: row[1] as String? ?? "{}")
+            else { continue }
+            for edit in edits {
+                try db.execute(
+                    sql: "UPDATE contact_edits SET server = ? WHERE contact_id = ? AND field = ?",
+                    arguments: [serverValue(of: edit.field, in: body)?.jsonText, id, edit.field.description])
+                set(edit.field, to: edit.mine, in: &body)
+            }
+            try writeFields(of: body, toRow: row[0], in: db)
+        }
+    }
+
+    /// Makes sure one pending `update_contact` entry stands for the contact's edits when
+    /// `needed`, or that none waits when not. Returns the entry.
+    private static func queueUpdate(of contactID: String, needed: Bool, now: Int, in db: Database) throws -> Int64? {
+        let waiting = try Int64.fetchOne(
+            db,
+            sql: "SELECT seq FROM outbox WHERE contact_id = ? AND kind = 'update_contact' AND state = 'pending' ORDER BY seq",
+            arguments: [contactID])
+        if !needed {
+            if let waiting { try db.execute(sql: "DELETE FROM outbox WHERE seq = ?", arguments: [waiting]) }
+            return nil
+        }
+        if let waiting {
+            try db.execute(sql: "UPDATE outbox SET updated_at = ? WHERE seq = ?", arguments: [now, waiting])
+            return waiting
+        }
+        return try insertEntry(.updateContact, contactID: contactID, dependsOn: nil, payload: "{}", now: now, in: db)
+    }
+
+    /// An edit of a contact not pushed yet changes its create: the create's request and the
+    /// contact's row, in one.
+    private static func foldIntoCreate(_ patch: ContactPatch, contactID: String, now: Int, in db: Database) throws
+        -> StagedEdit
+    {
+        guard
+            let create = try Row.fetchOne(
+                db,
+                sql: "SELECT seq, payload, state FROM outbox WHERE contact_id = ? AND kind = 'create_contact' ORDER BY seq",
+                arguments: [contactID]),
+            create["state"] == OutboxState.pending.rawValue,
+            case .object(var request) = try JSONValue(jsonText: create["payload"] as String)
+        else {
+            throw OutboxError(
+                .wrongState,
+                "contact \(contactID) is being created on Intercom right now: edit it once the flush has ended")
+        }
+        for field in patch.fields { set(field, to: patch[field] ?? .null, in: &request) }
+        let seq: Int64 = create["seq"]
+        try db.execute(
+            sql: "UPDATE outbox SET payload = ?, updated_at = ? WHERE seq = ?",
+            arguments: [JSONValue.object(request).jsonText, now, seq])
+        guard let rowID = try Int64.fetchOne(db, sql: "SELECT row_id FROM contacts WHERE id = ?", arguments: [contactID])
+        else { return StagedEdit(contactID: contactID, foldedInto: seq) }
+        // A local contact keeps no body: its row's columns are what it shows.
+        try writeColumns(of: request, toRow: rowID, in: db)
+        return StagedEdit(contactID: contactID, foldedInto: seq)
+    }
+
+    /// A field's value in a contact's JSON as Intercom sends it, normalised as an edit holds
+    /// it: nil when the body lacks it, an avatar object as its URL, an owner id as text.
+    static func serverValue(of field: ContactField, in body: [String: JSONValue]) -> JSONValue? {
+        switch field {
+        case .customAttribute(let key):
+            guard case .object(let attributes)? = body["custom_attributes"] else { return nil }
+            return attributes[key]
+        case .avatar:
+            guard let avatar = body["avatar"] else { return nil }
+            if case .object(let object) = avatar { return object["image_url"] ?? .null }
+            return avatar
+        case .ownerID:
+            guard let owner = body["owner_id"] else { return nil }
+            return owner.int.map { .string(String($0)) } ?? owner
+        default:
+            return body[field.bodyKey]
+        }
+    }
+
+    /// Sets a field in a contact's JSON (a body, or a create's request), in the shape the
+    /// body already has (an avatar object keeps being one).
+    static func set(_ field: ContactField, to value: JSONValue, in body: inout [String: JSONValue]) {
+        switch field {
+        case .customAttribute(let key):
+            var attributes: [String: JSONValue] = [:]
+            if case .object(let existing)? = body["custom_attributes"] { attributes = existing }
+            attributes[key] = value
+            body["custom_attributes"] = .object(attributes)
+        case .avatar:
+            if case .object(var object)? = body["avatar"] {
+                object["image_url"] = value
+                body["avatar"] = .object(object)
+            } else {
+                body["avatar"] = value
+            }
+        default:
+            body[field.bodyKey] = value
+        }
+    }
+
+    /// Writes a contact's body and the columns derived from it.
+    private static func writeFields(of body: [String: JSONValue], toRow rowID: Int64, in db: Database) throws {
+        try writeColumns(of: body, toRow: rowID, in: db)
+        try db.execute(
+            sql: "UPDATE contacts SET body = ? WHERE row_id = ?", arguments: [JSONValue.object(body).jsonText, rowID])
+    }
+
+    /// Writes the columns an edit can change from a contact's JSON.
+    private static func writeColumns(of json: [String: JSONValue], toRow rowID: Int64, in db: Database) throws {
+        var assignments: [String] = []
+        var arguments: [(any DatabaseValueConvertible)?] = []
+        for field in ContactField.standard {
+            guard let column = editColumn(of: field) else { continue }
+            guard let value = serverValue(of: field, in: json) else { continue }
+            assignments.append("\(column) = ?")
+            arguments.append(value.string)
+        }
+        if case .object(let attributes)? = json["custom_attributes"] {
+            assignments.append("custom_attributes = ?")
+            arguments.append(JSONValue.object(attributes).jsonText)
+        }
+        guard !assignments.isEmpty else { return }
+        arguments.append(rowID)
+        try db.execute(
+            sql: "UPDATE contacts SET \(assignments.joined(separator: ", ")) WHERE row_id = ?",
+            arguments: StatementArguments(arguments))
+    }
+}
