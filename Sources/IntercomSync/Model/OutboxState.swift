@@ -5,4 +5,7 @@ public enum OutboxState: String, Sendable, Codable, CaseIterable {
     case sent
     case failed
     case unknown
+    /// An edit that met a change of the same field on Intercom: the rest of the contact's
+    /// edits were sent, and this one waits for a person to keep theirs or ours.
+    case conflict
 }

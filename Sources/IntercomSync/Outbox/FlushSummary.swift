@@ -8,6 +8,11 @@ public struct FlushSummary: Sendable, Equatable {
     public var messagesSent = 0
     /// Tags put on or taken off contacts.
     public var taggings = 0
+    /// Contacts whose offline edits were merged and sent (or found on Intercom already).
+    public var contactsUpdated = 0
+    /// Contacts whose edits met a change of the same field on Intercom: the rest was sent,
+    /// and the entry waits in `conflict` for a person.
+    public var conflicts = 0
     /// Entries Intercom refused for good (other 4xx): they stay `failed` with its error.
     public var failed = 0
     /// Messages whose request may or may not have reached Intercom (a timeout, a dropped
@@ -33,16 +38,17 @@ public struct FlushSummary: Sendable, Equatable {
     /// Entries in the whole outbox, after the flush, that need a person: `failed` and `unknown`.
     public var failedInOutbox = 0
     public var unknownInOutbox = 0
+    public var conflictInOutbox = 0
     /// Entries still queued after the flush (imported contacts whose entries are not written
     /// yet included): what the next flush will send.
     public var pendingInOutbox = 0
 
     public init() {}
 
-    public var sent: Int { contactsCreated + contactsAdopted + messagesSent + taggings }
+    public var sent: Int { contactsCreated + contactsAdopted + messagesSent + taggings + contactsUpdated }
     /// True when some entry needs a person's decision: retry it or drop it
     /// (``IntercomMirror/retryEntry(seq:)``, ``IntercomMirror/dropEntry(seq:cascade:)``).
-    public var needsAttention: Bool { failedInOutbox > 0 || unknownInOutbox > 0 }
+    public var needsAttention: Bool { failedInOutbox > 0 || unknownInOutbox > 0 || conflictInOutbox > 0 }
 }
 
 /// How far a flush has come, for progress bars.

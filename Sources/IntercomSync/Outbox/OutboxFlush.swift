@@ -79,6 +79,9 @@ package final class OutboxFlush: Sendable {
         try await forEachPendingPage(of: .createContact, in: run) { page in
             try await self.forEach(page, in: run) { entry in try await self.push(entry, in: run) }
         }
+        try await forEachPendingPage(of: .updateContact, in: run) { page in
+            try await self.forEach(page, in: run) { entry in try await self.sendUpdate(entry, in: run) }
+        }
         try await forEachPendingPage(of: [.tagContact, .untagContact], in: run) { page in
             try await self.forEach(page, width: 1, in: run) { entry in try await self.applyTagging(entry, in: run) }
         }
@@ -99,6 +102,7 @@ package final class OutboxFlush: Sendable {
         let left = try await mirror.outboxLeft()
         summary.failedInOutbox = left.failed
         summary.unknownInOutbox = left.unknown
+        summary.conflictInOutbox = left.conflict
         summary.pendingInOutbox = left.pending
         return summary
     }

@@ -157,6 +157,20 @@ extension ContactMirror {
         }
     }
 
+    /// Forgets a contact's edits (its update entry was dropped): each edited field shows
+    /// Intercom's newest value again.
+    static func discardEdits(of contactID: String, in db: Database) throws {
+        let edits = try edits(of: contactID, in: db)
+        guard !edits.isEmpty,
+            let row = try Row.fetchOne(
+                db, sql: "SELECT row_id, contact_body(body) FROM contacts WHERE id = ?", arguments: [contactID]),
+            case .object(var body) = try? JSONValue(jsonText: row[1] as String? ?? "{}")
+        else { return }
+        for edit in edits { set(edit.field, to: edit.server ?? .null, in: &body) }
+        try writeFields(of: body, toRow: row[0], in: db)
+        try db.execute(sql: "DELETE FROM contact_edits WHERE contact_id = ?", arguments: [contactID])
+    }
+
     /// Makes sure one pending `update_contact` entry stands for the contact's edits when
     /// `needed`, or that none waits when not. Returns the entry.
     private static func queueUpdate(of contactID: String, needed: Bool, now: Int, in db: Database) throws -> Int64? {
@@ -270,5 +284,104 @@ extension ContactMirror {
         try db.execute(
             sql: "UPDATE contacts SET \(assignments.joined(separator: ", ")) WHERE row_id = ?",
             arguments: StatementArguments(arguments))
+    }
+}
+
+/// What an `update_contact` entry sends, read as it is marked in flight.
+enum UpdateReadiness: Sendable, Equatable {
+    /// Marked in flight: the contact and its edits as they stand now.
+    case edits(contactID: String, [ContactMirror.FieldEdit])
+    /// Every edit was taken back: the entry is settled as sent, with nothing to send.
+    case nothing
+    /// No longer pending.
+    case gone
+}
+
+/// How a flush settled one edited field, against the contact as Intercom had it just before.
+enum EditOutcome: Sendable, Equatable {
+    /// Intercom still had the base: the edit was sent.
+    case sent(JSONValue)
+    /// Intercom already had the edited value: nothing to send.
+    case alreadySo(JSONValue)
+    /// Intercom had a third value (nil: the field was absent): a conflict for a person.
+    case conflict(theirs: JSONValue?)
+}
+
+/// The flush's writes for edits, each one transaction.
+extension ContactMirror {
+    /// Marks an update entry in flight and reads the edits it sends, in one transaction.
+    func prepareUpdate(seq: Int64, now: Int) async throws -> UpdateReadiness {
+        try await writer.write { db in
+            guard let entry = try Self.entry(seq: seq, in: db), entry.state == .pending, let id = entry.contactID else {
+                return .gone
+            }
+            let edits = try Self.edits(of: id, in: db)
+            if edits.isEmpty {
+                try Self.settle(seq: seq, state: .sent, now: now, in: db)
+                return .nothing
+            }
+            guard try Self.markInFlight(seq: seq, now: now, in: db) else { return .gone }
+            return .edits(contactID: id, edits)
+        }
+    }
+
+    /// Settles an update entry once Intercom answered: each field sent, or found already so,
+    /// stops being an edit (unless the user edited it again meanwhile: that newer edit waits,
+    /// against the value sent); each conflicting field stays an edit, with Intercom's value as
+    /// its server value, and the entry records it. Stores `contactJSON` (the contact as
+    /// Intercom has it now) with the edits left laid over it. Returns the fields in conflict.
+    func completeUpdate(
+        seq: Int64, contactID: String, edits: [FieldEdit], outcomes: [ContactField: EditOutcome], contactJSON: String,
+        now: Int
+    ) async throws -> [ContactField] {
+        try await writer.write { db in
+            let current = try Self.edits(of: contactID, in: db)
+            var conflicts: [JSONValue] = []
+            for edit in edits {
+                let latest = current.first { $0.field == edit.field }
+                switch outcomes[edit.field] {
+                case .sent(let value), .alreadySo(let value):
+                    if latest?.mine == edit.mine {
+                        try db.execute(
+                            sql: "DELETE FROM contact_edits WHERE contact_id = ? AND field = ?",
+                            arguments: [contactID, edit.field.description])
+                    } else if latest != nil {
+                        try db.execute(
+                            sql: "UPDATE contact_edits SET base = ?, server = ? WHERE contact_id = ? AND field = ?",
+                            arguments: [value.jsonText, value.jsonText, contactID, edit.field.description])
+                    }
+                case .conflict(let theirs):
+                    try db.execute(
+                        sql: "UPDATE contact_edits SET server = ? WHERE contact_id = ? AND field = ?",
+                        arguments: [theirs?.jsonText, contactID, edit.field.description])
+                    conflicts.append(
+                        .object([
+                            "field": .string(edit.field.description), "base": edit.base ?? .null, "mine": edit.mine,
+                            "theirs": theirs ?? .null,
+                        ]))
+                case nil:
+                    break
+                }
+            }
+            if conflicts.isEmpty {
+                try Self.settle(seq: seq, state: .sent, remoteID: contactID, now: now, in: db)
+            } else {
+                try db.execute(
+                    sql: "UPDATE outbox SET state = 'conflict', payload = ?, updated_at = ? WHERE seq = ?",
+                    arguments: [JSONValue.object(["conflicts": .array(conflicts)]).jsonText, now, seq])
+            }
+            try Self.storeFetched(contactJSON, etag: nil, fetchedAt: now, in: db)
+            return conflicts.compactMap { $0["field"]?.string.flatMap(ContactField.init(name:)) }
+        }
+    }
+
+    /// An update whose contact is gone from Intercom (404, or 410 merged away): the contact is
+    /// tombstoned, its edits forgotten, and the entry fails with why.
+    func failUpdateOfGoneContact(seq: Int64, contactID: String, failure: OutboxEntry.Failure, now: Int) async throws {
+        try await writer.write { db in
+            try db.execute(sql: "DELETE FROM contact_edits WHERE contact_id = ?", arguments: [contactID])
+            try Self.tombstone(id: contactID, at: now, in: db)
+            try Self.settle(seq: seq, state: .failed, error: failure, now: now, in: db)
+        }
     }
 }

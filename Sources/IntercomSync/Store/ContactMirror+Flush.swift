@@ -26,12 +26,13 @@ extension ContactMirror {
         }
     }
 
-    /// The entries left failed, unknown and pending.
-    func outboxLeft() async throws -> (failed: Int, unknown: Int, pending: Int) {
+    /// The entries left failed, unknown, in conflict and pending.
+    func outboxLeft() async throws -> (failed: Int, unknown: Int, conflict: Int, pending: Int) {
         try await writer.read { db in
             (
                 try Int.fetchOne(db, sql: "SELECT count(*) FROM outbox WHERE state = 'failed'") ?? 0,
                 try Int.fetchOne(db, sql: "SELECT count(*) FROM outbox WHERE state = 'unknown'") ?? 0,
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM outbox WHERE state = 'conflict'") ?? 0,
                 try Self.pendingEntryCount(in: db)
             )
         }

@@ -332,6 +332,9 @@ extension ContactMirror {
                 throw OutboxError(
                     .wrongState,
                     "entry #\(seq) is being sent by a running flush, or was when one died: the next flush marks it unknown")
+            case .conflict:
+                throw OutboxError(
+                    .wrongState, "entry #\(seq) is in conflict: choose which value to keep with `outbox resolve`")
             case .pending, .failed, .unknown:
                 try db.execute(
                     sql: "UPDATE outbox SET state = 'pending', next_attempt_at = NULL, updated_at = ? WHERE seq = ?",
@@ -376,6 +379,9 @@ extension ContactMirror {
             }
             try db.execute(sql: "DELETE FROM outbox WHERE seq = ?", arguments: [seq])
             var removed: String?
+            if entry.kind == .updateContact, entry.state != .sent, let id = entry.contactID {
+                try Self.discardEdits(of: id, in: db)
+            }
             if entry.kind == .createContact, entry.state != .sent, let id = entry.contactID {
                 try db.execute(sql: "DELETE FROM contacts WHERE id = ? AND state = 'pending'", arguments: [id])
                 if db.changesCount > 0 { removed = id }

@@ -108,18 +108,22 @@ public struct OutboxCounts: Sendable, Equatable, Codable {
     public var failed: Int
     /// Messages that may or may not have gone out: they need a person.
     public var unknown: Int
+    /// Edits that met a change of the same field on Intercom: they need a person.
+    public var conflict: Int
     /// Of `pending`, the imported contacts whose create entries are not written yet: the next
     /// flush writes them, a page at a time, as it pushes them.
     public var importsWaiting: Int
 
     public init(
-        pending: Int = 0, inFlight: Int = 0, sent: Int = 0, failed: Int = 0, unknown: Int = 0, importsWaiting: Int = 0
+        pending: Int = 0, inFlight: Int = 0, sent: Int = 0, failed: Int = 0, unknown: Int = 0, conflict: Int = 0,
+        importsWaiting: Int = 0
     ) {
         self.pending = pending
         self.inFlight = inFlight
         self.sent = sent
         self.failed = failed
         self.unknown = unknown
+        self.conflict = conflict
         self.importsWaiting = importsWaiting
     }
 
@@ -136,14 +140,15 @@ public struct OutboxCounts: Sendable, Equatable, Codable {
         case .sent: sent
         case .failed: failed
         case .unknown: unknown
+        case .conflict: conflict
         }
     }
 
-    /// Entries that need a person's decision: failed and unknown.
-    public var needingAttention: Int { failed + unknown }
+    /// Entries that need a person's decision: failed, unknown and in conflict.
+    public var needingAttention: Int { failed + unknown + conflict }
 
     enum CodingKeys: String, CodingKey {
-        case pending, sent, failed, unknown
+        case pending, sent, failed, unknown, conflict
         case inFlight = "in_flight"
         case importsWaiting = "imports_waiting"
     }
@@ -176,6 +181,7 @@ extension ContactMirror {
                 case .sent: outbox.sent = count
                 case .failed: outbox.failed = count
                 case .unknown: outbox.unknown = count
+                case .conflict: outbox.conflict = count
                 case nil: break
                 }
             }
