@@ -398,6 +398,38 @@ public final class IntercomMirror: Sendable {
         }
     }
 
+    /// Changes fields of a contact (by Intercom id, local id or email) offline: the mirror shows
+    /// the new values at once, and the next ``flush(rebind:progress:)`` merges them, field by
+    /// field, with what changed on Intercom meanwhile. A field changed on both sides is sent by
+    /// neither: its entry waits in ``OutboxState/conflict`` for ``resolve(seq:keep:field:)``.
+    /// Several edits of a contact before a flush make one entry; an edit of a contact not
+    /// pushed yet goes into its create. The patch is checked as a create is (``DraftError``).
+    @discardableResult
+    public func stageEdit(_ patch: ContactPatch, to contact: String) async throws -> StagedEdit {
+        let store = self.store
+        let now = configuration.clock.unixSeconds
+        return try await WorkExecutor.shared.run { try store.stageEdit(patch, to: contact, now: now) }
+    }
+
+    /// The edits that met a change of the same field on Intercom, each field with its three
+    /// values: when it was edited, the edit, and Intercom's.
+    public func conflicts() async throws -> [EditConflict] {
+        let store = self.store
+        return try await WorkExecutor.shared.run { try store.editConflicts() }
+    }
+
+    /// Settles the conflict of entry `seq`, for one `field` or all of them: ``ConflictChoice/mine``
+    /// queues the edit again for the next flush, over Intercom's value; ``ConflictChoice/theirs``
+    /// drops it and shows Intercom's value. Returns what waits to be sent for the contact.
+    @discardableResult
+    public func resolve(seq: Int64, keep choice: ConflictChoice, field: ContactField? = nil) async throws -> StagedEdit {
+        let store = self.store
+        let now = configuration.clock.unixSeconds
+        return try await WorkExecutor.shared.run {
+            try store.resolveConflict(seq: seq, keep: choice, field: field, now: now)
+        }
+    }
+
     /// Imports the contacts of a CSV file into the mirror as `pending`, for the next
     /// ``flush(rebind:progress:)`` to create. Rows that cannot be imported are counted in the
     /// summary by why; `onRejected` hears each one, with the file's header (an error it throws

@@ -315,7 +315,9 @@ extension ContactMirror {
             guard let entry = try Self.entry(seq: seq, in: db), entry.state == .pending, let id = entry.contactID else {
                 return .gone
             }
-            let edits = try Self.edits(of: id, in: db)
+            // A field in conflict waits for a person's choice, not for this entry.
+            let waiting = try Self.fieldsInConflict(of: id, in: db)
+            let edits = try Self.edits(of: id, in: db).filter { !waiting.contains($0.field) }
             if edits.isEmpty {
                 try Self.settle(seq: seq, state: .sent, now: now, in: db)
                 return .nothing
@@ -383,5 +385,132 @@ extension ContactMirror {
             try Self.tombstone(id: contactID, at: now, in: db)
             try Self.settle(seq: seq, state: .failed, error: failure, now: now, in: db)
         }
+    }
+}
+
+/// An outbox entry whose edits met a change of the same field on Intercom.
+public struct EditConflict: Sendable, Equatable {
+    /// One field: its value when edited, the edit, and Intercom's value now.
+    public struct Field: Sendable, Equatable {
+        public var field: ContactField
+        /// Nil when the contact did not have the field.
+        public var base: JSONValue?
+        public var mine: JSONValue
+        /// Nil when Intercom's contact does not have the field.
+        public var theirs: JSONValue?
+    }
+
+    /// The entry, for ``IntercomMirror/resolve(seq:keep:field:)``.
+    public var seq: Int64
+    public var contactID: String
+    public var fields: [Field]
+}
+
+/// Which side of a conflict to keep.
+public enum ConflictChoice: String, Sendable, CaseIterable {
+    /// Ours: the next flush sends it again, over Intercom's value.
+    case mine
+    /// Intercom's: the edit is dropped, and the mirror shows Intercom's value again.
+    case theirs
+}
+
+extension ContactMirror {
+    /// The entries in conflict, in queue order.
+    package func editConflicts() throws -> [EditConflict] {
+        try writer.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT seq, contact_id, payload FROM outbox WHERE state = 'conflict' ORDER BY seq"
+            ).map { row in
+                EditConflict(seq: row[0], contactID: row[1] ?? "", fields: Self.conflictFields(row[2] ?? "{}"))
+            }
+        }
+    }
+
+    /// The fields of a contact that an entry in conflict holds.
+    static func fieldsInConflict(of contactID: String, in db: Database) throws -> Set<ContactField> {
+        let payloads = try String.fetchAll(
+            db, sql: "SELECT payload FROM outbox WHERE state = 'conflict' AND contact_id = ?", arguments: [contactID])
+        return Set(payloads.flatMap { conflictFields($0).map(\.field) })
+    }
+
+    private static func conflictFields(_ payload: String) -> [EditConflict.Field] {
+        guard case .array(let items)? = (try? JSONValue(jsonText: payload))?["conflicts"] else { return [] }
+        return items.compactMap { item in
+            guard let field = item["field"]?.string.flatMap(ContactField.init(name:)), let mine = item["mine"] else {
+                return nil
+            }
+            func optional(_ value: JSONValue?) -> JSONValue? { value == .null ? nil : value }
+            return EditConflict.Field(field: field, base: optional(item["base"]), mine: mine, theirs: optional(item["theirs"]))
+        }
+    }
+
+    /// Settles the conflict of entry `seq`, for `field` or every field of it: ours is queued
+    /// again against Intercom's value (the next flush sends it), or Intercom's is kept and
+    /// shown. The entry is settled once no field of it is left in conflict.
+    package func resolveConflict(seq: Int64, keep choice: ConflictChoice, field: ContactField?, now: Int) throws
+        -> StagedEdit
+    {
+        try writer.write { db in
+            guard let entry = try Self.entry(seq: seq, in: db) else {
+                throw OutboxError(.noSuchEntry, "no outbox entry #\(seq)")
+            }
+            guard entry.state == .conflict, let contactID = entry.contactID else {
+                throw OutboxError(.wrongState, "entry #\(seq) is \(entry.state.rawValue), not in conflict")
+            }
+            let conflicts = Self.conflictFields(entry.payload)
+            let chosen = conflicts.filter { field == nil || $0.field == field }
+            if let field, chosen.isEmpty {
+                let fields = conflicts.map(\.field.description).joined(separator: ", ")
+                throw OutboxError(.wrongState, "entry #\(seq) has no conflict on \(field); it has: \(fields)")
+            }
+            let edits = try Self.edits(of: contactID, in: db)
+            for conflict in chosen {
+                guard let edit = edits.first(where: { $0.field == conflict.field }) else { continue }
+                switch choice {
+                case .mine:
+                    try db.execute(
+                        sql: "UPDATE contact_edits SET base = server, edited_at = ? WHERE contact_id = ? AND field = ?",
+                        arguments: [now, contactID, edit.field.description])
+                case .theirs:
+                    try db.execute(
+                        sql: "DELETE FROM contact_edits WHERE contact_id = ? AND field = ?",
+                        arguments: [contactID, edit.field.description])
+                    try Self.restore(edit, of: contactID, in: db)
+                }
+            }
+            let left = conflicts.filter { remaining in !chosen.contains { $0.field == remaining.field } }
+            if left.isEmpty {
+                try Self.settle(seq: seq, state: .sent, remoteID: contactID, now: now, in: db)
+            } else {
+                let payload = JSONValue.object([
+                    "conflicts": .array(
+                        left.map {
+                            .object([
+                                "field": .string($0.field.description), "base": $0.base ?? .null, "mine": $0.mine,
+                                "theirs": $0.theirs ?? .null,
+                            ])
+                        })
+                ])
+                try db.execute(
+                    sql: "UPDATE outbox SET payload = ?, updated_at = ? WHERE seq = ?",
+                    arguments: [payload.jsonText, now, seq])
+            }
+            let pending = try Self.edits(of: contactID, in: db).filter { edit in
+                !left.contains { $0.field == edit.field }
+            }
+            let queued = try Self.queueUpdate(of: contactID, needed: !pending.isEmpty, now: now, in: db)
+            return StagedEdit(contactID: contactID, seq: queued, pendingFields: pending.map(\.field))
+        }
+    }
+
+    /// Shows Intercom's value of an edited field again, in the body and the columns.
+    private static func restore(_ edit: FieldEdit, of contactID: String, in db: Database) throws {
+        guard
+            let row = try Row.fetchOne(
+                db, sql: "SELECT row_id, contact_body(body) FROM contacts WHERE id = ?", arguments: [contactID]),
+            case .object(var body) = try? JSONValue(jsonText: row[1] as String? ?? "{}")
+        else { return }
+        set(edit.field, to: edit.server ?? .null, in: &body)
+        try writeFields(of: body, toRow: row[0], in: db)
     }
 }
