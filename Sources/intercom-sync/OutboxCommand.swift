@@ -7,14 +7,16 @@ import Synchronization
 struct OutboxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "outbox",
-        abstract: "List, send, re-queue or drop staged creates and messages.",
+        abstract: "List, send, re-queue, resolve or drop staged creates, edits, taggings and messages.",
         discussion: """
             Entry states: pending (waiting to be sent), in_flight (being sent), sent, failed \
             (Intercom refused it; see its error), unknown (a message whose answer was lost: it \
-            may or may not have been sent, and is never re-sent on its own).
+            may or may not have been sent, and is never re-sent on its own), conflict (an edit \
+            of a field that was changed on Intercom too: see `outbox resolve`).
             """,
         subcommands: [
-            OutboxListCommand.self, OutboxFlushCommand.self, OutboxRetryCommand.self, OutboxDropCommand.self,
+            OutboxListCommand.self, OutboxFlushCommand.self, OutboxResolveCommand.self, OutboxRetryCommand.self,
+            OutboxDropCommand.self,
         ]
     )
 }
@@ -30,6 +32,7 @@ struct OutboxListCommand: AsyncParsableCommand {
             Examples:
               intercom-sync outbox list
               intercom-sync outbox list --state failed --state unknown
+              intercom-sync outbox list --state conflict
               intercom-sync outbox list --limit 20
               intercom-sync outbox list --json | jq '.[] | select(.state == "failed")'
             """
@@ -37,7 +40,7 @@ struct OutboxListCommand: AsyncParsableCommand {
 
     @OptionGroup var mirror: MirrorOptions
 
-    @Option(help: "Only entries in this state (repeatable): pending, in_flight, sent, failed, unknown.")
+    @Option(help: "Only entries in this state (repeatable): pending, in_flight, sent, failed, unknown, conflict.")
     var state: [OutboxState] = []
 
     @Option(
@@ -96,7 +99,7 @@ struct OutboxFlushCommand: AsyncParsableCommand {
             entry it has not sent for the next flush. A server that accepts connections but \
             never answers costs two --timeout periods a request (about a minute by default).
 
-            Exit status: 0 all is sent or still queued; 3 some entries are failed or unknown \
+            Exit status: 0 all is sent or still queued; 3 some entries are failed, unknown or in conflict \
             (see `outbox list`); 4 Intercom could not be reached: the entries not sent are \
             kept; 5 another sync, import or flush holds the mirror; 1 the flush could not go on \
             (the token was refused, the mirror cannot be written).
@@ -142,8 +145,9 @@ struct OutboxFlushCommand: AsyncParsableCommand {
         try Self.checkReached(summary)
         if summary.needsAttention {
             Output.note(
-                "\(summary.failedInOutbox) failed and \(summary.unknownInOutbox) unknown entries need a decision: "
-                    + "`intercom-sync outbox list --state failed --state unknown`, then `outbox retry` or `outbox drop`")
+                "\(summary.failedInOutbox) failed, \(summary.unknownInOutbox) unknown and \(summary.conflictInOutbox) "
+                    + "conflicting entries need a decision: `intercom-sync outbox list --state failed --state unknown "
+                    + "--state conflict`, then `outbox retry`, `outbox resolve` or `outbox drop`")
             throw ExitCode(3)
         }
     }
@@ -172,6 +176,72 @@ extension OutboxFlushCommand {
         return summary
     }
 }
+
+struct OutboxResolveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resolve",
+        abstract: "Settle an edit in conflict: keep yours (sent again) or Intercom's.",
+        discussion: """
+            An entry is in conflict when a field you edited offline was changed on Intercom \
+            too: the flush sent the rest of your edit and neither value of that field. \
+            `outbox list --state conflict` shows each such field's base (its value when you \
+            edited it), mine and theirs. --keep mine queues your value again, and the next \
+            flush sends it over theirs; --keep theirs drops your edit and shows Intercom's \
+            value. --field settles one field and leaves the others in conflict.
+
+            Examples:
+              intercom-sync outbox list --state conflict
+              intercom-sync outbox resolve 42 --keep mine
+              intercom-sync outbox resolve 42 --keep theirs --field custom_attributes.plan
+            """
+    )
+
+    @OptionGroup var mirror: MirrorOptions
+
+    @Argument(help: "The entry's sequence number (from `outbox list --state conflict`).")
+    var seq: Int64
+
+    @Option(help: "Which value to keep: mine or theirs.")
+    var keep: ConflictChoice
+
+    @Option(help: ArgumentHelp("Settle only this field (as `outbox list` names it).", valueName: "field"))
+    var field: String?
+
+    @Flag(help: "Print {\"contact\", \"seq\", \"pending_fields\"} as JSON.")
+    var json = false
+
+    func validate() throws {
+        if let field, ContactField(name: field) == nil {
+            throw ValidationError(
+                "--field takes a field as `outbox list` names it (name, email, phone, role, avatar, external_id, "
+                    + "owner_id, unsubscribed_from_emails, custom_attributes.KEY), not \(field)")
+        }
+    }
+
+    func run() async throws {
+        let staged = try await mirror.facade(.existing).resolve(
+            seq: seq, keep: keep, field: field.flatMap(ContactField.init(name:)))
+        if json {
+            Output.data(
+                JSONValue.object([
+                    "contact": .string(staged.contactID), "seq": staged.seq.map { .int($0) } ?? .null,
+                    "pending_fields": .array(staged.pendingFields.map { .string($0.description) }),
+                ]).jsonText)
+            return
+        }
+        switch keep {
+        case .mine:
+            Output.line(
+                "kept yours: #\(staged.seq.map(String.init) ?? "?") sends "
+                    + staged.pendingFields.map(\.description).joined(separator: ", ")
+                    + " of \(staged.contactID) at the next `intercom-sync outbox flush`")
+        case .theirs:
+            Output.line("kept Intercom's value: the mirror shows it for \(staged.contactID)")
+        }
+    }
+}
+
+extension ConflictChoice: ExpressibleByArgument {}
 
 struct OutboxRetryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -279,6 +349,9 @@ enum OutboxRendering {
                 error += ": \(failure.message)"
                 if let requestID = failure.requestID { error += " (request \(requestID))" }
             }
+            if entry.state == .conflict {
+                error = conflictText(entry)
+            }
             if let dependency = entry.dependsOn, entry.state == .pending, !sent.contains(dependency) {
                 error = ["waits for #\(dependency)", error].filter { !$0.isEmpty }.joined(separator: "; ")
             }
@@ -301,9 +374,20 @@ enum OutboxRendering {
         }.joined(separator: "\n")
     }
 
+    /// An entry's conflicts as `name: base "A", mine "B", theirs "C"`, one field after another.
+    static func conflictText(_ entry: OutboxEntry) -> String {
+        guard case .array(let items)? = (try? JSONValue(jsonText: entry.payload))?["conflicts"] else { return "" }
+        return items.map { item in
+            let field = item["field"]?.string ?? "?"
+            let values = ["base", "mine", "theirs"].map { "\($0) \((item[$0] ?? .null).jsonText)" }
+            return "\(field): " + values.joined(separator: ", ")
+        }.joined(separator: "; ")
+    }
+
     static func text(_ summary: FlushSummary) -> String {
         var lines = [
             "flush: \(summary.contactsCreated) contacts created, \(summary.contactsAdopted) adopted, "
+                + "\(summary.contactsUpdated) updated, \(summary.conflicts) in conflict, "
                 + "\(summary.messagesSent) messages sent, \(summary.taggings) taggings, \(summary.failed) failed, "
                 + "\(summary.unknown) unknown, "
                 + "\(summary.deferred) deferred, \(summary.blocked) waiting for a create"
@@ -323,7 +407,8 @@ enum OutboxRendering {
         .object([
             "queued": .int(Int64(summary.queued)), "contacts_created": .int(Int64(summary.contactsCreated)),
             "contacts_adopted": .int(Int64(summary.contactsAdopted)), "messages_sent": .int(Int64(summary.messagesSent)),
-            "taggings": .int(Int64(summary.taggings)),
+            "taggings": .int(Int64(summary.taggings)), "contacts_updated": .int(Int64(summary.contactsUpdated)),
+            "conflicts": .int(Int64(summary.conflicts)), "conflict_in_outbox": .int(Int64(summary.conflictInOutbox)),
             "failed": .int(Int64(summary.failed)), "unknown": .int(Int64(summary.unknown)),
             "interrupted": .array(summary.interrupted.map { .int($0) }), "deferred": .int(Int64(summary.deferred)),
             "blocked": .int(Int64(summary.blocked)), "stopped_by": summary.stoppedBy.map { .string($0.description) } ?? .null,
