@@ -68,4 +68,149 @@ import Testing
         let status = try CLI.run(["status", "--json"] + db)
         #expect(status.stdout.contains(#""conflict":0"#), "\(status.stdout)")
     }
+
+    /// 300 contacts edited offline (name, phone, an attribute) while Intercom changes 150 of
+    /// them, 50 on the same field and 100 on another, then one flush: Intercom holds every edit
+    /// of both sides that met no change of its field, the 50 races wait in conflict with their
+    /// three values, and keeping ours puts ours on Intercom. No edit is lost.
+    @Test func threeHundredEditsRacedOnIntercomLoseNothing() async throws {
+        let (simulator, workspace, token) = try await OutboxCommandTests.synced(contacts: 300)
+        defer { Task { await simulator.stop() } }
+        let ids = await simulator.workspace.contactIDs()
+        let mirror = try ContactMirror.open(at: workspace.db, mode: .existing)
+        var before: [String: JSONValue] = [:]
+        for body in await simulator.workspace.exportContacts() {
+            let contact = try JSONValue(jsonText: body)
+            before[contact["id"]!.string!] = contact
+        }
+        for (index, id) in ids.enumerated() {
+            let patch = ContactPatch([
+                .name: .string("Offline \(index)"), .phone: .string("+1555200\(String(format: "%04d", index))"),
+                .customAttribute("plan"): .string("offline-\(index)"),
+            ])
+            try mirror.stageEdit(patch, to: id, now: 1_767_225_600)
+        }
+        for (index, id) in ids.prefix(150).enumerated() {
+            let change = index < 50 ? #"{"name":"Server \#(index)"}"# : #"{"custom_attributes":{"region":"r-\#(index)"}}"#
+            try await simulator.workspace.edit(id: id, fieldsJSON: change)
+        }
+        let arguments = SyncCommandTests.arguments(["outbox", "flush", "--json"], db: workspace.db, simulator: simulator)
+        let flush = try await CLI.runOffPool(arguments, environment: token)
+        #expect(flush.status == 3, "\(flush.stderr)")
+        let summary = try Self.json(flush.stdout)
+        #expect(summary["contacts_updated"] as? Int == 250 && summary["conflicts"] as? Int == 50, "\(summary)")
+
+        func intercom() async throws -> [String: JSONValue] {
+            var contacts: [String: JSONValue] = [:]
+            for body in await simulator.workspace.exportContacts() {
+                let contact = try JSONValue(jsonText: body)
+                contacts[contact["id"]!.string!] = contact
+            }
+            return contacts
+        }
+        var now = try await intercom()
+        for (index, id) in ids.enumerated() {
+            let contact = try #require(now[id])
+            #expect(contact["phone"]?.string == "+1555200\(String(format: "%04d", index))", "\(id)")
+            #expect(contact["custom_attributes"]?["plan"]?.string == "offline-\(index)", "\(id)")
+            #expect(contact["name"]?.string == (index < 50 ? "Server \(index)" : "Offline \(index)"), "\(id)")
+            if (50..<150).contains(index) { #expect(contact["custom_attributes"]?["region"]?.string == "r-\(index)") }
+            #expect(contact["email"] == before[id]?["email"] && contact["role"] == before[id]?["role"], "\(id)")
+        }
+        let conflicts = try mirror.editConflicts()
+        #expect(conflicts.count == 50)
+        for conflict in conflicts {
+            let index = try #require(ids.firstIndex(of: conflict.contactID))
+            #expect(
+                conflict.fields == [
+                    EditConflict.Field(
+                        field: .name, base: before[conflict.contactID]?["name"], mine: .string("Offline \(index)"),
+                        theirs: .string("Server \(index)"))
+                ], "\(conflict)")
+            let resolved = try CLI.run(["outbox", "resolve", String(conflict.seq), "--keep", "mine", "--db", workspace.db])
+            #expect(resolved.status == 0, "\(resolved.stderr)")
+        }
+        let again = try await CLI.runOffPool(arguments, environment: token)
+        #expect(again.status == 0, "\(again.stderr)")
+        now = try await intercom()
+        for (index, id) in ids.enumerated() { #expect(now[id]?["name"]?.string == "Offline \(index)", "\(id)") }
+        #expect(try mirror.outboxEntries().allSatisfy { $0.state == .sent })
+    }
+
+    /// Kill -9 of flushes of edits at random moments, with lost answers and 5xx on: each edit
+    /// ends sent or deferred for the next flush, never lost, and no field the user did not
+    /// change reaches Intercom. The kills land within a clean flush's measured time.
+    @Test func killedFlushesOfEditsLoseNoEdit() async throws {
+        // One mirror for every trial: each trial's edits are made on what the last one left.
+        let (simulator, workspace, token) = try await OutboxCommandTests.synced(contacts: 30, latency: 4)
+        defer { Task { await simulator.stop() } }
+        let ids = await simulator.workspace.contactIDs()
+        let mirror = try ContactMirror.open(at: workspace.db, mode: .existing)
+        var generator = SystemRandomNumberGenerator()
+        var cleanMilliseconds = Int.max
+        var kills = 0
+        var killedMidway = 0
+        for trial in 0..<9 {
+            var original: [String: JSONValue] = [:]
+            for body in await simulator.workspace.exportContacts() {
+                let contact = try JSONValue(jsonText: body)
+                original[contact["id"]!.string!] = contact
+            }
+            for (index, id) in ids.enumerated() {
+                try mirror.stageEdit(
+                    ContactPatch([.name: .string("t\(trial) c\(index)"), .customAttribute("trial"): .int(Int64(trial))]),
+                    to: id, now: 1_767_225_600)
+            }
+            var faults = FaultPlan()
+            faults.latencyMilliseconds = 4
+            if trial >= 3 {
+                faults.serverErrorRate = 0.1
+                faults.lostResponseRate = 0.1
+                faults.lostResponseDelaySeconds = 2
+                faults.seed = UInt64(trial)
+            }
+            await simulator.workspace.setFaults(faults)
+            let arguments = SyncCommandTests.arguments(
+                ["outbox", "flush", "--timeout", "1"], db: workspace.db, simulator: simulator)
+            if trial >= 3 {
+                let delay = Duration.milliseconds(
+                    Int.random(in: cleanMilliseconds / 10...cleanMilliseconds * 9 / 10, using: &generator))
+                kills += 1
+                if try await CLI.offPool({ try CLI.runKilled(arguments, environment: token, after: delay) }) == nil {
+                    killedMidway += 1
+                }
+            }
+            // Flushes until nothing is deferred any more (faults off at the end).
+            let started = ContinuousClock.now
+            var finish = try await CLI.runOffPool(arguments, environment: token)
+            if trial < 3 {
+                let elapsed = ContinuousClock.now - started
+                let milliseconds = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+                cleanMilliseconds = max(20, min(cleanMilliseconds, milliseconds))
+            }
+            await simulator.workspace.setFaults(FaultPlan())
+            finish = try await CLI.runOffPool(arguments, environment: token)
+            #expect(finish.status == 0, "trial \(trial): \(finish.stderr)")
+
+            for body in await simulator.workspace.exportContacts() {
+                let contact = try JSONValue(jsonText: body)
+                guard let id = contact["id"]?.string, let index = ids.firstIndex(of: id), let before = original[id] else {
+                    continue
+                }
+                #expect(contact["name"]?.string == "t\(trial) c\(index)", "trial \(trial): \(id)")
+                #expect(contact["custom_attributes"]?["trial"]?.int == trial, "trial \(trial): \(id)")
+                for field in ["email", "phone", "role", "external_id", "owner_id", "avatar"] {
+                    #expect(contact[field] == before[field], "trial \(trial): \(id) \(field) was never edited")
+                }
+                var attributes = contact["custom_attributes"]
+                var beforeAttributes = before["custom_attributes"]
+                if case .object(var map)? = attributes { map["trial"] = nil; attributes = .object(map) }
+                if case .object(var map)? = beforeAttributes { map["trial"] = nil; beforeAttributes = .object(map) }
+                #expect(attributes == beforeAttributes, "trial \(trial): \(id)'s other attributes")
+            }
+            #expect(try mirror.outboxEntries().allSatisfy { $0.state == .sent }, "trial \(trial)")
+            #expect(try ids.allSatisfy { try mirror.pendingEdits(of: $0).isEmpty }, "trial \(trial)")
+        }
+        #expect(killedMidway >= kills / 2, "most kills should land during the flush (a clean one took \(cleanMilliseconds) ms)")
+    }
 }
