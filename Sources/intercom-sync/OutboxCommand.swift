@@ -388,7 +388,8 @@ enum OutboxRendering {
         var lines = [
             "flush: \(summary.contactsCreated) contacts created, \(summary.contactsAdopted) adopted, "
                 + "\(summary.contactsUpdated) updated, \(summary.conflicts) in conflict, "
-                + "\(summary.messagesSent) messages sent, \(summary.taggings) taggings, \(summary.failed) failed, "
+                + "\(summary.messagesSent) messages sent, \(summary.notesAdded) notes, \(summary.taggings) taggings, "
+                + "\(summary.failed) failed, "
                 + "\(summary.unknown) unknown, "
                 + "\(summary.deferred) deferred, \(summary.blocked) waiting for a create"
         ]
@@ -407,6 +408,7 @@ enum OutboxRendering {
         .object([
             "queued": .int(Int64(summary.queued)), "contacts_created": .int(Int64(summary.contactsCreated)),
             "contacts_adopted": .int(Int64(summary.contactsAdopted)), "messages_sent": .int(Int64(summary.messagesSent)),
+            "notes_added": .int(Int64(summary.notesAdded)),
             "taggings": .int(Int64(summary.taggings)), "contacts_updated": .int(Int64(summary.contactsUpdated)),
             "conflicts": .int(Int64(summary.conflicts)), "conflict_in_outbox": .int(Int64(summary.conflictInOutbox)),
             "failed": .int(Int64(summary.failed)), "unknown": .int(Int64(summary.unknown)),

@@ -411,6 +411,18 @@ public final class IntercomMirror: Sendable {
         return try await WorkExecutor.shared.run { try store.stageEdit(patch, to: contact, now: now) }
     }
 
+    /// Queues a note on a contact (by Intercom id, local id or email), written by `adminID` or,
+    /// without one, by the token's admin; HTML is kept as Intercom keeps it. The next
+    /// ``flush(rebind:progress:)`` writes it at most once, after the contact's create when it
+    /// was made offline. An empty note, or one of more than 65,536 characters, is refused
+    /// (``DraftError``).
+    @discardableResult
+    public func stageNote(_ body: String, to contact: String, adminID: String? = nil) async throws -> StagedNote {
+        let store = self.store
+        let now = configuration.clock.unixSeconds
+        return try await WorkExecutor.shared.run { try store.stageNote(body, to: contact, adminID: adminID, now: now) }
+    }
+
     /// The edits that met a change of the same field on Intercom, each field with its three
     /// values: when it was edited, the edit, and Intercom's.
     public func conflicts() async throws -> [EditConflict] {

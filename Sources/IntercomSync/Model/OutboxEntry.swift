@@ -11,6 +11,8 @@ public struct OutboxEntry: Sendable, Equatable, Identifiable {
         /// Sends the contact's offline edits (`IntercomMirror.stageEdit(_:to:)`), merged with
         /// what changed on Intercom since.
         case updateContact = "update_contact"
+        /// Writes the note in the payload (`{"body", "admin_id"?}`) on the contact, at most once.
+        case addNote = "add_note"
     }
 
     /// What went wrong the last time: Intercom's answer, or one of ours for network failures.

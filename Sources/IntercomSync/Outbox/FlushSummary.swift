@@ -6,6 +6,8 @@ public struct FlushSummary: Sendable, Equatable {
     public var contactsCreated = 0
     public var contactsAdopted = 0
     public var messagesSent = 0
+    /// Notes written on contacts.
+    public var notesAdded = 0
     /// Tags put on or taken off contacts.
     public var taggings = 0
     /// Contacts whose offline edits were merged and sent (or found on Intercom already).
@@ -15,7 +17,7 @@ public struct FlushSummary: Sendable, Equatable {
     public var conflicts = 0
     /// Entries Intercom refused for good (other 4xx): they stay `failed` with its error.
     public var failed = 0
-    /// Messages whose request may or may not have reached Intercom (a timeout, a dropped
+    /// Messages and notes whose request may or may not have reached Intercom (a timeout, a dropped
     /// connection, a 5xx): `unknown`, never sent again unless a person retries it (``IntercomMirror/retryEntry(seq:)``).
     public var unknown = 0
     /// Messages a previous flush left in flight (it died mid-request), now `unknown`.
@@ -45,7 +47,7 @@ public struct FlushSummary: Sendable, Equatable {
 
     public init() {}
 
-    public var sent: Int { contactsCreated + contactsAdopted + messagesSent + taggings + contactsUpdated }
+    public var sent: Int { contactsCreated + contactsAdopted + messagesSent + taggings + contactsUpdated + notesAdded }
     /// True when some entry needs a person's decision: retry it or drop it
     /// (``IntercomMirror/retryEntry(seq:)``, ``IntercomMirror/dropEntry(seq:cascade:)``).
     public var needsAttention: Bool { failedInOutbox > 0 || unknownInOutbox > 0 || conflictInOutbox > 0 }

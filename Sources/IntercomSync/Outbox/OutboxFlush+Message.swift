@@ -37,7 +37,7 @@ extension OutboxFlush {
         let body: String
         let newRecipient: Bool
         switch readiness {
-        case .gone, .tagging: return
+        case .gone, .tagging, .note: return
         case .blocked:
             run.update { $0.blocked += 1 }
             return
@@ -57,16 +57,17 @@ extension OutboxFlush {
         }
     }
 
-    /// A message that did not plainly succeed. Only an answer that proves Intercom did not act
-    /// (unreachable, 429, a 4xx) leaves it retryable; anything ambiguous makes it `unknown`.
-    private func settleMessageFailure(_ entry: OutboxEntry, _ error: IntercomError, newRecipient: Bool, in run: FlushRun)
+    /// A message (or a note) that did not plainly succeed. Only an answer that proves Intercom
+    /// did not act (unreachable, 429, a 4xx) leaves it retryable; anything ambiguous makes it
+    /// `unknown`.
+    func settleMessageFailure(_ entry: OutboxEntry, _ error: IntercomError, newRecipient: Bool, in run: FlushRun)
         async throws
     {
         let failure = OutboxEntry.Failure(error)
         if let status = error.status, (200..<300).contains(status) {
             // Intercom accepted it but the answer could not be read: sent, remote id unknown.
             try await settle(entry, .sent, error: failure)
-            run.update { $0.messagesSent += 1 }
+            run.update { if entry.kind == .addNote { $0.notesAdded += 1 } else { $0.messagesSent += 1 } }
         } else if error.kind == .transient && !(error.isOffline || error.status == 429) {
             try await settle(entry, .unknown, error: failure)
             run.update { $0.unknown += 1 }

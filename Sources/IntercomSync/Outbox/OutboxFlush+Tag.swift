@@ -15,7 +15,7 @@ extension OutboxFlush {
         let contactID: String
         let name: String
         switch readiness {
-        case .gone, .message: return
+        case .gone, .message, .note: return
         case .blocked:
             run.update { $0.blocked += 1 }
             return

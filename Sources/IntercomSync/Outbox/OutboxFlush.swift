@@ -92,6 +92,9 @@ package final class OutboxFlush: Sendable {
                 try await self.send(entry, sender: sender, in: run)
             }
         }
+        try await forEachPendingPage(of: .addNote, in: run) { page in
+            try await self.forEach(page, in: run) { entry in try await self.addNote(entry, in: run) }
+        }
         run.finish()
         var summary = run.summary
         let after = client.counters

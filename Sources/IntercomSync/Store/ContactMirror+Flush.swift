@@ -7,6 +7,8 @@ enum EntryReadiness: Sendable, Equatable {
     /// for a tagging, the contact and the tag's name.
     case message(body: String, newRecipient: Bool)
     case tagging(contactID: String, name: String)
+    /// Marked in flight: a note's contact and request body.
+    case note(contactID: String, body: String)
     /// The contact's create has not been pushed.
     case blocked
     /// No longer pending.

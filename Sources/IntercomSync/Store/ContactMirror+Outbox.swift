@@ -392,21 +392,22 @@ extension ContactMirror {
 
     // MARK: The flush's bookkeeping (each inside the caller's transaction)
 
-    /// Settles entries a previous flush left `in_flight` (it died mid-request): a message
-    /// becomes `unknown` and is not re-sent; a create goes back to `pending`, since a repeated
+    /// Settles entries a previous flush left `in_flight` (it died mid-request): a message or a
+    /// note becomes `unknown` and is not re-sent; a create goes back to `pending`, since a repeated
     /// create is adopted through its 409, and so does a tagging, which Intercom applies once
     /// however often it is sent. Returns the messages marked unknown.
     static func recoverInterruptedEntries(now: Int, in db: Database) throws -> [Int64] {
         let messages = try Int64.fetchAll(
-            db, sql: "SELECT seq FROM outbox WHERE state = 'in_flight' AND kind = 'send_message' ORDER BY seq")
+            db,
+            sql: "SELECT seq FROM outbox WHERE state = 'in_flight' AND kind IN ('send_message', 'add_note') ORDER BY seq")
         try db.execute(
             sql: """
                 UPDATE outbox SET state = 'unknown', updated_at = :now, last_error_status = NULL,
                     last_error_code = 'interrupted', last_error_request_id = NULL,
-                    last_error_message = 'a flush stopped while sending this message: it may or may not have been sent'
-                WHERE state = 'in_flight' AND kind = 'send_message';
+                    last_error_message = 'a flush stopped while sending this: it may or may not have reached Intercom'
+                WHERE state = 'in_flight' AND kind IN ('send_message', 'add_note');
                 UPDATE outbox SET state = 'pending', updated_at = :now
-                WHERE state = 'in_flight' AND kind != 'send_message';
+                WHERE state = 'in_flight' AND kind NOT IN ('send_message', 'add_note');
                 """, arguments: ["now": now])
         return messages
     }
