@@ -47,6 +47,7 @@ struct ContactsGetCommand: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
+        if id.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("give a contact's id or email") }
         if [offline, refresh, maximumAge != nil].filter({ $0 }).count > 1 {
             throw ValidationError("choose one of --offline, --refresh and --max-age")
         }

@@ -48,15 +48,17 @@ extension ContactMirror {
         }
     }
 
-    /// The names trimmed; an empty one, or one longer than Intercom takes, is refused.
+    /// The names trimmed; an empty one, one longer than Intercom takes, or one with a control
+    /// character (a line break, an escape: as a contact's name) is refused.
     static func validTagNames(_ tags: [String]) throws -> [String] {
         guard !tags.isEmpty else { throw DraftError(problems: [FieldProblem("tag", "give at least one tag name")]) }
         var problems: [FieldProblem] = []
         let names = tags.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
         for (given, name) in zip(tags, names) {
-            if name.isEmpty { problems.append(FieldProblem("tag", "a tag name cannot be empty (\"\(given)\")")) }
-            if name.count > 255 {
-                problems.append(FieldProblem("tag", "\"\(name.prefix(20))…\" is longer than 255 characters"))
+            if name.isEmpty {
+                problems.append(FieldProblem("tag", "a tag name cannot be empty (\"\(given)\")"))
+            } else if let reason = ContactDraft.textProblem(name, limit: 255) {
+                problems.append(FieldProblem("tag", "\(JSONValue.string(String(name.prefix(20))).jsonText) \(reason)"))
             }
         }
         guard problems.isEmpty else { throw DraftError(problems: problems) }

@@ -31,7 +31,20 @@ package struct ContactMirror: Sendable {
     /// Wraps an open database, migrating it to the current schema.
     package init(writer: any DatabaseWriter, path: String? = nil) throws {
         try writer.writeWithoutTransaction { db in Self.registerFunctions(db) }
-        try MirrorSchema.migrator.migrate(writer)
+        var attempts = 0
+        while true {
+            do {
+                try MirrorSchema.migrator.migrate(writer)
+                break
+            } catch let error as DatabaseError
+                where attempts < 4 && [.SQLITE_ERROR, .SQLITE_CONSTRAINT].contains(error.resultCode)
+            {
+                // Two processes that create one mirror at once both find it unmigrated; the
+                // second's migration then meets the tables the first made ("already exists").
+                // Read again, the applied migrations include the first's: go on from there.
+                attempts += 1
+            }
+        }
         database = LazyWriter(writer)
         self.path = path
         reader = path.map { MirrorReader(path: $0) }
@@ -130,9 +143,10 @@ package struct ContactMirror: Sendable {
     /// or altered by hand) is refused with `MirrorError.damagedSchema`, naming what and how to
     /// repair it, unless `checkingSchema` is false (for the repair itself).
     package static func open(
-        at path: String, mode: OpenMode, checkingSchema: Bool = true, onFinishingLoad: () -> Void = {},
+        at givenPath: String, mode: OpenMode, checkingSchema: Bool = true, onFinishingLoad: () -> Void = {},
         onUpgrade: (_ done: Int, _ total: Int) -> Void = { _, _ in }
     ) throws -> ContactMirror {
+        let path = filePath(of: givenPath)
         let url = URL(fileURLWithPath: path)
         let fileManager = FileManager.default
         let directory = url.deletingLastPathComponent().path
@@ -220,6 +234,25 @@ package struct ContactMirror: Sendable {
         }
     }
 
+    /// The file a mirror path names: a symbolic link (even one whose target does not exist
+    /// yet) is followed, so that the mirror, its `-wal`, `-shm` and lock files are one set
+    /// whichever name opens it, and a new mirror is made at the target, private.
+    package static func filePath(of path: String) -> String {
+        var current = path
+        for _ in 0..<32 {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let count = buffer.withUnsafeMutableBytes { raw in
+                readlink(current, raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count - 1)
+            }
+            guard count > 0 else { return current }
+            let target = String(decoding: buffer[0..<count], as: UTF8.self)
+            current =
+                target.hasPrefix("/")
+                ? target : URL(fileURLWithPath: current).deletingLastPathComponent().appendingPathComponent(target).path
+        }
+        return current
+    }
+
     /// Makes the empty file a new mirror starts from, readable and writable by its owner alone:
     /// it will hold customers' names, emails and phones. SQLite gives the `-wal` and `-shm`
     /// files it makes beside a database the database's own mode, so they are private too.
@@ -253,7 +286,8 @@ package struct ContactMirror: Sendable {
     /// The permission bits of the mirror's files that let users other than its owner read or
     /// write them, by file (the mirror, its `-wal` and `-shm`), for those that have any.
     package static func looseFiles(at path: String) -> [(path: String, mode: mode_t)] {
-        [path, path + "-wal", path + "-shm"].compactMap { file in
+        let path = filePath(of: path)
+        return [path, path + "-wal", path + "-shm"].compactMap { file in
             var status = stat()
             guard stat(file, &status) == 0, status.st_mode & 0o077 != 0 else { return nil }
             return (file, status.st_mode & 0o777)

@@ -104,7 +104,7 @@ package final class MirrorLock: Sendable {
     /// `holder(of:)` for the mirror file at `path`, before it is opened: a mirror a first sync
     /// or import is creating is not one to open (its migrations may be running).
     package static func holder(ofMirrorAt path: String) -> String? {
-        let lockPath = path + ".lock"
+        let lockPath = ContactMirror.filePath(of: path) + ".lock"
         let descriptor = open(lockPath, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }  // No lock file: nothing has ever held it.
         defer { close(descriptor) }

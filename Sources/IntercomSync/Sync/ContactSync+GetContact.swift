@@ -62,6 +62,10 @@ extension ContactSync {
     /// refresh against another workspace, whose 404 would tombstone the contact, is refused with
     /// `SyncError.foreignWorkspace` as a sync or a flush is.
     package func getContact(_ id: String, freshness: ContactFreshness = .cached) async throws -> ContactAnswer {
+        // No contact has an empty id, and `GET /contacts/` would list them all instead.
+        guard !id.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw DraftError(problems: [FieldProblem("id", "a contact's id cannot be empty")])
+        }
         let stored = try mirror.contact(id: id)
         if let answer = Self.mirrorAnswer(stored, freshness: freshness, at: now()) {
             return answer
