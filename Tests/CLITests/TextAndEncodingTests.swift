@@ -54,7 +54,9 @@ import Testing
     @Test func versionNamesTheToolAndTheSchema() throws {
         let version = try CLI.run(["--version"])
         #expect(version.status == 0, "\(version.stderr)")
-        #expect(version.stdout.contains("intercom-sync 0.") && version.stdout.contains("mirror schema 14"), "\(version.stdout)")
+        #expect(
+            version.stdout.contains("intercom-sync \(IntercomSyncVersion.library)")
+                && version.stdout.contains("mirror schema \(IntercomSyncVersion.schema)"), "\(version.stdout)")
     }
 
     @Test func controlCharactersInContactsNeverReachTheTerminal() async throws {
