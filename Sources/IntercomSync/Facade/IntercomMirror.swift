@@ -423,6 +423,18 @@ public final class IntercomMirror: Sendable {
         return try await WorkExecutor.shared.run { try store.stageNote(body, to: contact, adminID: adminID, now: now) }
     }
 
+    /// Deletes a contact (by Intercom id or email) offline: it leaves the mirror's answers at
+    /// once, and the next ``flush(rebind:progress:)`` deletes it on Intercom, after whatever was
+    /// staged for it before. A delete wins over the contact's edits, whose entries fail with
+    /// why; no pull brings the contact back while the delete waits, and dropping the entry
+    /// (``dropEntry(seq:cascade:)``) does. A contact not pushed yet is refused: drop its create.
+    @discardableResult
+    public func stageDelete(contact: String) async throws -> StagedDelete {
+        let store = self.store
+        let now = configuration.clock.unixSeconds
+        return try await WorkExecutor.shared.run { try store.stageDelete(contact: contact, now: now) }
+    }
+
     /// The edits that met a change of the same field on Intercom, each field with its three
     /// values: when it was edited, the edit, and Intercom's.
     public func conflicts() async throws -> [EditConflict] {

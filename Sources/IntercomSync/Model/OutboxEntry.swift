@@ -13,6 +13,8 @@ public struct OutboxEntry: Sendable, Equatable, Identifiable {
         case updateContact = "update_contact"
         /// Writes the note in the payload (`{"body", "admin_id"?}`) on the contact, at most once.
         case addNote = "add_note"
+        /// Deletes the contact (`DELETE /contacts/{id}`); staged, it wins over the contact's edits.
+        case deleteContact = "delete_contact"
     }
 
     /// What went wrong the last time: Intercom's answer, or one of ours for network failures.

@@ -8,6 +8,8 @@ public struct FlushSummary: Sendable, Equatable {
     public var messagesSent = 0
     /// Notes written on contacts.
     public var notesAdded = 0
+    /// Contacts deleted on Intercom (or found gone already).
+    public var contactsDeleted = 0
     /// Tags put on or taken off contacts.
     public var taggings = 0
     /// Contacts whose offline edits were merged and sent (or found on Intercom already).
@@ -47,7 +49,9 @@ public struct FlushSummary: Sendable, Equatable {
 
     public init() {}
 
-    public var sent: Int { contactsCreated + contactsAdopted + messagesSent + taggings + contactsUpdated + notesAdded }
+    public var sent: Int {
+        contactsCreated + contactsAdopted + messagesSent + taggings + contactsUpdated + notesAdded + contactsDeleted
+    }
     /// True when some entry needs a person's decision: retry it or drop it
     /// (``IntercomMirror/retryEntry(seq:)``, ``IntercomMirror/dropEntry(seq:cascade:)``).
     public var needsAttention: Bool { failedInOutbox > 0 || unknownInOutbox > 0 || conflictInOutbox > 0 }

@@ -95,6 +95,10 @@ package final class OutboxFlush: Sendable {
         try await forEachPendingPage(of: .addNote, in: run) { page in
             try await self.forEach(page, in: run) { entry in try await self.addNote(entry, in: run) }
         }
+        // Last: whatever was staged for a contact before its delete goes first.
+        try await forEachPendingPage(of: .deleteContact, in: run) { page in
+            try await self.forEach(page, in: run) { entry in try await self.deleteContact(entry, in: run) }
+        }
         run.finish()
         var summary = run.summary
         let after = client.counters

@@ -382,6 +382,9 @@ extension ContactMirror {
             if entry.kind == .updateContact, entry.state != .sent, let id = entry.contactID {
                 try Self.discardEdits(of: id, in: db)
             }
+            if entry.kind == .deleteContact, entry.state != .sent, let id = entry.contactID {
+                try Self.undoDelete(of: id, in: db)
+            }
             if entry.kind == .createContact, entry.state != .sent, let id = entry.contactID {
                 try db.execute(sql: "DELETE FROM contacts WHERE id = ? AND state = 'pending'", arguments: [id])
                 if db.changesCount > 0 { removed = id }

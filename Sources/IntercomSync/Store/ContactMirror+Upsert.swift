@@ -95,8 +95,11 @@ extension ContactMirror {
             let editsPending = try hasPendingEdits(in: db)
             var rewritten: [String] = []
             var updates: [String: RawBinding] = [:]
+            // A contact whose delete waits to be sent stays deleted in the mirror.
+            let beingDeleted = try contactsBeingDeleted(among: contacts.compactMap { $0.id }, in: db)
             for position in newestVersions(of: contacts) {
                 let contact = contacts[position]
+                if !beingDeleted.isEmpty, let id = contact.id, beingDeleted.contains(id) { continue }
                 func run(_ statement: RawBinding) throws -> Int {
                     do {
                         return try statement.execute(in: db)

@@ -1,0 +1,91 @@
+import Foundation
+import GRDB
+
+/// What `stageDelete` queued.
+public struct StagedDelete: Sendable, Equatable {
+    public var seq: Int64
+    public var contactID: String
+    /// The update entries of the contact's edits, dropped: a delete wins over them.
+    public var droppedEdits: [Int64]
+
+    public init(seq: Int64, contactID: String, droppedEdits: [Int64] = []) {
+        self.seq = seq
+        self.contactID = contactID
+        self.droppedEdits = droppedEdits
+    }
+}
+
+/// Deletes made offline: the contact leaves the mirror's answers at once (a tombstone, as a
+/// contact deleted on Intercom is), its pending edits are dropped with why, and
+/// `DELETE /contacts/{id}` waits in the outbox. Until it is sent, no pull brings the contact
+/// back, and dropping the entry does.
+extension ContactMirror {
+    /// Queues deleting a contact (by id or email) that Intercom has.
+    package func stageDelete(contact: String, now: Int) throws -> StagedDelete {
+        try writer.write { db in
+            let target = try Self.recipient(contact.trimmingCharacters(in: .whitespaces), in: db)
+            guard target.state == .synced else {
+                let create = try Int64.fetchOne(
+                    db, sql: "SELECT seq FROM outbox WHERE kind = 'create_contact' AND contact_id = ? ORDER BY seq",
+                    arguments: [target.id])
+                throw OutboxError(
+                    .wrongState,
+                    "contact \(target.id) is not on Intercom yet: drop its create instead"
+                        + (create.map { " (`outbox drop \($0) --cascade`)" } ?? ""))
+            }
+            let seq = try Self.insertEntry(.deleteContact, contactID: target.id, dependsOn: nil, payload: "{}", now: now, in: db)
+            let dropped = try Int64.fetchAll(
+                db,
+                sql: """
+                    SELECT seq FROM outbox WHERE contact_id = ? AND kind = 'update_contact'
+                        AND state IN ('pending', 'failed', 'conflict') ORDER BY seq
+                    """, arguments: [target.id])
+            for entry in dropped {
+                try Self.settle(
+                    seq: entry, state: .failed,
+                    error: OutboxEntry.Failure(
+                        status: nil, code: "superseded_by_delete",
+                        message: "dropped: the contact is to be deleted (entry #\(seq)), which wins over its edits",
+                        requestID: nil), now: now, in: db)
+            }
+            try db.execute(sql: "DELETE FROM contact_edits WHERE contact_id = ?", arguments: [target.id])
+            try Self.tombstone(id: target.id, at: now, in: db)
+            return StagedDelete(seq: seq, contactID: target.id, droppedEdits: dropped)
+        }
+    }
+
+    /// The contacts of `ids` whose delete waits in the outbox: a pull leaves them as they are.
+    static func contactsBeingDeleted(among ids: [String], in db: Database) throws -> Set<String> {
+        guard
+            try Bool.fetchOne(
+                db.cachedStatement(
+                    sql: """
+                        SELECT EXISTS (SELECT 1 FROM outbox WHERE kind = 'delete_contact'
+                            AND state IN ('pending', 'in_flight'))
+                        """)) == true
+        else { return [] }
+        return Set(
+            try String.fetchAll(
+                db,
+                sql: """
+                    SELECT contact_id FROM outbox WHERE kind = 'delete_contact' AND state IN ('pending', 'in_flight')
+                        AND contact_id IN (\(databaseQuestionMarks(count: ids.count)))
+                    """, arguments: StatementArguments(ids)))
+    }
+
+    /// A dropped delete: the contact shows again, until the next pull says how Intercom has it.
+    static func undoDelete(of contactID: String, in db: Database) throws {
+        try db.execute(
+            sql: "UPDATE contacts SET state = 'synced' WHERE id = ? AND state = 'tombstoned'", arguments: [contactID])
+    }
+
+    /// Marks a delete in flight, naming its contact.
+    func prepareDelete(seq: Int64, now: Int) async throws -> String? {
+        try await writer.write { db in
+            guard let entry = try Self.entry(seq: seq, in: db), entry.state == .pending, let id = entry.contactID,
+                try Self.markInFlight(seq: seq, now: now, in: db)
+            else { return nil }
+            return id
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import IntercomSimulator
+import Testing
+
+@testable import IntercomSync
+
+/// Deletes staged offline: hidden at once, winning over pending edits, not undone by a pull,
+/// undone by dropping the entry, and sent last.
+@Suite struct OfflineDeleteTests {
+    @Test func aDeleteHidesTheContactWinsOverEditsAndIsSentLast() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 4)
+        defer { Task { await harness.stop() } }
+        try await harness.sync.run(.full)
+        let ids = try await harness.workspace.contactIDs()
+        let time = harness.workspace.clock.now
+        let edit = try harness.mirror.stageEdit(ContactPatch([.name: "Soon gone"]), to: ids[0], now: time)
+        let note = try harness.mirror.stageNote("Last words", to: ids[0], now: time)
+        let staged = try harness.mirror.stageDelete(contact: ids[0], now: time)
+        #expect(staged.droppedEdits == [edit.seq!])
+        #expect(try harness.mirror.contacts(matching: ContactQuery()).contacts.map(\.id).contains(ids[0]) == false)
+        #expect(try harness.mirror.contact(id: ids[0])?.state == .tombstoned)
+        let dropped = try #require(try harness.mirror.outboxEntry(seq: edit.seq!))
+        #expect(dropped.state == .failed && dropped.lastError?.code == "superseded_by_delete")
+        #expect(try harness.mirror.pendingEdits(of: ids[0]).isEmpty)
+
+        // A pull while the delete waits (its pages fetched after the delete) leaves the contact deleted.
+        harness.workspace.clock.advance(by: 60)
+        try await harness.sync.run(.full)
+        #expect(try harness.mirror.contact(id: ids[0])?.state == .tombstoned)
+
+        let summary = try await harness.flush()
+        #expect(summary.contactsDeleted == 1 && summary.notesAdded == 1, "\(summary)")
+        #expect(await harness.workspace.deletedIDs().contains(ids[0]))
+        let order = await harness.workspace.requestLog().filter { $0.method != "GET" && !$0.path.hasSuffix("/search") }
+            .map(\.method)
+        #expect(order == ["POST", "DELETE"], "the note staged before goes first: \(order)")
+        #expect(try harness.mirror.outboxEntry(seq: note.seq)?.state == .sent)
+        #expect(try harness.mirror.outboxEntry(seq: staged.seq)?.state == .sent)
+    }
+
+    @Test func droppingADeleteBringsTheContactBack() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 2)
+        defer { Task { await harness.stop() } }
+        try await harness.sync.run(.full)
+        let id = try #require(try await harness.workspace.contactIDs().first)
+        let staged = try harness.mirror.stageDelete(contact: id, now: 1)
+        #expect(try harness.mirror.contact(id: id)?.state == .tombstoned)
+        _ = try harness.mirror.dropOutboxEntry(seq: staged.seq, cascade: false)
+        #expect(try harness.mirror.contact(id: id)?.state == .synced)
+        let summary = try await harness.flush()
+        #expect(summary.contactsDeleted == 0)
+        #expect(await harness.workspace.deletedIDs().isEmpty)
+    }
+
+    /// A contact already gone from Intercom counts as deleted; one not pushed yet is refused.
+    @Test func aDeleteOfAContactAlreadyGoneSucceedsAndALocalOneIsRefused() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 2)
+        defer { Task { await harness.stop() } }
+        try await harness.sync.run(.full)
+        let id = try #require(try await harness.workspace.contactIDs().first)
+        _ = try harness.mirror.stageDelete(contact: id, now: 1)
+        try await harness.workspace.delete(id: id)
+        let summary = try await harness.flush()
+        #expect(summary.contactsDeleted == 1 && summary.failed == 0, "\(summary)")
+
+        let local = try harness.mirror.stageContact(ContactDraft(email: "local@example.com"), now: 1)
+        let error = try #require(throws: OutboxError.self) { try harness.mirror.stageDelete(contact: local.localID, now: 1) }
+        #expect(error.description.contains("outbox drop \(local.seq) --cascade"))
+    }
+}
