@@ -7,7 +7,7 @@ struct ContactsCommand: AsyncParsableCommand {
         subcommands: [
             ContactsQueryCommand.self, ContactsGetCommand.self, ContactsCreateCommand.self, ContactsImportCommand.self,
             ContactsUpdateCommand.self, ContactsTagCommand.self, ContactsUntagCommand.self, ContactsNoteCommand.self,
-            ContactsDeleteCommand.self,
+            ContactsArchiveCommand.self, ContactsUnarchiveCommand.self, ContactsDeleteCommand.self,
         ]
     )
 }

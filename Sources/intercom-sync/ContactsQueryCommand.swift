@@ -57,6 +57,9 @@ struct ContactsQueryCommand: AsyncParsableCommand {
     @Flag(name: .customLong("include-tombstoned"), help: "Also show contacts deleted or merged away on Intercom.")
     var includeTombstoned = false
 
+    @Flag(help: "Show only the contacts archived with `contacts archive` (sent or waiting), not unarchived since.")
+    var archived = false
+
     @Option(help: ArgumentHelp("Carries this tag (case-insensitive); repeatable: every one must match.", valueName: "name"))
     var tag: [String] = []
 
@@ -149,6 +152,10 @@ struct ContactsQueryCommand: AsyncParsableCommand {
             chosen.insert(.tombstoned)
         }
         query.states = chosen
+        if archived {
+            query.archivedOnly = true
+            query.states = [.tombstoned]
+        }
         for attribute in attributes {
             let parts = attribute.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             query.customAttributes[String(parts[0])] = JSONValue(commandLineValue: String(parts[1]))

@@ -389,7 +389,7 @@ enum OutboxRendering {
             "flush: \(summary.contactsCreated) contacts created, \(summary.contactsAdopted) adopted, "
                 + "\(summary.contactsUpdated) updated, \(summary.conflicts) in conflict, "
                 + "\(summary.messagesSent) messages sent, \(summary.notesAdded) notes, \(summary.taggings) taggings, "
-                + "\(summary.contactsDeleted) deleted, "
+                + "\(summary.contactsArchived) archived or unarchived, \(summary.contactsDeleted) deleted, "
                 + "\(summary.failed) failed, "
                 + "\(summary.unknown) unknown, "
                 + "\(summary.deferred) deferred, \(summary.blocked) waiting for a create"
@@ -410,6 +410,7 @@ enum OutboxRendering {
             "queued": .int(Int64(summary.queued)), "contacts_created": .int(Int64(summary.contactsCreated)),
             "contacts_adopted": .int(Int64(summary.contactsAdopted)), "messages_sent": .int(Int64(summary.messagesSent)),
             "notes_added": .int(Int64(summary.notesAdded)), "contacts_deleted": .int(Int64(summary.contactsDeleted)),
+            "contacts_archived": .int(Int64(summary.contactsArchived)),
             "taggings": .int(Int64(summary.taggings)), "contacts_updated": .int(Int64(summary.contactsUpdated)),
             "conflicts": .int(Int64(summary.conflicts)), "conflict_in_outbox": .int(Int64(summary.conflictInOutbox)),
             "failed": .int(Int64(summary.failed)), "unknown": .int(Int64(summary.unknown)),

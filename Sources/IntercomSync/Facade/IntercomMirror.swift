@@ -435,6 +435,18 @@ public final class IntercomMirror: Sendable {
         return try await WorkExecutor.shared.run { try store.stageDelete(contact: contact, now: now) }
     }
 
+    /// Archives a contact (by Intercom id or email) offline, or with `unarchive` unarchives
+    /// one: an archived contact leaves the mirror's answers at once, as Intercom hides it
+    /// (``ContactQuery/archivedOnly`` finds it), and an unarchived one shows again. The next
+    /// ``flush(rebind:progress:)`` applies it on Intercom, after whatever was staged for the
+    /// contact before. Unarchiving a contact whose archive was not sent yet takes it back.
+    @discardableResult
+    public func stageArchive(contact: String, unarchive: Bool = false) async throws -> StagedArchive {
+        let store = self.store
+        let now = configuration.clock.unixSeconds
+        return try await WorkExecutor.shared.run { try store.stageArchive(contact: contact, archive: !unarchive, now: now) }
+    }
+
     /// The edits that met a change of the same field on Intercom, each field with its three
     /// values: when it was edited, the edit, and Intercom's.
     public func conflicts() async throws -> [EditConflict] {

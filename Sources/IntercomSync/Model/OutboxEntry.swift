@@ -15,6 +15,9 @@ public struct OutboxEntry: Sendable, Equatable, Identifiable {
         case addNote = "add_note"
         /// Deletes the contact (`DELETE /contacts/{id}`); staged, it wins over the contact's edits.
         case deleteContact = "delete_contact"
+        /// Archives the contact (`POST /contacts/{id}/archive`), or unarchives it.
+        case archiveContact = "archive_contact"
+        case unarchiveContact = "unarchive_contact"
     }
 
     /// What went wrong the last time: Intercom's answer, or one of ours for network failures.

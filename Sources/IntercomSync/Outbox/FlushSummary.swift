@@ -10,6 +10,8 @@ public struct FlushSummary: Sendable, Equatable {
     public var notesAdded = 0
     /// Contacts deleted on Intercom (or found gone already).
     public var contactsDeleted = 0
+    /// Contacts archived or unarchived on Intercom.
+    public var contactsArchived = 0
     /// Tags put on or taken off contacts.
     public var taggings = 0
     /// Contacts whose offline edits were merged and sent (or found on Intercom already).
@@ -51,6 +53,7 @@ public struct FlushSummary: Sendable, Equatable {
 
     public var sent: Int {
         contactsCreated + contactsAdopted + messagesSent + taggings + contactsUpdated + notesAdded + contactsDeleted
+            + contactsArchived
     }
     /// True when some entry needs a person's decision: retry it or drop it
     /// (``IntercomMirror/retryEntry(seq:)``, ``IntercomMirror/dropEntry(seq:cascade:)``).

@@ -1,17 +1,26 @@
 import Foundation
 
-/// Sending `delete_contact` entries: `DELETE /contacts/{id}`, which may be repeated without
-/// harm; a contact Intercom no longer has (404, or 410 merged away) counts as deleted.
+/// Sending `delete_contact`, `archive_contact` and `unarchive_contact` entries:
+/// `DELETE /contacts/{id}` and `POST /contacts/{id}/archive` or `/unarchive`, each of which may
+/// be repeated without harm. A contact Intercom no longer has (404, or 410 merged away) counts
+/// as deleted.
 extension OutboxFlush {
-    func deleteContact(_ entry: OutboxEntry, in run: FlushRun) async throws {
+    func remove(_ entry: OutboxEntry, in run: FlushRun) async throws {
         defer { run.advance() }
         guard let contactID = try await mirror.prepareDelete(seq: entry.seq, now: now()) else { return }
+        let path = "/contacts/\(IntercomClient.pathComponent(contactID))"
         do {
-            _ = try await client.sendJSON(
-                "DELETE", "/contacts/\(IntercomClient.pathComponent(contactID))", accepting: [404, 410],
-                maximumBodyBytes: HTTPRequest.maximumObjectBytes)
+            switch entry.kind {
+            case .deleteContact:
+                _ = try await client.sendJSON(
+                    "DELETE", path, accepting: [404, 410], maximumBodyBytes: HTTPRequest.maximumObjectBytes)
+                run.update { $0.contactsDeleted += 1 }
+            default:
+                let action = entry.kind == .archiveContact ? "archive" : "unarchive"
+                _ = try await client.sendJSON("POST", "\(path)/\(action)", maximumBodyBytes: HTTPRequest.maximumObjectBytes)
+                run.update { $0.contactsArchived += 1 }
+            }
             try await settle(entry, .sent, remoteID: contactID)
-            run.update { $0.contactsDeleted += 1 }
         } catch let error as IntercomError {
             try await settleFailure(entry, error, in: run)
         }

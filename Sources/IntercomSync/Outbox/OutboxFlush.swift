@@ -95,9 +95,10 @@ package final class OutboxFlush: Sendable {
         try await forEachPendingPage(of: .addNote, in: run) { page in
             try await self.forEach(page, in: run) { entry in try await self.addNote(entry, in: run) }
         }
-        // Last: whatever was staged for a contact before its delete goes first.
-        try await forEachPendingPage(of: .deleteContact, in: run) { page in
-            try await self.forEach(page, in: run) { entry in try await self.deleteContact(entry, in: run) }
+        // Last, one at a time in queue order: whatever was staged for a contact before its
+        // archive or delete goes first, and an archive and an unarchive end as staged.
+        try await forEachPendingPage(of: [.archiveContact, .unarchiveContact, .deleteContact], in: run) { page in
+            try await self.forEach(page, width: 1, in: run) { entry in try await self.remove(entry, in: run) }
         }
         run.finish()
         var summary = run.summary

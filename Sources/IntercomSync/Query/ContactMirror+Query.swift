@@ -94,6 +94,15 @@ struct QueryPlan {
             // for a query that says so in these words.
             if !query.states.contains(.synced) { conditions.append("state != 'synced'") }
         }
+        if query.archivedOnly {
+            conditions.append(
+                """
+                EXISTS (SELECT 1 FROM outbox AS archive WHERE archive.contact_id = contacts.id
+                    AND archive.kind = 'archive_contact' AND archive.state IN ('pending', 'in_flight', 'sent')
+                    AND NOT EXISTS (SELECT 1 FROM outbox AS later WHERE later.contact_id = contacts.id
+                        AND later.kind = 'unarchive_contact' AND later.seq > archive.seq))
+                """)
+        }
         if let email = query.email {
             if UnicodeLower.needsUnicode(email) {
                 add("\(UnicodeLower.name)(ifnull(email, '')) = ?", email.lowercased().databaseValue)

@@ -17,6 +17,10 @@ public struct ContactQuery: Sendable, Hashable {
     public var updatedBefore: Int?
     /// States to include; tombstoned contacts are hidden unless asked for.
     public var states: Set<ContactState>
+    /// Only the contacts archived from this mirror (`IntercomMirror.stageArchive`), the archive
+    /// sent or waiting, and not unarchived since. They are tombstones to the mirror, as Intercom
+    /// hides them: ask for `.tombstoned` in `states` too.
+    public var archivedOnly = false
     /// Custom attributes that must equal the given values (type included: `"1"` is not `1`).
     public var customAttributes: [String: JSONValue]
     /// Tag names the contact must carry, every one (case-insensitive).

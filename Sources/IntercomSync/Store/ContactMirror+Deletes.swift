@@ -15,6 +15,21 @@ public struct StagedDelete: Sendable, Equatable {
     }
 }
 
+/// What `stageArchive` did.
+public struct StagedArchive: Sendable, Equatable {
+    public var contactID: String
+    /// The entry queued; nil when an unarchive took back an archive not sent yet.
+    public var seq: Int64?
+    /// The archive entry an unarchive took back.
+    public var withdrew: Int64?
+
+    public init(contactID: String, seq: Int64? = nil, withdrew: Int64? = nil) {
+        self.contactID = contactID
+        self.seq = seq
+        self.withdrew = withdrew
+    }
+}
+
 /// Deletes made offline: the contact leaves the mirror's answers at once (a tombstone, as a
 /// contact deleted on Intercom is), its pending edits are dropped with why, and
 /// `DELETE /contacts/{id}` waits in the outbox. Until it is sent, no pull brings the contact
@@ -54,13 +69,14 @@ extension ContactMirror {
         }
     }
 
-    /// The contacts of `ids` whose delete waits in the outbox: a pull leaves them as they are.
+    /// The contacts of `ids` whose delete or archive waits in the outbox: a pull leaves them as
+    /// they are.
     static func contactsBeingDeleted(among ids: [String], in db: Database) throws -> Set<String> {
         guard
             try Bool.fetchOne(
                 db.cachedStatement(
                     sql: """
-                        SELECT EXISTS (SELECT 1 FROM outbox WHERE kind = 'delete_contact'
+                        SELECT EXISTS (SELECT 1 FROM outbox WHERE kind IN ('delete_contact', 'archive_contact')
                             AND state IN ('pending', 'in_flight'))
                         """)) == true
         else { return [] }
@@ -68,9 +84,61 @@ extension ContactMirror {
             try String.fetchAll(
                 db,
                 sql: """
-                    SELECT contact_id FROM outbox WHERE kind = 'delete_contact' AND state IN ('pending', 'in_flight')
-                        AND contact_id IN (\(databaseQuestionMarks(count: ids.count)))
+                    SELECT contact_id FROM outbox WHERE kind IN ('delete_contact', 'archive_contact')
+                        AND state IN ('pending', 'in_flight') AND contact_id IN (\(databaseQuestionMarks(count: ids.count)))
                     """, arguments: StatementArguments(ids)))
+    }
+
+    /// Queues archiving a contact Intercom has (it leaves the mirror's answers at once, as an
+    /// archived contact leaves Intercom's lists), or unarchiving one (it shows again at once).
+    /// Unarchiving a contact whose archive was not sent yet takes the archive back instead.
+    package func stageArchive(contact: String, archive: Bool, now: Int) throws -> StagedArchive {
+        try writer.write { db in
+            let given = contact.trimmingCharacters(in: .whitespaces)
+            if archive {
+                let target = try Self.recipient(given, in: db)
+                guard target.state == .synced else {
+                    throw OutboxError(.wrongState, "contact \(target.id) is not on Intercom yet: there is nothing to archive")
+                }
+                // Archiving again a contact whose unarchive was not sent yet takes it back.
+                if let waiting = try Int64.fetchOne(
+                    db,
+                    sql: """
+                        SELECT seq FROM outbox WHERE contact_id = ? AND kind = 'unarchive_contact' AND state = 'pending'
+                        ORDER BY seq DESC
+                        """, arguments: [target.id])
+                {
+                    try db.execute(sql: "DELETE FROM outbox WHERE seq = ?", arguments: [waiting])
+                    try Self.tombstone(id: target.id, at: now, in: db)
+                    return StagedArchive(contactID: target.id, withdrew: waiting)
+                }
+                let seq = try Self.insertEntry(
+                    .archiveContact, contactID: target.id, dependsOn: nil, payload: "{}", now: now, in: db)
+                try Self.tombstone(id: target.id, at: now, in: db)
+                return StagedArchive(contactID: target.id, seq: seq)
+            }
+            let id = try Self.resolve(id: given, in: db)
+            guard let state = try String.fetchOne(db, sql: "SELECT state FROM contacts WHERE id = ?", arguments: [id]) else {
+                throw OutboxError(.unknownRecipient, "no contact \(given) in the mirror", remedy: .sync)
+            }
+            if let waiting = try Int64.fetchOne(
+                db,
+                sql: """
+                    SELECT seq FROM outbox WHERE contact_id = ? AND kind = 'archive_contact' AND state = 'pending'
+                    ORDER BY seq DESC
+                    """, arguments: [id])
+            {
+                try db.execute(sql: "DELETE FROM outbox WHERE seq = ?", arguments: [waiting])
+                try Self.undoDelete(of: id, in: db)
+                return StagedArchive(contactID: id, withdrew: waiting)
+            }
+            guard state == ContactState.tombstoned.rawValue else {
+                throw OutboxError(.wrongState, "contact \(id) is not archived in the mirror")
+            }
+            let seq = try Self.insertEntry(.unarchiveContact, contactID: id, dependsOn: nil, payload: "{}", now: now, in: db)
+            try Self.undoDelete(of: id, in: db)
+            return StagedArchive(contactID: id, seq: seq)
+        }
     }
 
     /// A dropped delete: the contact shows again, until the next pull says how Intercom has it.
@@ -79,7 +147,7 @@ extension ContactMirror {
             sql: "UPDATE contacts SET state = 'synced' WHERE id = ? AND state = 'tombstoned'", arguments: [contactID])
     }
 
-    /// Marks a delete in flight, naming its contact.
+    /// Marks a delete, archive or unarchive in flight, naming its contact.
     func prepareDelete(seq: Int64, now: Int) async throws -> String? {
         try await writer.write { db in
             guard let entry = try Self.entry(seq: seq, in: db), entry.state == .pending, let id = entry.contactID,

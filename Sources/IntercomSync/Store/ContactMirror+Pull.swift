@@ -45,7 +45,7 @@ extension ContactMirror {
             sql: """
                 UPDATE contacts SET state = 'tombstoned', validated_at = :now
                 WHERE state = 'synced' AND ifnull(fetched_at, 0) < :startedAt
-                    AND id NOT IN (SELECT id FROM full_pull_seen)
+                    AND id NOT IN (SELECT id FROM full_pull_seen) AND \(notBeingUnarchived)
                 """, arguments: ["now": now, "startedAt": pullStartedAt])
         return db.changesCount
     }
@@ -65,12 +65,20 @@ extension ContactMirror {
     }
 
     /// Marks a contact gone (404, merged away, or absent from a full pull). `validated_at`
-    /// records when, so that only an answer fetched later can bring it back.
+    /// records when, so that only an answer fetched later can bring it back. A contact whose
+    /// unarchive waits in the outbox is spared: Intercom hides it until the unarchive is sent.
     package static func tombstone(id: String, at time: Int, in db: Database) throws {
         try db.execute(
-            sql: "UPDATE contacts SET state = 'tombstoned', validated_at = ? WHERE id = ? AND state = 'synced'",
+            sql:
+                "UPDATE contacts SET state = 'tombstoned', validated_at = ? WHERE id = ? AND state = 'synced' AND \(notBeingUnarchived)",
             arguments: [time, id])
     }
+
+    /// A condition on `contacts`: no unarchive of the contact waits in the outbox.
+    static let notBeingUnarchived = """
+        NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.contact_id = contacts.id AND outbox.kind = 'unarchive_contact'
+            AND outbox.state IN ('pending', 'in_flight'))
+        """
 
     /// The server confirmed the stored version (a 304, or the same version again).
     static func markValidated(id: String, at time: Int, in db: Database) throws {

@@ -1,0 +1,57 @@
+import Foundation
+import IntercomSimulator
+import Testing
+
+@testable import IntercomSync
+
+/// Archives and unarchives staged offline: the mirror hides or shows the contact at once, a
+/// pull does not undo either while it waits, and the flush applies them in queue order.
+@Suite struct OfflineArchiveTests {
+    @Test func anArchiveHidesTheContactAndAnUnarchiveBringsItBack() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 4)
+        defer { Task { await harness.stop() } }
+        try await harness.sync.run(.full)
+        let ids = try await harness.workspace.contactIDs()
+        let time = harness.workspace.clock.now
+        let archived = try harness.mirror.stageArchive(contact: ids[0], archive: true, now: time)
+        #expect(archived.seq != nil && archived.withdrew == nil)
+        #expect(!(try harness.mirror.contacts(matching: ContactQuery()).contacts.map(\.id).contains(ids[0])))
+        var onlyArchived = ContactQuery(states: [.tombstoned])
+        onlyArchived.archivedOnly = true
+        #expect(try harness.mirror.contacts(matching: onlyArchived).contacts.map(\.id) == [ids[0]])
+
+        harness.workspace.clock.advance(by: 60)
+        try await harness.sync.run(.full)
+        #expect(try harness.mirror.contact(id: ids[0])?.state == .tombstoned, "a pull does not undo a waiting archive")
+
+        let summary = try await harness.flush()
+        #expect(summary.contactsArchived == 1, "\(summary)")
+        #expect(await harness.workspace.archivedIDs() == [ids[0]])
+
+        // Archived on Intercom now: an unarchive shows it at once, and a pull while it waits
+        // (which cannot see it, nor GET it) does not hide it again.
+        let unarchived = try harness.mirror.stageArchive(contact: ids[0], archive: false, now: time + 60)
+        #expect(unarchived.seq != nil)
+        #expect(try harness.mirror.contact(id: ids[0])?.state == .synced)
+        #expect(try harness.mirror.contacts(matching: onlyArchived).contacts.isEmpty)
+        harness.workspace.clock.advance(by: 60)
+        try await harness.sync.run(.reconcile)
+        #expect(try harness.mirror.contact(id: ids[0])?.state == .synced)
+        let second = try await harness.flush()
+        #expect(second.contactsArchived == 1)
+        #expect(await harness.workspace.archivedIDs().isEmpty)
+    }
+
+    @Test func anUnarchiveTakesBackAnArchiveNotSentYet() async throws {
+        let mirror = try ContactMirror.inMemory()
+        _ = try mirror.upsertPage(
+            #"{"type":"list","data":[{"type":"contact","id":"c1","role":"user","email":"a@example.com","created_at":1,"updated_at":2}]}"#,
+            fetchedAt: 10)
+        let archived = try mirror.stageArchive(contact: "a@example.com", archive: true, now: 20)
+        let undone = try mirror.stageArchive(contact: "c1", archive: false, now: 21)
+        #expect(undone.withdrew == archived.seq && undone.seq == nil)
+        #expect(try mirror.outboxEntries().isEmpty)
+        #expect(try mirror.contact(id: "c1")?.state == .synced)
+        #expect(throws: OutboxError.self) { try mirror.stageArchive(contact: "c1", archive: false, now: 22) }
+    }
+}
