@@ -365,43 +365,11 @@ enum MirrorSchema {
                     """)
         }
         migrator.registerMigration("v14: tagging in the outbox") { db in
-            // Tagging and untagging a contact are queued like creates and messages. SQLite cannot
-            // widen a CHECK in place: the outbox is copied to a table that allows the new kinds,
-            // keeping its sequence so that no number is ever given twice.
+            // Tagging and untagging a contact are queued like creates and messages.
             try db.execute(
-                sql: """
-                    CREATE TABLE outbox_widened (
-                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                        kind TEXT NOT NULL
-                            CHECK (kind IN ('create_contact', 'send_message', 'tag_contact', 'untag_contact')),
-                        contact_id TEXT,
-                        depends_on INTEGER REFERENCES outbox(seq),
-                        payload TEXT NOT NULL,
-                        state TEXT NOT NULL DEFAULT 'pending'
-                            CHECK (state IN ('pending', 'in_flight', 'sent', 'failed', 'unknown')),
-                        attempts INTEGER NOT NULL DEFAULT 0,
-                        next_attempt_at INTEGER,
-                        last_error_status INTEGER,
-                        last_error_code TEXT,
-                        last_error_message TEXT,
-                        last_error_request_id TEXT,
-                        remote_id TEXT,
-                        created_at INTEGER NOT NULL,
-                        updated_at INTEGER NOT NULL
-                    );
-                    INSERT INTO outbox_widened SELECT * FROM outbox;
-                    CREATE TEMP TABLE outbox_sequence AS SELECT seq FROM sqlite_sequence WHERE name = 'outbox';
-                    DROP TABLE outbox;
-                    ALTER TABLE outbox_widened RENAME TO outbox;
-                    DELETE FROM sqlite_sequence WHERE name = 'outbox';
-                    INSERT INTO sqlite_sequence (name, seq)
-                    SELECT 'outbox', max(ifnull((SELECT seq FROM temp.outbox_sequence), 0), ifnull(max(seq), 0))
-                    FROM outbox;
-                    DROP TABLE temp.outbox_sequence;
-                    CREATE INDEX outbox_by_state ON outbox(state, seq);
-                    CREATE INDEX outbox_by_contact ON outbox(contact_id);
-                    CREATE INDEX outbox_by_dependency ON outbox(depends_on);
-                    """)
+                sql: widenedOutbox(
+                    kinds: ["create_contact", "send_message", "tag_contact", "untag_contact"],
+                    states: ["pending", "in_flight", "sent", "failed", "unknown"]))
         }
         migrator.registerMigration("v15: offline edits") { db in
             // Edits of a contact's fields wait in `contact_edits`, one row a field: the value it
@@ -409,8 +377,7 @@ enum MirrorSchema {
             // sent (`server`), each as JSON text (NULL in `base` or `server`: the field was
             // absent). One `update_contact` entry of the outbox stands for a contact's edits.
             // The outbox also takes archives, deletes and notes, and a `conflict` state for an
-            // edit that met a change of the same field on Intercom. As in v14, the outbox is
-            // copied to widen its checks, its sequence kept.
+            // edit that met a change of the same field on Intercom.
             try db.execute(
                 sql: """
                     CREATE TABLE contact_edits (
@@ -422,41 +389,54 @@ enum MirrorSchema {
                         edited_at INTEGER NOT NULL,
                         PRIMARY KEY (contact_id, field)
                     ) WITHOUT ROWID;
-                    CREATE TABLE outbox_widened (
-                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                        kind TEXT NOT NULL
-                            CHECK (kind IN ('create_contact', 'send_message', 'tag_contact', 'untag_contact',
-                                'update_contact', 'archive_contact', 'unarchive_contact', 'delete_contact', 'add_note')),
-                        contact_id TEXT,
-                        depends_on INTEGER REFERENCES outbox(seq),
-                        payload TEXT NOT NULL,
-                        state TEXT NOT NULL DEFAULT 'pending'
-                            CHECK (state IN ('pending', 'in_flight', 'sent', 'failed', 'unknown', 'conflict')),
-                        attempts INTEGER NOT NULL DEFAULT 0,
-                        next_attempt_at INTEGER,
-                        last_error_status INTEGER,
-                        last_error_code TEXT,
-                        last_error_message TEXT,
-                        last_error_request_id TEXT,
-                        remote_id TEXT,
-                        created_at INTEGER NOT NULL,
-                        updated_at INTEGER NOT NULL
-                    );
-                    INSERT INTO outbox_widened SELECT * FROM outbox;
-                    CREATE TEMP TABLE outbox_sequence AS SELECT seq FROM sqlite_sequence WHERE name = 'outbox';
-                    DROP TABLE outbox;
-                    ALTER TABLE outbox_widened RENAME TO outbox;
-                    DELETE FROM sqlite_sequence WHERE name = 'outbox';
-                    INSERT INTO sqlite_sequence (name, seq)
-                    SELECT 'outbox', max(ifnull((SELECT seq FROM temp.outbox_sequence), 0), ifnull(max(seq), 0))
-                    FROM outbox;
-                    DROP TABLE temp.outbox_sequence;
-                    CREATE INDEX outbox_by_state ON outbox(state, seq);
-                    CREATE INDEX outbox_by_contact ON outbox(contact_id);
-                    CREATE INDEX outbox_by_dependency ON outbox(depends_on);
                     """)
+            try db.execute(
+                sql: widenedOutbox(
+                    kinds: [
+                        "create_contact", "send_message", "tag_contact", "untag_contact", "update_contact",
+                        "archive_contact", "unarchive_contact", "delete_contact", "add_note",
+                    ],
+                    states: ["pending", "in_flight", "sent", "failed", "unknown", "conflict"]))
         }
         return migrator
+    }
+
+    /// The outbox copied to a table whose checks allow `kinds` and `states`, keeping every entry
+    /// and its sequence, so that no number is ever given twice: SQLite cannot widen a CHECK in
+    /// place.
+    private static func widenedOutbox(kinds: [String], states: [String]) -> String {
+        func list(_ values: [String]) -> String { values.map { "'\($0)'" }.joined(separator: ", ") }
+        return """
+            CREATE TABLE outbox_widened (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                kind TEXT NOT NULL CHECK (kind IN (\(list(kinds)))),
+                contact_id TEXT,
+                depends_on INTEGER REFERENCES outbox(seq),
+                payload TEXT NOT NULL,
+                state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN (\(list(states)))),
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at INTEGER,
+                last_error_status INTEGER,
+                last_error_code TEXT,
+                last_error_message TEXT,
+                last_error_request_id TEXT,
+                remote_id TEXT,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL
+            );
+            INSERT INTO outbox_widened SELECT * FROM outbox;
+            CREATE TEMP TABLE outbox_sequence AS SELECT seq FROM sqlite_sequence WHERE name = 'outbox';
+            DROP TABLE outbox;
+            ALTER TABLE outbox_widened RENAME TO outbox;
+            DELETE FROM sqlite_sequence WHERE name = 'outbox';
+            INSERT INTO sqlite_sequence (name, seq)
+            SELECT 'outbox', max(ifnull((SELECT seq FROM temp.outbox_sequence), 0), ifnull(max(seq), 0))
+            FROM outbox;
+            DROP TABLE temp.outbox_sequence;
+            CREATE INDEX outbox_by_state ON outbox(state, seq);
+            CREATE INDEX outbox_by_contact ON outbox(contact_id);
+            CREATE INDEX outbox_by_dependency ON outbox(depends_on);
+            """
     }
 
     /// The FTS insert trigger as migration v5 created it, for `schema` ("" or "name."). A bulk
