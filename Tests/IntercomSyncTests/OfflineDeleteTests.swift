@@ -21,7 +21,7 @@ import Testing
         #expect(try harness.mirror.contact(id: ids[0])?.state == .tombstoned)
         let dropped = try #require(try harness.mirror.outboxEntry(seq: edit.seq!))
         #expect(dropped.state == .failed && dropped.lastError?.code == "superseded_by_delete")
-        #expect(try harness.mirror.pendingEdits(of: ids[0]).isEmpty)
+        #expect(try harness.mirror.pendingEdits(of: ids[0]).map(\.field) == [.name], "kept until the delete is sent")
 
         // A pull while the delete waits (its pages fetched after the delete) leaves the contact deleted.
         harness.workspace.clock.advance(by: 60)
@@ -36,6 +36,24 @@ import Testing
         #expect(order == ["POST", "DELETE"], "the note staged before goes first: \(order)")
         #expect(try harness.mirror.outboxEntry(seq: note.seq)?.state == .sent)
         #expect(try harness.mirror.outboxEntry(seq: staged.seq)?.state == .sent)
+        #expect(try harness.mirror.pendingEdits(of: ids[0]).isEmpty, "gone with the contact")
+    }
+
+    /// Undoing a delete brings back the edits it had won over: they are queued again, and sent.
+    @Test func droppingADeleteQueuesItsEditsAgain() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 2)
+        defer { Task { await harness.stop() } }
+        try await harness.sync.run(.full)
+        let id = try #require(try await harness.workspace.contactIDs().first)
+        let edit = try harness.mirror.stageEdit(ContactPatch([.name: "Survivor"]), to: id, now: 1)
+        let delete = try harness.mirror.stageDelete(contact: id, now: 2)
+        _ = try harness.mirror.dropOutboxEntry(seq: delete.seq, cascade: false)
+        #expect(try harness.mirror.outboxEntry(seq: edit.seq!)?.state == .pending)
+        #expect(try harness.mirror.contact(id: id)?.contact.name == "Survivor")
+        let summary = try await harness.flush()
+        #expect(summary.contactsUpdated == 1, "\(summary)")
+        let onIntercom = try await harness.listedContacts()[id]
+        #expect(onIntercom?["name"] == "Survivor")
     }
 
     @Test func droppingADeleteBringsTheContactBack() async throws {

@@ -115,4 +115,44 @@ import Testing
         #expect(try await Self.contact(harness, id)["name"] == "Second")
         #expect(try harness.mirror.pendingEdits(of: id).isEmpty)
     }
+
+    /// Dropping a failed update entry while a newer one stands for the contact's edits leaves
+    /// those edits to the newer one.
+    @Test func droppingAFailedEntryLeavesTheEditsOfANewerOne() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 2)
+        defer { Task { await harness.stop() } }
+        try await harness.sync.run(.full)
+        let id = try #require(try await harness.workspace.contactIDs().first)
+        let first = try harness.mirror.stageEdit(ContactPatch([.name: "Kept", .email: "taken@example.com"]), to: id, now: 1)
+        _ = try await harness.workspace.create(fieldsJSON: #"{"email":"taken@example.com"}"#)
+        let failed = try await harness.flush()
+        #expect(failed.failed == 1, "409: another contact has the email: \(failed)")
+        let second = try harness.mirror.stageEdit(ContactPatch([.email: .string(
+            try #require(try harness.mirror.pendingEdits(of: id).first { $0.field == .email }?.base?.string))]), to: id, now: 2)
+        #expect(second.seq != first.seq && second.pendingFields == [.name], "\(second)")
+        _ = try harness.mirror.dropOutboxEntry(seq: first.seq!, cascade: false)
+        #expect(try harness.mirror.pendingEdits(of: id).map(\.field) == [.name])
+        let summary = try await harness.flush()
+        #expect(summary.contactsUpdated == 1, "\(summary)")
+        #expect(try await harness.listedContacts()[id]?["name"] == "Kept")
+    }
+
+    /// A field in conflict edited again stays in conflict, with the new value as its "mine":
+    /// nothing is sent for it until a person chooses, and keeping mine sends the new value.
+    @Test func reEditingAFieldInConflictRenewsTheConflict() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 2)
+        defer { Task { await harness.stop() } }
+        try await harness.sync.run(.full)
+        let id = try #require(try await harness.workspace.contactIDs().first)
+        try harness.mirror.stageEdit(ContactPatch([.name: "Mine A"]), to: id, now: 1)
+        try await harness.workspace.edit(id: id, fieldsJSON: #"{"name":"Theirs"}"#)
+        _ = try await harness.flush()
+        let again = try harness.mirror.stageEdit(ContactPatch([.name: "Mine B"]), to: id, now: 2)
+        #expect(again.seq == nil && again.pendingFields.isEmpty, "\(again)")
+        let conflict = try #require(try harness.mirror.editConflicts().first)
+        #expect(conflict.fields.first?.mine == "Mine B")
+        _ = try harness.mirror.resolveConflict(seq: conflict.seq, keep: .mine, field: nil, now: 3)
+        _ = try await harness.flush()
+        #expect(try await harness.listedContacts()[id]?["name"] == "Mine B")
+    }
 }

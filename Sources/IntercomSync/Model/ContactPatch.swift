@@ -112,6 +112,9 @@ public struct ContactPatch: Sendable, Equatable {
         case .unsubscribedFromEmails:
             return value.bool == nil ? "must be true or false" : nil
         case .customAttribute(let key):
+            if case .double(let number) = value, !number.isFinite {
+                return "\(number) is not a number Intercom can store"
+            }
             return ContactDraft.attributeProblem(key: key, value: value)
         case .name, .phone, .avatar, .externalID, .ownerID:
             if value == .null { return nil }

@@ -14,7 +14,9 @@ extension OutboxFlush {
             case .deleteContact:
                 _ = try await client.sendJSON(
                     "DELETE", path, accepting: [404, 410], maximumBodyBytes: HTTPRequest.maximumObjectBytes)
+                try await mirror.completeDelete(seq: entry.seq, contactID: contactID, now: now())
                 run.update { $0.contactsDeleted += 1 }
+                return
             default:
                 let action = entry.kind == .archiveContact ? "archive" : "unarchive"
                 _ = try await client.sendJSON("POST", "\(path)/\(action)", maximumBodyBytes: HTTPRequest.maximumObjectBytes)

@@ -63,7 +63,7 @@ extension ContactMirror {
                         message: "dropped: the contact is to be deleted (entry #\(seq)), which wins over its edits",
                         requestID: nil), now: now, in: db)
             }
-            try db.execute(sql: "DELETE FROM contact_edits WHERE contact_id = ?", arguments: [target.id])
+            // The edits stay until the delete is sent: dropping the delete brings them back.
             try Self.tombstone(id: target.id, at: now, in: db)
             return StagedDelete(seq: seq, contactID: target.id, droppedEdits: dropped)
         }
@@ -129,22 +129,38 @@ extension ContactMirror {
                     """, arguments: [id])
             {
                 try db.execute(sql: "DELETE FROM outbox WHERE seq = ?", arguments: [waiting])
-                try Self.undoDelete(of: id, in: db)
+                try Self.undoDelete(of: id, now: now, in: db)
                 return StagedArchive(contactID: id, withdrew: waiting)
             }
             guard state == ContactState.tombstoned.rawValue else {
                 throw OutboxError(.wrongState, "contact \(id) is not archived in the mirror")
             }
             let seq = try Self.insertEntry(.unarchiveContact, contactID: id, dependsOn: nil, payload: "{}", now: now, in: db)
-            try Self.undoDelete(of: id, in: db)
+            try Self.undoDelete(of: id, now: now, in: db)
             return StagedArchive(contactID: id, seq: seq)
         }
     }
 
-    /// A dropped delete: the contact shows again, until the next pull says how Intercom has it.
-    static func undoDelete(of contactID: String, in db: Database) throws {
+    /// A dropped delete or archive: the contact shows again, until the next pull says how
+    /// Intercom has it, and the edits the delete had failed are queued again.
+    static func undoDelete(of contactID: String, now: Int, in db: Database) throws {
         try db.execute(
             sql: "UPDATE contacts SET state = 'synced' WHERE id = ? AND state = 'tombstoned'", arguments: [contactID])
+        try db.execute(
+            sql: """
+                UPDATE outbox SET state = 'pending', next_attempt_at = NULL, last_error_status = NULL,
+                    last_error_code = NULL, last_error_message = NULL, last_error_request_id = NULL, updated_at = ?
+                WHERE contact_id = ? AND kind = 'update_contact' AND state = 'failed'
+                    AND last_error_code = 'superseded_by_delete'
+                """, arguments: [now, contactID])
+    }
+
+    /// A delete Intercom carried out: the contact's edits, which it won over, are gone with it.
+    func completeDelete(seq: Int64, contactID: String, now: Int) async throws {
+        try await writer.write { db in
+            try db.execute(sql: "DELETE FROM contact_edits WHERE contact_id = ?", arguments: [contactID])
+            try Self.settle(seq: seq, state: .sent, remoteID: contactID, now: now, in: db)
+        }
     }
 
     /// Marks a delete, archive or unarchive in flight, naming its contact.

@@ -61,6 +61,10 @@ extension ContactMirror {
                 throw MirrorError(
                     .corrupt, detail: "contact \(target.id) has no readable body in the mirror", remedy: .repairContacts)
             }
+            if patch[.role] == "lead", Self.serverValue(of: .role, in: body) == "user" {
+                throw DraftError(
+                    problems: [FieldProblem("role", "Intercom turns no user into a lead (a lead can become a user)")])
+            }
             var edits = try Self.edits(of: target.id, in: db)
             for field in patch.fields {
                 let mine = patch[field] ?? .null
@@ -89,8 +93,13 @@ extension ContactMirror {
             for edit in restored { Self.set(edit.field, to: edit.server ?? .null, in: &body) }
             for edit in pending { Self.set(edit.field, to: edit.mine, in: &body) }
             try Self.writeFields(of: body, toRow: row[0], in: db)
-            let seq = try Self.queueUpdate(of: target.id, needed: !pending.isEmpty, now: now, in: db)
-            return StagedEdit(contactID: target.id, seq: seq, pendingFields: pending.map(\.field))
+            // A field in conflict stays there, with this edit as its "mine": it waits for a
+            // person's choice, not for the next flush.
+            let inConflict = try Self.fieldsInConflict(of: target.id, in: db)
+            if !inConflict.isEmpty { try Self.renewConflicts(of: target.id, with: pending, in: db) }
+            let toSend = pending.filter { !inConflict.contains($0.field) }
+            let seq = try Self.queueUpdate(of: target.id, needed: !toSend.isEmpty, now: now, in: db)
+            return StagedEdit(contactID: target.id, seq: seq, pendingFields: toSend.map(\.field))
         }
     }
 
@@ -426,6 +435,35 @@ extension ContactMirror {
         }
     }
 
+    /// Writes `edits` as the "mine" of the contact's fields in conflict.
+    static func renewConflicts(of contactID: String, with edits: [FieldEdit], in db: Database) throws {
+        let rows = try Row.fetchAll(
+            db, sql: "SELECT seq, payload FROM outbox WHERE state = 'conflict' AND contact_id = ?", arguments: [contactID])
+        for row in rows {
+            let conflicts = conflictFields(row[1] ?? "{}").map { conflict in
+                var renewed = conflict
+                if let edit = edits.first(where: { $0.field == conflict.field }) { renewed.mine = edit.mine }
+                return renewed
+            }
+            try db.execute(
+                sql: "UPDATE outbox SET payload = ? WHERE seq = ?",
+                arguments: [conflictPayload(conflicts).jsonText, row[0] as Int64])
+        }
+    }
+
+    /// An entry's payload listing `conflicts`.
+    static func conflictPayload(_ conflicts: [EditConflict.Field]) -> JSONValue {
+        .object([
+            "conflicts": .array(
+                conflicts.map {
+                    .object([
+                        "field": .string($0.field.description), "base": $0.base ?? .null, "mine": $0.mine,
+                        "theirs": $0.theirs ?? .null,
+                    ])
+                })
+        ])
+    }
+
     /// The fields of a contact that an entry in conflict holds.
     static func fieldsInConflict(of contactID: String, in db: Database) throws -> Set<ContactField> {
         let payloads = try String.fetchAll(
@@ -482,18 +520,9 @@ extension ContactMirror {
             if left.isEmpty {
                 try Self.settle(seq: seq, state: .sent, remoteID: contactID, now: now, in: db)
             } else {
-                let payload = JSONValue.object([
-                    "conflicts": .array(
-                        left.map {
-                            .object([
-                                "field": .string($0.field.description), "base": $0.base ?? .null, "mine": $0.mine,
-                                "theirs": $0.theirs ?? .null,
-                            ])
-                        })
-                ])
                 try db.execute(
                     sql: "UPDATE outbox SET payload = ?, updated_at = ? WHERE seq = ?",
-                    arguments: [payload.jsonText, now, seq])
+                    arguments: [Self.conflictPayload(left).jsonText, now, seq])
             }
             let pending = try Self.edits(of: contactID, in: db).filter { edit in
                 !left.contains { $0.field == edit.field }

@@ -31,6 +31,10 @@ extension ContactMirror {
             problems.append(FieldProblem("body", "a note cannot be empty"))
         } else if body.count > Self.maximumNoteLength {
             problems.append(FieldProblem("body", "is longer than \(Self.maximumNoteLength) characters"))
+        } else if body.unicodeScalars.contains(where: {
+            ($0.value < 0x20 && !["\n", "\r", "\t"].contains($0)) || (0x7F...0x9F).contains($0.value)
+        }) {
+            problems.append(FieldProblem("body", "contains a control character (line breaks and tabs are fine)"))
         }
         if let adminID, adminID.isEmpty || !adminID.allSatisfy({ $0.isASCII && $0.isNumber }) {
             problems.append(FieldProblem("admin_id", "\"\(adminID)\" is not an admin id (a number, from `GET /admins`)"))

@@ -251,7 +251,20 @@ extension ContactMirror {
         {
             let state = ContactState(rawValue: row["state"]) ?? .synced
             guard state != .tombstoned else {
-                throw OutboxError(.recipientGone, "contact \(to) was deleted or merged away in Intercom")
+                let id: String = row["id"]
+                if let staged = try Int64.fetchOne(
+                    db,
+                    sql: """
+                        SELECT seq FROM outbox WHERE contact_id = ? AND kind IN ('delete_contact', 'archive_contact')
+                            AND state IN ('pending', 'in_flight') ORDER BY seq DESC
+                        """, arguments: [id])
+                {
+                    throw OutboxError(
+                        .recipientGone,
+                        "contact \(to) is to be deleted or archived (#\(staged), not sent yet): `outbox drop \(staged)` "
+                            + "undoes that")
+                }
+                throw OutboxError(.recipientGone, "contact \(to) was deleted, archived or merged away in Intercom")
             }
             return (row["id"], state)
         }
@@ -379,11 +392,20 @@ extension ContactMirror {
             }
             try db.execute(sql: "DELETE FROM outbox WHERE seq = ?", arguments: [seq])
             var removed: String?
-            if entry.kind == .updateContact, entry.state != .sent, let id = entry.contactID {
+            // Dropping a contact's last open update entry drops its edits; while another entry
+            // stands for them, they wait there.
+            if entry.kind == .updateContact, entry.state != .sent, let id = entry.contactID,
+                try Int.fetchOne(
+                    db,
+                    sql: """
+                        SELECT count(*) FROM outbox WHERE contact_id = ? AND kind = 'update_contact'
+                            AND state IN ('pending', 'in_flight', 'failed', 'conflict')
+                        """, arguments: [id]) == 0
+            {
                 try Self.discardEdits(of: id, in: db)
             }
-            if entry.kind == .deleteContact, entry.state != .sent, let id = entry.contactID {
-                try Self.undoDelete(of: id, in: db)
+            if [.deleteContact, .archiveContact].contains(entry.kind), entry.state != .sent, let id = entry.contactID {
+                try Self.undoDelete(of: id, now: Int(Date().timeIntervalSince1970), in: db)
             }
             if entry.kind == .createContact, entry.state != .sent, let id = entry.contactID {
                 try db.execute(sql: "DELETE FROM contacts WHERE id = ? AND state = 'pending'", arguments: [id])
