@@ -127,8 +127,11 @@ import Testing
         _ = try await harness.workspace.create(fieldsJSON: #"{"email":"taken@example.com"}"#)
         let failed = try await harness.flush()
         #expect(failed.failed == 1, "409: another contact has the email: \(failed)")
-        let second = try harness.mirror.stageEdit(ContactPatch([.email: .string(
-            try #require(try harness.mirror.pendingEdits(of: id).first { $0.field == .email }?.base?.string))]), to: id, now: 2)
+        let second = try harness.mirror.stageEdit(
+            ContactPatch([
+                .email: .string(
+                    try #require(try harness.mirror.pendingEdits(of: id).first { $0.field == .email }?.base?.string))
+            ]), to: id, now: 2)
         #expect(second.seq != first.seq && second.pendingFields == [.name], "\(second)")
         _ = try harness.mirror.dropOutboxEntry(seq: first.seq!, cascade: false)
         #expect(try harness.mirror.pendingEdits(of: id).map(\.field) == [.name])
