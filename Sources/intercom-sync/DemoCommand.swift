@@ -259,11 +259,45 @@ private final class DemoRun {
             }
         }
 
-        await step(9, "status") { () -> (Void, String) in
+        if let sample {
+            await step(9, "an offline edit racing a change in Intercom") { () -> (Void, String) in
+                // Offline: a new phone and name. Meanwhile a colleague renames the contact in
+                // Intercom. The flush sends the phone, keeps both names as a conflict, and
+                // keeping ours puts ours on Intercom: neither change is lost silently.
+                let patch = ContactPatch([.name: "Renamed Offline", .phone: "+44 20 7946 0958"])
+                try await mirror.stageEdit(patch, to: sample.id)
+                try await simulator.workspace.edit(id: sample.id, fieldsJSON: #"{"name": "Renamed By A Colleague"}"#)
+                let first = try await mirror.flush()
+                try check(first.conflicts == 1, "the flush found \(first.conflicts) conflicts, not 1")
+                let conflict = try require(try await mirror.conflicts().first, "no conflict is listed")
+                let name = try require(conflict.fields.first { $0.field == .name }, "the conflict is not on the name")
+                try check(
+                    name.mine == "Renamed Offline" && name.theirs == "Renamed By A Colleague",
+                    "the conflict shows \(name.mine) and \(String(describing: name.theirs))")
+                func onIntercom() async throws -> JSONValue? {
+                    try await simulator.workspace.exportContacts().map { try JSONValue(jsonText: $0) }
+                        .first { $0["id"]?.string == sample.id }
+                }
+                let during = try await onIntercom()
+                try check(during?["phone"] == "+44 20 7946 0958", "the phone, changed on one side only, was not sent")
+                try check(during?["name"] == "Renamed By A Colleague", "the colleague's name was overwritten")
+                try await mirror.resolve(seq: conflict.seq, keep: .mine)
+                let second = try await mirror.flush()
+                try check(second.contactsUpdated == 1, "keeping ours sent \(second.contactsUpdated) updates")
+                try check(try await onIntercom()?["name"] == "Renamed Offline", "Intercom did not take our name")
+                return (
+                    (),
+                    "phone sent; name in conflict (base \(name.base?.jsonText ?? "none"), mine \"Renamed Offline\", "
+                        + "theirs \"Renamed By A Colleague\"); kept mine, and Intercom has it"
+                )
+            }
+        }
+
+        await step(10, "status") { () -> (Void, String) in
             let status = try await mirror.status()
             let total = status.contacts.total
             try check(total == seeded + 4, "the mirror holds \(total) contacts, not \(seeded + 4)")
-            try check(status.outbox.sent == 6, "the outbox has \(status.outbox) entries")
+            try check(status.outbox.sent == 8, "the outbox has \(status.outbox) entries")
             return (
                 (),
                 "contacts \(ContactState.allCases.sorted { $0.rawValue < $1.rawValue }.map { "\($0.rawValue) \(status.contacts[$0])" }.joined(separator: ", ")); outbox sent \(status.outbox.sent)"
