@@ -314,6 +314,28 @@ func stageMessages(count: Int, mirror: ContactMirror) throws {
     report("staging rate", Double(count) / (Double(now() - began) / 1e9), "messages/s", decimals: 0)
 }
 
+/// Stages an edit (name, phone and a custom attribute) of each of `count` synced contacts,
+/// for bench-flush's edit scenario.
+func stageEdits(count: Int, mirror: ContactMirror) throws {
+    let contacts = try mirror.databaseForDeveloperTools.read { db in
+        try String.fetchAll(
+            db, sql: "SELECT id FROM contacts WHERE state = 'synced' ORDER BY row_id LIMIT ?", arguments: [count])
+    }
+    guard contacts.count == count else {
+        throw MirrorError(.missingMirror, detail: "the mirror has \(contacts.count) synced contacts, not \(count)")
+    }
+    let began = now()
+    for (index, id) in contacts.enumerated() {
+        let patch = ContactPatch([
+            .name: .string("Bench Edit \(index)"), .phone: .string("+1555\(String(format: "%07d", index))"),
+            .customAttribute("bench"): .int(Int64(index)),
+        ])
+        _ = try mirror.stageEdit(patch, to: id, now: Int(Date().timeIntervalSince1970))
+    }
+    print("edits staged: \(count) contacts, 3 fields each")
+    report("staging rate", Double(count) / (Double(now() - began) / 1e9), "edits/s", decimals: 0)
+}
+
 /// An open of the mirror read-only and one `contact(id:)`, as `contacts get --offline` does
 /// them, in this process: what the command costs besides starting a process.
 func openAndGet(count: Int, seed: UInt64, samples: Int) throws {
@@ -374,9 +396,11 @@ do {
             companies: Int(option("companies", default: "10000"))!, mirror: try ContactMirror.open(at: path, mode: .existing))
     case "stage-messages":
         try stageMessages(count: count, mirror: try ContactMirror.open(at: path, mode: .existing))
+    case "stage-edits":
+        try stageEdits(count: count, mirror: try ContactMirror.open(at: path, mode: .existing))
     default:
         print(
-            "usage: intercom-sync-bench upsert|lookups|steady|open|link-queries|stage-messages [--count N] [--tags N] [--companies N] [--pages N] [--seed S] [--db PATH] [--samples N] [--only email] [--pages-per-commit N] [--defer-indexing yes|no]"
+            "usage: intercom-sync-bench upsert|lookups|steady|open|link-queries|stage-messages|stage-edits [--count N] [--tags N] [--companies N] [--pages N] [--seed S] [--db PATH] [--samples N] [--only email] [--pages-per-commit N] [--defer-indexing yes|no]"
         )
         exit(2)
     }
