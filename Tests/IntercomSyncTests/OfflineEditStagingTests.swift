@@ -107,4 +107,17 @@ import Testing
         #expect(throws: DraftError.self) { try mirror.stageEdit(ContactPatch(), to: "c1", now: 200) }
         #expect(throws: OutboxError.self) { try mirror.stageEdit(ContactPatch([.name: "X"]), to: "nobody", now: 200) }
     }
+
+    /// A custom attribute the contact did not have, set and then unset, is gone again: not
+    /// left as null.
+    @Test func anAttributeAddedThenRemovedLeavesNoTrace() async throws {
+        let mirror = try Self.mirror(with: Self.contactJSON("c1", name: "Ann"))
+        try mirror.stageEdit(ContactPatch([.customAttribute("fresh"): "x"]), to: "c1", now: 1)
+        #expect(try mirror.contact(id: "c1")?.contact.customAttributes["fresh"] == "x")
+        let back = try mirror.stageEdit(ContactPatch([.customAttribute("fresh"): .null]), to: "c1", now: 2)
+        #expect(back.seq == nil && back.pendingFields.isEmpty)
+        let attributes = try #require(try mirror.contact(id: "c1")?.contact.customAttributes)
+        #expect(attributes["fresh"] == nil && attributes["plan"] == "pro", "\(attributes)")
+        #expect(try Self.body(mirror, "c1")["custom_attributes"]?["fresh"] == nil)
+    }
 }

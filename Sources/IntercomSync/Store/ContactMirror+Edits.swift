@@ -90,7 +90,7 @@ extension ContactMirror {
                         now,
                     ])
             }
-            for edit in restored { Self.set(edit.field, to: edit.server ?? .null, in: &body) }
+            for edit in restored { Self.restore(edit.field, to: edit.server, in: &body) }
             for edit in pending { Self.set(edit.field, to: edit.mine, in: &body) }
             try Self.writeFields(of: body, toRow: row[0], in: db)
             // A field in conflict stays there, with this edit as its "mine": it waits for a
@@ -175,7 +175,7 @@ extension ContactMirror {
                 db, sql: "SELECT row_id, contact_body(body) FROM contacts WHERE id = ?", arguments: [contactID]),
             case .object(var body) = try? JSONValue(jsonText: row[1] as String? ?? "{}")
         else { return }
-        for edit in edits { set(edit.field, to: edit.server ?? .null, in: &body) }
+        for edit in edits { restore(edit.field, to: edit.server, in: &body) }
         try writeFields(of: body, toRow: row[0], in: db)
         try db.execute(sql: "DELETE FROM contact_edits WHERE contact_id = ?", arguments: [contactID])
     }
@@ -265,6 +265,19 @@ extension ContactMirror {
         default:
             body[field.bodyKey] = value
         }
+    }
+
+    /// Puts Intercom's value of a field back: a custom attribute Intercom does not have is
+    /// removed rather than set to null.
+    static func restore(_ field: ContactField, to server: JSONValue?, in body: inout [String: JSONValue]) {
+        if case .customAttribute(let key) = field, server == nil {
+            if case .object(var attributes)? = body["custom_attributes"] {
+                attributes[key] = nil
+                body["custom_attributes"] = .object(attributes)
+            }
+            return
+        }
+        set(field, to: server ?? .null, in: &body)
     }
 
     /// Writes a contact's body and the columns derived from it.
@@ -539,7 +552,7 @@ extension ContactMirror {
                 db, sql: "SELECT row_id, contact_body(body) FROM contacts WHERE id = ?", arguments: [contactID]),
             case .object(var body) = try? JSONValue(jsonText: row[1] as String? ?? "{}")
         else { return }
-        set(edit.field, to: edit.server ?? .null, in: &body)
+        restore(edit.field, to: edit.server, in: &body)
         try writeFields(of: body, toRow: row[0], in: db)
     }
 }
