@@ -224,8 +224,9 @@ import Testing
     @Test func theDemoWalksTheWholeLoop() async throws {
         let result = try await CLI.runOffPool(["demo", "--contacts", "500"])
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
-        #expect(result.stdout.components(separatedBy: "✓").count == 10, "\(result.stdout)")
+        #expect(result.stdout.components(separatedBy: "✓").count == 11, "ten steps: \(result.stdout)")
         #expect(result.stdout.contains("If-None-Match → 304"))
+        #expect(result.stdout.contains(#"mine "Renamed Offline", theirs "Renamed By A Colleague"); kept mine"#))
         #expect(result.stdout.contains("demo: every step behaved as it should"))
     }
 }
