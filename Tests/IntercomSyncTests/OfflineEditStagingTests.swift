@@ -120,4 +120,17 @@ import Testing
         #expect(attributes["fresh"] == nil && attributes["plan"] == "pro", "\(attributes)")
         #expect(try Self.body(mirror, "c1")["custom_attributes"]?["fresh"] == nil)
     }
+
+    /// An email another contact of the mirror has is refused at once, as Intercom would refuse
+    /// it at the flush; the contact's own email, in another case, is not.
+    @Test func anEmailAnotherContactHasIsRefused() async throws {
+        let mirror = try Self.mirror(with: Self.contactJSON("c1", name: "Ann"), Self.contactJSON("c2", name: "Bo"))
+        let error = try #require(throws: OutboxError.self) {
+            try mirror.stageEdit(ContactPatch([.email: "C2@example.com"]), to: "c1", now: 1)
+        }
+        #expect(error.kind == .emailExists && error.description.contains("c2"))
+        #expect(try mirror.outboxEntries().isEmpty)
+        let own = try mirror.stageEdit(ContactPatch([.email: "C1@Example.com"]), to: "c1", now: 2)
+        #expect(own.pendingFields == [.email])
+    }
 }

@@ -52,6 +52,14 @@ extension ContactMirror {
         try patch.validate()
         return try writer.write { db in
             let target = try Self.recipient(contact.trimmingCharacters(in: .whitespaces), in: db)
+            // Intercom refuses an email another contact has (409): said now, not at the flush.
+            if let email = patch[.email]?.string, let holder = try Self.contactID(withEmail: email, in: db),
+                holder != target.id
+            {
+                throw OutboxError(
+                    .emailExists, "\(email) already belongs to contact \(holder), and Intercom allows it to one contact",
+                    existingContactID: holder)
+            }
             if target.state == .pending { return try Self.foldIntoCreate(patch, contactID: target.id, now: now, in: db) }
             guard
                 let row = try Row.fetchOne(
