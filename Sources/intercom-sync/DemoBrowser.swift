@@ -21,21 +21,13 @@ enum DemoBrowser {
         guard url.scheme == "http", url.host == "127.0.0.1", let port = url.port else {
             throw CommandFailure("the demo's browser opens only http://127.0.0.1:PORT, not \(url.absoluteString)")
         }
-        #if canImport(Glibc)
-            let streamSocket = Int32(SOCK_STREAM.rawValue)  // an enum in Glibc
-        #else
-            let streamSocket = SOCK_STREAM
-        #endif
-        let descriptor = socket(AF_INET, streamSocket, 0)
+        let descriptor = socket(AF_INET, LoopbackRedirectListener.streamSocket, 0)
         guard descriptor >= 0 else { throw CommandFailure("cannot open a socket") }
         defer { close(descriptor) }
         var timeLimit = timeval(tv_sec: Int(timeout), tv_usec: 0)
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeLimit, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeLimit, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var address = LoopbackRedirectListener.loopback(port: port)
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))

@@ -13,19 +13,11 @@ final class LoopbackRedirectListener: Sendable {
 
     /// Binds 127.0.0.1:`port` (0 picks a free port).
     init(port: Int) throws {
-        #if canImport(Glibc)
-            let streamSocket = Int32(SOCK_STREAM.rawValue)  // an enum in Glibc
-        #else
-            let streamSocket = SOCK_STREAM
-        #endif
-        let descriptor = Foundation.socket(AF_INET, streamSocket, 0)
+        let descriptor = Foundation.socket(AF_INET, Self.streamSocket, 0)
         guard descriptor >= 0 else { throw Self.failure("cannot open a socket") }
         var yes: Int32 = 1
         setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var address = Self.loopback(port: port)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
@@ -47,6 +39,24 @@ final class LoopbackRedirectListener: Sendable {
 
     deinit {
         close(socket)
+    }
+
+    /// A TCP socket's type, as `socket(2)` takes it (an enum in Glibc).
+    static var streamSocket: Int32 {
+        #if canImport(Glibc)
+            Int32(SOCK_STREAM.rawValue)
+        #else
+            SOCK_STREAM
+        #endif
+    }
+
+    /// 127.0.0.1 at `port`, as `bind(2)` and `connect(2)` take it.
+    static func loopback(port: Int) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return address
     }
 
     /// The redirect URI to register and pass to the authorize URL.

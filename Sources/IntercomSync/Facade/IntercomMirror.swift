@@ -536,7 +536,8 @@ public final class IntercomMirror: Sendable {
     @discardableResult
     public func dropEntry(seq: Int64, cascade: Bool = false) async throws -> DroppedEntries {
         let store = self.store
-        return try await WorkExecutor.shared.run { try store.dropOutboxEntry(seq: seq, cascade: cascade) }
+        let now = configuration.clock.unixSeconds
+        return try await WorkExecutor.shared.run { try store.dropOutboxEntry(seq: seq, cascade: cascade, now: now) }
     }
 
     // MARK: Live queries

@@ -71,7 +71,7 @@ extension ContactMirror {
 
     /// The contacts of `ids` whose delete or archive waits in the outbox: a pull leaves them as
     /// they are.
-    static func contactsBeingDeleted(among ids: [String], in db: Database) throws -> Set<String> {
+    static func contactsBeingDeleted(among contacts: [ScannedContact], in db: Database) throws -> Set<String> {
         guard
             try Bool.fetchOne(
                 db.cachedStatement(
@@ -80,6 +80,7 @@ extension ContactMirror {
                             AND state IN ('pending', 'in_flight'))
                         """)) == true
         else { return [] }
+        let ids = contacts.compactMap { $0.id }
         return Set(
             try String.fetchAll(
                 db,

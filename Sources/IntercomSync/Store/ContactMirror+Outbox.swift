@@ -369,7 +369,9 @@ extension ContactMirror {
 
     /// Removes an entry. Unsent entries that wait for it are refused unless `cascade`, which
     /// removes them too. Dropping an unsent create also removes its local contact.
-    package func dropOutboxEntry(seq: Int64, cascade: Bool) throws -> DroppedEntries {
+    package func dropOutboxEntry(seq: Int64, cascade: Bool, now: Int = Int(Date().timeIntervalSince1970)) throws
+        -> DroppedEntries
+    {
         try writer.write { db in
             guard let entry = try Self.entry(seq: seq, in: db) else {
                 throw OutboxError(.noSuchEntry, "no outbox entry #\(seq)")
@@ -405,7 +407,7 @@ extension ContactMirror {
                 try Self.discardEdits(of: id, in: db)
             }
             if [.deleteContact, .archiveContact].contains(entry.kind), entry.state != .sent, let id = entry.contactID {
-                try Self.undoDelete(of: id, now: Int(Date().timeIntervalSince1970), in: db)
+                try Self.undoDelete(of: id, now: now, in: db)
             }
             if entry.kind == .createContact, entry.state != .sent, let id = entry.contactID {
                 try db.execute(sql: "DELETE FROM contacts WHERE id = ? AND state = 'pending'", arguments: [id])

@@ -96,7 +96,7 @@ extension ContactMirror {
             var rewritten: [String] = []
             var updates: [String: RawBinding] = [:]
             // A contact whose delete waits to be sent stays deleted in the mirror.
-            let beingDeleted = try contactsBeingDeleted(among: contacts.compactMap { $0.id }, in: db)
+            let beingDeleted = try contactsBeingDeleted(among: contacts, in: db)
             for position in newestVersions(of: contacts) {
                 let contact = contacts[position]
                 if !beingDeleted.isEmpty, let id = contact.id, beingDeleted.contains(id) { continue }
