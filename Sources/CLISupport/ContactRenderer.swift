@@ -151,6 +151,43 @@ public enum ContactRenderer {
         return layout(lines)
     }
 
+    /// A contact's notes, one block each (when, who, then the text with its HTML tags taken
+    /// out), the unsent first; nil when it has none.
+    public static func notes(_ notes: ContactNotes) -> String? {
+        guard !notes.notes.isEmpty || notes.missing > 0 else { return nil }
+        var heading = "notes"
+        if notes.missing > 0 {
+            heading += " (\(notes.missing) on Intercom not read yet: `contacts get --refresh` reads them)"
+        }
+        var blocks = [heading]
+        for note in notes.notes {
+            var line: String
+            if let seq = note.outboxSeq {
+                line = "  \(note.outboxState?.rawValue ?? "pending") (#\(seq), written \(UnixTime.iso8601(note.createdAt)))"
+            } else {
+                line = "  \(UnixTime.iso8601(note.createdAt))"
+            }
+            if let author = note.authorName ?? note.authorID.map({ "admin \($0)" }) { line += " by \(author)" }
+            blocks.append(TerminalText.escaped(line))
+            for textLine in plainText(note.body).split(separator: "\n", omittingEmptySubsequences: false) {
+                blocks.append("    " + TerminalText.escaped(String(textLine)))
+            }
+        }
+        return blocks.joined(separator: "\n")
+    }
+
+    /// A note's HTML as plain text: paragraphs and line breaks become new lines, other tags go,
+    /// and the common entities are decoded.
+    static func plainText(_ html: String) -> String {
+        var text = html.replacingOccurrences(
+            of: #"<\s*(br\s*/?|/p|/div|/li)\s*>"#, with: "\n", options: [.regularExpression, .caseInsensitive])
+        text = text.replacingOccurrences(of: "<[^>]*>", with: "", options: .regularExpression)
+        for (entity, character) in [("&lt;", "<"), ("&gt;", ">"), ("&quot;", "\""), ("&#39;", "'"), ("&nbsp;", " "), ("&amp;", "&")] {
+            text = text.replacingOccurrences(of: entity, with: character)
+        }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     /// Aligned columns, every cell escaped for a terminal.
     public static func layout(_ rows: [[String]]) -> String {
         let rows = rows.map { $0.map { TerminalText.escaped($0) } }

@@ -12,7 +12,10 @@ struct ContactsGetCommand: AsyncParsableCommand {
             have is fetched from Intercom and stored. --refresh revalidates with Intercom (a 304 \
             when the stored ETag still matches); --max-age revalidates only an answer older than \
             that. A contact deleted in Intercom is tombstoned; one merged into another leads to \
-            the survivor. Without a network the mirror answers and says how old its answer is.
+            the survivor. Without a network the mirror answers and says how old its answer is. \
+            The contact's notes follow: those written offline and not sent yet, and those read \
+            from Intercom (a contact's version lists only their ids: a revalidation reads the \
+            notes the mirror lacks).
 
             Examples:
               intercom-sync contacts get 6762f0d01bb69f9f2193bb7d --offline
@@ -42,7 +45,7 @@ struct ContactsGetCommand: AsyncParsableCommand {
 
     @Flag(
         help:
-            "Print {\"contact\": <Intercom's body>, \"mirror\": {state, etag, fetched_at, validated_at, source, age, tags, companies, segments}}."
+            "Print {\"contact\": <Intercom's body>, \"mirror\": {state, etag, fetched_at, validated_at, source, age, tags, companies, segments, notes, notes_not_read}}."
     )
     var json = false
 
@@ -93,10 +96,12 @@ struct ContactsGetCommand: AsyncParsableCommand {
             throw CommandFailure("no contact with id \(id) \(place)")
         }
         let links = try await unconnected.links(ofContact: stored.id)
+        let notes = try await unconnected.notes(ofContact: stored.id)
         if json {
-            Output.data(MirrorMetadata.json(for: stored, answer: answer, links: links))
+            Output.data(MirrorMetadata.json(for: stored, answer: answer, links: links, notes: notes))
         } else {
             Output.line(ContactRenderer.details(stored, links: links))
+            if let text = ContactRenderer.notes(notes) { Output.line(text) }
             if let note = Self.note(answer, stored: stored) { Output.note(note) }
         }
     }
@@ -128,12 +133,27 @@ struct ContactsGetCommand: AsyncParsableCommand {
 }
 
 enum MirrorMetadata {
-    static func json(for stored: StoredContact, answer: ContactAnswer? = nil, links: ContactLinks? = nil) -> String {
+    static func json(
+        for stored: StoredContact, answer: ContactAnswer? = nil, links: ContactLinks? = nil, notes: ContactNotes? = nil
+    ) -> String {
         var fields: [String: JSONValue] = ["state": .string(stored.state.rawValue)]
         if let links {
             fields["tags"] = .array(links.tags.map(JSONValue.string))
             fields["companies"] = .array(links.companies.map(JSONValue.string))
             fields["segments"] = .array(links.segments.map(JSONValue.string))
+        }
+        if let notes {
+            fields["notes"] = .array(
+                notes.notes.map { note in
+                    .object([
+                        "id": note.id.map(JSONValue.string) ?? .null, "body": .string(note.body),
+                        "author_id": note.authorID.map(JSONValue.string) ?? .null,
+                        "author_name": note.authorName.map(JSONValue.string) ?? .null,
+                        "created_at": .int(Int64(note.createdAt)), "outbox_seq": note.outboxSeq.map { .int($0) } ?? .null,
+                        "outbox_state": note.outboxState.map { .string($0.rawValue) } ?? .null,
+                    ])
+                })
+            fields["notes_not_read"] = .int(Int64(notes.missing))
         }
         fields["etag"] = stored.etag.map(JSONValue.string) ?? .null
         fields["fetched_at"] = stored.fetchedAt.map { .int(Int64($0)) } ?? .null

@@ -69,6 +69,37 @@ import Testing
         #expect(status.stdout.contains(#""conflict":0"#), "\(status.stdout)")
     }
 
+    /// `contacts get` shows a contact's notes: a colleague's, read by a refresh and shown as
+    /// text from then on, offline too, and one written offline, as pending until flushed.
+    @Test func contactsGetShowsTheNotesReadAndThoseWaiting() async throws {
+        let (simulator, workspace, token) = try await OutboxCommandTests.synced(contacts: 2)
+        defer { Task { await simulator.stop() } }
+        let db = ["--db", workspace.db]
+        let id = await simulator.workspace.contactIDs()[0]
+        let client = IntercomClient(
+            connection: IntercomConnection(baseURL: URL(string: simulator.baseURL)!, accessToken: simulator.accessToken))
+        _ = try await client.sendJSON(
+            "POST", "/contacts/\(id)/notes", json: #"{"body":"<p>Asked about <b>refunds</b> &amp; invoices</p>"}"#)
+        let staged = try CLI.run(["contacts", "note", id, "Call back on Monday"] + db)
+        #expect(staged.status == 0, "\(staged.stderr)")
+
+        let offline = try CLI.run(["contacts", "get", id, "--offline"] + db)
+        #expect(offline.stdout.contains("Call back on Monday") && offline.stdout.contains("pending (#"), "\(offline.stdout)")
+        #expect(!offline.stdout.contains("refunds"), "not read yet")
+        let refreshed = try await CLI.runOffPool(
+            SyncCommandTests.arguments(["contacts", "get", id, "--refresh"], db: workspace.db, simulator: simulator),
+            environment: token)
+        #expect(refreshed.stdout.contains("Asked about refunds & invoices"), "\(refreshed.stdout)\(refreshed.stderr)")
+
+        let flush = try await CLI.runOffPool(
+            SyncCommandTests.arguments(["outbox", "flush"], db: workspace.db, simulator: simulator), environment: token)
+        #expect(flush.status == 0, "\(flush.stderr)")
+        let json = try Self.json(try CLI.run(["contacts", "get", id, "--offline", "--json"] + db).stdout)
+        let notes = try #require((json["mirror"] as? [String: Any])?["notes"] as? [[String: Any]])
+        #expect(notes.map { $0["body"] as? String } == ["Call back on Monday", "<p>Asked about <b>refunds</b> &amp; invoices</p>"])
+        #expect(notes.allSatisfy { $0["id"] is String && $0["outbox_seq"] is NSNull && $0["author_name"] is String })
+    }
+
     /// 300 contacts edited offline (name, phone, an attribute) while Intercom changes 150 of
     /// them, 50 on the same field and 100 on another, then one flush: Intercom holds every edit
     /// of both sides that met no change of its field, the 50 races wait in conflict with their
@@ -210,6 +241,91 @@ import Testing
             }
             #expect(try mirror.outboxEntries().allSatisfy { $0.state == .sent }, "trial \(trial)")
             #expect(try ids.allSatisfy { try mirror.pendingEdits(of: $0).isEmpty }, "trial \(trial)")
+        }
+        #expect(killedMidway >= kills / 2, "most kills should land during the flush (a clean one took \(cleanMilliseconds) ms)")
+    }
+
+    /// Kill -9 of flushes of archives, deletes and notes at random moments, with lost answers
+    /// and 5xx on: every archive and delete ends done on Intercom, and every note is on
+    /// Intercom once, or, when its answer may have been lost, at most once and `unknown` for a
+    /// person to decide. The kills land within a clean flush's measured time.
+    @Test func killedFlushesOfArchivesDeletesAndNotesLoseNothing() async throws {
+        let perTrial = 4
+        let trials = 7
+        let (simulator, workspace, token) = try await OutboxCommandTests.synced(
+            contacts: 3 * perTrial * trials, latency: 4)
+        defer { Task { await simulator.stop() } }
+        let ids = await simulator.workspace.contactIDs()
+        let mirror = try ContactMirror.open(at: workspace.db, mode: .existing)
+        var generator = SystemRandomNumberGenerator()
+        var cleanMilliseconds = Int.max
+        var kills = 0
+        var killedMidway = 0
+        for trial in 0..<trials {
+            let mine = ids[(trial * 3 * perTrial)..<((trial + 1) * 3 * perTrial)]
+            let archives = Array(mine.prefix(perTrial))
+            let deletes = Array(mine.dropFirst(perTrial).prefix(perTrial))
+            let noted = Array(mine.suffix(perTrial))
+            for id in archives { _ = try mirror.stageArchive(contact: id, archive: true, now: 1_767_225_600) }
+            for id in deletes { _ = try mirror.stageDelete(contact: id, now: 1_767_225_600) }
+            for id in noted { _ = try mirror.stageNote("trial \(trial) note", to: id, now: 1_767_225_600) }
+            var faults = FaultPlan()
+            faults.latencyMilliseconds = 4
+            if trial >= 2 {
+                faults.serverErrorRate = 0.1
+                faults.lostResponseRate = 0.1
+                faults.lostResponseDelaySeconds = 2
+                faults.seed = UInt64(trial)
+            }
+            await simulator.workspace.setFaults(faults)
+            let arguments = SyncCommandTests.arguments(
+                ["outbox", "flush", "--timeout", "1"], db: workspace.db, simulator: simulator)
+            if trial >= 2 {
+                let delay = Duration.milliseconds(
+                    Int.random(in: cleanMilliseconds / 10...cleanMilliseconds * 9 / 10, using: &generator))
+                kills += 1
+                if try await CLI.offPool({ try CLI.runKilled(arguments, environment: token, after: delay) }) == nil {
+                    killedMidway += 1
+                }
+            }
+            let started = ContinuousClock.now
+            _ = try await CLI.runOffPool(arguments, environment: token)
+            if trial < 2 {
+                let elapsed = ContinuousClock.now - started
+                let milliseconds = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+                cleanMilliseconds = max(20, min(cleanMilliseconds, milliseconds))
+            }
+            await simulator.workspace.setFaults(FaultPlan())
+            let finish = try await CLI.runOffPool(arguments, environment: token)
+            #expect(finish.status == 0 || finish.status == 3, "trial \(trial): \(finish.stderr)")
+
+            let archived = await simulator.workspace.archivedIDs()
+            let deleted = await simulator.workspace.deletedIDs()
+            #expect(archives.allSatisfy(archived.contains), "trial \(trial): every archive reached Intercom")
+            #expect(deletes.allSatisfy(deleted.contains), "trial \(trial): every delete reached Intercom")
+            var notesOnIntercom: [String: Int] = [:]
+            for body in await simulator.workspace.exportContacts() {
+                let contact = try JSONValue(jsonText: body)
+                if let id = contact["id"]?.string { notesOnIntercom[id] = contact["notes"]?["total_count"]?.int ?? 0 }
+            }
+            let entries = try mirror.outboxEntries()
+            for id in noted {
+                let entry = try #require(entries.first { $0.kind == .addNote && $0.contactID == id })
+                let count = notesOnIntercom[id] ?? -1
+                switch entry.state {
+                case .sent: #expect(count == 1, "trial \(trial): \(id)'s note sent once")
+                case .unknown: #expect(count <= 1, "trial \(trial): \(id)'s note at most once")
+                default: Issue.record("trial \(trial): \(id)'s note ended \(entry.state)")
+                }
+            }
+            let gone = Set(archives + deletes)
+            #expect(
+                entries.filter { gone.contains($0.contactID ?? "") }.allSatisfy { $0.state == .sent },
+                "trial \(trial): archives and deletes all sent")
+            for id in gone {
+                let stored = try #require(try mirror.contact(id: id))
+                #expect(stored.state == .tombstoned, "trial \(trial): \(id) hidden in the mirror")
+            }
         }
         #expect(killedMidway >= kills / 2, "most kills should land during the flush (a clean one took \(cleanMilliseconds) ms)")
     }

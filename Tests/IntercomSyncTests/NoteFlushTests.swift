@@ -53,6 +53,68 @@ import Testing
         #expect(try await Self.notes(harness, of: id).isEmpty)
     }
 
+    /// A note sent is kept with Intercom's id and author; one not sent yet is listed first,
+    /// by its outbox entry, under the contact's Intercom id once its create was pushed.
+    @Test func sentAndUnsentNotesAreListedWithTheContact() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 1)
+        defer { Task { await harness.stop() } }
+        try await harness.sync.run(.full)
+        let time = harness.workspace.clock.now
+        let created = try harness.mirror.stageContact(ContactDraft(email: "noted@example.com"), now: time)
+        let first = try harness.mirror.stageNote("<p>First</p>", to: created.localID, adminID: "991267460", now: time)
+        var listed = try harness.mirror.notes(ofContact: created.localID)
+        #expect(listed.notes.map(\.outboxSeq) == [first.seq] && listed.notes.first?.id == nil)
+        #expect(listed.notes.first?.outboxState == .pending && listed.notes.first?.authorID == "991267460")
+
+        _ = try await harness.flush()
+        let newID = try #require(try harness.mirror.outboxEntries().first { $0.kind == .createContact }?.remoteID)
+        let second = try harness.mirror.stageNote("Second", to: newID, now: time)
+        listed = try harness.mirror.notes(ofContact: created.localID)
+        #expect(listed.notes.map(\.body) == ["Second", "<p>First</p>"], "the unsent first, by either id")
+        #expect(listed.notes[0].outboxSeq == second.seq)
+        let sent = listed.notes[1]
+        #expect(sent.id != nil && sent.outboxSeq == nil && sent.authorName != nil && sent.authorID == "991267460")
+    }
+
+    /// A contact's version lists its notes' ids only: a revalidation reads the notes the mirror
+    /// lacks (once), keeps them across pulls, and forgets those deleted on Intercom. A cached
+    /// read asks nothing.
+    @Test func aRefreshReadsTheNotesTheMirrorLacks() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 2)
+        defer { Task { await harness.stop() } }
+        let id = try #require(try await harness.workspace.contactIDs().first)
+        for text in ["one", "two", "three"] {
+            _ = try await harness.client.sendJSON("POST", "/contacts/\(id)/notes", json: #"{"body":"\#(text)"}"#)
+        }
+        try await harness.sync.run(.full)
+        var notes = try harness.mirror.notes(ofContact: id)
+        #expect(notes.totalOnIntercom == 3 && notes.notes.isEmpty && notes.missing == 3)
+        #expect(try harness.mirror.lacksNotes(ofContact: id))
+
+        func noteReads() async -> Int {
+            await harness.workspace.requestLog().filter { $0.method == "GET" && $0.path.hasSuffix("/notes") }.count
+        }
+        _ = try await harness.sync.getContact(id, freshness: .cached)
+        #expect(await noteReads() == 0)
+        _ = try await harness.sync.getContact(id, freshness: .refresh)
+        #expect(await noteReads() == 1)
+        notes = try harness.mirror.notes(ofContact: id)
+        #expect(notes.notes.map(\.body) == ["three", "two", "one"] && notes.missing == 0)
+        _ = try await harness.sync.getContact(id, freshness: .refresh)
+        #expect(await noteReads() == 1, "nothing new to read")
+
+        try await harness.sync.run(.full)
+        #expect(try harness.mirror.notes(ofContact: id).notes.count == 3, "a pull keeps them")
+
+        try await harness.mirror.storeNotes(
+            [try JSONValue(jsonText: #"{"type":"note","id":"gone","body":"deleted on Intercom","created_at":1}"#)], of: id,
+            complete: false)
+        #expect(try harness.mirror.lacksNotes(ofContact: id))
+        _ = try await harness.sync.getContact(id, freshness: .refresh)
+        #expect(try harness.mirror.notes(ofContact: id).notes.map(\.id).contains("gone") == false)
+        #expect(await noteReads() == 2)
+    }
+
     @Test func anEmptyNoteOrABadAdminIsRefused() throws {
         let mirror = try ContactMirror.inMemory()
         _ = try mirror.stageContact(ContactDraft(email: "a@example.com"), now: 1)

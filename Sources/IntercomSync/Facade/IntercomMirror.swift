@@ -290,6 +290,15 @@ public final class IntercomMirror: Sendable {
         return try await WorkExecutor.shared.run { try await engine.getContact(id, freshness: freshness) }
     }
 
+    /// A contact's notes, from the mirror alone: those written offline and not sent yet, then
+    /// those read from Intercom, with how many Intercom holds. A contact's version lists only
+    /// its notes' ids: ``contact(id:freshness:)``, when it asks Intercom, also reads the notes
+    /// the mirror lacks.
+    public func notes(ofContact id: String) async throws -> ContactNotes {
+        let store = self.store
+        return try await WorkExecutor.shared.run { try store.notes(ofContact: id) }
+    }
+
     /// A page of the contacts that match `query`, from the mirror alone.
     public func contacts(matching query: ContactQuery = ContactQuery()) async throws -> ContactPage {
         let store = self.store

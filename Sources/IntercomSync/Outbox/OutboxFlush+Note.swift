@@ -23,6 +23,7 @@ extension OutboxFlush {
                 retry: client.retryPolicy.scoped(.unprocessedOnly), maximumBodyBytes: HTTPRequest.maximumObjectBytes)
             let note = try? JSONValue(jsonText: answer.text)
             try await settle(entry, .sent, remoteID: note?["id"]?.string ?? note?["id"]?.int.map(String.init))
+            if let note { try await mirror.storeNotes([note], of: contactID, complete: false) }
             run.update { $0.notesAdded += 1 }
         } catch let error as IntercomError {
             try await settleMessageFailure(entry, error, newRecipient: false, in: run)

@@ -70,3 +70,103 @@ extension ContactMirror {
         }
     }
 }
+
+/// The notes the mirror keeps: those read from Intercom, and those written offline.
+extension ContactMirror {
+    /// Stores notes as Intercom lists them (`GET /contacts/{id}/notes` items, or the answer to
+    /// a `POST`). With `complete`, they are all of the contact's notes, and a stored note
+    /// missing from them was deleted on Intercom.
+    package func storeNotes(_ notes: [JSONValue], of contactID: String, complete: Bool) async throws {
+        let rows = notes.compactMap(Self.noteRow)
+        try await writer.write { db in
+            let id = try Self.resolve(id: contactID, in: db)
+            if complete {
+                let kept = rows.compactMap(\.id)
+                try db.execute(
+                    sql: """
+                        DELETE FROM contact_notes WHERE contact_id = ?
+                        AND id NOT IN (SELECT value FROM json_each(?))
+                        """, arguments: [id, JSONValue.array(kept.map(JSONValue.string)).jsonText])
+            }
+            for row in rows {
+                try db.execute(
+                    sql: """
+                        INSERT INTO contact_notes (id, contact_id, body, author_id, author_name, created_at)
+                        VALUES (?, ?, ?, ?, ?, ?)
+                        ON CONFLICT (id) DO UPDATE SET contact_id = excluded.contact_id, body = excluded.body,
+                            author_id = excluded.author_id, author_name = excluded.author_name,
+                            created_at = excluded.created_at
+                        """, arguments: [row.id, id, row.body, row.authorID, row.authorName, row.createdAt])
+            }
+        }
+    }
+
+    /// A note of Intercom's as stored, or nil when it has no id or no body.
+    private static func noteRow(_ note: JSONValue) -> ContactNote? {
+        guard let id = note["id"]?.string ?? note["id"]?.int.map(String.init), let body = note["body"]?.string else {
+            return nil
+        }
+        let author = note["author"]
+        return ContactNote(
+            id: id, body: body, authorID: author?["id"]?.string ?? author?["id"]?.int.map(String.init),
+            authorName: author?["name"]?.string, createdAt: note["created_at"]?.int ?? 0)
+    }
+
+    /// A contact's notes (by Intercom or local id): those written offline and not sent, oldest
+    /// first, then those read from Intercom, newest first, with the count its stored version
+    /// gives. Reads the mirror alone.
+    package func notes(ofContact contactID: String) throws -> ContactNotes {
+        try poolRead { db in
+            let id = try Self.resolve(id: contactID, in: db)
+            var notes: [ContactNote] = []
+            let staged = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT seq, state, payload, created_at FROM outbox
+                    WHERE kind = 'add_note' AND state != 'sent'
+                        AND (contact_id = ?1 OR contact_id IN (SELECT alias FROM contact_aliases WHERE id = ?1))
+                    ORDER BY seq
+                    """, arguments: [id])
+            for row in staged {
+                let payload = try? JSONValue(jsonText: row["payload"] as String)
+                notes.append(
+                    ContactNote(
+                        id: nil, body: payload?["body"]?.string ?? "", authorID: payload?["admin_id"]?.string,
+                        createdAt: row["created_at"], outboxSeq: row["seq"],
+                        outboxState: OutboxState(rawValue: row["state"])))
+            }
+            notes += try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT id, body, author_id, author_name, created_at FROM contact_notes
+                    WHERE contact_id = ? ORDER BY created_at DESC, id DESC
+                    """, arguments: [id]
+            ).map {
+                ContactNote(
+                    id: $0["id"], body: $0["body"], authorID: $0["author_id"], authorName: $0["author_name"],
+                    createdAt: $0["created_at"])
+            }
+            let body = try String.fetchOne(db, sql: "SELECT contact_body(body) FROM contacts WHERE id = ?", arguments: [id])
+            let total = body.flatMap { try? JSONValue(jsonText: $0) }?["notes"]?["total_count"]?.int
+            return ContactNotes(notes: notes, totalOnIntercom: total)
+        }
+    }
+
+    /// Whether the contact's stored version lists notes the mirror has not read.
+    package func lacksNotes(ofContact contactID: String) throws -> Bool {
+        try poolRead { db in
+            let id = try Self.resolve(id: contactID, in: db)
+            guard
+                let text = try String.fetchOne(
+                    db, sql: "SELECT contact_body(body) FROM contacts WHERE id = ?", arguments: [id]),
+                let notes = (try? JSONValue(jsonText: text))?["notes"]
+            else { return false }
+            let stored = Set(try String.fetchAll(db, sql: "SELECT id FROM contact_notes WHERE contact_id = ?", arguments: [id]))
+            var listed: [String] = []
+            if case .array(let items)? = notes["data"] {
+                listed = items.compactMap { $0["id"]?.string ?? $0["id"]?.int.map(String.init) }
+            }
+            return (notes["total_count"]?.int ?? listed.count) != stored.count || !listed.allSatisfy(stored.contains)
+        }
+    }
+}

@@ -398,6 +398,22 @@ enum MirrorSchema {
                     ],
                     states: ["pending", "in_flight", "sent", "failed", "unknown", "conflict"]))
         }
+        migrator.registerMigration("v16: contact notes") { db in
+            // The notes the mirror has read from Intercom (`GET /contacts/{id}/notes`, or the
+            // answer to a note it sent), by contact. A contact's body only lists their ids.
+            try db.execute(
+                sql: """
+                    CREATE TABLE contact_notes (
+                        id TEXT PRIMARY KEY,
+                        contact_id TEXT NOT NULL,
+                        body TEXT NOT NULL,
+                        author_id TEXT,
+                        author_name TEXT,
+                        created_at INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE INDEX contact_notes_by_contact ON contact_notes (contact_id, created_at);
+                    """)
+        }
         return migrator
     }
 

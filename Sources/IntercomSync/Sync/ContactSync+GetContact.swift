@@ -81,7 +81,40 @@ extension ContactSync {
             return answer
         case .answered(let answer):
             _ = try await binding
-            return try await settle(answer, id: target, stored: stored, followingMerges: 3)
+            let settled = try await settle(answer, id: target, stored: stored, followingMerges: 3)
+            if let contact = settled.contact, contact.state != .tombstoned, try mirror.lacksNotes(ofContact: contact.id) {
+                try await readNotes(of: contact.id)
+            }
+            return settled
+        }
+    }
+
+    /// The most pages of a contact's notes read at once: a contact with more notes than that
+    /// shows the newest.
+    static let maximumNotePages = 20
+
+    /// Reads a contact's notes from Intercom into the mirror, when its version lists notes the
+    /// mirror has not read. The contact's answer stands without them: a failure here (a
+    /// network gone since, a token without the notes scope) leaves them for the next refresh.
+    private func readNotes(of id: String) async throws {
+        var notes: [JSONValue] = []
+        var page = 1
+        do {
+            while page <= Self.maximumNotePages {
+                let answer = try await client.sendJSON(
+                    "GET", "/contacts/\(IntercomClient.pathComponent(id))/notes", query: page > 1 ? [("page", String(page))] : [],
+                    retry: RetryPolicy(maximumAttempts: 2, rateLimitPatience: 0))
+                let list = try JSONValue(jsonText: answer.text)
+                if case .array(let items)? = list["data"] { notes += items }
+                guard let next = list["pages"]?["next"], next != .null else {
+                    try await mirror.storeNotes(notes, of: id, complete: true)
+                    return
+                }
+                page += 1
+            }
+            try await mirror.storeNotes(notes, of: id, complete: false)
+        } catch is IntercomError {
+            return
         }
     }
 
