@@ -273,7 +273,7 @@ import Testing
             faults.latencyMilliseconds = 4
             if trial >= 2 {
                 faults.serverErrorRate = 0.1
-                faults.lostResponseRate = 0.1
+                faults.lostResponseRate = 0.25
                 faults.lostResponseDelaySeconds = 2
                 faults.seed = UInt64(trial)
             }
