@@ -110,25 +110,37 @@ public enum ContactRenderer {
 
     /// A fixed-width table with a header line; long cells are cut with "…". Cells are
     /// `TerminalText.escaped`, as in `details`: a contact's fields never act on the terminal.
-    public static func table(_ contacts: [StoredContact]) -> String {
+    /// A contact in `edited` shows `, edited` after its state: its edits wait for a flush.
+    public static func table(_ contacts: [StoredContact], edited: Set<String> = []) -> String {
         let header = ["ID", "ROLE", "EMAIL", "NAME", "PHONE", "UPDATED", "STATE"]
         let rows = contacts.map { stored -> [String] in
             let contact = stored.contact
             return [
                 contact.id, contact.role.rawValue, contact.email ?? "", contact.name ?? "", contact.phone ?? "",
                 String(UnixTime.iso8601(contact.updatedAt).prefix(16)).replacingOccurrences(of: "T", with: " "),
-                stored.state.rawValue,
+                stored.state.rawValue + (edited.contains(contact.id) ? ", edited" : ""),
             ].map { cut($0, to: 40) }
         }
         return layout([header] + rows)
     }
 
     /// Fields of one contact as aligned `name  value` lines.
-    public static func details(_ stored: StoredContact, links: ContactLinks = ContactLinks()) -> String {
+    /// Fields edited offline and not yet on Intercom are listed under `edited`.
+    public static func details(
+        _ stored: StoredContact, links: ContactLinks = ContactLinks(), pendingEdits: [PendingEdit] = []
+    ) -> String {
         let contact = stored.contact
         var lines: [[String]] = [
             ["id", contact.id],
             ["state", stored.state.rawValue],
+        ]
+        if !pendingEdits.isEmpty {
+            lines.append([
+                "edited",
+                pendingEdits.map(\.field.description).joined(separator: ", ") + " (shown here; `outbox flush` sends them)",
+            ])
+        }
+        lines += [
             ["role", contact.role.rawValue],
             ["email", contact.email ?? "—"],
             ["name", contact.name ?? "—"],
@@ -182,7 +194,9 @@ public enum ContactRenderer {
         var text = html.replacingOccurrences(
             of: #"<\s*(br\s*/?|/p|/div|/li)\s*>"#, with: "\n", options: [.regularExpression, .caseInsensitive])
         text = text.replacingOccurrences(of: "<[^>]*>", with: "", options: .regularExpression)
-        for (entity, character) in [("&lt;", "<"), ("&gt;", ">"), ("&quot;", "\""), ("&#39;", "'"), ("&nbsp;", " "), ("&amp;", "&")] {
+        for (entity, character) in [
+            ("&lt;", "<"), ("&gt;", ">"), ("&quot;", "\""), ("&#39;", "'"), ("&nbsp;", " "), ("&amp;", "&"),
+        ] {
             text = text.replacingOccurrences(of: entity, with: character)
         }
         return text.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -45,7 +45,7 @@ struct ContactsGetCommand: AsyncParsableCommand {
 
     @Flag(
         help:
-            "Print {\"contact\": <Intercom's body>, \"mirror\": {state, etag, fetched_at, validated_at, source, age, tags, companies, segments, notes, notes_not_read}}."
+            "Print {\"contact\": <Intercom's body>, \"mirror\": {state, etag, fetched_at, validated_at, source, age, tags, companies, segments, notes, notes_not_read, pending_edits}}."
     )
     var json = false
 
@@ -97,10 +97,11 @@ struct ContactsGetCommand: AsyncParsableCommand {
         }
         let links = try await unconnected.links(ofContact: stored.id)
         let notes = try await unconnected.notes(ofContact: stored.id)
+        let edits = try await unconnected.pendingEdits(ofContact: stored.id)
         if json {
-            Output.data(MirrorMetadata.json(for: stored, answer: answer, links: links, notes: notes))
+            Output.data(MirrorMetadata.json(for: stored, answer: answer, links: links, notes: notes, edits: edits))
         } else {
-            Output.line(ContactRenderer.details(stored, links: links))
+            Output.line(ContactRenderer.details(stored, links: links, pendingEdits: edits))
             if let text = ContactRenderer.notes(notes) { Output.line(text) }
             if let note = Self.note(answer, stored: stored) { Output.note(note) }
         }
@@ -134,7 +135,8 @@ struct ContactsGetCommand: AsyncParsableCommand {
 
 enum MirrorMetadata {
     static func json(
-        for stored: StoredContact, answer: ContactAnswer? = nil, links: ContactLinks? = nil, notes: ContactNotes? = nil
+        for stored: StoredContact, answer: ContactAnswer? = nil, links: ContactLinks? = nil, notes: ContactNotes? = nil,
+        edits: [PendingEdit]? = nil
     ) -> String {
         var fields: [String: JSONValue] = ["state": .string(stored.state.rawValue)]
         if let links {
@@ -154,6 +156,12 @@ enum MirrorMetadata {
                     ])
                 })
             fields["notes_not_read"] = .int(Int64(notes.missing))
+        }
+        if let edits {
+            fields["pending_edits"] = .array(
+                edits.map {
+                    .object(["field": .string($0.field.description), "base": $0.base ?? .null, "mine": $0.mine])
+                })
         }
         fields["etag"] = stored.etag.map(JSONValue.string) ?? .null
         fields["fetched_at"] = stored.fetchedAt.map { .int(Int64($0)) } ?? .null

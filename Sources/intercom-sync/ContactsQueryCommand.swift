@@ -197,14 +197,16 @@ struct ContactsQueryCommand: AsyncParsableCommand {
             }
             wroteHeader = true
             guard all, let next = page.nextCursor else {
-                finish(collected, nextCursor: all ? nil : page.nextCursor?.token)
+                let edited =
+                    format == .table ? try await store.editedContactIDs(among: collected.map(\.contact.id)) : []
+                finish(collected, edited: edited, nextCursor: all ? nil : page.nextCursor?.token)
                 return
             }
             query.cursor = next
         }
     }
 
-    private func finish(_ contacts: [StoredContact], nextCursor: String?) {
+    private func finish(_ contacts: [StoredContact], edited: Set<String>, nextCursor: String?) {
         switch format {
         case .json:
             Output.data(ContactRenderer.jsonDocument(contacts, nextCursor: nextCursor))
@@ -212,7 +214,7 @@ struct ContactsQueryCommand: AsyncParsableCommand {
         case .table where contacts.isEmpty:
             Output.note("No contacts match.")
         case .table:
-            Output.line(ContactRenderer.table(contacts))
+            Output.line(ContactRenderer.table(contacts, edited: edited))
         case .ndjson, .csv:
             break  // Already streamed page by page.
         }

@@ -31,6 +31,15 @@ import Testing
         #expect(other.status == 0 && other.stdout.contains("staged #"), "\(other.stderr)")
         let shown = try CLI.run(["contacts", "query", "--name", "Mine Name", "--format", "json"] + db)
         #expect(shown.stdout.contains(ids[0]), "the mirror shows the edit at once: \(shown.stdout)")
+        let marked = try CLI.run(["contacts", "get", ids[0], "--offline"] + db)
+        #expect(marked.stdout.contains("edited        custom_attributes.plan, name (shown here"), "\(marked.stdout)")
+        let markedJSON = try Self.json(try CLI.run(["contacts", "get", ids[0], "--offline", "--json"] + db).stdout)
+        let pending = try #require((markedJSON["mirror"] as? [String: Any])?["pending_edits"] as? [[String: Any]])
+        #expect(pending.map { $0["field"] as? String } == ["custom_attributes.plan", "name"])
+        #expect(pending.first { $0["field"] as? String == "name" }?["base"] as? String == baseName)
+        let table = try CLI.run(["contacts", "query"] + db).stdout.split(separator: "\n")
+        #expect(table.filter { $0.hasSuffix("synced, edited") }.count == 2, "\(table)")
+        #expect(table.first { $0.hasPrefix(ids[0]) }?.hasSuffix("synced, edited") == true, "\(table)")
 
         let bad = try CLI.run(["contacts", "update", ids[1], "--phone", "5550177", "--email", "nope"] + db)
         #expect(bad.status != 0)
@@ -96,7 +105,8 @@ import Testing
         #expect(flush.status == 0, "\(flush.stderr)")
         let json = try Self.json(try CLI.run(["contacts", "get", id, "--offline", "--json"] + db).stdout)
         let notes = try #require((json["mirror"] as? [String: Any])?["notes"] as? [[String: Any]])
-        #expect(notes.map { $0["body"] as? String } == ["Call back on Monday", "<p>Asked about <b>refunds</b> &amp; invoices</p>"])
+        #expect(
+            notes.map { $0["body"] as? String } == ["Call back on Monday", "<p>Asked about <b>refunds</b> &amp; invoices</p>"])
         #expect(notes.allSatisfy { $0["id"] is String && $0["outbox_seq"] is NSNull && $0["author_name"] is String })
     }
 

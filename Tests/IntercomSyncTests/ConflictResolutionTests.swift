@@ -23,7 +23,14 @@ import Testing
             try await mirror.stageEdit(ContactPatch([.name: .string("Ours \(id)"), .phone: "+15550123"]), to: id)
             try await simulator.workspace.edit(id: id, fieldsJSON: #"{"name":"Theirs \#(id)"}"#)
         }
+        let edits = try await mirror.pendingEdits(ofContact: ids[0])
+        #expect(edits.map(\.field) == [.name, .phone] && edits[0].base == .string(names[ids[0]]!))
+        #expect(edits[0].mine == .string("Ours \(ids[0])"))
+        let others = await simulator.workspace.contactIDs().filter { !ids.contains($0) }
+        #expect(try await mirror.editedContactIDs(among: ids + others) == Set(ids))
         let first = try await mirror.flush()
+        #expect(try await mirror.editedContactIDs(among: ids + others) == Set(ids), "the conflicts' edits wait")
+        #expect(try await mirror.pendingEdits(ofContact: ids[0]).map(\.field) == [.name], "the phone was sent")
         #expect(first.conflicts == 2 && first.conflictInOutbox == 2 && first.needsAttention)
         #expect(try await mirror.status().outbox.conflict == 2)
 

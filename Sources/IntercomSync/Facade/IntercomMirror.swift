@@ -299,6 +299,24 @@ public final class IntercomMirror: Sendable {
         return try await WorkExecutor.shared.run { try store.notes(ofContact: id) }
     }
 
+    /// The fields of a contact edited offline that have not reached Intercom yet, with the
+    /// value each had when first edited. The mirror already shows the edited values.
+    public func pendingEdits(ofContact id: String) async throws -> [PendingEdit] {
+        let store = self.store
+        return try await WorkExecutor.shared.run {
+            try store.pendingEdits(of: try store.contact(id: id)?.id ?? id).map {
+                PendingEdit(field: $0.field, base: $0.base, mine: $0.mine)
+            }
+        }
+    }
+
+    /// Which of these contacts (by Intercom or local id) have edits that have not reached
+    /// Intercom yet: for marking them in a list.
+    public func editedContactIDs(among ids: [String]) async throws -> Set<String> {
+        let store = self.store
+        return try await WorkExecutor.shared.run { try store.editedContactIDs(among: ids) }
+    }
+
     /// A page of the contacts that match `query`, from the mirror alone.
     public func contacts(matching query: ContactQuery = ContactQuery()) async throws -> ContactPage {
         let store = self.store

@@ -134,3 +134,18 @@ public struct ContactPatch: Sendable, Equatable {
 extension Character {
     fileprivate var isASCIIDigit: Bool { isASCII && isNumber }
 }
+
+/// A field of a contact edited offline whose edit has not reached Intercom yet.
+public struct PendingEdit: Sendable, Equatable {
+    public var field: ContactField
+    /// The field's value when it was first edited; nil when the contact did not have it.
+    public var base: JSONValue?
+    /// The edited value, which the mirror shows.
+    public var mine: JSONValue
+
+    public init(field: ContactField, base: JSONValue?, mine: JSONValue) {
+        self.field = field
+        self.base = base
+        self.mine = mine
+    }
+}

@@ -133,6 +133,23 @@ extension ContactMirror {
         try writer.read { db in try Self.edits(of: contactID, in: db) }
     }
 
+    /// Which of these contacts (by Intercom or local id) have edits that wait to be sent.
+    package func editedContactIDs(among ids: [String]) throws -> Set<String> {
+        guard !ids.isEmpty else { return [] }
+        return try poolRead { db in
+            guard try Self.hasPendingEdits(in: db) else { return [] }
+            let edited = Set(
+                try String.fetchAll(
+                    db,
+                    sql: """
+                        SELECT DISTINCT e.contact_id FROM contact_edits e
+                        WHERE e.contact_id IN (SELECT ifnull((SELECT id FROM contact_aliases WHERE alias = value), value)
+                            FROM json_each(?))
+                        """, arguments: [JSONValue.array(ids.map(JSONValue.string)).jsonText]))
+            return Set(try ids.filter { edited.contains(try Self.resolve(id: $0, in: db)) })
+        }
+    }
+
     /// The edits of a contact that wait to be sent.
     static func edits(of contactID: String, in db: Database) throws -> [FieldEdit] {
         try Row.fetchAll(
