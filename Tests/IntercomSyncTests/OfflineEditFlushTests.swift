@@ -124,9 +124,11 @@ import Testing
         try await harness.sync.run(.full)
         let id = try #require(try await harness.workspace.contactIDs().first)
         let first = try harness.mirror.stageEdit(ContactPatch([.name: "Kept", .email: "taken@example.com"]), to: id, now: 1)
-        _ = try await harness.workspace.create(fieldsJSON: #"{"email":"taken@example.com"}"#)
+        let holder = try await harness.workspace.create(fieldsJSON: #"{"email":"taken@example.com"}"#)
         let failed = try await harness.flush()
         #expect(failed.failed == 1, "409: another contact has the email: \(failed)")
+        let error = try #require(try harness.mirror.outboxEntry(seq: first.seq!)?.lastError)
+        #expect(error.status == 409 && error.message.contains(holder), "the entry names the holder: \(error)")
         let second = try harness.mirror.stageEdit(
             ContactPatch([
                 .email: .string(
