@@ -115,7 +115,10 @@ import Testing
         #expect(try await harness.sentMessages().count == 2)
     }
 
-    @Test func aCreateMeetingAnExistingContactAdoptsItAndWritesTheStagedFields() async throws {
+    /// A create whose email Intercom already has takes that contact over: the fields it lacks
+    /// are written, and a field it holds another value for is not overwritten but waits as a
+    /// conflict (no base: the create had none), our value shown on top until a person chooses.
+    @Test func aCreateMeetingAnExistingContactAdoptsItWritesWhatItLacksAndDisputesTheRest() async throws {
         let harness = try await SimulatorHarness.start(contacts: 0)
         defer { Task { await harness.stop() } }
         let live = try await harness.workspace.create(fieldsJSON: #"{"email": "live@example.com", "name": "Old Name"}"#)
@@ -123,18 +126,24 @@ import Testing
         try await harness.workspace.archive(id: archived)
         // The mirror has never seen them, so staging accepts the emails.
         let first = try harness.mirror.stageContact(
-            ContactDraft(email: "Live@Example.com", name: "New Name"), now: harness.now)
+            ContactDraft(email: "Live@Example.com", name: "New Name", phone: "+15550100"), now: harness.now)
         let second = try harness.mirror.stageContact(ContactDraft(email: "gone@example.com", name: "Kept"), now: harness.now)
 
         let summary = try await harness.flush()
-        #expect(summary.contactsAdopted == 2)
+        #expect(summary.contactsAdopted == 2 && summary.conflicts == 1, "\(summary)")
         #expect(summary.contactsCreated == 0)
         #expect(try await harness.emailCounts() == ["live@example.com": 1, "gone@example.com": 1])
         #expect(try harness.entry(first.seq).remoteID == live)
         #expect(try harness.entry(second.seq).remoteID == archived)
         #expect(await harness.workspace.archivedIDs().isEmpty, "the archived contact is unarchived")
-        #expect(try harness.mirror.contact(id: first.localID)?.contact.name == "New Name")
-        #expect(try await harness.listedContacts()[live]?["name"]?.string == "New Name")
+        #expect(try harness.mirror.contact(id: first.localID)?.contact.name == "New Name", "ours, on top")
+        let onIntercom = try #require(try await harness.listedContacts()[live])
+        #expect(onIntercom["name"]?.string == "Old Name" && onIntercom["phone"]?.string == "+15550100")
+        let conflicts = try harness.mirror.editConflicts()
+        #expect(
+            conflicts.map(\.fields) == [
+                [EditConflict.Field(field: .name, base: nil, mine: "New Name", theirs: "Old Name")]
+            ] && conflicts.first?.contactID == live, "\(conflicts)")
         let log = await harness.workspace.requestLog().map { "\($0.method) \($0.path)" }
         #expect(log.contains("POST /contacts/\(archived)/unarchive"))
         #expect(log.contains("PUT /contacts/\(live)"))
@@ -354,13 +363,17 @@ import Testing
         other.code = "parameter_invalid"
         #expect(OutboxFlush.conflictingContactID(other) == nil)
         let staged = try JSONValue(
-            jsonText: #"{"email":"A@x.io","name":"N","avatar":"https://x.io/a.png","custom_attributes":{"plan":"pro","seats":3}}"#
+            jsonText:
+                #"{"email":"A@x.io","name":"N","phone":"+15550100","avatar":"https://x.io/a.png","custom_attributes":{"plan":"pro","seats":3,"tier":"gold"}}"#
         )
         let current = try JSONValue(
             jsonText:
-                #"{"email":"a@x.io","name":"N","avatar":{"type":"avatar","image_url":"https://x.io/a.png"},"custom_attributes":{"plan":"pro","seats":2}}"#
+                #"{"email":"a@x.io","name":"N","phone":null,"avatar":{"type":"avatar","image_url":"https://x.io/a.png"},"custom_attributes":{"plan":"pro","seats":2}}"#
         )
-        #expect(OutboxFlush.fieldsToWrite(staged, over: current) == ["custom_attributes": .object(["seats": 3])])
+        // What Intercom lacks is written; what it holds another value for is not overwritten.
+        let (changes, disputed) = OutboxFlush.fieldsToWrite(staged, over: current)
+        #expect(changes == ["phone": "+15550100", "custom_attributes": .object(["tier": "gold"])])
+        #expect(disputed == [ContactMirror.FieldEdit(field: .customAttribute("seats"), base: nil, mine: 3, server: 2)])
     }
 }
 

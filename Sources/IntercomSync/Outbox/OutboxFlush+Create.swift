@@ -18,8 +18,12 @@ extension OutboxFlush {
             }
             do {
                 let adopted = try await adopt(existing, archived: error.message.lowercased().contains("archived"), entry: entry)
-                try await complete(entry, localID: localID, contactJSON: adopted)
-                run.update { $0.contactsAdopted += 1 }
+                try await mirror.completeAdoptedCreate(
+                    seq: entry.seq, localID: localID, contactJSON: adopted.contactJSON, disputed: adopted.disputed, now: now())
+                run.update {
+                    $0.contactsAdopted += 1
+                    if !adopted.disputed.isEmpty { $0.conflicts += 1 }
+                }
             } catch let error as IntercomError {
                 try await settleFailure(entry, error, in: run)
             }
@@ -40,39 +44,61 @@ extension OutboxFlush {
     }
 
     /// Takes over the contact Intercom already has: unarchives it if the 409 said archived,
-    /// fetches it, and writes the staged fields it lacks. A create
-    /// whose first answer was lost finds its own contact here and writes nothing.
-    private func adopt(_ id: String, archived: Bool, entry: OutboxEntry) async throws -> String {
+    /// fetches it, and writes the staged fields it lacks. A staged field it holds another value
+    /// for is a colleague's, or the contact's own history: it is not overwritten but answered as
+    /// disputed, for a conflict. A create whose first answer was lost finds its own contact
+    /// here and writes nothing.
+    private func adopt(_ id: String, archived: Bool, entry: OutboxEntry) async throws -> (
+        contactJSON: String, disputed: [ContactMirror.FieldEdit]
+    ) {
         let path = "/contacts/\(IntercomClient.pathComponent(id))"
         if archived {
             _ = try await client.sendJSON("POST", path + "/unarchive")
         }
         let current = try await client.sendJSON("GET", path)
         let staged = try JSONValue(jsonText: entry.payload)
-        let changes = Self.fieldsToWrite(staged, over: try JSONValue(jsonText: current.text))
-        guard !changes.isEmpty else { return current.text }
-        return try await client.sendJSON("PUT", path, json: JSONValue.object(changes).jsonText).text
+        let (changes, disputed) = Self.fieldsToWrite(staged, over: try JSONValue(jsonText: current.text))
+        guard !changes.isEmpty else { return (current.text, disputed) }
+        return (try await client.sendJSON("PUT", path, json: JSONValue.object(changes).jsonText).text, disputed)
     }
 
-    /// The staged fields whose value Intercom's contact does not have.
-    static func fieldsToWrite(_ staged: JSONValue, over current: JSONValue) -> [String: JSONValue] {
-        guard case .object(let fields) = staged else { return [:] }
+    /// The staged fields Intercom's contact lacks (absent, null or empty), to write, and those
+    /// it holds another value for, as edits with no base.
+    static func fieldsToWrite(_ staged: JSONValue, over current: JSONValue) -> (
+        changes: [String: JSONValue], disputed: [ContactMirror.FieldEdit]
+    ) {
+        guard case .object(let fields) = staged, case .object(let theirs) = current else { return ([:], []) }
         var changes: [String: JSONValue] = [:]
-        for (key, value) in fields {
-            switch key {
-            case "email":
-                if current[key]?.string?.lowercased() != value.string?.lowercased() { changes[key] = value }
-            case "avatar":
-                let url = current[key]?.string ?? current[key]?["image_url"]?.string
-                if url != value.string { changes[key] = value }
-            case "custom_attributes":
+        var disputed: [ContactMirror.FieldEdit] = []
+        func lacks(_ value: JSONValue?) -> Bool { value == nil || value == .null || value == .string("") }
+        for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
+            if key == "custom_attributes" {
                 guard case .object(let attributes) = value else { continue }
-                let differing = attributes.filter { current[key]?[$0.key] != $0.value }
-                if !differing.isEmpty { changes[key] = .object(differing) }
-            default:
-                if current[key] != value { changes[key] = value }
+                var missing: [String: JSONValue] = [:]
+                for (name, mine) in attributes.sorted(by: { $0.key < $1.key }) {
+                    let field = ContactField.customAttribute(name)
+                    let server = ContactMirror.serverValue(of: field, in: theirs)
+                    if lacks(server) {
+                        missing[name] = mine
+                    } else if server != mine {
+                        disputed.append(ContactMirror.FieldEdit(field: field, base: nil, mine: mine, server: server))
+                    }
+                }
+                if !missing.isEmpty { changes[key] = .object(missing) }
+                continue
+            }
+            guard let field = ContactField.standard.first(where: { $0.bodyKey == key }) else { continue }
+            let server = ContactMirror.serverValue(of: field, in: theirs)
+            let same =
+                field == .email
+                ? server?.string?.lowercased() == value.string?.lowercased() : server == value
+            if same { continue }
+            if lacks(server) {
+                changes[key] = value
+            } else {
+                disputed.append(ContactMirror.FieldEdit(field: field, base: nil, mine: value, server: server))
             }
         }
-        return changes
+        return (changes, disputed)
     }
 }

@@ -87,6 +87,39 @@ extension ContactMirror {
         }
     }
 
+    /// A create that found its contact already on Intercom (a 409 naming it) and took it
+    /// over: the local contact becomes that one, and each staged field Intercom holds another
+    /// value for (`disputed`: mine and theirs, no base, since the create had none) waits as a
+    /// conflict of a new update entry, shown with our value on top, for a person to choose. A
+    /// field the contact already has a pending edit of is left to that edit.
+    func completeAdoptedCreate(
+        seq: Int64, localID: String, contactJSON: String, disputed: [FieldEdit], now: Int
+    ) async throws {
+        try await writer.write { db in
+            let id = try Self.completeCreate(seq: seq, localID: localID, contactJSON: contactJSON, now: now, in: db)
+            var conflicts: [JSONValue] = []
+            for edit in disputed {
+                try db.execute(
+                    sql: """
+                        INSERT INTO contact_edits (contact_id, field, base, mine, server, edited_at)
+                        VALUES (?, ?, NULL, ?, ?, ?) ON CONFLICT (contact_id, field) DO NOTHING
+                        """, arguments: [id, edit.field.description, edit.mine.jsonText, edit.server?.jsonText, now])
+                guard db.changesCount > 0 else { continue }
+                conflicts.append(
+                    .object([
+                        "field": .string(edit.field.description), "base": .null, "mine": edit.mine,
+                        "theirs": edit.server ?? .null,
+                    ]))
+            }
+            guard !conflicts.isEmpty else { return }
+            let entry = try Self.insertEntry(.updateContact, contactID: id, dependsOn: nil, payload: "{}", now: now, in: db)
+            try db.execute(
+                sql: "UPDATE outbox SET state = 'conflict', payload = ?, remote_id = ? WHERE seq = ?",
+                arguments: [JSONValue.object(["conflicts": .array(conflicts)]).jsonText, id, entry])
+            try Self.reapplyEdits(to: [id], in: db)
+        }
+    }
+
     /// A tagging Intercom applied: the mirror's links follow, and the entry is sent.
     func completeTagging(seq: Int64, tagID: String?, name: String, contactID: String, untag: Bool, now: Int)
         async throws
