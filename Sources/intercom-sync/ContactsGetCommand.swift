@@ -45,7 +45,7 @@ struct ContactsGetCommand: AsyncParsableCommand {
 
     @Flag(
         help:
-            "Print {\"contact\": <Intercom's body>, \"mirror\": {state, etag, fetched_at, validated_at, source, age, tags, companies, segments, notes, notes_not_read, pending_edits}}."
+            "Print {\"contact\": <Intercom's body, your unsent edits on top>, \"mirror\": {state, etag, fetched_at, validated_at, source, age, tags, companies, segments, notes, notes_not_read, pending_edits}}."
     )
     var json = false
 
@@ -103,7 +103,8 @@ struct ContactsGetCommand: AsyncParsableCommand {
         } else {
             Output.line(ContactRenderer.details(stored, links: links, pendingEdits: edits))
             if let text = ContactRenderer.notes(notes) { Output.line(text) }
-            if let note = Self.note(answer, stored: stored) { Output.note(note) }
+            let entries = try await unconnected.outbox(ofContact: stored.id)
+            if let note = Self.note(answer, stored: stored, edited: !edits.isEmpty, entries: entries) { Output.note(note) }
         }
     }
 
@@ -117,16 +118,34 @@ struct ContactsGetCommand: AsyncParsableCommand {
         }
     }
 
-    static func note(_ answer: ContactAnswer, stored: StoredContact) -> String? {
+    /// What a person should know about the answer: where it came from, and what waits for the
+    /// contact in the outbox (`entries`) that the fields shown do not say.
+    static func note(_ answer: ContactAnswer, stored: StoredContact, edited: Bool, entries: [OutboxEntry]) -> String? {
         var notes: [String] = []
         if let merged = answer.mergedFrom { notes.append("\(merged) was merged into \(stored.id) in Intercom") }
-        if stored.state == .tombstoned { notes.append("this contact is gone from Intercom (deleted, archived or merged)") }
+        let waiting = entries.last {
+            [.archiveContact, .deleteContact].contains($0.kind) && [.pending, .inFlight].contains($0.state)
+        }
+        if let waiting {
+            let action = waiting.kind == .deleteContact ? "deleted" : "archived"
+            notes.append(
+                "this contact is to be \(action) (#\(waiting.seq), not sent yet): `intercom-sync outbox drop "
+                    + "\(waiting.seq)` undoes that")
+        } else if stored.state == .tombstoned {
+            notes.append("this contact is gone from Intercom (deleted, archived or merged)")
+        }
+        for entry in entries where entry.kind == .updateContact && entry.state == .failed {
+            notes.append(
+                "Intercom refused your edit (#\(entry.seq)): \(entry.lastError?.message ?? "no reason given"); "
+                    + "`intercom-sync outbox drop \(entry.seq)` brings back Intercom's values")
+        }
         switch answer.source {
         case .offline:
             let age = answer.age.map { "\(Self.duration($0)) old" } ?? "of unknown age"
             notes.append("\(answer.offlineReason ?? "Intercom could not be reached"); this answer is \(age)")
-        case .revalidated: notes.append("confirmed current by Intercom")
-        case .fetched: notes.append("fetched from Intercom")
+        case .revalidated:
+            notes.append("confirmed current by Intercom" + (edited ? ", but for your edits (under `edited`)" : ""))
+        case .fetched: notes.append("fetched from Intercom" + (edited ? ", with your edits (under `edited`) on top" : ""))
         case .mirror: break
         }
         return notes.isEmpty ? nil : notes.joined(separator: "\n")

@@ -82,7 +82,10 @@ struct ContactsQueryCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("attribute"),
-        help: ArgumentHelp("A custom attribute equal to a value; repeatable.", valueName: "name=value"))
+        help: ArgumentHelp(
+            "A custom attribute equal to a value; repeatable. Numbers, true/false and null match those JSON types; "
+                + "quote a value to match text that reads as one (--attribute 'seats=\"3\"', as `contacts update "
+                + "--attribute` stores text).", valueName: "name=value"))
     var attributes: [String] = []
 
     @Option(

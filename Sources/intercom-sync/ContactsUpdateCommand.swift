@@ -69,7 +69,7 @@ struct ContactsUpdateCommand: AsyncParsableCommand {
             "Clear a field (repeatable): name, phone, avatar, external_id or owner_id.", valueName: "field"))
     var clear: [String] = []
 
-    @Flag(help: "Print {\"contact\", \"seq\", \"folded_into\", \"pending_fields\"} as JSON.")
+    @Flag(help: "Print {\"contact\", \"seq\", \"folded_into\", \"pending_fields\", \"in_conflict\"} as JSON.")
     var json = false
 
     func validate() throws {
@@ -106,6 +106,12 @@ struct ContactsUpdateCommand: AsyncParsableCommand {
             guard let value = try? JSONValue(jsonText: text), !value.isContainer else {
                 throw ValidationError("--attribute-json \(pair): the value must be a JSON number, boolean, string or null")
             }
+            // A whole number past 64 bits would be stored rounded, as a double.
+            if case .double = value, text.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "-") }) {
+                throw ValidationError(
+                    "--attribute-json \(pair): \(text) is too large for a whole number (at most 19 digits); "
+                        + "quote it to store it as text")
+            }
             try put(.customAttribute(key), value, "--attribute-json")
         }
         for key in unsetAttributes { try put(.customAttribute(key), .null, "--unset-attribute") }
@@ -121,16 +127,32 @@ struct ContactsUpdateCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let staged = try await mirror.facade(.existing).stageEdit(try patch(), to: contact)
+        let facade = try await mirror.facade(.existing)
+        let staged = try await facade.stageEdit(try patch(), to: contact)
+        // A field in conflict waits for `outbox resolve`, whatever it is edited to.
+        let conflicts = try await facade.conflicts().filter { $0.contactID == staged.contactID }
         if json {
             Output.data(
                 JSONValue.object([
                     "contact": .string(staged.contactID), "seq": staged.seq.map { .int($0) } ?? .null,
                     "folded_into": staged.foldedInto.map { .int($0) } ?? .null,
                     "pending_fields": .array(staged.pendingFields.map { .string($0.description) }),
+                    "in_conflict": .array(
+                        conflicts.flatMap { conflict in
+                            conflict.fields.map {
+                                .object(["seq": .int(conflict.seq), "field": .string($0.field.description)])
+                            }
+                        }),
                 ]).jsonText)
             return
         }
+        for conflict in conflicts {
+            let fields = conflict.fields.map(\.field.description).joined(separator: ", ")
+            Output.line(
+                "\(fields) of \(staged.contactID) stays in conflict (#\(conflict.seq)) with this value as yours: "
+                    + "`intercom-sync outbox resolve \(conflict.seq) --keep mine` sends it")
+        }
+        if staged.seq == nil, staged.foldedInto == nil, !conflicts.isEmpty { return }
         if let create = staged.foldedInto {
             Output.line("updated \(staged.contactID) in its create (#\(create)), which `intercom-sync outbox flush` sends")
         } else if let seq = staged.seq {

@@ -69,8 +69,26 @@ struct OutboxListCommand: AsyncParsableCommand {
         if imported > 0 {
             Output.note("\(imported) imported contacts wait to be pushed too: the next flush queues their creates")
         }
+        // An update entry stands for its contact's edits, which the mirror keeps by field.
+        var edited: [Int64: [PendingEdit]] = [:]
+        for entry in entries where entry.kind == .updateContact && [.pending, .inFlight, .failed].contains(entry.state) {
+            edited[entry.seq] = try await store.pendingEdits(ofContact: entry.contactID ?? "")
+        }
         if json {
-            Output.data(JSONValue.array(entries.map(OutboxRendering.json)).jsonText)
+            Output.data(
+                JSONValue.array(
+                    entries.map { entry in
+                        var fields = OutboxRendering.json(entry)
+                        if let edits = edited[entry.seq], case .object(var object) = fields {
+                            object["pending_edits"] = .array(
+                                edits.map {
+                                    .object(["field": .string($0.field.description), "base": $0.base ?? .null, "mine": $0.mine])
+                                })
+                            fields = .object(object)
+                        }
+                        return fields
+                    }
+                ).jsonText)
             return
         }
         guard !entries.isEmpty else {
@@ -78,29 +96,32 @@ struct OutboxListCommand: AsyncParsableCommand {
             Output.line(state.isEmpty ? "the outbox is empty" : "no entries in that state")
             return
         }
-        Output.line(OutboxRendering.table(entries))
+        Output.line(OutboxRendering.table(entries, edited: edited))
     }
 }
 
 struct OutboxFlushCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flush",
-        abstract: "Send what the outbox holds: creates first, then messages.",
+        abstract: "Send what the outbox holds, in order: creates, edits, taggings, messages, notes, then archives and deletes.",
         discussion: """
             Each entry is marked in_flight (committed) before its request goes out. Creates are \
-            retried on any transient failure and adopt an existing contact on 409; messages are \
-            retried only when Intercom certainly did not get them (unreachable, 429), and end \
-            unknown otherwise. A failed create blocks only the messages that wait for it. A 401 \
-            stops the flush. Requests are paced by Intercom's rate-limit headers. One sync or \
-            flush runs at a time per mirror.
+            retried on any transient failure and adopt an existing contact on 409 (writing only \
+            the fields it lacks: a field it holds another value for waits as a conflict). Edits \
+            read the contact first and merge field by field; a field a colleague changed too \
+            waits as a conflict. Messages and notes are retried only when Intercom certainly did \
+            not get them (unreachable, 429), and end unknown otherwise. Taggings, edits, \
+            archives and deletes may be sent again without harm. A failed create blocks only the \
+            entries that wait for it. A 401 stops the flush. Requests are paced by Intercom's \
+            rate-limit headers. One sync or flush runs at a time per mirror.
 
             When Intercom cannot be reached (the host refuses connections after the retries, or \
             three requests in a row get no answer), the flush stops at once and keeps every \
             entry it has not sent for the next flush. A server that accepts connections but \
             never answers costs two --timeout periods a request (about a minute by default).
 
-            Exit status: 0 all is sent or still queued; 3 some entries are failed, unknown or in conflict \
-            (see `outbox list`); 4 Intercom could not be reached: the entries not sent are \
+            Exit status: 0 all is sent, superseded or still queued; 3 some entries are failed, \
+            unknown or in conflict, from this flush or an earlier one (see `outbox list`); 4 Intercom could not be reached: the entries not sent are \
             kept; 5 another sync, import or flush holds the mirror; 1 the flush could not go on \
             (the token was refused, the mirror cannot be written).
 
@@ -231,10 +252,13 @@ struct OutboxResolveCommand: AsyncParsableCommand {
         }
         switch keep {
         case .mine:
-            Output.line(
-                "kept yours: #\(staged.seq.map(String.init) ?? "?") sends "
-                    + staged.pendingFields.map(\.description).joined(separator: ", ")
-                    + " of \(staged.contactID) at the next `intercom-sync outbox flush`")
+            if let queued = staged.seq {
+                Output.line(
+                    "kept yours: #\(queued) sends " + staged.pendingFields.map(\.description).joined(separator: ", ")
+                        + " of \(staged.contactID) at the next `intercom-sync outbox flush`")
+            } else {
+                Output.line("kept yours: \(staged.contactID) already shows it, and nothing is left to send")
+            }
         case .theirs:
             Output.line("kept Intercom's value: the mirror shows it for \(staged.contactID)")
         }
@@ -339,7 +363,8 @@ enum OutboxRendering {
         return .object(fields)
     }
 
-    static func table(_ entries: [OutboxEntry]) -> String {
+    /// `edited`: the fields each update entry stands for, shown in its last column.
+    static func table(_ entries: [OutboxEntry], edited: [Int64: [PendingEdit]] = [:]) -> String {
         var rows = [["SEQ", "KIND", "STATE", "TRIES", "CONTACT", "REMOTE ID", "LAST ERROR"]]
         let sent = Set(entries.filter { $0.state == .sent }.map(\.seq))
         for entry in entries {
@@ -351,6 +376,10 @@ enum OutboxRendering {
             }
             if entry.state == .conflict {
                 error = conflictText(entry)
+            }
+            if let edits = edited[entry.seq], !edits.isEmpty {
+                let fields = "edits " + edits.map(\.field.description).joined(separator: ", ")
+                error = [fields, error].filter { !$0.isEmpty }.joined(separator: "; ")
             }
             if let dependency = entry.dependsOn, entry.state == .pending, !sent.contains(dependency) {
                 error = ["waits for #\(dependency)", error].filter { !$0.isEmpty }.joined(separator: "; ")

@@ -37,6 +37,10 @@ import Testing
         let pending = try #require((markedJSON["mirror"] as? [String: Any])?["pending_edits"] as? [[String: Any]])
         #expect(pending.map { $0["field"] as? String } == ["custom_attributes.plan", "name"])
         #expect(pending.first { $0["field"] as? String == "name" }?["base"] as? String == baseName)
+        let listed = try CLI.run(["outbox", "list"] + db).stdout
+        #expect(listed.contains("edits custom_attributes.plan, name"), "\(listed)")
+        let listedJSON = try CLI.run(["outbox", "list", "--json"] + db).stdout
+        #expect(listedJSON.contains(#""pending_edits":[{"#), "\(listedJSON)")
         let table = try CLI.run(["contacts", "query"] + db).stdout.split(separator: "\n")
         #expect(table.filter { $0.hasSuffix("synced, edited") }.count == 2, "\(table)")
         #expect(table.first { $0.hasPrefix(ids[0]) }?.hasSuffix("synced, edited") == true, "\(table)")
@@ -76,6 +80,41 @@ import Testing
         #expect(onIntercom.first { $0["id"]?.string == ids[1] }?["phone"] == "+15550177")
         let status = try CLI.run(["status", "--json"] + db)
         #expect(status.stdout.contains(#""conflict":0"#), "\(status.stdout)")
+    }
+
+    /// What waits for a contact is said where a person looks: an archive not sent yet and an
+    /// edit Intercom refused by `contacts get`; edits a delete won over end superseded, which
+    /// needs no one, so the flushes after it exit 0.
+    @Test func pendingArchivesRefusedEditsAndSupersededEditsAreToldApart() async throws {
+        let (simulator, workspace, token) = try await OutboxCommandTests.synced(contacts: 3)
+        defer { Task { await simulator.stop() } }
+        let db = ["--db", workspace.db]
+        let ids = await simulator.workspace.contactIDs()
+        let flush = SyncCommandTests.arguments(["outbox", "flush"], db: workspace.db, simulator: simulator)
+
+        #expect(try CLI.run(["contacts", "update", ids[0], "--name", "Doomed"] + db).status == 0)
+        #expect(try CLI.run(["contacts", "delete", ids[0]] + db).status == 0)
+        #expect(try CLI.run(["contacts", "archive", ids[1]] + db).status == 0)
+        let archived = try CLI.run(["contacts", "get", ids[1], "--offline"] + db)
+        #expect(archived.stderr.contains("is to be archived (#") && archived.stderr.contains("outbox drop"), "\(archived.stderr)")
+
+        #expect(try CLI.run(["contacts", "update", ids[2], "--email", "taken@example.com"] + db).status == 0)
+        _ = try await simulator.workspace.create(fieldsJSON: #"{"email":"taken@example.com"}"#)
+        let first = try await CLI.runOffPool(flush, environment: token)
+        #expect(first.status == 3, "the refused edit needs a person: \(first.stderr)")
+        let refused = try CLI.run(["contacts", "get", ids[2], "--offline"] + db)
+        #expect(refused.stderr.contains("Intercom refused your edit (#"), "\(refused.stderr)")
+        #expect(refused.stdout.contains("edited        email"), "\(refused.stdout)")
+        let superseded = try CLI.run(["outbox", "list", "--state", "superseded"] + db)
+        #expect(superseded.stdout.contains("superseded") && superseded.stdout.contains(ids[0]), "\(superseded.stdout)")
+
+        let failed = try #require(
+            try ContactMirror.open(at: workspace.db, mode: .existing).outboxEntries(states: [.failed]).first?.seq)
+        #expect(try CLI.run(["outbox", "drop", String(failed)] + db).status == 0)
+        let again = try await CLI.runOffPool(flush, environment: token)
+        #expect(again.status == 0, "nothing needs a person: \(again.stderr)")
+        let status = try CLI.run(["status", "--json"] + db)
+        #expect(status.stdout.contains(#""superseded":1"#), "\(status.stdout)")
     }
 
     /// `contacts get` shows a contact's notes: a colleague's, read by a refresh and shown as
@@ -175,7 +214,10 @@ import Testing
         #expect(again.status == 0, "\(again.stderr)")
         now = try await intercom()
         for (index, id) in ids.enumerated() { #expect(now[id]?["name"]?.string == "Offline \(index)", "\(id)") }
-        #expect(try mirror.outboxEntries().allSatisfy { $0.state == .sent })
+        #expect(
+            try mirror.outboxEntries().allSatisfy {
+                $0.state == .sent || ($0.state == .superseded && $0.lastError?.code == "resolved")
+            })
     }
 
     /// Kill -9 of flushes of edits at random moments, with lost answers and 5xx on: each edit

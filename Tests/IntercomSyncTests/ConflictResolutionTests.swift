@@ -49,6 +49,12 @@ import Testing
         #expect(try await mirror.contact(id: ids[1])?.contact.name == "Theirs \(ids[1])")
         #expect(try await mirror.conflicts().isEmpty)
         await #expect(throws: OutboxError.self) { try await mirror.resolve(seq: conflicts[0].seq, keep: .mine) }
+        // Settled, not sent: the entries say how, and need no one.
+        let settled = try await mirror.outbox(states: [.superseded])
+        #expect(settled.map(\.seq) == conflicts.map(\.seq))
+        #expect(settled[0].lastError?.message == "settled by keeping yours, which entry #\(kept.seq!) sends")
+        #expect(settled[1].lastError?.message == "settled by keeping Intercom's value")
+        #expect(try await mirror.status().outbox.needingAttention == 0)
 
         let second = try await mirror.flush()
         #expect(second.contactsUpdated == 1 && second.conflicts == 0, "\(second)")

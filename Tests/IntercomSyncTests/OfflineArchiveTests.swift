@@ -42,6 +42,25 @@ import Testing
         #expect(await harness.workspace.archivedIDs().isEmpty)
     }
 
+    /// An unarchive of a contact a pull tombstoned, which Intercom deleted rather than
+    /// archived, fails with why and leaves the contact hidden.
+    @Test func anUnarchiveOfADeletedContactFailsAndKeepsItHidden() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 2)
+        defer { Task { await harness.stop() } }
+        try await harness.sync.run(.full)
+        let id = try #require(try await harness.workspace.contactIDs().first)
+        try await harness.workspace.delete(id: id)
+        try await harness.mirror.tombstone(id: id, at: harness.now)
+        let staged = try harness.mirror.stageArchive(contact: id, archive: false, now: harness.now)
+        #expect(try harness.mirror.contact(id: id)?.state == .synced, "shown again at once")
+        let summary = try await harness.flush()
+        #expect(summary.failed == 1 && summary.contactsArchived == 0, "\(summary)")
+        let seq = try #require(staged.seq)
+        let entry = try #require(try harness.mirror.outboxEntry(seq: seq))
+        #expect(entry.state == .failed && entry.lastError?.message.contains("gone from Intercom") == true)
+        #expect(try harness.mirror.contact(id: id)?.state == .tombstoned)
+    }
+
     @Test func anUnarchiveTakesBackAnArchiveNotSentYet() async throws {
         let mirror = try ContactMirror.inMemory()
         _ = try mirror.upsertPage(

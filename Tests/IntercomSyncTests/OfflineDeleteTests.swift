@@ -20,7 +20,7 @@ import Testing
         #expect(try harness.mirror.contacts(matching: ContactQuery()).contacts.map(\.id).contains(ids[0]) == false)
         #expect(try harness.mirror.contact(id: ids[0])?.state == .tombstoned)
         let dropped = try #require(try harness.mirror.outboxEntry(seq: edit.seq!))
-        #expect(dropped.state == .failed && dropped.lastError?.code == "superseded_by_delete")
+        #expect(dropped.state == .superseded && dropped.lastError?.code == "superseded_by_delete")
         #expect(try harness.mirror.pendingEdits(of: ids[0]).map(\.field) == [.name], "kept until the delete is sent")
 
         // A pull while the delete waits (its pages fetched after the delete) leaves the contact deleted.

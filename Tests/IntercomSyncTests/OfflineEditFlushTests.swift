@@ -160,4 +160,29 @@ import Testing
         _ = try await harness.flush()
         #expect(try await harness.listedContacts()[id]?["name"] == "Mine B")
     }
+
+    /// A field in conflict edited to Intercom's value is in conflict no more: the entry is
+    /// settled, and nothing is sent.
+    @Test func editingAConflictToIntercomsValueSettlesIt() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 2)
+        defer { Task { await harness.stop() } }
+        try await harness.sync.run(.full)
+        let id = try #require(try await harness.workspace.contactIDs().first)
+        try harness.mirror.stageEdit(ContactPatch([.name: "Mine", .phone: "+15550111"]), to: id, now: 1)
+        try await harness.workspace.edit(id: id, fieldsJSON: #"{"name":"Theirs","phone":"+15550222"}"#)
+        _ = try await harness.flush()
+        let conflict = try #require(try harness.mirror.editConflicts().first)
+        #expect(conflict.fields.map(\.field) == [.name, .phone])
+        _ = try harness.mirror.stageEdit(ContactPatch([.name: "Theirs"]), to: id, now: 2)
+        #expect(try harness.mirror.editConflicts().first?.fields.map(\.field) == [.phone], "the name agrees now")
+        _ = try harness.mirror.stageEdit(ContactPatch([.phone: "+15550222"]), to: id, now: 3)
+        #expect(try harness.mirror.editConflicts().isEmpty)
+        let entry = try #require(try harness.mirror.outboxEntry(seq: conflict.seq))
+        #expect(entry.state == .superseded && entry.lastError?.code == "resolved")
+        #expect(try harness.mirror.pendingEdits(of: id).isEmpty)
+        let requests = await harness.workspace.requestLog().count
+        let summary = try await harness.flush()
+        #expect(summary.queued == 0 && !summary.needsAttention, "\(summary)")
+        #expect(await harness.workspace.requestLog().count == requests)
+    }
 }

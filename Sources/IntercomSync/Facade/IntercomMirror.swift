@@ -310,6 +310,13 @@ public final class IntercomMirror: Sendable {
         }
     }
 
+    /// The outbox entries of one contact (by Intercom or local id), in queue order: what waits
+    /// for it, and what became of what was staged for it.
+    public func outbox(ofContact id: String) async throws -> [OutboxEntry] {
+        let store = self.store
+        return try await WorkExecutor.shared.run { try store.outboxEntries(ofContact: id) }
+    }
+
     /// Which of these contacts (by Intercom or local id) have edits that have not reached
     /// Intercom yet: for marking them in a list.
     public func editedContactIDs(among ids: [String]) async throws -> Set<String> {

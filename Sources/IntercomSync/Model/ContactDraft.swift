@@ -184,7 +184,9 @@ public struct ContactDraft: Sendable, Equatable {
             return "\"\(phone)\" may hold only digits after the +, grouped by spaces, dots, dashes or parentheses"
         }
         let digits = rest.filter(\.isNumber).count
-        if !(7...15).contains(digits) { return "\"\(phone)\" has \(digits) digits; a phone number has 7 to 15" }
+        if !(7...15).contains(digits) {
+            return "\"\(phone)\" has \(digits) digit\(digits == 1 ? "" : "s"); a phone number has 7 to 15"
+        }
         return nil
     }
 

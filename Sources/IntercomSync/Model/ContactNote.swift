@@ -11,8 +11,9 @@ public struct ContactNote: Sendable, Equatable {
     public var authorName: String?
     /// When Intercom took it (Unix seconds), or when it was staged.
     public var createdAt: Int
-    /// The outbox entry that sends it, while it is not sent yet (pending, in flight, unknown
-    /// or failed).
+    /// The outbox entry that sends it, while the mirror has not read it back from Intercom:
+    /// not sent yet (pending, in flight, unknown or failed), or sent with an answer that could
+    /// not be read.
     public var outboxSeq: Int64?
     /// That entry's state.
     public var outboxState: OutboxState?
@@ -33,7 +34,7 @@ public struct ContactNote: Sendable, Equatable {
 
 /// A contact's notes as the mirror knows them.
 public struct ContactNotes: Sendable, Equatable {
-    /// The notes written offline and not sent yet, oldest first, then those Intercom holds
+    /// The notes written offline and not read back from Intercom yet, oldest first, then those Intercom holds
     /// that the mirror has read, newest first.
     public var notes: [ContactNote]
     /// How many notes the contact has on Intercom, as its stored version says; nil when that

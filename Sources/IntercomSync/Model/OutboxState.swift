@@ -8,4 +8,9 @@ public enum OutboxState: String, Sendable, Codable, CaseIterable {
     /// An edit that met a change of the same field on Intercom: the rest of the contact's
     /// edits were sent, and this one waits for a person to keep theirs or ours.
     case conflict
+    /// Ended without a request of its own, and needs nothing more: a delete of the contact
+    /// won over its edits, or a person settled its conflict (keeping Intercom's value, or
+    /// keeping ours, which a newer entry then sends), or its edits were set back to Intercom's
+    /// values. `lastError` says which.
+    case superseded
 }

@@ -57,7 +57,7 @@ extension ContactMirror {
                     """, arguments: [target.id])
             for entry in dropped {
                 try Self.settle(
-                    seq: entry, state: .failed,
+                    seq: entry, state: .superseded,
                     error: OutboxEntry.Failure(
                         status: nil, code: "superseded_by_delete",
                         message: "dropped: the contact is to be deleted (entry #\(seq)), which wins over its edits",
@@ -143,7 +143,7 @@ extension ContactMirror {
     }
 
     /// A dropped delete or archive: the contact shows again, until the next pull says how
-    /// Intercom has it, and the edits the delete had failed are queued again.
+    /// Intercom has it, and the edits the delete had superseded are queued again.
     static func undoDelete(of contactID: String, now: Int, in db: Database) throws {
         try db.execute(
             sql: "UPDATE contacts SET state = 'synced' WHERE id = ? AND state = 'tombstoned'", arguments: [contactID])
@@ -151,7 +151,7 @@ extension ContactMirror {
             sql: """
                 UPDATE outbox SET state = 'pending', next_attempt_at = NULL, last_error_status = NULL,
                     last_error_code = NULL, last_error_message = NULL, last_error_request_id = NULL, updated_at = ?
-                WHERE contact_id = ? AND kind = 'update_contact' AND state = 'failed'
+                WHERE contact_id = ? AND kind = 'update_contact' AND state = 'superseded'
                     AND last_error_code = 'superseded_by_delete'
                 """, arguments: [now, contactID])
     }

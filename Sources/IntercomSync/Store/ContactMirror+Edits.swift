@@ -104,7 +104,9 @@ extension ContactMirror {
             // A field in conflict stays there, with this edit as its "mine": it waits for a
             // person's choice, not for the next flush.
             let inConflict = try Self.fieldsInConflict(of: target.id, in: db)
-            if !inConflict.isEmpty { try Self.renewConflicts(of: target.id, with: pending, in: db) }
+            if !inConflict.isEmpty {
+                try Self.renewConflicts(of: target.id, with: pending, restored: restored.map(\.field), now: now, in: db)
+            }
             let toSend = pending.filter { !inConflict.contains($0.field) }
             let seq = try Self.queueUpdate(of: target.id, needed: !toSend.isEmpty, now: now, in: db)
             return StagedEdit(contactID: target.id, seq: seq, pendingFields: toSend.map(\.field))
@@ -424,13 +426,14 @@ extension ContactMirror {
         }
     }
 
-    /// An update whose contact is gone from Intercom (404, or 410 merged away): the contact is
-    /// tombstoned, its edits forgotten, and the entry fails with why.
+    /// An update or unarchive whose contact is gone from Intercom (404, or 410 merged away): the
+    /// contact is tombstoned, its edits forgotten, and the entry fails with why.
     func failUpdateOfGoneContact(seq: Int64, contactID: String, failure: OutboxEntry.Failure, now: Int) async throws {
         try await writer.write { db in
             try db.execute(sql: "DELETE FROM contact_edits WHERE contact_id = ?", arguments: [contactID])
-            try Self.tombstone(id: contactID, at: now, in: db)
+            // Settled first: a tombstone spares a contact whose unarchive is still under way.
             try Self.settle(seq: seq, state: .failed, error: failure, now: now, in: db)
+            try Self.tombstone(id: contactID, at: now, in: db)
         }
     }
 }
@@ -474,14 +477,26 @@ extension ContactMirror {
     }
 
     /// Writes `edits` as the "mine" of the contact's fields in conflict.
-    static func renewConflicts(of contactID: String, with edits: [FieldEdit], in db: Database) throws {
+    /// A field edited back to Intercom's value (`restored`) is in conflict no more, and an
+    /// entry left with no conflict is settled.
+    static func renewConflicts(
+        of contactID: String, with edits: [FieldEdit], restored: [ContactField], now: Int, in db: Database
+    ) throws {
         let rows = try Row.fetchAll(
             db, sql: "SELECT seq, payload FROM outbox WHERE state = 'conflict' AND contact_id = ?", arguments: [contactID])
         for row in rows {
-            let conflicts = conflictFields(row[1] ?? "{}").map { conflict in
+            let conflicts = conflictFields(row[1] ?? "{}").filter { !restored.contains($0.field) }.map { conflict in
                 var renewed = conflict
                 if let edit = edits.first(where: { $0.field == conflict.field }) { renewed.mine = edit.mine }
                 return renewed
+            }
+            guard !conflicts.isEmpty else {
+                try settle(
+                    seq: row[0], state: .superseded,
+                    error: OutboxEntry.Failure(
+                        status: nil, code: "resolved", message: "settled: your edit was set back to Intercom's value",
+                        requestID: nil), now: now, in: db)
+                continue
             }
             try db.execute(
                 sql: "UPDATE outbox SET payload = ? WHERE seq = ?",
@@ -555,17 +570,24 @@ extension ContactMirror {
                 }
             }
             let left = conflicts.filter { remaining in !chosen.contains { $0.field == remaining.field } }
+            let pending = try Self.edits(of: contactID, in: db).filter { edit in
+                !left.contains { $0.field == edit.field }
+            }
+            let queued = try Self.queueUpdate(of: contactID, needed: !pending.isEmpty, now: now, in: db)
             if left.isEmpty {
-                try Self.settle(seq: seq, state: .sent, remoteID: contactID, now: now, in: db)
+                let outcome =
+                    choice == .mine
+                    ? "settled by keeping yours" + (queued.map { ", which entry #\($0) sends" } ?? "")
+                    : "settled by keeping Intercom's value"
+                try Self.settle(
+                    seq: seq, state: .superseded,
+                    error: OutboxEntry.Failure(status: nil, code: "resolved", message: outcome, requestID: nil),
+                    remoteID: contactID, now: now, in: db)
             } else {
                 try db.execute(
                     sql: "UPDATE outbox SET payload = ?, updated_at = ? WHERE seq = ?",
                     arguments: [Self.conflictPayload(left).jsonText, now, seq])
             }
-            let pending = try Self.edits(of: contactID, in: db).filter { edit in
-                !left.contains { $0.field == edit.field }
-            }
-            let queued = try Self.queueUpdate(of: contactID, needed: !pending.isEmpty, now: now, in: db)
             return StagedEdit(contactID: contactID, seq: queued, pendingFields: pending.map(\.field))
         }
     }

@@ -112,8 +112,9 @@ extension ContactMirror {
             authorName: author?["name"]?.string, createdAt: note["created_at"]?.int ?? 0)
     }
 
-    /// A contact's notes (by Intercom or local id): those written offline and not sent, oldest
-    /// first, then those read from Intercom, newest first, with the count its stored version
+    /// A contact's notes (by Intercom or local id): those written offline and not sent (or sent
+    /// but not read back, when Intercom's answer could not be read), oldest first, then those
+    /// read from Intercom, newest first, with the count its stored version
     /// gives. Reads the mirror alone.
     package func notes(ofContact contactID: String) throws -> ContactNotes {
         try poolRead { db in
@@ -123,8 +124,9 @@ extension ContactMirror {
                 db,
                 sql: """
                     SELECT seq, state, payload, created_at FROM outbox
-                    WHERE kind = 'add_note' AND state != 'sent'
+                    WHERE kind = 'add_note'
                         AND (contact_id = ?1 OR contact_id IN (SELECT alias FROM contact_aliases WHERE id = ?1))
+                        AND (state != 'sent' OR remote_id IS NULL OR remote_id NOT IN (SELECT id FROM contact_notes))
                     ORDER BY seq
                     """, arguments: [id])
             for row in staged {

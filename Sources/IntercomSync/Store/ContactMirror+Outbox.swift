@@ -312,6 +312,20 @@ extension ContactMirror {
         }
     }
 
+    /// The entries of one contact (by Intercom or local id), in queue order.
+    package func outboxEntries(ofContact contactID: String) throws -> [OutboxEntry] {
+        try writer.read { db in
+            let id = try Self.resolve(id: contactID, in: db)
+            return try OutboxEntry.fetchAll(
+                db,
+                sql: """
+                    SELECT \(OutboxEntry.columns) FROM outbox
+                    WHERE contact_id = ?1 OR contact_id IN (SELECT alias FROM contact_aliases WHERE id = ?1)
+                    ORDER BY seq
+                    """, arguments: [id])
+        }
+    }
+
     /// How many entries are in `states`.
     package func outboxCount(states: Set<OutboxState> = Set(OutboxState.allCases)) throws -> Int {
         try writer.read { db in
@@ -348,6 +362,10 @@ extension ContactMirror {
             case .conflict:
                 throw OutboxError(
                     .wrongState, "entry #\(seq) is in conflict: choose which value to keep with `outbox resolve`")
+            case .superseded:
+                throw OutboxError(
+                    .wrongState,
+                    "entry #\(seq) needs nothing more (\(entry.lastError?.message ?? "superseded")): there is nothing to retry")
             case .pending, .failed, .unknown:
                 try db.execute(
                     sql: "UPDATE outbox SET state = 'pending', next_attempt_at = NULL, updated_at = ? WHERE seq = ?",

@@ -398,7 +398,7 @@ enum MirrorSchema {
                     ],
                     states: ["pending", "in_flight", "sent", "failed", "unknown", "conflict"]))
         }
-        migrator.registerMigration("v16: contact notes") { db in
+        migrator.registerMigration("v16: contact notes, superseded entries") { db in
             // The notes the mirror has read from Intercom (`GET /contacts/{id}/notes`, or the
             // answer to a note it sent), by contact. A contact's body only lists their ids.
             try db.execute(
@@ -412,6 +412,20 @@ enum MirrorSchema {
                         created_at INTEGER NOT NULL
                     ) WITHOUT ROWID;
                     CREATE INDEX contact_notes_by_contact ON contact_notes (contact_id, created_at);
+                    """)
+            // An entry that ended without being sent, and needs no one (`superseded`), is told
+            // apart from a sent one and from a failed one.
+            try db.execute(
+                sql: widenedOutbox(
+                    kinds: [
+                        "create_contact", "send_message", "tag_contact", "untag_contact", "update_contact",
+                        "archive_contact", "unarchive_contact", "delete_contact", "add_note",
+                    ],
+                    states: ["pending", "in_flight", "sent", "failed", "unknown", "conflict", "superseded"]))
+            try db.execute(
+                sql: """
+                    UPDATE outbox SET state = 'superseded'
+                    WHERE state = 'failed' AND last_error_code = 'superseded_by_delete'
                     """)
         }
         return migrator

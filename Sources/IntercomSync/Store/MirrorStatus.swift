@@ -110,13 +110,16 @@ public struct OutboxCounts: Sendable, Equatable, Codable {
     public var unknown: Int
     /// Edits that met a change of the same field on Intercom: they need a person.
     public var conflict: Int
+    /// Ended without being sent, needing nothing: a delete won over them, or a person
+    /// settled their conflict.
+    public var superseded: Int
     /// Of `pending`, the imported contacts whose create entries are not written yet: the next
     /// flush writes them, a page at a time, as it pushes them.
     public var importsWaiting: Int
 
     public init(
         pending: Int = 0, inFlight: Int = 0, sent: Int = 0, failed: Int = 0, unknown: Int = 0, conflict: Int = 0,
-        importsWaiting: Int = 0
+        superseded: Int = 0, importsWaiting: Int = 0
     ) {
         self.pending = pending
         self.inFlight = inFlight
@@ -124,6 +127,7 @@ public struct OutboxCounts: Sendable, Equatable, Codable {
         self.failed = failed
         self.unknown = unknown
         self.conflict = conflict
+        self.superseded = superseded
         self.importsWaiting = importsWaiting
     }
 
@@ -141,6 +145,7 @@ public struct OutboxCounts: Sendable, Equatable, Codable {
         case .failed: failed
         case .unknown: unknown
         case .conflict: conflict
+        case .superseded: superseded
         }
     }
 
@@ -148,7 +153,7 @@ public struct OutboxCounts: Sendable, Equatable, Codable {
     public var needingAttention: Int { failed + unknown + conflict }
 
     enum CodingKeys: String, CodingKey {
-        case pending, sent, failed, unknown, conflict
+        case pending, sent, failed, unknown, conflict, superseded
         case inFlight = "in_flight"
         case importsWaiting = "imports_waiting"
     }
@@ -182,6 +187,7 @@ extension ContactMirror {
                 case .failed: outbox.failed = count
                 case .unknown: outbox.unknown = count
                 case .conflict: outbox.conflict = count
+                case .superseded: outbox.superseded = count
                 case nil: break
                 }
             }
