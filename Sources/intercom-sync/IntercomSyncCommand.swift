@@ -11,9 +11,10 @@ struct IntercomSyncCommand: AsyncParsableCommand {
             intercom-sync keeps a local SQLite mirror of your Intercom contacts, so you can query \
             them without a network, and stages new contacts and messages in an outbox that \
             `outbox flush` sends exactly once. Exit codes: 0 ok, 1 failure, 2 usage error or \
-            invalid input, 3 a flush left failed or unknown entries (or an import rejected rows), \
-            4 Intercom could not be reached, kept rate-limiting, or kept a walk from moving \
-            forward (nothing is lost: run the command again later), 5 \
+            invalid input, 3 a flush left failed, unknown or conflicting entries (or an import \
+            rejected rows), 4 Intercom could not be reached, kept rate-limiting, kept answering \
+            with server errors, or kept a walk from moving forward (nothing is lost: run the \
+            command again later), 5 \
             the mirror is busy with another sync, import or flush.
 
             Examples:
@@ -72,6 +73,9 @@ struct IntercomSyncCommand: AsyncParsableCommand {
             Foundation.exit(2)
         case let error as IntercomError where error.isNoAnswer:
             Output.note("error: Intercom could not be reached: \(Advice.explained(error))")
+            Foundation.exit(4)
+        case let error as IntercomError where error.kind == .transient && (error.status ?? 0) >= 500:
+            Output.note("error: Intercom kept answering with server errors: \(Advice.explained(error))")
             Foundation.exit(4)
         case let error as IntercomError where error.isRateLimited:
             Output.note("error: Intercom kept answering 429 (rate limited): \(Advice.explained(error))")

@@ -56,6 +56,24 @@ import Testing
         #expect(list.stdout.contains("\"state\":\"pending\"") && !list.stdout.contains("\"state\":\"unknown\""))
     }
 
+    /// An Intercom that answers every request with a 5xx, past the retries: exit 4, run again
+    /// later, and the staged edit waits.
+    @Test func aFlushMeetingOnlyServerErrorsExitsFourAndKeepsEverything() async throws {
+        let (simulator, workspace, token) = try await OutboxCommandTests.synced(contacts: 2)
+        defer { Task { await simulator.stop() } }
+        let id = await simulator.workspace.contactIDs()[0]
+        #expect(try CLI.run(["contacts", "update", id, "--name", "Kept", "--db", workspace.db]).status == 0)
+        var faults = FaultPlan()
+        faults.serverErrorRate = 1
+        await simulator.workspace.setFaults(faults)
+        let flush = try await CLI.runOffPool(
+            SyncCommandTests.arguments(["outbox", "flush"], db: workspace.db, simulator: simulator), environment: token)
+        #expect(flush.status == 4, "\(flush.stderr)")
+        #expect(flush.stderr.contains("server errors"), "\(flush.stderr)")
+        let list = try CLI.run(["outbox", "list", "--json", "--db", workspace.db])
+        #expect(list.stdout.contains("\"state\":\"pending\""), "\(list.stdout)")
+    }
+
     @Test func aServerThatNeverAnswersIsGivenUpAfterTwoTimeouts() async throws {
         let silent = try SilentServer()
         let workspace = try Workspace(contacts: 10)
