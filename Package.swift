@@ -9,6 +9,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "IntercomSync", targets: ["IntercomSync"]),
+        // The team store on PostgreSQL: a product of its own, so that an app that keeps only a
+        // local mirror builds no PostgreSQL client, TLS or crypto.
+        .library(name: "IntercomSyncTeam", targets: ["IntercomSyncTeam"]),
         .executable(name: "intercom-sync", targets: ["intercom-sync"]),
     ],
     dependencies: [
@@ -19,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1", traits: []),
         // Hummingbird's own lifecycle, named to stop the simulator gracefully.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
+        // The team store's PostgreSQL client.
+        .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
         // `swift package generate-documentation`: the library's DocC catalog (`scripts/test` builds it).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", exact: "1.5.0"),
     ],
@@ -40,6 +45,15 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // SQLite's C API, for the query path's connection of its own (`MirrorReader`).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The team store: the team's contacts and outbox in PostgreSQL.
+        .target(
+            name: "IntercomSyncTeam",
+            dependencies: [
+                "IntercomSync",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -83,6 +97,14 @@ let package = Package(
             dependencies: ["IntercomSync", "CLISupport", "IntercomSimulator", "SyntheticData"]
         ),
         .testTarget(name: "SyntheticDataTests", dependencies: ["SyntheticData"]),
+        // Against a real PostgreSQL: `scripts/test` starts a throwaway cluster and names it in
+        // INTERCOM_SYNC_TEST_STORE.
+        .testTarget(
+            name: "IntercomSyncTeamTests",
+            dependencies: [
+                "IntercomSyncTeam", "IntercomSync", .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
         .testTarget(name: "IntercomSimulatorTests", dependencies: ["IntercomSimulator", "SyntheticData"]),
         .testTarget(
             name: "CLITests",

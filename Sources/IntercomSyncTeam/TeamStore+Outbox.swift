@@ -1,0 +1,273 @@
+import Foundation
+import IntercomSync
+import PostgresNIO
+
+/// An entry an agent's mirror pushes into the team outbox: its own sequence number stands for
+/// it there, so pushing it again adds nothing.
+public struct PushedEntry: Sendable, Equatable {
+    /// The entry's sequence number in the mirror that staged it.
+    public var originSeq: Int64
+    public var kind: OutboxEntry.Kind
+    public var contactID: String?
+    /// The mirror's sequence number of the entry this one waits for (a contact's create),
+    /// pushed before it or in the same push.
+    public var dependsOnOriginSeq: Int64?
+    public var payload: String
+    public var createdAt: Int
+
+    public init(
+        originSeq: Int64, kind: OutboxEntry.Kind, contactID: String?, dependsOnOriginSeq: Int64? = nil, payload: String,
+        createdAt: Int
+    ) {
+        self.originSeq = originSeq
+        self.kind = kind
+        self.contactID = contactID
+        self.dependsOnOriginSeq = dependsOnOriginSeq
+        self.payload = payload
+        self.createdAt = createdAt
+    }
+}
+
+/// An entry a flush worker claimed: it may send it until its lease runs out, and settles it
+/// with its fencing token.
+public struct ClaimedEntry: Sendable, Equatable {
+    public var entry: OutboxEntry
+    /// The fencing token of this claim: only a settle that carries it is recorded.
+    public var fence: Int64
+    /// Who staged the entry, and its sequence number there.
+    public var origin: String
+    public var originSeq: Int64
+}
+
+/// The team outbox: entries pushed by agents, claimed by flush workers on any number of
+/// machines.
+///
+/// A worker claims ready entries (pending, due, and whose create, if they wait for one, was
+/// sent) with `FOR UPDATE SKIP LOCKED`, so two workers never claim the same entry, under a
+/// lease and a fencing token drawn from one sequence. A worker whose lease ran out finds its
+/// settle refused (`TeamStoreError.Kind.fenced`), since the entry may now be another's. An
+/// expired lease puts the entry back in the queue, except a message's or a note's: it may
+/// have reached Intercom, so it becomes `unknown`, as on a laptop, for a person to decide.
+extension TeamStore {
+    /// The columns an entry is read from, in `claimedEntry`.
+    static let entryColumnNames = [
+        "seq", "kind", "contact_id", "depends_on", "payload", "state", "attempts", "next_attempt_at", "last_error_status",
+        "last_error_code", "last_error_message", "last_error_request_id", "remote_id", "created_at", "updated_at", "fence",
+        "origin", "origin_seq",
+    ]
+
+    /// `entryColumnNames` as a select list, each qualified by `table` when given.
+    static func entryColumns(of table: String? = nil) -> String {
+        entryColumnNames.map { name in table.map { "\($0).\(name)" } ?? name }.joined(separator: ", ")
+    }
+
+    /// Adds an agent's entries to the team outbox, in their order, and answers each one's
+    /// sequence number in the team outbox. An entry already pushed (the same origin and
+    /// origin sequence) is not added again; one that differs from what was pushed under its
+    /// number is refused.
+    public func push(_ entries: [PushedEntry], from origin: String, now: Int) async throws -> [Int64] {
+        guard !origin.isEmpty else { throw TeamStoreError(.badEntry, "a pushed entry needs its origin's name") }
+        return try await transaction("pushing \(entries.count) outbox entries from \(origin)") { connection in
+            var seqs: [Int64] = []
+            for entry in entries {
+                var dependsOn: Int64?
+                if let awaited = entry.dependsOnOriginSeq {
+                    dependsOn = try await Self.teamSeq(
+                        origin: origin, originSeq: awaited, on: connection, logger: self.logger)
+                    guard dependsOn != nil else {
+                        throw TeamStoreError(
+                            .badEntry,
+                            "entry #\(entry.originSeq) of \(origin) waits for #\(awaited), which was never pushed")
+                    }
+                }
+                let inserted = try await connection.query(
+                    """
+                    INSERT INTO team_outbox (kind, contact_id, depends_on, payload, origin, origin_seq, created_at, updated_at)
+                    VALUES (\(entry.kind.rawValue), \(entry.contactID), \(dependsOn), \(entry.payload), \(origin),
+                        \(entry.originSeq), \(entry.createdAt), \(now))
+                    ON CONFLICT (origin, origin_seq) DO NOTHING
+                    RETURNING seq
+                    """, logger: self.logger)
+                var seq: Int64?
+                for try await found in inserted.decode(Int64.self) { seq = found }
+                if let seq {
+                    seqs.append(seq)
+                    continue
+                }
+                // Pushed before: the same entry, or a number reused for another, which is refused.
+                let existing = try await connection.query(
+                    """
+                    SELECT seq, kind, payload FROM team_outbox WHERE origin = \(origin) AND origin_seq = \(entry.originSeq)
+                    """, logger: self.logger)
+                for try await (found, kind, payload) in existing.decode((Int64, String, String).self) {
+                    guard kind == entry.kind.rawValue, payload == entry.payload else {
+                        throw TeamStoreError(
+                            .badEntry,
+                            "entry #\(entry.originSeq) of \(origin) was pushed before as another entry (#\(found), \(kind))")
+                    }
+                    seq = found
+                }
+                guard let seq else {
+                    throw TeamStoreError(.storage, "entry #\(entry.originSeq) of \(origin) was neither added nor found")
+                }
+                seqs.append(seq)
+            }
+            return seqs
+        }
+    }
+
+    private static func teamSeq(
+        origin: String, originSeq: Int64, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Int64? {
+        for try await seq in try await connection.query(
+            "SELECT seq FROM team_outbox WHERE origin = \(origin) AND origin_seq = \(originSeq)", logger: logger
+        ).decode(Int64.self) {
+            return seq
+        }
+        return nil
+    }
+
+    /// Claims up to `limit` ready entries, in queue order, for `worker`, leased for `lease`
+    /// (PostgreSQL's clock decides when a lease ends, so workers' clocks do not matter).
+    /// Expired leases are handled first.
+    public func claim(worker: String, lease: Duration, limit: Int, now: Int) async throws -> [ClaimedEntry] {
+        let seconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+        return try await transaction("claiming outbox entries for \(worker)") { connection in
+            try await Self.expireLeases(now: now, on: connection, logger: self.logger)
+            let rows = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        WITH ready AS MATERIALIZED (
+                            SELECT c.seq FROM team_outbox c
+                            WHERE c.state = 'pending' AND (c.next_attempt_at IS NULL OR c.next_attempt_at <= $3)
+                                AND (c.depends_on IS NULL
+                                    OR EXISTS (SELECT 1 FROM team_outbox d WHERE d.seq = c.depends_on AND d.state = 'sent'))
+                            ORDER BY c.seq LIMIT $4
+                            FOR UPDATE OF c SKIP LOCKED)
+                        UPDATE team_outbox o SET state = 'in_flight', lease_owner = $1,
+                            lease_until = now() + make_interval(secs => $2), fence = nextval('team_fences'),
+                            attempts = o.attempts + 1, updated_at = $3
+                        FROM ready WHERE o.seq = ready.seq
+                        RETURNING \(Self.entryColumns(of: "o"))
+                        """, binds: try Self.binds(worker, seconds, Int64(now), Int64(limit))), logger: self.logger)
+            var claimed: [ClaimedEntry] = []
+            for try await row in rows { claimed.append(try Self.claimedEntry(row)) }
+            return claimed.sorted { $0.entry.seq < $1.entry.seq }
+        }
+    }
+
+    /// Makes a worker's lease on an entry longer, while it is still the entry's holder.
+    public func renewLease(seq: Int64, fence: Int64, lease: Duration) async throws {
+        let seconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+        try await fenced(seq: seq, fence: fence, doing: "renewing the lease of #\(seq)") { connection in
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        UPDATE team_outbox SET lease_until = now() + make_interval(secs => $1)
+                        WHERE seq = $2 AND fence = $3 AND state = 'in_flight' RETURNING seq
+                        """, binds: try Self.binds(seconds, seq, fence)), logger: self.logger)
+        }
+    }
+
+    /// Records a claimed entry's outcome, if `fence` still holds it: a worker whose lease ran
+    /// out, and whose entry another worker may have claimed since, is refused with
+    /// `TeamStoreError.Kind.fenced`, and nothing is written.
+    public func settle(
+        seq: Int64, fence: Int64, state: OutboxState, remoteID: String? = nil, error: OutboxEntry.Failure? = nil,
+        nextAttemptAt: Int? = nil, now: Int
+    ) async throws {
+        try await fenced(seq: seq, fence: fence, doing: "settling #\(seq) as \(state.rawValue)") { connection in
+            try await connection.query(
+                """
+                UPDATE team_outbox SET state = \(state.rawValue), lease_owner = NULL, lease_until = NULL,
+                    remote_id = coalesce(\(remoteID), remote_id), last_error_status = \(error?.status),
+                    last_error_code = \(error?.code), last_error_message = \(error?.message),
+                    last_error_request_id = \(error?.requestID), next_attempt_at = \(nextAttemptAt), updated_at = \(now)
+                WHERE seq = \(seq) AND fence = \(fence) AND state = 'in_flight'
+                RETURNING seq
+                """, logger: self.logger)
+        }
+    }
+
+    /// Runs an update that returns the rows it changed, and refuses with `fenced` when it
+    /// changed none: the fence no longer holds the entry.
+    private func fenced(
+        seq: Int64, fence: Int64, doing: String,
+        _ update: @Sendable @escaping (PostgresConnection) async throws -> PostgresRowSequence
+    ) async throws {
+        let changed = try await run(doing) { connection in
+            var count = 0
+            for try await _ in try await update(connection) { count += 1 }
+            return count
+        }
+        guard changed == 0 else { return }
+        throw TeamStoreError(
+            .fenced,
+            "entry #\(seq) is no longer held by fence \(fence): its lease ran out and it was put back in the queue "
+                + "or claimed by another worker, so this outcome is not recorded")
+    }
+
+    /// Puts entries whose lease ran out back in the queue, but a message or a note, which may
+    /// have reached Intercom: it becomes `unknown`.
+    static func expireLeases(now: Int, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query(
+            """
+            UPDATE team_outbox SET
+                state = CASE WHEN kind IN ('send_message', 'add_note') THEN 'unknown' ELSE 'pending' END,
+                last_error_code = 'lease_expired',
+                last_error_message = 'the worker ' || coalesce(lease_owner, '?')
+                    || ' that was sending it stopped before it settled: it may have reached Intercom',
+                lease_owner = NULL, lease_until = NULL, updated_at = \(now)
+            WHERE state = 'in_flight' AND lease_until < now()
+            """, logger: logger)
+    }
+
+    /// The team outbox's entries in `states`, in queue order, at most `limit`.
+    public func outboxEntries(states: Set<OutboxState> = Set(OutboxState.allCases), limit: Int = 10_000) async throws
+        -> [ClaimedEntry]
+    {
+        let names = states.map(\.rawValue).sorted()
+        return try await run("listing the outbox") { connection in
+            let rows = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        SELECT \(Self.entryColumns()) FROM team_outbox WHERE state = ANY($1) ORDER BY seq LIMIT $2
+                        """, binds: try Self.binds(names, Int64(limit))), logger: self.logger)
+            var entries: [ClaimedEntry] = []
+            for try await row in rows { entries.append(try Self.claimedEntry(row)) }
+            return entries
+        }
+    }
+
+    static func binds(_ values: any PostgresEncodable & Sendable...) throws -> PostgresBindings {
+        var bindings = PostgresBindings()
+        for value in values { try bindings.append(value) }
+        return bindings
+    }
+
+    static func claimedEntry(_ row: PostgresRow) throws -> ClaimedEntry {
+        let cells = row.makeRandomAccess()
+        func value<T: PostgresDecodable>(_ name: String, _ type: T.Type) throws -> T { try cells[name].decode(T.self) }
+        let kind = try value("kind", String.self)
+        let state = try value("state", String.self)
+        guard let entryKind = OutboxEntry.Kind(rawValue: kind), let entryState = OutboxState(rawValue: state) else {
+            throw TeamStoreError(.badEntry, "the team outbox has an entry of kind \(kind) in state \(state)")
+        }
+        var failure: OutboxEntry.Failure?
+        if let code = try value("last_error_code", String?.self) {
+            failure = OutboxEntry.Failure(
+                status: try value("last_error_status", Int?.self), code: code,
+                message: try value("last_error_message", String?.self) ?? "",
+                requestID: try value("last_error_request_id", String?.self))
+        }
+        let entry = OutboxEntry(
+            seq: try value("seq", Int64.self), kind: entryKind, contactID: try value("contact_id", String?.self),
+            dependsOn: try value("depends_on", Int64?.self), payload: try value("payload", String.self), state: entryState,
+            attempts: try value("attempts", Int.self), nextAttemptAt: try value("next_attempt_at", Int?.self),
+            lastError: failure, remoteID: try value("remote_id", String?.self), createdAt: try value("created_at", Int.self),
+            updatedAt: try value("updated_at", Int.self))
+        return ClaimedEntry(
+            entry: entry, fence: try value("fence", Int64?.self) ?? 0, origin: try value("origin", String.self),
+            originSeq: try value("origin_seq", Int64.self))
+    }
+}

@@ -1,0 +1,273 @@
+import Foundation
+import IntercomSync
+import Logging
+import NIOCore
+import NIOSSL
+import PostgresNIO
+
+/// The team's Intercom replica and outbox, in PostgreSQL.
+///
+/// Opening a store migrates its schema, once however many processes open it at the same
+/// moment (an advisory lock), and refuses a store a newer intercom-sync wrote. Each operation
+/// runs on a connection of its own, taken from those it keeps idle or opened for it, so
+/// concurrent calls never share a transaction. A connection lost to a restarted or briefly
+/// unreachable PostgreSQL is opened again, and the operation retried, for as long as
+/// `reconnectPatience` lasts: every operation is written so that running it twice after a lost
+/// answer changes nothing more than running it once.
+public actor TeamStore {
+    public nonisolated let url: TeamStoreURL
+    nonisolated let logger: Logger
+    private let reconnectPatience: Duration
+    private var idle: [PostgresConnection] = []
+    private var nextConnectionID = 1
+    private var closed = false
+
+    /// Opens the store at `url`, migrating its schema when it is new or older.
+    public static func open(
+        _ url: TeamStoreURL, reconnectPatience: Duration = .seconds(30),
+        logger: Logger = Logger(label: "intercom-sync.team", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) async throws -> TeamStore {
+        let store = TeamStore(url: url, reconnectPatience: reconnectPatience, logger: logger)
+        do {
+            try await store.migrate()
+        } catch {
+            await store.close()
+            throw error
+        }
+        return store
+    }
+
+    private init(url: TeamStoreURL, reconnectPatience: Duration, logger: Logger) {
+        self.url = url
+        self.reconnectPatience = reconnectPatience
+        self.logger = logger
+    }
+
+    deinit {
+        // A store dropped without `close()` still closes its connections.
+        for connection in idle { connection.close().whenComplete { _ in } }
+    }
+
+    /// Closes the store's connections. Operations after it fail.
+    public func close() async {
+        closed = true
+        let connections = idle
+        idle = []
+        for connection in connections { try? await connection.close() }
+    }
+
+    /// The schema version of the store and the intercom-sync that last migrated it.
+    public func schemaVersion() async throws -> (version: Int, writtenBy: String) {
+        try await run("reading the schema version") { connection in
+            for try await (version, writer) in try await connection.query(
+                "SELECT version, written_by FROM team_schema", logger: self.logger
+            ).decode((Int, String).self) {
+                return (version, writer)
+            }
+            return (0, "")
+        }
+    }
+
+    // MARK: Schema
+
+    private func migrate() async throws {
+        try await transaction("migrating the schema") { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(TeamSchema.migrationLock))", logger: self.logger)
+            try await connection.query(
+                """
+                CREATE TABLE IF NOT EXISTS team_schema (
+                    singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
+                    version INTEGER NOT NULL,
+                    written_by TEXT NOT NULL
+                )
+                """, logger: self.logger)
+            var version = 0
+            var writer = ""
+            for try await (found, by) in try await connection.query(
+                "SELECT version, written_by FROM team_schema", logger: self.logger
+            ).decode((Int, String).self) {
+                version = found
+                writer = by
+            }
+            guard version <= TeamSchema.version else {
+                throw TeamStoreError(
+                    .newerSchema,
+                    "the team store \(self.url) has schema version \(version), written by intercom-sync \(writer); "
+                        + "this intercom-sync (\(IntercomSyncVersion.library)) knows versions up to "
+                        + "\(TeamSchema.version): use a newer intercom-sync", remedy: .upgrade)
+            }
+            guard version < TeamSchema.version else { return }
+            for migration in TeamSchema.migrations.dropFirst(version) {
+                for statement in migration {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
+                }
+            }
+            try await connection.query(
+                """
+                INSERT INTO team_schema (version, written_by) VALUES (\(TeamSchema.version), \(IntercomSyncVersion.library))
+                ON CONFLICT (singleton) DO UPDATE SET version = excluded.version, written_by = excluded.written_by
+                """, logger: self.logger)
+        }
+    }
+
+    // MARK: Connections
+
+    /// Runs `body` in one transaction, retried on a new connection when the connection is lost.
+    func transaction<T: Sendable>(
+        _ doing: String, _ body: @Sendable @escaping (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        try await run(doing) { connection in
+            try await connection.query("BEGIN", logger: self.logger)
+            do {
+                let result = try await body(connection)
+                try await connection.query("COMMIT", logger: self.logger)
+                return result
+            } catch {
+                try? await connection.query("ROLLBACK", logger: self.logger)
+                throw error
+            }
+        }
+    }
+
+    /// Runs `body` on a connection of its own. A lost connection is opened again and `body`
+    /// run again until `reconnectPatience` runs out; any other failure is translated once.
+    func run<T: Sendable>(
+        _ doing: String, _ body: @Sendable @escaping (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        let started = ContinuousClock.now
+        var delay = Duration.milliseconds(100)
+        while true {
+            guard !closed else { throw TeamStoreError(.storage, "the team store \(url) was closed") }
+            let connection: PostgresConnection
+            do {
+                connection = try await take()
+            } catch {
+                let failure = Self.translate(error, url: url, doing: doing)
+                guard failure.kind == .unreachable, ContinuousClock.now - started + delay < reconnectPatience else {
+                    throw failure
+                }
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(2))
+                continue
+            }
+            do {
+                let result = try await body(connection)
+                await putBack(connection)
+                return result
+            } catch let error as TeamStoreError {
+                await putBack(connection)
+                throw error
+            } catch {
+                let lost = Self.isConnectionLoss(error) || connection.isClosed
+                if lost {
+                    try? await connection.close()
+                } else {
+                    await putBack(connection)
+                }
+                guard lost, ContinuousClock.now - started + delay < reconnectPatience else {
+                    throw Self.translate(error, url: url, doing: doing)
+                }
+                logger.info("the team store's connection was lost while \(doing); trying again")
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(2))
+            }
+        }
+    }
+
+    /// Keeps a connection for the next operation, or closes it when the store was closed
+    /// meanwhile.
+    private func putBack(_ connection: PostgresConnection) async {
+        if closed {
+            try? await connection.close()
+        } else {
+            idle.append(connection)
+        }
+    }
+
+    private func take() async throws -> PostgresConnection {
+        while let connection = idle.popLast() {
+            if !connection.isClosed { return connection }
+        }
+        var configuration: PostgresConnection.Configuration
+        if let folder = url.socketFolder {
+            configuration = PostgresConnection.Configuration(
+                unixSocketPath: folder + "/.s.PGSQL.\(url.port)", username: url.username, password: url.password,
+                database: url.database)
+        } else {
+            configuration = PostgresConnection.Configuration(
+                host: url.host, port: url.port, username: url.username, password: url.password, database: url.database,
+                tls: try Self.tls(for: url.sslMode))
+        }
+        configuration.options.connectTimeout = .seconds(10)
+        let id = nextConnectionID
+        nextConnectionID += 1
+        return try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger)
+    }
+
+    private static func tls(for mode: TeamStoreURL.SSLMode) throws -> PostgresConnection.Configuration.TLS {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        switch mode {
+        case .disable: return .disable
+        case .prefer, .require: configuration.certificateVerification = .none
+        case .verifyCA: configuration.certificateVerification = .noHostnameVerification
+        case .verifyFull: configuration.certificateVerification = .fullVerification
+        }
+        let context = try NIOSSLContext(configuration: configuration)
+        return mode == .prefer ? .prefer(context) : .require(context)
+    }
+
+    // MARK: Errors
+
+    /// Whether the error says the connection is gone (PostgreSQL stopped, restarted or cut it),
+    /// rather than that the statement failed.
+    static func isConnectionLoss(_ error: any Error) -> Bool {
+        guard let error = error as? PSQLError else { return !(error is PostgresDecodingError) }
+        switch error.code {
+        case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown:
+            return true
+        case .server:
+            // admin_shutdown, crash_shutdown, cannot_connect_now: a restart.
+            return ["57P01", "57P02", "57P03"].contains(error.serverInfo?[.sqlState] ?? "")
+        default:
+            return false
+        }
+    }
+
+    /// The error as a `TeamStoreError` that names the store by its redacted URL and says what
+    /// failed, in PostgreSQL's own words where it gave some.
+    static func translate(_ error: any Error, url: TeamStoreURL, doing: String) -> TeamStoreError {
+        if let error = error as? TeamStoreError { return error }
+        guard let error = error as? PSQLError else {
+            return TeamStoreError(
+                .unreachable, "the team store \(url) could not be reached while \(doing): \(Self.plain(error))")
+        }
+        let state = error.serverInfo?[.sqlState] ?? ""
+        let message = error.serverInfo?[.message] ?? ""
+        switch error.code {
+        case .server where state.hasPrefix("28"):
+            return TeamStoreError(
+                .authentication, "the team store \(url) refused the login of \(url.username): \(message)")
+        case .server where isConnectionLoss(error):
+            return TeamStoreError(.unreachable, "the team store \(url) went away while \(doing): \(message)")
+        case .server:
+            return TeamStoreError(
+                .storage, "the team store \(url) refused \(doing): \(message) (SQLSTATE \(state))")
+        case .sslUnsupported:
+            return TeamStoreError(
+                .unreachable, "the team store \(url) does not offer TLS, which sslmode=\(url.sslMode.rawValue) requires")
+        case .authMechanismRequiresPassword:
+            return TeamStoreError(.authentication, "the team store \(url) asks for a password, and the URL gives none")
+        case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown:
+            let cause = error.underlying.map { ": \(Self.plain($0))" } ?? ""
+            return TeamStoreError(.unreachable, "the team store \(url) could not be reached while \(doing)\(cause)")
+        default:
+            return TeamStoreError(.storage, "the team store \(url) failed while \(doing) (\(error.code))")
+        }
+    }
+
+    /// An error's description, for messages: never one that could carry a password, since the
+    /// errors translated here come from the network layer and the server.
+    private static func plain(_ error: any Error) -> String {
+        "\(error)"
+    }
+}

@@ -1,0 +1,202 @@
+import Foundation
+import IntercomSync
+import IntercomSyncTeam
+import PostgresNIO
+import Testing
+
+/// The team store against a real PostgreSQL: its schema, its connection failures, and the
+/// team outbox that flush workers on several machines drain.
+@Suite(.enabled(if: TeamTestStore.url != nil, TeamTestStore.missing), .serialized)
+struct TeamStoreTests {
+    // MARK: Schema
+
+    /// Several processes opening a new store at once migrate it once, and a store a newer
+    /// intercom-sync wrote is refused, naming both versions.
+    @Test func opensMigrateOnceAndANewerStoreIsRefused() async throws {
+        let url = try await TeamTestStore.freshDatabase()
+        let stores = try await withThrowingTaskGroup(of: TeamStore.self) { group in
+            for _ in 0..<5 { group.addTask { try await TeamStore.open(url) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(stores.count == 5)
+        let (version, writer) = try await stores[0].schemaVersion()
+        #expect(version == 1 && writer == IntercomSyncVersion.library)
+        for store in stores { await store.close() }
+
+        try await TeamTestStore.admin(url) { connection in
+            try await connection.query("UPDATE team_schema SET version = 99, written_by = '9.0.0'", logger: TeamTestStore.logger)
+        }
+        let error = try await #require(throws: TeamStoreError.self) { try await TeamStore.open(url) }
+        #expect(error.kind == .newerSchema && error.remedy == .upgrade)
+        #expect(error.description.contains("99") && error.description.contains("9.0.0"), "\(error)")
+    }
+
+    /// A refused login and an unreachable server say so, naming the store without its password.
+    @Test func aWrongPasswordAndAClosedPortAreToldApart() async throws {
+        var url = try #require(TeamTestStore.url)
+        let password = try #require(url.password)
+        url.password = "not-" + password
+        let refused = try await #require(throws: TeamStoreError.self) {
+            try await TeamStore.open(url, reconnectPatience: .seconds(1))
+        }
+        #expect(refused.kind == .authentication, "\(refused)")
+        #expect(!refused.description.contains(password) && !refused.description.contains(url.password!))
+
+        var closed = try #require(TeamTestStore.url)
+        closed.port = 1
+        let started = ContinuousClock.now
+        let unreachable = try await #require(throws: TeamStoreError.self) {
+            try await TeamStore.open(closed, reconnectPatience: .milliseconds(500))
+        }
+        #expect(unreachable.kind == .unreachable, "\(unreachable)")
+        #expect(unreachable.description.contains("127.0.0.1:1") && !unreachable.description.contains(password))
+        #expect(ContinuousClock.now - started < .seconds(10), "the patience bounds the wait")
+    }
+
+    // MARK: Pushing
+
+    static func message(_ seq: Int64, to contact: String = "c1", waitsFor: Int64? = nil) -> PushedEntry {
+        PushedEntry(
+            originSeq: seq, kind: .sendMessage, contactID: contact, dependsOnOriginSeq: waitsFor,
+            payload: #"{"body":"message \#(seq)"}"#, createdAt: 1_767_225_600)
+    }
+
+    /// A push repeated after a lost answer adds nothing; a number reused for another entry is
+    /// refused; a dependency is kept by the team's sequence numbers.
+    @Test func pushesAreIdempotentAndKeepTheirDependencies() async throws {
+        let store = try await TeamStore.open(try await TeamTestStore.freshDatabase())
+        defer { Task { await store.close() } }
+        let create = PushedEntry(
+            originSeq: 7, kind: .createContact, contactID: "local_a", payload: #"{"email":"a@example.com"}"#,
+            createdAt: 1_767_225_600)
+        let first = try await store.push([create, Self.message(8, to: "local_a", waitsFor: 7)], from: "laptop-ann", now: 1)
+        let again = try await store.push([create, Self.message(8, to: "local_a", waitsFor: 7)], from: "laptop-ann", now: 2)
+        #expect(first == again && first.count == 2)
+        let other = try await store.push([create], from: "laptop-bob", now: 3)
+        #expect(other != [first[0]], "another agent's entry 7 is another entry")
+
+        let entries = try await store.outboxEntries()
+        #expect(entries.count == 3)
+        #expect(entries.first { $0.entry.seq == first[1] }?.entry.dependsOn == first[0])
+        #expect(entries.allSatisfy { $0.entry.state == .pending })
+
+        var changed = Self.message(8)
+        changed.payload = #"{"body":"something else"}"#
+        let reused = try await #require(throws: TeamStoreError.self) {
+            try await store.push([changed], from: "laptop-ann", now: 4)
+        }
+        #expect(reused.kind == .badEntry)
+        let orphan = try await #require(throws: TeamStoreError.self) {
+            try await store.push([Self.message(9, waitsFor: 99)], from: "laptop-ann", now: 4)
+        }
+        #expect(orphan.kind == .badEntry && orphan.description.contains("#99"))
+        #expect(try await store.outboxEntries().count == 3, "a refused push adds nothing")
+    }
+
+    // MARK: Claiming
+
+    /// Six workers claiming at once, a few entries at a time, each get different entries, and
+    /// all of them between them; a message that waits for a create is claimed only once the
+    /// create was sent.
+    @Test func concurrentWorkersClaimEachEntryOnce() async throws {
+        let url = try await TeamTestStore.freshDatabase()
+        let setup = try await TeamStore.open(url)
+        let create = PushedEntry(
+            originSeq: 1, kind: .createContact, contactID: "local_z", payload: #"{"email":"z@example.com"}"#,
+            createdAt: 1)
+        let pushed = try await setup.push(
+            [create] + (2...301).map { Self.message(Int64($0)) } + [Self.message(302, to: "local_z", waitsFor: 1)],
+            from: "laptop", now: 1)
+        await setup.close()
+
+        let workers = try await withThrowingTaskGroup(of: [ClaimedEntry].self) { group in
+            for worker in 0..<6 {
+                group.addTask {
+                    let store = try await TeamStore.open(url)
+                    do {
+                        var mine: [ClaimedEntry] = []
+                        while true {
+                            let claimed = try await store.claim(
+                                worker: "w\(worker)", lease: .seconds(60), limit: 2, now: 10)
+                            if claimed.isEmpty { break }
+                            mine += claimed
+                        }
+                        for entry in mine where entry.entry.kind != .createContact {
+                            try await store.settle(seq: entry.entry.seq, fence: entry.fence, state: .sent, now: 11)
+                        }
+                        await store.close()
+                        return mine
+                    } catch {
+                        await store.close()
+                        throw error
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let claimed = workers.flatMap { $0 }.map(\.entry.seq)
+        #expect(Set(claimed).count == claimed.count, "no entry claimed twice")
+        #expect(Set(claimed) == Set(pushed.dropLast()), "every ready entry claimed; the waiting message not yet")
+        let fences = workers.flatMap { $0 }.map(\.fence)
+        #expect(Set(fences).count == fences.count, "each claim has its own fence")
+
+        let store = try await TeamStore.open(url)
+        defer { Task { await store.close() } }
+        let createClaim = try #require(workers.flatMap { $0 }.first { $0.entry.kind == .createContact })
+        #expect(try await store.claim(worker: "w9", lease: .seconds(60), limit: 10, now: 12).isEmpty)
+        try await store.settle(
+            seq: createClaim.entry.seq, fence: createClaim.fence, state: .sent, remoteID: "abc123", now: 12)
+        let waiting = try await store.claim(worker: "w9", lease: .seconds(60), limit: 10, now: 13)
+        #expect(waiting.map(\.entry.seq) == [pushed.last!])
+    }
+
+    /// A worker whose lease ran out cannot settle what it held: the entry went back to the
+    /// queue and another worker took it under a new fence. A message whose lease ran out may
+    /// have reached Intercom: it becomes unknown, and no worker takes it again.
+    @Test func anExpiredLeaseIsFencedOffAndAMessageBecomesUnknown() async throws {
+        let store = try await TeamStore.open(try await TeamTestStore.freshDatabase())
+        defer { Task { await store.close() } }
+        let tag = PushedEntry(
+            originSeq: 1, kind: .tagContact, contactID: "c1", payload: #"{"name":"VIP"}"#, createdAt: 1)
+        _ = try await store.push([tag, Self.message(2)], from: "laptop", now: 1)
+        let stale = try await store.claim(worker: "slow", lease: .milliseconds(300), limit: 10, now: 2)
+        #expect(stale.count == 2)
+        try await Task.sleep(for: .milliseconds(600))
+
+        let fresh = try await store.claim(worker: "fast", lease: .seconds(60), limit: 10, now: 3)
+        #expect(fresh.map(\.entry.kind) == [.tagContact], "the message is not claimed again")
+        let staleTag = try #require(stale.first { $0.entry.kind == .tagContact })
+        #expect(fresh[0].fence != staleTag.fence)
+        let fenced = try await #require(throws: TeamStoreError.self) {
+            try await store.settle(seq: staleTag.entry.seq, fence: staleTag.fence, state: .sent, now: 4)
+        }
+        #expect(fenced.kind == .fenced)
+        await #expect(throws: TeamStoreError.self) {
+            try await store.renewLease(seq: staleTag.entry.seq, fence: staleTag.fence, lease: .seconds(60))
+        }
+        try await store.renewLease(seq: fresh[0].entry.seq, fence: fresh[0].fence, lease: .seconds(60))
+        try await store.settle(seq: fresh[0].entry.seq, fence: fresh[0].fence, state: .sent, now: 5)
+
+        let entries = try await store.outboxEntries()
+        let message = try #require(entries.first { $0.entry.kind == .sendMessage })
+        #expect(message.entry.state == .unknown && message.entry.lastError?.code == "lease_expired")
+        #expect(message.entry.lastError?.message.contains("slow") == true)
+        #expect(entries.first { $0.entry.kind == .tagContact }?.entry.state == .sent)
+    }
+
+    /// A PostgreSQL restarted under a worker costs a retry, not the operation: the store
+    /// connects again and the work goes on.
+    @Test func aRestartedPostgreSQLCostsARetry() async throws {
+        let store = try await TeamStore.open(try await TeamTestStore.freshDatabase(), reconnectPatience: .seconds(30))
+        defer { Task { await store.close() } }
+        _ = try await store.push((1...20).map { Self.message(Int64($0)) }, from: "laptop", now: 1)
+        let before = try await store.claim(worker: "w", lease: .seconds(60), limit: 5, now: 2)
+        try await TeamTestStore.restartCluster()
+        for claim in before {
+            try await store.settle(seq: claim.entry.seq, fence: claim.fence, state: .sent, now: 3)
+        }
+        let after = try await store.claim(worker: "w", lease: .seconds(60), limit: 100, now: 4)
+        #expect(after.count == 15)
+        #expect(try await store.outboxEntries(states: [.sent]).count == 5)
+    }
+}
