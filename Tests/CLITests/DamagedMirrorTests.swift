@@ -56,10 +56,14 @@ import Testing
     /// with what to do, in text and in JSON, instead of failing as its first read does.
     @Test func doctorExplainsAPageSQLiteCannotRead() throws {
         let workspace = try Workspace(contacts: 2_000)
+        // The header of every eighth page of the file's middle half, so that the contacts' pages and the
+        // full-text index's are hit however the schema lays them out.
         let handle = try FileHandle(forUpdating: URL(fileURLWithPath: workspace.db))
-        let size = try handle.seekToEnd()
-        try handle.seek(toOffset: size / 2 / 4096 * 4096)
-        try handle.write(contentsOf: Data(repeating: 0xFF, count: 64))
+        let pages = try handle.seekToEnd() / 4096
+        for page in stride(from: pages / 4, to: pages * 3 / 4, by: 8) {
+            try handle.seek(toOffset: page * 4096)
+            try handle.write(contentsOf: Data(repeating: 0xFF, count: 64))
+        }
         try handle.close()
         let text = try CLI.run(["doctor", "--db", workspace.db])
         #expect(text.status == 1, "\(text.stderr)")

@@ -132,7 +132,8 @@ extension ContactMirror {
 
     /// The edits of a contact that wait to be sent, by field.
     package func pendingEdits(of contactID: String) throws -> [FieldEdit] {
-        try writer.read { db in try Self.edits(of: contactID, in: db) }
+        guard try anyRow("SELECT 1 FROM contact_edits WHERE contact_id = ?1", contact: contactID) else { return [] }
+        return try writer.read { db in try Self.edits(of: try Self.resolve(id: contactID, in: db), in: db) }
     }
 
     /// Which of these contacts (by Intercom or local id) have edits that wait to be sent.

@@ -117,7 +117,16 @@ extension ContactMirror {
     /// read from Intercom, newest first, with the count its stored version
     /// gives. Reads the mirror alone.
     package func notes(ofContact contactID: String) throws -> ContactNotes {
-        try poolRead { db in
+        let total = { (body: String?) in body.flatMap { try? JSONValue(jsonText: $0) }?["notes"]?["total_count"]?.int }
+        let written = """
+            SELECT 1 FROM contact_notes WHERE contact_id = ?1
+            UNION ALL SELECT 1 FROM outbox WHERE kind = 'add_note'
+                AND (contact_id = ?1 OR contact_id IN (SELECT alias FROM contact_aliases WHERE id = ?1))
+            """
+        guard try anyRow(written, contact: contactID) else {
+            return ContactNotes(notes: [], totalOnIntercom: total(try contact(id: contactID)?.body))
+        }
+        return try poolRead { db in
             let id = try Self.resolve(id: contactID, in: db)
             var notes: [ContactNote] = []
             let staged = try Row.fetchAll(
@@ -149,8 +158,7 @@ extension ContactMirror {
                     createdAt: $0["created_at"])
             }
             let body = try String.fetchOne(db, sql: "SELECT contact_body(body) FROM contacts WHERE id = ?", arguments: [id])
-            let total = body.flatMap { try? JSONValue(jsonText: $0) }?["notes"]?["total_count"]?.int
-            return ContactNotes(notes: notes, totalOnIntercom: total)
+            return ContactNotes(notes: notes, totalOnIntercom: total(body))
         }
     }
 

@@ -314,7 +314,9 @@ extension ContactMirror {
 
     /// The entries of one contact (by Intercom or local id), in queue order.
     package func outboxEntries(ofContact contactID: String) throws -> [OutboxEntry] {
-        try writer.read { db in
+        let any = "SELECT 1 FROM outbox WHERE contact_id = ?1 OR contact_id IN (SELECT alias FROM contact_aliases WHERE id = ?1)"
+        guard try anyRow(any, contact: contactID) else { return [] }
+        return try writer.read { db in
             let id = try Self.resolve(id: contactID, in: db)
             return try OutboxEntry.fetchAll(
                 db,

@@ -33,4 +33,18 @@ extension ContactMirror {
     func poolRead<T>(_ body: (Database) throws -> T) throws -> T {
         try writer.read(body)
     }
+
+    /// Whether `sql` (?1: a contact's Intercom or local id) finds a row, asked on the query
+    /// path's own connection where it can: the reads that are empty for most contacts (notes,
+    /// edits, outbox entries) open no pool connection then, as `contacts get --offline` does not.
+    func anyRow(_ sql: String, contact id: String) throws -> Bool {
+        let statement = PlannedStatement(
+            sql: "SELECT EXISTS (\(sql))".replacingOccurrences(
+                of: "?1", with: "ifnull((SELECT id FROM contact_aliases WHERE alias = ?1), ?1)"),
+            values: [id.databaseValue])
+        if let found = try reader?.tryRead(snapshot: false, { session in try session.integer(statement) }) {
+            return found != 0
+        }
+        return try poolRead { db in try PoolQueries(db: db).integer(statement) } != 0
+    }
 }
