@@ -23,7 +23,8 @@ import Synchronization
 ///
 ///     let summary = try await OutboxFlush(mirror: mirror, client: client).run()
 package final class OutboxFlush: Sendable {
-    package let mirror: ContactMirror
+    /// The store that holds the outbox: the local mirror, or any other `OutboxStore`.
+    let mirror: any OutboxStore
     package let client: IntercomClient
     /// Requests in flight at once.
     package let concurrency: Int
@@ -41,8 +42,15 @@ package final class OutboxFlush: Sendable {
     /// connections) before the flush takes Intercom for unreachable and stops.
     static let silenceLimit = 3
 
-    package init(
+    package convenience init(
         mirror: ContactMirror, client: IntercomClient, concurrency: Int = 4, pageSize: Int = 2_000,
+        now: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }
+    ) {
+        self.init(store: mirror, client: client, concurrency: concurrency, pageSize: pageSize, now: now)
+    }
+
+    init(
+        store mirror: any OutboxStore, client: IntercomClient, concurrency: Int = 4, pageSize: Int = 2_000,
         now: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }
     ) {
         self.pageSize = max(1, pageSize)
@@ -59,7 +67,7 @@ package final class OutboxFlush: Sendable {
     package func run(
         rebind: Bool = false, lockWait: Double = 0, progress: (@Sendable (FlushProgress) -> Void)? = nil
     ) async throws -> FlushSummary {
-        let lock = try await MirrorLock.acquire(mirror, purpose: "intercom-sync outbox flush", waiting: lockWait)
+        let lock = try await mirror.lockForFlush(purpose: "intercom-sync outbox flush", waiting: lockWait)
         defer { withExtendedLifetime(lock) {} }
         let started = Date()
         let before = client.counters
