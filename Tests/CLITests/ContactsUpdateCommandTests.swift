@@ -229,10 +229,7 @@ import Testing
         defer { Task { await simulator.stop() } }
         let ids = await simulator.workspace.contactIDs()
         let mirror = try ContactMirror.open(at: workspace.db, mode: .existing)
-        var generator = SystemRandomNumberGenerator()
-        var cleanMilliseconds = Int.max
-        var kills = 0
-        var killedMidway = 0
+        var trialKills = CLI.FlushKills()
         for trial in 0..<9 {
             var original: [String: JSONValue] = [:]
             for body in await simulator.workspace.exportContacts() {
@@ -255,22 +252,9 @@ import Testing
             await simulator.workspace.setFaults(faults)
             let arguments = SyncCommandTests.arguments(
                 ["outbox", "flush", "--timeout", "1"], db: workspace.db, simulator: simulator)
-            if trial >= 3 {
-                let delay = Duration.milliseconds(
-                    Int.random(in: cleanMilliseconds / 10...cleanMilliseconds * 9 / 10, using: &generator))
-                kills += 1
-                if try await CLI.offPool({ try CLI.runKilled(arguments, environment: token, after: delay) }) == nil {
-                    killedMidway += 1
-                }
-            }
+            if trial >= 3 { try await trialKills.kill(arguments, environment: token) }
             // Flushes until nothing is deferred any more (faults off at the end).
-            let started = ContinuousClock.now
-            var finish = try await CLI.runOffPool(arguments, environment: token)
-            if trial < 3 {
-                let elapsed = ContinuousClock.now - started
-                let milliseconds = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
-                cleanMilliseconds = max(20, min(cleanMilliseconds, milliseconds))
-            }
+            var finish = try await trialKills.run(arguments, environment: token, clean: trial < 3)
             await simulator.workspace.setFaults(FaultPlan())
             finish = try await CLI.runOffPool(arguments, environment: token)
             #expect(finish.status == 0, "trial \(trial): \(finish.stderr)")
@@ -294,7 +278,9 @@ import Testing
             #expect(try mirror.outboxEntries().allSatisfy { $0.state == .sent }, "trial \(trial)")
             #expect(try ids.allSatisfy { try mirror.pendingEdits(of: $0).isEmpty }, "trial \(trial)")
         }
-        #expect(killedMidway >= kills / 2, "most kills should land during the flush (a clean one took \(cleanMilliseconds) ms)")
+        #expect(
+            trialKills.landedMostly,
+            "most kills should land during the flush (a clean one took \(trialKills.cleanMilliseconds) ms)")
     }
 
     /// Kill -9 of flushes of archives, deletes and notes at random moments, with lost answers
@@ -309,10 +295,7 @@ import Testing
         defer { Task { await simulator.stop() } }
         let ids = await simulator.workspace.contactIDs()
         let mirror = try ContactMirror.open(at: workspace.db, mode: .existing)
-        var generator = SystemRandomNumberGenerator()
-        var cleanMilliseconds = Int.max
-        var kills = 0
-        var killedMidway = 0
+        var trialKills = CLI.FlushKills()
         for trial in 0..<trials {
             let mine = ids[(trial * 3 * perTrial)..<((trial + 1) * 3 * perTrial)]
             let archives = Array(mine.prefix(perTrial))
@@ -332,21 +315,8 @@ import Testing
             await simulator.workspace.setFaults(faults)
             let arguments = SyncCommandTests.arguments(
                 ["outbox", "flush", "--timeout", "1"], db: workspace.db, simulator: simulator)
-            if trial >= 2 {
-                let delay = Duration.milliseconds(
-                    Int.random(in: cleanMilliseconds / 10...cleanMilliseconds * 9 / 10, using: &generator))
-                kills += 1
-                if try await CLI.offPool({ try CLI.runKilled(arguments, environment: token, after: delay) }) == nil {
-                    killedMidway += 1
-                }
-            }
-            let started = ContinuousClock.now
-            _ = try await CLI.runOffPool(arguments, environment: token)
-            if trial < 2 {
-                let elapsed = ContinuousClock.now - started
-                let milliseconds = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
-                cleanMilliseconds = max(20, min(cleanMilliseconds, milliseconds))
-            }
+            if trial >= 2 { try await trialKills.kill(arguments, environment: token) }
+            _ = try await trialKills.run(arguments, environment: token, clean: trial < 2)
             await simulator.workspace.setFaults(FaultPlan())
             let finish = try await CLI.runOffPool(arguments, environment: token)
             #expect(finish.status == 0 || finish.status == 3, "trial \(trial): \(finish.stderr)")
@@ -379,6 +349,8 @@ import Testing
                 #expect(stored.state == .tombstoned, "trial \(trial): \(id) hidden in the mirror")
             }
         }
-        #expect(killedMidway >= kills / 2, "most kills should land during the flush (a clean one took \(cleanMilliseconds) ms)")
+        #expect(
+            trialKills.landedMostly,
+            "most kills should land during the flush (a clean one took \(trialKills.cleanMilliseconds) ms)")
     }
 }

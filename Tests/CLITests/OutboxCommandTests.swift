@@ -152,10 +152,7 @@ import Testing
         let (simulator, reference, token) = try await Self.synced(contacts: 20, latency: 6)
         defer { Task { await simulator.stop() } }
         let recipients = await simulator.workspace.contactIDs()
-        var generator = SystemRandomNumberGenerator()
-        var killedMidway = 0
-        var kills = 0
-        var cleanMilliseconds = Int.max
+        var trialKills = CLI.FlushKills()
         let trials = 30
         let cleanTrials = 3
         for trial in 0..<trials {
@@ -181,20 +178,9 @@ import Testing
             }
             let arguments = SyncCommandTests.arguments(["outbox", "flush"], db: workspace.db, simulator: simulator)
             for _ in 0..<(trial < cleanTrials ? 0 : trial % 3 == 0 ? 2 : 1) {
-                let delay = Duration.milliseconds(
-                    Int.random(in: cleanMilliseconds / 10...cleanMilliseconds * 9 / 10, using: &generator))
-                kills += 1
-                if try await CLI.offPool({ try CLI.runKilled(arguments, environment: token, after: delay) }) == nil {
-                    killedMidway += 1
-                }
+                try await trialKills.kill(arguments, environment: token)
             }
-            let started = ContinuousClock.now
-            let finish = try await CLI.runOffPool(arguments, environment: token)
-            if trial < cleanTrials {
-                let elapsed = ContinuousClock.now - started
-                let milliseconds = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
-                cleanMilliseconds = max(20, min(cleanMilliseconds, milliseconds))
-            }
+            let finish = try await trialKills.run(arguments, environment: token, clean: trial < cleanTrials)
             #expect(finish.status == 0 || finish.status == 3, "trial \(trial): \(finish.stderr)")
 
             let entries = Dictionary(uniqueKeysWithValues: try mirror.outboxEntries().map { ($0.seq, $0) })
@@ -224,6 +210,8 @@ import Testing
                 }
             }
         }
-        #expect(killedMidway >= kills / 2, "most kills should land during the flush (a clean one took \(cleanMilliseconds) ms)")
+        #expect(
+            trialKills.landedMostly,
+            "most kills should land during the flush (a clean one took \(trialKills.cleanMilliseconds) ms)")
     }
 }

@@ -204,6 +204,39 @@ extension CLI {
         }
     }
 
+    /// Kill -9 trials of `outbox flush`: the first flushes run clean and are timed, and later
+    /// ones are killed at a random moment between a tenth and nine tenths of a clean flush's
+    /// time, so that the kills fall inside a flush on a slow machine too.
+    struct FlushKills {
+        private var clean = Duration.seconds(3_600)
+        private var generator = SystemRandomNumberGenerator()
+        private(set) var kills = 0
+        /// The kills that landed before the flush ended.
+        private(set) var midway = 0
+
+        /// Runs a flush to its end; `clean`: it is timed as a clean flush.
+        mutating func run(_ arguments: [String], environment: [String: String], clean: Bool) async throws -> Result {
+            let started = ContinuousClock.now
+            let result = try await CLI.runOffPool(arguments, environment: environment)
+            if clean { self.clean = max(.milliseconds(20), min(self.clean, ContinuousClock.now - started)) }
+            return result
+        }
+
+        /// Starts a flush and kills it with SIGKILL within a clean flush's time.
+        mutating func kill(_ arguments: [String], environment: [String: String]) async throws {
+            let milliseconds = cleanMilliseconds
+            let delay = Duration.milliseconds(Int.random(in: milliseconds / 10...milliseconds * 9 / 10, using: &generator))
+            kills += 1
+            if try await CLI.offPool({ try CLI.runKilled(arguments, environment: environment, after: delay) }) == nil {
+                midway += 1
+            }
+        }
+
+        var cleanMilliseconds: Int { Int(clean / .milliseconds(1)) }
+        /// Whether most kills landed during a flush, as the trials mean them to.
+        var landedMostly: Bool { midway >= kills / 2 }
+    }
+
     /// Runs blocking work on a GCD thread: the simulator in this process answers the child on
     /// the Swift concurrency pool, which a blocked test thread would starve.
     static func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
