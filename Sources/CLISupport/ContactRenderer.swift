@@ -125,9 +125,11 @@ public enum ContactRenderer {
     }
 
     /// Fields of one contact as aligned `name  value` lines.
-    /// Fields edited offline and not yet on Intercom are listed under `edited`.
+    /// Fields edited offline and not yet on Intercom are listed under `edited`, those of them
+    /// in conflict (`inConflict`) marked so.
     public static func details(
-        _ stored: StoredContact, links: ContactLinks = ContactLinks(), pendingEdits: [PendingEdit] = []
+        _ stored: StoredContact, links: ContactLinks = ContactLinks(), pendingEdits: [PendingEdit] = [],
+        inConflict: Set<ContactField> = []
     ) -> String {
         let contact = stored.contact
         var lines: [[String]] = [
@@ -135,10 +137,13 @@ public enum ContactRenderer {
             ["state", stored.state.rawValue],
         ]
         if !pendingEdits.isEmpty {
-            lines.append([
-                "edited",
-                pendingEdits.map(\.field.description).joined(separator: ", ") + " (shown here; `outbox flush` sends them)",
-            ])
+            let fields = pendingEdits.map { $0.field.description + (inConflict.contains($0.field) ? " (in conflict)" : "") }
+            let why =
+                stored.state == .tombstoned
+                ? "not sent: the contact is gone from Intercom, or to be deleted"
+                : pendingEdits.allSatisfy({ inConflict.contains($0.field) })
+                    ? "shown here; `outbox resolve` settles them" : "shown here; `outbox flush` sends them"
+            lines.append(["edited", fields.joined(separator: ", ") + " (\(why))"])
         }
         lines += [
             ["role", contact.role.rawValue],

@@ -12,7 +12,7 @@ struct ContactsDeleteCommand: AsyncParsableCommand {
             answers at once (a tombstone, as a contact deleted on Intercom is: \
             `contacts query --include-tombstoned` still shows it), and the flush deletes it on \
             Intercom after whatever was staged for it before. A delete wins over the contact's \
-            pending edits, which fail with that reason. Until the flush, `outbox drop` undoes \
+            pending edits, whose entries end superseded with that reason. Until the flush, `outbox drop` undoes \
             it. A contact created offline and not pushed yet has no delete: drop its create.
 
             Examples:

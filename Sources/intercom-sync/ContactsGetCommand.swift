@@ -101,7 +101,9 @@ struct ContactsGetCommand: AsyncParsableCommand {
         if json {
             Output.data(MirrorMetadata.json(for: stored, answer: answer, links: links, notes: notes, edits: edits))
         } else {
-            Output.line(ContactRenderer.details(stored, links: links, pendingEdits: edits))
+            let conflicts = edits.isEmpty ? [] : try await unconnected.conflicts().filter { $0.contactID == stored.id }
+            let inConflict = Set(conflicts.flatMap { $0.fields.map(\.field) })
+            Output.line(ContactRenderer.details(stored, links: links, pendingEdits: edits, inConflict: inConflict))
             if let text = ContactRenderer.notes(notes) { Output.line(text) }
             let entries = try await unconnected.outbox(ofContact: stored.id)
             if let note = Self.note(answer, stored: stored, edited: !edits.isEmpty, entries: entries) { Output.note(note) }

@@ -69,7 +69,9 @@ struct ContactsUpdateCommand: AsyncParsableCommand {
             "Clear a field (repeatable): name, phone, avatar, external_id or owner_id.", valueName: "field"))
     var clear: [String] = []
 
-    @Flag(help: "Print {\"contact\", \"seq\", \"folded_into\", \"pending_fields\", \"in_conflict\"} as JSON.")
+    @Flag(
+        help: "Print {\"contact\", \"seq\", \"folded_into\", \"pending_fields\", \"in_conflict\", \"conflicts_settled\"} as JSON."
+    )
     var json = false
 
     func validate() throws {
@@ -128,9 +130,18 @@ struct ContactsUpdateCommand: AsyncParsableCommand {
 
     func run() async throws {
         let facade = try await mirror.facade(.existing)
-        let staged = try await facade.stageEdit(try patch(), to: contact)
-        // A field in conflict waits for `outbox resolve`, whatever it is edited to.
-        let conflicts = try await facade.conflicts().filter { $0.contactID == staged.contactID }
+        let patch = try patch()
+        let before = try await facade.conflicts()
+        let staged = try await facade.stageEdit(patch, to: contact)
+        // A field in conflict waits for `outbox resolve`, whatever it is edited to, but one
+        // edited to Intercom's value is settled.
+        func edited(_ conflicts: [EditConflict]) -> [(seq: Int64, field: ContactField)] {
+            conflicts.filter { $0.contactID == staged.contactID }.flatMap { conflict in
+                conflict.fields.map { (conflict.seq, $0.field) }.filter { patch.fields.contains($0.1) }
+            }
+        }
+        let waiting = edited(try await facade.conflicts())
+        let settled = edited(before).filter { old in !waiting.contains { $0.field == old.field } }
         if json {
             Output.data(
                 JSONValue.object([
@@ -138,21 +149,21 @@ struct ContactsUpdateCommand: AsyncParsableCommand {
                     "folded_into": staged.foldedInto.map { .int($0) } ?? .null,
                     "pending_fields": .array(staged.pendingFields.map { .string($0.description) }),
                     "in_conflict": .array(
-                        conflicts.flatMap { conflict in
-                            conflict.fields.map {
-                                .object(["seq": .int(conflict.seq), "field": .string($0.field.description)])
-                            }
-                        }),
+                        waiting.map { .object(["seq": .int($0.seq), "field": .string($0.field.description)]) }),
+                    "conflicts_settled": .array(
+                        settled.map { .object(["seq": .int($0.seq), "field": .string($0.field.description)]) }),
                 ]).jsonText)
             return
         }
-        for conflict in conflicts {
-            let fields = conflict.fields.map(\.field.description).joined(separator: ", ")
+        for (seq, field) in waiting {
             Output.line(
-                "\(fields) of \(staged.contactID) stays in conflict (#\(conflict.seq)) with this value as yours: "
-                    + "`intercom-sync outbox resolve \(conflict.seq) --keep mine` sends it")
+                "\(field) of \(staged.contactID) stays in conflict (#\(seq)) with this value as yours: "
+                    + "`intercom-sync outbox resolve \(seq) --keep mine` sends it")
         }
-        if staged.seq == nil, staged.foldedInto == nil, !conflicts.isEmpty { return }
+        for (seq, field) in settled {
+            Output.line("\(field) of \(staged.contactID) agrees with Intercom's value now: its conflict (#\(seq)) is settled")
+        }
+        if staged.seq == nil, staged.foldedInto == nil, !waiting.isEmpty || !settled.isEmpty { return }
         if let create = staged.foldedInto {
             Output.line("updated \(staged.contactID) in its create (#\(create)), which `intercom-sync outbox flush` sends")
         } else if let seq = staged.seq {

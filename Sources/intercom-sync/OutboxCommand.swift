@@ -7,12 +7,15 @@ import Synchronization
 struct OutboxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "outbox",
-        abstract: "List, send, re-queue, resolve or drop staged creates, edits, taggings and messages.",
+        abstract:
+            "List, send, re-queue, resolve or drop staged creates, edits, taggings, messages, notes, archives and deletes.",
         discussion: """
             Entry states: pending (waiting to be sent), in_flight (being sent), sent, failed \
-            (Intercom refused it; see its error), unknown (a message whose answer was lost: it \
-            may or may not have been sent, and is never re-sent on its own), conflict (an edit \
-            of a field that was changed on Intercom too: see `outbox resolve`).
+            (Intercom refused it; see its error), unknown (a message or note whose answer was \
+            lost: it may or may not have been sent, and is never re-sent on its own), conflict \
+            (an edit of a field that was changed on Intercom too: see `outbox resolve`), \
+            superseded (ended without a request of its own, needing nothing: a settled \
+            conflict, or edits a delete won over; its error says which).
             """,
         subcommands: [
             OutboxListCommand.self, OutboxFlushCommand.self, OutboxResolveCommand.self, OutboxRetryCommand.self,
@@ -40,7 +43,9 @@ struct OutboxListCommand: AsyncParsableCommand {
 
     @OptionGroup var mirror: MirrorOptions
 
-    @Option(help: "Only entries in this state (repeatable): pending, in_flight, sent, failed, unknown, conflict.")
+    @Option(
+        help:
+            "Only entries in this state (repeatable): pending, in_flight, sent, failed, unknown, conflict, superseded.")
     var state: [OutboxState] = []
 
     @Option(

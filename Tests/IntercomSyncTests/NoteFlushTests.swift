@@ -115,6 +115,24 @@ import Testing
         #expect(await noteReads() == 2)
     }
 
+    /// A note whose answer was lost is unknown until Intercom lists it: a refresh that reads
+    /// the contact's notes finds it there, and the entry is sent.
+    @Test func anUnknownNoteThatIntercomListsBecomesSent() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 1)
+        defer { Task { await harness.stop() } }
+        try await harness.sync.run(.full)
+        let id = try #require(try await harness.workspace.contactIDs().first)
+        let staged = try harness.mirror.stageNote("Reached it after all", to: id, now: 1)
+        _ = try await harness.mirror.prepareNote(seq: staged.seq, now: 2)
+        _ = try await harness.client.sendJSON("POST", "/contacts/\(id)/notes", json: #"{"body":"Reached it after all"}"#)
+        _ = try await harness.flush()
+        #expect(try harness.mirror.outboxEntry(seq: staged.seq)?.state == .unknown)
+        _ = try await harness.sync.getContact(id, freshness: .refresh)
+        let entry = try #require(try harness.mirror.outboxEntry(seq: staged.seq))
+        #expect(entry.state == .sent && entry.remoteID != nil, "\(entry)")
+        #expect(try harness.mirror.notes(ofContact: id).notes.map(\.body) == ["Reached it after all"], "listed once")
+    }
+
     @Test func anEmptyNoteOrABadAdminIsRefused() throws {
         let mirror = try ContactMirror.inMemory()
         _ = try mirror.stageContact(ContactDraft(email: "a@example.com"), now: 1)

@@ -61,6 +61,34 @@ import Testing
         #expect(try harness.mirror.contact(id: id)?.state == .tombstoned)
     }
 
+    /// An unarchive goes before the edits and notes staged after it; an edit that met an
+    /// archived contact keeps its edits, and `outbox retry` sends them once it is back.
+    @Test func anUnarchiveGoesFirstAndARefusedEditIsKeptForARetry() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 3)
+        defer { Task { await harness.stop() } }
+        try await harness.sync.run(.full)
+        let ids = try await harness.workspace.contactIDs()
+        _ = try harness.mirror.stageArchive(contact: ids[0], archive: true, now: 1)
+        _ = try await harness.flush()
+        _ = try harness.mirror.stageArchive(contact: ids[0], archive: false, now: 2)
+        try harness.mirror.stageEdit(ContactPatch([.name: "Back Again"]), to: ids[0], now: 3)
+        _ = try harness.mirror.stageNote("Welcome back", to: ids[0], now: 4)
+        let summary = try await harness.flush()
+        #expect(summary.failed == 0 && summary.contactsUpdated == 1 && summary.notesAdded == 1, "\(summary)")
+        #expect(try await harness.listedContacts()[ids[0]]?["name"] == "Back Again")
+
+        let refused = try harness.mirror.stageEdit(ContactPatch([.name: "Retried"]), to: ids[1], now: 5)
+        try await harness.workspace.archive(id: ids[1])
+        let failed = try await harness.flush()
+        #expect(failed.failed == 1, "\(failed)")
+        #expect(try harness.mirror.pendingEdits(of: ids[1]).map(\.field) == [.name], "the edit is kept")
+        try await harness.workspace.archive(id: ids[1], false)
+        try harness.mirror.retryOutboxEntry(seq: refused.seq!, now: 6)
+        let retried = try await harness.flush()
+        #expect(retried.contactsUpdated == 1, "\(retried)")
+        #expect(try await harness.listedContacts()[ids[1]]?["name"] == "Retried")
+    }
+
     @Test func anUnarchiveTakesBackAnArchiveNotSentYet() async throws {
         let mirror = try ContactMirror.inMemory()
         _ = try mirror.upsertPage(

@@ -56,6 +56,45 @@ import Testing
         #expect(onIntercom?["name"] == "Survivor")
     }
 
+    /// A delete dropped after it superseded a conflict and a newer edit brings back the
+    /// conflict as it was and one pending entry for the rest: the next flush makes no second
+    /// conflict of the same field.
+    @Test func droppingADeleteBringsBackAConflictAsAConflict() async throws {
+        let harness = try await SimulatorHarness.start(contacts: 2)
+        defer { Task { await harness.stop() } }
+        try await harness.sync.run(.full)
+        let id = try #require(try await harness.workspace.contactIDs().first)
+        try harness.mirror.stageEdit(ContactPatch([.name: "Mine"]), to: id, now: 1)
+        try await harness.workspace.edit(id: id, fieldsJSON: #"{"name":"Theirs"}"#)
+        _ = try await harness.flush()
+        let conflict = try #require(try harness.mirror.editConflicts().first)
+        let newer = try harness.mirror.stageEdit(ContactPatch([.phone: "+15559990000"]), to: id, now: 2)
+        let delete = try harness.mirror.stageDelete(contact: id, now: 3)
+        _ = try harness.mirror.dropOutboxEntry(seq: delete.seq, cascade: false)
+        #expect(try harness.mirror.outboxEntry(seq: conflict.seq)?.state == .conflict)
+        #expect(try harness.mirror.outboxEntry(seq: newer.seq!)?.state == .pending)
+        let summary = try await harness.flush()
+        #expect(summary.contactsUpdated == 1 && summary.conflicts == 0, "\(summary)")
+        #expect(try harness.mirror.editConflicts().map(\.seq) == [conflict.seq])
+        #expect(try await harness.listedContacts()[id]?["phone"] == "+15559990000")
+    }
+
+    /// A create of the email of a contact still to be deleted is refused: Intercom would
+    /// answer it with that contact, which the delete would then remove.
+    @Test func aCreateOfTheEmailOfAContactToBeDeletedIsRefused() throws {
+        let mirror = try ContactMirror.inMemory()
+        _ = try mirror.upsertPage(
+            #"{"type":"list","data":[{"type":"contact","id":"c1","role":"user","email":"a@example.com","created_at":1,"updated_at":2}]}"#,
+            fetchedAt: 10)
+        let delete = try mirror.stageDelete(contact: "c1", now: 20)
+        let error = try #require(throws: OutboxError.self) {
+            try mirror.stageContact(ContactDraft(email: "A@example.com"), now: 21)
+        }
+        #expect(error.description.contains("#\(delete.seq)"), "\(error)")
+        _ = try mirror.dropOutboxEntry(seq: delete.seq, cascade: false)
+        #expect(throws: OutboxError.self) { try mirror.stageContact(ContactDraft(email: "a@example.com"), now: 22) }
+    }
+
     @Test func droppingADeleteBringsTheContactBack() async throws {
         let harness = try await SimulatorHarness.start(contacts: 2)
         defer { Task { await harness.stop() } }

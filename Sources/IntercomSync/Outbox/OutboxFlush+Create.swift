@@ -93,9 +93,11 @@ extension OutboxFlush {
                 field == .email
                 ? server?.string?.lowercased() == value.string?.lowercased() : server == value
             if same { continue }
+            // A draft's role is `user` unless asked otherwise, so a role Intercom has is kept
+            // rather than disputed.
             if lacks(server) {
                 changes[key] = value
-            } else {
+            } else if field != .role {
                 disputed.append(ContactMirror.FieldEdit(field: field, base: nil, mine: value, server: server))
             }
         }

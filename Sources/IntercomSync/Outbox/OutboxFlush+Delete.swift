@@ -27,7 +27,8 @@ extension OutboxFlush {
             // Intercom has no such contact to unarchive: it was deleted or merged away, and the
             // mirror hides it again.
             var failure = OutboxEntry.Failure(error)
-            failure.message = "contact \(contactID) is gone from Intercom (deleted, or merged into another): \(error.message)"
+            failure.message =
+                "contact \(contactID) is gone from Intercom (deleted, archived, or merged into another): \(error.message)"
             try await mirror.failUpdateOfGoneContact(seq: entry.seq, contactID: contactID, failure: failure, now: now())
             run.update { $0.failed += 1 }
         } catch let error as IntercomError {

@@ -38,7 +38,8 @@ extension OutboxFlush {
             run.update { if conflicts.isEmpty { $0.contactsUpdated += 1 } else { $0.conflicts += 1 } }
         } catch let error as IntercomError where error.status == 404 || error.status == 410 {
             var failure = OutboxEntry.Failure(error)
-            failure.message = "contact \(contactID) is gone from Intercom (deleted, or merged into another): \(error.message)"
+            failure.message =
+                "contact \(contactID) is gone from Intercom (deleted, archived, or merged into another): \(error.message)"
             try await mirror.failUpdateOfGoneContact(seq: entry.seq, contactID: contactID, failure: failure, now: now())
             run.update { $0.failed += 1 }
         } catch let error as IntercomError {

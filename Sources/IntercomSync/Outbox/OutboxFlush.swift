@@ -87,6 +87,11 @@ package final class OutboxFlush: Sendable {
         try await forEachPendingPage(of: .createContact, in: run) { page in
             try await self.forEach(page, in: run) { entry in try await self.push(entry, in: run) }
         }
+        // An unarchive goes before the edits, taggings, messages and notes staged after it: an
+        // archived contact takes none of them.
+        try await forEachPendingPage(of: .unarchiveContact, in: run) { page in
+            try await self.forEach(page, width: 1, in: run) { entry in try await self.remove(entry, in: run) }
+        }
         try await forEachPendingPage(of: .updateContact, in: run) { page in
             try await self.forEach(page, in: run) { entry in try await self.sendUpdate(entry, in: run) }
         }
@@ -104,8 +109,8 @@ package final class OutboxFlush: Sendable {
             try await self.forEach(page, in: run) { entry in try await self.addNote(entry, in: run) }
         }
         // Last, one at a time in queue order: whatever was staged for a contact before its
-        // archive or delete goes first, and an archive and an unarchive end as staged.
-        try await forEachPendingPage(of: [.archiveContact, .unarchiveContact, .deleteContact], in: run) { page in
+        // archive or delete goes first.
+        try await forEachPendingPage(of: [.archiveContact, .deleteContact], in: run) { page in
             try await self.forEach(page, width: 1, in: run) { entry in try await self.remove(entry, in: run) }
         }
         run.finish()

@@ -143,17 +143,34 @@ extension ContactMirror {
     }
 
     /// A dropped delete or archive: the contact shows again, until the next pull says how
-    /// Intercom has it, and the edits the delete had superseded are queued again.
+    /// Intercom has it, and the edits the delete had superseded come back as they were: an
+    /// entry in conflict to its conflict, and the contact's other edits in one pending entry
+    /// (the newest of those the delete superseded; the others stay superseded, since one entry
+    /// stands for all of a contact's edits).
     static func undoDelete(of contactID: String, now: Int, in db: Database) throws {
         try db.execute(
             sql: "UPDATE contacts SET state = 'synced' WHERE id = ? AND state = 'tombstoned'", arguments: [contactID])
-        try db.execute(
+        let superseded = try Row.fetchAll(
+            db,
             sql: """
-                UPDATE outbox SET state = 'pending', next_attempt_at = NULL, last_error_status = NULL,
-                    last_error_code = NULL, last_error_message = NULL, last_error_request_id = NULL, updated_at = ?
+                SELECT seq, payload FROM outbox
                 WHERE contact_id = ? AND kind = 'update_contact' AND state = 'superseded'
                     AND last_error_code = 'superseded_by_delete'
-                """, arguments: [now, contactID])
+                ORDER BY seq DESC
+                """, arguments: [contactID])
+        var queued = false
+        for row in superseded {
+            let seq: Int64 = row["seq"]
+            let inConflict = (try? JSONValue(jsonText: row["payload"] as String))?["conflicts"] != nil
+            guard inConflict || !queued else { continue }
+            queued = queued || !inConflict
+            try db.execute(
+                sql: """
+                    UPDATE outbox SET state = ?, next_attempt_at = NULL, last_error_status = NULL,
+                        last_error_code = NULL, last_error_message = NULL, last_error_request_id = NULL, updated_at = ?
+                    WHERE seq = ?
+                    """, arguments: [inConflict ? "conflict" : "pending", now, seq])
+        }
     }
 
     /// A delete Intercom carried out: the contact's edits, which it won over, are gone with it.

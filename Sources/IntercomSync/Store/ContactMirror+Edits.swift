@@ -369,7 +369,14 @@ extension ContactMirror {
             let waiting = try Self.fieldsInConflict(of: id, in: db)
             let edits = try Self.edits(of: id, in: db).filter { !waiting.contains($0.field) }
             if edits.isEmpty {
-                try Self.settle(seq: seq, state: .sent, now: now, in: db)
+                try Self.settle(
+                    seq: seq, state: .superseded,
+                    error: OutboxEntry.Failure(
+                        status: nil, code: "nothing_to_send",
+                        message: waiting.isEmpty
+                            ? "nothing left to send: the contact's edits were sent, settled or dropped meanwhile"
+                            : "its fields wait in conflict for `outbox resolve`",
+                        requestID: nil), now: now, in: db)
                 return .nothing
             }
             guard try Self.markInFlight(seq: seq, now: now, in: db) else { return .gone }
@@ -427,11 +434,12 @@ extension ContactMirror {
         }
     }
 
-    /// An update or unarchive whose contact is gone from Intercom (404, or 410 merged away): the
-    /// contact is tombstoned, its edits forgotten, and the entry fails with why.
+    /// An update or unarchive whose contact is gone from Intercom (404, or 410 merged away: an
+    /// archived contact answers so too): the contact is tombstoned and the entry fails with
+    /// why. The edits stay with the failed entry: `outbox retry` sends them again (once the
+    /// contact is unarchived), `outbox drop` forgets them.
     func failUpdateOfGoneContact(seq: Int64, contactID: String, failure: OutboxEntry.Failure, now: Int) async throws {
         try await writer.write { db in
-            try db.execute(sql: "DELETE FROM contact_edits WHERE contact_id = ?", arguments: [contactID])
             // Settled first: a tombstone spares a contact whose unarchive is still under way.
             try Self.settle(seq: seq, state: .failed, error: failure, now: now, in: db)
             try Self.tombstone(id: contactID, at: now, in: db)

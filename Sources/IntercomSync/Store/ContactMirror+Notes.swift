@@ -88,6 +88,37 @@ extension ContactMirror {
                         AND id NOT IN (SELECT value FROM json_each(?))
                         """, arguments: [id, JSONValue.array(kept.map(JSONValue.string)).jsonText])
             }
+            // A note whose answer was lost (`unknown`) and that Intercom lists did reach it: the
+            // entry is sent, and no one need decide.
+            let unknown = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT seq, payload FROM outbox WHERE kind = 'add_note' AND state = 'unknown'
+                        AND (contact_id = ?1 OR contact_id IN (SELECT alias FROM contact_aliases WHERE id = ?1))
+                    ORDER BY seq
+                    """, arguments: [id])
+            var claimed: Set<String> = []
+            for entry in unknown {
+                let payload = try? JSONValue(jsonText: entry["payload"] as String)
+                let body: String? = payload?["body"]?.string
+                let admin: String? = payload?["admin_id"]?.string
+                func matches(_ row: ContactNote) -> Bool {
+                    guard let id = row.id, !claimed.contains(id), row.body == body else { return false }
+                    return admin == nil || admin == row.authorID
+                }
+                guard let note = rows.first(where: matches), let noteID = note.id,
+                    try Bool.fetchOne(
+                        db, sql: "SELECT EXISTS (SELECT 1 FROM outbox WHERE kind = 'add_note' AND remote_id = ?)",
+                        arguments: [noteID]) == false
+                else { continue }
+                claimed.insert(noteID)
+                try db.execute(
+                    sql: """
+                        UPDATE outbox SET state = 'sent', remote_id = ?, last_error_status = NULL, last_error_code = NULL,
+                            last_error_message = NULL, last_error_request_id = NULL
+                        WHERE seq = ?
+                        """, arguments: [noteID, entry["seq"] as Int64])
+            }
             for row in rows {
                 try db.execute(
                     sql: """

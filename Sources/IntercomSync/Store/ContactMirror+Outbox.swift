@@ -80,6 +80,21 @@ extension ContactMirror {
                 "\(draft.email) already belongs to contact \(existing)", existingContactID: existing,
                 remedy: .allowDuplicateEmail)
         }
+        // Intercom would answer the create with the contact still to be deleted, which the flush
+        // would take over and then delete: the delete goes first, or the create waits for it.
+        if let doomed = try String.fetchOne(
+            db,
+            sql: """
+                SELECT o.seq FROM outbox o JOIN contacts c ON c.id = o.contact_id
+                WHERE o.kind = 'delete_contact' AND o.state IN ('pending', 'in_flight')
+                    AND lower(ifnull(c.email, '')) = lower(?)
+                """, arguments: [draft.email])
+        {
+            throw OutboxError(
+                .emailExists,
+                "\(draft.email) belongs to a contact that is to be deleted (#\(doomed), not sent yet): "
+                    + "`intercom-sync outbox flush` first, then create it again")
+        }
         let (localID, rowID) = try insertLocalContact(draft, now: now, in: db)
         let seq = try insertEntry(
             .createContact, contactID: localID, dependsOn: nil, payload: draft.requestBodyText, now: now, in: db)
