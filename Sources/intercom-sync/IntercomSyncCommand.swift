@@ -58,7 +58,15 @@ struct IntercomSyncCommand: AsyncParsableCommand {
             exit(withError: error)  // --help, --version
         }
         if code == .validationFailure {
-            let message = message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid usage"
+            // ArgumentParser lists the values a flag takes on the lines after a colon.
+            let lines = message(for: error).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            var message = lines.first ?? "invalid usage"
+            if message.hasSuffix(":"), lines.count > 1 {
+                message +=
+                    " "
+                    + lines.dropFirst().map { $0.hasPrefix("- ") ? String($0.dropFirst(2)) : $0 }
+                    .joined(separator: ", ")
+            }
             Output.note("error: \(message) (see --help)")
             Foundation.exit(2)
         }

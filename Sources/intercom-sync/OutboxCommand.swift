@@ -277,8 +277,10 @@ struct OutboxRetryCommand: AsyncParsableCommand {
         commandName: "retry",
         abstract: "Put failed or unknown entries back in the queue for the next flush.",
         discussion: """
-            Retrying an unknown message may send it twice, if the lost attempt did reach \
-            Intercom: check the contact's conversations first. A sent entry cannot be retried.
+            Retrying an unknown message or note may send it twice, if the lost attempt did \
+            reach Intercom: check the contact's conversations first, or, for a note, run \
+            `contacts get --refresh`, which settles as sent a note Intercom lists. A sent or \
+            superseded entry cannot be retried.
 
             Examples:
               intercom-sync outbox retry 12
