@@ -1,0 +1,121 @@
+import Foundation
+import IntercomSync
+import PostgresNIO
+
+/// A contact as the team store holds it, and the change that last touched it.
+public struct TeamContactChange: Sendable, Equatable {
+    public var id: String
+    /// Intercom's body as it sent it; nil for a contact tombstoned before any body was stored.
+    public var body: String?
+    public var tombstoned: Bool
+    /// Its change number: every change of the store's rows takes the next one.
+    public var change: Int64
+}
+
+/// The team's replica of Intercom's contacts: written by the one puller, read by agents by
+/// change number.
+///
+/// Storing a page again changes nothing: a version is stored only when it is newer than the
+/// stored one (by `updated_at`), or as new but different, so its change number moves only
+/// when something did change, and an agent that follows by change number reads each change
+/// once.
+extension TeamStore {
+    /// Stores contact bodies as Intercom sent them; answers how many changed the store.
+    @discardableResult
+    public func storeContacts(_ bodies: [String], fetchedAt: Int) async throws -> Int {
+        var ids: [String] = []
+        var texts: [String] = []
+        var emails: [String] = []
+        var externalIDs: [String] = []
+        var roles: [String] = []
+        var names: [String] = []
+        var phones: [String] = []
+        var updated: [Int64] = []
+        for body in bodies {
+            guard case .object(let contact) = try JSONValue(jsonText: body),
+                let id = contact["id"]?.string, !id.isEmpty
+            else {
+                throw TeamStoreError(.badEntry, "a contact body without an id cannot be stored: \(body.prefix(80))")
+            }
+            ids.append(id)
+            texts.append(body)
+            // Empty for absent: arrays of optional text do not cross the wire, NULLIF turns them back.
+            emails.append(contact["email"]?.string ?? "")
+            externalIDs.append(contact["external_id"]?.string ?? "")
+            roles.append(contact["role"]?.string ?? "")
+            names.append(contact["name"]?.string ?? "")
+            phones.append(contact["phone"]?.string ?? "")
+            updated.append(Int64(contact["updated_at"]?.int ?? 0))
+        }
+        guard !ids.isEmpty else { return 0 }
+        let binds = try Self.binds(ids, texts, emails, externalIDs, roles, names, phones, updated, Int64(fetchedAt))
+        return try await run("storing \(ids.count) contacts") { connection in
+            var changed = 0
+            for try await _ in try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        INSERT INTO team_contacts (id, body, email, external_id, role, name, phone, updated_at, fetched_at)
+                        SELECT id, body, NULLIF(email, ''), NULLIF(external_id, ''), NULLIF(role, ''), NULLIF(name, ''),
+                            NULLIF(phone, ''), updated_at, $9
+                        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                            $8::bigint[]) AS page (id, body, email, external_id, role, name, phone, updated_at)
+                        ON CONFLICT (id) DO UPDATE SET body = excluded.body, email = excluded.email,
+                            external_id = excluded.external_id, role = excluded.role, name = excluded.name,
+                            phone = excluded.phone, updated_at = excluded.updated_at, fetched_at = excluded.fetched_at,
+                            state = 'synced'
+                        WHERE (team_contacts.state = 'synced'
+                                AND (excluded.updated_at > team_contacts.updated_at
+                                    OR (excluded.updated_at = team_contacts.updated_at
+                                        AND excluded.body IS DISTINCT FROM team_contacts.body)))
+                            OR (team_contacts.state = 'tombstoned'
+                                AND excluded.fetched_at > coalesce(team_contacts.fetched_at, 0))
+                        RETURNING id
+                        """, binds: binds), logger: self.logger)
+            {
+                changed += 1
+            }
+            return changed
+        }
+    }
+
+    /// Marks contacts deleted, archived or merged away on Intercom, as found at `time`;
+    /// answers how many it changed (one already tombstoned is left as it is). Only a version
+    /// fetched after `time` brings one back (an unarchived contact).
+    @discardableResult
+    public func tombstoneContacts(_ ids: [String], at time: Int) async throws -> Int {
+        guard !ids.isEmpty else { return 0 }
+        return try await run("tombstoning \(ids.count) contacts") { connection in
+            var changed = 0
+            for try await _ in try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        INSERT INTO team_contacts (id, state, fetched_at)
+                        SELECT id, 'tombstoned', $2 FROM unnest($1::text[]) AS gone (id)
+                        ON CONFLICT (id) DO UPDATE SET state = 'tombstoned', fetched_at = excluded.fetched_at
+                        WHERE team_contacts.state <> 'tombstoned'
+                        RETURNING id
+                        """, binds: try Self.binds(ids, Int64(time))), logger: self.logger)
+            {
+                changed += 1
+            }
+            return changed
+        }
+    }
+
+    /// The contacts changed after change number `since`, in change order, at most `limit`: an
+    /// agent asks again from the last one's `change` until the answer is empty.
+    public func contactChanges(since: Int64, limit: Int) async throws -> [TeamContactChange] {
+        try await run("reading contact changes") { connection in
+            var changes: [TeamContactChange] = []
+            for try await (id, body, state, change) in try await connection.query(
+                """
+                SELECT id, body, state, change_no FROM team_contacts WHERE change_no > \(since)
+                ORDER BY change_no LIMIT \(Int64(limit))
+                """, logger: self.logger
+            ).decode((String, String?, String, Int64).self) {
+                changes.append(TeamContactChange(id: id, body: body, tombstoned: state == "tombstoned", change: change))
+            }
+            return changes
+        }
+    }
+}
