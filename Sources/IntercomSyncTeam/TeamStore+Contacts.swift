@@ -2,16 +2,6 @@ import Foundation
 import IntercomSync
 import PostgresNIO
 
-/// A contact as the team store holds it, and the change that last touched it.
-public struct TeamContactChange: Sendable, Equatable {
-    public var id: String
-    /// Intercom's body as it sent it; nil for a contact tombstoned before any body was stored.
-    public var body: String?
-    public var tombstoned: Bool
-    /// Its change number: every change of the store's rows takes the next one.
-    public var change: Int64
-}
-
 /// The team's replica of Intercom's contacts: written by the one puller, read by agents by
 /// change number.
 ///
@@ -19,7 +9,7 @@ public struct TeamContactChange: Sendable, Equatable {
 /// stored one (by `updated_at`), or as new but different, so its change number moves only
 /// when something did change, and an agent that follows by change number reads each change
 /// once.
-extension TeamStore {
+extension TeamStore: ContactUpstream {
     /// Stores contact bodies as Intercom sent them; answers how many changed the store.
     @discardableResult
     public func storeContacts(_ bodies: [String], fetchedAt: Int) async throws -> Int {
@@ -104,16 +94,16 @@ extension TeamStore {
 
     /// The contacts changed after change number `since`, in change order, at most `limit`: an
     /// agent asks again from the last one's `change` until the answer is empty.
-    public func contactChanges(since: Int64, limit: Int) async throws -> [TeamContactChange] {
+    public func contactChanges(since: Int64, limit: Int) async throws -> [UpstreamContact] {
         try await run("reading contact changes") { connection in
-            var changes: [TeamContactChange] = []
+            var changes: [UpstreamContact] = []
             for try await (id, body, state, change) in try await connection.query(
                 """
                 SELECT id, body, state, change_no FROM team_contacts WHERE change_no > \(since)
                 ORDER BY change_no LIMIT \(Int64(limit))
                 """, logger: self.logger
             ).decode((String, String?, String, Int64).self) {
-                changes.append(TeamContactChange(id: id, body: body, tombstoned: state == "tombstoned", change: change))
+                changes.append(UpstreamContact(id: id, body: body, tombstoned: state == "tombstoned", change: change))
             }
             return changes
         }

@@ -8,7 +8,8 @@ import Testing
 struct TeamContactsTests {
     static func body(_ id: String, name: String, updatedAt: Int, email: String? = nil) -> String {
         let mail = email.map { #""\#($0)""# } ?? "null"
-        return #"{"type":"contact","id":"\#(id)","role":"user","email":\#(mail),"name":"\#(name)","updated_at":\#(updatedAt)}"#
+        return
+            #"{"type":"contact","id":"\#(id)","role":"user","email":\#(mail),"name":"\#(name)","created_at":1,"updated_at":\#(updatedAt)}"#
     }
 
     /// A page stored again changes nothing; a newer version moves the contact's change number,
@@ -49,5 +50,37 @@ struct TeamContactsTests {
             try await store.storeContacts([#"{"type":"contact","name":"no id"}"#], fetchedAt: 5)
         }
         #expect(error.kind == .badEntry)
+    }
+
+    /// An agent's mirror follows the store with no connection to Intercom: every contact
+    /// arrives, a tombstone hides one, a page applied again changes nothing, an edit made in
+    /// the mirror stays on top of a newer version from upstream, and a follow resumes after the
+    /// last change it applied.
+    @Test func aMirrorFollowsTheStore() async throws {
+        let store = try await TeamStore.open(try await TeamTestStore.freshDatabase())
+        defer { Task { await store.close() } }
+        let bodies = (1...120).map {
+            Self.body(String(format: "c%03d", $0), name: "Name \($0)", updatedAt: 100 + $0, email: "c\($0)@example.com")
+        }
+        try await store.storeContacts(bodies, fetchedAt: 1)
+        let mirror = try IntercomMirror.inMemory()
+        let first = try await mirror.follow(store, pageSize: 50)
+        #expect(first.changes == 120 && first.stored == 120)
+        var query = ContactQuery()
+        query.limit = 1_000
+        #expect(try await mirror.contacts(matching: query).contacts.count == 120)
+        #expect(try await mirror.contact(id: "c007")?.contact.email == "c7@example.com")
+
+        try await mirror.stageEdit(ContactPatch([.phone: "+15550107"]), to: "c007")
+        try await store.storeContacts([Self.body("c007", name: "Renamed", updatedAt: 500, email: "c7@example.com")], fetchedAt: 2)
+        try await store.tombstoneContacts(["c008"], at: 2)
+        let second = try await mirror.follow(store)
+        #expect(second.changes == 2 && second.change > first.change, "\(second)")
+        let edited = try #require(try await mirror.contact(id: "c007")?.contact)
+        #expect(edited.name == "Renamed" && edited.phone == "+15550107", "upstream's name, the edit on top")
+        #expect(try await mirror.contact(id: "c008")?.state == .tombstoned)
+        #expect(try await mirror.contacts(matching: query).contacts.count == 119)
+        let third = try await mirror.follow(store)
+        #expect(third.changes == 0 && third.change == second.change)
     }
 }

@@ -238,6 +238,37 @@ public final class IntercomMirror: Sendable {
         }
     }
 
+    /// Brings the mirror up to date from an upstream store (a team's) instead of Intercom: the
+    /// changes after the last one applied, a page at a time, each page committed with the
+    /// change number it reached. No request goes to Intercom, and no connection is needed.
+    /// Holds the mirror's lock as a sync does. Answers how many changes were applied, how many
+    /// contacts they stored, and the change number reached.
+    @discardableResult
+    public func follow(_ upstream: any ContactUpstream, pageSize: Int = 1_000) async throws -> (
+        changes: Int, stored: Int, change: Int64
+    ) {
+        let store = self.store
+        let clock = configuration.clock
+        let lockWait = configuration.lockWait.seconds
+        return try await turns.run {
+            try await WorkExecutor.shared.run {
+                let lock = try await MirrorLock.acquire(store, purpose: "intercom-sync sync --upstream", waiting: lockWait)
+                defer { withExtendedLifetime(lock) {} }
+                var applied = 0
+                var stored = 0
+                var change = try store.upstreamChange()
+                while true {
+                    let page = try await upstream.contactChanges(since: change, limit: max(1, pageSize))
+                    guard let last = page.last else { break }
+                    stored += try await store.applyUpstream(page, fetchedAt: clock.unixSeconds).written
+                    applied += page.count
+                    change = last.change
+                }
+                return (applied, stored, change)
+            }
+        }
+    }
+
     /// Sends what the outbox holds, in order, exactly once, and reports what happened to it.
     ///
     /// Intercom's refusals do not throw: they end up in the entries and the summary

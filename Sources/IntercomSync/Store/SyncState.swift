@@ -55,6 +55,8 @@ package enum SyncStateKey: String, Sendable, CaseIterable {
     /// Set when the mirror keeps segment memberships (`sync --segments`): every sync then reads
     /// each segment's members.
     case segmentMembers = "segments.members"
+    /// The change number of the upstream store (`ContactUpstream`) the mirror has applied up to.
+    case upstreamChange = "upstream.change"
 }
 
 extension ContactMirror {
