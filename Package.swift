@@ -78,6 +78,7 @@ let package = Package(
             name: "intercom-sync",
             dependencies: [
                 "IntercomSync",
+                "IntercomSyncTeam",
                 "CLISupport",
                 "IntercomSimulator",
                 "SyntheticData",
@@ -109,7 +110,7 @@ let package = Package(
         .testTarget(
             name: "CLITests",
             dependencies: [
-                "IntercomSync", "CLISupport", "IntercomSimulator", "SyntheticData",
+                "IntercomSync", "IntercomSyncTeam", "CLISupport", "IntercomSimulator", "SyntheticData",
                 // Stub servers that misbehave as no simulator of Intercom should (StubServer).
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import IntercomSync
+import IntercomSyncTeam
 
 @main
 struct IntercomSyncCommand: AsyncParsableCommand {
@@ -84,6 +85,9 @@ struct IntercomSyncCommand: AsyncParsableCommand {
             Foundation.exit(4)
         case let error as IntercomError where error.kind == .transient && (error.status ?? 0) >= 500:
             Output.note("error: Intercom kept answering with server errors: \(Advice.explained(error))")
+            Foundation.exit(4)
+        case let error as TeamStoreError where error.kind == .unreachable:
+            Output.note("error: \(Advice.explained(error))")
             Foundation.exit(4)
         case let error as IntercomError where error.isRateLimited:
             Output.note("error: Intercom kept answering 429 (rate limited): \(Advice.explained(error))")

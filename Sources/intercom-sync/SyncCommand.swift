@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import IntercomSync
+import IntercomSyncTeam
 import Synchronization
 
 struct SyncCommand: AsyncParsableCommand {
@@ -23,12 +24,19 @@ struct SyncCommand: AsyncParsableCommand {
             tombstoning anything and asks for --allow-mass-delete. A server that does not \
             answer is given up after two --timeout periods a request (exit 4).
 
+            With --upstream (or INTERCOM_SYNC_UPSTREAM), the mirror follows a team's store in \
+            PostgreSQL instead of Intercom: it reads the contacts that changed there since the \
+            last change it applied, with no request to Intercom and no Intercom token. Give the \
+            password in PGPASSWORD rather than in the URL, which other users can read in `ps`.
+
             Examples:
               export INTERCOM_ACCESS_TOKEN=…
               intercom-sync sync
               intercom-sync sync --reconcile --json
               # against `intercom-sync sim`:
               intercom-sync sync --full --base-url http://127.0.0.1:8080
+              # from a team's store:
+              PGPASSWORD=… intercom-sync sync --upstream postgres://agent@db.example.com/support
             """
     )
 
@@ -75,8 +83,23 @@ struct SyncCommand: AsyncParsableCommand {
     @Flag(name: .customLong("no-segments"), help: "Stop keeping segment memberships (and drop them).")
     var noSegments = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Follow a team's store instead of Intercom (default: $INTERCOM_SYNC_UPSTREAM).", valueName: "postgres-url"))
+    var upstream: String?
+
     @Flag(help: "Print the summary as one JSON object.")
     var json = false
+
+    /// The team store to follow, when one is given: the URL's password, else PGPASSWORD's.
+    func upstreamURL(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> TeamStoreURL? {
+        guard let text = upstream ?? environment["INTERCOM_SYNC_UPSTREAM"].flatMap({ $0.isEmpty ? nil : $0 }) else {
+            return nil
+        }
+        var url = try TeamStoreURL(text)
+        if url.password == nil { url.password = environment["PGPASSWORD"] }
+        return url
+    }
 
     func validate() throws {
         if segments && noSegments { throw ValidationError("--segments and --no-segments cannot be combined") }
@@ -88,6 +111,10 @@ struct SyncCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let url = try upstreamURL() {
+            try await follow(url)
+            return
+        }
         let intercom = try connection.intercomConnection()
         let mirror = try await self.mirror.facade(
             .createIfMissing, connection: intercom,
@@ -107,6 +134,38 @@ struct SyncCommand: AsyncParsableCommand {
             Output.line(Self.text(summary))
         }
         Self.warnOfMalformed(summary.malformed)
+    }
+
+    /// `sync --upstream`: the mirror follows the team's store; Intercom is not asked.
+    func follow(_ url: TeamStoreURL) async throws {
+        if full || reconcile || segments || noSegments {
+            throw ValidationError("--upstream follows the team's store: --full, --reconcile and --segments are the puller's")
+        }
+        let mirror = try await self.mirror.facade(
+            .createIfMissing, configuration: IntercomMirror.Configuration(lockWait: .seconds(wait.seconds)))
+        let store: TeamStore
+        do {
+            // A store that restarts is back within seconds; one that stays away is said so soon.
+            store = try await TeamStore.open(url, reconnectPatience: .seconds(5))
+        } catch let error as TeamStoreError where error.kind == .unreachable {
+            Output.note("error: \(error.description)")
+            throw ExitCode(4)
+        }
+        defer { Task { await store.close() } }
+        let started = ContinuousClock.now
+        let followed = try await mirror.follow(store)
+        let seconds = Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000
+        if json {
+            Output.data(
+                JSONValue.object([
+                    "upstream": .string(url.description), "changes": .int(Int64(followed.changes)),
+                    "stored": .int(Int64(followed.stored)), "change": .int(followed.change), "duration_seconds": .double(seconds),
+                ]).jsonText)
+        } else {
+            Output.line(
+                "followed \(url): \(followed.changes) changes, \(followed.stored) contacts stored, now at change "
+                    + "\(followed.change) (\(String(format: "%.1f", seconds)) s, no request to Intercom)")
+        }
     }
 
     /// On stderr: the contacts Intercom sent that the mirror could not store, at most ten by
