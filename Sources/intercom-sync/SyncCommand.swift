@@ -35,8 +35,8 @@ struct SyncCommand: AsyncParsableCommand {
               intercom-sync sync --reconcile --json
               # against `intercom-sync sim`:
               intercom-sync sync --full --base-url http://127.0.0.1:8080
-              # from a team's store:
-              PGPASSWORD=… intercom-sync sync --upstream postgres://agent@db.example.com/support
+              # from a team's store (the password in PGPASSWORD):
+              intercom-sync sync --upstream postgres://agent@db.example.com/support
             """
     )
 
