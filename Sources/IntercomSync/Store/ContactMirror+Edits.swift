@@ -138,9 +138,10 @@ extension ContactMirror {
 
     /// Which of these contacts (by Intercom or local id) have edits that wait to be sent.
     package func editedContactIDs(among ids: [String]) throws -> Set<String> {
-        guard !ids.isEmpty else { return [] }
+        // Most mirrors have no edit waiting: a table of contacts then opens no pool connection.
+        guard !ids.isEmpty, try anyRow(PlannedStatement(sql: "SELECT EXISTS (SELECT 1 FROM contact_edits)", values: []))
+        else { return [] }
         return try poolRead { db in
-            guard try Self.hasPendingEdits(in: db) else { return [] }
             let edited = Set(
                 try String.fetchAll(
                     db,

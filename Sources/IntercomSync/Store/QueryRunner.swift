@@ -38,10 +38,15 @@ extension ContactMirror {
     /// path's own connection where it can: the reads that are empty for most contacts (notes,
     /// edits, outbox entries) open no pool connection then, as `contacts get --offline` does not.
     func anyRow(_ sql: String, contact id: String) throws -> Bool {
-        let statement = PlannedStatement(
-            sql: "SELECT EXISTS (\(sql))".replacingOccurrences(
-                of: "?1", with: "ifnull((SELECT id FROM contact_aliases WHERE alias = ?1), ?1)"),
-            values: [id.databaseValue])
+        try anyRow(
+            PlannedStatement(
+                sql: "SELECT EXISTS (\(sql))".replacingOccurrences(
+                    of: "?1", with: "ifnull((SELECT id FROM contact_aliases WHERE alias = ?1), ?1)"),
+                values: [id.databaseValue]))
+    }
+
+    /// Whether `statement` (a `SELECT EXISTS`) answers true, asked as `anyRow(_:contact:)` asks.
+    func anyRow(_ statement: PlannedStatement) throws -> Bool {
         if let found = try reader?.tryRead(snapshot: false, { session in try session.integer(statement) }) {
             return found != 0
         }
