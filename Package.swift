@@ -111,6 +111,9 @@ let package = Package(
             name: "CLITests",
             dependencies: [
                 "IntercomSync", "IntercomSyncTeam", "CLISupport", "IntercomSimulator", "SyntheticData",
+                // A database of its own for each team test.
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 // Stub servers that misbehave as no simulator of Intercom should (StubServer).
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -149,7 +149,33 @@ enum TeamSchema {
                 updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
             )
             """,
-        ]
+        ],
+        [
+            """
+            -- What a worker's flush learnt that the agent who staged the entry needs: the contact
+            -- a create took over and the fields Intercom held other values for, an update's
+            -- conflicting fields.
+            ALTER TABLE team_outbox ADD COLUMN outcome TEXT
+            """,
+            """
+            ALTER TABLE team_outbox DROP CONSTRAINT team_outbox_state_check
+            """,
+            """
+            ALTER TABLE team_outbox ADD CONSTRAINT team_outbox_state_check CHECK (state IN (
+                'pending', 'in_flight', 'sent', 'failed', 'unknown', 'conflict', 'superseded'))
+            """,
+            """
+            CREATE INDEX team_outbox_by_contact ON team_outbox (contact_id, seq)
+            """,
+            """
+            -- The Intercom workspace the team's outbox and replica belong to, as `GET /me` named it.
+            CREATE TABLE team_workspace (
+                singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
+                workspace_id TEXT NOT NULL,
+                origin TEXT NOT NULL
+            )
+            """,
+        ],
     ]
 
     /// The version this intercom-sync writes: the number of its migrations.

@@ -13,6 +13,15 @@ extension TeamStore: ContactUpstream {
     /// Stores contact bodies as Intercom sent them; answers how many changed the store.
     @discardableResult
     public func storeContacts(_ bodies: [String], fetchedAt: Int) async throws -> Int {
+        guard !bodies.isEmpty else { return 0 }
+        return try await run("storing \(bodies.count) contacts") { connection in
+            try await Self.storeContacts(bodies, fetchedAt: fetchedAt, on: connection, logger: self.logger)
+        }
+    }
+
+    static func storeContacts(_ bodies: [String], fetchedAt: Int, on connection: PostgresConnection, logger: Logger)
+        async throws -> Int
+    {
         var ids: [String] = []
         var texts: [String] = []
         var emails: [String] = []
@@ -39,9 +48,8 @@ extension TeamStore: ContactUpstream {
         }
         guard !ids.isEmpty else { return 0 }
         let binds = try Self.binds(ids, texts, emails, externalIDs, roles, names, phones, updated, Int64(fetchedAt))
-        return try await run("storing \(ids.count) contacts") { connection in
-            var changed = 0
-            for try await _ in try await connection.query(
+        return try await count(
+            connection.query(
                 PostgresQuery(
                     unsafeSQL: """
                         INSERT INTO team_contacts (id, body, email, external_id, role, name, phone, updated_at, fetched_at)
@@ -60,12 +68,7 @@ extension TeamStore: ContactUpstream {
                             OR (team_contacts.state = 'tombstoned'
                                 AND excluded.fetched_at > coalesce(team_contacts.fetched_at, 0))
                         RETURNING id
-                        """, binds: binds), logger: self.logger)
-            {
-                changed += 1
-            }
-            return changed
-        }
+                        """, binds: binds), logger: logger))
     }
 
     /// Marks contacts deleted, archived or merged away on Intercom, as found at `time`;
@@ -75,8 +78,15 @@ extension TeamStore: ContactUpstream {
     public func tombstoneContacts(_ ids: [String], at time: Int) async throws -> Int {
         guard !ids.isEmpty else { return 0 }
         return try await run("tombstoning \(ids.count) contacts") { connection in
-            var changed = 0
-            for try await _ in try await connection.query(
+            try await Self.tombstoneContacts(ids, at: time, on: connection, logger: self.logger)
+        }
+    }
+
+    static func tombstoneContacts(_ ids: [String], at time: Int, on connection: PostgresConnection, logger: Logger)
+        async throws -> Int
+    {
+        return try await count(
+            connection.query(
                 PostgresQuery(
                     unsafeSQL: """
                         INSERT INTO team_contacts (id, state, fetched_at)
@@ -84,12 +94,7 @@ extension TeamStore: ContactUpstream {
                         ON CONFLICT (id) DO UPDATE SET state = 'tombstoned', fetched_at = excluded.fetched_at
                         WHERE team_contacts.state <> 'tombstoned'
                         RETURNING id
-                        """, binds: try Self.binds(ids, Int64(time))), logger: self.logger)
-            {
-                changed += 1
-            }
-            return changed
-        }
+                        """, binds: try binds(ids, Int64(time))), logger: logger))
     }
 
     /// The contacts changed after change number `since`, in change order, at most `limit`: an

@@ -37,6 +37,13 @@ public struct ClaimedEntry: Sendable, Equatable {
     /// Who staged the entry, and its sequence number there.
     public var origin: String
     public var originSeq: Int64
+    /// The contact the entry acts on now: the Intercom id its create was given, when it waits
+    /// for one that was sent.
+    public var contactID: String?
+    /// When the create the entry waits for was sent (Unix seconds), if it waits for one.
+    public var awaitedCreateSentAt: Int?
+    /// What the flush learnt that the agent who staged the entry needs (JSON), if anything.
+    public var outcome: String?
 }
 
 /// The team outbox: entries pushed by agents, claimed by flush workers on any number of
@@ -56,9 +63,36 @@ extension TeamStore {
         "origin", "origin_seq",
     ]
 
-    /// `entryColumnNames` as a select list, each qualified by `table` when given.
-    static func entryColumns(of table: String? = nil) -> String {
-        entryColumnNames.map { name in table.map { "\($0).\(name)" } ?? name }.joined(separator: ", ")
+    /// `entryColumnNames` of the entry `o`, and what its awaited create says of it (the
+    /// contact's Intercom id, when it was sent), as a select list.
+    static let entryColumns =
+        entryColumnNames.map { "o.\($0)" }.joined(separator: ", ")
+        + """
+        , o.outcome,
+        CASE WHEN o.depends_on IS NULL THEN o.contact_id
+            ELSE coalesce((SELECT d.remote_id FROM team_outbox d WHERE d.seq = o.depends_on AND d.state = 'sent'),
+                o.contact_id) END AS resolved_contact_id,
+        (SELECT d.updated_at FROM team_outbox d WHERE d.seq = o.depends_on AND d.state = 'sent') AS awaited_sent_at
+        """
+
+    /// The condition an entry `c` is ready to claim on: pending, due, its create (if it waits
+    /// for one) sent, and, since workers flush at once, the order of one contact's entries
+    /// kept: an archive or delete waits while an entry staged before it for the same contact
+    /// is in flight, and any other entry waits for an unarchive staged before it.
+    /// `due` is the placeholder of the time by which a deferred entry is due.
+    static func readyCondition(due: String) -> String {
+        """
+        c.state = 'pending' AND (c.next_attempt_at IS NULL OR c.next_attempt_at <= \(due))
+            AND (c.depends_on IS NULL
+                OR EXISTS (SELECT 1 FROM team_outbox d WHERE d.seq = c.depends_on AND d.state = 'sent'))
+            AND (c.kind NOT IN ('archive_contact', 'delete_contact') OR NOT EXISTS (
+                SELECT 1 FROM team_outbox e
+                WHERE e.contact_id = c.contact_id AND e.seq < c.seq AND e.state = 'in_flight'))
+            AND (c.kind = 'unarchive_contact' OR NOT EXISTS (
+                SELECT 1 FROM team_outbox u
+                WHERE u.contact_id = c.contact_id AND u.seq < c.seq AND u.kind = 'unarchive_contact'
+                    AND u.state IN ('pending', 'in_flight')))
+        """
     }
 
     /// Adds an agent's entries to the team outbox, in their order, and answers each one's
@@ -127,11 +161,19 @@ extension TeamStore {
         return nil
     }
 
-    /// Claims up to `limit` ready entries, in queue order, for `worker`, leased for `lease`
-    /// (PostgreSQL's clock decides when a lease ends, so workers' clocks do not matter).
-    /// Expired leases are handled first.
-    public func claim(worker: String, lease: Duration, limit: Int, now: Int) async throws -> [ClaimedEntry] {
-        let seconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+    /// Claims up to `limit` ready entries of `kinds` (all kinds when nil) in queue order, or the
+    /// one entry `only` when it is ready, for `worker`, leased for `lease` (PostgreSQL's clock
+    /// decides when a lease ends, so workers' clocks do not matter). Expired leases are handled
+    /// first.
+    ///
+    /// An entry deferred after a transient failure is ready once its `next_attempt_at` is
+    /// before `due` (nil: at once, as a flush someone started by hand takes it).
+    public func claim(
+        worker: String, lease: Duration, limit: Int, kinds: [OutboxEntry.Kind]? = nil, only seq: Int64? = nil,
+        due: Int? = nil, now: Int
+    ) async throws -> [ClaimedEntry] {
+        let seconds = Self.seconds(lease)
+        let kindNames = (kinds ?? OutboxEntry.Kind.allCases).map(\.rawValue)
         return try await transaction("claiming outbox entries for \(worker)") { connection in
             try await Self.expireLeases(now: now, on: connection, logger: self.logger)
             let rows = try await connection.query(
@@ -139,72 +181,152 @@ extension TeamStore {
                     unsafeSQL: """
                         WITH ready AS MATERIALIZED (
                             SELECT c.seq FROM team_outbox c
-                            WHERE c.state = 'pending' AND (c.next_attempt_at IS NULL OR c.next_attempt_at <= $3)
-                                AND (c.depends_on IS NULL
-                                    OR EXISTS (SELECT 1 FROM team_outbox d WHERE d.seq = c.depends_on AND d.state = 'sent'))
+                            WHERE \(Self.readyCondition(due: "$7")) AND c.kind = ANY($5) AND ($6 < 0 OR c.seq = $6)
                             ORDER BY c.seq LIMIT $4
-                            FOR UPDATE OF c SKIP LOCKED)
-                        UPDATE team_outbox o SET state = 'in_flight', lease_owner = $1,
-                            lease_until = now() + make_interval(secs => $2), fence = nextval('team_fences'),
-                            attempts = o.attempts + 1, updated_at = $3
-                        FROM ready WHERE o.seq = ready.seq
-                        RETURNING \(Self.entryColumns(of: "o"))
-                        """, binds: try Self.binds(worker, seconds, Int64(now), Int64(limit))), logger: self.logger)
+                            FOR UPDATE OF c SKIP LOCKED),
+                        claimed AS (
+                            UPDATE team_outbox o SET state = 'in_flight', lease_owner = $1,
+                                lease_until = now() + make_interval(secs => $2), fence = nextval('team_fences'),
+                                attempts = o.attempts + 1, updated_at = $3
+                            FROM ready WHERE o.seq = ready.seq
+                            RETURNING o.*)
+                        SELECT \(Self.entryColumns) FROM claimed o
+                        """, binds: try Self.binds(worker, seconds, Int64(now), Int64(limit), kindNames, seq ?? -1, Int64(due ?? Int.max))),
+                logger: self.logger)
             var claimed: [ClaimedEntry] = []
             for try await row in rows { claimed.append(try Self.claimedEntry(row)) }
             return claimed.sorted { $0.entry.seq < $1.entry.seq }
         }
     }
 
+    /// Up to `limit` entries of `kinds` ready to claim after `seq`, in queue order, without
+    /// claiming them (`due` as `claim` takes it).
+    public func readyEntries(of kinds: [OutboxEntry.Kind], after seq: Int64, limit: Int, due: Int? = nil) async throws
+        -> [OutboxEntry]
+    {
+        let kindNames = kinds.map(\.rawValue)
+        return try await run("reading the outbox") { connection in
+            let rows = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        SELECT \(Self.entryColumns) FROM team_outbox o WHERE o.seq IN (
+                            SELECT c.seq FROM team_outbox c
+                            WHERE \(Self.readyCondition(due: "$3")) AND c.kind = ANY($1) AND c.seq > $2
+                            ORDER BY c.seq LIMIT $4)
+                        ORDER BY o.seq
+                        """, binds: try Self.binds(kindNames, seq, Int64(due ?? Int.max), Int64(limit))),
+                logger: self.logger)
+            var entries: [OutboxEntry] = []
+            for try await row in rows { entries.append(try Self.claimedEntry(row).entry) }
+            return entries
+        }
+    }
+
+    /// Puts back entries whose lease ran out (`expireLeases`) and answers how many entries
+    /// wait in the queue, due or not.
+    public func beginFlush(now: Int) async throws -> Int {
+        try await transaction("starting a flush") { connection in
+            try await Self.expireLeases(now: now, on: connection, logger: self.logger)
+            for try await count in try await connection.query(
+                "SELECT count(*) FROM team_outbox WHERE state = 'pending'", logger: self.logger
+            ).decode(Int64.self) {
+                return Int(count)
+            }
+            return 0
+        }
+    }
+
+    /// How many entries are in each state.
+    public func outboxCounts() async throws -> [OutboxState: Int] {
+        try await run("counting the outbox") { connection in
+            var counts: [OutboxState: Int] = [:]
+            for try await (state, count) in try await connection.query(
+                "SELECT state, count(*) FROM team_outbox GROUP BY state", logger: self.logger
+            ).decode((String, Int64).self) {
+                if let state = OutboxState(rawValue: state) { counts[state] = Int(count) }
+            }
+            return counts
+        }
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
     /// Makes a worker's lease on an entry longer, while it is still the entry's holder.
     public func renewLease(seq: Int64, fence: Int64, lease: Duration) async throws {
-        let seconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+        let seconds = Self.seconds(lease)
         try await fenced(seq: seq, fence: fence, doing: "renewing the lease of #\(seq)") { connection in
-            try await connection.query(
+            try await Self.count(
+                connection.query(
                 PostgresQuery(
                     unsafeSQL: """
                         UPDATE team_outbox SET lease_until = now() + make_interval(secs => $1)
                         WHERE seq = $2 AND fence = $3 AND state = 'in_flight' RETURNING seq
-                        """, binds: try Self.binds(seconds, seq, fence)), logger: self.logger)
+                        """, binds: try Self.binds(seconds, seq, fence)), logger: self.logger))
         }
     }
 
     /// Records a claimed entry's outcome, if `fence` still holds it: a worker whose lease ran
     /// out, and whose entry another worker may have claimed since, is refused with
-    /// `TeamStoreError.Kind.fenced`, and nothing is written.
+    /// `TeamStoreError.Kind.fenced`, and nothing is written. A message or note whose lease ran
+    /// out (now `unknown`, and claimed by no one since) still takes its worker's outcome.
+    ///
+    /// In the same transaction, `contact` (a body Intercom answered) is stored in the replica
+    /// and `tombstone` (a contact Intercom no longer has) is tombstoned.
     public func settle(
         seq: Int64, fence: Int64, state: OutboxState, remoteID: String? = nil, error: OutboxEntry.Failure? = nil,
-        nextAttemptAt: Int? = nil, now: Int
+        nextAttemptAt: Int? = nil, outcome: String? = nil, contact: String? = nil, tombstone: String? = nil, now: Int
     ) async throws {
         try await fenced(seq: seq, fence: fence, doing: "settling #\(seq) as \(state.rawValue)") { connection in
-            try await connection.query(
-                """
-                UPDATE team_outbox SET state = \(state.rawValue), lease_owner = NULL, lease_until = NULL,
-                    remote_id = coalesce(\(remoteID), remote_id), last_error_status = \(error?.status),
-                    last_error_code = \(error?.code), last_error_message = \(error?.message),
-                    last_error_request_id = \(error?.requestID), next_attempt_at = \(nextAttemptAt), updated_at = \(now)
-                WHERE seq = \(seq) AND fence = \(fence) AND state = 'in_flight'
-                RETURNING seq
-                """, logger: self.logger)
+            let changed = try await Self.count(
+                connection.query(
+                    """
+                    UPDATE team_outbox SET state = \(state.rawValue), lease_owner = NULL, lease_until = NULL,
+                        remote_id = coalesce(\(remoteID), remote_id), last_error_status = \(error?.status),
+                        last_error_code = \(error?.code), last_error_message = \(error?.message),
+                        last_error_request_id = \(error?.requestID), next_attempt_at = \(nextAttemptAt),
+                        outcome = \(outcome), updated_at = \(now)
+                    WHERE seq = \(seq) AND fence = \(fence)
+                        AND (state = 'in_flight' OR (state = 'unknown' AND last_error_code = 'lease_expired'))
+                    RETURNING seq
+                    """, logger: self.logger))
+            guard changed > 0 else {
+                // A retry after a commit whose answer was lost finds its own outcome there.
+                for try await (found, held) in try await connection.query(
+                    "SELECT state, fence FROM team_outbox WHERE seq = \(seq)", logger: self.logger
+                ).decode((String, Int64?).self) where found == state.rawValue && held == fence {
+                    return 1
+                }
+                return 0
+            }
+            if let contact {
+                _ = try await Self.storeContacts([contact], fetchedAt: now, on: connection, logger: self.logger)
+            }
+            if let tombstone {
+                _ = try await Self.tombstoneContacts([tombstone], at: now, on: connection, logger: self.logger)
+            }
+            return changed
         }
     }
 
-    /// Runs an update that returns the rows it changed, and refuses with `fenced` when it
-    /// changed none: the fence no longer holds the entry.
+    /// Runs `update` in a transaction; it answers how many rows it changed, and none means the
+    /// fence no longer holds the entry: refused with `fenced`.
     private func fenced(
-        seq: Int64, fence: Int64, doing: String,
-        _ update: @Sendable @escaping (PostgresConnection) async throws -> PostgresRowSequence
+        seq: Int64, fence: Int64, doing: String, _ update: @Sendable @escaping (PostgresConnection) async throws -> Int
     ) async throws {
-        let changed = try await run(doing) { connection in
-            var count = 0
-            for try await _ in try await update(connection) { count += 1 }
-            return count
-        }
+        let changed = try await transaction(doing, update)
         guard changed == 0 else { return }
         throw TeamStoreError(
             .fenced,
             "entry #\(seq) is no longer held by fence \(fence): its lease ran out and it was put back in the queue "
                 + "or claimed by another worker, so this outcome is not recorded")
+    }
+
+    static func count(_ rows: PostgresRowSequence) async throws -> Int {
+        var count = 0
+        for try await _ in rows { count += 1 }
+        return count
     }
 
     /// Puts entries whose lease ran out back in the queue, but a message or a note, which may
@@ -231,7 +353,7 @@ extension TeamStore {
             let rows = try await connection.query(
                 PostgresQuery(
                     unsafeSQL: """
-                        SELECT \(Self.entryColumns()) FROM team_outbox WHERE state = ANY($1) ORDER BY seq LIMIT $2
+                        SELECT \(Self.entryColumns) FROM team_outbox o WHERE o.state = ANY($1) ORDER BY o.seq LIMIT $2
                         """, binds: try Self.binds(names, Int64(limit))), logger: self.logger)
             var entries: [ClaimedEntry] = []
             for try await row in rows { entries.append(try Self.claimedEntry(row)) }
@@ -268,6 +390,7 @@ extension TeamStore {
             updatedAt: try value("updated_at", Int.self))
         return ClaimedEntry(
             entry: entry, fence: try value("fence", Int64?.self) ?? 0, origin: try value("origin", String.self),
-            originSeq: try value("origin_seq", Int64.self))
+            originSeq: try value("origin_seq", Int64.self), contactID: try value("resolved_contact_id", String?.self),
+            awaitedCreateSentAt: try value("awaited_sent_at", Int?.self), outcome: try value("outcome", String?.self))
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import CLISupport
 import Foundation
 import IntercomSync
+import IntercomSyncTeam
 import Synchronization
 
 struct OutboxCommand: AsyncParsableCommand {
@@ -130,11 +131,21 @@ struct OutboxFlushCommand: AsyncParsableCommand {
             kept; 5 another sync, import or flush holds the mirror; 1 the flush could not go on \
             (the token was refused, the mirror cannot be written).
 
+            With --store (or INTERCOM_SYNC_STORE), the flush drains a team's outbox in \
+            PostgreSQL instead of the mirror's, as one of any number of flush workers on any \
+            number of machines: each entry is claimed by one worker under a lease (--lease) \
+            that the worker renews while it sends. A worker stopped for longer than its lease \
+            loses its entries to the others: creates, edits, taggings, archives and deletes are \
+            sent again (safely), messages and notes become unknown. --follow keeps the worker \
+            running, flushing as entries arrive, until SIGINT or SIGTERM.
+
             Examples:
               intercom-sync outbox flush
               intercom-sync outbox flush --json
               # against `intercom-sync sim`:
               intercom-sync outbox flush --base-url http://127.0.0.1:8080
+              # a flush worker of a team (password from PGPASSWORD):
+              intercom-sync outbox flush --store postgres://worker@db.example.com/support --follow
             """
     )
 
@@ -150,20 +161,51 @@ struct OutboxFlushCommand: AsyncParsableCommand {
 
     @OptionGroup var wait: WaitOption
 
+    @Option(
+        help: ArgumentHelp(
+            "Flush a team's outbox in this store, as one of its workers (default: $INTERCOM_SYNC_STORE).",
+            valueName: "postgres-url"))
+    var store: String?
+
+    @Option(help: ArgumentHelp("This worker's name in the team store (default: host:pid).", valueName: "name"))
+    var worker: String?
+
+    @Option(help: ArgumentHelp("Seconds a claimed entry stays this worker's without renewal (2-3600).", valueName: "seconds"))
+    var lease = 60
+
+    @Flag(help: "With --store: keep flushing as entries arrive, until SIGINT or SIGTERM.")
+    var follow = false
+
     @Flag(help: "Print the summary as one JSON object.")
     var json = false
 
     func validate() throws {
         guard (1...16).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 16") }
+        guard (2...3600).contains(lease) else { throw ValidationError("--lease must be between 2 and 3600 seconds, not \(lease)") }
+        if let worker, worker.isEmpty || worker.count > 200 || worker.unicodeScalars.contains(where: { $0.value < 0x20 }) {
+            throw ValidationError("--worker takes a name of 1 to 200 printable characters")
+        }
     }
 
     func run() async throws {
+        if let url = try TeamStoreAccess.url(store, variable: "INTERCOM_SYNC_STORE") {
+            try await flushTeam(url)
+            return
+        }
+        if follow || worker != nil {
+            throw ValidationError("--follow and --worker are for a team's flush workers: give --store")
+        }
         let intercom = try connection.intercomConnection()
         let outbox = try await mirror.facade(
             .existing, connection: intercom,
             configuration: connection.configured(
                 IntercomMirror.Configuration(flushConcurrency: concurrency, lockWait: .seconds(wait.seconds))))
         let summary = try await Self.flush(outbox, rebind: rebind, label: "flush")
+        try report(summary)
+    }
+
+    /// Prints a flush's summary and exits as the discussion says.
+    func report(_ summary: FlushSummary) throws {
         if json { Output.data(OutboxRendering.json(summary).jsonText) } else { Output.line(OutboxRendering.text(summary)) }
         if let reason = summary.stoppedBy {
             throw CommandFailure("the flush stopped: \(Advice.explained(reason))")
@@ -180,6 +222,39 @@ struct OutboxFlushCommand: AsyncParsableCommand {
 }
 
 extension OutboxFlushCommand {
+    /// Flushes a team's outbox as one of its workers: once, or with --follow until a signal.
+    func flushTeam(_ url: TeamStoreURL) async throws {
+        let intercom = try connection.intercomConnection()
+        // A restarted PostgreSQL costs a retry, not the flush.
+        let store = try await TeamStoreAccess.open(url, patience: .seconds(30))
+        defer { Task { await store.close() } }
+        let outbox = TeamOutbox(
+            store: store, worker: worker ?? TeamOutbox.defaultWorkerName, lease: .seconds(lease), honoursDeferral: follow)
+        let configuration = connection.configured(IntercomMirror.Configuration(flushConcurrency: concurrency))
+        guard follow else {
+            let summary = try await IntercomMirror.flush(
+                outbox, connection: intercom, configuration: configuration, rebind: rebind)
+            try report(summary)
+            return
+        }
+        let stop = StopSignal()
+        var pause = 1.0
+        while !stop.requested {
+            let summary = try await IntercomMirror.flush(
+                outbox, connection: intercom, configuration: configuration, rebind: rebind)
+            if let reason = summary.stoppedBy {
+                throw CommandFailure("the flush stopped: \(Advice.explained(reason))")
+            }
+            let acted = summary.sent + summary.failed + summary.unknown + summary.conflicts > 0
+            if acted {
+                if json { Output.data(OutboxRendering.json(summary).jsonText) } else { Output.line(OutboxRendering.text(summary)) }
+            }
+            // Intercom out of reach: wait longer each time, up to a minute.
+            pause = summary.unreachable != nil ? min(pause * 2, 60) : (acted ? 0 : 1)
+            await stop.sleep(seconds: pause)
+        }
+    }
+
     /// Exit 4 when the flush stopped because Intercom could not be reached.
     static func checkReached(_ summary: FlushSummary) throws {
         guard let cause = summary.unreachable else { return }

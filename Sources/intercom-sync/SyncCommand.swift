@@ -91,14 +91,9 @@ struct SyncCommand: AsyncParsableCommand {
     @Flag(help: "Print the summary as one JSON object.")
     var json = false
 
-    /// The team store to follow, when one is given: the URL's password, else PGPASSWORD's.
+    /// The team store to follow, when one is given.
     func upstreamURL(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> TeamStoreURL? {
-        guard let text = upstream ?? environment["INTERCOM_SYNC_UPSTREAM"].flatMap({ $0.isEmpty ? nil : $0 }) else {
-            return nil
-        }
-        var url = try TeamStoreURL(text)
-        if url.password == nil { url.password = environment["PGPASSWORD"] }
-        return url
+        try TeamStoreAccess.url(upstream, variable: "INTERCOM_SYNC_UPSTREAM", environment: environment)
     }
 
     func validate() throws {
@@ -143,14 +138,8 @@ struct SyncCommand: AsyncParsableCommand {
         }
         let mirror = try await self.mirror.facade(
             .createIfMissing, configuration: IntercomMirror.Configuration(lockWait: .seconds(wait.seconds)))
-        let store: TeamStore
-        do {
-            // A store that restarts is back within seconds; one that stays away is said so soon.
-            store = try await TeamStore.open(url, reconnectPatience: .seconds(5))
-        } catch let error as TeamStoreError where error.kind == .unreachable {
-            Output.note("error: \(error.description)")
-            throw ExitCode(4)
-        }
+        // A store that restarts is back within seconds; one that stays away is said so soon.
+        let store = try await TeamStoreAccess.open(url, patience: .seconds(5))
         defer { Task { await store.close() } }
         let started = ContinuousClock.now
         let followed = try await mirror.follow(store)

@@ -20,7 +20,7 @@ struct TeamStoreTests {
         }
         #expect(stores.count == 5)
         let (version, writer) = try await stores[0].schemaVersion()
-        #expect(version == 1 && writer == IntercomSyncVersion.library)
+        #expect(version == 2 && writer == IntercomSyncVersion.library)
         for store in stores { await store.close() }
 
         try await TeamTestStore.admin(url) { connection in
@@ -148,6 +148,7 @@ struct TeamStoreTests {
             seq: createClaim.entry.seq, fence: createClaim.fence, state: .sent, remoteID: "abc123", now: 12)
         let waiting = try await store.claim(worker: "w9", lease: .seconds(60), limit: 10, now: 13)
         #expect(waiting.map(\.entry.seq) == [pushed.last!])
+        #expect(waiting.first?.contactID == "abc123", "a message to a pushed contact goes to its Intercom id")
     }
 
     /// A worker whose lease ran out cannot settle what it held: the entry went back to the

@@ -290,6 +290,22 @@ public final class IntercomMirror: Sendable {
         }
     }
 
+    /// Flushes an outbox held by another store than a mirror (a team's, which flush workers on
+    /// several machines share) through a client set up as a mirror's would be.
+    package static func flush(
+        _ store: any OutboxStore, connection: IntercomConnection, configuration: Configuration = Configuration(),
+        rebind: Bool = false, progress: (@Sendable (FlushProgress) -> Void)? = nil
+    ) async throws -> FlushSummary {
+        guard let client = try client(for: connection, configuration) else {
+            throw SyncError(.notConnected, "a flush needs a connection to Intercom", remedy: .connect)
+        }
+        let engine = OutboxFlush(
+            store: store, client: client, concurrency: configuration.flushConcurrency,
+            now: configuration.clock.secondsSource)
+        let lockWait = configuration.lockWait.seconds
+        return try await engine.run(rebind: rebind, lockWait: lockWait, progress: progress)
+    }
+
     // MARK: Reads
 
     /// The contact with this Intercom id or local id, from the mirror alone: nil when the

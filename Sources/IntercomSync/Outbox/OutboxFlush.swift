@@ -49,7 +49,7 @@ package final class OutboxFlush: Sendable {
         self.init(store: mirror, client: client, concurrency: concurrency, pageSize: pageSize, now: now)
     }
 
-    init(
+    package init(
         store mirror: any OutboxStore, client: IntercomClient, concurrency: Int = 4, pageSize: Int = 2_000,
         now: @escaping @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }
     ) {

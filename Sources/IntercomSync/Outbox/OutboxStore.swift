@@ -3,7 +3,7 @@
 /// ("prepare an update", "complete a create"), so that the flush's logic (the merge, at most
 /// once, the order) is written once whichever store holds the entries: the local mirror, or,
 /// for a team, a store that flush workers on several machines share.
-protocol OutboxStore: Sendable {
+package protocol OutboxStore: Sendable {
     /// Holds the store for one flush at a time, across processes, for as long as the token
     /// lives; refuses (or waits up to `seconds`) while another holds it.
     func lockForFlush(purpose: String, waiting seconds: Double) async throws -> any Sendable
@@ -57,7 +57,7 @@ protocol OutboxStore: Sendable {
 
 /// The local mirror holds its own outbox.
 extension ContactMirror: OutboxStore {
-    func lockForFlush(purpose: String, waiting seconds: Double) async throws -> any Sendable {
+    package func lockForFlush(purpose: String, waiting seconds: Double) async throws -> any Sendable {
         try await MirrorLock.acquire(self, purpose: purpose, waiting: seconds)
     }
 }

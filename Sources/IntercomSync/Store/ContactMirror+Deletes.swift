@@ -174,7 +174,7 @@ extension ContactMirror {
     }
 
     /// A delete Intercom carried out: the contact's edits, which it won over, are gone with it.
-    func completeDelete(seq: Int64, contactID: String, now: Int) async throws {
+    package func completeDelete(seq: Int64, contactID: String, now: Int) async throws {
         try await writer.write { db in
             try db.execute(sql: "DELETE FROM contact_edits WHERE contact_id = ?", arguments: [contactID])
             try Self.settle(seq: seq, state: .sent, remoteID: contactID, now: now, in: db)
@@ -182,7 +182,7 @@ extension ContactMirror {
     }
 
     /// Marks a delete, archive or unarchive in flight, naming its contact.
-    func prepareDelete(seq: Int64, now: Int) async throws -> String? {
+    package func prepareDelete(seq: Int64, now: Int) async throws -> String? {
         try await writer.write { db in
             guard let entry = try Self.entry(seq: seq, in: db), entry.state == .pending, let id = entry.contactID,
                 try Self.markInFlight(seq: seq, now: now, in: db)

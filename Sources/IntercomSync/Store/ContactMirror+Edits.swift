@@ -339,7 +339,7 @@ extension ContactMirror {
 }
 
 /// What an `update_contact` entry sends, read as it is marked in flight.
-enum UpdateReadiness: Sendable, Equatable {
+package enum UpdateReadiness: Sendable, Equatable {
     /// Marked in flight: the contact and its edits as they stand now.
     case edits(contactID: String, [ContactMirror.FieldEdit])
     /// Every edit was taken back: the entry is settled as sent, with nothing to send.
@@ -349,7 +349,7 @@ enum UpdateReadiness: Sendable, Equatable {
 }
 
 /// How a flush settled one edited field, against the contact as Intercom had it just before.
-enum EditOutcome: Sendable, Equatable {
+package enum EditOutcome: Sendable, Equatable {
     /// Intercom still had the base: the edit was sent.
     case sent(JSONValue)
     /// Intercom already had the edited value: nothing to send.
@@ -361,7 +361,7 @@ enum EditOutcome: Sendable, Equatable {
 /// The flush's writes for edits, each one transaction.
 extension ContactMirror {
     /// Marks an update entry in flight and reads the edits it sends, in one transaction.
-    func prepareUpdate(seq: Int64, now: Int) async throws -> UpdateReadiness {
+    package func prepareUpdate(seq: Int64, now: Int) async throws -> UpdateReadiness {
         try await writer.write { db in
             guard let entry = try Self.entry(seq: seq, in: db), entry.state == .pending, let id = entry.contactID else {
                 return .gone
@@ -390,7 +390,7 @@ extension ContactMirror {
     /// against the value sent); each conflicting field stays an edit, with Intercom's value as
     /// its server value, and the entry records it. Stores `contactJSON` (the contact as
     /// Intercom has it now) with the edits left laid over it. Returns the fields in conflict.
-    func completeUpdate(
+    package func completeUpdate(
         seq: Int64, contactID: String, edits: [FieldEdit], outcomes: [ContactField: EditOutcome], contactJSON: String,
         now: Int
     ) async throws -> [ContactField] {
@@ -439,7 +439,7 @@ extension ContactMirror {
     /// archived contact answers so too): the contact is tombstoned and the entry fails with
     /// why. The edits stay with the failed entry: `outbox retry` sends them again (once the
     /// contact is unarchived), `outbox drop` forgets them.
-    func failUpdateOfGoneContact(seq: Int64, contactID: String, failure: OutboxEntry.Failure, now: Int) async throws {
+    package func failUpdateOfGoneContact(seq: Int64, contactID: String, failure: OutboxEntry.Failure, now: Int) async throws {
         try await writer.write { db in
             // Settled first: a tombstone spares a contact whose unarchive is still under way.
             try Self.settle(seq: seq, state: .failed, error: failure, now: now, in: db)

@@ -2,7 +2,7 @@ import GRDB
 import IntercomJSON
 
 /// What an outbox entry needs to go out, read as it is marked in flight.
-enum EntryReadiness: Sendable, Equatable {
+package enum EntryReadiness: Sendable, Equatable {
     /// Marked in flight: the request's body (a message's, recipient and sender filled in) or,
     /// for a tagging, the contact and the tag's name.
     case message(body: String, newRecipient: Bool)
@@ -21,7 +21,7 @@ extension ContactMirror {
     /// Starts a flush: entries a killed flush left in flight are settled (`unknown` for
     /// messages, `pending` for the rest); returns the messages made unknown, and how many
     /// entries wait to be sent.
-    func beginFlush(now: Int) async throws -> (interrupted: [Int64], queued: Int) {
+    package func beginFlush(now: Int) async throws -> (interrupted: [Int64], queued: Int) {
         try await writer.write { db in
             let interrupted = try Self.recoverInterruptedEntries(now: now, in: db)
             return (interrupted, try Self.pendingEntryCount(in: db))
@@ -29,7 +29,7 @@ extension ContactMirror {
     }
 
     /// The entries left failed, unknown, in conflict and pending.
-    func outboxLeft() async throws -> (failed: Int, unknown: Int, conflict: Int, pending: Int) {
+    package func outboxLeft() async throws -> (failed: Int, unknown: Int, conflict: Int, pending: Int) {
         try await writer.read { db in
             (
                 try Int.fetchOne(db, sql: "SELECT count(*) FROM outbox WHERE state = 'failed'") ?? 0,
@@ -47,12 +47,12 @@ extension ContactMirror {
     }
 
     /// Writes the create entries of up to `limit` imported contacts; true while more wait.
-    func queueImportedCreates(limit: Int, now: Int) async throws -> Bool {
+    package func queueImportedCreates(limit: Int, now: Int) async throws -> Bool {
         try await writer.write { db in try Self.queueImportedCreates(limit: limit, now: now, in: db) }
     }
 
     /// Up to `limit` pending entries of `kinds` after `seq`, in queue order.
-    func pendingEntries(of kinds: [OutboxEntry.Kind], after seq: Int64, limit: Int) async throws -> [OutboxEntry] {
+    package func pendingEntries(of kinds: [OutboxEntry.Kind], after seq: Int64, limit: Int) async throws -> [OutboxEntry] {
         try await writer.read { db in
             try OutboxEntry.fetchAll(
                 db,
@@ -65,12 +65,12 @@ extension ContactMirror {
     }
 
     /// Commits an entry `in_flight` before its request; false when it is no longer pending.
-    func markInFlight(seq: Int64, now: Int) async throws -> Bool {
+    package func markInFlight(seq: Int64, now: Int) async throws -> Bool {
         try await writer.write { db in try Self.markInFlight(seq: seq, now: now, in: db) }
     }
 
     /// Records an entry's outcome.
-    func settle(
+    package func settle(
         seq: Int64, state: OutboxState, error: OutboxEntry.Failure? = nil, remoteID: String? = nil,
         nextAttemptAt: Int? = nil, now: Int
     ) async throws {
@@ -81,7 +81,7 @@ extension ContactMirror {
     }
 
     /// A pushed create: the local contact becomes the Intercom one, its dependents follow.
-    func completeCreate(seq: Int64, localID: String, contactJSON: String, now: Int) async throws {
+    package func completeCreate(seq: Int64, localID: String, contactJSON: String, now: Int) async throws {
         try await writer.write { db in
             _ = try Self.completeCreate(seq: seq, localID: localID, contactJSON: contactJSON, now: now, in: db)
         }
@@ -92,7 +92,7 @@ extension ContactMirror {
     /// value for (`disputed`: mine and theirs, no base, since the create had none) waits as a
     /// conflict of a new update entry, shown with our value on top, for a person to choose. A
     /// field the contact already has a pending edit of is left to that edit.
-    func completeAdoptedCreate(
+    package func completeAdoptedCreate(
         seq: Int64, localID: String, contactJSON: String, disputed: [FieldEdit], now: Int
     ) async throws {
         try await writer.write { db in
@@ -121,7 +121,7 @@ extension ContactMirror {
     }
 
     /// A tagging Intercom applied: the mirror's links follow, and the entry is sent.
-    func completeTagging(seq: Int64, tagID: String?, name: String, contactID: String, untag: Bool, now: Int)
+    package func completeTagging(seq: Int64, tagID: String?, name: String, contactID: String, untag: Bool, now: Int)
         async throws
     {
         try await writer.write { db in
@@ -135,7 +135,7 @@ extension ContactMirror {
     /// Marks a message in flight and builds its request, in one transaction, from the entry's
     /// current recipient (remapped if its create was pushed). A recipient whose create was sent
     /// less than `grace` seconds ago is new: Intercom may not accept messages to it yet.
-    func prepareMessage(seq: Int64, senderID: String?, now: Int, grace: Int) async throws -> EntryReadiness {
+    package func prepareMessage(seq: Int64, senderID: String?, now: Int, grace: Int) async throws -> EntryReadiness {
         try await writer.write { db in
             guard let entry = try Self.entry(seq: seq, in: db), entry.state == .pending else { return .gone }
             var newRecipient = false
@@ -164,7 +164,7 @@ extension ContactMirror {
     }
 
     /// Marks a tagging in flight and names its contact, in one transaction.
-    func prepareTagging(seq: Int64, now: Int) async throws -> EntryReadiness {
+    package func prepareTagging(seq: Int64, now: Int) async throws -> EntryReadiness {
         try await writer.write { db in
             guard let entry = try Self.entry(seq: seq, in: db), entry.state == .pending else { return .gone }
             if let dependency = entry.dependsOn {
@@ -186,7 +186,7 @@ extension ContactMirror {
     }
 
     /// The admin messages are sent as when they name none, once read from `GET /me`.
-    func defaultSenderID() throws -> String? { try syncState(.adminID) }
+    package func defaultSenderID() throws -> String? { try syncState(.adminID) }
 
-    func rememberDefaultSender(_ id: String) throws { try setSyncState(.adminID, to: id) }
+    package func rememberDefaultSender(_ id: String) throws { try setSyncState(.adminID, to: id) }
 }

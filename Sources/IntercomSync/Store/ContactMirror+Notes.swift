@@ -54,7 +54,7 @@ extension ContactMirror {
 
     /// Marks a note in flight and builds its request, in one transaction, for the contact's
     /// current id (remapped if its create was pushed).
-    func prepareNote(seq: Int64, now: Int) async throws -> EntryReadiness {
+    package func prepareNote(seq: Int64, now: Int) async throws -> EntryReadiness {
         try await writer.write { db in
             guard let entry = try Self.entry(seq: seq, in: db), entry.state == .pending else { return .gone }
             if let dependency = entry.dependsOn {

@@ -8,7 +8,7 @@ extension ContactMirror {
     /// the new one. A rebind to another workspace also forgets where the pulls stood, so the next
     /// sync walks the new workspace in full. Returns the server's binding.
     @discardableResult
-    func bind(to server: WorkspaceIdentity, rebind: Bool) async throws -> WorkspaceBinding {
+    package func bind(to server: WorkspaceIdentity, rebind: Bool) async throws -> WorkspaceBinding {
         try await writer.write { db in
             let recorded = try Self.recordedBinding(in: db)
             if let recorded, recorded != server.binding {
