@@ -78,7 +78,8 @@ extension TeamStore {
     /// The condition an entry `c` is ready to claim on: pending, due, its create (if it waits
     /// for one) sent, and, since workers flush at once, the order of one contact's entries
     /// kept: an archive or delete waits while an entry staged before it for the same contact
-    /// is in flight, and any other entry waits for an unarchive staged before it.
+    /// is queued or in flight (an archived contact takes no edit, message or note), and any
+    /// other entry waits for an unarchive staged before it.
     /// `due` is the placeholder of the time by which a deferred entry is due.
     static func readyCondition(due: String) -> String {
         """
@@ -87,7 +88,7 @@ extension TeamStore {
                 OR EXISTS (SELECT 1 FROM team_outbox d WHERE d.seq = c.depends_on AND d.state = 'sent'))
             AND (c.kind NOT IN ('archive_contact', 'delete_contact') OR NOT EXISTS (
                 SELECT 1 FROM team_outbox e
-                WHERE e.contact_id = c.contact_id AND e.seq < c.seq AND e.state = 'in_flight'))
+                WHERE e.contact_id = c.contact_id AND e.seq < c.seq AND e.state IN ('pending', 'in_flight')))
             AND (c.kind = 'unarchive_contact' OR NOT EXISTS (
                 SELECT 1 FROM team_outbox u
                 WHERE u.contact_id = c.contact_id AND u.seq < c.seq AND u.kind = 'unarchive_contact'
