@@ -168,6 +168,55 @@ enum TeamSchema {
             CREATE INDEX team_outbox_by_contact ON team_outbox (contact_id, seq)
             """,
             """
+            -- Change numbers are taken under one transaction-long lock, so they commit in the
+            -- order they were taken: a reader that has seen change N has seen every change
+            -- before it, and "everything after the last change I read" misses none.
+            CREATE OR REPLACE FUNCTION team_next_change() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM pg_advisory_xact_lock(30339192848386);
+                NEW.change_no := nextval('team_change_numbers');
+                RETURN NEW;
+            END $$
+            """,
+            """
+            DROP TRIGGER team_contacts_change ON team_contacts
+            """,
+            """
+            CREATE TRIGGER team_contacts_change BEFORE INSERT OR UPDATE ON team_contacts
+                FOR EACH ROW EXECUTE FUNCTION team_next_change()
+            """,
+            """
+            DROP TRIGGER team_tags_change ON team_tags
+            """,
+            """
+            CREATE TRIGGER team_tags_change BEFORE INSERT OR UPDATE ON team_tags
+                FOR EACH ROW EXECUTE FUNCTION team_next_change()
+            """,
+            """
+            DROP TRIGGER team_companies_change ON team_companies
+            """,
+            """
+            CREATE TRIGGER team_companies_change BEFORE INSERT OR UPDATE ON team_companies
+                FOR EACH ROW EXECUTE FUNCTION team_next_change()
+            """,
+            """
+            DROP TRIGGER team_segments_change ON team_segments
+            """,
+            """
+            CREATE TRIGGER team_segments_change BEFORE INSERT OR UPDATE ON team_segments
+                FOR EACH ROW EXECUTE FUNCTION team_next_change()
+            """,
+            """
+            DROP TRIGGER team_outbox_change ON team_outbox
+            """,
+            """
+            CREATE TRIGGER team_outbox_change BEFORE INSERT OR UPDATE ON team_outbox
+                FOR EACH ROW EXECUTE FUNCTION team_next_change()
+            """,
+            """
+            CREATE INDEX team_outbox_by_origin ON team_outbox (origin, change_no)
+            """,
+            """
             -- The Intercom workspace the team's outbox and replica belong to, as `GET /me` named it.
             CREATE TABLE team_workspace (
                 singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
@@ -184,4 +233,8 @@ enum TeamSchema {
     /// The key of the advisory lock migrations take, so that processes opening a new store
     /// at once migrate it once.
     static let migrationLock: Int64 = 0x1C5F_7E4D_0001
+    /// The key of the lock every writing transaction takes first, and the change-number
+    /// trigger takes again: writers commit one at a time, in the order of their change
+    /// numbers (0x1B97_E4D0_0002 in the trigger's text).
+    static let changeLock: Int64 = 0x1B97_E4D0_0002
 }

@@ -14,7 +14,7 @@ extension TeamStore: ContactUpstream {
     @discardableResult
     public func storeContacts(_ bodies: [String], fetchedAt: Int) async throws -> Int {
         guard !bodies.isEmpty else { return 0 }
-        return try await run("storing \(bodies.count) contacts") { connection in
+        return try await transaction("storing \(bodies.count) contacts") { connection in
             try await Self.storeContacts(bodies, fetchedAt: fetchedAt, on: connection, logger: self.logger)
         }
     }
@@ -77,7 +77,7 @@ extension TeamStore: ContactUpstream {
     @discardableResult
     public func tombstoneContacts(_ ids: [String], at time: Int) async throws -> Int {
         guard !ids.isEmpty else { return 0 }
-        return try await run("tombstoning \(ids.count) contacts") { connection in
+        return try await transaction("tombstoning \(ids.count) contacts") { connection in
             try await Self.tombstoneContacts(ids, at: time, on: connection, logger: self.logger)
         }
     }

@@ -2,32 +2,6 @@ import Foundation
 import IntercomSync
 import PostgresNIO
 
-/// An entry an agent's mirror pushes into the team outbox: its own sequence number stands for
-/// it there, so pushing it again adds nothing.
-public struct PushedEntry: Sendable, Equatable {
-    /// The entry's sequence number in the mirror that staged it.
-    public var originSeq: Int64
-    public var kind: OutboxEntry.Kind
-    public var contactID: String?
-    /// The mirror's sequence number of the entry this one waits for (a contact's create),
-    /// pushed before it or in the same push.
-    public var dependsOnOriginSeq: Int64?
-    public var payload: String
-    public var createdAt: Int
-
-    public init(
-        originSeq: Int64, kind: OutboxEntry.Kind, contactID: String?, dependsOnOriginSeq: Int64? = nil, payload: String,
-        createdAt: Int
-    ) {
-        self.originSeq = originSeq
-        self.kind = kind
-        self.contactID = contactID
-        self.dependsOnOriginSeq = dependsOnOriginSeq
-        self.payload = payload
-        self.createdAt = createdAt
-    }
-}
-
 /// An entry a flush worker claimed: it may send it until its lease runs out, and settles it
 /// with its fencing token.
 public struct ClaimedEntry: Sendable, Equatable {
@@ -55,7 +29,7 @@ public struct ClaimedEntry: Sendable, Equatable {
 /// settle refused (`TeamStoreError.Kind.fenced`), since the entry may now be another's. An
 /// expired lease puts the entry back in the queue, except a message's or a note's: it may
 /// have reached Intercom, so it becomes `unknown`, as on a laptop, for a person to decide.
-extension TeamStore {
+extension TeamStore: OutboxUpstream {
     /// The columns an entry is read from, in `claimedEntry`.
     static let entryColumnNames = [
         "seq", "kind", "contact_id", "depends_on", "payload", "state", "attempts", "next_attempt_at", "last_error_status",
@@ -98,8 +72,9 @@ extension TeamStore {
 
     /// Adds an agent's entries to the team outbox, in their order, and answers each one's
     /// sequence number in the team outbox. An entry already pushed (the same origin and
-    /// origin sequence) is not added again; one that differs from what was pushed under its
-    /// number is refused.
+    /// origin sequence) is not added again: while no worker has taken it, it takes the payload
+    /// pushed last (the agent's latest view of it, say a create its user edited since), and
+    /// after, it stays as it was taken. One pushed before as another kind is refused.
     public func push(_ entries: [PushedEntry], from origin: String, now: Int) async throws -> [Int64] {
         guard !origin.isEmpty else { throw TeamStoreError(.badEntry, "a pushed entry needs its origin's name") }
         return try await transaction("pushing \(entries.count) outbox entries from \(origin)") { connection in
@@ -115,27 +90,28 @@ extension TeamStore {
                             "entry #\(entry.originSeq) of \(origin) waits for #\(awaited), which was never pushed")
                     }
                 }
-                let inserted = try await connection.query(
+                let rows = try await connection.query(
                     """
                     INSERT INTO team_outbox (kind, contact_id, depends_on, payload, origin, origin_seq, created_at, updated_at)
                     VALUES (\(entry.kind.rawValue), \(entry.contactID), \(dependsOn), \(entry.payload), \(origin),
                         \(entry.originSeq), \(entry.createdAt), \(now))
-                    ON CONFLICT (origin, origin_seq) DO NOTHING
+                    ON CONFLICT (origin, origin_seq) DO UPDATE SET payload = excluded.payload, updated_at = excluded.updated_at
+                    WHERE team_outbox.state = 'pending' AND team_outbox.kind = excluded.kind
+                        AND team_outbox.payload IS DISTINCT FROM excluded.payload
                     RETURNING seq
                     """, logger: self.logger)
                 var seq: Int64?
-                for try await found in inserted.decode(Int64.self) { seq = found }
+                for try await found in rows.decode(Int64.self) { seq = found }
                 if let seq {
                     seqs.append(seq)
                     continue
                 }
-                // Pushed before: the same entry, or a number reused for another, which is refused.
-                let existing = try await connection.query(
-                    """
-                    SELECT seq, kind, payload FROM team_outbox WHERE origin = \(origin) AND origin_seq = \(entry.originSeq)
-                    """, logger: self.logger)
-                for try await (found, kind, payload) in existing.decode((Int64, String, String).self) {
-                    guard kind == entry.kind.rawValue, payload == entry.payload else {
+                // Pushed before: the same entry, or a number reused for another kind, which is refused.
+                for try await (found, kind) in try await connection.query(
+                    "SELECT seq, kind FROM team_outbox WHERE origin = \(origin) AND origin_seq = \(entry.originSeq)",
+                    logger: self.logger
+                ).decode((Int64, String).self) {
+                    guard kind == entry.kind.rawValue else {
                         throw TeamStoreError(
                             .badEntry,
                             "entry #\(entry.originSeq) of \(origin) was pushed before as another entry (#\(found), \(kind))")
@@ -148,6 +124,51 @@ extension TeamStore {
                 seqs.append(seq)
             }
             return seqs
+        }
+    }
+
+    /// The entries `origin` pushed that ended (or changed how they ended) after change
+    /// `change`, in change order, at most `limit`, each with the contact the replica holds for
+    /// a create or an update.
+    public func outcomes(of origin: String, since change: Int64, limit: Int) async throws -> [UpstreamOutcome] {
+        try await run("reading the outcomes of \(origin)'s entries") { connection in
+            let rows = try await connection.query(
+                """
+                SELECT o.origin_seq, o.kind, o.state, o.remote_id, o.last_error_status, o.last_error_code,
+                    o.last_error_message, o.last_error_request_id, o.payload, o.outcome, o.change_no,
+                    CASE WHEN o.kind IN ('create_contact', 'update_contact') THEN
+                        (SELECT c.body FROM team_contacts c WHERE c.id = o.remote_id) END AS contact_body
+                FROM team_outbox o
+                WHERE o.origin = \(origin) AND o.change_no > \(change)
+                    AND o.state IN ('sent', 'failed', 'unknown', 'conflict', 'superseded')
+                ORDER BY o.change_no LIMIT \(Int64(limit))
+                """, logger: self.logger)
+            var outcomes: [UpstreamOutcome] = []
+            for try await row in rows {
+                let cells = row.makeRandomAccess()
+                func value<T: PostgresDecodable>(_ name: String, _ type: T.Type) throws -> T {
+                    try cells[name].decode(T.self)
+                }
+                let kind = try value("kind", String.self)
+                let state = try value("state", String.self)
+                guard let entryKind = OutboxEntry.Kind(rawValue: kind), let entryState = OutboxState(rawValue: state) else {
+                    throw TeamStoreError(.badEntry, "the team outbox has an entry of kind \(kind) in state \(state)")
+                }
+                var failure: OutboxEntry.Failure?
+                if let code = try value("last_error_code", String?.self) {
+                    failure = OutboxEntry.Failure(
+                        status: try value("last_error_status", Int?.self), code: code,
+                        message: try value("last_error_message", String?.self) ?? "",
+                        requestID: try value("last_error_request_id", String?.self))
+                }
+                outcomes.append(
+                    UpstreamOutcome(
+                        originSeq: try value("origin_seq", Int64.self), kind: entryKind, state: entryState,
+                        remoteID: try value("remote_id", String?.self), failure: failure,
+                        payload: try value("payload", String.self), outcome: try value("outcome", String?.self),
+                        contactBody: try value("contact_body", String?.self), change: try value("change_no", Int64.self)))
+            }
+            return outcomes
         }
     }
 

@@ -113,17 +113,20 @@ public actor TeamStore {
     // MARK: Connections
 
     /// Runs `body` in one transaction, retried on a new connection when the connection is lost.
+    /// The transaction first takes the lock writers commit under (`TeamSchema.changeLock`),
+    /// before any row, so that no two writers wait on each other.
     func transaction<T: Sendable>(
         _ doing: String, _ body: @Sendable @escaping (PostgresConnection) async throws -> T
     ) async throws -> T {
         try await run(doing) { connection in
             try await connection.query("BEGIN", logger: self.logger)
             do {
+                try await connection.query("SELECT pg_advisory_xact_lock(\(TeamSchema.changeLock))", logger: self.logger)
                 let result = try await body(connection)
                 try await connection.query("COMMIT", logger: self.logger)
                 return result
             } catch {
-                try? await connection.query("ROLLBACK", logger: self.logger)
+                _ = try? await connection.query("ROLLBACK", logger: self.logger)
                 throw error
             }
         }

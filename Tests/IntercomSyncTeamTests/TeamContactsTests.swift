@@ -12,6 +12,29 @@ struct TeamContactsTests {
             #"{"type":"contact","id":"\#(id)","role":"user","email":\#(mail),"name":"\#(name)","created_at":1,"updated_at":\#(updatedAt)}"#
     }
 
+    /// Change numbers commit in the order they were taken: while a writer holds a change it
+    /// has not committed, a later writer waits, so a reader that moves past a change number
+    /// never misses an earlier one that commits late.
+    @Test func changesCommitInTheirOrder() async throws {
+        let url = try await TeamTestStore.freshDatabase()
+        let store = try await TeamStore.open(url)
+        defer { Task { await store.close() } }
+        let slow = Self.body("slow", name: "Slow", updatedAt: 100)
+        try await TeamTestStore.admin(url) { connection in
+            try await connection.query("BEGIN", logger: TeamTestStore.logger)
+            try await connection.query(
+                "INSERT INTO team_contacts (id, body, updated_at) VALUES ('slow', \(slow), 100)", logger: TeamTestStore.logger)
+            let later = Task { try await store.storeContacts([Self.body("quick", name: "Quick", updatedAt: 100)], fetchedAt: 1) }
+            try await Task.sleep(for: .milliseconds(300))
+            let seen = try await store.contactChanges(since: 0, limit: 10)
+            #expect(seen.isEmpty, "a change committed after an earlier one still open would let a reader skip it")
+            try await connection.query("COMMIT", logger: TeamTestStore.logger)
+            _ = try await later.value
+        }
+        let changes = try await store.contactChanges(since: 0, limit: 10)
+        #expect(changes.map(\.id) == ["slow", "quick"])
+    }
+
     /// A page stored again changes nothing; a newer version moves the contact's change number,
     /// an older one is ignored; a tombstone is a change too. An agent reading from its last
     /// change number sees each change once, in order.

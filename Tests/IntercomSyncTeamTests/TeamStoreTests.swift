@@ -80,10 +80,21 @@ struct TeamStoreTests {
         #expect(entries.first { $0.entry.seq == first[1] }?.entry.dependsOn == first[0])
         #expect(entries.allSatisfy { $0.entry.state == .pending })
 
-        var changed = Self.message(8)
+        // While no worker has taken it, an entry takes the payload pushed last; after, it stays.
+        var changed = Self.message(8, to: "local_a", waitsFor: 7)
         changed.payload = #"{"body":"something else"}"#
+        #expect(try await store.push([changed], from: "laptop-ann", now: 4) == [first[1]])
+        #expect(try await store.outboxEntries().first { $0.entry.seq == first[1] }?.entry.payload == changed.payload)
+        let taken = try await store.claim(worker: "w", lease: .seconds(60), limit: 1, kinds: [.createContact], now: 4)
+        #expect(taken.map(\.entry.seq) == [first[0]])
+        var edited = create
+        edited.payload = #"{"email":"a@example.com","name":"A"}"#
+        #expect(try await store.push([edited], from: "laptop-ann", now: 5) == [first[0]])
+        #expect(try await store.outboxEntries().first { $0.entry.seq == first[0] }?.entry.payload == create.payload)
+        var otherKind = changed
+        otherKind.kind = .addNote
         let reused = try await #require(throws: TeamStoreError.self) {
-            try await store.push([changed], from: "laptop-ann", now: 4)
+            try await store.push([otherKind], from: "laptop-ann", now: 4)
         }
         #expect(reused.kind == .badEntry)
         let orphan = try await #require(throws: TeamStoreError.self) {

@@ -13,4 +13,7 @@ public enum OutboxState: String, Sendable, Codable, CaseIterable {
     /// keeping ours, which a newer entry then sends), or its edits were set back to Intercom's
     /// values. `lastError` says which.
     case superseded
+    /// Handed to a team's outbox, by a mirror that follows the team's store: one of the
+    /// team's flush workers sends it, and the mirror learns how it ended from a later sync.
+    case pushed
 }

@@ -79,7 +79,7 @@ package final class OutboxFlush: Sendable {
         }
         do {
             // Creates and messages go only to the workspace the mirror mirrors.
-            if queued > 0 { try await mirror.bind(to: client.workspaceIdentity(), rebind: rebind) }
+            if queued > 0 { _ = try await mirror.bind(to: client.workspaceIdentity(), rebind: rebind) }
         } catch let error as IntercomError where error.kind == .authentication || error.isNoAnswer {
             // Stopped before any entry was touched.
             if error.kind == .authentication { run.stop(error) } else { run.stopUnreachable(error) }

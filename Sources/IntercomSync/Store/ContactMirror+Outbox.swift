@@ -383,6 +383,10 @@ extension ContactMirror {
                 throw OutboxError(
                     .wrongState,
                     "entry #\(seq) needs nothing more (\(entry.lastError?.message ?? "superseded")): there is nothing to retry")
+            case .pushed:
+                throw OutboxError(
+                    .wrongState,
+                    "entry #\(seq) is in the team's outbox: a flush worker sends it, and `sync` brings back how it ended")
             case .pending, .failed, .unknown:
                 try db.execute(
                     sql: "UPDATE outbox SET state = 'pending', next_attempt_at = NULL, updated_at = ? WHERE seq = ?",

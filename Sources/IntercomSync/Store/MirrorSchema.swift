@@ -428,6 +428,17 @@ enum MirrorSchema {
                     WHERE state = 'failed' AND last_error_code = 'superseded_by_delete'
                     """)
         }
+        migrator.registerMigration("v17: entries pushed to a team's outbox") { db in
+            // A mirror that follows a team's store hands its entries to the team's outbox
+            // (`pushed`) and learns their outcome from the store.
+            try db.execute(
+                sql: widenedOutbox(
+                    kinds: [
+                        "create_contact", "send_message", "tag_contact", "untag_contact", "update_contact",
+                        "archive_contact", "unarchive_contact", "delete_contact", "add_note",
+                    ],
+                    states: ["pending", "in_flight", "sent", "failed", "unknown", "conflict", "superseded", "pushed"]))
+        }
         return migrator
     }
 

@@ -113,13 +113,15 @@ public struct OutboxCounts: Sendable, Equatable, Codable {
     /// Ended without being sent, needing nothing: a delete won over them, or a person
     /// settled their conflict.
     public var superseded: Int
+    /// Handed to a team's outbox, waiting for its outcome from the team's store.
+    public var pushed: Int
     /// Of `pending`, the imported contacts whose create entries are not written yet: the next
     /// flush writes them, a page at a time, as it pushes them.
     public var importsWaiting: Int
 
     public init(
         pending: Int = 0, inFlight: Int = 0, sent: Int = 0, failed: Int = 0, unknown: Int = 0, conflict: Int = 0,
-        superseded: Int = 0, importsWaiting: Int = 0
+        superseded: Int = 0, pushed: Int = 0, importsWaiting: Int = 0
     ) {
         self.pending = pending
         self.inFlight = inFlight
@@ -128,6 +130,7 @@ public struct OutboxCounts: Sendable, Equatable, Codable {
         self.unknown = unknown
         self.conflict = conflict
         self.superseded = superseded
+        self.pushed = pushed
         self.importsWaiting = importsWaiting
     }
 
@@ -146,6 +149,7 @@ public struct OutboxCounts: Sendable, Equatable, Codable {
         case .unknown: unknown
         case .conflict: conflict
         case .superseded: superseded
+        case .pushed: pushed
         }
     }
 
@@ -153,7 +157,7 @@ public struct OutboxCounts: Sendable, Equatable, Codable {
     public var needingAttention: Int { failed + unknown + conflict }
 
     enum CodingKeys: String, CodingKey {
-        case pending, sent, failed, unknown, conflict, superseded
+        case pending, sent, failed, unknown, conflict, superseded, pushed
         case inFlight = "in_flight"
         case importsWaiting = "imports_waiting"
     }
@@ -188,6 +192,7 @@ extension ContactMirror {
                 case .unknown: outbox.unknown = count
                 case .conflict: outbox.conflict = count
                 case .superseded: outbox.superseded = count
+                case .pushed: outbox.pushed = count
                 case nil: break
                 }
             }
