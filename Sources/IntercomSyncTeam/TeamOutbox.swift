@@ -155,7 +155,8 @@ package final class TeamOutbox: OutboxStore {
         guard !edits.isEmpty else {
             try await settle(
                 seq, .superseded,
-                error: OutboxEntry.Failure(status: nil, code: "nothing_to_send", message: "the entry holds no edit", requestID: nil),
+                error: OutboxEntry.Failure(
+                    status: nil, code: "nothing_to_send", message: "the entry holds no edit", requestID: nil),
                 now: now)
             return .nothing
         }

@@ -41,13 +41,13 @@ extension TeamStore: OutboxUpstream {
     /// contact's Intercom id, when it was sent), as a select list.
     static let entryColumns =
         entryColumnNames.map { "o.\($0)" }.joined(separator: ", ")
-        + """
-        , o.outcome,
-        CASE WHEN o.depends_on IS NULL THEN o.contact_id
-            ELSE coalesce((SELECT d.remote_id FROM team_outbox d WHERE d.seq = o.depends_on AND d.state = 'sent'),
-                o.contact_id) END AS resolved_contact_id,
-        (SELECT d.updated_at FROM team_outbox d WHERE d.seq = o.depends_on AND d.state = 'sent') AS awaited_sent_at
-        """
+            + """
+            , o.outcome,
+            CASE WHEN o.depends_on IS NULL THEN o.contact_id
+                ELSE coalesce((SELECT d.remote_id FROM team_outbox d WHERE d.seq = o.depends_on AND d.state = 'sent'),
+                    o.contact_id) END AS resolved_contact_id,
+            (SELECT d.updated_at FROM team_outbox d WHERE d.seq = o.depends_on AND d.state = 'sent') AS awaited_sent_at
+            """
 
     /// The condition an entry `c` is ready to claim on: pending, due, its create (if it waits
     /// for one) sent, and, since workers flush at once, the order of one contact's entries
@@ -213,7 +213,8 @@ extension TeamStore: OutboxUpstream {
                             FROM ready WHERE o.seq = ready.seq
                             RETURNING o.*)
                         SELECT \(Self.entryColumns) FROM claimed o
-                        """, binds: try Self.binds(worker, seconds, Int64(now), Int64(limit), kindNames, seq ?? -1, Int64(due ?? Int.max))),
+                        """,
+                    binds: try Self.binds(worker, seconds, Int64(now), Int64(limit), kindNames, seq ?? -1, Int64(due ?? Int.max))),
                 logger: self.logger)
             var claimed: [ClaimedEntry] = []
             for try await row in rows { claimed.append(try Self.claimedEntry(row)) }
@@ -281,11 +282,11 @@ extension TeamStore: OutboxUpstream {
         try await fenced(seq: seq, fence: fence, doing: "renewing the lease of #\(seq)") { connection in
             try await Self.count(
                 connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        UPDATE team_outbox SET lease_until = now() + make_interval(secs => $1)
-                        WHERE seq = $2 AND fence = $3 AND state = 'in_flight' RETURNING seq
-                        """, binds: try Self.binds(seconds, seq, fence)), logger: self.logger))
+                    PostgresQuery(
+                        unsafeSQL: """
+                            UPDATE team_outbox SET lease_until = now() + make_interval(secs => $1)
+                            WHERE seq = $2 AND fence = $3 AND state = 'in_flight' RETURNING seq
+                            """, binds: try Self.binds(seconds, seq, fence)), logger: self.logger))
         }
     }
 

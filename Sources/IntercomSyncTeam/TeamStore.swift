@@ -45,7 +45,8 @@ public actor TeamStore {
 
     deinit {
         // A store dropped without `close()` still closes its connections.
-        for connection in idle { connection.close().whenComplete { _ in } }
+        // Each connection is kept alive by its own close, until that completes.
+        for connection in idle { connection.close().whenComplete { _ in withExtendedLifetime(connection) {} } }
     }
 
     /// Closes the store's connections. Operations after it fail.

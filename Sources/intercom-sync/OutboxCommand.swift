@@ -167,6 +167,12 @@ struct OutboxFlushCommand: AsyncParsableCommand {
             valueName: "postgres-url"))
     var store: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Push the mirror's entries to this team store's outbox (default: the store `sync --upstream` followed).",
+            valueName: "postgres-url"))
+    var upstream: String?
+
     @Option(help: ArgumentHelp("This worker's name in the team store (default: host:pid).", valueName: "name"))
     var worker: String?
 
@@ -181,7 +187,9 @@ struct OutboxFlushCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...16).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 16") }
-        guard (2...3600).contains(lease) else { throw ValidationError("--lease must be between 2 and 3600 seconds, not \(lease)") }
+        guard (2...3600).contains(lease) else {
+            throw ValidationError("--lease must be between 2 and 3600 seconds, not \(lease)")
+        }
         if let worker, worker.isEmpty || worker.count > 200 || worker.unicodeScalars.contains(where: { $0.value < 0x20 }) {
             throw ValidationError("--worker takes a name of 1 to 200 printable characters")
         }
@@ -194,6 +202,12 @@ struct OutboxFlushCommand: AsyncParsableCommand {
         }
         if follow || worker != nil {
             throw ValidationError("--follow and --worker are for a team's flush workers: give --store")
+        }
+        var team = try TeamStoreAccess.url(upstream, variable: "INTERCOM_SYNC_UPSTREAM")
+        if team == nil { team = try await SyncCommand.recordedUpstream(of: mirror) }
+        if let team {
+            try await push(to: team)
+            return
         }
         let intercom = try connection.intercomConnection()
         let outbox = try await mirror.facade(
@@ -222,6 +236,30 @@ struct OutboxFlushCommand: AsyncParsableCommand {
 }
 
 extension OutboxFlushCommand {
+    /// Pushes the mirror's pending entries to the team's outbox: the team's flush workers send
+    /// them, and a later `sync` brings back how they ended.
+    func push(to url: TeamStoreURL) async throws {
+        let local = try await mirror.facade(
+            .existing, configuration: IntercomMirror.Configuration(lockWait: .seconds(wait.seconds)))
+        let store = try await TeamStoreAccess.open(url, patience: .seconds(5))
+        defer { Task { await store.close() } }
+        let pushed: Int
+        do {
+            pushed = try await local.push(to: store)
+        } catch let error as TeamStoreError where error.kind == .unreachable {
+            Output.note("error: \(error.description)\nthe entries not pushed are kept in the outbox for the next `outbox flush`")
+            throw ExitCode(4)
+        }
+        if json {
+            Output.data(JSONValue.object(["upstream": .string(url.description), "pushed": .int(Int64(pushed))]).jsonText)
+        } else {
+            Output.line(
+                "pushed \(pushed) entr\(pushed == 1 ? "y" : "ies") to the team's outbox at \(url): the team's flush workers "
+                    + "send \(pushed == 1 ? "it" : "them"), and `intercom-sync sync` brings back how \(pushed == 1 ? "it" : "they") ended"
+            )
+        }
+    }
+
     /// Flushes a team's outbox as one of its workers: once, or with --follow until a signal.
     func flushTeam(_ url: TeamStoreURL) async throws {
         let intercom = try connection.intercomConnection()
@@ -247,7 +285,11 @@ extension OutboxFlushCommand {
             }
             let acted = summary.sent + summary.failed + summary.unknown + summary.conflicts > 0
             if acted {
-                if json { Output.data(OutboxRendering.json(summary).jsonText) } else { Output.line(OutboxRendering.text(summary)) }
+                if json {
+                    Output.data(OutboxRendering.json(summary).jsonText)
+                } else {
+                    Output.line(OutboxRendering.text(summary))
+                }
             }
             // Intercom out of reach: wait longer each time, up to a minute.
             pause = summary.unreachable != nil ? min(pause * 2, 60) : (acted ? 0 : 1)

@@ -106,7 +106,7 @@ struct SyncCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        if let url = try upstreamURL() {
+        if let url = try await upstreamToFollow() {
             try await follow(url)
             return
         }
@@ -143,18 +143,42 @@ struct SyncCommand: AsyncParsableCommand {
         defer { Task { await store.close() } }
         let started = ContinuousClock.now
         let followed = try await mirror.follow(store)
+        var bare = url
+        bare.password = nil
+        try await mirror.recordUpstream(bare.description)
         let seconds = Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000
         if json {
             Output.data(
                 JSONValue.object([
                     "upstream": .string(url.description), "changes": .int(Int64(followed.changes)),
-                    "stored": .int(Int64(followed.stored)), "change": .int(followed.change), "duration_seconds": .double(seconds),
+                    "stored": .int(Int64(followed.stored)), "change": .int(followed.change),
+                    "outcomes": .int(Int64(followed.outcomes)), "duration_seconds": .double(seconds),
                 ]).jsonText)
         } else {
+            let outcomes =
+                followed.outcomes == 0
+                ? "" : ", \(followed.outcomes) pushed entr\(followed.outcomes == 1 ? "y" : "ies") settled"
             Output.line(
-                "followed \(url): \(followed.changes) changes, \(followed.stored) contacts stored, now at change "
+                "followed \(url): \(followed.changes) changes, \(followed.stored) contacts stored\(outcomes), now at change "
                     + "\(followed.change) (\(String(format: "%.1f", seconds)) s, no request to Intercom)")
         }
+    }
+
+    /// The team store to follow: the one given, else the one the mirror followed last.
+    func upstreamToFollow() async throws -> TeamStoreURL? {
+        if let url = try upstreamURL() { return url }
+        return try await Self.recordedUpstream(of: mirror)
+    }
+
+    /// The team store a mirror followed last (`sync --upstream` records it), with the password
+    /// from PGPASSWORD; nil for a mirror of Intercom, or none yet.
+    static func recordedUpstream(
+        of mirror: MirrorOptions, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) async throws -> TeamStoreURL? {
+        guard FileManager.default.fileExists(atPath: mirror.resolvedPath),
+            let recorded = try await mirror.facade(.existing).recordedUpstream()
+        else { return nil }
+        return try TeamStoreAccess.url(recorded, variable: "", environment: environment)
     }
 
     /// On stderr: the contacts Intercom sent that the mirror could not store, at most ten by

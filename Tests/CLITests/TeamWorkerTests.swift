@@ -92,7 +92,8 @@ struct TeamWorkerTests {
                 .createContact, "local-\(label)-\(index)", .object(["email": .string(email), "name": .string("New \(index)")]))
             batch.createdEmails.append(email)
             let body = "\(label) welcome \(index)"
-            _ = batch.add(.sendMessage, "local-\(label)-\(index)", MessageDraft(kind: .inApp, body: body, to: "x").payload, after: create)
+            _ = batch.add(
+                .sendMessage, "local-\(label)-\(index)", MessageDraft(kind: .inApp, body: body, to: "x").payload, after: create)
             batch.messageBodies.append(body)
         }
         for (index, contact) in existing.enumerated() {
@@ -306,6 +307,8 @@ struct TeamWorkerTests {
         }
         #expect(midway >= kills / 2, "most kills should land during the drain (a clean one took \(clean))")
         let states = try await store.outboxEntries().map(\.entry.state)
-        print("team kill trials: \(kills) kills, \(midway) mid-drain; clean drain \(clean); entries \(states.count), unknown \(states.filter { $0 == .unknown }.count)")
+        print(
+            "team kill trials: \(kills) kills, \(midway) mid-drain; clean drain \(clean); entries \(states.count), unknown \(states.filter { $0 == .unknown }.count)"
+        )
     }
 }

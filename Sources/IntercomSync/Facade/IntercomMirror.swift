@@ -243,9 +243,13 @@ public final class IntercomMirror: Sendable {
     /// change number it reached. No request goes to Intercom, and no connection is needed.
     /// Holds the mirror's lock as a sync does. Answers how many changes were applied, how many
     /// contacts they stored, and the change number reached.
+    ///
+    /// When the upstream also holds the outbox the mirror pushes to (``OutboxUpstream``), the
+    /// outcomes of the entries it pushed are applied first (`outcomes`), so that a contact it
+    /// created takes its Intercom id before that contact arrives as a change.
     @discardableResult
     public func follow(_ upstream: any ContactUpstream, pageSize: Int = 1_000) async throws -> (
-        changes: Int, stored: Int, change: Int64
+        changes: Int, stored: Int, change: Int64, outcomes: Int
     ) {
         let store = self.store
         let clock = configuration.clock
@@ -254,6 +258,17 @@ public final class IntercomMirror: Sendable {
             try await WorkExecutor.shared.run {
                 let lock = try await MirrorLock.acquire(store, purpose: "intercom-sync sync --upstream", waiting: lockWait)
                 defer { withExtendedLifetime(lock) {} }
+                var outcomes = 0
+                if let outbox = upstream as? any OutboxUpstream, try store.syncState(.outboxOrigin) != nil {
+                    let origin = try store.outboxOrigin()
+                    var reached = try store.upstreamOutcomeChange()
+                    while true {
+                        let page = try await outbox.outcomes(of: origin, since: reached, limit: max(1, pageSize))
+                        guard let last = page.last else { break }
+                        outcomes += try await store.applyOutcomes(page, now: clock.unixSeconds)
+                        reached = last.change
+                    }
+                }
                 var applied = 0
                 var stored = 0
                 var change = try store.upstreamChange()
@@ -264,9 +279,50 @@ public final class IntercomMirror: Sendable {
                     applied += page.count
                     change = last.change
                 }
-                return (applied, stored, change)
+                return (applied, stored, change, outcomes)
             }
         }
+    }
+
+    /// Pushes the outbox's pending entries to `upstream`'s outbox (a team's, whose flush
+    /// workers send them), a page at a time, each page marked `pushed` once the upstream took
+    /// it. A push repeated after a lost answer adds nothing upstream. Holds the mirror's lock
+    /// as a flush does. Answers how many entries were pushed.
+    package func push(to upstream: any OutboxUpstream, pageSize: Int = 500) async throws -> Int {
+        let store = self.store
+        let clock = configuration.clock
+        let lockWait = configuration.lockWait.seconds
+        return try await turns.run {
+            try await WorkExecutor.shared.run {
+                let lock = try await MirrorLock.acquire(store, purpose: "intercom-sync outbox flush", waiting: lockWait)
+                defer { withExtendedLifetime(lock) {} }
+                let origin = try store.outboxOrigin()
+                var pushed = 0
+                var after: Int64 = 0
+                while true {
+                    let page = try await store.entriesToPush(after: after, limit: max(1, pageSize), now: clock.unixSeconds)
+                    guard let last = page.last else { break }
+                    after = last
+                    guard !page.entries.isEmpty else { continue }
+                    _ = try await upstream.push(page.entries, from: origin, now: clock.unixSeconds)
+                    try await store.markPushed(page.entries.map(\.originSeq), now: clock.unixSeconds)
+                    pushed += page.entries.count
+                }
+                return pushed
+            }
+        }
+    }
+
+    /// The upstream store the mirror follows and pushes its outbox to, as recorded by the
+    /// last `sync --upstream` (a URL without its password); nil for a mirror of Intercom.
+    package func recordedUpstream() async throws -> String? {
+        let store = self.store
+        return try await WorkExecutor.shared.run { try store.recordedUpstream() }
+    }
+
+    package func recordUpstream(_ url: String) async throws {
+        let store = self.store
+        try await WorkExecutor.shared.run { try store.recordUpstream(url) }
     }
 
     /// Sends what the outbox holds, in order, exactly once, and reports what happened to it.

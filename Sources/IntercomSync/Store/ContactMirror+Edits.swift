@@ -211,7 +211,7 @@ extension ContactMirror {
 
     /// Makes sure one pending `update_contact` entry stands for the contact's edits when
     /// `needed`, or that none waits when not. Returns the entry.
-    private static func queueUpdate(of contactID: String, needed: Bool, now: Int, in db: Database) throws -> Int64? {
+    static func queueUpdate(of contactID: String, needed: Bool, now: Int, in db: Database) throws -> Int64? {
         let waiting = try Int64.fetchOne(
             db,
             sql: "SELECT seq FROM outbox WHERE contact_id = ? AND kind = 'update_contact' AND state = 'pending' ORDER BY seq",
@@ -395,44 +395,54 @@ extension ContactMirror {
         now: Int
     ) async throws -> [ContactField] {
         try await writer.write { db in
-            let current = try Self.edits(of: contactID, in: db)
-            var conflicts: [JSONValue] = []
-            for edit in edits {
-                let latest = current.first { $0.field == edit.field }
-                switch outcomes[edit.field] {
-                case .sent(let value), .alreadySo(let value):
-                    if latest?.mine == edit.mine {
-                        try db.execute(
-                            sql: "DELETE FROM contact_edits WHERE contact_id = ? AND field = ?",
-                            arguments: [contactID, edit.field.description])
-                    } else if latest != nil {
-                        try db.execute(
-                            sql: "UPDATE contact_edits SET base = ?, server = ? WHERE contact_id = ? AND field = ?",
-                            arguments: [value.jsonText, value.jsonText, contactID, edit.field.description])
-                    }
-                case .conflict(let theirs):
-                    try db.execute(
-                        sql: "UPDATE contact_edits SET server = ? WHERE contact_id = ? AND field = ?",
-                        arguments: [theirs?.jsonText, contactID, edit.field.description])
-                    conflicts.append(
-                        .object([
-                            "field": .string(edit.field.description), "base": edit.base ?? .null, "mine": edit.mine,
-                            "theirs": theirs ?? .null,
-                        ]))
-                case nil:
-                    break
-                }
-            }
-            if conflicts.isEmpty {
-                try Self.settle(seq: seq, state: .sent, remoteID: contactID, now: now, in: db)
-            } else {
-                try db.execute(
-                    sql: "UPDATE outbox SET state = 'conflict', payload = ?, updated_at = ? WHERE seq = ?",
-                    arguments: [JSONValue.object(["conflicts": .array(conflicts)]).jsonText, now, seq])
-            }
-            try Self.storeFetched(contactJSON, etag: nil, fetchedAt: now, in: db)
-            return conflicts.compactMap { $0["field"]?.string.flatMap(ContactField.init(name:)) }
+            try Self.completeUpdate(
+                seq: seq, contactID: contactID, edits: edits, outcomes: outcomes, contactJSON: contactJSON, now: now, in: db)
         }
+    }
+
+    /// `completeUpdate` in a transaction of the caller's; without `contactJSON`, the stored
+    /// body is left as it is.
+    static func completeUpdate(
+        seq: Int64, contactID: String, edits: [FieldEdit], outcomes: [ContactField: EditOutcome], contactJSON: String?,
+        now: Int, in db: Database
+    ) throws -> [ContactField] {
+        let current = try Self.edits(of: contactID, in: db)
+        var conflicts: [JSONValue] = []
+        for edit in edits {
+            let latest = current.first { $0.field == edit.field }
+            switch outcomes[edit.field] {
+            case .sent(let value), .alreadySo(let value):
+                if latest?.mine == edit.mine {
+                    try db.execute(
+                        sql: "DELETE FROM contact_edits WHERE contact_id = ? AND field = ?",
+                        arguments: [contactID, edit.field.description])
+                } else if latest != nil {
+                    try db.execute(
+                        sql: "UPDATE contact_edits SET base = ?, server = ? WHERE contact_id = ? AND field = ?",
+                        arguments: [value.jsonText, value.jsonText, contactID, edit.field.description])
+                }
+            case .conflict(let theirs):
+                try db.execute(
+                    sql: "UPDATE contact_edits SET server = ? WHERE contact_id = ? AND field = ?",
+                    arguments: [theirs?.jsonText, contactID, edit.field.description])
+                conflicts.append(
+                    .object([
+                        "field": .string(edit.field.description), "base": edit.base ?? .null, "mine": edit.mine,
+                        "theirs": theirs ?? .null,
+                    ]))
+            case nil:
+                break
+            }
+        }
+        if conflicts.isEmpty {
+            try Self.settle(seq: seq, state: .sent, remoteID: contactID, now: now, in: db)
+        } else {
+            try db.execute(
+                sql: "UPDATE outbox SET state = 'conflict', payload = ?, updated_at = ? WHERE seq = ?",
+                arguments: [JSONValue.object(["conflicts": .array(conflicts)]).jsonText, now, seq])
+        }
+        if let contactJSON { try Self.storeFetched(contactJSON, etag: nil, fetchedAt: now, in: db) }
+        return conflicts.compactMap { $0["field"]?.string.flatMap(ContactField.init(name:)) }
     }
 
     /// An update or unarchive whose contact is gone from Intercom (404, or 410 merged away: an

@@ -96,28 +96,35 @@ extension ContactMirror {
         seq: Int64, localID: String, contactJSON: String, disputed: [FieldEdit], now: Int
     ) async throws {
         try await writer.write { db in
-            let id = try Self.completeCreate(seq: seq, localID: localID, contactJSON: contactJSON, now: now, in: db)
-            var conflicts: [JSONValue] = []
-            for edit in disputed {
-                try db.execute(
-                    sql: """
-                        INSERT INTO contact_edits (contact_id, field, base, mine, server, edited_at)
-                        VALUES (?, ?, NULL, ?, ?, ?) ON CONFLICT (contact_id, field) DO NOTHING
-                        """, arguments: [id, edit.field.description, edit.mine.jsonText, edit.server?.jsonText, now])
-                guard db.changesCount > 0 else { continue }
-                conflicts.append(
-                    .object([
-                        "field": .string(edit.field.description), "base": .null, "mine": edit.mine,
-                        "theirs": edit.server ?? .null,
-                    ]))
-            }
-            guard !conflicts.isEmpty else { return }
-            let entry = try Self.insertEntry(.updateContact, contactID: id, dependsOn: nil, payload: "{}", now: now, in: db)
-            try db.execute(
-                sql: "UPDATE outbox SET state = 'conflict', payload = ?, remote_id = ? WHERE seq = ?",
-                arguments: [JSONValue.object(["conflicts": .array(conflicts)]).jsonText, id, entry])
-            try Self.reapplyEdits(to: [id], in: db)
+            try Self.completeAdoptedCreate(
+                seq: seq, localID: localID, contactJSON: contactJSON, disputed: disputed, now: now, in: db)
         }
+    }
+
+    static func completeAdoptedCreate(
+        seq: Int64, localID: String, contactJSON: String, disputed: [FieldEdit], now: Int, in db: Database
+    ) throws {
+        let id = try Self.completeCreate(seq: seq, localID: localID, contactJSON: contactJSON, now: now, in: db)
+        var conflicts: [JSONValue] = []
+        for edit in disputed {
+            try db.execute(
+                sql: """
+                    INSERT INTO contact_edits (contact_id, field, base, mine, server, edited_at)
+                    VALUES (?, ?, NULL, ?, ?, ?) ON CONFLICT (contact_id, field) DO NOTHING
+                    """, arguments: [id, edit.field.description, edit.mine.jsonText, edit.server?.jsonText, now])
+            guard db.changesCount > 0 else { continue }
+            conflicts.append(
+                .object([
+                    "field": .string(edit.field.description), "base": .null, "mine": edit.mine,
+                    "theirs": edit.server ?? .null,
+                ]))
+        }
+        guard !conflicts.isEmpty else { return }
+        let entry = try Self.insertEntry(.updateContact, contactID: id, dependsOn: nil, payload: "{}", now: now, in: db)
+        try db.execute(
+            sql: "UPDATE outbox SET state = 'conflict', payload = ?, remote_id = ? WHERE seq = ?",
+            arguments: [JSONValue.object(["conflicts": .array(conflicts)]).jsonText, id, entry])
+        try Self.reapplyEdits(to: [id], in: db)
     }
 
     /// A tagging Intercom applied: the mirror's links follow, and the entry is sent.

@@ -57,6 +57,14 @@ package enum SyncStateKey: String, Sendable, CaseIterable {
     case segmentMembers = "segments.members"
     /// The change number of the upstream store (`ContactUpstream`) the mirror has applied up to.
     case upstreamChange = "upstream.change"
+    /// The upstream store the mirror follows, as a URL without its password: a `sync` follows
+    /// it, and an `outbox flush` pushes to it.
+    case upstreamURL = "upstream.url"
+    /// The mirror's name among those that push to the upstream's outbox, made at its first push.
+    case outboxOrigin = "upstream.origin"
+    /// The upstream change number up to which the outcomes of the mirror's pushed entries
+    /// have been applied.
+    case upstreamOutcomeChange = "upstream.outcome_change"
 }
 
 extension ContactMirror {
