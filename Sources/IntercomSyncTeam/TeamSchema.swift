@@ -217,6 +217,18 @@ enum TeamSchema {
             CREATE INDEX team_outbox_by_origin ON team_outbox (origin, change_no)
             """,
             """
+            ALTER TABLE team_segments ADD COLUMN person_type TEXT, ADD COLUMN created_at BIGINT,
+                ADD COLUMN updated_at BIGINT
+            """,
+            """
+            -- Who pulls for the team, while one does (`pg_advisory_lock` is the truth; this names it).
+            CREATE TABLE team_puller (
+                singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
+                holder TEXT NOT NULL,
+                since TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """,
+            """
             -- The Intercom workspace the team's outbox and replica belong to, as `GET /me` named it.
             CREATE TABLE team_workspace (
                 singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
@@ -237,4 +249,6 @@ enum TeamSchema {
     /// trigger takes again: writers commit one at a time, in the order of their change
     /// numbers (0x1B97_E4D0_0002 in the trigger's text).
     static let changeLock: Int64 = 0x1B97_E4D0_0002
+    /// The key of the session lock the team's one puller holds while it pulls.
+    static let pullerLock: Int64 = 0x1C5F_7E4D_0003
 }

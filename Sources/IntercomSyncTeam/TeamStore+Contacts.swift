@@ -102,13 +102,22 @@ extension TeamStore: ContactUpstream {
     public func contactChanges(since: Int64, limit: Int) async throws -> [UpstreamContact] {
         try await run("reading contact changes") { connection in
             var changes: [UpstreamContact] = []
-            for try await (id, body, state, change) in try await connection.query(
+            for try await (id, body, state, change, kinds, targets) in try await connection.query(
                 """
-                SELECT id, body, state, change_no FROM team_contacts WHERE change_no > \(since)
-                ORDER BY change_no LIMIT \(Int64(limit))
+                SELECT c.id, c.body, c.state, c.change_no,
+                    coalesce(l.kinds, '{}'::int2[]), coalesce(l.targets, '{}'::text[])
+                FROM team_contacts c LEFT JOIN LATERAL (
+                    SELECT array_agg(kind) AS kinds, array_agg(target) AS targets FROM team_contact_links
+                    WHERE contact_id = c.id) l ON TRUE
+                WHERE c.change_no > \(since)
+                ORDER BY c.change_no LIMIT \(Int64(limit))
                 """, logger: self.logger
-            ).decode((String, String?, String, Int64).self) {
-                changes.append(UpstreamContact(id: id, body: body, tombstoned: state == "tombstoned", change: change))
+            ).decode((String, String?, String, Int64, [Int16], [String]).self) {
+                let links = zip(kinds, targets).compactMap { kind, target in
+                    LinkKind(rawValue: Int(kind)).map { UpstreamLink(kind: $0, target: target) }
+                }
+                changes.append(
+                    UpstreamContact(id: id, body: body, tombstoned: state == "tombstoned", change: change, links: links))
             }
             return changes
         }

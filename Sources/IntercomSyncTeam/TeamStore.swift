@@ -178,6 +178,56 @@ public actor TeamStore {
         }
     }
 
+    // MARK: The puller
+
+    /// Takes the team's one puller's place, as `holder`: a session lock on a connection kept
+    /// for it, released when the lease is (or when the process ends, since PostgreSQL drops a
+    /// session's locks with it). Another puller holding it is refused with `busy`, naming it,
+    /// after `seconds` of waiting.
+    public func holdPuller(as holder: String, waiting seconds: Double = 0) async throws -> PullerLease {
+        let connection: PostgresConnection
+        do {
+            connection = try await take()
+        } catch {
+            throw Self.translate(error, url: url, doing: "connecting for the puller")
+        }
+        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        do {
+            while true {
+                var taken = false
+                for try await granted in try await connection.query(
+                    "SELECT pg_try_advisory_lock(\(TeamSchema.pullerLock))", logger: logger
+                ).decode(Bool.self) {
+                    taken = granted
+                }
+                if taken {
+                    try await connection.query(
+                        """
+                        INSERT INTO team_puller (holder) VALUES (\(holder))
+                        ON CONFLICT (singleton) DO UPDATE SET holder = excluded.holder, since = now()
+                        """, logger: logger)
+                    return PullerLease(connection: connection)
+                }
+                guard ContinuousClock.now < deadline else { break }
+                try await Task.sleep(for: .milliseconds(500))
+            }
+            var current = "another puller"
+            for try await (name, since) in try await connection.query(
+                "SELECT holder, to_char(since, 'YYYY-MM-DD\"T\"HH24:MI:SSOF') FROM team_puller", logger: logger
+            ).decode((String, String).self) {
+                current = "\(name), since \(since)"
+            }
+            try? await connection.close()
+            throw TeamStoreError(
+                .busy, "the team store \(url) is being pulled by \(current): one puller at a time (--wait to wait for it)")
+        } catch let error as TeamStoreError {
+            throw error
+        } catch {
+            try? await connection.close()
+            throw Self.translate(error, url: url, doing: "taking the puller's lock")
+        }
+    }
+
     /// Keeps a connection for the next operation, or closes it when the store was closed
     /// meanwhile.
     private func putBack(_ connection: PostgresConnection) async {
@@ -273,5 +323,24 @@ public actor TeamStore {
     /// errors translated here come from the network layer and the server.
     private static func plain(_ error: any Error) -> String {
         "\(error)"
+    }
+}
+
+/// The team's puller's place, held by a session lock on a connection of its own.
+public final class PullerLease: Sendable {
+    private let connection: PostgresConnection
+
+    init(connection: PostgresConnection) {
+        self.connection = connection
+    }
+
+    /// Gives the place up.
+    public func release() async {
+        try? await connection.close()
+    }
+
+    deinit {
+        let connection = self.connection
+        connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
     }
 }

@@ -25,6 +25,8 @@ public struct TeamStoreError: IntercomSyncError, Equatable {
         public static let badEntry = Kind("badEntry")
         /// Any other failure PostgreSQL reported.
         public static let storage = Kind("storage")
+        /// Another puller holds the store.
+        public static let busy = Kind("busy")
     }
 
     public var kind: Kind

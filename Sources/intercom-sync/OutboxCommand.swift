@@ -145,7 +145,7 @@ struct OutboxFlushCommand: AsyncParsableCommand {
               # against `intercom-sync sim`:
               intercom-sync outbox flush --base-url http://127.0.0.1:8080
               # a flush worker of a team (password from PGPASSWORD):
-              intercom-sync outbox flush --store postgres://worker@db.example.com/support --follow
+              intercom-sync outbox flush --store postgres://worker@db/support --follow
             """
     )
 

@@ -27,7 +27,14 @@ struct SyncCommand: AsyncParsableCommand {
             With --upstream (or INTERCOM_SYNC_UPSTREAM), the mirror follows a team's store in \
             PostgreSQL instead of Intercom: it reads the contacts that changed there since the \
             last change it applied, with no request to Intercom and no Intercom token. Give the \
-            password in PGPASSWORD rather than in the URL, which other users can read in `ps`.
+            password in PGPASSWORD rather than in the URL, which other users can read in `ps`. \
+            The mirror remembers it: later syncs follow it, and `outbox flush` pushes to it.
+
+            With --store (or INTERCOM_SYNC_STORE), this sync pulls for a team: it runs into its \
+            own mirror (--db) as any sync does, then publishes what changed (contacts, their \
+            tags, companies and segments, deletions) into the team's store, where agents follow \
+            it. One puller at a time per store: another exits 5 naming the one that pulls, or \
+            waits with --wait.
 
             Examples:
               export INTERCOM_ACCESS_TOKEN=…
@@ -37,6 +44,8 @@ struct SyncCommand: AsyncParsableCommand {
               intercom-sync sync --full --base-url http://127.0.0.1:8080
               # from a team's store (the password in PGPASSWORD):
               intercom-sync sync --upstream postgres://agent@db.example.com/support
+              # the team's puller:
+              intercom-sync sync --store postgres://puller@db.example.com/support
             """
     )
 
@@ -88,6 +97,12 @@ struct SyncCommand: AsyncParsableCommand {
             "Follow a team's store instead of Intercom (default: $INTERCOM_SYNC_UPSTREAM).", valueName: "postgres-url"))
     var upstream: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Pull for a team: publish what the sync changed into this store (default: $INTERCOM_SYNC_STORE).",
+            valueName: "postgres-url"))
+    var store: String?
+
     @Flag(help: "Print the summary as one JSON object.")
     var json = false
 
@@ -106,10 +121,21 @@ struct SyncCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let url = try TeamStoreAccess.url(store, variable: "INTERCOM_SYNC_STORE") {
+            if upstream != nil { throw ValidationError("--store pulls for a team and --upstream follows one: give one of them") }
+            try await pull(for: url)
+            return
+        }
         if let url = try await upstreamToFollow() {
             try await follow(url)
             return
         }
+        _ = try await pullIntercom()
+    }
+
+    /// Pulls from Intercom into the mirror, printing the summary; answers the mirror and the
+    /// summary (as JSON when --json).
+    func pullIntercom(printing: Bool = true) async throws -> (IntercomMirror, SyncSummary) {
         let intercom = try connection.intercomConnection()
         let mirror = try await self.mirror.facade(
             .createIfMissing, connection: intercom,
@@ -123,12 +149,48 @@ struct SyncCommand: AsyncParsableCommand {
             safety: SyncSafety(rebind: rebind, allowMassDelete: allowMassDelete)
         ) { progress.show($0) }
         progress.finish()
-        if json {
-            Output.data(Self.json(summary).jsonText)
-        } else {
-            Output.line(Self.text(summary))
+        if printing {
+            if json { Output.data(Self.json(summary).jsonText) } else { Output.line(Self.text(summary)) }
         }
         Self.warnOfMalformed(summary.malformed)
+        return (mirror, summary)
+    }
+
+    /// `sync --store`: the team's puller. Holds the store's puller lock, pulls into its own
+    /// mirror, then publishes what changed into the store.
+    func pull(for url: TeamStoreURL) async throws {
+        // A restarted PostgreSQL costs a retry, not the pull.
+        let team = try await TeamStoreAccess.open(url, patience: .seconds(30))
+        defer { Task { await team.close() } }
+        let lease: PullerLease
+        do {
+            lease = try await team.holdPuller(
+                as: "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)", waiting: wait.seconds)
+        } catch let error as TeamStoreError where error.kind == .busy {
+            Output.note("error: \(error.description)")
+            throw ExitCode(5)
+        }
+        let (mirror, summary) = try await pullIntercom(printing: !json)
+        let published: TeamPublisher.Published
+        do {
+            published = try await TeamPublisher.publish(mirror, to: team, rebind: rebind)
+        } catch let error as TeamStoreError where error.kind == .unreachable {
+            Output.note(
+                "error: \(error.description)\nthe pull is kept in \(self.mirror.resolvedPath): the next `sync --store` publishes it"
+            )
+            throw ExitCode(4)
+        }
+        await lease.release()
+        if json {
+            guard case .object(var fields) = Self.json(summary) else { return }
+            fields["store"] = .string(url.description)
+            fields["published"] = .int(Int64(published.contacts))
+            fields["store_changes"] = .int(Int64(published.changed))
+            Output.data(JSONValue.object(fields).jsonText)
+        } else {
+            Output.line(
+                "published \(published.contacts) contacts to the team store at \(url): \(published.changed) changed it")
+        }
     }
 
     /// `sync --upstream`: the mirror follows the team's store; Intercom is not asked.

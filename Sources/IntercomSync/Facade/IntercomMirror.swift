@@ -96,7 +96,7 @@ public final class IntercomMirror: Sendable {
         case readOnly
     }
 
-    let store: ContactMirror
+    package let store: ContactMirror
     /// The client every network call shares, so one rate-limit budget paces them all; nil for
     /// a mirror opened without a connection.
     let client: IntercomClient?
@@ -278,6 +278,9 @@ public final class IntercomMirror: Sendable {
                     stored += try await store.applyUpstream(page, fetchedAt: clock.unixSeconds).written
                     applied += page.count
                     change = last.change
+                }
+                if let (directory, reached) = try await upstream.directory(), reached != (try store.upstreamDirectoryChange()) {
+                    try await store.applyDirectory(directory, change: reached)
                 }
                 return (applied, stored, change, outcomes)
             }

@@ -8,12 +8,59 @@ public struct UpstreamContact: Sendable, Equatable {
     public var tombstoned: Bool
     /// Its change number upstream: every change takes the next one.
     public var change: Int64
+    /// Its tags, companies and segments, all of them; nil when the upstream does not know them
+    /// apart from its body's lists.
+    public var links: [UpstreamLink]?
 
-    public init(id: String, body: String?, tombstoned: Bool, change: Int64) {
+    public init(id: String, body: String?, tombstoned: Bool, change: Int64, links: [UpstreamLink]? = nil) {
         self.id = id
         self.body = body
         self.tombstoned = tombstoned
         self.change = change
+        self.links = links
+    }
+}
+
+/// One of a contact's links: a tag, company or segment it belongs to.
+public struct UpstreamLink: Sendable, Hashable {
+    public var kind: LinkKind
+    /// The tag's, company's or segment's Intercom id.
+    public var target: String
+
+    public init(kind: LinkKind, target: String) {
+        self.kind = kind
+        self.target = target
+    }
+}
+
+/// The workspace's tags, companies and segments, as an upstream holds them.
+public struct UpstreamDirectory: Sendable, Equatable {
+    public struct Named: Sendable, Equatable {
+        public var id: String
+        public var name: String
+        /// A segment's: `user`, `lead` or `user_lead`.
+        public var personType: String?
+        public var createdAt: Int?
+        public var updatedAt: Int?
+
+        public init(id: String, name: String, personType: String? = nil, createdAt: Int? = nil, updatedAt: Int? = nil) {
+            self.id = id
+            self.name = name
+            self.personType = personType
+            self.createdAt = createdAt
+            self.updatedAt = updatedAt
+        }
+    }
+
+    public var tags: [Named]
+    /// Each company's body as Intercom sent it.
+    public var companies: [String]
+    public var segments: [Named]
+
+    public init(tags: [Named], companies: [String], segments: [Named]) {
+        self.tags = tags
+        self.companies = companies
+        self.segments = segments
     }
 }
 
@@ -23,4 +70,11 @@ public struct UpstreamContact: Sendable, Equatable {
 public protocol ContactUpstream: Sendable {
     /// The contacts changed after change number `change`, in change order, at most `limit`.
     func contactChanges(since change: Int64, limit: Int) async throws -> [UpstreamContact]
+    /// The workspace's tags, companies and segments, with the change number they stand at;
+    /// nil for an upstream that keeps none.
+    func directory() async throws -> (directory: UpstreamDirectory, change: Int64)?
+}
+
+extension ContactUpstream {
+    public func directory() async throws -> (directory: UpstreamDirectory, change: Int64)? { nil }
 }

@@ -12,7 +12,8 @@ extension ContactMirror {
     }
 
     /// Applies a page of upstream changes: bodies stored as a pulled page's are (a pending
-    /// edit stays on top, a newer stored version is kept), tombstones applied.
+    /// edit stays on top, a newer stored version is kept), tombstones applied, and links
+    /// replaced by the upstream's when it lists them.
     package func applyUpstream(_ changes: [UpstreamContact], fetchedAt: Int) async throws -> PageUpsert {
         guard let last = changes.last?.change else { return PageUpsert(received: 0, written: 0) }
         let bodies = changes.filter { !$0.tombstoned }.compactMap(\.body)
@@ -21,6 +22,9 @@ extension ContactMirror {
             let stored = try Self.upsertPage(page, fetchedAt: fetchedAt, in: db)
             for change in changes where change.tombstoned {
                 try Self.tombstone(id: change.id, at: fetchedAt, in: db)
+            }
+            for change in changes where !change.tombstoned {
+                if let links = change.links { try Self.replaceLinks(of: change.id, with: links, in: db) }
             }
             try Self.setSyncState(.upstreamChange, to: String(last), in: db)
             return stored

@@ -40,6 +40,11 @@ extension ContactMirror {
         return server.binding
     }
 
+    /// The workspace the mirror is bound to, if any.
+    package func workspaceBinding() throws -> WorkspaceBinding? {
+        try writer.read { db in try Self.recordedBinding(in: db) }
+    }
+
     /// The binding recorded in the mirror, if any.
     static func recordedBinding(in db: Database) throws -> WorkspaceBinding? {
         guard let id = try syncState(.workspaceID, in: db), let origin = try syncState(.workspaceOrigin, in: db) else {

@@ -65,6 +65,10 @@ package enum SyncStateKey: String, Sendable, CaseIterable {
     /// The upstream change number up to which the outcomes of the mirror's pushed entries
     /// have been applied.
     case upstreamOutcomeChange = "upstream.outcome_change"
+    /// The upstream change number the mirror's tags, companies and segments stand at.
+    case upstreamDirectoryChange = "upstream.directory_change"
+    /// For a team's puller: the time from which contacts are published again.
+    case publishedFrom = "team.published_from"
 }
 
 extension ContactMirror {
