@@ -54,11 +54,6 @@ package final class TeamOutbox: OutboxStore {
     /// The time by which a deferred entry must be due to be taken now, if any.
     private func due(_ now: Int) -> Int? { honoursDeferral ? now : nil }
 
-    /// The name a worker goes by when it is given none: the machine's and the process's.
-    package static var defaultWorkerName: String {
-        "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
-    }
-
     /// Workers do not exclude one another: the token renews this worker's leases until the
     /// flush ends.
     package func lockForFlush(purpose: String, waiting seconds: Double) async throws -> any Sendable {
@@ -317,5 +312,34 @@ extension TeamStore {
             "the server is workspace \(binding.workspaceID) at \(binding.origin), but the team store \(url) belongs to "
                 + "workspace \(refused.workspaceID) (from \(refused.origin)). Nothing was changed",
             remedy: .rebind)
+    }
+}
+
+extension TeamStore {
+    /// The name a worker goes by when it is given none: the machine's and the process's.
+    public static var defaultWorkerName: String {
+        "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
+    }
+
+    /// Flushes the team's outbox once, as the flush worker `worker`, through a connection to
+    /// Intercom set up as a mirror's would be (`configuration`: its concurrency, patience and
+    /// log): each entry is claimed under a lease of `lease`, renewed while the flush runs.
+    /// `honoursDeferral` leaves entries deferred after a transient failure until they are due,
+    /// for a worker that keeps flushing. `rebind` lets the store move to the server's workspace.
+    public func flushOutbox(
+        as worker: String, lease: Duration = .seconds(60), honoursDeferral: Bool = false, connection: IntercomConnection,
+        configuration: IntercomMirror.Configuration = IntercomMirror.Configuration(), rebind: Bool = false,
+        progress: (@Sendable (FlushProgress) -> Void)? = nil
+    ) async throws -> FlushSummary {
+        let outbox = TeamOutbox(store: self, worker: worker, lease: lease, honoursDeferral: honoursDeferral)
+        return try await IntercomMirror.flush(
+            outbox, connection: connection, configuration: configuration, rebind: rebind, progress: progress)
+    }
+
+    /// Publishes what `mirror`'s syncs changed since the last publish (see `TeamPublisher`),
+    /// as the team's puller does after its sync.
+    public func publish(from mirror: IntercomMirror, rebind: Bool = false) async throws -> (contacts: Int, changed: Int) {
+        let published = try await TeamPublisher.publish(mirror, to: self, rebind: rebind)
+        return (published.contacts, published.changed)
     }
 }

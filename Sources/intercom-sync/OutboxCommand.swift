@@ -266,20 +266,21 @@ extension OutboxFlushCommand {
         // A restarted PostgreSQL costs a retry, not the flush.
         let store = try await TeamStoreAccess.open(url, patience: .seconds(30))
         defer { Task { await store.close() } }
-        let outbox = TeamOutbox(
-            store: store, worker: worker ?? TeamOutbox.defaultWorkerName, lease: .seconds(lease), honoursDeferral: follow)
+        let name = worker ?? TeamStore.defaultWorkerName
         let configuration = connection.configured(IntercomMirror.Configuration(flushConcurrency: concurrency))
+        func flushOnce() async throws -> FlushSummary {
+            try await store.flushOutbox(
+                as: name, lease: .seconds(lease), honoursDeferral: follow, connection: intercom,
+                configuration: configuration, rebind: rebind)
+        }
         guard follow else {
-            let summary = try await IntercomMirror.flush(
-                outbox, connection: intercom, configuration: configuration, rebind: rebind)
-            try report(summary)
+            try report(try await flushOnce())
             return
         }
         let stop = StopSignal()
         var pause = 1.0
         while !stop.requested {
-            let summary = try await IntercomMirror.flush(
-                outbox, connection: intercom, configuration: configuration, rebind: rebind)
+            let summary = try await flushOnce()
             if let reason = summary.stoppedBy {
                 throw CommandFailure("the flush stopped: \(Advice.explained(reason))")
             }

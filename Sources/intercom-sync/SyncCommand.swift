@@ -171,9 +171,9 @@ struct SyncCommand: AsyncParsableCommand {
             throw ExitCode(5)
         }
         let (mirror, summary) = try await pullIntercom(printing: !json)
-        let published: TeamPublisher.Published
+        let published: (contacts: Int, changed: Int)
         do {
-            published = try await TeamPublisher.publish(mirror, to: team, rebind: rebind)
+            published = try await team.publish(from: mirror, rebind: rebind)
         } catch let error as TeamStoreError where error.kind == .unreachable {
             Output.note(
                 "error: \(error.description)\nthe pull is kept in \(self.mirror.resolvedPath): the next `sync --store` publishes it"

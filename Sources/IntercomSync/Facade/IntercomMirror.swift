@@ -291,7 +291,7 @@ public final class IntercomMirror: Sendable {
     /// workers send them), a page at a time, each page marked `pushed` once the upstream took
     /// it. A push repeated after a lost answer adds nothing upstream. Holds the mirror's lock
     /// as a flush does. Answers how many entries were pushed.
-    package func push(to upstream: any OutboxUpstream, pageSize: Int = 500) async throws -> Int {
+    public func push(to upstream: any OutboxUpstream, pageSize: Int = 500) async throws -> Int {
         let store = self.store
         let clock = configuration.clock
         let lockWait = configuration.lockWait.seconds
@@ -318,12 +318,13 @@ public final class IntercomMirror: Sendable {
 
     /// The upstream store the mirror follows and pushes its outbox to, as recorded by the
     /// last `sync --upstream` (a URL without its password); nil for a mirror of Intercom.
-    package func recordedUpstream() async throws -> String? {
+    public func recordedUpstream() async throws -> String? {
         let store = self.store
         return try await WorkExecutor.shared.run { try store.recordedUpstream() }
     }
 
-    package func recordUpstream(_ url: String) async throws {
+    /// Records the upstream store the mirror follows (a URL without its password).
+    public func recordUpstream(_ url: String) async throws {
         let store = self.store
         try await WorkExecutor.shared.run { try store.recordUpstream(url) }
     }
