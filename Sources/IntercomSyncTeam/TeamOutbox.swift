@@ -336,10 +336,46 @@ extension TeamStore {
             outbox, connection: connection, configuration: configuration, rebind: rebind, progress: progress)
     }
 
-    /// Publishes what `mirror`'s syncs changed since the last publish (see `TeamPublisher`),
-    /// as the team's puller does after its sync.
-    public func publish(from mirror: IntercomMirror, rebind: Bool = false) async throws -> (contacts: Int, changed: Int) {
-        let published = try await TeamPublisher.publish(mirror, to: self, rebind: rebind)
-        return (published.contacts, published.changed)
+    /// Runs `sync` (the puller's sync of `mirror`) while publishing what it changes into the
+    /// store, page by page as it goes, and the rest when it ends (see `TeamPublisher`). The
+    /// store is bound to the mirror's workspace; one that belongs to another is refused unless
+    /// `rebind`. Answers what `sync` answered, and how many contacts were published and
+    /// changed the store.
+    public nonisolated func publishing<T: Sendable>(
+        from mirror: IntercomMirror, rebind: Bool = false, while sync: @Sendable () async throws -> T
+    ) async throws -> (result: T, contacts: Int, changed: Int) {
+        let (began, before) = try await TeamPublisher.begin(mirror, to: self, rebind: rebind)
+        let background = Task {
+            var published = TeamPublisher.Published()
+            while !Task.isCancelled {
+                do {
+                    let round = try await TeamPublisher.publishNoted(mirror, to: self, rebind: rebind)
+                    published = published + round
+                    if round.contacts == 0 { try await Task.sleep(for: .milliseconds(500)) }
+                } catch is CancellationError {
+                    break
+                } catch {
+                    // The last round, after the sync, tries again and reports it.
+                    logger.warning("publishing while the sync runs: \(error)")
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+            return published
+        }
+        let result: T
+        do {
+            result = try await sync()
+        } catch {
+            background.cancel()
+            _ = await background.value
+            // What the sync wrote before it failed is published all the same.
+            _ = try? await TeamPublisher.finish(mirror, to: self, began: began, rebind: rebind)
+            throw error
+        }
+        background.cancel()
+        let during = await background.value
+        let after = try await TeamPublisher.finish(mirror, to: self, began: began, rebind: rebind)
+        let published = before + during + after
+        return (result, published.contacts, published.changed)
     }
 }

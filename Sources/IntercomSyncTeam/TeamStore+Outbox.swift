@@ -74,7 +74,9 @@ extension TeamStore: OutboxUpstream {
     /// sequence number in the team outbox. An entry already pushed (the same origin and
     /// origin sequence) is not added again: while no worker has taken it, it takes the payload
     /// pushed last (the agent's latest view of it, say a create its user edited since), and
-    /// after, it stays as it was taken. One pushed before as another kind is refused.
+    /// after, it stays as it was taken, unless it failed or ended unknown and comes `retried`
+    /// (a person queued it again): then it is queued again. One pushed before as another kind
+    /// is refused.
     public func push(_ entries: [PushedEntry], from origin: String, now: Int) async throws -> [Int64] {
         guard !origin.isEmpty else { throw TeamStoreError(.badEntry, "a pushed entry needs its origin's name") }
         return try await transaction("pushing \(entries.count) outbox entries from \(origin)") { connection in
@@ -95,9 +97,12 @@ extension TeamStore: OutboxUpstream {
                     INSERT INTO team_outbox (kind, contact_id, depends_on, payload, origin, origin_seq, created_at, updated_at)
                     VALUES (\(entry.kind.rawValue), \(entry.contactID), \(dependsOn), \(entry.payload), \(origin),
                         \(entry.originSeq), \(entry.createdAt), \(now))
-                    ON CONFLICT (origin, origin_seq) DO UPDATE SET payload = excluded.payload, updated_at = excluded.updated_at
-                    WHERE team_outbox.state = 'pending' AND team_outbox.kind = excluded.kind
-                        AND team_outbox.payload IS DISTINCT FROM excluded.payload
+                    ON CONFLICT (origin, origin_seq) DO UPDATE SET payload = excluded.payload, updated_at = excluded.updated_at,
+                        state = 'pending', next_attempt_at = NULL, last_error_status = NULL, last_error_code = NULL,
+                        last_error_message = NULL, last_error_request_id = NULL
+                    WHERE team_outbox.kind = excluded.kind
+                        AND ((team_outbox.state = 'pending' AND team_outbox.payload IS DISTINCT FROM excluded.payload)
+                            OR (\(entry.retried) AND team_outbox.state IN ('failed', 'unknown')))
                     RETURNING seq
                     """, logger: self.logger)
                 var seq: Int64?

@@ -134,14 +134,24 @@ struct SyncCommand: AsyncParsableCommand {
     }
 
     /// Pulls from Intercom into the mirror, printing the summary; answers the mirror and the
-    /// summary (as JSON when --json).
+    /// summary.
     func pullIntercom(printing: Bool = true) async throws -> (IntercomMirror, SyncSummary) {
+        let mirror = try await openForPull()
+        return (mirror, try await pull(mirror, printing: printing))
+    }
+
+    /// The mirror, connected to Intercom as this sync's options say.
+    func openForPull() async throws -> IntercomMirror {
         let intercom = try connection.intercomConnection()
-        let mirror = try await self.mirror.facade(
+        return try await self.mirror.facade(
             .createIfMissing, connection: intercom,
             configuration: connection.configured(
                 IntercomMirror.Configuration(
                     syncConcurrency: concurrency, lockWait: .seconds(wait.seconds), rateShare: maxRate)))
+    }
+
+    /// Pulls from Intercom into `mirror`, printing the summary unless told not to.
+    func pull(_ mirror: IntercomMirror, printing: Bool = true) async throws -> SyncSummary {
         if segments || noSegments { try await mirror.keepSegmentMemberships(segments) }
         let progress = SyncProgressDisplay(share: maxRate)
         let summary = try await mirror.sync(
@@ -153,7 +163,7 @@ struct SyncCommand: AsyncParsableCommand {
             if json { Output.data(Self.json(summary).jsonText) } else { Output.line(Self.text(summary)) }
         }
         Self.warnOfMalformed(summary.malformed)
-        return (mirror, summary)
+        return summary
     }
 
     /// `sync --store`: the team's puller. Holds the store's puller lock, pulls into its own
@@ -170,10 +180,16 @@ struct SyncCommand: AsyncParsableCommand {
             Output.note("error: \(error.description)")
             throw ExitCode(5)
         }
-        let (mirror, summary) = try await pullIntercom(printing: !json)
+        let mirror = try await openForPull()
+        let summary: SyncSummary
         let published: (contacts: Int, changed: Int)
         do {
-            published = try await team.publish(from: mirror, rebind: rebind)
+            let command = self
+            let run = try await team.publishing(from: mirror, rebind: rebind) {
+                try await command.pull(mirror, printing: !command.json)
+            }
+            summary = run.result
+            published = (run.contacts, run.changed)
         } catch let error as TeamStoreError where error.kind == .unreachable {
             Output.note(
                 "error: \(error.description)\nthe pull is kept in \(self.mirror.resolvedPath): the next `sync --store` publishes it"

@@ -91,6 +91,17 @@ struct TeamStoreTests {
         edited.payload = #"{"email":"a@example.com","name":"A"}"#
         #expect(try await store.push([edited], from: "laptop-ann", now: 5) == [first[0]])
         #expect(try await store.outboxEntries().first { $0.entry.seq == first[0] }?.entry.payload == create.payload)
+        // Ended failed: a repeated push leaves it so; one a person retried queues it again.
+        try await store.settle(
+            seq: first[0], fence: taken[0].fence, state: .failed,
+            error: OutboxEntry.Failure(status: 422, code: "parameter_invalid", message: "no", requestID: nil), now: 5)
+        _ = try await store.push([create], from: "laptop-ann", now: 6)
+        #expect(try await store.outboxEntries().first { $0.entry.seq == first[0] }?.entry.state == .failed)
+        var retried = create
+        retried.retried = true
+        _ = try await store.push([retried], from: "laptop-ann", now: 7)
+        let requeued = try await store.outboxEntries().first { $0.entry.seq == first[0] }?.entry
+        #expect(requeued?.state == .pending && requeued?.lastError == nil)
         var otherKind = changed
         otherKind.kind = .addNote
         let reused = try await #require(throws: TeamStoreError.self) {

@@ -13,10 +13,13 @@ public struct PushedEntry: Sendable, Equatable {
     /// The request as the upstream's workers send it (see the team outbox's payloads).
     public var payload: String
     public var createdAt: Int
+    /// Put back in the queue by a person (`outbox retry`) after it failed or ended unknown:
+    /// the upstream queues it again, where a plain repeated push would leave it as it ended.
+    public var retried: Bool
 
     public init(
         originSeq: Int64, kind: OutboxEntry.Kind, contactID: String?, dependsOnOriginSeq: Int64? = nil, payload: String,
-        createdAt: Int
+        createdAt: Int, retried: Bool = false
     ) {
         self.originSeq = originSeq
         self.kind = kind
@@ -24,6 +27,7 @@ public struct PushedEntry: Sendable, Equatable {
         self.dependsOnOriginSeq = dependsOnOriginSeq
         self.payload = payload
         self.createdAt = createdAt
+        self.retried = retried
     }
 }
 

@@ -5,26 +5,27 @@ import GRDB
 /// what changed there to the team's store: contacts whose body or state the sync wrote since
 /// the last publish, with all their links, and the workspace's tags, companies and segments.
 extension ContactMirror {
-    /// The time from which contacts are published again: that of the last publish, kept back to
-    /// the oldest contact whose links a sync has still to read (the publish of such a contact
-    /// comes again once it has them). 0 before any publish.
+    /// The time from which contacts are published again: the end of the last complete
+    /// publish. 0 before any.
     package func publishWatermark() throws -> Int {
         try syncState(.publishedFrom).flatMap { Int($0) } ?? 0
     }
 
-    package func setPublishWatermark(_ time: Int) throws {
-        try setSyncState(.publishedFrom, to: String(time))
+    /// Records a complete publish that began at `time`: the next scans from there.
+    package func finishPublishing(from time: Int) throws {
+        try writer.write { db in
+            try Self.setSyncState(.publishedFrom, to: String(time), in: db)
+            try Self.setSyncState(.publishing, to: nil, in: db)
+        }
     }
 
-    /// When the oldest contact still waiting for a read of its whole list of links was
-    /// fetched, if any waits.
-    package func oldestLinkFollowup() throws -> Int? {
-        try writer.read { db in
-            try Int.fetchOne(
-                db,
-                sql: """
-                    SELECT min(c.fetched_at) FROM link_followups f JOIN contacts c ON c.row_id = f.contact_row
-                    """)
+    /// Records that a publish began; answers whether the last one was cut short (its process
+    /// ended before it completed), when the changes it had noted are lost with it.
+    package func beginPublishing() throws -> Bool {
+        try writer.write { db in
+            let interrupted = try Self.syncState(.publishing, in: db) != nil
+            try Self.setSyncState(.publishing, to: "1", in: db)
+            return interrupted
         }
     }
 
@@ -35,32 +36,77 @@ extension ContactMirror {
         contacts: [UpstreamContact], last: Int64?
     ) {
         try writer.read { db in
-            let rows = try Row.fetchAll(
+            let rows = try Int64.fetchAll(
                 db,
                 sql: """
-                    SELECT row_id, id, contact_body(body) AS body, state FROM contacts
-                    WHERE row_id > ? AND state IN ('synced', 'tombstoned')
-                        AND (ifnull(fetched_at, 0) >= ? OR ifnull(validated_at, 0) >= ?)
+                    SELECT row_id FROM contacts
+                    WHERE row_id > ? AND (ifnull(fetched_at, 0) >= ? OR ifnull(validated_at, 0) >= ?)
                     ORDER BY row_id LIMIT ?
                     """, arguments: [row, since, since, limit])
-            guard let last = rows.last?["row_id"] as Int64? else { return ([], nil) }
-            var links: [Int64: [UpstreamLink]] = [:]
-            let linkRows = try Row.fetchAll(
-                db,
+            return (try Self.publishable(rows, in: db), rows.last)
+        }
+    }
+
+    /// Starts noting, on the connection every write of the mirror goes through, each contact a
+    /// write changes (its row, or its links), for `takeChangedContacts`. The notes belong to
+    /// the connection (a temporary table and triggers, no part of the mirror's schema) and end
+    /// with the process: a publish cut short is made good by the next one's scan from the last
+    /// complete publish (`contactsToPublish(since:after:limit:)`).
+    package func noteChangesForPublishing() async throws {
+        try await writer.write { db in
+            try db.execute(
                 sql: """
-                    SELECT contact_row, kind, target FROM contact_links
-                    WHERE contact_row IN (SELECT value FROM json_each(?)) AND target NOT LIKE 'local:%'
-                    """, arguments: [JSONValue.array(rows.map { .int($0["row_id"]) }).jsonText])
-            for link in linkRows {
-                guard let kind = LinkKind(rawValue: link["kind"]) else { continue }
-                links[link["contact_row"], default: []].append(UpstreamLink(kind: kind, target: link["target"]))
-            }
-            let contacts = rows.map { row in
-                UpstreamContact(
-                    id: row["id"], body: row["body"], tombstoned: row["state"] == ContactState.tombstoned.rawValue, change: 0,
-                    links: links[row["row_id"]] ?? [])
-            }
-            return (contacts, last)
+                    CREATE TEMP TABLE IF NOT EXISTS publish_queue (contact_row INTEGER PRIMARY KEY);
+                    CREATE TEMP TRIGGER IF NOT EXISTS publish_contact_insert AFTER INSERT ON main.contacts
+                    BEGIN INSERT OR IGNORE INTO publish_queue VALUES (new.row_id); END;
+                    CREATE TEMP TRIGGER IF NOT EXISTS publish_contact_update AFTER UPDATE ON main.contacts
+                    BEGIN INSERT OR IGNORE INTO publish_queue VALUES (new.row_id); END;
+                    CREATE TEMP TRIGGER IF NOT EXISTS publish_link_insert AFTER INSERT ON main.contact_links
+                    BEGIN INSERT OR IGNORE INTO publish_queue VALUES (new.contact_row); END;
+                    CREATE TEMP TRIGGER IF NOT EXISTS publish_link_delete AFTER DELETE ON main.contact_links
+                    BEGIN INSERT OR IGNORE INTO publish_queue VALUES (old.contact_row); END;
+                    """)
+        }
+    }
+
+    /// Hands over up to `limit` of the contacts noted changed (`noteChangesForPublishing`), in
+    /// row order, as they stand now, and forgets them.
+    package func takeChangedContacts(limit: Int) async throws -> [UpstreamContact] {
+        try await writer.write { db in
+            let rows = try Int64.fetchAll(
+                db, sql: "SELECT contact_row FROM temp.publish_queue ORDER BY contact_row LIMIT ?", arguments: [limit])
+            guard let last = rows.last else { return [] }
+            try db.execute(sql: "DELETE FROM temp.publish_queue WHERE contact_row <= ?", arguments: [last])
+            return try Self.publishable(rows, in: db)
+        }
+    }
+
+    /// The synced and tombstoned contacts of `rows`, with their links.
+    private static func publishable(_ rows: [Int64], in db: Database) throws -> [UpstreamContact] {
+        guard !rows.isEmpty else { return [] }
+        let list = JSONValue.array(rows.map { .int($0) }).jsonText
+        let contacts = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT row_id, id, contact_body(body) AS body, state FROM contacts
+                WHERE row_id IN (SELECT value FROM json_each(?)) AND state IN ('synced', 'tombstoned')
+                ORDER BY row_id
+                """, arguments: [list])
+        var links: [Int64: [UpstreamLink]] = [:]
+        for link in try Row.fetchAll(
+            db,
+            sql: """
+                SELECT contact_row, kind, target FROM contact_links
+                WHERE contact_row IN (SELECT value FROM json_each(?)) AND target NOT LIKE 'local:%'
+                """, arguments: [list])
+        {
+            guard let kind = LinkKind(rawValue: link["kind"]) else { continue }
+            links[link["contact_row"], default: []].append(UpstreamLink(kind: kind, target: link["target"]))
+        }
+        return contacts.map { row in
+            UpstreamContact(
+                id: row["id"], body: row["body"], tombstoned: row["state"] == ContactState.tombstoned.rawValue, change: 0,
+                links: links[row["row_id"]] ?? [])
         }
     }
 

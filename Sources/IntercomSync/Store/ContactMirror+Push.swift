@@ -82,10 +82,12 @@ extension ContactMirror {
                 default:
                     break
                 }
+                // An entry that carries an error ended before (in the team's outbox, or in a
+                // flush of this mirror's own), and a person queued it again.
                 pushed.append(
                     PushedEntry(
                         originSeq: entry.seq, kind: entry.kind, contactID: entry.contactID, dependsOnOriginSeq: awaited,
-                        payload: payload, createdAt: entry.createdAt))
+                        payload: payload, createdAt: entry.createdAt, retried: entry.lastError != nil))
             }
             return (pushed, entries.last?.seq)
         }

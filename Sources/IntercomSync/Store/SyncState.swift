@@ -69,6 +69,8 @@ package enum SyncStateKey: String, Sendable, CaseIterable {
     case upstreamDirectoryChange = "upstream.directory_change"
     /// For a team's puller: the time from which contacts are published again.
     case publishedFrom = "team.published_from"
+    /// Set while a puller's publish runs: found set, the last one was cut short.
+    case publishing = "team.publishing"
 }
 
 extension ContactMirror {
