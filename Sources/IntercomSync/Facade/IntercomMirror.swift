@@ -248,7 +248,7 @@ public final class IntercomMirror: Sendable {
     /// outcomes of the entries it pushed are applied first (`outcomes`), so that a contact it
     /// created takes its Intercom id before that contact arrives as a change.
     @discardableResult
-    public func follow(_ upstream: any ContactUpstream, pageSize: Int = 1_000) async throws -> (
+    public func follow(_ upstream: any ContactUpstream, pageSize: Int = 2_000) async throws -> (
         changes: Int, stored: Int, change: Int64, outcomes: Int
     ) {
         let store = self.store
@@ -272,12 +272,26 @@ public final class IntercomMirror: Sendable {
                 var applied = 0
                 var stored = 0
                 var change = try store.upstreamChange()
-                while true {
-                    let page = try await upstream.contactChanges(since: change, limit: max(1, pageSize))
-                    guard let last = page.last else { break }
-                    stored += try await store.applyUpstream(page, fetchedAt: clock.unixSeconds).written
-                    applied += page.count
-                    change = last.change
+                // Each next page is read from the upstream while the current one is written.
+                func walk() async throws {
+                    let from = change
+                    var next = Task { try await upstream.contactChanges(since: from, limit: max(1, pageSize)) }
+                    defer { next.cancel() }
+                    while true {
+                        let page = try await next.value
+                        guard let last = page.last else { return }
+                        next = Task { try await upstream.contactChanges(since: last.change, limit: max(1, pageSize)) }
+                        stored += try await store.applyUpstream(page, fetchedAt: clock.unixSeconds).written
+                        applied += page.count
+                        change = last.change
+                    }
+                }
+                // A first catch-up brings the whole workspace: its indexing waits for its end,
+                // as a first pull's does.
+                if change == 0 {
+                    try await store.bulkLoading { try await walk() }
+                } else {
+                    try await walk()
                 }
                 if let (directory, reached) = try await upstream.directory(), reached != (try store.upstreamDirectoryChange()) {
                     try await store.applyDirectory(directory, change: reached)
