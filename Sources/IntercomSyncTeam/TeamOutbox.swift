@@ -146,7 +146,14 @@ package final class TeamOutbox: OutboxStore {
 
     package func prepareUpdate(seq: Int64, now: Int) async throws -> UpdateReadiness {
         guard let claimed = try await claim(seq, now: now), let contactID = claimed.contactID else { return .gone }
-        let edits = try Self.edits(in: claimed.entry)
+        let edits: [ContactMirror.FieldEdit]
+        do {
+            edits = try Self.edits(in: claimed.entry)
+        } catch let error as TeamStoreError {
+            // An entry this worker cannot read (an agent's newer field, say) fails alone.
+            try await settle(seq, .failed, error: Self.malformed(claimed.entry, error.detail), now: now)
+            return .gone
+        }
         guard !edits.isEmpty else {
             try await settle(
                 seq, .superseded,
@@ -344,12 +351,12 @@ extension TeamStore {
     public nonisolated func publishing<T: Sendable>(
         from mirror: IntercomMirror, rebind: Bool = false, while sync: @Sendable () async throws -> T
     ) async throws -> (result: T, contacts: Int, changed: Int) {
-        let (began, before) = try await TeamPublisher.begin(mirror, to: self, rebind: rebind)
+        let (run, before) = try await TeamPublisher.begin(mirror, to: self, rebind: rebind)
         let background = Task {
             var published = TeamPublisher.Published()
             while !Task.isCancelled {
                 do {
-                    let round = try await TeamPublisher.publishNoted(mirror, to: self, rebind: rebind)
+                    let round = try await TeamPublisher.publishNoted(mirror, to: self, run: run, rebind: rebind)
                     published = published + round
                     if round.contacts == 0 { try await Task.sleep(for: .milliseconds(500)) }
                 } catch is CancellationError {
@@ -369,12 +376,12 @@ extension TeamStore {
             background.cancel()
             _ = await background.value
             // What the sync wrote before it failed is published all the same.
-            _ = try? await TeamPublisher.finish(mirror, to: self, began: began, rebind: rebind)
+            _ = try? await TeamPublisher.finish(mirror, to: self, run: run, rebind: rebind)
             throw error
         }
         background.cancel()
         let during = await background.value
-        let after = try await TeamPublisher.finish(mirror, to: self, began: began, rebind: rebind)
+        let after = try await TeamPublisher.finish(mirror, to: self, run: run, rebind: rebind)
         let published = before + during + after
         return (result, published.contacts, published.changed)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import IntercomSync
+import Synchronization
 
 /// The team's puller: it runs the sync every mirror runs, into a mirror of its own (whose
 /// checkpoints, ranges and proofs of deletion make the pull resumable), and publishes what the
@@ -9,10 +10,12 @@ import IntercomSync
 /// the connection those writes go through, and published page by page as the sync goes on,
 /// then the rest and the workspace's tags, companies and segments when it ends. Changes made
 /// outside a publish (another process's writes to the puller's mirror) are found by a scan
-/// from the start of the last complete publish; after a publish that was cut short (a killed
-/// puller), whose notes died with it, every contact is published again. Publishing a contact
-/// twice changes nothing: the store keeps its newest version and moves its change number only
-/// when something changed.
+/// from the start of the last complete publish. Notes SQLite dropped mid-run (the end of a
+/// bulk load changes `temp_store`) are made good by a scan from the last round that found them
+/// whole, and every linked contact published again (a bulk load writes its links at its end).
+/// After a publish cut short (a killed puller, a round PostgreSQL refused), whose notes are
+/// gone, every contact is published again. Publishing a contact twice changes nothing: the
+/// store keeps its newest version and moves its change number only when something changed.
 package enum TeamPublisher {
     /// What a publish did.
     package struct Published: Sendable, Equatable {
@@ -26,55 +29,108 @@ package enum TeamPublisher {
         }
     }
 
+    /// One publish, from `begin` to `finish`.
+    package final class Run: Sendable {
+        struct State {
+            /// When the last round that found the notes whole began.
+            var intactAt: Int
+            /// From when contacts must be scanned again, when notes were lost.
+            var lostSince: Int?
+            /// A round failed: contacts it had taken were not published.
+            var failed = false
+        }
+
+        let began: Int
+        let state: Mutex<State>
+
+        init(began: Int) {
+            self.began = began
+            state = Mutex(State(intactAt: began))
+        }
+    }
+
     /// Before the sync: starts noting changes, and publishes what changed since the last
-    /// complete publish (everything, after one cut short). Answers when it began, for `finish`.
+    /// complete publish (everything, after one cut short).
     package static func begin(
         _ mirror: IntercomMirror, to team: TeamStore, rebind: Bool, pageSize: Int = 1_000,
         now: @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }
-    ) async throws -> (began: Int, published: Published) {
+    ) async throws -> (run: Run, published: Published) {
         let store = mirror.store
-        let began = now()
+        let run = Run(began: now())
         try await store.noteChangesForPublishing()
         let interrupted = try store.beginPublishing()
-        guard try await bind(mirror, to: team, rebind: rebind) else { return (began, Published()) }
+        guard try await bind(mirror, to: team, rebind: rebind) else { return (run, Published()) }
         let since = interrupted ? 0 : try store.publishWatermark()
-        var published = Published()
-        var after: Int64 = 0
-        while true {
-            let page = try store.contactsToPublish(since: since, after: after, limit: max(1, pageSize))
-            guard let last = page.last else { break }
-            after = last
-            published = published + (try await send(page.contacts, to: team, now: now()))
-        }
-        return (began, published)
+        return (run, try await scan(mirror, to: team, since: since, pageSize: pageSize, now: now))
     }
 
     /// While the sync runs: publishes the contacts noted changed so far. Publishes nothing
     /// while the mirror is bound to no workspace yet (its first sync has not asked `GET /me`).
     package static func publishNoted(
-        _ mirror: IntercomMirror, to team: TeamStore, rebind: Bool, pageSize: Int = 1_000,
+        _ mirror: IntercomMirror, to team: TeamStore, run: Run, rebind: Bool, pageSize: Int = 1_000,
         now: @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }
     ) async throws -> Published {
         guard try await bind(mirror, to: team, rebind: rebind) else { return Published() }
+        let round = now()
         var published = Published()
         while true {
             let page = try await mirror.store.takeChangedContacts(limit: max(1, pageSize))
-            guard !page.isEmpty else { return published }
-            published = published + (try await send(page, to: team, now: now()))
+            if page.lost {
+                // Writes since the last whole round may not have been noted, and the margin
+                // covers a page fetched just before that round and written after.
+                run.state.withLock { $0.lostSince = min($0.lostSince ?? .max, $0.intactAt - 5) }
+                continue
+            }
+            guard !page.contacts.isEmpty else {
+                run.state.withLock { $0.intactAt = round }
+                return published
+            }
+            do {
+                published = published + (try await send(page.contacts, to: team, now: now()))
+            } catch {
+                run.state.withLock { $0.failed = true }
+                throw error
+            }
         }
     }
 
-    /// After the sync: publishes the rest of the changes and the workspace's tags, companies
-    /// and segments, and records the publish complete from `began`.
+    /// After the sync: publishes the rest of the changes (and what lost notes missed) and the
+    /// workspace's tags, companies and segments, and records the publish complete from its
+    /// beginning, unless a round failed: the next publish then publishes every contact again.
     package static func finish(
-        _ mirror: IntercomMirror, to team: TeamStore, began: Int, rebind: Bool, pageSize: Int = 1_000,
+        _ mirror: IntercomMirror, to team: TeamStore, run: Run, rebind: Bool, pageSize: Int = 1_000,
         now: @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }
     ) async throws -> Published {
-        let published = try await publishNoted(mirror, to: team, rebind: rebind, pageSize: pageSize, now: now)
+        var published = try await publishNoted(mirror, to: team, run: run, rebind: rebind, pageSize: pageSize, now: now)
         guard try await bind(mirror, to: team, rebind: rebind) else { return published }
+        let (lostSince, failed) = run.state.withLock { ($0.lostSince, $0.failed) }
+        if let lostSince {
+            published = published + (try await scan(mirror, to: team, since: lostSince, pageSize: pageSize, now: now))
+            var after: Int64 = 0
+            while true {
+                let page = try mirror.store.linkedContacts(after: after, limit: max(1, pageSize))
+                guard let last = page.last else { break }
+                after = last
+                published = published + (try await send(page.contacts, to: team, now: now()))
+            }
+        }
         try await team.publish(try mirror.store.directory())
-        try mirror.store.finishPublishing(from: began)
+        if !failed { try mirror.store.finishPublishing(from: run.began) }
         return published
+    }
+
+    /// Publishes the contacts fetched or found gone at `since` or later.
+    private static func scan(
+        _ mirror: IntercomMirror, to team: TeamStore, since: Int, pageSize: Int, now: @Sendable () -> Int
+    ) async throws -> Published {
+        var published = Published()
+        var after: Int64 = 0
+        while true {
+            let page = try mirror.store.contactsToPublish(since: since, after: after, limit: max(1, pageSize))
+            guard let last = page.last else { return published }
+            after = last
+            published = published + (try await send(page.contacts, to: team, now: now()))
+        }
     }
 
     /// Binds the store to the mirror's workspace (refused for another unless `rebind`);

@@ -158,6 +158,11 @@ enum TeamSchema {
             ALTER TABLE team_outbox ADD COLUMN outcome TEXT
             """,
             """
+            -- When a person last queued the entry again at its origin (`outbox retry`): a push
+            -- with a new mark queues a failed or unknown entry again, a repeated one does not.
+            ALTER TABLE team_outbox ADD COLUMN retry_mark BIGINT
+            """,
+            """
             ALTER TABLE team_outbox DROP CONSTRAINT team_outbox_state_check
             """,
             """

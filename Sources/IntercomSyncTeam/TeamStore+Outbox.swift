@@ -52,8 +52,10 @@ extension TeamStore: OutboxUpstream {
     /// The condition an entry `c` is ready to claim on: pending, due, its create (if it waits
     /// for one) sent, and, since workers flush at once, the order of one contact's entries
     /// kept: an archive or delete waits while an entry staged before it for the same contact
-    /// is queued or in flight (an archived contact takes no edit, message or note), and any
-    /// other entry waits for an unarchive staged before it.
+    /// is queued or in flight (an archived contact takes no edit, message or note), a tagging,
+    /// untagging or edit waits for those staged before it (a tag then untag ends untagged; an
+    /// edit merges against the one before it), and any other entry waits for an unarchive
+    /// staged before it.
     /// `due` is the placeholder of the time by which a deferred entry is due.
     static func readyCondition(due: String) -> String {
         """
@@ -63,6 +65,11 @@ extension TeamStore: OutboxUpstream {
             AND (c.kind NOT IN ('archive_contact', 'delete_contact') OR NOT EXISTS (
                 SELECT 1 FROM team_outbox e
                 WHERE e.contact_id = c.contact_id AND e.seq < c.seq AND e.state IN ('pending', 'in_flight')))
+            AND (c.kind NOT IN ('tag_contact', 'untag_contact', 'update_contact') OR NOT EXISTS (
+                SELECT 1 FROM team_outbox t
+                WHERE t.contact_id = c.contact_id AND t.seq < c.seq
+                    AND t.kind IN ('tag_contact', 'untag_contact', 'update_contact')
+                    AND t.state IN ('pending', 'in_flight')))
             AND (c.kind = 'unarchive_contact' OR NOT EXISTS (
                 SELECT 1 FROM team_outbox u
                 WHERE u.contact_id = c.contact_id AND u.seq < c.seq AND u.kind = 'unarchive_contact'
@@ -74,8 +81,9 @@ extension TeamStore: OutboxUpstream {
     /// sequence number in the team outbox. An entry already pushed (the same origin and
     /// origin sequence) is not added again: while no worker has taken it, it takes the payload
     /// pushed last (the agent's latest view of it, say a create its user edited since), and
-    /// after, it stays as it was taken, unless it failed or ended unknown and comes `retried`
-    /// (a person queued it again): then it is queued again. One pushed before as another kind
+    /// after, it stays as it was taken, unless it failed or ended unknown and comes with a new
+    /// `retryMark` (a person queued it again): then it is queued again. One that ended comes
+    /// back to its origin with the next outcomes it reads. One pushed before as another kind
     /// is refused.
     public func push(_ entries: [PushedEntry], from origin: String, now: Int) async throws -> [Int64] {
         guard !origin.isEmpty else { throw TeamStoreError(.badEntry, "a pushed entry needs its origin's name") }
@@ -94,15 +102,19 @@ extension TeamStore: OutboxUpstream {
                 }
                 let rows = try await connection.query(
                     """
-                    INSERT INTO team_outbox (kind, contact_id, depends_on, payload, origin, origin_seq, created_at, updated_at)
+                    INSERT INTO team_outbox (
+                        kind, contact_id, depends_on, payload, origin, origin_seq, retry_mark, created_at, updated_at)
                     VALUES (\(entry.kind.rawValue), \(entry.contactID), \(dependsOn), \(entry.payload), \(origin),
-                        \(entry.originSeq), \(entry.createdAt), \(now))
+                        \(entry.originSeq), \(entry.retryMark.map(Int64.init)), \(entry.createdAt), \(now))
                     ON CONFLICT (origin, origin_seq) DO UPDATE SET payload = excluded.payload, updated_at = excluded.updated_at,
-                        state = 'pending', next_attempt_at = NULL, last_error_status = NULL, last_error_code = NULL,
-                        last_error_message = NULL, last_error_request_id = NULL
+                        retry_mark = excluded.retry_mark, state = 'pending', next_attempt_at = NULL,
+                        last_error_status = NULL, last_error_code = NULL, last_error_message = NULL,
+                        last_error_request_id = NULL
                     WHERE team_outbox.kind = excluded.kind
                         AND ((team_outbox.state = 'pending' AND team_outbox.payload IS DISTINCT FROM excluded.payload)
-                            OR (\(entry.retried) AND team_outbox.state IN ('failed', 'unknown')))
+                            OR (excluded.retry_mark IS NOT NULL
+                                AND excluded.retry_mark IS DISTINCT FROM team_outbox.retry_mark
+                                AND team_outbox.state IN ('failed', 'unknown')))
                     RETURNING seq
                     """, logger: self.logger)
                 var seq: Int64?
@@ -126,6 +138,13 @@ extension TeamStore: OutboxUpstream {
                 guard let seq else {
                     throw TeamStoreError(.storage, "entry #\(entry.originSeq) of \(origin) was neither added nor found")
                 }
+                // Pushed again after it ended: its origin may never have learnt how (a push
+                // whose answer was lost), so its outcome takes a new change number.
+                try await connection.query(
+                    """
+                    UPDATE team_outbox SET updated_at = updated_at
+                    WHERE seq = \(seq) AND state IN ('sent', 'failed', 'unknown', 'conflict', 'superseded')
+                    """, logger: self.logger)
                 seqs.append(seq)
             }
             return seqs

@@ -255,7 +255,16 @@ public actor TeamStore {
         configuration.options.connectTimeout = .seconds(10)
         let id = nextConnectionID
         nextConnectionID += 1
-        return try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger)
+        let connection = try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger)
+        // A client frozen inside a transaction (stopped, cut off) would hold the writers' lock
+        // for as long as TCP takes to notice: PostgreSQL ends its session after a minute.
+        do {
+            try await connection.query("SET idle_in_transaction_session_timeout = '60s'", logger: logger)
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        return connection
     }
 
     private static func tls(for mode: TeamStoreURL.SSLMode) throws -> PostgresConnection.Configuration.TLS {

@@ -98,10 +98,17 @@ struct TeamStoreTests {
         _ = try await store.push([create], from: "laptop-ann", now: 6)
         #expect(try await store.outboxEntries().first { $0.entry.seq == first[0] }?.entry.state == .failed)
         var retried = create
-        retried.retried = true
+        retried.retryMark = 6
         _ = try await store.push([retried], from: "laptop-ann", now: 7)
         let requeued = try await store.outboxEntries().first { $0.entry.seq == first[0] }?.entry
         #expect(requeued?.state == .pending && requeued?.lastError == nil)
+        // The same retry pushed again (its answer lost) after the entry failed again: left so.
+        let again2 = try await store.claim(worker: "w", lease: .seconds(60), limit: 1, kinds: [.createContact], now: 8)
+        try await store.settle(
+            seq: first[0], fence: again2[0].fence, state: .failed,
+            error: OutboxEntry.Failure(status: 422, code: "parameter_invalid", message: "no", requestID: nil), now: 9)
+        _ = try await store.push([retried], from: "laptop-ann", now: 10)
+        #expect(try await store.outboxEntries().first { $0.entry.seq == first[0] }?.entry.state == .failed)
         var otherKind = changed
         otherKind.kind = .addNote
         let reused = try await #require(throws: TeamStoreError.self) {

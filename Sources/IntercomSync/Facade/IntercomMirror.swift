@@ -313,6 +313,9 @@ public final class IntercomMirror: Sendable {
             try await WorkExecutor.shared.run {
                 let lock = try await MirrorLock.acquire(store, purpose: "intercom-sync outbox flush", waiting: lockWait)
                 defer { withExtendedLifetime(lock) {} }
+                // Entries a flush of the mirror's own left in flight are settled first, as a
+                // flush would settle them.
+                _ = try await store.beginFlush(now: clock.unixSeconds)
                 let origin = try store.outboxOrigin()
                 var pushed = 0
                 var after: Int64 = 0

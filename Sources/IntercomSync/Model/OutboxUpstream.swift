@@ -13,13 +13,14 @@ public struct PushedEntry: Sendable, Equatable {
     /// The request as the upstream's workers send it (see the team outbox's payloads).
     public var payload: String
     public var createdAt: Int
-    /// Put back in the queue by a person (`outbox retry`) after it failed or ended unknown:
-    /// the upstream queues it again, where a plain repeated push would leave it as it ended.
-    public var retried: Bool
+    /// When a person put it back in the queue (`outbox retry`) after it failed or ended
+    /// unknown, nil if no one did: a new mark queues it again upstream, while a push repeated
+    /// with the same mark (after a lost answer) leaves it as it ended.
+    public var retryMark: Int?
 
     public init(
         originSeq: Int64, kind: OutboxEntry.Kind, contactID: String?, dependsOnOriginSeq: Int64? = nil, payload: String,
-        createdAt: Int, retried: Bool = false
+        createdAt: Int, retryMark: Int? = nil
     ) {
         self.originSeq = originSeq
         self.kind = kind
@@ -27,7 +28,7 @@ public struct PushedEntry: Sendable, Equatable {
         self.dependsOnOriginSeq = dependsOnOriginSeq
         self.payload = payload
         self.createdAt = createdAt
-        self.retried = retried
+        self.retryMark = retryMark
     }
 }
 

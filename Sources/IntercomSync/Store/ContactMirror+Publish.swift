@@ -53,31 +53,54 @@ extension ContactMirror {
     /// with the process: a publish cut short is made good by the next one's scan from the last
     /// complete publish (`contactsToPublish(since:after:limit:)`).
     package func noteChangesForPublishing() async throws {
+        try await writer.write { db in try db.execute(sql: Self.publishNotes) }
+    }
+
+    /// The temporary table and triggers that note changed contacts.
+    private static let publishNotes = """
+        CREATE TEMP TABLE IF NOT EXISTS publish_queue (contact_row INTEGER PRIMARY KEY);
+        CREATE TEMP TRIGGER IF NOT EXISTS publish_contact_insert AFTER INSERT ON main.contacts
+        BEGIN INSERT OR IGNORE INTO publish_queue VALUES (new.row_id); END;
+        CREATE TEMP TRIGGER IF NOT EXISTS publish_contact_update AFTER UPDATE ON main.contacts
+        BEGIN INSERT OR IGNORE INTO publish_queue VALUES (new.row_id); END;
+        CREATE TEMP TRIGGER IF NOT EXISTS publish_link_insert AFTER INSERT ON main.contact_links
+        BEGIN INSERT OR IGNORE INTO publish_queue VALUES (new.contact_row); END;
+        CREATE TEMP TRIGGER IF NOT EXISTS publish_link_delete AFTER DELETE ON main.contact_links
+        BEGIN INSERT OR IGNORE INTO publish_queue VALUES (old.contact_row); END;
+        """
+
+    /// Hands over up to `limit` of the contacts noted changed (`noteChangesForPublishing`), in
+    /// row order, as they stand now, and forgets them. `lost` says the notes were gone and had
+    /// to be started again: SQLite drops a connection's temporary tables and triggers when its
+    /// `temp_store` changes, which the end of a bulk load does, so the changes written since
+    /// the last hand-over were not all noted.
+    package func takeChangedContacts(limit: Int) async throws -> (contacts: [UpstreamContact], lost: Bool) {
         try await writer.write { db in
-            try db.execute(
-                sql: """
-                    CREATE TEMP TABLE IF NOT EXISTS publish_queue (contact_row INTEGER PRIMARY KEY);
-                    CREATE TEMP TRIGGER IF NOT EXISTS publish_contact_insert AFTER INSERT ON main.contacts
-                    BEGIN INSERT OR IGNORE INTO publish_queue VALUES (new.row_id); END;
-                    CREATE TEMP TRIGGER IF NOT EXISTS publish_contact_update AFTER UPDATE ON main.contacts
-                    BEGIN INSERT OR IGNORE INTO publish_queue VALUES (new.row_id); END;
-                    CREATE TEMP TRIGGER IF NOT EXISTS publish_link_insert AFTER INSERT ON main.contact_links
-                    BEGIN INSERT OR IGNORE INTO publish_queue VALUES (new.contact_row); END;
-                    CREATE TEMP TRIGGER IF NOT EXISTS publish_link_delete AFTER DELETE ON main.contact_links
-                    BEGIN INSERT OR IGNORE INTO publish_queue VALUES (old.contact_row); END;
-                    """)
+            let noting =
+                try Bool.fetchOne(
+                    db, sql: "SELECT count(*) > 0 FROM sqlite_temp_master WHERE type = 'table' AND name = 'publish_queue'")
+                ?? false
+            guard noting else {
+                try db.execute(sql: Self.publishNotes)
+                return ([], true)
+            }
+            let rows = try Int64.fetchAll(
+                db, sql: "SELECT contact_row FROM temp.publish_queue ORDER BY contact_row LIMIT ?", arguments: [limit])
+            guard let last = rows.last else { return ([], false) }
+            try db.execute(sql: "DELETE FROM temp.publish_queue WHERE contact_row <= ?", arguments: [last])
+            return (try Self.publishable(rows, in: db), false)
         }
     }
 
-    /// Hands over up to `limit` of the contacts noted changed (`noteChangesForPublishing`), in
-    /// row order, as they stand now, and forgets them.
-    package func takeChangedContacts(limit: Int) async throws -> [UpstreamContact] {
-        try await writer.write { db in
+    /// Up to `limit` contacts that have links, after row `row`, with them; and the last row
+    /// read (nil at the end).
+    package func linkedContacts(after row: Int64, limit: Int) throws -> (contacts: [UpstreamContact], last: Int64?) {
+        try writer.read { db in
             let rows = try Int64.fetchAll(
-                db, sql: "SELECT contact_row FROM temp.publish_queue ORDER BY contact_row LIMIT ?", arguments: [limit])
-            guard let last = rows.last else { return [] }
-            try db.execute(sql: "DELETE FROM temp.publish_queue WHERE contact_row <= ?", arguments: [last])
-            return try Self.publishable(rows, in: db)
+                db,
+                sql: "SELECT DISTINCT contact_row FROM contact_links WHERE contact_row > ? ORDER BY contact_row LIMIT ?",
+                arguments: [row, limit])
+            return (try Self.publishable(rows, in: db), rows.last)
         }
     }
 

@@ -83,11 +83,12 @@ extension ContactMirror {
                     break
                 }
                 // An entry that carries an error ended before (in the team's outbox, or in a
-                // flush of this mirror's own), and a person queued it again.
+                // flush of this mirror's own), and a person queued it again, at its updated_at.
                 pushed.append(
                     PushedEntry(
                         originSeq: entry.seq, kind: entry.kind, contactID: entry.contactID, dependsOnOriginSeq: awaited,
-                        payload: payload, createdAt: entry.createdAt, retried: entry.lastError != nil))
+                        payload: payload, createdAt: entry.createdAt,
+                        retryMark: entry.lastError == nil ? nil : entry.updatedAt))
             }
             return (pushed, entries.last?.seq)
         }
@@ -121,8 +122,9 @@ extension ContactMirror {
         return try await writer.write { db in
             var applied = 0
             for outcome in outcomes {
-                guard let entry = try Self.entry(seq: outcome.originSeq, in: db), entry.state == .pushed,
-                    entry.kind == outcome.kind
+                // An entry a lease's end made unknown may have been sent after all.
+                guard let entry = try Self.entry(seq: outcome.originSeq, in: db), entry.kind == outcome.kind,
+                    entry.state == .pushed || (entry.state == .unknown && outcome.state == .sent)
                 else { continue }
                 try Self.apply(outcome, to: entry, now: now, in: db)
                 applied += 1
