@@ -11,8 +11,9 @@ import Synchronization
 /// then the rest and the workspace's tags, companies and segments when it ends. Changes made
 /// outside a publish (another process's writes to the puller's mirror) are found by a scan
 /// from the start of the last complete publish. Notes SQLite dropped mid-run (the end of a
-/// bulk load changes `temp_store`) are made good by a scan from the last round that found them
-/// whole, and every linked contact published again (a bulk load writes its links at its end).
+/// bulk load changes `temp_store`) are made good by a scan from the last time they were handed
+/// over whole, and every linked contact published again (a bulk load writes its links at its
+/// end).
 /// After a publish cut short (a killed puller, a round PostgreSQL refused), whose notes are
 /// gone, every contact is published again. Publishing a contact twice changes nothing: the
 /// store keeps its newest version and moves its change number only when something changed.
@@ -32,7 +33,7 @@ package enum TeamPublisher {
     /// One publish, from `begin` to `finish`.
     package final class Run: Sendable {
         struct State {
-            /// When the last round that found the notes whole began.
+            /// When the notes were last handed over whole.
             var intactAt: Int
             /// From when contacts must be scanned again, when notes were lost.
             var lostSince: Int?
@@ -71,20 +72,18 @@ package enum TeamPublisher {
         now: @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }
     ) async throws -> Published {
         guard try await bind(mirror, to: team, rebind: rebind) else { return Published() }
-        let round = now()
         var published = Published()
         while true {
+            let taken = now()
             let page = try await mirror.store.takeChangedContacts(limit: max(1, pageSize))
             if page.lost {
-                // Writes since the last whole round may not have been noted, and the margin
-                // covers a page fetched just before that round and written after.
+                // Writes since the last hand-over may not have been noted, and the margin
+                // covers a page fetched just before it and written after.
                 run.state.withLock { $0.lostSince = min($0.lostSince ?? .max, $0.intactAt - 5) }
                 continue
             }
-            guard !page.contacts.isEmpty else {
-                run.state.withLock { $0.intactAt = round }
-                return published
-            }
+            run.state.withLock { $0.intactAt = taken }
+            guard !page.contacts.isEmpty else { return published }
             do {
                 published = published + (try await send(page.contacts, to: team, now: now()))
             } catch {
