@@ -178,70 +178,46 @@ enum TeamSchema {
             -- before it, and "everything after the last change I read" misses none.
             CREATE OR REPLACE FUNCTION team_next_change() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
-                PERFORM pg_advisory_xact_lock(30339192848386);
+                PERFORM pg_advisory_xact_lock(\(changeLock));
                 NEW.change_no := nextval('team_change_numbers');
                 RETURN NEW;
             END $$
             """,
-            """
-            DROP TRIGGER team_contacts_change ON team_contacts
-            """,
-            """
-            CREATE TRIGGER team_contacts_change BEFORE INSERT OR UPDATE ON team_contacts
-                FOR EACH ROW EXECUTE FUNCTION team_next_change()
-            """,
-            """
-            DROP TRIGGER team_tags_change ON team_tags
-            """,
-            """
-            CREATE TRIGGER team_tags_change BEFORE INSERT OR UPDATE ON team_tags
-                FOR EACH ROW EXECUTE FUNCTION team_next_change()
-            """,
-            """
-            DROP TRIGGER team_companies_change ON team_companies
-            """,
-            """
-            CREATE TRIGGER team_companies_change BEFORE INSERT OR UPDATE ON team_companies
-                FOR EACH ROW EXECUTE FUNCTION team_next_change()
-            """,
-            """
-            DROP TRIGGER team_segments_change ON team_segments
-            """,
-            """
-            CREATE TRIGGER team_segments_change BEFORE INSERT OR UPDATE ON team_segments
-                FOR EACH ROW EXECUTE FUNCTION team_next_change()
-            """,
-            """
-            DROP TRIGGER team_outbox_change ON team_outbox
-            """,
-            """
-            CREATE TRIGGER team_outbox_change BEFORE INSERT OR UPDATE ON team_outbox
-                FOR EACH ROW EXECUTE FUNCTION team_next_change()
-            """,
-            """
-            CREATE INDEX team_outbox_by_origin ON team_outbox (origin, change_no)
-            """,
-            """
-            ALTER TABLE team_segments ADD COLUMN person_type TEXT, ADD COLUMN created_at BIGINT,
-                ADD COLUMN updated_at BIGINT
-            """,
-            """
-            -- Who pulls for the team, while one does (`pg_advisory_lock` is the truth; this names it).
-            CREATE TABLE team_puller (
-                singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
-                holder TEXT NOT NULL,
-                since TIMESTAMPTZ NOT NULL DEFAULT now()
-            )
-            """,
-            """
-            -- The Intercom workspace the team's outbox and replica belong to, as `GET /me` named it.
-            CREATE TABLE team_workspace (
-                singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
-                workspace_id TEXT NOT NULL,
-                origin TEXT NOT NULL
-            )
-            """,
-        ],
+        ]
+            // Every followed table takes its change number from the trigger on insert too.
+            + ["team_contacts", "team_tags", "team_companies", "team_segments", "team_outbox"].flatMap { table in
+                [
+                    "DROP TRIGGER \(table)_change ON \(table)",
+                    """
+                    CREATE TRIGGER \(table)_change BEFORE INSERT OR UPDATE ON \(table)
+                        FOR EACH ROW EXECUTE FUNCTION team_next_change()
+                    """,
+                ]
+            } + [
+                """
+                CREATE INDEX team_outbox_by_origin ON team_outbox (origin, change_no)
+                """,
+                """
+                ALTER TABLE team_segments ADD COLUMN person_type TEXT, ADD COLUMN created_at BIGINT,
+                    ADD COLUMN updated_at BIGINT
+                """,
+                """
+                -- Who pulls for the team, while one does (`pg_advisory_lock` is the truth; this names it).
+                CREATE TABLE team_puller (
+                    singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
+                    holder TEXT NOT NULL,
+                    since TIMESTAMPTZ NOT NULL DEFAULT now()
+                )
+                """,
+                """
+                -- The Intercom workspace the team's outbox and replica belong to, as `GET /me` named it.
+                CREATE TABLE team_workspace (
+                    singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
+                    workspace_id TEXT NOT NULL,
+                    origin TEXT NOT NULL
+                )
+                """,
+            ],
     ]
 
     /// The version this intercom-sync writes: the number of its migrations.
@@ -252,7 +228,7 @@ enum TeamSchema {
     static let migrationLock: Int64 = 0x1C5F_7E4D_0001
     /// The key of the lock every writing transaction takes first, and the change-number
     /// trigger takes again: writers commit one at a time, in the order of their change
-    /// numbers (0x1B97_E4D0_0002 in the trigger's text).
+    /// numbers.
     static let changeLock: Int64 = 0x1B97_E4D0_0002
     /// The key of the session lock the team's one puller holds while it pulls.
     static let pullerLock: Int64 = 0x1C5F_7E4D_0003

@@ -173,18 +173,7 @@ extension TeamStore: OutboxUpstream {
                 func value<T: PostgresDecodable>(_ name: String, _ type: T.Type) throws -> T {
                     try cells[name].decode(T.self)
                 }
-                let kind = try value("kind", String.self)
-                let state = try value("state", String.self)
-                guard let entryKind = OutboxEntry.Kind(rawValue: kind), let entryState = OutboxState(rawValue: state) else {
-                    throw TeamStoreError(.badEntry, "the team outbox has an entry of kind \(kind) in state \(state)")
-                }
-                var failure: OutboxEntry.Failure?
-                if let code = try value("last_error_code", String?.self) {
-                    failure = OutboxEntry.Failure(
-                        status: try value("last_error_status", Int?.self), code: code,
-                        message: try value("last_error_message", String?.self) ?? "",
-                        requestID: try value("last_error_request_id", String?.self))
-                }
+                let (entryKind, entryState, failure) = try Self.kindStateAndFailure(cells)
                 outcomes.append(
                     UpstreamOutcome(
                         originSeq: try value("origin_seq", Int64.self), kind: entryKind, state: entryState,
@@ -414,21 +403,30 @@ extension TeamStore: OutboxUpstream {
         return bindings
     }
 
-    static func claimedEntry(_ row: PostgresRow) throws -> ClaimedEntry {
-        let cells = row.makeRandomAccess()
+    /// An entry row's kind, state and last failure, read from their columns.
+    static func kindStateAndFailure(_ cells: PostgresRandomAccessRow) throws -> (
+        OutboxEntry.Kind, OutboxState, OutboxEntry.Failure?
+    ) {
         func value<T: PostgresDecodable>(_ name: String, _ type: T.Type) throws -> T { try cells[name].decode(T.self) }
         let kind = try value("kind", String.self)
         let state = try value("state", String.self)
         guard let entryKind = OutboxEntry.Kind(rawValue: kind), let entryState = OutboxState(rawValue: state) else {
             throw TeamStoreError(.badEntry, "the team outbox has an entry of kind \(kind) in state \(state)")
         }
-        var failure: OutboxEntry.Failure?
-        if let code = try value("last_error_code", String?.self) {
-            failure = OutboxEntry.Failure(
+        guard let code = try value("last_error_code", String?.self) else { return (entryKind, entryState, nil) }
+        return (
+            entryKind, entryState,
+            OutboxEntry.Failure(
                 status: try value("last_error_status", Int?.self), code: code,
                 message: try value("last_error_message", String?.self) ?? "",
                 requestID: try value("last_error_request_id", String?.self))
-        }
+        )
+    }
+
+    static func claimedEntry(_ row: PostgresRow) throws -> ClaimedEntry {
+        let cells = row.makeRandomAccess()
+        func value<T: PostgresDecodable>(_ name: String, _ type: T.Type) throws -> T { try cells[name].decode(T.self) }
+        let (entryKind, entryState, failure) = try kindStateAndFailure(cells)
         let entry = OutboxEntry(
             seq: try value("seq", Int64.self), kind: entryKind, contactID: try value("contact_id", String?.self),
             dependsOn: try value("depends_on", Int64?.self), payload: try value("payload", String.self), state: entryState,

@@ -253,50 +253,61 @@ public final class IntercomMirror: Sendable {
     ) {
         let store = self.store
         let clock = configuration.clock
+        return try await holdingLock(purpose: "intercom-sync sync --upstream") {
+            var outcomes = 0
+            if let outbox = upstream as? any OutboxUpstream, try store.syncState(.outboxOrigin) != nil {
+                let origin = try store.outboxOrigin()
+                var reached = try store.upstreamOutcomeChange()
+                while true {
+                    let page = try await outbox.outcomes(of: origin, since: reached, limit: max(1, pageSize))
+                    guard let last = page.last else { break }
+                    outcomes += try await store.applyOutcomes(page, now: clock.unixSeconds)
+                    reached = last.change
+                }
+            }
+            var applied = 0
+            var stored = 0
+            var change = try store.upstreamChange()
+            // Each next page is read from the upstream while the current one is written.
+            func walk() async throws {
+                let from = change
+                var next = Task { try await upstream.contactChanges(since: from, limit: max(1, pageSize)) }
+                defer { next.cancel() }
+                while true {
+                    let page = try await next.value
+                    guard let last = page.last else { return }
+                    next = Task { try await upstream.contactChanges(since: last.change, limit: max(1, pageSize)) }
+                    stored += try await store.applyUpstream(page, fetchedAt: clock.unixSeconds).written
+                    applied += page.count
+                    change = last.change
+                }
+            }
+            // A first catch-up brings the whole workspace: its indexing waits for its end,
+            // as a first pull's does.
+            if change == 0 {
+                try await store.bulkLoading { try await walk() }
+            } else {
+                try await walk()
+            }
+            if let (directory, reached) = try await upstream.directory(), reached != (try store.upstreamDirectoryChange()) {
+                try await store.applyDirectory(directory, change: reached)
+            }
+            return (applied, stored, change, outcomes)
+        }
+    }
+
+    /// Runs `work` in the mirror's turn, on the work executor, holding the mirror's lock as a
+    /// sync or flush does (waiting for it as configured).
+    private func holdingLock<T: Sendable>(purpose: String, _ work: @escaping @Sendable () async throws -> T)
+        async throws -> T
+    {
+        let store = self.store
         let lockWait = configuration.lockWait.seconds
         return try await turns.run {
             try await WorkExecutor.shared.run {
-                let lock = try await MirrorLock.acquire(store, purpose: "intercom-sync sync --upstream", waiting: lockWait)
+                let lock = try await MirrorLock.acquire(store, purpose: purpose, waiting: lockWait)
                 defer { withExtendedLifetime(lock) {} }
-                var outcomes = 0
-                if let outbox = upstream as? any OutboxUpstream, try store.syncState(.outboxOrigin) != nil {
-                    let origin = try store.outboxOrigin()
-                    var reached = try store.upstreamOutcomeChange()
-                    while true {
-                        let page = try await outbox.outcomes(of: origin, since: reached, limit: max(1, pageSize))
-                        guard let last = page.last else { break }
-                        outcomes += try await store.applyOutcomes(page, now: clock.unixSeconds)
-                        reached = last.change
-                    }
-                }
-                var applied = 0
-                var stored = 0
-                var change = try store.upstreamChange()
-                // Each next page is read from the upstream while the current one is written.
-                func walk() async throws {
-                    let from = change
-                    var next = Task { try await upstream.contactChanges(since: from, limit: max(1, pageSize)) }
-                    defer { next.cancel() }
-                    while true {
-                        let page = try await next.value
-                        guard let last = page.last else { return }
-                        next = Task { try await upstream.contactChanges(since: last.change, limit: max(1, pageSize)) }
-                        stored += try await store.applyUpstream(page, fetchedAt: clock.unixSeconds).written
-                        applied += page.count
-                        change = last.change
-                    }
-                }
-                // A first catch-up brings the whole workspace: its indexing waits for its end,
-                // as a first pull's does.
-                if change == 0 {
-                    try await store.bulkLoading { try await walk() }
-                } else {
-                    try await walk()
-                }
-                if let (directory, reached) = try await upstream.directory(), reached != (try store.upstreamDirectoryChange()) {
-                    try await store.applyDirectory(directory, change: reached)
-                }
-                return (applied, stored, change, outcomes)
+                return try await work()
             }
         }
     }
@@ -308,28 +319,23 @@ public final class IntercomMirror: Sendable {
     public func push(to upstream: any OutboxUpstream, pageSize: Int = 500) async throws -> Int {
         let store = self.store
         let clock = configuration.clock
-        let lockWait = configuration.lockWait.seconds
-        return try await turns.run {
-            try await WorkExecutor.shared.run {
-                let lock = try await MirrorLock.acquire(store, purpose: "intercom-sync outbox flush", waiting: lockWait)
-                defer { withExtendedLifetime(lock) {} }
-                // Entries a flush of the mirror's own left in flight are settled first, as a
-                // flush would settle them.
-                _ = try await store.beginFlush(now: clock.unixSeconds)
-                let origin = try store.outboxOrigin()
-                var pushed = 0
-                var after: Int64 = 0
-                while true {
-                    let page = try await store.entriesToPush(after: after, limit: max(1, pageSize), now: clock.unixSeconds)
-                    guard let last = page.last else { break }
-                    after = last
-                    guard !page.entries.isEmpty else { continue }
-                    _ = try await upstream.push(page.entries, from: origin, now: clock.unixSeconds)
-                    try await store.markPushed(page.entries.map(\.originSeq), now: clock.unixSeconds)
-                    pushed += page.entries.count
-                }
-                return pushed
+        return try await holdingLock(purpose: "intercom-sync outbox flush") {
+            // Entries a flush of the mirror's own left in flight are settled first, as a
+            // flush would settle them.
+            _ = try await store.beginFlush(now: clock.unixSeconds)
+            let origin = try store.outboxOrigin()
+            var pushed = 0
+            var after: Int64 = 0
+            while true {
+                let page = try await store.entriesToPush(after: after, limit: max(1, pageSize), now: clock.unixSeconds)
+                guard let last = page.last else { break }
+                after = last
+                guard !page.entries.isEmpty else { continue }
+                _ = try await upstream.push(page.entries, from: origin, now: clock.unixSeconds)
+                try await store.markPushed(page.entries.map(\.originSeq), now: clock.unixSeconds)
+                pushed += page.entries.count
             }
+            return pushed
         }
     }
 
