@@ -103,7 +103,8 @@ let package = Package(
         .testTarget(
             name: "IntercomSyncTeamTests",
             dependencies: [
-                "IntercomSyncTeam", "IntercomSync", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "IntercomSyncTeam", "IntercomSync", "SyntheticData", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         .testTarget(name: "IntercomSimulatorTests", dependencies: ["IntercomSimulator", "SyntheticData"]),

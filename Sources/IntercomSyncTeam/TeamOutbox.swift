@@ -352,15 +352,17 @@ extension TeamStore {
         from mirror: IntercomMirror, rebind: Bool = false, while sync: @Sendable () async throws -> T
     ) async throws -> (result: T, contacts: Int, changed: Int) {
         let (run, before) = try await TeamPublisher.begin(mirror, to: self, rebind: rebind)
+        // Stopped by a flag between pages, never cancelled: a page taken from the notes is
+        // published whole, or the run is marked failed and the next publishes everything.
+        let stopping = Atomic<Bool>(false)
         let background = Task {
             var published = TeamPublisher.Published()
-            while !Task.isCancelled {
+            while !stopping.load(ordering: .acquiring) {
                 do {
-                    let round = try await TeamPublisher.publishNoted(mirror, to: self, run: run, rebind: rebind)
+                    let round = try await TeamPublisher.publishNoted(
+                        mirror, to: self, run: run, rebind: rebind, until: { stopping.load(ordering: .acquiring) })
                     published = published + round
-                    if round.contacts == 0 { try await Task.sleep(for: .milliseconds(500)) }
-                } catch is CancellationError {
-                    break
+                    if round.contacts == 0 { try? await Task.sleep(for: .milliseconds(200)) }
                 } catch {
                     // The last round, after the sync, tries again and reports it.
                     logger.warning("publishing while the sync runs: \(error)")
@@ -373,13 +375,13 @@ extension TeamStore {
         do {
             result = try await sync()
         } catch {
-            background.cancel()
+            stopping.store(true, ordering: .releasing)
             _ = await background.value
             // What the sync wrote before it failed is published all the same.
             _ = try? await TeamPublisher.finish(mirror, to: self, run: run, rebind: rebind)
             throw error
         }
-        background.cancel()
+        stopping.store(true, ordering: .releasing)
         let during = await background.value
         let after = try await TeamPublisher.finish(mirror, to: self, run: run, rebind: rebind)
         let published = before + during + after

@@ -10,10 +10,10 @@ import Synchronization
 /// the connection those writes go through, and published page by page as the sync goes on,
 /// then the rest and the workspace's tags, companies and segments when it ends. Changes made
 /// outside a publish (another process's writes to the puller's mirror) are found by a scan
-/// from the start of the last complete publish. Notes SQLite dropped mid-run (the end of a
-/// bulk load changes `temp_store`) are made good by a scan from the last time they were handed
-/// over whole, and every linked contact published again (a bulk load writes its links at its
-/// end).
+/// from the start of the last complete publish. The mirror keeps its notes across the changes
+/// of `temp_store` its own bulk loads make; notes SQLite dropped all the same are made good by
+/// a scan from the last time they were handed over whole (the queue drained), and every linked
+/// contact published again.
 /// After a publish cut short (a killed puller, a round PostgreSQL refused), whose notes are
 /// gone, every contact is published again. Publishing a contact twice changes nothing: the
 /// store keeps its newest version and moves its change number only when something changed.
@@ -33,7 +33,7 @@ package enum TeamPublisher {
     /// One publish, from `begin` to `finish`.
     package final class Run: Sendable {
         struct State {
-            /// When the notes were last handed over whole.
+            /// When the notes were last handed over whole (the queue drained).
             var intactAt: Int
             /// From when contacts must be scanned again, when notes were lost.
             var lostSince: Int?
@@ -53,7 +53,7 @@ package enum TeamPublisher {
     /// Before the sync: starts noting changes, and publishes what changed since the last
     /// complete publish (everything, after one cut short).
     package static func begin(
-        _ mirror: IntercomMirror, to team: TeamStore, rebind: Bool, pageSize: Int = 1_000,
+        _ mirror: IntercomMirror, to team: TeamStore, rebind: Bool, pageSize: Int = 2_000,
         now: @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }
     ) async throws -> (run: Run, published: Published) {
         let store = mirror.store
@@ -65,30 +65,52 @@ package enum TeamPublisher {
         return (run, try await scan(mirror, to: team, since: since, pageSize: pageSize, now: now))
     }
 
-    /// While the sync runs: publishes the contacts noted changed so far. Publishes nothing
-    /// while the mirror is bound to no workspace yet (its first sync has not asked `GET /me`).
+    /// While the sync runs: publishes the contacts noted changed so far, page by page until
+    /// none is left or `stop` says to stop. Publishes nothing while the mirror is bound to no
+    /// workspace yet (its first sync has not asked `GET /me`).
     package static func publishNoted(
-        _ mirror: IntercomMirror, to team: TeamStore, run: Run, rebind: Bool, pageSize: Int = 1_000,
-        now: @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }
+        _ mirror: IntercomMirror, to team: TeamStore, run: Run, rebind: Bool, pageSize: Int = 2_000,
+        until stop: () -> Bool = { false }, now: @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }
     ) async throws -> Published {
         guard try await bind(mirror, to: team, rebind: rebind) else { return Published() }
         var published = Published()
+        // Each page is sent while the next is taken from the notes.
+        var sending: Task<Published, any Error>?
+        func sent() async throws {
+            guard let page = sending else { return }
+            sending = nil
+            do {
+                published = published + (try await page.value)
+            } catch {
+                run.state.withLock { $0.failed = true }
+                throw error
+            }
+        }
         while true {
             let taken = now()
-            let page = try await mirror.store.takeChangedContacts(limit: max(1, pageSize))
+            let page: (contacts: [UpstreamContact], drained: Bool, lost: Bool)
+            do {
+                page = try await mirror.store.takeChangedContacts(limit: max(1, pageSize))
+            } catch {
+                try await sent()
+                throw error
+            }
             if page.lost {
                 // Writes since the last hand-over may not have been noted, and the margin
                 // covers a page fetched just before it and written after.
                 run.state.withLock { $0.lostSince = min($0.lostSince ?? .max, $0.intactAt - 5) }
                 continue
             }
-            run.state.withLock { $0.intactAt = taken }
-            guard !page.contacts.isEmpty else { return published }
-            do {
-                published = published + (try await send(page.contacts, to: team, now: now()))
-            } catch {
-                run.state.withLock { $0.failed = true }
-                throw error
+            // Only a drained queue says every change written before `taken` was handed over.
+            if page.drained { run.state.withLock { $0.intactAt = taken } }
+            try await sent()
+            if !page.contacts.isEmpty {
+                let (contacts, fetchedAt) = (page.contacts, now())
+                sending = Task { try await send(contacts, to: team, now: fetchedAt) }
+            }
+            if page.drained || stop() {
+                try await sent()
+                return published
             }
         }
     }
@@ -97,7 +119,7 @@ package enum TeamPublisher {
     /// workspace's tags, companies and segments, and records the publish complete from its
     /// beginning, unless a round failed: the next publish then publishes every contact again.
     package static func finish(
-        _ mirror: IntercomMirror, to team: TeamStore, run: Run, rebind: Bool, pageSize: Int = 1_000,
+        _ mirror: IntercomMirror, to team: TeamStore, run: Run, rebind: Bool, pageSize: Int = 2_000,
         now: @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }
     ) async throws -> Published {
         var published = try await publishNoted(mirror, to: team, run: run, rebind: rebind, pageSize: pageSize, now: now)

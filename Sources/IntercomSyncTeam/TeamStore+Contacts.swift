@@ -14,14 +14,34 @@ extension TeamStore: ContactUpstream {
     @discardableResult
     public func storeContacts(_ bodies: [String], fetchedAt: Int) async throws -> Int {
         guard !bodies.isEmpty else { return 0 }
+        let contacts = try bodies.map(Self.storable)
         return try await transaction("storing \(bodies.count) contacts") { connection in
-            try await Self.storeContacts(bodies, fetchedAt: fetchedAt, on: connection, logger: self.logger)
+            try await Self.storeContacts(contacts, fetchedAt: fetchedAt, on: connection, logger: self.logger).count
         }
     }
 
-    static func storeContacts(_ bodies: [String], fetchedAt: Int, on connection: PostgresConnection, logger: Logger)
-        async throws -> Int
-    {
+    /// A body as the store keeps it: with the columns read from it.
+    static func storable(_ body: String) throws -> (id: String, body: String, columns: UpstreamColumns) {
+        guard case .object(let contact) = try JSONValue(jsonText: body), let id = contact["id"]?.string, !id.isEmpty
+        else {
+            throw TeamStoreError(.badEntry, "a contact body without an id cannot be stored: \(body.prefix(80))")
+        }
+        return (
+            id, body,
+            UpstreamColumns(
+                email: contact["email"]?.string, externalID: contact["external_id"]?.string,
+                role: contact["role"]?.string, name: contact["name"]?.string, phone: contact["phone"]?.string,
+                updatedAt: contact["updated_at"]?.int ?? 0)
+        )
+    }
+
+    /// Stores contacts in the caller's transaction; answers the ids of those that changed the
+    /// store.
+    static func storeContacts(
+        _ contacts: [(id: String, body: String, columns: UpstreamColumns)], fetchedAt: Int,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> [String] {
+        guard !contacts.isEmpty else { return [] }
         var ids: [String] = []
         var texts: [String] = []
         var emails: [String] = []
@@ -30,45 +50,43 @@ extension TeamStore: ContactUpstream {
         var names: [String] = []
         var phones: [String] = []
         var updated: [Int64] = []
-        for body in bodies {
-            guard case .object(let contact) = try JSONValue(jsonText: body),
-                let id = contact["id"]?.string, !id.isEmpty
-            else {
-                throw TeamStoreError(.badEntry, "a contact body without an id cannot be stored: \(body.prefix(80))")
-            }
+        for (id, body, columns) in contacts {
             ids.append(id)
             texts.append(body)
             // Empty for absent: arrays of optional text do not cross the wire, NULLIF turns them back.
-            emails.append(contact["email"]?.string ?? "")
-            externalIDs.append(contact["external_id"]?.string ?? "")
-            roles.append(contact["role"]?.string ?? "")
-            names.append(contact["name"]?.string ?? "")
-            phones.append(contact["phone"]?.string ?? "")
-            updated.append(Int64(contact["updated_at"]?.int ?? 0))
+            emails.append(columns.email ?? "")
+            externalIDs.append(columns.externalID ?? "")
+            roles.append(columns.role ?? "")
+            names.append(columns.name ?? "")
+            phones.append(columns.phone ?? "")
+            updated.append(Int64(columns.updatedAt))
         }
-        guard !ids.isEmpty else { return 0 }
         let binds = try Self.binds(ids, texts, emails, externalIDs, roles, names, phones, updated, Int64(fetchedAt))
-        return try await count(
-            connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        INSERT INTO team_contacts (id, body, email, external_id, role, name, phone, updated_at, fetched_at)
-                        SELECT id, body, NULLIF(email, ''), NULLIF(external_id, ''), NULLIF(role, ''), NULLIF(name, ''),
-                            NULLIF(phone, ''), updated_at, $9
-                        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                            $8::bigint[]) AS page (id, body, email, external_id, role, name, phone, updated_at)
-                        ON CONFLICT (id) DO UPDATE SET body = excluded.body, email = excluded.email,
-                            external_id = excluded.external_id, role = excluded.role, name = excluded.name,
-                            phone = excluded.phone, updated_at = excluded.updated_at, fetched_at = excluded.fetched_at,
-                            state = 'synced'
-                        WHERE (team_contacts.state = 'synced'
-                                AND (excluded.updated_at > team_contacts.updated_at
-                                    OR (excluded.updated_at = team_contacts.updated_at
-                                        AND excluded.body IS DISTINCT FROM team_contacts.body)))
-                            OR (team_contacts.state = 'tombstoned'
-                                AND excluded.fetched_at > coalesce(team_contacts.fetched_at, 0))
-                        RETURNING id
-                        """, binds: binds), logger: logger))
+        var changed: [String] = []
+        for try await id in try await connection.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    INSERT INTO team_contacts (id, body, email, external_id, role, name, phone, updated_at, fetched_at)
+                    SELECT id, body, NULLIF(email, ''), NULLIF(external_id, ''), NULLIF(role, ''), NULLIF(name, ''),
+                        NULLIF(phone, ''), updated_at, $9
+                    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                        $8::bigint[]) AS page (id, body, email, external_id, role, name, phone, updated_at)
+                    ON CONFLICT (id) DO UPDATE SET body = excluded.body, email = excluded.email,
+                        external_id = excluded.external_id, role = excluded.role, name = excluded.name,
+                        phone = excluded.phone, updated_at = excluded.updated_at, fetched_at = excluded.fetched_at,
+                        state = 'synced'
+                    WHERE (team_contacts.state = 'synced'
+                            AND (excluded.updated_at > team_contacts.updated_at
+                                OR (excluded.updated_at = team_contacts.updated_at
+                                    AND excluded.body IS DISTINCT FROM team_contacts.body)))
+                        OR (team_contacts.state = 'tombstoned'
+                            AND excluded.fetched_at > coalesce(team_contacts.fetched_at, 0))
+                    RETURNING id
+                    """, binds: binds), logger: logger
+        ).decode(String.self) {
+            changed.append(id)
+        }
+        return changed
     }
 
     /// Marks contacts deleted, archived or merged away on Intercom, as found at `time`;

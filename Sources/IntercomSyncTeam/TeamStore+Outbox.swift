@@ -337,7 +337,8 @@ extension TeamStore: OutboxUpstream {
                 return 0
             }
             if let contact {
-                _ = try await Self.storeContacts([contact], fetchedAt: now, on: connection, logger: self.logger)
+                _ = try await Self.storeContacts(
+                    [try Self.storable(contact)], fetchedAt: now, on: connection, logger: self.logger)
             }
             if let tombstone {
                 _ = try await Self.tombstoneContacts([tombstone], at: now, on: connection, logger: self.logger)

@@ -11,7 +11,12 @@ extension TeamStore {
     @discardableResult
     public func publish(_ contacts: [UpstreamContact], fetchedAt: Int) async throws -> Int {
         guard !contacts.isEmpty else { return 0 }
-        let bodies = contacts.filter { !$0.tombstoned }.compactMap(\.body)
+        let bodies = try contacts.filter { !$0.tombstoned }.compactMap {
+            contact -> (id: String, body: String, columns: UpstreamColumns)? in
+            guard let body = contact.body else { return nil }
+            guard let columns = contact.columns else { return try Self.storable(body) }
+            return (id: contact.id, body: body, columns: columns)
+        }
         let gone = contacts.filter(\.tombstoned).map(\.id)
         let linked = contacts.filter { !$0.tombstoned && $0.links != nil }
         var owners: [String] = []
@@ -24,11 +29,15 @@ extension TeamStore {
                 targets.append(link.target)
             }
         }
-        let binds = try Self.binds(owners, kinds, targets, linked.map(\.id))
+        let linkRows = (owners, kinds, targets, linked.map(\.id))
         return try await transaction("publishing \(contacts.count) contacts") { connection in
-            var changed = try await Self.storeContacts(bodies, fetchedAt: fetchedAt, on: connection, logger: self.logger)
+            let stored = try await Self.storeContacts(bodies, fetchedAt: fetchedAt, on: connection, logger: self.logger)
+            var changed = stored.count
             changed += try await Self.tombstoneContacts(gone, at: fetchedAt, on: connection, logger: self.logger)
             guard !linked.isEmpty else { return changed }
+            // A contact stored above has its new change number already: only those whose
+            // links alone changed take one here.
+            let binds = try Self.binds(linkRows.0, linkRows.1, linkRows.2, linkRows.3, stored)
             changed += try await Self.count(
                 connection.query(
                     PostgresQuery(
@@ -50,6 +59,7 @@ extension TeamStore {
                                 RETURNING contact_id)
                             UPDATE team_contacts SET fetched_at = fetched_at
                             WHERE id IN (SELECT contact_id FROM removed UNION SELECT contact_id FROM added)
+                                AND id <> ALL($5::text[])
                             RETURNING id
                             """, binds: binds), logger: self.logger))
             return changed

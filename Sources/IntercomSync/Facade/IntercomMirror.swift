@@ -268,17 +268,20 @@ public final class IntercomMirror: Sendable {
             var applied = 0
             var stored = 0
             var change = try store.upstreamChange()
-            // Each next page is read from the upstream while the current one is written.
+            // Each next page is read from the upstream, and its bodies read, while the current
+            // one is written.
+            func read(after change: Int64) -> Task<ContactMirror.UpstreamPage, any Error> {
+                Task { try ContactMirror.UpstreamPage(await upstream.contactChanges(since: change, limit: max(1, pageSize))) }
+            }
             func walk() async throws {
-                let from = change
-                var next = Task { try await upstream.contactChanges(since: from, limit: max(1, pageSize)) }
+                var next = read(after: change)
                 defer { next.cancel() }
                 while true {
                     let page = try await next.value
-                    guard let last = page.last else { return }
-                    next = Task { try await upstream.contactChanges(since: last.change, limit: max(1, pageSize)) }
+                    guard let last = page.changes.last else { return }
+                    next = read(after: last.change)
                     stored += try await store.applyUpstream(page, fetchedAt: clock.unixSeconds).written
-                    applied += page.count
+                    applied += page.changes.count
                     change = last.change
                 }
             }

@@ -11,6 +11,9 @@ public struct UpstreamContact: Sendable, Equatable {
     /// Its tags, companies and segments, all of them; nil when the upstream does not know them
     /// apart from its body's lists.
     public var links: [UpstreamLink]?
+    /// The columns a store keeps beside the body, as a mirror derived them from it; nil when
+    /// the store must read them from the body itself.
+    package var columns: UpstreamColumns?
 
     public init(id: String, body: String?, tombstoned: Bool, change: Int64, links: [UpstreamLink]? = nil) {
         self.id = id
@@ -18,6 +21,27 @@ public struct UpstreamContact: Sendable, Equatable {
         self.tombstoned = tombstoned
         self.change = change
         self.links = links
+    }
+}
+
+/// What a store keeps of a contact beside its body, to query it by.
+package struct UpstreamColumns: Sendable, Equatable {
+    package var email: String?
+    package var externalID: String?
+    package var role: String?
+    package var name: String?
+    package var phone: String?
+    package var updatedAt: Int
+
+    package init(
+        email: String?, externalID: String?, role: String?, name: String?, phone: String?, updatedAt: Int
+    ) {
+        self.email = email
+        self.externalID = externalID
+        self.role = role
+        self.name = name
+        self.phone = phone
+        self.updatedAt = updatedAt
     }
 }
 

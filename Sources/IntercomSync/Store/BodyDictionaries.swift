@@ -123,7 +123,8 @@ enum BodyFunctions {
     /// The decompressors a read-only connection has loaded, by dictionary id. Such a connection
     /// only ever sees committed dictionaries, which never change, so an id names one dictionary
     /// for its life; a connection that writes could see one of its own that is rolled back
-    /// later, so it asks the table for the dictionary's token each time instead.
+    /// later, so it asks the table for the dictionary's token each time instead, unless the
+    /// cache lives within one of its transactions (`text(ofStored:in:cache:)`).
     final class ConnectionDictionaries: @unchecked Sendable {
         private let lock = NSLock()
         private var byID: [Int64: BodyDecompressor] = [:]
@@ -133,6 +134,23 @@ enum BodyFunctions {
             let loaded = try load()
             lock.withLock { byID[id] = loaded }
             return loaded
+        }
+    }
+
+    /// The text of a stored body (compressed or not), read inside one transaction of `db`
+    /// with `cache`, which must not outlive it: each dictionary is read once, not once a body.
+    static func text(ofStored body: DatabaseValue, in db: Database, cache: ConnectionDictionaries) throws -> String? {
+        switch body.storage {
+        case .string(let text):
+            return text
+        case .blob(let data):
+            let (pointer, count) = try data.withUnsafeBytes { bytes in
+                try unpack(bytes, on: db.sqliteConnection, cache: cache, withinOneTransaction: true)
+            }
+            defer { sqlite3_free(pointer) }
+            return String(decoding: UnsafeRawBufferPointer(start: pointer, count: count), as: UTF8.self)
+        default:
+            return nil
         }
     }
 
@@ -158,9 +176,12 @@ enum BodyFunctions {
     }
 
     /// Decompresses a stored body into memory from `sqlite3_malloc`, with the dictionary its
-    /// prefix names, read from `connection` when this process has not met it yet.
+    /// prefix names, read from `connection` when this process has not met it yet. `cache` is
+    /// used on a read-only connection, or on any that `withinOneTransaction` says the cache
+    /// lives no longer than one transaction of (a dictionary id names one dictionary there).
     static func unpack(
-        _ bytes: UnsafeRawBufferPointer, on connection: OpaquePointer?, cache: ConnectionDictionaries? = nil
+        _ bytes: UnsafeRawBufferPointer, on connection: OpaquePointer?, cache: ConnectionDictionaries? = nil,
+        withinOneTransaction: Bool = false
     ) throws -> (UnsafeMutableRawPointer, Int) {
         guard let (id, length) = BodyCompression.readVarint(bytes) else {
             throw MirrorError(.corrupt, detail: "a stored body is cut short")
@@ -168,7 +189,7 @@ enum BodyFunctions {
         let decompressor: BodyDecompressor
         if id == 0 {
             decompressor = .plain
-        } else if let cache, sqlite3_db_readonly(connection, "main") == 1 {
+        } else if let cache, withinOneTransaction || sqlite3_db_readonly(connection, "main") == 1 {
             decompressor = try cache.decompressor(id) { try dictionary(id, on: connection) }
         } else {
             decompressor = try dictionary(id, on: connection)

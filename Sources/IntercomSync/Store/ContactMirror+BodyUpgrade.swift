@@ -54,8 +54,8 @@ extension ContactMirror {
         guard free * 2 > all else { return }
         try writer.writeWithoutTransaction { db in
             // The copy VACUUM builds goes to a temporary file, not memory: it is the mirror's size.
-            try db.execute(sql: "PRAGMA temp_store = FILE")
-            defer { try? db.execute(sql: "PRAGMA temp_store = MEMORY") }
+            try Self.keepingPublishNotes(in: db) { try db.execute(sql: "PRAGMA temp_store = FILE") }
+            defer { try? Self.keepingPublishNotes(in: db) { try db.execute(sql: "PRAGMA temp_store = MEMORY") } }
             do {
                 try db.execute(sql: "VACUUM")
             } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {

@@ -88,7 +88,9 @@ extension ContactMirror {
         -> FTSBuild
     {
         func set(_ pragmas: String) throws {
-            try writer.writeWithoutTransaction { db in try db.execute(sql: pragmas) }
+            try writer.writeWithoutTransaction { db in
+                try Self.keepingPublishNotes(in: db) { try db.execute(sql: pragmas) }
+            }
         }
         let (indexesDeferred, lastRowID, waitingForFTS) = try writer.read { db in
             let deferred = try Self.syncState(.ftsDeferred, in: db).map { Int64($0) ?? 0 }
@@ -214,7 +216,7 @@ extension ContactMirror {
     static func finishDeferredIndexing(in db: Database) throws {
         if try syncState(.indexesDeferred, in: db) != nil {
             for index in MirrorSchema.deferrableIndexes { try db.execute(sql: index.sql) }
-            try mergeLoadedLinks(in: db)
+            try quietlyMovingLinks(in: db) { try mergeLoadedLinks(in: db) }
             try setSyncState(.indexesDeferred, to: nil, in: db)
         }
         if let deferred = try syncState(.ftsDeferred, in: db) {

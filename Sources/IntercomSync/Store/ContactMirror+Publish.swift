@@ -56,39 +56,87 @@ extension ContactMirror {
         try await writer.write { db in try db.execute(sql: Self.publishNotes) }
     }
 
-    /// The temporary table and triggers that note changed contacts.
+    /// The temporary table and triggers that note changed contacts. A bulk load's links wait in
+    /// `contact_links_loading` until its end; a publish reads them there too.
     private static let publishNotes = """
         CREATE TEMP TABLE IF NOT EXISTS publish_queue (contact_row INTEGER PRIMARY KEY);
         CREATE TEMP TRIGGER IF NOT EXISTS publish_contact_insert AFTER INSERT ON main.contacts
         BEGIN INSERT OR IGNORE INTO publish_queue VALUES (new.row_id); END;
         CREATE TEMP TRIGGER IF NOT EXISTS publish_contact_update AFTER UPDATE ON main.contacts
         BEGIN INSERT OR IGNORE INTO publish_queue VALUES (new.row_id); END;
+        \(linkNotes)
+        """
+
+    /// The triggers that note link changes, apart: `quietlyMovingLinks` sets them aside.
+    private static let linkNotes = """
         CREATE TEMP TRIGGER IF NOT EXISTS publish_link_insert AFTER INSERT ON main.contact_links
         BEGIN INSERT OR IGNORE INTO publish_queue VALUES (new.contact_row); END;
         CREATE TEMP TRIGGER IF NOT EXISTS publish_link_delete AFTER DELETE ON main.contact_links
         BEGIN INSERT OR IGNORE INTO publish_queue VALUES (old.contact_row); END;
+        CREATE TEMP TRIGGER IF NOT EXISTS publish_loading_link_insert AFTER INSERT ON main.contact_links_loading
+        BEGIN INSERT OR IGNORE INTO publish_queue VALUES (new.contact_row); END;
+        CREATE TEMP TRIGGER IF NOT EXISTS publish_loading_link_delete AFTER DELETE ON main.contact_links_loading
+        BEGIN INSERT OR IGNORE INTO publish_queue VALUES (old.contact_row); END;
         """
 
+    /// Whether the connection notes changes for a publish.
+    private static func notingChanges(in db: Database) throws -> Bool {
+        try Bool.fetchOne(
+            db, sql: "SELECT count(*) > 0 FROM sqlite_temp_master WHERE type = 'table' AND name = 'publish_queue'")
+            ?? false
+    }
+
+    /// Runs `change`, which drops the connection's temporary tables and triggers (SQLite drops
+    /// them when `temp_store` changes), and starts the notes again with what they held, so a
+    /// publish running beside loses none. Outside a transaction, as such a change must be.
+    static func keepingPublishNotes(in db: Database, _ change: () throws -> Void) throws {
+        guard try notingChanges(in: db) else { return try change() }
+        let noted = try Int64.fetchAll(db, sql: "SELECT contact_row FROM temp.publish_queue")
+        try change()
+        try db.inTransaction {
+            try db.execute(sql: publishNotes)
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO temp.publish_queue SELECT value FROM json_each(?)",
+                arguments: [JSONValue.array(noted.map { .int($0) }).jsonText])
+            return .commit
+        }
+    }
+
+    /// Runs `move`, which moves links between `contact_links_loading` and `contact_links`
+    /// without changing what a publish reads of them (the end of a bulk load), with the notes
+    /// of link changes set aside: a publish reads both tables, so nothing moved needs
+    /// publishing again.
+    static func quietlyMovingLinks(in db: Database, _ move: () throws -> Void) throws {
+        guard try notingChanges(in: db) else { return try move() }
+        for trigger in [
+            "publish_link_insert", "publish_link_delete", "publish_loading_link_insert",
+            "publish_loading_link_delete",
+        ] {
+            try db.execute(sql: "DROP TRIGGER IF EXISTS temp.\(trigger)")
+        }
+        defer { try? db.execute(sql: linkNotes) }
+        try move()
+    }
+
     /// Hands over up to `limit` of the contacts noted changed (`noteChangesForPublishing`), in
-    /// row order, as they stand now, and forgets them. `lost` says the notes were gone and had
-    /// to be started again: SQLite drops a connection's temporary tables and triggers when its
-    /// `temp_store` changes, which the end of a bulk load does, so the changes written since
-    /// the last hand-over were not all noted.
-    package func takeChangedContacts(limit: Int) async throws -> (contacts: [UpstreamContact], lost: Bool) {
+    /// row order, as they stand now, and forgets them. `drained` says no note is left. `lost`
+    /// says the notes were gone and had to be started again, so the changes noted but not
+    /// handed over, and those written since, are lost: SQLite drops a connection's temporary
+    /// tables and triggers when its `temp_store` changes. The mirror's own changes of it keep
+    /// the notes (`keepingPublishNotes`); any other is caught here.
+    package func takeChangedContacts(limit: Int) async throws -> (
+        contacts: [UpstreamContact], drained: Bool, lost: Bool
+    ) {
         try await writer.write { db in
-            let noting =
-                try Bool.fetchOne(
-                    db, sql: "SELECT count(*) > 0 FROM sqlite_temp_master WHERE type = 'table' AND name = 'publish_queue'")
-                ?? false
-            guard noting else {
+            guard try Self.notingChanges(in: db) else {
                 try db.execute(sql: Self.publishNotes)
-                return ([], true)
+                return ([], false, true)
             }
             let rows = try Int64.fetchAll(
                 db, sql: "SELECT contact_row FROM temp.publish_queue ORDER BY contact_row LIMIT ?", arguments: [limit])
-            guard let last = rows.last else { return ([], false) }
+            guard let last = rows.last else { return ([], true, false) }
             try db.execute(sql: "DELETE FROM temp.publish_queue WHERE contact_row <= ?", arguments: [last])
-            return (try Self.publishable(rows, in: db), false)
+            return (try Self.publishable(rows, in: db), rows.count < limit, false)
         }
     }
 
@@ -104,33 +152,47 @@ extension ContactMirror {
         }
     }
 
-    /// The synced and tombstoned contacts of `rows`, with their links.
+    /// The synced and tombstoned contacts of `rows`, with their links (those a bulk load holds
+    /// aside until its end among them).
     private static func publishable(_ rows: [Int64], in db: Database) throws -> [UpstreamContact] {
         guard !rows.isEmpty else { return [] }
         let list = JSONValue.array(rows.map { .int($0) }).jsonText
-        let contacts = try Row.fetchAll(
-            db,
-            sql: """
-                SELECT row_id, id, contact_body(body) AS body, state FROM contacts
-                WHERE row_id IN (SELECT value FROM json_each(?)) AND state IN ('synced', 'tombstoned')
-                ORDER BY row_id
-                """, arguments: [list])
         var links: [Int64: [UpstreamLink]] = [:]
-        for link in try Row.fetchAll(
+        let linkRows = try Row.fetchCursor(
             db,
             sql: """
                 SELECT contact_row, kind, target FROM contact_links
-                WHERE contact_row IN (SELECT value FROM json_each(?)) AND target NOT LIKE 'local:%'
+                WHERE contact_row IN (SELECT value FROM json_each(?1)) AND target NOT LIKE 'local:%'
+                UNION
+                SELECT contact_row, kind, target FROM contact_links_loading
+                WHERE contact_row IN (SELECT value FROM json_each(?1)) AND target NOT LIKE 'local:%'
                 """, arguments: [list])
-        {
-            guard let kind = LinkKind(rawValue: link["kind"]) else { continue }
-            links[link["contact_row"], default: []].append(UpstreamLink(kind: kind, target: link["target"]))
+        while let link = try linkRows.next() {
+            guard let kind = LinkKind(rawValue: link[1]) else { continue }
+            links[link[0], default: []].append(UpstreamLink(kind: kind, target: link[2]))
         }
-        return contacts.map { row in
-            UpstreamContact(
-                id: row["id"], body: row["body"], tombstoned: row["state"] == ContactState.tombstoned.rawValue, change: 0,
-                links: links[row["row_id"]] ?? [])
+        var contacts: [UpstreamContact] = []
+        contacts.reserveCapacity(rows.count)
+        let dictionaries = BodyFunctions.ConnectionDictionaries()
+        let contactRows = try Row.fetchCursor(
+            db,
+            sql: """
+                SELECT row_id, id, body, state, email, external_id, role, name, phone, updated_at
+                FROM contacts
+                WHERE row_id IN (SELECT value FROM json_each(?)) AND state IN ('synced', 'tombstoned')
+                ORDER BY row_id
+                """, arguments: [list])
+        while let row = try contactRows.next() {
+            let rowID: Int64 = row[0]
+            var contact = UpstreamContact(
+                id: row[1], body: try BodyFunctions.text(ofStored: row[2], in: db, cache: dictionaries),
+                tombstoned: row[3] == ContactState.tombstoned.rawValue, change: 0,
+                links: links[rowID] ?? [])
+            contact.columns = UpstreamColumns(
+                email: row[4], externalID: row[5], role: row[6], name: row[7], phone: row[8], updatedAt: row[9])
+            contacts.append(contact)
         }
+        return contacts
     }
 
     /// The workspace's tags, companies and segments as the mirror holds them.
@@ -182,6 +244,7 @@ extension ContactMirror {
         else { return }
         let contactRow: Int64 = row["row_id"]
         try db.execute(sql: "DELETE FROM contact_links WHERE contact_row = ?", arguments: [contactRow])
+        try db.execute(sql: "DELETE FROM contact_links_loading WHERE contact_row = ?", arguments: [contactRow])
         try db.execute(sql: "DELETE FROM link_followups WHERE contact_row = ?", arguments: [contactRow])
         let insert = try db.cachedStatement(
             sql: """

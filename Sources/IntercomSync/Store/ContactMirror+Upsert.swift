@@ -91,6 +91,8 @@ extension ContactMirror {
             let lookup = RawBinding(try db.cachedStatement(sql: lookupSQL))
             let insert = RawBinding(try db.cachedStatement(sql: insertSQL))
             let links = try LinkWriter(in: db)
+            // Each dictionary is read once in the batch's transaction, not once a stored body.
+            let dictionaries = BodyFunctions.ConnectionDictionaries()
             // Contacts with offline edits get them laid over the version just stored.
             let editsPending = try hasPendingEdits(in: db)
             var rewritten: [String] = []
@@ -129,7 +131,9 @@ extension ContactMirror {
                         }
                         continue
                     }
-                    write = try plannedWrite(of: contact, values: values, fetchedAt: fetchedAt, lookup: lookup, in: db)
+                    write = try plannedWrite(
+                        of: contact, values: values, fetchedAt: fetchedAt, lookup: lookup, dictionaries: dictionaries,
+                        in: db)
                 }
                 let statement: RawBinding
                 var updatedRow: Int64?
@@ -205,7 +209,7 @@ extension ContactMirror {
     /// different body.
     static func plannedWrite(
         of contact: ScannedContact, values: [ScannedContact.ColumnValue], fetchedAt: Int, lookup: RawBinding,
-        in db: Database
+        dictionaries: BodyFunctions.ConnectionDictionaries, in db: Database
     ) throws -> PlannedWrite {
         guard case .text(let id) = values[0], case .int(let updatedAt) = values[10] else { return .upsert }
         lookup.bind(1, id)
@@ -217,7 +221,11 @@ extension ContactMirror {
             case "synced":
                 let storedUpdatedAt = row.int64(13) ?? .min
                 guard updatedAt >= storedUpdatedAt else { return .none }
-                if updatedAt == storedUpdatedAt, try storedBody(row, column: 14, in: db) == contact.body { return .none }
+                if updatedAt == storedUpdatedAt,
+                    try storedBody(row, column: 14, in: db, dictionaries: dictionaries) == contact.body
+                {
+                    return .none
+                }
             default:
                 return .none
             }
@@ -227,10 +235,14 @@ extension ContactMirror {
         return planned ?? .upsert
     }
 
-    /// The text of the body in `column` of `row`, decompressed if need be.
-    private static func storedBody(_ row: RawRow, column: Int32, in db: Database) throws -> String? {
+    /// The text of the body in `column` of `row`, decompressed if need be (with `dictionaries`,
+    /// which live within the caller's transaction).
+    private static func storedBody(
+        _ row: RawRow, column: Int32, in db: Database, dictionaries: BodyFunctions.ConnectionDictionaries
+    ) throws -> String? {
         guard row.isBlob(column) else { return row.text(column) }
-        let (pointer, count) = try BodyFunctions.unpack(row.blob(column), on: db.sqliteConnection)
+        let (pointer, count) = try BodyFunctions.unpack(
+            row.blob(column), on: db.sqliteConnection, cache: dictionaries, withinOneTransaction: true)
         defer { sqlite3_free(pointer) }
         return String(decoding: UnsafeRawBufferPointer(start: pointer, count: count), as: UTF8.self)
     }

@@ -15,11 +15,29 @@ extension ContactMirror {
     /// edit stays on top, a newer stored version is kept), tombstones applied, and links
     /// replaced by the upstream's when it lists them.
     package func applyUpstream(_ changes: [UpstreamContact], fetchedAt: Int) async throws -> PageUpsert {
+        try await applyUpstream(UpstreamPage(changes), fetchedAt: fetchedAt)
+    }
+
+    /// A page of upstream changes with its bodies read, which can be done before the mirror's
+    /// writer takes it (while it writes the page before).
+    package struct UpstreamPage: Sendable {
+        let changes: [UpstreamContact]
+        let scanned: ScannedPage
+
+        package init(_ changes: [UpstreamContact]) throws {
+            self.changes = changes
+            let bodies = changes.lazy.filter { !$0.tombstoned }.compactMap(\.body)
+            scanned = try ScannedPage(#"{"type":"list","data":["# + bodies.joined(separator: ",") + "]}")
+        }
+    }
+
+    /// Applies a page of upstream changes whose bodies were read ahead.
+    package func applyUpstream(_ page: UpstreamPage, fetchedAt: Int) async throws -> PageUpsert {
+        let changes = page.changes
         guard let last = changes.last?.change else { return PageUpsert(received: 0, written: 0) }
-        let bodies = changes.filter { !$0.tombstoned }.compactMap(\.body)
-        let page = #"{"type":"list","data":["# + bodies.joined(separator: ",") + "]}"
         return try await writer.write { db in
-            let stored = try Self.upsertPage(page, fetchedAt: fetchedAt, in: db)
+            let written = try Self.upsert(page: page.scanned, fetchedAt: fetchedAt, in: db)
+            let stored = PageUpsert(received: page.scanned.contacts.count, written: written)
             for change in changes where change.tombstoned {
                 try Self.tombstone(id: change.id, at: fetchedAt, in: db)
             }
@@ -36,15 +54,19 @@ extension ContactMirror {
         guard !changes.isEmpty else { return }
         let ids = JSONValue.array(changes.map { .string($0.id) }).jsonText
         var held: [String: Set<UpstreamLink>] = [:]
-        for row in try Row.fetchAll(
+        // A bulk load (a first catch-up) holds the links the bodies gave aside until its end.
+        let rows = try Row.fetchCursor(
             db,
             sql: """
                 SELECT c.id, l.kind, l.target FROM contacts c JOIN contact_links l ON l.contact_row = c.row_id
-                WHERE c.id IN (SELECT value FROM json_each(?))
+                WHERE c.id IN (SELECT value FROM json_each(?1))
+                UNION ALL
+                SELECT c.id, l.kind, l.target FROM contacts c JOIN contact_links_loading l ON l.contact_row = c.row_id
+                WHERE c.id IN (SELECT value FROM json_each(?1))
                 """, arguments: [ids])
-        {
-            guard let kind = LinkKind(rawValue: row["kind"]) else { continue }
-            held[row["id"], default: []].insert(UpstreamLink(kind: kind, target: row["target"]))
+        while let row = try rows.next() {
+            guard let kind = LinkKind(rawValue: row[1]) else { continue }
+            held[row[0], default: []].insert(UpstreamLink(kind: kind, target: row[2]))
         }
         for change in changes {
             let links = Set(change.links ?? [])
