@@ -116,28 +116,42 @@ extension TeamStore: ContactUpstream {
     }
 
     /// The contacts changed after change number `since`, in change order, at most `limit`: an
-    /// agent asks again from the last one's `change` until the answer is empty.
+    /// agent asks again from the last one's `change` until the answer is empty. The contacts
+    /// and their links are read in one snapshot.
     public func contactChanges(since: Int64, limit: Int) async throws -> [UpstreamContact] {
         try await run("reading contact changes") { connection in
-            var changes: [UpstreamContact] = []
-            for try await (id, body, state, change, kinds, targets) in try await connection.query(
-                """
-                SELECT c.id, c.body, c.state, c.change_no,
-                    coalesce(l.kinds, '{}'::int2[]), coalesce(l.targets, '{}'::text[])
-                FROM team_contacts c LEFT JOIN LATERAL (
-                    SELECT array_agg(kind) AS kinds, array_agg(target) AS targets FROM team_contact_links
-                    WHERE contact_id = c.id) l ON TRUE
-                WHERE c.change_no > \(since)
-                ORDER BY c.change_no LIMIT \(Int64(limit))
-                """, logger: self.logger
-            ).decode((String, String?, String, Int64, [Int16], [String]).self) {
-                let links = zip(kinds, targets).compactMap { kind, target in
-                    LinkKind(rawValue: Int(kind)).map { UpstreamLink(kind: $0, target: target) }
+            try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: self.logger)
+            do {
+                var changes: [UpstreamContact] = []
+                for try await (id, body, state, change) in try await connection.query(
+                    """
+                    SELECT id, body, state, change_no FROM team_contacts WHERE change_no > \(since)
+                    ORDER BY change_no LIMIT \(Int64(limit))
+                    """, logger: self.logger
+                ).decode((String, String?, String, Int64).self) {
+                    changes.append(
+                        UpstreamContact(id: id, body: body, tombstoned: state == "tombstoned", change: change, links: []))
                 }
-                changes.append(
-                    UpstreamContact(id: id, body: body, tombstoned: state == "tombstoned", change: change, links: links))
+                // Links are few beside contacts: one query for the page, not one for each contact.
+                var links: [String: [UpstreamLink]] = [:]
+                for try await (id, kind, target) in try await connection.query(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            SELECT contact_id, kind, target FROM team_contact_links WHERE contact_id = ANY($1::text[])
+                            """, binds: try Self.binds(changes.map(\.id))), logger: self.logger
+                ).decode((String, Int16, String).self) {
+                    guard let kind = LinkKind(rawValue: Int(kind)) else { continue }
+                    links[id, default: []].append(UpstreamLink(kind: kind, target: target))
+                }
+                try await connection.query("COMMIT", logger: self.logger)
+                for index in changes.indices where !links.isEmpty {
+                    changes[index].links = links[changes[index].id] ?? []
+                }
+                return changes
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: self.logger)
+                throw error
             }
-            return changes
         }
     }
 }

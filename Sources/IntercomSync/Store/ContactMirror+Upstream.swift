@@ -72,6 +72,8 @@ extension ContactMirror {
             let links = Set(change.links ?? [])
             if links != held[change.id, default: []] { try replaceLinks(of: change.id, with: Array(links), in: db) }
         }
+        // Most mirrors hold no pending read of a list: then there is nothing to look up.
+        guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM link_followups)") == true else { return }
         try db.execute(
             sql: """
                 DELETE FROM link_followups WHERE contact_row IN (
