@@ -333,6 +333,7 @@ extension TeamStore {
     /// log): each entry is claimed under a lease of `lease`, renewed while the flush runs.
     /// `honoursDeferral` leaves entries deferred after a transient failure until they are due,
     /// for a worker that keeps flushing. `rebind` lets the store move to the server's workspace.
+    /// The workers spend one rate budget, kept in the store (`team_rate_budget`).
     public func flushOutbox(
         as worker: String, lease: Duration = .seconds(60), honoursDeferral: Bool = false, connection: IntercomConnection,
         configuration: IntercomMirror.Configuration = IntercomMirror.Configuration(), rebind: Bool = false,
@@ -340,7 +341,8 @@ extension TeamStore {
     ) async throws -> FlushSummary {
         let outbox = TeamOutbox(store: self, worker: worker, lease: lease, honoursDeferral: honoursDeferral)
         return try await IntercomMirror.flush(
-            outbox, connection: connection, configuration: configuration, rebind: rebind, progress: progress)
+            outbox, connection: connection, configuration: configuration, sharedBudget: self, rebind: rebind,
+            progress: progress)
     }
 
     /// Runs `sync` (the puller's sync of `mirror`) while publishing what it changes into the
@@ -386,5 +388,43 @@ extension TeamStore {
         let after = try await TeamPublisher.finish(mirror, to: self, run: run, rebind: rebind)
         let published = before + during + after
         return (result, published.contacts, published.changed)
+    }
+}
+
+/// Intercom's rate budget, kept in the store for every flush worker: each reports what its
+/// answers said of the current window, and the store keeps the lowest remaining of the newest
+/// window (Intercom's reset, in whole seconds, names a window).
+extension TeamStore: SharedRateBudget {
+    package func exchange(_ budget: RateLimitGovernor.Budget?) async throws -> RateLimitGovernor.Budget? {
+        try await run("sharing the rate budget") { connection in
+            let rows: PostgresRowSequence
+            if let budget {
+                rows = try await connection.query(
+                    """
+                    INSERT INTO team_rate_budget (singleton, window_limit, remaining, reset_at, updated_at)
+                    VALUES (TRUE, \(budget.limit), \(budget.remaining), \(Int64(budget.reset.rounded())), now())
+                    ON CONFLICT (singleton) DO UPDATE SET
+                        window_limit = CASE WHEN excluded.reset_at >= team_rate_budget.reset_at
+                            THEN excluded.window_limit ELSE team_rate_budget.window_limit END,
+                        remaining = CASE
+                            WHEN excluded.reset_at > team_rate_budget.reset_at THEN excluded.remaining
+                            WHEN excluded.reset_at = team_rate_budget.reset_at
+                                THEN least(excluded.remaining, team_rate_budget.remaining)
+                            ELSE team_rate_budget.remaining END,
+                        reset_at = greatest(excluded.reset_at, team_rate_budget.reset_at),
+                        updated_at = now()
+                    RETURNING window_limit, remaining, reset_at
+                    """, logger: self.logger)
+            } else {
+                rows = try await connection.query(
+                    "SELECT window_limit, remaining, reset_at FROM team_rate_budget", logger: self.logger)
+            }
+            var shared: RateLimitGovernor.Budget?
+            for try await (limit, remaining, reset) in rows.decode((Int?, Int?, Int64?).self) {
+                guard let limit, let remaining, let reset else { continue }
+                shared = RateLimitGovernor.Budget(limit: limit, remaining: remaining, reset: Double(reset))
+            }
+            return shared
+        }
     }
 }

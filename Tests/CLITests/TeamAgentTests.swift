@@ -162,4 +162,30 @@ struct TeamAgentTests {
         let conflicts = try CLI.run(["outbox", "list", "--state", "conflict", "--json", "--db", bob.db])
         #expect(conflicts.stdout.contains("Bob's") && conflicts.stdout.contains("Ann's"), "\(conflicts.stdout)")
     }
+
+    /// The workers spend one rate budget, kept in the store: a worker that starts when the
+    /// store says the other workers spent the window waits for its reset before its first
+    /// request.
+    @Test func aWorkerWaitsOutAWindowTheOthersSpent() async throws {
+        let team = try await Team(contacts: 1)
+        defer { Task { await team.stop() } }
+        let ids = await team.simulator.workspace.contactIDs()
+        let agent = try await team.newAgent()
+        let db = ["--db", agent.db]
+        let staged = try CLI.run(["messages", "send", "--to", ids[0], "--body", "After the reset"] + db)
+        #expect(staged.status == 0, "\(staged.stderr)")
+        let pushed = try await CLI.runOffPool(["outbox", "flush"] + db, environment: team.agent)
+        #expect(pushed.status == 0, "\(pushed.stderr)")
+
+        // The simulator's clock stands still: the wait is read on this one. A slower machine
+        // only makes the drain longer.
+        let started = Date()
+        let reset = started.timeIntervalSince1970.rounded(.up) + 6
+        _ = try await team.store.exchange(RateLimitGovernor.Budget(limit: 1667, remaining: 0, reset: reset))
+        try await team.drain()
+        let drained = Date().timeIntervalSince1970
+        #expect(drained >= reset, "the worker sent before the window's reset (\(reset - drained) s early)")
+        #expect(await team.simulator.workspace.requestLog().contains { $0.method == "POST" && $0.path == "/messages" })
+    }
+
 }

@@ -229,4 +229,23 @@ struct TeamStoreTests {
         #expect(after.count == 15)
         #expect(try await store.outboxEntries(states: [.sent]).count == 5)
     }
+
+    /// The workers' rate budget kept in the store: the lowest remaining reported for a window
+    /// stands, a later window replaces it, an older one is ignored, and a worker that reports
+    /// nothing yet learns it.
+    @Test func theRateBudgetIsOneForAllWorkers() async throws {
+        let store = try await TeamStore.open(try await TeamTestStore.freshDatabase())
+        defer { Task { await store.close() } }
+        typealias Budget = RateLimitGovernor.Budget
+        #expect(try await store.exchange(nil) == nil)
+        #expect(try await store.exchange(Budget(limit: 1667, remaining: 900, reset: 5_000))?.remaining == 900)
+        #expect(try await store.exchange(Budget(limit: 1667, remaining: 1200, reset: 5_000))?.remaining == 900)
+        #expect(try await store.exchange(Budget(limit: 1667, remaining: 400, reset: 5_000))?.remaining == 400)
+        #expect(try await store.exchange(nil) == Budget(limit: 1667, remaining: 400, reset: 5_000))
+        #expect(try await store.exchange(Budget(limit: 1667, remaining: 1600, reset: 5_010))?.remaining == 1600)
+        #expect(
+            try await store.exchange(Budget(limit: 1667, remaining: 10, reset: 5_000))
+                == Budget(limit: 1667, remaining: 1600, reset: 5_010), "an answer from the window before")
+    }
+
 }

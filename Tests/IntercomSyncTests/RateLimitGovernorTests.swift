@@ -54,6 +54,27 @@ final class ManualTime: Sendable {
         #expect(time.sleeps[0] >= 6 && time.sleeps[0] <= 6.2)
     }
 
+    /// A budget kept in common with other processes (a team's flush workers): what they spent
+    /// of the window counts here too, a fresh governor starts from it rather than from a full
+    /// window, and neither an older window nor a higher remaining raises the budget.
+    @Test func adoptsWhatOthersSpentOfTheWindow() async throws {
+        let time = ManualTime()
+        let governor = time.governor()
+        await governor.adopt(RateLimitGovernor.Budget(limit: 100, remaining: 3, reset: time.now + 4))
+        try await governor.acquire()
+        #expect(time.sleeps.isEmpty)
+        try await governor.acquire()
+        #expect(time.sleeps.count == 1 && time.sleeps[0] >= 4, "3 left, 2 in reserve: the second waits for the reset")
+
+        let own = time.governor()
+        await own.record(time.response(limit: 100, remaining: 60, reset: time.now + 8))
+        await own.adopt(RateLimitGovernor.Budget(limit: 100, remaining: 90, reset: time.now + 8))
+        await own.adopt(RateLimitGovernor.Budget(limit: 100, remaining: 1, reset: time.now - 1))
+        #expect(await own.budget?.remaining == 60, "a higher remaining or an ended window changes nothing")
+        await own.adopt(RateLimitGovernor.Budget(limit: 100, remaining: 5, reset: time.now + 8))
+        #expect(await own.budget?.remaining == 5)
+    }
+
     @Test func a429BlocksEveryCallerUntilTheReset() async throws {
         let time = ManualTime()
         let governor = time.governor()

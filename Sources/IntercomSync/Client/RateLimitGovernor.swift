@@ -14,6 +14,12 @@ package actor RateLimitGovernor {
         package var remaining: Int
         /// Unix seconds at which the window refills.
         package var reset: Double
+
+        package init(limit: Int, remaining: Int, reset: Double) {
+            self.limit = limit
+            self.remaining = remaining
+            self.reset = reset
+        }
     }
 
     /// Requests kept back from the budget, for answers still in flight when it is read.
@@ -103,6 +109,27 @@ package actor RateLimitGovernor {
         budgetTicket = min(issued, ticket ?? issued)
     }
 
+    /// Takes what other processes spending the same app's limit learnt of the window (a budget
+    /// kept in common, `SharedRateBudget`): a lower remaining for the window it knows, or a
+    /// later window. The requests it let through since its own last answer stay counted: the
+    /// others may not have seen them yet.
+    package func adopt(_ shared: Budget) {
+        let time = now()
+        guard shared.reset > time else { return }
+        let reset = min(shared.reset, time + maximumWait)
+        if let current = budget, !budgetAssumed {
+            if reset < current.reset - 0.5 { return }
+            if abs(reset - current.reset) < 0.5 {
+                guard shared.remaining < current.remaining else { return }
+                budget = Budget(limit: shared.limit, remaining: shared.remaining, reset: current.reset)
+                return
+            }
+        }
+        budget = Budget(limit: shared.limit, remaining: shared.remaining, reset: reset)
+        budgetAssumed = false
+        budgetTicket = issued
+    }
+
     /// The part of the window's limit kept for others (`share`).
     private func leftToOthers(_ budget: Budget) -> Int {
         budget.limit - Int((Double(budget.limit) * share).rounded(.down))
@@ -143,4 +170,13 @@ package actor RateLimitGovernor {
     private func jitter() -> Double {
         Double.random(in: 0.005...0.1)
     }
+}
+
+/// A rate budget that the processes spending one app's limit keep in common (a team's store,
+/// for its flush workers): each reports what Intercom's answers told it of the current window
+/// and learns what the others' told them, so none spends what another already has.
+package protocol SharedRateBudget: Sendable {
+    /// Records `budget` (nil before any answer) and answers the common one: the lowest
+    /// remaining reported for the newest window, nil when none is known.
+    func exchange(_ budget: RateLimitGovernor.Budget?) async throws -> RateLimitGovernor.Budget?
 }

@@ -380,7 +380,8 @@ public final class IntercomMirror: Sendable {
     /// several machines share) through a client set up as a mirror's would be.
     package static func flush(
         _ store: any OutboxStore, connection: IntercomConnection, configuration: Configuration = Configuration(),
-        rebind: Bool = false, progress: (@Sendable (FlushProgress) -> Void)? = nil
+        sharedBudget: (any SharedRateBudget)? = nil, rebind: Bool = false,
+        progress: (@Sendable (FlushProgress) -> Void)? = nil
     ) async throws -> FlushSummary {
         guard let client = try client(for: connection, configuration) else {
             throw SyncError(.notConnected, "a flush needs a connection to Intercom", remedy: .connect)
@@ -389,6 +390,19 @@ public final class IntercomMirror: Sendable {
             store: store, client: client, concurrency: configuration.flushConcurrency,
             now: configuration.clock.secondsSource)
         let lockWait = configuration.lockWait.seconds
+        guard let sharedBudget else { return try await engine.run(rebind: rebind, lockWait: lockWait, progress: progress) }
+        // The common budget is learnt before the first request, then exchanged five times a
+        // second while the flush runs; a budget that cannot be reached leaves Intercom's own
+        // answers to pace the flush.
+        let governor = client.governor
+        if let shared = try? await sharedBudget.exchange(nil) { await governor.adopt(shared) }
+        let exchanging = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(200))
+                if let shared = try? await sharedBudget.exchange(await governor.budget) { await governor.adopt(shared) }
+            }
+        }
+        defer { exchanging.cancel() }
         return try await engine.run(rebind: rebind, lockWait: lockWait, progress: progress)
     }
 
