@@ -82,7 +82,12 @@ package enum TeamPublisher {
             do {
                 published = published + (try await page.value)
             } catch {
-                run.state.withLock { $0.failed = true }
+                // The pages taken since the notes were last whole are gone from them: the
+                // finish scans for their contacts again, and the next publish for every one.
+                run.state.withLock {
+                    $0.failed = true
+                    $0.lostSince = min($0.lostSince ?? .max, $0.intactAt - 5)
+                }
                 throw error
             }
         }

@@ -220,14 +220,14 @@ enum TeamSchema {
             ],
         [
             """
-            -- Nothing reads contacts by email in the store: agents follow it by change number.
-            -- The index cost a third of a contact's insert.
+            -- Nothing reads contacts by email in the store: agents follow it by change number,
+            -- and the index would cost a third of a contact's insert.
             DROP INDEX team_contacts_by_email
             """,
             """
             -- An inserted row takes its change number from its column's default, after the
-            -- statement took the writers' lock: the same order as a row trigger gave, without a
-            -- trigger call for each row.
+            -- statement took the writers' lock: numbers commit in the order they are taken,
+            -- with no trigger call for each row.
             CREATE FUNCTION team_change_lock() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
                 PERFORM pg_advisory_xact_lock(\(changeLock));

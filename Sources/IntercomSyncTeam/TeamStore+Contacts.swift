@@ -149,7 +149,12 @@ extension TeamStore: ContactUpstream {
                 }
                 return changes
             } catch {
-                _ = try? await connection.query("ROLLBACK", logger: self.logger)
+                do {
+                    try await connection.query("ROLLBACK", logger: self.logger)
+                } catch {
+                    // Still inside the snapshot, it must not serve another operation.
+                    try? await connection.close()
+                }
                 throw error
             }
         }

@@ -31,9 +31,9 @@ struct SyncCommand: AsyncParsableCommand {
             The mirror remembers it: later syncs follow it, and `outbox flush` pushes to it.
 
             With --store (or INTERCOM_SYNC_STORE), this sync pulls for a team: it runs into its \
-            own mirror (--db) as any sync does, then publishes what changed (contacts, their \
-            tags, companies and segments, deletions) into the team's store, where agents follow \
-            it. One puller at a time per store: another exits 5 naming the one that pulls, or \
+            own mirror (--db) as any sync does, and publishes what it changes (contacts, their \
+            tags, companies and segments, deletions) into the team's store as it goes, where \
+            agents follow it. One puller at a time per store: another exits 5 naming the one that pulls, or \
             waits with --wait.
 
             Examples:
@@ -167,7 +167,7 @@ struct SyncCommand: AsyncParsableCommand {
     }
 
     /// `sync --store`: the team's puller. Holds the store's puller lock, pulls into its own
-    /// mirror, then publishes what changed into the store.
+    /// mirror, and publishes what the pull changes into the store as it goes.
     func pull(for url: TeamStoreURL) async throws {
         // A restarted PostgreSQL costs a retry, not the pull.
         let team = try await TeamStoreAccess.open(url, patience: .seconds(30))

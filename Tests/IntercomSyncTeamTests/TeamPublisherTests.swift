@@ -45,4 +45,49 @@ struct TeamPublisherTests {
         let stored = try await store.contactChanges(since: 0, limit: 100)
         #expect(Set(stored.map(\.id)) == Set(contacts.map(\.id)))
     }
+    /// A page the store refuses is gone from the notes, with the page taken behind it: the
+    /// finish scans for their contacts again, and every contact reaches the store.
+    @Test func pagesLostToAFailedSendArePublishedByTheFinish() async throws {
+        let url = try await TeamTestStore.freshDatabase()
+        let store = try await TeamStore.open(url)
+        defer { Task { await store.close() } }
+        let mirror = try IntercomMirror.inMemory()
+        _ = try await mirror.store.bind(
+            to: WorkspaceIdentity(
+                binding: WorkspaceBinding(workspaceID: "ws1", origin: "http://127.0.0.1:1"), adminID: nil, timezone: nil),
+            rebind: false)
+        let clock = Mutex(1_000)
+        let now: @Sendable () -> Int = {
+            clock.withLock { time in
+                defer { time += 1 }; return time
+            }
+        }
+        let (run, _) = try await TeamPublisher.begin(mirror, to: store, rebind: false, now: now)
+        let contacts = ContactGenerator(seed: 5).contacts(0..<10)
+        let page = IntercomPage.list(contacts, page: 1, perPage: 10, totalCount: 10, nextCursor: nil)
+        _ = try mirror.store.upsertPage(page, fetchedAt: 1_000)
+        // The store refuses the contact the second page holds, for a while.
+        try await TeamTestStore.admin(url) { connection in
+            try await connection.query(
+                """
+                CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF NEW.id = '\(unescaped: contacts[4].id)' THEN RAISE EXCEPTION 'refused'; END IF;
+                    RETURN NEW;
+                END $$
+                """, logger: TeamTestStore.logger)
+            try await connection.query(
+                "CREATE TRIGGER refuse BEFORE INSERT ON team_contacts FOR EACH ROW EXECUTE FUNCTION refuse()",
+                logger: TeamTestStore.logger)
+        }
+        await #expect(throws: (any Error).self) {
+            try await TeamPublisher.publishNoted(mirror, to: store, run: run, rebind: false, pageSize: 3, now: now)
+        }
+        try await TeamTestStore.admin(url) { connection in
+            try await connection.query("DROP TRIGGER refuse ON team_contacts", logger: TeamTestStore.logger)
+        }
+        _ = try await TeamPublisher.finish(mirror, to: store, run: run, rebind: false, pageSize: 3, now: now)
+        let stored = try await store.contactChanges(since: 0, limit: 100)
+        #expect(Set(stored.map(\.id)) == Set(contacts.map(\.id)))
+    }
 }

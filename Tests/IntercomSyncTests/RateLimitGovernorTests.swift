@@ -73,6 +73,13 @@ final class ManualTime: Sendable {
         #expect(await own.budget?.remaining == 60, "a higher remaining or an ended window changes nothing")
         await own.adopt(RateLimitGovernor.Budget(limit: 100, remaining: 5, reset: time.now + 8))
         #expect(await own.budget?.remaining == 5)
+
+        // Only what an answer confirmed is shared: a full window guessed at a reset is not.
+        #expect(await own.confirmedBudget?.remaining == 5)
+        time.sleep(9)
+        try await own.acquire()
+        #expect(await own.budget?.remaining == 100)
+        #expect(await own.confirmedBudget == nil)
     }
 
     @Test func a429BlocksEveryCallerUntilTheReset() async throws {

@@ -34,6 +34,9 @@ package actor RateLimitGovernor {
     private let sleep: @Sendable (Double) async throws -> Void
 
     package private(set) var budget: Budget?
+    /// The budget as an answer confirmed it, for others to learn from (`SharedRateBudget`):
+    /// nil while it is a guess made at a reset, or before any answer.
+    package var confirmedBudget: Budget? { budgetAssumed ? nil : budget }
     /// The budget is a guess made at a reset, not yet confirmed by an answer.
     private var budgetAssumed = false
     /// Requests let through so far (each gets this count as its ticket), and the ticket of the
@@ -111,8 +114,8 @@ package actor RateLimitGovernor {
 
     /// Takes what other processes spending the same app's limit learnt of the window (a budget
     /// kept in common, `SharedRateBudget`): a lower remaining for the window it knows, or a
-    /// later window. The requests it let through since its own last answer stay counted: the
-    /// others may not have seen them yet.
+    /// later window. The requests it let through since its own last answer (or the reset it
+    /// assumed) stay counted: the others may not have seen them yet.
     package func adopt(_ shared: Budget) {
         let time = now()
         guard shared.reset > time else { return }
@@ -127,7 +130,6 @@ package actor RateLimitGovernor {
         }
         budget = Budget(limit: shared.limit, remaining: shared.remaining, reset: reset)
         budgetAssumed = false
-        budgetTicket = issued
     }
 
     /// The part of the window's limit kept for others (`share`).
@@ -173,8 +175,8 @@ package actor RateLimitGovernor {
 }
 
 /// A rate budget that the processes spending one app's limit keep in common (a team's store,
-/// for its flush workers): each reports what Intercom's answers told it of the current window
-/// and learns what the others' told them, so none spends what another already has.
+/// for its flush workers): each reports what Intercom's answers confirmed of the current
+/// window and learns what the others' confirmed, so none spends what another already has.
 package protocol SharedRateBudget: Sendable {
     /// Records `budget` (nil before any answer) and answers the common one: the lowest
     /// remaining reported for the newest window, nil when none is known.

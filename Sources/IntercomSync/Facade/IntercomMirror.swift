@@ -399,11 +399,22 @@ public final class IntercomMirror: Sendable {
         let exchanging = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(200))
-                if let shared = try? await sharedBudget.exchange(await governor.budget) { await governor.adopt(shared) }
+                if let shared = try? await sharedBudget.exchange(await governor.confirmedBudget) {
+                    await governor.adopt(shared)
+                }
             }
         }
-        defer { exchanging.cancel() }
-        return try await engine.run(rebind: rebind, lockWait: lockWait, progress: progress)
+        let summary: FlushSummary
+        do {
+            summary = try await engine.run(rebind: rebind, lockWait: lockWait, progress: progress)
+        } catch {
+            exchanging.cancel()
+            await exchanging.value
+            throw error
+        }
+        exchanging.cancel()
+        await exchanging.value
+        return summary
     }
 
     // MARK: Reads

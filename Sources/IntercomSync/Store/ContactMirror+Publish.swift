@@ -92,7 +92,12 @@ extension ContactMirror {
     static func keepingPublishNotes(in db: Database, _ change: () throws -> Void) throws {
         guard try notingChanges(in: db) else { return try change() }
         let noted = try Int64.fetchAll(db, sql: "SELECT contact_row FROM temp.publish_queue")
+        defer { try? restoreNotes(noted, in: db) }
         try change()
+    }
+
+    /// Starts the notes again (if they are gone) with `noted` among them.
+    private static func restoreNotes(_ noted: [Int64], in db: Database) throws {
         try db.inTransaction {
             try db.execute(sql: publishNotes)
             try db.execute(
@@ -114,8 +119,13 @@ extension ContactMirror {
         ] {
             try db.execute(sql: "DROP TRIGGER IF EXISTS temp.\(trigger)")
         }
-        defer { try? db.execute(sql: linkNotes) }
-        try move()
+        do {
+            try move()
+        } catch {
+            try? db.execute(sql: linkNotes)
+            throw error
+        }
+        try db.execute(sql: linkNotes)
     }
 
     /// Hands over up to `limit` of the contacts noted changed (`noteChangesForPublishing`), in
