@@ -11,29 +11,37 @@ import Testing
 /// store, however the notes of those changes fare.
 @Suite(.enabled(if: TeamTestStore.url != nil, TeamTestStore.missing), .serialized)
 struct TeamPublisherTests {
+    /// A puller's mirror bound to a workspace, a publish begun into `store` on a clock that
+    /// moves `step` seconds at each reading from 1,000, and ten contacts written to the mirror
+    /// at 1,000 after it began (noted for the publish).
+    static func publishing(into store: TeamStore, step: Int, seed: UInt64) async throws -> (
+        mirror: IntercomMirror, run: TeamPublisher.Run, now: @Sendable () -> Int, contacts: [SyntheticContact]
+    ) {
+        let mirror = try IntercomMirror.inMemory()
+        _ = try await mirror.store.bind(
+            to: WorkspaceIdentity(
+                binding: WorkspaceBinding(workspaceID: "ws1", origin: "http://127.0.0.1:1"), adminID: nil, timezone: nil),
+            rebind: false)
+        let clock = Mutex(1_000)
+        let now: @Sendable () -> Int = {
+            clock.withLock { time in
+                defer { time += step }; return time
+            }
+        }
+        let (run, _) = try await TeamPublisher.begin(mirror, to: store, rebind: false, now: now)
+        let contacts = ContactGenerator(seed: seed).contacts(0..<10)
+        let page = IntercomPage.list(contacts, page: 1, perPage: 10, totalCount: 10, nextCursor: nil)
+        _ = try mirror.store.upsertPage(page, fetchedAt: 1_000)
+        return (mirror, run, now, contacts)
+    }
     /// Notes dropped while contacts noted before them still wait to be handed over (a publish
     /// that falls behind the sync): the publish scans again from the last time the notes were
     /// handed over whole, not from the last page it took, and every contact reaches the store.
     @Test func notesLostBehindABacklogArePublishedAllTheSame() async throws {
         let store = try await TeamStore.open(try await TeamTestStore.freshDatabase())
         defer { Task { await store.close() } }
-        let mirror = try IntercomMirror.inMemory()
-        _ = try await mirror.store.bind(
-            to: WorkspaceIdentity(
-                binding: WorkspaceBinding(workspaceID: "ws1", origin: "http://127.0.0.1:1"), adminID: nil, timezone: nil),
-            rebind: false)
-        // A clock that moves on at each reading: the contacts were fetched long before the
-        // publish takes its pages.
-        let clock = Mutex(1_000)
-        let now: @Sendable () -> Int = {
-            clock.withLock { time in
-                defer { time += 1_000 }; return time
-            }
-        }
-        let (run, _) = try await TeamPublisher.begin(mirror, to: store, rebind: false, now: now)
-        let contacts = ContactGenerator(seed: 3).contacts(0..<10)
-        let page = IntercomPage.list(contacts, page: 1, perPage: 10, totalCount: 10, nextCursor: nil)
-        _ = try mirror.store.upsertPage(page, fetchedAt: 1_000)
+        // The contacts were fetched long before the publish takes its pages.
+        let (mirror, run, now, contacts) = try await Self.publishing(into: store, step: 1_000, seed: 3)
 
         let first = try await TeamPublisher.publishNoted(
             mirror, to: store, run: run, rebind: false, pageSize: 3, until: { true }, now: now)
@@ -51,21 +59,7 @@ struct TeamPublisherTests {
         let url = try await TeamTestStore.freshDatabase()
         let store = try await TeamStore.open(url)
         defer { Task { await store.close() } }
-        let mirror = try IntercomMirror.inMemory()
-        _ = try await mirror.store.bind(
-            to: WorkspaceIdentity(
-                binding: WorkspaceBinding(workspaceID: "ws1", origin: "http://127.0.0.1:1"), adminID: nil, timezone: nil),
-            rebind: false)
-        let clock = Mutex(1_000)
-        let now: @Sendable () -> Int = {
-            clock.withLock { time in
-                defer { time += 1 }; return time
-            }
-        }
-        let (run, _) = try await TeamPublisher.begin(mirror, to: store, rebind: false, now: now)
-        let contacts = ContactGenerator(seed: 5).contacts(0..<10)
-        let page = IntercomPage.list(contacts, page: 1, perPage: 10, totalCount: 10, nextCursor: nil)
-        _ = try mirror.store.upsertPage(page, fetchedAt: 1_000)
+        let (mirror, run, now, contacts) = try await Self.publishing(into: store, step: 1, seed: 5)
         // The store refuses the contact the second page holds, for a while.
         try await TeamTestStore.admin(url) { connection in
             try await connection.query(
