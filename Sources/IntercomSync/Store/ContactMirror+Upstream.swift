@@ -11,13 +11,6 @@ extension ContactMirror {
         try syncState(.upstreamChange).flatMap { Int64($0) } ?? 0
     }
 
-    /// Applies a page of upstream changes: bodies stored as a pulled page's are (a pending
-    /// edit stays on top, a newer stored version is kept), tombstones applied, and links
-    /// replaced by the upstream's when it lists them.
-    package func applyUpstream(_ changes: [UpstreamContact], fetchedAt: Int) async throws -> PageUpsert {
-        try await applyUpstream(UpstreamPage(changes), fetchedAt: fetchedAt)
-    }
-
     /// A page of upstream changes with its bodies read, which can be done before the mirror's
     /// writer takes it (while it writes the page before).
     package struct UpstreamPage: Sendable {
@@ -31,7 +24,9 @@ extension ContactMirror {
         }
     }
 
-    /// Applies a page of upstream changes whose bodies were read ahead.
+    /// Applies a page of upstream changes, its bodies read ahead: bodies stored as a pulled
+    /// page's are (a pending edit stays on top, a newer stored version is kept), tombstones
+    /// applied, and links replaced by the upstream's when it lists them.
     package func applyUpstream(_ page: UpstreamPage, fetchedAt: Int) async throws -> PageUpsert {
         let changes = page.changes
         guard let last = changes.last?.change else { return PageUpsert(received: 0, written: 0) }
