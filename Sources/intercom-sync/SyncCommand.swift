@@ -253,9 +253,15 @@ struct SyncCommand: AsyncParsableCommand {
     static func recordedUpstream(
         of mirror: MirrorOptions, environment: [String: String] = ProcessInfo.processInfo.environment
     ) async throws -> TeamStoreURL? {
-        guard FileManager.default.fileExists(atPath: mirror.resolvedPath),
-            let recorded = try await mirror.facade(.existing).recordedUpstream()
-        else { return nil }
+        guard FileManager.default.fileExists(atPath: mirror.resolvedPath) else { return nil }
+        let recorded: String?
+        do {
+            recorded = try await mirror.facade(.existing).recordedUpstream()
+        } catch let error as MirrorError where error.kind == .missingMirror {
+            // An empty file (a first sync killed as it created it) is no mirror yet.
+            return nil
+        }
+        guard let recorded else { return nil }
         return try TeamStoreAccess.url(recorded, variable: "", environment: environment)
     }
 
