@@ -248,6 +248,14 @@ enum TeamSchema {
                     """,
                 ]
             },
+        [
+            """
+            -- The claim that put an entry in flight: a claim tried again after its answer was lost
+            -- finds the entries its first try took, rather than taking others and leaving those
+            -- in flight until their lease runs out.
+            ALTER TABLE team_outbox ADD COLUMN claim_id TEXT
+            """
+        ],
     ]
 
     /// The version this intercom-sync writes: the number of its migrations.

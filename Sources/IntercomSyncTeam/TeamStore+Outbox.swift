@@ -1,6 +1,7 @@
 import Foundation
 import IntercomSync
 import PostgresNIO
+import Synchronization
 
 /// An entry a flush worker claimed: it may send it until its lease runs out, and settles it
 /// with its fencing token.
@@ -209,7 +210,23 @@ extension TeamStore: OutboxUpstream {
     ) async throws -> [ClaimedEntry] {
         let seconds = Self.seconds(lease)
         let kindNames = (kinds ?? OutboxEntry.Kind.allCases).map(\.rawValue)
+        // A claim whose commit's answer was lost is run again: its first try may have taken
+        // entries, which its id finds.
+        let claimID = UUID().uuidString
+        let tries = Atomic(0)
         return try await transaction("claiming outbox entries for \(worker)") { connection in
+            var claimed: [ClaimedEntry] = []
+            if tries.add(1, ordering: .relaxed).newValue > 1 {
+                for try await row in try await connection.query(
+                    """
+                    SELECT \(unescaped: Self.entryColumns) FROM team_outbox o
+                    WHERE o.state = 'in_flight' AND o.claim_id = \(claimID) AND o.lease_owner = \(worker)
+                    """, logger: self.logger)
+                {
+                    claimed.append(try Self.claimedEntry(row))
+                }
+                if !claimed.isEmpty { return claimed.sorted { $0.entry.seq < $1.entry.seq } }
+            }
             try await Self.expireLeases(now: now, on: connection, logger: self.logger)
             let rows = try await connection.query(
                 PostgresQuery(
@@ -222,14 +239,14 @@ extension TeamStore: OutboxUpstream {
                         claimed AS (
                             UPDATE team_outbox o SET state = 'in_flight', lease_owner = $1,
                                 lease_until = now() + make_interval(secs => $2), fence = nextval('team_fences'),
-                                attempts = o.attempts + 1, updated_at = $3
+                                attempts = o.attempts + 1, updated_at = $3, claim_id = $8
                             FROM ready WHERE o.seq = ready.seq
                             RETURNING o.*)
                         SELECT \(Self.entryColumns) FROM claimed o
                         """,
-                    binds: try Self.binds(worker, seconds, Int64(now), Int64(limit), kindNames, seq ?? -1, Int64(due ?? Int.max))),
+                    binds: try Self.binds(
+                        worker, seconds, Int64(now), Int64(limit), kindNames, seq ?? -1, Int64(due ?? Int.max), claimID)),
                 logger: self.logger)
-            var claimed: [ClaimedEntry] = []
             for try await row in rows { claimed.append(try Self.claimedEntry(row)) }
             return claimed.sorted { $0.entry.seq < $1.entry.seq }
         }

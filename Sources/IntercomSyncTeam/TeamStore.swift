@@ -21,6 +21,9 @@ public actor TeamStore {
     private var idle: [PostgresConnection] = []
     private var nextConnectionID = 1
     private var closed = false
+    /// Descriptions of operations whose next commit loses its answer, for the tests of a lost
+    /// answer (`loseNextCommitAnswer(of:)`).
+    private var answersToLose: [String] = []
 
     /// Opens the store at `url`, migrating its schema when it is new or older.
     public static func open(
@@ -125,6 +128,10 @@ public actor TeamStore {
                 try await connection.query("SELECT pg_advisory_xact_lock(\(TeamSchema.changeLock))", logger: self.logger)
                 let result = try await body(connection)
                 try await connection.query("COMMIT", logger: self.logger)
+                if await self.losesAnswer(doing) {
+                    try? await connection.close()
+                    throw ConnectionClosed()
+                }
                 return result
             } catch {
                 _ = try? await connection.query("ROLLBACK", logger: self.logger)
@@ -155,7 +162,7 @@ public actor TeamStore {
                 continue
             }
             do {
-                let result = try await body(connection)
+                let result = try await connection.whileOpen(body)
                 await putBack(connection)
                 return result
             } catch let error as TeamStoreError {
@@ -178,6 +185,19 @@ public actor TeamStore {
         }
     }
 
+    /// Makes the next transaction whose description starts with `prefix` lose its answer
+    /// after it committed, as a connection cut at that moment would: for the tests of
+    /// operations tried again after a lost answer.
+    package func loseNextCommitAnswer(of prefix: String) {
+        answersToLose.append(prefix)
+    }
+
+    private func losesAnswer(_ doing: String) -> Bool {
+        guard let index = answersToLose.firstIndex(where: { doing.hasPrefix($0) }) else { return false }
+        answersToLose.remove(at: index)
+        return true
+    }
+
     // MARK: The puller
 
     /// Takes the team's one puller's place, as `holder`: a session lock on a connection kept
@@ -192,34 +212,39 @@ public actor TeamStore {
             throw Self.translate(error, url: url, doing: "connecting for the puller")
         }
         let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        let logger = self.logger
         do {
-            while true {
-                var taken = false
-                for try await granted in try await connection.query(
-                    "SELECT pg_try_advisory_lock(\(TeamSchema.pullerLock))", logger: logger
-                ).decode(Bool.self) {
-                    taken = granted
+            let holding = try await connection.whileOpen { connection -> String? in
+                while true {
+                    var taken = false
+                    for try await granted in try await connection.query(
+                        "SELECT pg_try_advisory_lock(\(TeamSchema.pullerLock))", logger: logger
+                    ).decode(Bool.self) {
+                        taken = granted
+                    }
+                    if taken {
+                        try await connection.query(
+                            """
+                            INSERT INTO team_puller (holder) VALUES (\(holder))
+                            ON CONFLICT (singleton) DO UPDATE SET holder = excluded.holder, since = now()
+                            """, logger: logger)
+                        return nil
+                    }
+                    guard ContinuousClock.now < deadline else { break }
+                    try await Task.sleep(for: .milliseconds(500))
                 }
-                if taken {
-                    try await connection.query(
-                        """
-                        INSERT INTO team_puller (holder) VALUES (\(holder))
-                        ON CONFLICT (singleton) DO UPDATE SET holder = excluded.holder, since = now()
-                        """, logger: logger)
-                    return PullerLease(connection: connection)
+                var current = "another puller"
+                for try await (name, since) in try await connection.query(
+                    "SELECT holder, to_char(since, 'YYYY-MM-DD\"T\"HH24:MI:SSOF') FROM team_puller", logger: logger
+                ).decode((String, String).self) {
+                    current = "\(name), since \(since)"
                 }
-                guard ContinuousClock.now < deadline else { break }
-                try await Task.sleep(for: .milliseconds(500))
+                return current
             }
-            var current = "another puller"
-            for try await (name, since) in try await connection.query(
-                "SELECT holder, to_char(since, 'YYYY-MM-DD\"T\"HH24:MI:SSOF') FROM team_puller", logger: logger
-            ).decode((String, String).self) {
-                current = "\(name), since \(since)"
-            }
+            guard let holding else { return PullerLease(connection: connection) }
             try? await connection.close()
             throw TeamStoreError(
-                .busy, "the team store \(url) is being pulled by \(current): one puller at a time (--wait to wait for it)")
+                .busy, "the team store \(url) is being pulled by \(holding): one puller at a time (--wait to wait for it)")
         } catch let error as TeamStoreError {
             throw error
         } catch {
@@ -259,7 +284,10 @@ public actor TeamStore {
         // A client frozen inside a transaction (stopped, cut off) would hold the writers' lock
         // for as long as TCP takes to notice: PostgreSQL ends its session after a minute.
         do {
-            try await connection.query("SET idle_in_transaction_session_timeout = '60s'", logger: logger)
+            let logger = self.logger
+            try await connection.whileOpen { connection in
+                try await connection.query("SET idle_in_transaction_session_timeout = '60s'", logger: logger)
+            }
         } catch {
             try? await connection.close()
             throw error

@@ -1,8 +1,10 @@
 import Foundation
 import IntercomSync
-import IntercomSyncTeam
 import PostgresNIO
+import Synchronization
 import Testing
+
+@testable import IntercomSyncTeam
 
 /// The team store against a real PostgreSQL: its schema, its connection failures, and the
 /// team outbox that flush workers on several machines drain.
@@ -20,7 +22,7 @@ struct TeamStoreTests {
         }
         #expect(stores.count == 5)
         let (version, writer) = try await stores[0].schemaVersion()
-        #expect(version == 3 && writer == IntercomSyncVersion.library)
+        #expect(version == 4 && writer == IntercomSyncVersion.library)
         for store in stores { await store.close() }
 
         try await TeamTestStore.admin(url) { connection in
@@ -228,6 +230,41 @@ struct TeamStoreTests {
         let after = try await store.claim(worker: "w", lease: .seconds(60), limit: 100, now: 4)
         #expect(after.count == 15)
         #expect(try await store.outboxEntries(states: [.sent]).count == 5)
+    }
+
+    /// A claim whose commit's answer was lost is tried again and answers the entries its first
+    /// try took: none is left in flight behind the worker's back until its lease runs out, and
+    /// the next claim takes the next entries.
+    @Test func aClaimWhoseAnswerWasLostAnswersWhatItTook() async throws {
+        let store = try await TeamStore.open(try await TeamTestStore.freshDatabase())
+        defer { Task { await store.close() } }
+        _ = try await store.push((1...6).map { Self.message(Int64($0)) }, from: "laptop", now: 1)
+        await store.loseNextCommitAnswer(of: "claiming")
+        let first = try await store.claim(worker: "w", lease: .seconds(60), limit: 2, now: 2)
+        #expect(first.map(\.entry.seq) == [1, 2])
+        let inFlight = try await store.outboxEntries(states: [.inFlight]).map(\.entry.seq)
+        #expect(inFlight == [1, 2], "only what the worker knows it holds is in flight")
+        let next = try await store.claim(worker: "w", lease: .seconds(60), limit: 2, now: 3)
+        #expect(next.map(\.entry.seq) == [3, 4])
+    }
+
+    /// An operation waiting on a connection that closed under it fails as a lost connection at
+    /// once, and is tried again on a new one, whatever it was waiting for.
+    @Test func anOperationWhoseConnectionClosesIsTriedAgain() async throws {
+        let url = try await TeamTestStore.freshDatabase()
+        let store = try await TeamStore.open(url, reconnectPatience: .seconds(30))
+        defer { Task { await store.close() } }
+        let tries = Atomic(0)
+        let started = ContinuousClock.now
+        let answer = try await store.run("waiting") { connection in
+            guard tries.add(1, ordering: .relaxed).newValue == 1 else { return "again" }
+            // A query written to a connection already torn down gets no answer, ever.
+            try await connection.close()
+            try await connection.query("SELECT 1", logger: TeamTestStore.logger)
+            return "first"
+        }
+        #expect(answer == "again")
+        #expect(ContinuousClock.now - started < .seconds(20), "the closed connection was not waited out")
     }
 
     /// The workers' rate budget kept in the store: the lowest remaining reported for a window
