@@ -149,6 +149,8 @@ extension TeamStore: ContactUpstream {
                 }
                 return changes
             } catch {
+                // A connection that went away took its snapshot with it.
+                guard !Self.isGone(connection, after: error) else { throw error }
                 do {
                     try await connection.query("ROLLBACK", logger: self.logger)
                 } catch {

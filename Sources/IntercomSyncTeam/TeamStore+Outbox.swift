@@ -221,6 +221,7 @@ extension TeamStore: OutboxUpstream {
                     """
                     SELECT \(unescaped: Self.entryColumns) FROM team_outbox o
                     WHERE o.state = 'in_flight' AND o.claim_id = \(claimID) AND o.lease_owner = \(worker)
+                        AND o.lease_until > now()
                     """, logger: self.logger)
                 {
                     claimed.append(try Self.claimedEntry(row))

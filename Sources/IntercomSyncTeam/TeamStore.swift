@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOSSL
 import PostgresNIO
+import Synchronization
 
 /// The team's Intercom replica and outbox, in PostgreSQL.
 ///
@@ -18,12 +19,12 @@ public actor TeamStore {
     public nonisolated let url: TeamStoreURL
     nonisolated let logger: Logger
     private let reconnectPatience: Duration
-    private var idle: [PostgresConnection] = []
+    private var idle: [WatchedConnection] = []
     private var nextConnectionID = 1
     private var closed = false
     /// Descriptions of operations whose next commit loses its answer, for the tests of a lost
-    /// answer (`loseNextCommitAnswer(of:)`).
-    private var answersToLose: [String] = []
+    /// answer (`loseNextCommitAnswer(of:)`): read under a lock, with no hop to the actor.
+    private nonisolated let answersToLose = Mutex<[String]>([])
 
     /// Opens the store at `url`, migrating its schema when it is new or older.
     public static func open(
@@ -49,7 +50,10 @@ public actor TeamStore {
     deinit {
         // A store dropped without `close()` still closes its connections.
         // Each connection is kept alive by its own close, until that completes.
-        for connection in idle { connection.close().whenComplete { _ in withExtendedLifetime(connection) {} } }
+        for watched in idle {
+            let connection = watched.connection
+            connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+        }
     }
 
     /// Closes the store's connections. Operations after it fail.
@@ -57,7 +61,7 @@ public actor TeamStore {
         closed = true
         let connections = idle
         idle = []
-        for connection in connections { try? await connection.close() }
+        for watched in connections { try? await watched.connection.close() }
     }
 
     /// The schema version of the store and the intercom-sync that last migrated it.
@@ -128,13 +132,16 @@ public actor TeamStore {
                 try await connection.query("SELECT pg_advisory_xact_lock(\(TeamSchema.changeLock))", logger: self.logger)
                 let result = try await body(connection)
                 try await connection.query("COMMIT", logger: self.logger)
-                if await self.losesAnswer(doing) {
+                if self.losesAnswer(doing) {
                     try? await connection.close()
                     throw ConnectionClosed()
                 }
                 return result
             } catch {
-                _ = try? await connection.query("ROLLBACK", logger: self.logger)
+                // A connection that went away took its transaction with it.
+                if !Self.isGone(connection, after: error) {
+                    _ = try? await connection.query("ROLLBACK", logger: self.logger)
+                }
                 throw error
             }
         }
@@ -149,7 +156,7 @@ public actor TeamStore {
         var delay = Duration.milliseconds(100)
         while true {
             guard !closed else { throw TeamStoreError(.storage, "the team store \(url) was closed") }
-            let connection: PostgresConnection
+            let connection: WatchedConnection
             do {
                 connection = try await take()
             } catch {
@@ -189,13 +196,15 @@ public actor TeamStore {
     /// after it committed, as a connection cut at that moment would: for the tests of
     /// operations tried again after a lost answer.
     package func loseNextCommitAnswer(of prefix: String) {
-        answersToLose.append(prefix)
+        answersToLose.withLock { $0.append(prefix) }
     }
 
-    private func losesAnswer(_ doing: String) -> Bool {
-        guard let index = answersToLose.firstIndex(where: { doing.hasPrefix($0) }) else { return false }
-        answersToLose.remove(at: index)
-        return true
+    private nonisolated func losesAnswer(_ doing: String) -> Bool {
+        answersToLose.withLock { prefixes in
+            guard let index = prefixes.firstIndex(where: { doing.hasPrefix($0) }) else { return false }
+            prefixes.remove(at: index)
+            return true
+        }
     }
 
     // MARK: The puller
@@ -205,16 +214,17 @@ public actor TeamStore {
     /// session's locks with it). Another puller holding it is refused with `busy`, naming it,
     /// after `seconds` of waiting.
     public func holdPuller(as holder: String, waiting seconds: Double = 0) async throws -> PullerLease {
-        let connection: PostgresConnection
+        let watched: WatchedConnection
         do {
-            connection = try await take()
+            watched = try await take()
         } catch {
             throw Self.translate(error, url: url, doing: "connecting for the puller")
         }
         let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
         let logger = self.logger
+        let connection = watched.connection
         do {
-            let holding = try await connection.whileOpen { connection -> String? in
+            let holding = try await watched.whileOpen { connection -> String? in
                 while true {
                     var taken = false
                     for try await granted in try await connection.query(
@@ -255,15 +265,15 @@ public actor TeamStore {
 
     /// Keeps a connection for the next operation, or closes it when the store was closed
     /// meanwhile.
-    private func putBack(_ connection: PostgresConnection) async {
+    private func putBack(_ connection: WatchedConnection) async {
         if closed {
-            try? await connection.close()
+            try? await connection.connection.close()
         } else {
             idle.append(connection)
         }
     }
 
-    private func take() async throws -> PostgresConnection {
+    private func take() async throws -> WatchedConnection {
         while let connection = idle.popLast() {
             if !connection.isClosed { return connection }
         }
@@ -280,7 +290,8 @@ public actor TeamStore {
         configuration.options.connectTimeout = .seconds(10)
         let id = nextConnectionID
         nextConnectionID += 1
-        let connection = try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger)
+        let connection = WatchedConnection(
+            try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger))
         // A client frozen inside a transaction (stopped, cut off) would hold the writers' lock
         // for as long as TCP takes to notice: PostgreSQL ends its session after a minute.
         do {
@@ -289,7 +300,7 @@ public actor TeamStore {
                 try await connection.query("SET idle_in_transaction_session_timeout = '60s'", logger: logger)
             }
         } catch {
-            try? await connection.close()
+            try? await connection.connection.close()
             throw error
         }
         return connection
@@ -308,6 +319,14 @@ public actor TeamStore {
     }
 
     // MARK: Errors
+
+    /// Whether `connection` is closed or going, after `error`: nothing more can be asked of it,
+    /// and a transaction it held is over. Any other failure leaves a transaction to roll back.
+    static func isGone(_ connection: PostgresConnection, after error: any Error) -> Bool {
+        if connection.isClosed || error is ConnectionClosed { return true }
+        guard let error = error as? PSQLError else { return false }
+        return isConnectionLoss(error)
+    }
 
     /// Whether the error says the connection is gone (PostgreSQL stopped, restarted or cut it),
     /// rather than that the statement failed.

@@ -102,9 +102,12 @@ struct TeamRestartTests {
             ("gdb", ["-p", "\(pid)", "-batch", "-ex", "thread apply all bt"]),
             ("lldb", ["-p", "\(pid)", "--batch", "-o", "thread backtrace all", "-o", "detach"]),
         ]
+        // A debugger that hangs itself is given up after a minute.
+        .map { name, arguments in (name, ["-s", "KILL", "60", name] + arguments) }
         var tried: [String] = []
         for (name, arguments) in debuggers {
-            guard let found = path.map({ "\($0)/\(name)" }).first(where: { FileManager.default.isExecutableFile(atPath: $0) })
+            guard path.contains(where: { FileManager.default.isExecutableFile(atPath: "\($0)/\(name)") }),
+                let found = path.map({ "\($0)/timeout" }).first(where: { FileManager.default.isExecutableFile(atPath: $0) })
             else { continue }
             let process = Process()
             process.executableURL = URL(fileURLWithPath: found)
