@@ -214,6 +214,23 @@ public actor TeamStore {
     /// session's locks with it). Another puller holding it is refused with `busy`, naming it,
     /// after `seconds` of waiting.
     public func holdPuller(as holder: String, waiting seconds: Double = 0) async throws -> PullerLease {
+        switch try await lockPuller(as: holder, waiting: seconds) {
+        case .taken(let connection):
+            return PullerLease(store: self, holder: holder, connection: connection)
+        case .heldBy(let current):
+            throw TeamStoreError(
+                .busy, "the team store \(url) is being pulled by \(current): one puller at a time (--wait to wait for it)")
+        }
+    }
+
+    enum PullerLock: Sendable {
+        /// The lock, held by the session of this connection.
+        case taken(PostgresConnection)
+        /// Who holds it, and since when.
+        case heldBy(String)
+    }
+
+    private func lockPuller(as holder: String, waiting seconds: Double) async throws -> PullerLock {
         let watched: WatchedConnection
         do {
             watched = try await take()
@@ -251,15 +268,28 @@ public actor TeamStore {
                 }
                 return current
             }
-            guard let holding else { return PullerLease(connection: connection) }
+            guard let holding else { return .taken(connection) }
             try? await connection.close()
-            throw TeamStoreError(
-                .busy, "the team store \(url) is being pulled by \(holding): one puller at a time (--wait to wait for it)")
-        } catch let error as TeamStoreError {
-            throw error
+            return .heldBy(holding)
         } catch {
             try? await connection.close()
             throw Self.translate(error, url: url, doing: "taking the puller's lock")
+        }
+    }
+
+    /// The puller's lock taken again by `holder` after its session ended, on a new connection
+    /// made with the store's patience; or who took it meanwhile.
+    func retakePuller(as holder: String) async throws -> PullerLock {
+        let started = ContinuousClock.now
+        var delay = Duration.milliseconds(100)
+        while true {
+            do {
+                return try await lockPuller(as: holder, waiting: 0)
+            } catch let error as TeamStoreError where error.kind == .unreachable {
+                guard !closed, ContinuousClock.now - started + delay < reconnectPatience else { throw error }
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(2))
+            }
         }
     }
 
@@ -383,20 +413,70 @@ public actor TeamStore {
 }
 
 /// The team's puller's place, held by a session lock on a connection of its own.
+///
+/// PostgreSQL drops a session's locks with the session: a restart, or a connection cut, frees
+/// the place for anyone. While `keep(onLost:)` watches it, the lease takes the lock again on a
+/// new connection as soon as one can be made, and says so when another puller took it first.
 public final class PullerLease: Sendable {
-    private let connection: PostgresConnection
+    private let store: TeamStore
+    private let holder: String
+    private let state: Mutex<State>
 
-    init(connection: PostgresConnection) {
-        self.connection = connection
+    private struct State {
+        var connection: PostgresConnection
+        var released = false
+        var keeping: Task<Void, Never>?
+    }
+
+    init(store: TeamStore, holder: String, connection: PostgresConnection) {
+        self.store = store
+        self.holder = holder
+        state = Mutex(State(connection: connection))
+    }
+
+    /// Takes the lock again each time its connection closes, until `release()`; calls
+    /// `onLost` with who holds the place when another puller took it meanwhile, and stops.
+    public func keep(onLost: @escaping @Sendable (String) -> Void) {
+        let task = Task { [weak self, store, holder] in
+            while true {
+                guard let connection = self?.state.withLock({ $0.released ? nil : $0.connection }) else { return }
+                try? await connection.closeFuture.get()
+                guard self?.state.withLock({ $0.released }) == false else { return }
+                do {
+                    switch try await store.retakePuller(as: holder) {
+                    case .taken(let connection):
+                        let kept = self?.state.withLock { state in
+                            guard !state.released else { return false }
+                            state.connection = connection
+                            return true
+                        }
+                        if kept != true { try? await connection.close() }
+                    case .heldBy(let other):
+                        onLost(other)
+                        return
+                    }
+                } catch {
+                    // The store is closed, or out of reach for longer than its patience: the
+                    // pull's own writes to it fail and say so.
+                    return
+                }
+            }
+        }
+        state.withLock { $0.keeping = task }
     }
 
     /// Gives the place up.
     public func release() async {
+        let (connection, keeping) = state.withLock { state in
+            state.released = true
+            return (state.connection, state.keeping)
+        }
+        keeping?.cancel()
         try? await connection.close()
     }
 
     deinit {
-        let connection = self.connection
+        let connection = state.withLock { $0.connection }
         connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
     }
 }

@@ -34,7 +34,8 @@ struct SyncCommand: AsyncParsableCommand {
             own mirror (--db) as any sync does, and publishes what it changes (contacts, their \
             tags, companies and segments, deletions) into the team's store as it goes, where \
             agents follow it. One puller at a time per store: another exits 5 naming the one that pulls, or \
-            waits with --wait.
+            waits with --wait. A restarted PostgreSQL costs a retry: the puller takes its place again, or \
+            exits 5 if another took it meanwhile, its progress kept for the next run.
 
             Examples:
               export INTERCOM_ACCESS_TOKEN=…
@@ -179,6 +180,16 @@ struct SyncCommand: AsyncParsableCommand {
         } catch let error as TeamStoreError where error.kind == .busy {
             Output.note("error: \(error.description)")
             throw ExitCode(5)
+        }
+        // A restarted PostgreSQL frees the place: the lease takes it again, and if another
+        // puller was quicker, this one stops as a killed one would, and resumes the same way.
+        let mirrorPath = self.mirror.resolvedPath
+        lease.keep { holder in
+            Output.note(
+                "error: the team store \(url) lost this puller's place while its connection was down, and "
+                    + "\(holder) took it: this pull stops here. Its progress is kept in \(mirrorPath) for the next "
+                    + "`sync --store`")
+            Foundation.exit(5)
         }
         let mirror = try await openForPull()
         let summary: SyncSummary

@@ -267,6 +267,65 @@ struct TeamStoreTests {
         #expect(ContinuousClock.now - started < .seconds(20), "the closed connection was not waited out")
     }
 
+    /// The puller's lock goes with its session: after a restart the lease takes it again, and a
+    /// second puller is still refused; when another took it first, the lease says who.
+    @Test func thePullersLeaseTakesItsLockAgainAfterARestart() async throws {
+        let url = try await TeamTestStore.freshDatabase()
+        let first = try await TeamStore.open(url, reconnectPatience: .seconds(30))
+        defer { Task { await first.close() } }
+        let lease = try await first.holdPuller(as: "puller-a")
+        let lost = Mutex<String?>(nil)
+        lease.keep { holder in lost.withLock { $0 = holder } }
+        try await TeamTestStore.restartCluster()
+        let locks = """
+            SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+                AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            """
+        let deadline = ContinuousClock.now + .seconds(20)
+        var held = 0
+        while held == 0 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+            held = try await TeamTestStore.admin(url) { connection in
+                var count = 0
+                for try await found in try await connection.query(PostgresQuery(unsafeSQL: locks), logger: TeamTestStore.logger)
+                    .decode(Int64.self)
+                {
+                    count = Int(found)
+                }
+                return count
+            }
+        }
+        #expect(held == 1, "the lease took its lock again")
+        let second = try await TeamStore.open(url)
+        defer { Task { await second.close() } }
+        let refused = try await #require(throws: TeamStoreError.self) { try await second.holdPuller(as: "puller-b") }
+        #expect(refused.kind == .busy && refused.detail.contains("puller-a"), "\(refused.detail)")
+
+        // Another waits for the place, and takes it the moment the lease's session is cut.
+        try await TeamTestStore.admin(url) { intruder in
+            try await intruder.query("UPDATE team_puller SET holder = 'intruder'", logger: TeamTestStore.logger)
+            async let waited = intruder.query(
+                "SELECT pg_advisory_lock(\(TeamSchema.pullerLock))", logger: TeamTestStore.logger)
+            try await Task.sleep(for: .milliseconds(300))
+            try await TeamTestStore.admin(url) { cutter in
+                try await cutter.query(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            SELECT pg_terminate_backend(pid, 5000) FROM pg_locks
+                            WHERE locktype = 'advisory' AND granted
+                                AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                            """), logger: TeamTestStore.logger)
+            }
+            _ = try await waited
+            let gone = ContinuousClock.now + .seconds(20)
+            while lost.withLock({ $0 }) == nil && ContinuousClock.now < gone {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        #expect(lost.withLock { $0 }?.contains("intruder") == true, "the lease says who took its place")
+        await lease.release()
+    }
+
     /// The workers' rate budget kept in the store: the lowest remaining reported for a window
     /// stands, a later window replaces it, an older one is ignored, and a worker that reports
     /// nothing yet learns it.
