@@ -27,21 +27,26 @@ struct CLI {
         return document?["contacts"] as? [String: Int] ?? [:]
     }
 
-    @discardableResult
-    static func run(_ arguments: [String], environment: [String: String] = [:], input: Data? = nil) throws -> Result {
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
+    /// The environment the binary runs in: this process's, with `environment` on top, and never
+    /// the mirror, token or login of whoever runs the tests.
+    static func childEnvironment(_ environment: [String: String]) -> [String: String] {
         var env = ProcessInfo.processInfo.environment
         env["INTERCOM_SYNC_DB"] = nil
         env["INTERCOM_ACCESS_TOKEN"] = nil
-        // Never the login of whoever runs the tests.
         env["INTERCOM_SYNC_CREDENTIALS"] =
             FileManager.default.temporaryDirectory.appendingPathComponent(
                 "intercom-sync-no-credentials-\(UUID().uuidString)/credentials.json"
             ).path
         env.merge(environment) { $1 }
-        process.environment = env
+        return env
+    }
+
+    @discardableResult
+    static func run(_ arguments: [String], environment: [String: String] = [:], input: Data? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.environment = childEnvironment(environment)
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out

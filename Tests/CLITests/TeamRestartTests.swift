@@ -54,14 +54,7 @@ struct TeamRestartTests {
             let process = Process()
             process.executableURL = CLI.binary
             process.arguments = arguments
-            var env = ProcessInfo.processInfo.environment
-            env["INTERCOM_SYNC_DB"] = nil
-            env["INTERCOM_SYNC_CREDENTIALS"] =
-                FileManager.default.temporaryDirectory.appendingPathComponent(
-                    "intercom-sync-no-credentials-\(UUID().uuidString)/credentials.json"
-                ).path
-            env.merge(environment) { $1 }
-            process.environment = env
+            process.environment = CLI.childEnvironment(environment)
             let out = Pipe()
             let err = Pipe()
             process.standardOutput = out
