@@ -314,11 +314,16 @@ extension TeamStore {
             return nil
         }
         guard let refused else { return }
+        let mismatch =
+            refused.workspaceID == binding.workspaceID
+            ? "the server at \(binding.origin) is not the one the team store \(url) follows (\(refused.origin))"
+            : "the server is workspace \(binding.workspaceID) at \(binding.origin), but the team store \(url) belongs to "
+                + "workspace \(refused.workspaceID) (from \(refused.origin))"
+        // Not a remedy a worker may take on its own: the store is the whole team's.
         throw SyncError(
             .foreignWorkspace,
-            "the server is workspace \(binding.workspaceID) at \(binding.origin), but the team store \(url) belongs to "
-                + "workspace \(refused.workspaceID) (from \(refused.origin)). Nothing was changed",
-            remedy: .rebind)
+            mismatch + ". Nothing was changed: point this at the store's server (--base-url or --region), or, if the "
+                + "team really moves to this one, let its puller move the store (`intercom-sync sync --store URL --rebind`)")
     }
 }
 

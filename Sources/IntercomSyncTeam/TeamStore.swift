@@ -26,14 +26,16 @@ public actor TeamStore {
     /// answer (`loseNextCommitAnswer(of:)`): read under a lock, with no hop to the actor.
     private nonisolated let answersToLose = Mutex<[String]>([])
 
-    /// Opens the store at `url`, migrating its schema when it is new or older.
+    /// Opens the store at `url`, migrating its schema when it is new or older. With `creating`
+    /// false, a database that holds no team store is refused (`notAStore`) and left as it is:
+    /// an agent that follows a store never makes one where a mistyped URL points.
     public static func open(
-        _ url: TeamStoreURL, reconnectPatience: Duration = .seconds(30),
+        _ url: TeamStoreURL, reconnectPatience: Duration = .seconds(30), creating: Bool = true,
         logger: Logger = Logger(label: "intercom-sync.team", factory: { _ in SwiftLogNoOpLogHandler() })
     ) async throws -> TeamStore {
         let store = TeamStore(url: url, reconnectPatience: reconnectPatience, logger: logger)
         do {
-            try await store.migrate()
+            try await store.migrate(creating: creating)
         } catch {
             await store.close()
             throw error
@@ -78,9 +80,23 @@ public actor TeamStore {
 
     // MARK: Schema
 
-    private func migrate() async throws {
+    private func migrate(creating: Bool) async throws {
         try await transaction("migrating the schema") { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(TeamSchema.migrationLock))", logger: self.logger)
+            if !creating {
+                var exists = false
+                for try await found in try await connection.query(
+                    "SELECT to_regclass('team_schema') IS NOT NULL", logger: self.logger
+                ).decode(Bool.self) {
+                    exists = found
+                }
+                guard exists else {
+                    throw TeamStoreError(
+                        .notAStore,
+                        "\(self.url) holds no team store (no team_schema table): nothing was written there. Check the "
+                            + "URL's database; a team store is made by its puller's first `intercom-sync sync --store`")
+                }
+            }
             try await connection.query(
                 """
                 CREATE TABLE IF NOT EXISTS team_schema (

@@ -27,6 +27,8 @@ public struct TeamStoreError: IntercomSyncError, Equatable {
         public static let storage = Kind("storage")
         /// Another puller holds the store.
         public static let busy = Kind("busy")
+        /// The database holds no team store, and the one who opened it does not create one.
+        public static let notAStore = Kind("notAStore")
     }
 
     public var kind: Kind

@@ -241,7 +241,7 @@ extension OutboxFlushCommand {
     func push(to url: TeamStoreURL) async throws {
         let local = try await mirror.facade(
             .existing, configuration: IntercomMirror.Configuration(lockWait: .seconds(wait.seconds)))
-        let store = try await TeamStoreAccess.open(url, patience: .seconds(5))
+        let store = try await TeamStoreAccess.open(url, patience: .seconds(5), creating: false)
         defer { Task { await store.close() } }
         let pushed: Int
         do {
@@ -262,6 +262,11 @@ extension OutboxFlushCommand {
 
     /// Flushes a team's outbox as one of its workers: once, or with --follow until a signal.
     func flushTeam(_ url: TeamStoreURL) async throws {
+        if rebind {
+            throw ValidationError(
+                "--rebind does not go with --store: a worker cannot move the whole team's store to another server "
+                    + "(its puller does, with `intercom-sync sync --store URL --rebind`)")
+        }
         let intercom = try connection.intercomConnection()
         // A restarted PostgreSQL costs a retry, not the flush.
         let store = try await TeamStoreAccess.open(url, patience: .seconds(30))

@@ -170,6 +170,12 @@ struct SyncCommand: AsyncParsableCommand {
     /// `sync --store`: the team's puller. Holds the store's puller lock, pulls into its own
     /// mirror, and publishes what the pull changes into the store as it goes.
     func pull(for url: TeamStoreURL) async throws {
+        if let followed = try await Self.recordedUpstream(of: self.mirror) {
+            Output.note(
+                "error: this mirror follows the team store \(followed): it is an agent's, and the puller needs a "
+                    + "mirror of its own, pulled from Intercom. Nothing was changed: pass another --db")
+            throw ExitCode.failure
+        }
         // A restarted PostgreSQL costs a retry, not the pull.
         let team = try await TeamStoreAccess.open(url, patience: .seconds(30))
         defer { Task { await team.close() } }
@@ -225,11 +231,20 @@ struct SyncCommand: AsyncParsableCommand {
         if full || reconcile || segments || noSegments {
             throw ValidationError("--upstream follows the team's store: --full, --reconcile and --segments are the puller's")
         }
+        // A mirror's change number counts the changes of the store it followed: another
+        // store's numbers mean nothing to it.
+        if let recorded = try await Self.recordedUpstream(of: self.mirror), !Self.sameStore(recorded, url) {
+            Output.note(
+                "error: this mirror follows the team store \(recorded), not \(url): it cannot follow another store. "
+                    + "Nothing was changed: follow \(url) with a new mirror (--db)")
+            throw ExitCode.failure
+        }
+        // A store that restarts is back within seconds; one that stays away is said so soon.
+        // The store first: a mirror is made only once there is a store to follow.
+        let store = try await TeamStoreAccess.open(url, patience: .seconds(5), creating: false)
+        defer { Task { await store.close() } }
         let mirror = try await self.mirror.facade(
             .createIfMissing, configuration: IntercomMirror.Configuration(lockWait: .seconds(wait.seconds)))
-        // A store that restarts is back within seconds; one that stays away is said so soon.
-        let store = try await TeamStoreAccess.open(url, patience: .seconds(5))
-        defer { Task { await store.close() } }
         let started = ContinuousClock.now
         let followed = try await mirror.follow(store)
         var bare = url
@@ -261,6 +276,12 @@ struct SyncCommand: AsyncParsableCommand {
 
     /// The team store a mirror followed last (`sync --upstream` records it), with the password
     /// from PGPASSWORD; nil for a mirror of Intercom, or none yet.
+    /// Whether two URLs name the same store: the same server and database, whoever logs in.
+    static func sameStore(_ one: TeamStoreURL, _ other: TeamStoreURL) -> Bool {
+        one.host.lowercased() == other.host.lowercased() && one.port == other.port && one.database == other.database
+            && one.socketFolder == other.socketFolder
+    }
+
     static func recordedUpstream(
         of mirror: MirrorOptions, environment: [String: String] = ProcessInfo.processInfo.environment
     ) async throws -> TeamStoreURL? {

@@ -17,9 +17,10 @@ enum TeamStoreAccess {
 
     /// Opens the store; one out of reach for longer than `patience` exits 4, as Intercom out of
     /// reach does.
-    static func open(_ url: TeamStoreURL, patience: Duration) async throws -> TeamStore {
+    /// `creating` false for an agent, which follows or pushes to a store and never makes one.
+    static func open(_ url: TeamStoreURL, patience: Duration, creating: Bool = true) async throws -> TeamStore {
         do {
-            return try await TeamStore.open(url, reconnectPatience: patience)
+            return try await TeamStore.open(url, reconnectPatience: patience, creating: creating)
         } catch let error as TeamStoreError where error.kind == .unreachable {
             Output.note("error: \(error.description)")
             throw ExitCode(4)

@@ -1,6 +1,7 @@
 import Foundation
 import IntercomSimulator
 import IntercomSyncTeam
+import PostgresNIO
 import Testing
 
 @testable import IntercomSync
@@ -134,6 +135,54 @@ struct TeamAgentTests {
         #expect(try Self.entries(agent).map { $0["state"] as? String } == ["sent"])
     }
 
+    /// A mirror is either pulled from Intercom or follows one store, and says so when asked to
+    /// be the other, changing nothing: a puller's mirror does not follow a store, an agent's does
+    /// not follow a second store nor pull for one, and an agent never makes a store where its
+    /// URL points. A worker cannot move the team's store to another server.
+    @Test func aMirrorKeepsToWhatItFollows() async throws {
+        let team = try await Team(contacts: 3)
+        defer { Task { await team.stop() } }
+        let other = try await Team(contacts: 2, name: "otherstore")
+        defer { Task { await other.stop() } }
+        let agent = try await team.newAgent()
+        let before = try CLI.contactCounts(agent.db)
+
+        let elsewhere = try await CLI.runOffPool(["sync", "--upstream", other.bare, "--db", agent.db], environment: team.agent)
+        #expect(elsewhere.status == 1 && elsewhere.stderr.contains("cannot follow another store"), "\(elsewhere.stderr)")
+        #expect(try CLI.contactCounts(agent.db) == before, "nothing of the other store came in")
+        let pulling = try await CLI.runOffPool(
+            SyncCommandTests.arguments(["sync", "--store", team.bare], db: agent.db, simulator: team.simulator),
+            environment: team.agent.merging(["INTERCOM_ACCESS_TOKEN": team.simulator.accessToken]) { $1 })
+        #expect(pulling.status == 1 && pulling.stderr.contains("it is an agent's"), "\(pulling.stderr)")
+
+        let puller = try Workspace(contacts: 0)
+        let token = ["INTERCOM_ACCESS_TOKEN": team.simulator.accessToken]
+        let pulled = try await CLI.runOffPool(
+            SyncCommandTests.arguments(["sync"], db: puller.db, simulator: team.simulator), environment: token)
+        #expect(pulled.status == 0, "\(pulled.stderr)")
+        let pulledCounts = try CLI.contactCounts(puller.db)
+        let following = try await CLI.runOffPool(["sync", "--upstream", other.bare, "--db", puller.db], environment: other.agent)
+        #expect(following.status == 1 && following.stderr.contains("pulled from Intercom"), "\(following.stderr)")
+        #expect(try CLI.contactCounts(puller.db) == pulledCounts)
+
+        // A database that holds no store: refused, and left without a table of the store's.
+        var empty = try await TeamWorkerTests.freshStore("notastore")
+        let fresh = try Workspace(contacts: 0)
+        let password = empty.password
+        empty.password = nil
+        let mistyped = try await CLI.runOffPool(
+            ["sync", "--upstream", empty.description, "--db", fresh.db], environment: ["PGPASSWORD": password ?? ""])
+        #expect(mistyped.status == 1 && mistyped.stderr.contains("holds no team store"), "\(mistyped.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: fresh.db), "no mirror is made without a store to follow")
+        empty.password = password
+        let tables = try await TeamTestTables.count(in: empty)
+        #expect(tables == 0, "nothing was written in a database that is not a store")
+
+        let (arguments, environment) = TeamWorkerTests.worker("mover", store: team.url, simulator: team.simulator)
+        let moving = try await CLI.runOffPool(arguments + ["--rebind"], environment: environment)
+        #expect(moving.status == 2 && moving.stderr.contains("--rebind does not go with --store"), "\(moving.stderr)")
+    }
+
     /// Two agents create a contact of the same email offline: Intercom gets one contact, both
     /// mirrors take its id, and the second agent's name, which differs, waits as a conflict.
     @Test func twoAgentsCreatingTheSameEmailGetOneContact() async throws {
@@ -188,4 +237,27 @@ struct TeamAgentTests {
         #expect(await team.simulator.workspace.requestLog().contains { $0.method == "POST" && $0.path == "/messages" })
     }
 
+}
+
+/// The tables of a database on the test cluster.
+enum TeamTestTables {
+    static func count(in url: TeamStoreURL) async throws -> Int {
+        let connection = try await PostgresConnection.connect(
+            configuration: PostgresConnection.Configuration(
+                host: url.host, port: url.port, username: url.username, password: url.password, database: url.database,
+                tls: .disable), id: 1, logger: TeamWorkerTests.logger)
+        do {
+            var count = 0
+            for try await found in try await connection.query(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", logger: TeamWorkerTests.logger
+            ).decode(Int64.self) {
+                count = Int(found)
+            }
+            try await connection.close()
+            return count
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
 }

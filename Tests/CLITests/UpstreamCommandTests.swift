@@ -39,11 +39,14 @@ struct UpstreamCommandTests {
         let again = try await CLI.runOffPool(arguments + ["--json"], environment: ["PGPASSWORD": password])
         #expect(again.stdout.contains(#""changes":0"#), "\(again.stdout)")
 
+        // A new mirror for a store that cannot be reached (this one follows its own store).
         var closed = unprotected
         closed.port = 1
+        let newcomer = try Workspace(contacts: 0)
         let unreachable = try await CLI.runOffPool(
-            ["sync", "--upstream", closed.description, "--db", workspace.db], environment: ["PGPASSWORD": password])
+            ["sync", "--upstream", closed.description, "--db", newcomer.db], environment: ["PGPASSWORD": password])
         #expect(unreachable.status == 4 && unreachable.stderr.contains("could not be reached"), "\(unreachable.stderr)")
         #expect(!unreachable.stderr.contains(password))
+        #expect(!FileManager.default.fileExists(atPath: newcomer.db), "no mirror is made without a store to follow")
     }
 }

@@ -247,6 +247,9 @@ public final class IntercomMirror: Sendable {
     /// When the upstream also holds the outbox the mirror pushes to (``OutboxUpstream``), the
     /// outcomes of the entries it pushed are applied first (`outcomes`), so that a contact it
     /// created takes its Intercom id before that contact arrives as a change.
+    ///
+    /// A mirror pulled from Intercom (bound to a workspace) is refused with
+    /// ``SyncError/Kind/foreignWorkspace``: it is not an agent's mirror.
     @discardableResult
     public func follow(_ upstream: any ContactUpstream, pageSize: Int = 2_000) async throws -> (
         changes: Int, stored: Int, change: Int64, outcomes: Int
@@ -254,6 +257,15 @@ public final class IntercomMirror: Sendable {
         let store = self.store
         let clock = configuration.clock
         return try await holdingLock(purpose: "intercom-sync sync --upstream") {
+            // A mirror pulled from Intercom has its own change history: following a store on
+            // top of it would mix two workspaces' contacts, and a puller would publish them.
+            if let binding = try store.workspaceBinding() {
+                throw SyncError(
+                    .foreignWorkspace,
+                    "this mirror is pulled from Intercom (workspace \(binding.workspaceID) at \(binding.origin)): "
+                        + "a mirror that follows a team store is an agent's, of its own. Nothing was changed",
+                    remedy: .otherMirror)
+            }
             var outcomes = 0
             if let outbox = upstream as? any OutboxUpstream, try store.syncState(.outboxOrigin) != nil {
                 let origin = try store.outboxOrigin()
