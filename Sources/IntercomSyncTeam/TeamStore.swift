@@ -412,7 +412,8 @@ public actor TeamStore {
             return TeamStoreError(
                 .unreachable, "the team store \(url) does not offer TLS, which sslmode=\(url.sslMode.rawValue) requires")
         case .authMechanismRequiresPassword:
-            return TeamStoreError(.authentication, "the team store \(url) asks for a password, and the URL gives none")
+            return TeamStoreError(
+                .authentication, "the team store \(url) asks for a password, and the URL gives none: give it in PGPASSWORD")
         case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown:
             let cause = error.underlying.map { ": \(Self.plain($0))" } ?? ""
             return TeamStoreError(.unreachable, "the team store \(url) could not be reached while \(doing)\(cause)")

@@ -16,7 +16,7 @@ struct ContactsNoteCommand: AsyncParsableCommand {
 
             Examples:
               intercom-sync contacts note ann@example.com "Called: renewal in May"
-              intercom-sync contacts note 6762f0d01bb69f9f2193bb7d "<p>VIP</p>" \
+              intercom-sync contacts note 6762f0d01bb69f9f2193bb7d "<p>VIP</p>" \\
                   --admin-id 991267459
               intercom-sync outbox flush
             """

@@ -220,8 +220,10 @@ final class Workspace {
         let commands = [
             [], ["auth", "login"], ["auth", "token"], ["auth", "logout"], ["auth", "status"], ["sync"],
             ["contacts", "query"], ["contacts", "get"], ["contacts", "create"], ["contacts", "import"],
-            ["contacts", "tag"], ["contacts", "untag"], ["messages", "send"], ["outbox", "flush"], ["outbox", "list"],
-            ["outbox", "retry"], ["outbox", "drop"], ["tags", "list"], ["companies", "list"], ["segments", "list"],
+            ["contacts", "tag"], ["contacts", "untag"], ["contacts", "update"], ["contacts", "note"],
+            ["contacts", "archive"], ["contacts", "unarchive"], ["contacts", "delete"], ["messages", "send"],
+            ["outbox", "flush"], ["outbox", "list"], ["outbox", "retry"], ["outbox", "drop"], ["outbox", "resolve"],
+            ["tags", "list"], ["companies", "list"], ["segments", "list"],
             ["status"], ["doctor"], ["sim"], ["demo"], ["generate"],
         ]
         for command in commands {
