@@ -256,6 +256,13 @@ enum TeamSchema {
             ALTER TABLE team_outbox ADD COLUMN claim_id TEXT
             """
         ],
+        [
+            """
+            -- The store's name for good: agents follow one store's change numbers, and tell a
+            -- store rebuilt at the same address from the one they followed.
+            ALTER TABLE team_schema ADD COLUMN store_id TEXT NOT NULL DEFAULT gen_random_uuid()::text
+            """
+        ],
     ]
 
     /// The version this intercom-sync writes: the number of its migrations.

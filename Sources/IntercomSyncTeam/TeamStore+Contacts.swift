@@ -10,6 +10,18 @@ import PostgresNIO
 /// when something did change, and an agent that follows by change number reads each change
 /// once.
 extension TeamStore: ContactUpstream {
+    /// The store's own name (`team_schema.store_id`), made when its schema was.
+    public func identity() async throws -> String? {
+        try await run("reading the store's name") { connection in
+            for try await id in try await connection.query("SELECT store_id FROM team_schema", logger: self.logger)
+                .decode(String.self)
+            {
+                return id
+            }
+            return nil
+        }
+    }
+
     /// Stores contact bodies as Intercom sent them; answers how many changed the store.
     @discardableResult
     public func storeContacts(_ bodies: [String], fetchedAt: Int) async throws -> Int {

@@ -106,4 +106,24 @@ struct TeamContactsTests {
         let third = try await mirror.follow(store)
         #expect(third.changes == 0 && third.change == second.change)
     }
+
+    /// A mirror's change number counts the changes of the store it followed: another store,
+    /// even one that answers at the same address (rebuilt, or another database renamed to its
+    /// name), is refused and changes nothing, where it would have looked caught up.
+    @Test func aMirrorFollowsOnlyTheStoreItFollowed() async throws {
+        let first = try await TeamStore.open(try await TeamTestStore.freshDatabase("followedfirst"))
+        defer { Task { await first.close() } }
+        let second = try await TeamStore.open(try await TeamTestStore.freshDatabase("followedsecond"))
+        defer { Task { await second.close() } }
+        try await first.storeContacts((1...30).map { Self.body("f\($0)", name: "F", updatedAt: 100, email: nil) }, fetchedAt: 1)
+        try await second.storeContacts([Self.body("s1", name: "S", updatedAt: 100, email: nil)], fetchedAt: 1)
+        #expect(try await first.identity() != second.identity())
+        let mirror = try IntercomMirror.inMemory()
+        let followed = try await mirror.follow(first)
+        let refused = try await #require(throws: SyncError.self) { try await mirror.follow(second) }
+        #expect(refused.kind == .foreignWorkspace && refused.description.contains("another store"), "\(refused)")
+        #expect(try await mirror.contact(id: "s1") == nil)
+        let again = try await mirror.follow(first)
+        #expect(again.changes == 0 && again.change == followed.change)
+    }
 }

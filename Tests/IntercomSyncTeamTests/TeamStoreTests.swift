@@ -22,7 +22,7 @@ struct TeamStoreTests {
         }
         #expect(stores.count == 5)
         let (version, writer) = try await stores[0].schemaVersion()
-        #expect(version == 4 && writer == IntercomSyncVersion.library)
+        #expect(version == 5 && writer == IntercomSyncVersion.library)
         for store in stores { await store.close() }
 
         try await TeamTestStore.admin(url) { connection in

@@ -249,7 +249,8 @@ public final class IntercomMirror: Sendable {
     /// created takes its Intercom id before that contact arrives as a change.
     ///
     /// A mirror pulled from Intercom (bound to a workspace) is refused with
-    /// ``SyncError/Kind/foreignWorkspace``: it is not an agent's mirror.
+    /// ``SyncError/Kind/foreignWorkspace``: it is not an agent's mirror. So is an upstream whose
+    /// ``ContactUpstream/identity()`` is not the one the mirror followed.
     @discardableResult
     public func follow(_ upstream: any ContactUpstream, pageSize: Int = 2_000) async throws -> (
         changes: Int, stored: Int, change: Int64, outcomes: Int
@@ -265,6 +266,17 @@ public final class IntercomMirror: Sendable {
                     "this mirror is pulled from Intercom (workspace \(binding.workspaceID) at \(binding.origin)): "
                         + "a mirror that follows a team store is an agent's, of its own. Nothing was changed",
                     remedy: .otherMirror)
+            }
+            // The change number reached counts this upstream's changes only.
+            if let identity = try await upstream.identity() {
+                if let followed = try store.syncState(.upstreamIdentity), followed != identity {
+                    throw SyncError(
+                        .foreignWorkspace,
+                        "this mirror follows another store than this one (store \(followed), not \(identity)): its "
+                            + "position is that store's. Nothing was changed: follow this store with a new mirror",
+                        remedy: .otherMirror)
+                }
+                try store.setSyncState(.upstreamIdentity, to: identity)
             }
             var outcomes = 0
             if let outbox = upstream as? any OutboxUpstream, try store.syncState(.outboxOrigin) != nil {

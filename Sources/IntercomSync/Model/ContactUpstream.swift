@@ -97,8 +97,14 @@ public protocol ContactUpstream: Sendable {
     /// The workspace's tags, companies and segments, with the change number they stand at;
     /// nil for an upstream that keeps none.
     func directory() async throws -> (directory: UpstreamDirectory, change: Int64)?
+    /// A name the upstream keeps for good, and no other has: a store rebuilt at the same
+    /// address has another, a copy restored from its backup the same. A mirror's change number
+    /// counts one upstream's changes, so a mirror refuses to follow an upstream whose name is
+    /// not the one it followed. Nil for an upstream that has none.
+    func identity() async throws -> String?
 }
 
 extension ContactUpstream {
     public func directory() async throws -> (directory: UpstreamDirectory, change: Int64)? { nil }
+    public func identity() async throws -> String? { nil }
 }

@@ -60,6 +60,9 @@ package enum SyncStateKey: String, Sendable, CaseIterable {
     /// The upstream store the mirror follows, as a URL without its password: a `sync` follows
     /// it, and an `outbox flush` pushes to it.
     case upstreamURL = "upstream.url"
+    /// The name of the upstream the mirror follows (`ContactUpstream.identity()`), recorded at
+    /// its first follow.
+    case upstreamIdentity = "upstream.identity"
     /// The mirror's name among those that push to the upstream's outbox, made at its first push.
     case outboxOrigin = "upstream.origin"
     /// The upstream change number up to which the outcomes of the mirror's pushed entries
