@@ -269,14 +269,18 @@ public final class IntercomMirror: Sendable {
             }
             // The change number reached counts this upstream's changes only.
             if let identity = try await upstream.identity() {
-                if let followed = try store.syncState(.upstreamIdentity), followed != identity {
+                switch try store.syncState(.upstreamIdentity) {
+                case nil:
+                    try store.setSyncState(.upstreamIdentity, to: identity)
+                case identity?:
+                    break
+                case let followed?:
                     throw SyncError(
                         .foreignWorkspace,
                         "this mirror follows another store than this one (store \(followed), not \(identity)): its "
                             + "position is that store's. Nothing was changed: follow this store with a new mirror",
                         remedy: .otherMirror)
                 }
-                try store.setSyncState(.upstreamIdentity, to: identity)
             }
             var outcomes = 0
             if let outbox = upstream as? any OutboxUpstream, try store.syncState(.outboxOrigin) != nil {
